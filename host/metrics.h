@@ -1,0 +1,30 @@
+/* Continual-learning metrics over the accuracy matrix, exactly as METHODS.md defines them.
+ * R is T x T row-major, R[i*T + j] = test accuracy on task j after learning step i; b holds the
+ * untrained accuracies. */
+#ifndef LETHE_METRICS_H
+#define LETHE_METRICS_H
+
+#include <stddef.h>
+
+/* ACC = (1/T) sum_j R[T][j]. */
+double metrics_average_accuracy(const double *R, size_t T);
+/* BWT = 1/(T-1) sum_{j<T} (R[T][j] - R[j][j]); 0 when T == 1. */
+double metrics_bwt(const double *R, size_t T);
+/* FWT = 1/(T-1) sum_{j>=2} (R[j-1][j] - b_j); 0 when T == 1. */
+double metrics_fwt(const double *R, const double *b, size_t T);
+/* F = 1/(T-1) sum_{j<T} max_{l<T} (R[l][j] - R[T][j]); 0 when T == 1. per_task, if not NULL,
+ * receives the T-1 terms (and 0 for the last task). */
+double metrics_forgetting(const double *R, size_t T, double *per_task);
+/* Avalanche's "last minus first": 1/(T-1) sum_{j<T} (R[j][j] - R[T][j]). */
+double metrics_forgetting_last_first(const double *R, size_t T);
+
+/* The metrics of the first `rows` steps of a run of T tasks (rows <= T), treating step rows as
+ * the last: what the dashboard and partial results show mid-run. Same formulas on the leading
+ * rows x rows block. */
+struct metrics_summary {
+	double acc, bwt, fwt, forgetting, forgetting_last_first;
+};
+void metrics_summarise(const double *R, const double *b, size_t T, size_t rows,
+		       struct metrics_summary *out);
+
+#endif

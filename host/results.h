@@ -1,0 +1,50 @@
+/* The results files of a run: DIR/metrics.json (the keys DESIGN.md promises) and
+ * DIR/accuracy.csv. Both are written to a temporary file and renamed, so a reader never sees a
+ * half-written file, and rewritten after every step so a stopped run keeps what finished. */
+#ifndef LETHE_RESULTS_H
+#define LETHE_RESULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lethe/host.h>
+
+#include "error.h"
+
+struct results_task {
+	size_t num_classes;
+	const int32_t *classes;
+};
+
+struct results {
+	const char *scenario;	    /* name */
+	const char *scenario_path;
+	lethe_protocol protocol;
+	const char *baseline;	    /* "naive" | "joint" */
+	uint64_t seed;
+	size_t num_tasks;
+	const struct results_task *tasks;
+	size_t rows_done;	    /* rows of R filled so far */
+	const double *R;	    /* num_tasks x num_tasks */
+	const double *b;	    /* num_tasks */
+	const double *step_seconds; /* rows_done */
+	double total_seconds;
+	uint64_t peak_rss_bytes;
+	size_t num_plugins;
+	const char *const *plugins; /* names */
+	int complete;		    /* all steps finished */
+};
+
+/* Writes DIR/metrics.json and DIR/accuracy.csv. metrics.json holds: "protocol", "scenario",
+ * "baseline", "seed", "plugins", "tasks" (a list of {"classes": [...]}), "accuracy_matrix"
+ * (rows_done rows of fractions), "untrained_accuracy", "average_accuracy", "bwt", "fwt",
+ * "forgetting", "forgetting_per_task", "forgetting_last_minus_first", "unlearning" ([] until
+ * forget steps exist), "seconds" ({"steps": [...], "total": s}), "peak_rss_bytes", "complete".
+ * The summary figures are those of the rows done. accuracy.csv: a header "step,task_1,...",
+ * then a row "untrained,..." and one row per step. */
+int results_write(const char *dir, const struct results *r, struct error *e);
+
+/* Peak resident set size of this process in bytes (getrusage). */
+uint64_t results_peak_rss(void);
+
+#endif

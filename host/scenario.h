@@ -1,0 +1,78 @@
+/* A scenario: the INI file resolved into typed settings. Sections:
+ *   [scenario]  name, protocol, plugins (comma-separated names or paths, in hook order)
+ *   [data]      source (fashion-mnist | idx | synthetic), dir, max_train, max_test, and for
+ *               synthetic: classes, dim, train_per_class, test_per_class, spread
+ *   [tasks]     split = N | permuted = N (with permute_first) | task1 = 0,1 ... taskN = ...
+ *   [model]     hidden = 256,256
+ *   [train]     baseline (naive | joint), optimizer (sgd), lr, momentum, weight_decay,
+ *               batch_size, epochs, seed, threads
+ *   [NAME]      one per listed plugin: its parameters, validated against its declarations
+ * Every error names the file and line (or the --set override) it comes from. */
+#ifndef LETHE_SCENARIO_H
+#define LETHE_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lethe/host.h>
+
+#include "dataset.h"
+#include "error.h"
+#include "ini.h"
+#include "tasks.h"
+
+#define SCENARIO_HIDDEN_MAX 8
+#define SCENARIO_PLUGINS_MAX 16
+#define SCENARIO_PATH_MAX 4096
+
+enum data_source { DATA_FASHION_MNIST, DATA_IDX, DATA_SYNTHETIC };
+enum tasks_kind { TASKS_SPLIT, TASKS_EXPLICIT, TASKS_PERMUTED };
+enum baseline { BASELINE_NAIVE, BASELINE_JOINT };
+
+struct scenario {
+	struct ini ini; /* the source, for plugin sections and messages */
+	char name[INI_NAME_MAX];
+	char dir[SCENARIO_PATH_MAX]; /* the file's directory: relative paths resolve here */
+	lethe_protocol protocol;
+
+	enum data_source data;
+	char data_dir[SCENARIO_PATH_MAX]; /* fashion-mnist and idx */
+	struct synth_spec synth;
+	size_t max_train, max_test; /* per task; 0 = all */
+
+	enum tasks_kind tasks_kind;
+	size_t num_tasks;
+	int permute_first; /* permuted: the first task permutes too */
+	int32_t task_classes[TASKS_MAX][CLASSES_MAX]; /* explicit lists */
+	size_t task_num_classes[TASKS_MAX];
+
+	size_t hidden[SCENARIO_HIDDEN_MAX];
+	size_t num_hidden;
+
+	enum baseline baseline;
+	double lr, momentum, weight_decay;
+	size_t batch_size, epochs;
+	uint64_t seed;
+	int threads;
+
+	size_t num_plugins;
+	char plugins[SCENARIO_PLUGINS_MAX][SCENARIO_PATH_MAX]; /* names, or paths resolved
+								 against dir */
+	char plugin_sections[SCENARIO_PLUGINS_MAX][INI_NAME_MAX];
+};
+
+/* Loads path, applies the overrides ("section.key=value") in order, then resolves and checks
+ * every built-in section. Plugin sections are only checked to belong to a listed plugin; their
+ * keys are checked when the plugin is loaded (params_fill with its declarations). */
+int scenario_load(struct scenario *s, const char *path, const char *const *overrides,
+		  size_t num_overrides, struct error *e);
+
+/* Builds the data set and the task list the scenario describes. */
+int scenario_build_data(const struct scenario *s, struct dataset *train, struct dataset *test,
+			struct task_list *tl, struct error *e);
+
+const char *scenario_protocol_name(lethe_protocol p);
+
+void scenario_free(struct scenario *s);
+
+#endif
