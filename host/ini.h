@@ -44,6 +44,11 @@ const struct ini_section *ini_section_get(const struct ini *ini, const char *sec
 /* "path:line" for a file entry, "--set section.key" for an override. */
 void ini_where(const struct ini *ini, const struct ini_entry *en, char *buf, size_t size);
 
+/* "path:line" of the section's header; "--set section.key" (its first key) for a section that
+ * only overrides created. */
+void ini_section_where(const struct ini *ini, const struct ini_section *sec, char *buf,
+		       size_t size);
+
 void ini_free(struct ini *ini);
 
 #endif

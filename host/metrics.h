@@ -15,6 +15,9 @@ double metrics_fwt(const double *R, const double *b, size_t T);
 /* F = 1/(T-1) sum_{j<T} max_{l<T} (R[l][j] - R[T][j]); 0 when T == 1. per_task, if not NULL,
  * receives the T-1 terms (and 0 for the last task). */
 double metrics_forgetting(const double *R, size_t T, double *per_task);
+/* metrics_forgetting on the leading rows x rows block (R's row stride stays T), as if step rows
+ * were the last; per_task, if not NULL, receives rows terms. */
+double metrics_forgetting_rows(const double *R, size_t T, size_t rows, double *per_task);
 /* Avalanche's "last minus first": 1/(T-1) sum_{j<T} (R[j][j] - R[T][j]). */
 double metrics_forgetting_last_first(const double *R, size_t T);
 

@@ -35,7 +35,6 @@ struct mlp {
 	const float *act[MLP_LAYERS_MAX + 1];
 	float *act_buf[MLP_LAYERS_MAX + 1];
 	float *delta[MLP_LAYERS_MAX];
-	float *dinput; /* scratch for backpropagating through a layer */
 };
 
 /* sizes[0] is the input dimension, sizes[n-1] the number of classes; n >= 2. */
@@ -55,7 +54,8 @@ size_t mlp_outputs(const struct mlp *m);
  * (the only allocation, and only when n exceeds every earlier batch). x must stay valid until
  * mlp_backward. */
 int mlp_forward(struct mlp *m, const float *x, size_t n, float *logits, struct error *e);
-/* Backward for the last forward: dlogits (n x outputs) is dL/dlogits; overwrites grads. */
+/* Backward for the last forward: dlogits (n x outputs) is dL/dlogits; overwrites grads. Leaves
+ * every layer's input in act[l] and its delta in delta[l]; dL/dx is not computed. */
 void mlp_backward(struct mlp *m, const float *dlogits);
 
 /* Mean softmax cross-entropy of n rows of logits against labels y. mask, if not NULL, gives
@@ -65,7 +65,8 @@ void mlp_backward(struct mlp *m, const float *dlogits);
 double loss_softmax_ce(const float *logits, size_t n, size_t num_classes, const int32_t *y,
 		       const uint8_t *const *mask, float *dlogits);
 
-/* Predicted class of one row, among the allowed classes of mask (NULL = all). */
+/* Predicted class of one row, among the allowed classes of mask (NULL = all); the lowest index
+ * wins a tie, and -1 means mask allows no class. */
 int32_t mlp_argmax(const float *row, size_t num_classes, const uint8_t *mask);
 
 /* SGD as PyTorch defines it: g = grad + weight_decay * θ; v = momentum * v + g (v = g on the

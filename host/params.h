@@ -23,6 +23,9 @@ const lethe_param_decl *params_find(const lethe_param_decl *decls, size_t n, con
  * plausible typo (distance > max(2, len/3)). */
 const char *params_suggest(const lethe_param_decl *decls, size_t n, const char *key);
 
+/* The name in names[0..n) nearest to `key`, by the same rule as params_suggest, or NULL. */
+const char *params_nearest(const char *const *names, size_t n, const char *key);
+
 /* Levenshtein distance, exposed for suggestions elsewhere (section and plugin names). */
 size_t params_distance(const char *a, const char *b);
 

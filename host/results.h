@@ -35,13 +35,16 @@ struct results {
 	int complete;		    /* all steps finished */
 };
 
-/* Writes DIR/metrics.json and DIR/accuracy.csv. metrics.json holds: "protocol", "scenario",
- * "baseline", "seed", "plugins", "tasks" (a list of {"classes": [...]}), "accuracy_matrix"
- * (rows_done rows of fractions), "untrained_accuracy", "average_accuracy", "bwt", "fwt",
- * "forgetting", "forgetting_per_task", "forgetting_last_minus_first", "unlearning" ([] until
- * forget steps exist), "seconds" ({"steps": [...], "total": s}), "peak_rss_bytes", "complete".
- * The summary figures are those of the rows done. accuracy.csv: a header "step,task_1,...",
- * then a row "untrained,..." and one row per step. */
+/* Writes DIR/metrics.json and DIR/accuracy.csv, creating DIR if needed. metrics.json holds:
+ * "protocol", "scenario", "scenario_path", "baseline", "seed", "plugins", "tasks" (a list of
+ * {"classes": [...]}), "accuracy_matrix" (rows_done rows of fractions), "untrained_accuracy",
+ * "average_accuracy", "bwt", "fwt", "forgetting", "forgetting_per_task" (rows_done terms),
+ * "forgetting_last_minus_first", "unlearning" ([] until forget steps exist), "seconds"
+ * ({"steps": [...], "total": s}), "peak_rss_bytes", "complete". The summary figures are those
+ * of the rows done, null while rows_done is 0. Numbers carry 17 significant digits, so they
+ * read back exactly; NaN and infinities, which JSON lacks, are written as null. accuracy.csv:
+ * a header "step,task_1,...", then a row "untrained,..." and one row per step (%.17g). Errors
+ * name the file and the cause. */
 int results_write(const char *dir, const struct results *r, struct error *e);
 
 /* Peak resident set size of this process in bytes (getrusage). */

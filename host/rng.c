@@ -68,3 +68,13 @@ void rng_shuffle_u32(struct rng *r, uint32_t *v, size_t n)
 		v[j] = t;
 	}
 }
+
+void rng_shuffle_u64(struct rng *r, uint64_t *v, size_t n)
+{
+	for (size_t i = n; i > 1; i--) {
+		size_t j = (size_t)rng_below(r, i);
+		uint64_t t = v[i - 1];
+		v[i - 1] = v[j];
+		v[j] = t;
+	}
+}

@@ -21,5 +21,6 @@ uint64_t rng_below(struct rng *r, uint64_t n);
 double rng_normal(struct rng *r);
 /* Fisher-Yates shuffle of n 32-bit values. */
 void rng_shuffle_u32(struct rng *r, uint32_t *v, size_t n);
+void rng_shuffle_u64(struct rng *r, uint64_t *v, size_t n);
 
 #endif

@@ -1,6 +1,6 @@
 /* lethe SDK: the plugin ABI.
  *
- * A plugin is a shared object exporting one symbol, `lethe_plugin_entry` (LETHE_ENTRY_SYMBOL),
+ * A plugin is a shared object exporting one symbol, `lethe_entry` (LETHE_ENTRY_SYMBOL),
  * of type lethe_plugin_entry. The host dlopens it (RTLD_NOW | RTLD_LOCAL), checks the ABI
  * version, validates the parameters from the plugin's INI section, and calls create() once per
  * run. The instance's hooks are then called from the training loop, in the order the plugins are
@@ -21,7 +21,7 @@
 #include "stream.h"
 #include "version.h"
 
-#define LETHE_ENTRY_SYMBOL "lethe_plugin_entry"
+#define LETHE_ENTRY_SYMBOL "lethe_entry"
 
 /* A training batch, owned by the host. Rows 0..n-1 are valid; a plugin may append rows up to
  * capacity (what it asked for with lethe_host.batch_reserve) and must then raise n. */

@@ -1,0 +1,246 @@
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "engine.h"
+#include "params.h"
+#include "plugin_loader.h"
+#include "progress.h"
+#include "scenario.h"
+
+#define OVERRIDES_MAX 256
+
+static const char usage[] =
+	"usage: lethe COMMAND [OPTIONS]\n"
+	"\n"
+	"commands:\n"
+	"  run SCENARIO.ini    train through the scenario headless and write results\n"
+	"  check SCENARIO.ini  validate a scenario and its plugins' parameters, no training\n"
+	"  plugins             list the plugins found, their versions and parameters\n"
+	"\n"
+	"options:\n"
+	"  --out DIR            results directory (run; default: results/NAME, or\n"
+	"                       results/NAME-2, -3, ... when taken)\n"
+	"  --set SECTION.KEY=VALUE\n"
+	"                       override a scenario value (repeatable)\n"
+	"  --plugin-path DIRS   colon-separated directories searched first for plugins\n"
+	"  --force              let run replace the results already in DIR\n"
+	"  --quiet              print warnings and errors only\n"
+	"  --help, --version\n"
+	"\n"
+	"Plugins are searched in --plugin-path, then $LETHE_PLUGIN_PATH, then " LETHE_PLUGIN_DIR ".\n"
+	"Exit status: 0 success, 1 the run failed, 2 bad usage or input.\n";
+
+struct options {
+	const char *command;
+	const char *scenario;
+	const char *out;
+	const char *plugin_path;
+	const char *overrides[OVERRIDES_MAX];
+	size_t num_overrides;
+	int force, quiet;
+};
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+	fputs("lethe: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs(" (see lethe --help)\n", stderr);
+	return CLI_BAD_INPUT;
+}
+
+static int parse_options(struct options *o, int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		int has_value = i + 1 < argc;
+		if (!strcmp(a, "--out") || !strcmp(a, "--set") || !strcmp(a, "--plugin-path")) {
+			if (!has_value)
+				return bad_usage("%s needs a value", a);
+			const char *v = argv[++i];
+			if (!strcmp(a, "--out"))
+				o->out = v;
+			else if (!strcmp(a, "--plugin-path"))
+				o->plugin_path = v;
+			else if (o->num_overrides == OVERRIDES_MAX)
+				return bad_usage("too many --set options (at most %s)", "256");
+			else
+				o->overrides[o->num_overrides++] = v;
+		} else if (!strcmp(a, "--force")) {
+			o->force = 1;
+		} else if (!strcmp(a, "--quiet")) {
+			o->quiet = 1;
+		} else if (a[0] == '-') {
+			return bad_usage("unknown option '%s'", a);
+		} else if (!o->scenario) {
+			o->scenario = a;
+		} else {
+			return bad_usage("unexpected argument '%s'", a);
+		}
+	}
+	return CLI_OK;
+}
+
+static int fail(const char *msg, int status)
+{
+	fprintf(stderr, "lethe: %s\n", msg);
+	return status;
+}
+
+/* results/NAME, or the first free results/NAME-N: a run never lands on an earlier one. */
+static void default_out(char *out, size_t size, const char *name)
+{
+	snprintf(out, size, "results/%s", name);
+	for (int n = 2; access(out, F_OK) == 0; n++)
+		snprintf(out, size, "results/%s-%d", name, n);
+}
+
+static int cmd_run(const struct options *o)
+{
+	struct error err;
+	struct scenario s;
+	if (scenario_load(&s, o->scenario, o->overrides, o->num_overrides, &err) != 0)
+		return fail(err.msg, CLI_BAD_INPUT);
+	char out[SCENARIO_PATH_MAX];
+	if (o->out) {
+		snprintf(out, sizeof(out), "%s", o->out);
+		char existing[SCENARIO_PATH_MAX + 32];
+		snprintf(existing, sizeof(existing), "%s/metrics.json", out);
+		if (!o->force && access(existing, F_OK) == 0) {
+			scenario_free(&s);
+			return bad_usage("%s already holds a run's results; choose another --out "
+					 "or pass --force to replace them", out);
+		}
+	} else {
+		default_out(out, sizeof(out), s.name);
+	}
+	struct plugin_path pp;
+	plugin_path_init(&pp, o->plugin_path);
+	struct engine e;
+	struct progress prog;
+	progress_init(&prog, stderr, isatty(STDERR_FILENO), o->quiet);
+	int status = CLI_OK;
+	if (engine_open(&e, &s, &pp, &err) != 0) {
+		status = fail(err.msg, CLI_BAD_INPUT);
+	} else {
+		engine_add_sink(&e, progress_event, &prog);
+		if (!o->quiet)
+			fprintf(stderr, "lethe: %s: %s, %zu tasks, baseline %s, results in %s\n",
+				s.name, scenario_protocol_name(s.protocol), e.tasks.count,
+				s.baseline == BASELINE_JOINT ? "joint" : "naive", out);
+		if (engine_run(&e, out, &err) != 0)
+			status = fail(err.msg, CLI_RUN_FAILED);
+	}
+	engine_close(&e);
+	plugin_path_free(&pp);
+	scenario_free(&s);
+	return status;
+}
+
+static int cmd_check(const struct options *o)
+{
+	struct error err;
+	struct scenario s;
+	if (scenario_load(&s, o->scenario, o->overrides, o->num_overrides, &err) != 0)
+		return fail(err.msg, CLI_BAD_INPUT);
+	struct plugin_path pp;
+	plugin_path_init(&pp, o->plugin_path);
+	struct engine e;
+	int status = CLI_OK;
+	if (engine_open(&e, &s, &pp, &err) != 0) {
+		status = fail(err.msg, CLI_BAD_INPUT);
+	} else {
+		printf("%s: ok: %s, %zu tasks,", o->scenario, scenario_protocol_name(s.protocol),
+		       e.tasks.count);
+		printf(" MLP %zu", e.model.layer[0].in);
+		for (size_t l = 0; l < e.model.num_layers; l++)
+			printf("-%zu", e.model.layer[l].out);
+		printf(", baseline %s, %zu epochs per task, plugins:",
+		       s.baseline == BASELINE_JOINT ? "joint" : "naive", s.epochs);
+		for (size_t i = 0; i < e.num_plugins; i++)
+			printf(" %s", e.plugins[i].file.entry.name);
+		printf("%s\n", e.num_plugins ? "" : " none");
+	}
+	engine_close(&e);
+	plugin_path_free(&pp);
+	scenario_free(&s);
+	return status;
+}
+
+static void list_plugin(const char *file, void *ctx)
+{
+	size_t *found = ctx;
+	struct plugin_file pf;
+	struct error err;
+	if (plugin_file_open(&pf, file, &err) != 0) {
+		fprintf(stderr, "lethe: skipped: %s\n", err.msg);
+		return;
+	}
+	const lethe_plugin_entry *en = &pf.entry;
+	printf("%s %s (ABI %u.%u.%u)  %s\n  %s\n", en->name, en->version ? en->version : "?",
+	       pf.plugin_abi.major, pf.plugin_abi.minor, pf.plugin_abi.patch, file,
+	       en->description ? en->description : "");
+	for (uint32_t i = 0; i < en->num_params; i++) {
+		const lethe_param_decl *d = &pf.params[i];
+		char type[256];
+		params_describe(d, type, sizeof(type));
+		printf("    %-16s %s, default %s\n", d->key, type,
+		       d->default_value && *d->default_value ? d->default_value : "\"\"");
+		if (d->help)
+			printf("    %-16s %s\n", "", d->help);
+	}
+	(*found)++;
+	plugin_file_close(&pf);
+}
+
+static int cmd_plugins(const struct options *o)
+{
+	struct plugin_path pp;
+	plugin_path_init(&pp, o->plugin_path);
+	size_t found = 0;
+	plugin_path_each(&pp, list_plugin, &found);
+	if (!found) {
+		printf("no plugins found in:");
+		for (size_t i = 0; i < pp.count; i++)
+			printf(" %s", pp.dirs[i]);
+		printf("\n");
+	}
+	plugin_path_free(&pp);
+	return CLI_OK;
+}
+
+int cli_main(int argc, char **argv)
+{
+	if (argc < 2)
+		return bad_usage("%s", "no command given");
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage, stdout);
+		return CLI_OK;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("lethe %s (plugin ABI %d.%d.%d)\n", PACKAGE_VERSION, LETHE_ABI_MAJOR,
+		       LETHE_ABI_MINOR, LETHE_ABI_PATCH);
+		return CLI_OK;
+	}
+	struct options o = { .command = cmd };
+	int rc = parse_options(&o, argc, argv);
+	if (rc != CLI_OK)
+		return rc;
+	if (!strcmp(cmd, "plugins")) {
+		if (o.scenario)
+			return bad_usage("plugins takes no scenario ('%s')", o.scenario);
+		return cmd_plugins(&o);
+	}
+	if (strcmp(cmd, "run") && strcmp(cmd, "check"))
+		return bad_usage("unknown command '%s'; the commands are run, check, plugins", cmd);
+	if (!o.scenario)
+		return bad_usage("%s needs a scenario file", cmd);
+	return !strcmp(cmd, "run") ? cmd_run(&o) : cmd_check(&o);
+}

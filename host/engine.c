@@ -1,0 +1,578 @@
+#define _GNU_SOURCE
+#include "engine.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "params.h"
+#include "results.h"
+
+/* Rows per evaluation forward pass: large enough for GEMM efficiency, small in memory. */
+#define EVAL_CHUNK 1000
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+static void emit(struct engine *e, struct event *ev)
+{
+	ev->engine = e;
+	ev->step = e->step;
+	ev->batches_done = e->batches_done;
+	ev->batches_total = e->batches_total;
+	ev->samples_done = e->samples_done;
+	ev->elapsed = seconds_since(&e->t0);
+	for (size_t i = 0; i < e->num_sinks; i++)
+		e->sinks[i].event(e->sinks[i].ctx, ev);
+}
+
+void engine_log(struct engine *e, const char *source, lethe_log_level level, const char *fmt, ...)
+{
+	char msg[ERROR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	struct event ev = { .kind = EVENT_LOG, .source = source, .level = level, .msg = msg };
+	emit(e, &ev);
+}
+
+int engine_add_sink(struct engine *e, void (*fn)(void *ctx, const struct event *ev), void *ctx)
+{
+	if (e->num_sinks == ENGINE_SINKS_MAX)
+		return -1;
+	e->sinks[e->num_sinks++] = (struct sink){ fn, ctx };
+	return 0;
+}
+
+static void refresh_task_info(struct engine *e)
+{
+	for (size_t k = 0; k < e->tasks.count; k++) {
+		const struct task *t = &e->tasks.t[k];
+		e->task_info[k] = (lethe_task_info){
+			.struct_size = sizeof(lethe_task_info),
+			.index = (uint32_t)k,
+			.num_classes = t->num_classes,
+			.classes = t->classes,
+			.num_train = t->num_train,
+			.num_test = t->num_test,
+		};
+	}
+}
+
+int engine_reserve_batch(struct engine *e, struct error *err)
+{
+	size_t cap = e->s->batch_size;
+	for (size_t i = 0; i < e->num_plugins; i++)
+		cap += e->plugins[i].svc.reserved;
+	if (cap <= e->batch_capacity)
+		return 0;
+	size_t dim = e->train.dim, c = e->num_classes;
+	float *x = realloc(e->x, cap * dim * sizeof(float));
+	if (x)
+		e->x = x;
+	float *logits = realloc(e->logits, cap * c * sizeof(float));
+	if (logits)
+		e->logits = logits;
+	float *dlogits = realloc(e->dlogits, cap * c * sizeof(float));
+	if (dlogits)
+		e->dlogits = dlogits;
+	int32_t *y = realloc(e->y, cap * sizeof(int32_t));
+	if (y)
+		e->y = y;
+	uint32_t *rt = realloc(e->row_task, cap * sizeof(uint32_t));
+	if (rt)
+		e->row_task = rt;
+	uint64_t *ids = realloc(e->ids, cap * sizeof(uint64_t));
+	if (ids)
+		e->ids = ids;
+	const uint8_t **masks = realloc(e->masks, cap * sizeof(*masks));
+	if (masks)
+		e->masks = masks;
+	if (!x || !logits || !dlogits || !y || !rt || !ids || !masks)
+		return error_set(err, "out of memory for a batch of %zu rows", cap);
+	e->batch_capacity = cap;
+	e->batch = (lethe_batch){
+		.struct_size = sizeof(lethe_batch),
+		.capacity = cap,
+		.dim = (uint32_t)dim,
+		.x = e->x,
+		.y = e->y,
+		.tasks = e->row_task,
+		.ids = e->ids,
+	};
+	return mlp_reserve(&e->model, cap, err);
+}
+
+/* Calls a hook and turns a failure into "plugin NAME: HOOK: message". */
+static int hook_result(struct engine_plugin *p, const char *hook, int rc,
+		       struct error *err)
+{
+	if (rc == LETHE_OK)
+		return 0;
+	error_set(err, "plugin %s: %s failed (status %d): %s", p->file.entry.name, hook, rc,
+		  p->svc.has_error ? p->svc.error : "no reason given");
+	return -1;
+}
+
+#define CALL_HOOKS(e, err, name, ...)                                                         \
+	do {                                                                                  \
+		for (size_t i_ = 0; i_ < (e)->num_plugins; i_++) {                            \
+			struct engine_plugin *p_ = &(e)->plugins[i_];                         \
+			if (!p_->hooks.name)                                                  \
+				continue;                                                     \
+			p_->svc.has_error = 0;                                                \
+			(e)->hook = #name;                                                    \
+			int rc_ = p_->hooks.name(p_->inst, __VA_ARGS__);                      \
+			if (hook_result(p_, #name, rc_, (err)) != 0)                     \
+				return -1;                                                    \
+		}                                                                             \
+	} while (0)
+
+static int load_plugins(struct engine *e, const struct plugin_path *pp, struct error *err)
+{
+	const struct scenario *s = e->s;
+	for (size_t i = 0; i < s->num_plugins; i++) {
+		struct engine_plugin *p = &e->plugins[i];
+		char file[SCENARIO_PATH_MAX];
+		if (plugin_path_find(pp, s->plugins[i], file, sizeof(file), err) != 0)
+			return -1;
+		if (plugin_file_open(&p->file, file, err) != 0)
+			return -1;
+		e->num_plugins = i + 1;
+		p->section = s->plugin_sections[i];
+		if (strcmp(p->file.entry.name, p->section) != 0 && !strchr(s->plugins[i], '/'))
+			return error_set(err, "plugin %s: its name is '%s', not '%s'", file,
+					 p->file.entry.name, p->section);
+		uint32_t n = p->file.entry.num_params;
+		p->values = calloc(n ? n : 1, sizeof(*p->values));
+		if (!p->values)
+			return error_set(err, "out of memory");
+		if (params_fill(p->file.params, n, &s->ini, p->section, p->values, err) != 0)
+			return -1;
+		services_init(&p->host, &p->svc, e, i, p->file.entry.name);
+		e->hook = "create";
+		p->inst = p->file.entry.create(&p->host, p->values);
+		if (!p->inst)
+			return error_set(err, "plugin %s: create failed: %s", p->file.entry.name,
+					 p->svc.has_error ? p->svc.error : "no reason given");
+		if (p->inst->struct_size < offsetof(lethe_plugin, load) + sizeof(void *) ||
+		    !p->inst->destroy) {
+			error_set(err, "plugin %s: create returned a lethe_plugin with struct_size "
+				  "%u and %s destroy", p->file.entry.name, p->inst->struct_size,
+				  p->inst->destroy ? "a" : "no");
+			if (p->inst->destroy)
+				p->inst->destroy(p->inst);
+			p->inst = NULL;
+			return -1;
+		}
+		memcpy(&p->hooks, p->inst,
+		       p->inst->struct_size < sizeof(p->hooks) ? p->inst->struct_size
+							       : sizeof(p->hooks));
+	}
+	return 0;
+}
+
+int engine_open(struct engine *e, const struct scenario *s, const struct plugin_path *pp,
+		struct error *err)
+{
+	memset(e, 0, sizeof(*e));
+	e->s = s;
+	clock_gettime(CLOCK_MONOTONIC, &e->t0);
+	openblas_set_num_threads(s->threads);
+	if (scenario_build_data(s, &e->train, &e->test, &e->tasks, err) != 0)
+		return -1;
+	size_t T = e->tasks.count;
+	e->num_classes = (size_t)e->train.num_classes;
+	if (e->test.num_classes > e->train.num_classes)
+		e->num_classes = (size_t)e->test.num_classes;
+	refresh_task_info(e);
+
+	size_t sizes[SCENARIO_HIDDEN_MAX + 2];
+	sizes[0] = e->train.dim;
+	for (size_t i = 0; i < s->num_hidden; i++)
+		sizes[i + 1] = s->hidden[i];
+	sizes[s->num_hidden + 1] = e->num_classes;
+	if (mlp_init(&e->model, sizes, s->num_hidden + 2, err) != 0)
+		return -1;
+	struct rng init;
+	rng_seed(&init, s->seed, 0);
+	mlp_init_he(&e->model, &init);
+	rng_seed(&e->rng, s->seed, 1);
+	if (sgd_init(&e->opt, e->model.num_params, s->lr, s->momentum, s->weight_decay, err) != 0)
+		return -1;
+
+	e->run_info = (lethe_run_info){
+		.struct_size = sizeof(lethe_run_info),
+		.protocol = s->protocol,
+		.num_tasks = (uint32_t)T,
+		.num_classes = (uint32_t)e->num_classes,
+		.input_dim = (uint32_t)e->train.dim,
+		.batch_size = (uint32_t)s->batch_size,
+		.epochs = (uint32_t)s->epochs,
+		.seed = s->seed,
+		.lr = s->lr,
+	};
+	e->R = calloc(T * T, sizeof(double));
+	e->b = calloc(T, sizeof(double));
+	e->step_seconds = calloc(T, sizeof(double));
+	if (!e->R || !e->b || !e->step_seconds)
+		return error_set(err, "out of memory");
+	if (engine_reserve_batch(e, err) != 0)
+		return -1;
+	return load_plugins(e, pp, err);
+}
+
+int engine_evaluate(struct engine *e, double *acc, struct error *err)
+{
+	size_t dim = e->test.dim, C = e->num_classes;
+	float *x = malloc(EVAL_CHUNK * dim * sizeof(float));
+	float *logits = malloc(EVAL_CHUNK * C * sizeof(float));
+	int32_t *y = malloc(EVAL_CHUNK * sizeof(int32_t));
+	if (!x || !logits || !y) {
+		free(x);
+		free(logits);
+		free(y);
+		return error_set(err, "out of memory for evaluation");
+	}
+	int rc = 0;
+	for (size_t j = 0; j < e->tasks.count && rc == 0; j++) {
+		const struct task *t = &e->tasks.t[j];
+		const uint8_t *mask = e->s->protocol == LETHE_TASK_INCREMENTAL ? t->class_mask : NULL;
+		size_t correct = 0;
+		for (size_t at = 0; at < t->num_test && rc == 0; at += EVAL_CHUNK) {
+			size_t n = t->num_test - at < EVAL_CHUNK ? t->num_test - at : EVAL_CHUNK;
+			tasks_gather(t, &e->test, t->test + at, n, x, y);
+			rc = mlp_forward(&e->model, x, n, logits, err);
+			for (size_t i = 0; i < n && rc == 0; i++)
+				correct += mlp_argmax(logits + i * C, C, mask) == y[i];
+		}
+		acc[j] = t->num_test ? (double)correct / (double)t->num_test : 0.0;
+	}
+	free(x);
+	free(logits);
+	free(y);
+	return rc;
+}
+
+/* Every sample the step trains on: the task's own (naive), or every task's so far (joint). */
+static int build_order(struct engine *e, size_t step, size_t *count, struct error *err)
+{
+	size_t first = e->s->baseline == BASELINE_JOINT ? 0 : step, n = 0;
+	for (size_t k = first; k <= step; k++)
+		n += e->tasks.t[k].num_train;
+	if (n > e->order_cap) {
+		uint64_t *o = realloc(e->order, n * sizeof(*o));
+		if (!o)
+			return error_set(err, "out of memory for %zu training samples", n);
+		e->order = o;
+		e->order_cap = n;
+	}
+	n = 0;
+	for (size_t k = first; k <= step; k++)
+		for (size_t i = 0; i < e->tasks.t[k].num_train; i++)
+			e->order[n++] = ((uint64_t)k << 32) | e->tasks.t[k].train[i];
+	*count = n;
+	return 0;
+}
+
+static void fill_batch(struct engine *e, const uint64_t *entries, size_t n)
+{
+	size_t dim = e->train.dim;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t k = (uint32_t)(entries[i] >> 32), pos = (uint32_t)entries[i];
+		tasks_convert(&e->tasks.t[k], e->train.x + (size_t)pos * dim, 1, dim,
+			      e->x + i * dim);
+		e->y[i] = e->train.y[pos];
+		e->row_task[i] = k;
+		e->ids[i] = tasks_sample_id(k, pos);
+	}
+	e->batch.task = (uint32_t)e->step;
+	e->batch.n = n;
+}
+
+/* Rows a plugin appended must be valid before they reach the loss. */
+static int check_batch(struct engine *e, struct error *err)
+{
+	lethe_batch *b = &e->batch;
+	if (b->n > b->capacity || b->n == 0 || b->x != e->x)
+		return error_set(err, "a plugin left the batch with %zu rows (capacity %zu)", b->n,
+				 b->capacity);
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->y[i] < 0 || (size_t)b->y[i] >= e->num_classes || b->tasks[i] >= e->tasks.count)
+			return error_set(err, "a plugin put row %zu in the batch with label %d and "
+					 "task %u, out of range", i, b->y[i], b->tasks[i]);
+		e->masks[i] = e->tasks.t[b->tasks[i]].class_mask;
+	}
+	return 0;
+}
+
+static int train_batch(struct engine *e, double *loss_out, struct error *err)
+{
+	lethe_batch *b = &e->batch;
+	CALL_HOOKS(e, err, on_batch, b);
+	if (check_batch(e, err) != 0)
+		return -1;
+	size_t C = e->num_classes;
+	if (mlp_forward(&e->model, b->x, b->n, e->logits, err) != 0)
+		return -1;
+	const uint8_t *const *masks = e->s->protocol == LETHE_TASK_INCREMENTAL ? e->masks : NULL;
+	double loss = loss_softmax_ce(e->logits, b->n, C, b->y, masks, e->dlogits);
+	if (!isfinite(loss))
+		return error_set(err, "the loss is %s before any plugin's term; train.lr = %g may "
+				 "be too large", isnan(loss) ? "NaN" : "infinite", e->s->lr);
+	CALL_HOOKS(e, err, on_logits, b, e->logits, e->dlogits, &loss);
+	mlp_backward(&e->model, e->dlogits);
+	CALL_HOOKS(e, err, on_gradient, b, &loss);
+	if (!isfinite(loss))
+		return error_set(err, "the loss is %s after the plugins' terms; lower their weights "
+				 "or train.lr = %g", isnan(loss) ? "NaN" : "infinite", e->s->lr);
+	sgd_step(&e->opt, e->model.params, e->model.grads, e->model.num_params);
+	CALL_HOOKS(e, err, after_batch, b);
+	*loss_out = loss;
+	return 0;
+}
+
+static int learn_step(struct engine *e, size_t step, struct error *err)
+{
+	const lethe_task_info *info = &e->task_info[step];
+	e->in_batch = 0;
+	CALL_HOOKS(e, err, before_task, info);
+	size_t n = 0;
+	if (build_order(e, step, &n, err) != 0)
+		return -1;
+	size_t bs = e->s->batch_size, batches = (n + bs - 1) / bs;
+	struct event ev = { .kind = EVENT_BATCH, .batches = batches };
+	for (size_t epoch = 0; epoch < e->s->epochs; epoch++) {
+		rng_shuffle_u64(&e->rng, e->order, n);
+		e->in_batch = 1;
+		for (size_t bi = 0; bi < batches; bi++) {
+			size_t rows = n - bi * bs < bs ? n - bi * bs : bs;
+			fill_batch(e, e->order + bi * bs, rows);
+			double loss = 0;
+			if (train_batch(e, &loss, err) != 0)
+				return error_prefix(err, "step %zu, epoch %zu, batch %zu", step + 1,
+						    epoch + 1, bi + 1);
+			e->batches_done++;
+			e->samples_done += e->batch.n;
+			ev.epoch = epoch;
+			ev.batch = bi;
+			ev.loss = loss;
+			emit(e, &ev);
+		}
+		e->in_batch = 0;
+	}
+	CALL_HOOKS(e, err, after_task, info);
+	return 0;
+}
+
+static uint64_t count_batches(const struct engine *e)
+{
+	uint64_t total = 0, seen = 0;
+	for (size_t k = 0; k < e->tasks.count; k++) {
+		seen += e->tasks.t[k].num_train;
+		uint64_t n = e->s->baseline == BASELINE_JOINT ? seen : e->tasks.t[k].num_train;
+		total += e->s->epochs * ((n + e->s->batch_size - 1) / e->s->batch_size);
+	}
+	return total;
+}
+
+static int write_results(struct engine *e, const char *out_dir, int complete, struct error *err)
+{
+	if (!out_dir)
+		return 0;
+	struct results_task tasks[TASKS_MAX];
+	const char *plugins[SCENARIO_PLUGINS_MAX];
+	for (size_t k = 0; k < e->tasks.count; k++)
+		tasks[k] = (struct results_task){ e->tasks.t[k].num_classes, e->tasks.t[k].classes };
+	for (size_t i = 0; i < e->num_plugins; i++)
+		plugins[i] = e->plugins[i].file.entry.name;
+	struct results r = {
+		.scenario = e->s->name,
+		.scenario_path = e->s->ini.path,
+		.protocol = e->s->protocol,
+		.baseline = e->s->baseline == BASELINE_JOINT ? "joint" : "naive",
+		.seed = e->s->seed,
+		.num_tasks = e->tasks.count,
+		.tasks = tasks,
+		.rows_done = e->rows_done,
+		.R = e->R,
+		.b = e->b,
+		.step_seconds = e->step_seconds,
+		.total_seconds = e->total_seconds,
+		.peak_rss_bytes = results_peak_rss(),
+		.num_plugins = e->num_plugins,
+		.plugins = plugins,
+		.complete = complete,
+	};
+	return results_write(out_dir, &r, err);
+}
+
+int engine_run(struct engine *e, const char *out_dir, struct error *err)
+{
+	size_t T = e->tasks.count;
+	clock_gettime(CLOCK_MONOTONIC, &e->t0);
+	e->batches_total = count_batches(e);
+	struct event ev = { .kind = EVENT_RUN_START };
+	emit(e, &ev);
+	if (engine_evaluate(e, e->b, err) != 0)
+		return -1;
+	for (e->step = 0; e->step < T; e->step++) {
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		ev = (struct event){ .kind = EVENT_STEP_START };
+		emit(e, &ev);
+		int rc = learn_step(e, e->step, err);
+		if (rc == 0)
+			rc = engine_evaluate(e, e->R + e->step * T, err);
+		if (rc != 0) {
+			struct error werr;
+			if (write_results(e, out_dir, 0, &werr) != 0)
+				engine_log(e, "lethe", LETHE_LOG_WARN, "%s", werr.msg);
+			return -1;
+		}
+		e->step_seconds[e->step] = seconds_since(&t0);
+		e->rows_done = e->step + 1;
+		e->total_seconds = seconds_since(&e->t0);
+		if (write_results(e, out_dir, e->rows_done == T, err) != 0)
+			return -1;
+		ev = (struct event){ .kind = EVENT_STEP_END };
+		emit(e, &ev);
+	}
+	e->step = T - 1;
+	ev = (struct event){ .kind = EVENT_RUN_END };
+	emit(e, &ev);
+	return 0;
+}
+
+static int id_covered(const lethe_forget_request *req, uint64_t id)
+{
+	size_t lo = 0, hi = req->num_ids;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (req->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < req->num_ids && req->ids[lo] == id;
+}
+
+int engine_forget(struct engine *e, const lethe_forget_request *req, struct error *err)
+{
+	for (size_t i = 1; i < req->num_ids; i++)
+		if (req->ids[i - 1] >= req->ids[i])
+			return error_set(err, "forget request: ids are not sorted ascending");
+	CALL_HOOKS(e, err, on_forget, req);
+	for (size_t k = 0; k < e->tasks.count; k++) {
+		struct task *t = &e->tasks.t[k];
+		size_t kept = 0;
+		for (size_t i = 0; i < t->num_train; i++)
+			if (!id_covered(req, tasks_sample_id((uint32_t)k, t->train[i])))
+				t->train[kept++] = t->train[i];
+		t->num_train = kept;
+	}
+	refresh_task_info(e);
+	return 0;
+}
+
+static int stream_write(const lethe_ostream *s, const void *buf, uint64_t size)
+{
+	return fwrite(buf, 1, size, s->ctx) == size ? LETHE_OK : LETHE_ERR_IO;
+}
+
+struct bounded_reader {
+	FILE *f;
+	uint64_t left;
+};
+
+static int stream_read_bounded(const lethe_istream *s, void *buf, uint64_t size)
+{
+	struct bounded_reader *r = s->ctx;
+	if (size > r->left || fread(buf, 1, size, r->f) != size)
+		return LETHE_ERR_IO;
+	r->left -= size;
+	return LETHE_OK;
+}
+
+int engine_plugin_save(struct engine *e, size_t i, FILE *f, struct error *err)
+{
+	struct engine_plugin *p = &e->plugins[i];
+	uint32_t version = p->file.entry.state_version;
+	long start = ftell(f);
+	uint64_t len = 0;
+	if (fwrite(&version, sizeof(version), 1, f) != 1 || fwrite(&len, sizeof(len), 1, f) != 1)
+		return error_set(err, "plugin %s: cannot write its state", p->file.entry.name);
+	if (p->hooks.save) {
+		lethe_ostream out = { sizeof(out), f, stream_write };
+		p->svc.has_error = 0;
+		if (hook_result(p, "save", p->hooks.save(p->inst, &out), err) != 0)
+			return -1;
+	}
+	long end = ftell(f);
+	len = (uint64_t)(end - start) - sizeof(version) - sizeof(len);
+	if (fseek(f, start + (long)sizeof(version), SEEK_SET) != 0 ||
+	    fwrite(&len, sizeof(len), 1, f) != 1 || fseek(f, end, SEEK_SET) != 0)
+		return error_set(err, "plugin %s: cannot write its state", p->file.entry.name);
+	return 0;
+}
+
+int engine_plugin_load(struct engine *e, size_t i, FILE *f, struct error *err)
+{
+	struct engine_plugin *p = &e->plugins[i];
+	uint32_t version;
+	uint64_t len;
+	if (fread(&version, sizeof(version), 1, f) != 1 || fread(&len, sizeof(len), 1, f) != 1)
+		return error_set(err, "plugin %s: its saved state is truncated", p->file.entry.name);
+	if (version > p->file.entry.state_version)
+		return error_set(err, "plugin %s: saved state has encoding version %u, newer than "
+				 "the plugin's %u", p->file.entry.name, version,
+				 p->file.entry.state_version);
+	struct bounded_reader r = { f, len };
+	if (p->hooks.load) {
+		lethe_istream in = { sizeof(in), &r, stream_read_bounded };
+		p->svc.has_error = 0;
+		if (hook_result(p, "load", p->hooks.load(p->inst, &in, version), err) != 0)
+			return -1;
+	}
+	if (r.left != 0)
+		return error_set(err, "plugin %s: load left %llu bytes of its state unread",
+				 p->file.entry.name, (unsigned long long)r.left);
+	return 0;
+}
+
+void engine_close(struct engine *e)
+{
+	for (size_t i = e->num_plugins; i-- > 0;) {
+		struct engine_plugin *p = &e->plugins[i];
+		if (p->inst)
+			p->inst->destroy(p->inst);
+		services_free(&p->svc);
+		free(p->values);
+		plugin_file_close(&p->file);
+	}
+	mlp_free(&e->model);
+	sgd_free(&e->opt);
+	free(e->x);
+	free(e->logits);
+	free(e->dlogits);
+	free(e->y);
+	free(e->row_task);
+	free(e->ids);
+	free(e->masks);
+	free(e->order);
+	free(e->R);
+	free(e->b);
+	free(e->step_seconds);
+	tasks_free(&e->tasks);
+	dataset_free(&e->train);
+	dataset_free(&e->test);
+	memset(e, 0, sizeof(*e));
+}

@@ -1,0 +1,104 @@
+#include "metrics.h"
+
+/*
+ * Every formula works on the leading n x n block of R, whose row stride stays T: the whole
+ * matrix is the block n = T, a run stopped after step n the block n. In 0-based terms the last
+ * row is n - 1 and METHODS.md's "j < T" becomes j < n - 1.
+ */
+
+static double at(const double *R, size_t T, size_t i, size_t j)
+{
+	return R[i * T + j];
+}
+
+static double average_accuracy(const double *R, size_t T, size_t n)
+{
+	double sum = 0;
+	for (size_t j = 0; j < n; j++)
+		sum += at(R, T, n - 1, j);
+	return sum / (double)n;
+}
+
+static double bwt(const double *R, size_t T, size_t n)
+{
+	if (n < 2)
+		return 0;
+	double sum = 0;
+	for (size_t j = 0; j < n - 1; j++)
+		sum += at(R, T, n - 1, j) - at(R, T, j, j);
+	return sum / (double)(n - 1);
+}
+
+static double fwt(const double *R, const double *b, size_t T, size_t n)
+{
+	if (n < 2)
+		return 0;
+	double sum = 0;
+	for (size_t j = 1; j < n; j++)
+		sum += at(R, T, j - 1, j) - b[j];
+	return sum / (double)(n - 1);
+}
+
+static double forgetting_last_first(const double *R, size_t T, size_t n)
+{
+	if (n < 2)
+		return 0;
+	double sum = 0;
+	for (size_t j = 0; j < n - 1; j++)
+		sum += at(R, T, j, j) - at(R, T, n - 1, j);
+	return sum / (double)(n - 1);
+}
+
+double metrics_forgetting_rows(const double *R, size_t T, size_t rows, double *per_task)
+{
+	double sum = 0;
+	for (size_t j = 0; j + 1 < rows; j++) {
+		/* Over every earlier row, those before task j was learnt included (Chaudhry et al.). */
+		double best = at(R, T, 0, j);
+		for (size_t l = 1; l < rows - 1; l++)
+			if (at(R, T, l, j) > best)
+				best = at(R, T, l, j);
+		double f = best - at(R, T, rows - 1, j);
+		if (per_task)
+			per_task[j] = f;
+		sum += f;
+	}
+	if (per_task && rows > 0)
+		per_task[rows - 1] = 0;
+	return rows < 2 ? 0 : sum / (double)(rows - 1);
+}
+
+double metrics_average_accuracy(const double *R, size_t T)
+{
+	return average_accuracy(R, T, T);
+}
+
+double metrics_bwt(const double *R, size_t T)
+{
+	return bwt(R, T, T);
+}
+
+double metrics_fwt(const double *R, const double *b, size_t T)
+{
+	return fwt(R, b, T, T);
+}
+
+double metrics_forgetting(const double *R, size_t T, double *per_task)
+{
+	return metrics_forgetting_rows(R, T, T, per_task);
+}
+
+double metrics_forgetting_last_first(const double *R, size_t T)
+{
+	return forgetting_last_first(R, T, T);
+}
+
+void metrics_summarise(const double *R, const double *b, size_t T, size_t rows,
+		       struct metrics_summary *out)
+{
+	out->acc = average_accuracy(R, T, rows);
+	out->bwt = bwt(R, T, rows);
+	out->fwt = fwt(R, b, T, rows);
+	out->forgetting = metrics_forgetting_rows(R, T, rows, NULL);
+	out->forgetting_last_first = forgetting_last_first(R, T, rows);
+}

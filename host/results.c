@@ -1,0 +1,270 @@
+#include "results.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "metrics.h"
+
+typedef int (*dump_fn)(FILE *f, const void *data);
+
+static const char *protocol_name(lethe_protocol p)
+{
+	switch (p) {
+	case LETHE_CLASS_INCREMENTAL:
+		return "class-incremental";
+	case LETHE_TASK_INCREMENTAL:
+		return "task-incremental";
+	case LETHE_DOMAIN_INCREMENTAL:
+		return "domain-incremental";
+	}
+	return "unknown";
+}
+
+/* Appends v to array a, both stolen; on failure frees a and returns NULL, so loops need no
+ * checks of their own. */
+static json_t *append(json_t *a, json_t *v)
+{
+	if (json_array_append_new(a, v) != 0) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* JSON has no NaN or infinity: such a value goes out as null, the way JavaScript writes it, and
+ * the rest of the results still reach the disk. */
+static json_t *number(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *reals(const double *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		a = append(a, number(v[i]));
+	return a;
+}
+
+static json_t *tasks_array(const struct results *r)
+{
+	json_t *a = json_array();
+	for (size_t k = 0; k < r->num_tasks; k++) {
+		const struct results_task *t = &r->tasks[k];
+		json_t *classes = json_array();
+		for (size_t c = 0; c < t->num_classes; c++)
+			classes = append(classes, json_integer(t->classes[c]));
+		a = append(a, json_pack("{s:o}", "classes", classes));
+	}
+	return a;
+}
+
+static json_t *strings(const char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		a = append(a, json_string(v[i]));
+	return a;
+}
+
+static json_t *matrix(const struct results *r)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < r->rows_done; i++)
+		a = append(a, reals(r->R + i * r->num_tasks, r->num_tasks));
+	return a;
+}
+
+static json_t *forgetting_per_task(const struct results *r)
+{
+	double *f = malloc(r->rows_done * sizeof(*f));
+	if (!f && r->rows_done > 0)
+		return NULL;
+	metrics_forgetting_rows(r->R, r->num_tasks, r->rows_done, f);
+	json_t *a = reals(f, r->rows_done);
+	free(f);
+	return a;
+}
+
+/* A summary figure, or null before the first step has finished: there is nothing to sum up. */
+static json_t *figure(const struct results *r, double v)
+{
+	return r->rows_done > 0 ? number(v) : json_null();
+}
+
+/* jansson's integers are signed 64-bit: a larger seed goes out as its exact decimal string. */
+static json_t *seed_value(uint64_t seed)
+{
+	if (seed <= INT64_MAX)
+		return json_integer((json_int_t)seed);
+	char s[24];
+	snprintf(s, sizeof(s), "%" PRIu64, seed);
+	return json_string(s);
+}
+
+static json_t *metrics_object(const struct results *r, json_error_t *jerr)
+{
+	struct metrics_summary s = { 0 };
+	if (r->rows_done > 0)
+		metrics_summarise(r->R, r->b, r->num_tasks, r->rows_done, &s);
+
+	/* Every "o" reference is stolen, even when packing fails. */
+	return json_pack_ex(jerr, 0,
+		"{s:s, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+		" s:[], s:{s:o, s:o}, s:I, s:b}",
+		"protocol", protocol_name(r->protocol),
+		"scenario", r->scenario,
+		"scenario_path", r->scenario_path,
+		"baseline", r->baseline,
+		"seed", seed_value(r->seed),
+		"plugins", strings(r->plugins, r->num_plugins),
+		"tasks", tasks_array(r),
+		"accuracy_matrix", matrix(r),
+		"untrained_accuracy", reals(r->b, r->num_tasks),
+		"average_accuracy", figure(r, s.acc),
+		"bwt", figure(r, s.bwt),
+		"fwt", figure(r, s.fwt),
+		"forgetting", figure(r, s.forgetting),
+		"forgetting_per_task", forgetting_per_task(r),
+		"forgetting_last_minus_first", figure(r, s.forgetting_last_first),
+		"unlearning",
+		"seconds", "steps", reals(r->step_seconds, r->rows_done),
+		"total", number(r->total_seconds),
+		"peak_rss_bytes", (json_int_t)r->peak_rss_bytes,
+		"complete", r->complete);
+}
+
+static int dump_json(FILE *f, const void *data)
+{
+	/* 17 significant digits: every double reads back bit for bit. */
+	if (json_dumpf(data, f, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0)
+		return -1;
+	return fputc('\n', f) == EOF ? -1 : 0;
+}
+
+static void csv_row(FILE *f, const double *v, size_t n)
+{
+	for (size_t j = 0; j < n; j++)
+		fprintf(f, ",%.17g", v[j]);
+	fputc('\n', f);
+}
+
+static int dump_csv(FILE *f, const void *data)
+{
+	const struct results *r = data;
+	size_t T = r->num_tasks;
+
+	/* The dashboard runs under the user's locale for ncursesw, whose decimal point may be a
+	 * comma: the file must not depend on it. */
+	locale_t c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+	if (!c)
+		return -1;
+	locale_t old = uselocale(c);
+
+	fputs("step", f);
+	for (size_t j = 0; j < T; j++)
+		fprintf(f, ",task_%zu", j + 1);
+	fputs("\nuntrained", f);
+	csv_row(f, r->b, T);
+	for (size_t i = 0; i < r->rows_done; i++) {
+		fprintf(f, "%zu", i + 1);
+		csv_row(f, r->R + i * T, T);
+	}
+
+	uselocale(old);
+	freelocale(c);
+	return ferror(f) ? -1 : 0;
+}
+
+/* mkdir -p. On failure path is cut short at the component that failed, for the message. */
+static int make_dirs(char *path)
+{
+	for (char *p = path + (*path == '/');; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(path, 0777) != 0 && errno != EEXIST)
+			return -1;
+		if (c == '\0')
+			break;
+		*p = c;
+	}
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes dir/name through dir/.name.tmp and a rename, so a reader sees the old file or the new
+ * one whole, and a crash leaves the old one. */
+static int replace_file(const char *dir, const char *name, dump_fn dump, const void *data,
+			struct error *e)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	/* tmp is the longer name: if it fits, path does. */
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= sizeof(tmp))
+		return error_set(e, "%s/%s: %s", dir, name, strerror(ENAMETOOLONG));
+
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return error_set(e, "%s: %s", path, strerror(errno));
+	int err = 0;
+	errno = 0;
+	if (dump(f, data) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0)
+		err = errno ? errno : EIO;
+	if (fclose(f) != 0 && !err)
+		err = errno;
+	if (!err && rename(tmp, path) != 0)
+		err = errno;
+	if (err) {
+		unlink(tmp);
+		return error_set(e, "%s: %s", path, strerror(err));
+	}
+	return 0;
+}
+
+int results_write(const char *dir, const struct results *r, struct error *e)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s", dir) >= sizeof(path))
+		return error_set(e, "%s: %s", dir, strerror(ENAMETOOLONG));
+	if (make_dirs(path) != 0)
+		return error_set(e, "%s: %s", path, strerror(errno));
+
+	json_error_t jerr;
+	json_t *root = metrics_object(r, &jerr);
+	if (!root)
+		return error_set(e, "%s/metrics.json: cannot encode the results: %s", dir,
+				 jerr.text);
+	int rc = replace_file(dir, "metrics.json", dump_json, root, e);
+	json_decref(root);
+	if (rc != 0)
+		return rc;
+	return replace_file(dir, "accuracy.csv", dump_csv, r, e);
+}
+
+uint64_t results_peak_rss(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	/* Linux counts ru_maxrss in kilobytes. */
+	return (uint64_t)ru.ru_maxrss * 1024;
+}

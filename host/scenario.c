@@ -1,0 +1,643 @@
+/* Scenario files. The built-in sections are declared as parameter tables, the way a plugin
+ * declares its own, so params_fill gives them the same unknown-key, range and location checks.
+ * This file adds what a table cannot say: lists, exclusive bounds, plugin names and sections,
+ * and the consistency of tasks with the protocol and the data. */
+#include "scenario.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "params.h"
+
+#define PARAM(key, type, def, min, max, choices, help) \
+	{ sizeof(lethe_param_decl), (key), (type), (def), (min), (max), (choices), (help) }
+#define COUNT(a) (sizeof(a) / sizeof(*(a)))
+
+#define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist" /* Debian's package */
+#define SEED_MAX 9007199254740992.0 /* 2^53: every seed is exact as a double */
+
+static const char *const builtin_sections[] = { "scenario", "data", "tasks", "model", "train" };
+
+/* In the order of lethe_protocol, enum data_source and enum baseline. */
+static const char *const protocol_names[] = {
+	"class-incremental", "task-incremental", "domain-incremental", NULL
+};
+static const char *const source_names[] = { "fashion-mnist", "idx", "synthetic", NULL };
+static const char *const baseline_names[] = { "naive", "joint", NULL };
+static const char *const optimizer_names[] = { "sgd", NULL };
+
+enum { SCN_NAME, SCN_PROTOCOL, SCN_PLUGINS, SCN_COUNT };
+static const lethe_param_decl scenario_decls[SCN_COUNT] = {
+	[SCN_NAME] = PARAM("name", LETHE_PARAM_STRING, "", 0, 0, NULL,
+			   "run name (default: the file's name without .ini)"),
+	[SCN_PROTOCOL] = PARAM("protocol", LETHE_PARAM_CHOICE, "class-incremental", 0, 0,
+			       protocol_names, "continual-learning protocol"),
+	[SCN_PLUGINS] = PARAM("plugins", LETHE_PARAM_STRING, "", 0, 0, NULL,
+			      "plugin names or paths, comma-separated, in hook order"),
+};
+
+enum {
+	DAT_SOURCE, DAT_DIR, DAT_MAX_TRAIN, DAT_MAX_TEST, DAT_CLASSES, DAT_DIM,
+	DAT_TRAIN_PER_CLASS, DAT_TEST_PER_CLASS, DAT_SPREAD, DAT_COUNT
+};
+static const lethe_param_decl data_decls[DAT_COUNT] = {
+	[DAT_SOURCE] = PARAM("source", LETHE_PARAM_CHOICE, "fashion-mnist", 0, 0, source_names,
+			     "where the samples come from"),
+	[DAT_DIR] = PARAM("dir", LETHE_PARAM_STRING, FASHION_MNIST_DIR, 0, 0, NULL,
+			  "directory of the idx files (relative to the scenario file)"),
+	[DAT_MAX_TRAIN] = PARAM("max_train", LETHE_PARAM_INT, "0", 0, UINT32_MAX, NULL,
+				"training samples kept per task (0: all)"),
+	[DAT_MAX_TEST] = PARAM("max_test", LETHE_PARAM_INT, "0", 0, UINT32_MAX, NULL,
+			       "test samples kept per task (0: all)"),
+	[DAT_CLASSES] = PARAM("classes", LETHE_PARAM_INT, "10", 2, CLASSES_MAX, NULL,
+			      "synthetic: number of classes"),
+	[DAT_DIM] = PARAM("dim", LETHE_PARAM_INT, "32", 1, 65536, NULL,
+			  "synthetic: values per sample"),
+	[DAT_TRAIN_PER_CLASS] = PARAM("train_per_class", LETHE_PARAM_INT, "200", 1, 1000000, NULL,
+				      "synthetic: training samples per class"),
+	[DAT_TEST_PER_CLASS] = PARAM("test_per_class", LETHE_PARAM_INT, "50", 1, 1000000, NULL,
+				     "synthetic: test samples per class"),
+	[DAT_SPREAD] = PARAM("spread", LETHE_PARAM_FLOAT, "20", 0, 255, NULL,
+			     "synthetic: standard deviation around the class centres, in pixels"),
+};
+
+/* split and permuted are 0 when unused; task1..taskN follow the fixed keys. */
+enum { TSK_SPLIT, TSK_PERMUTED, TSK_PERMUTE_FIRST, TSK_LISTS };
+static const lethe_param_decl tasks_fixed[TSK_LISTS] = {
+	[TSK_SPLIT] = PARAM("split", LETHE_PARAM_INT, "0", 0, TASKS_MAX, NULL,
+			    "split the classes into this many equal tasks, in order"),
+	[TSK_PERMUTED] = PARAM("permuted", LETHE_PARAM_INT, "0", 0, TASKS_MAX, NULL,
+			       "this many tasks over all classes, each with its own pixel "
+			       "permutation"),
+	[TSK_PERMUTE_FIRST] = PARAM("permute_first", LETHE_PARAM_BOOL, "false", 0, 0, NULL,
+				    "permuted: the first task is permuted too"),
+};
+
+struct tasks_table {
+	lethe_param_decl decls[TSK_LISTS + TASKS_MAX];
+	char keys[TASKS_MAX][16];
+};
+
+enum { MDL_HIDDEN, MDL_COUNT };
+static const lethe_param_decl model_decls[MDL_COUNT] = {
+	[MDL_HIDDEN] = PARAM("hidden", LETHE_PARAM_STRING, "256,256", 0, 0, NULL,
+			     "hidden layer sizes, comma-separated"),
+};
+
+enum {
+	TRN_BASELINE, TRN_OPTIMIZER, TRN_LR, TRN_MOMENTUM, TRN_WEIGHT_DECAY, TRN_BATCH_SIZE,
+	TRN_EPOCHS, TRN_SEED, TRN_THREADS, TRN_COUNT
+};
+static const lethe_param_decl train_decls[TRN_COUNT] = {
+	[TRN_BASELINE] = PARAM("baseline", LETHE_PARAM_CHOICE, "naive", 0, 0, baseline_names,
+			       "naive: the tasks in sequence; joint: all tasks' data at once"),
+	[TRN_OPTIMIZER] = PARAM("optimizer", LETHE_PARAM_CHOICE, "sgd", 0, 0, optimizer_names,
+				"optimiser"),
+	[TRN_LR] = PARAM("lr", LETHE_PARAM_FLOAT, "0.01", 0, 10, NULL,
+			 "learning rate, above 0"),
+	[TRN_MOMENTUM] = PARAM("momentum", LETHE_PARAM_FLOAT, "0", 0, 1, NULL,
+			       "momentum, below 1"),
+	[TRN_WEIGHT_DECAY] = PARAM("weight_decay", LETHE_PARAM_FLOAT, "0", 0, 1, NULL,
+				   "L2 weight decay"),
+	[TRN_BATCH_SIZE] = PARAM("batch_size", LETHE_PARAM_INT, "64", 1, 65536, NULL,
+				 "samples per training batch"),
+	[TRN_EPOCHS] = PARAM("epochs", LETHE_PARAM_INT, "1", 1, 10000, NULL, "epochs per task"),
+	[TRN_SEED] = PARAM("seed", LETHE_PARAM_INT, "1", 0, SEED_MAX, NULL,
+			   "seed of every random stream (data, initialisation, plugins)"),
+	[TRN_THREADS] = PARAM("threads", LETHE_PARAM_INT, "1", 1, 256, NULL, "BLAS threads"),
+};
+
+/* Prefixes the message in e with where section.key was set: "path:12", "--set section.key", or
+ * the file for a default. */
+static int scenario_at(const struct scenario *s, const char *section, const char *key,
+		       struct error *e)
+{
+	char where[ERROR_MSG_MAX];
+	const struct ini_entry *en = ini_get(&s->ini, section, key);
+
+	if (!en)
+		return error_prefix(e, "%s", s->ini.path);
+	ini_where(&s->ini, en, where, sizeof(where));
+	return error_prefix(e, "%s", where);
+}
+
+static int scenario_fail(const struct scenario *s, const char *section, const char *key,
+			 struct error *e, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int scenario_fail(const struct scenario *s, const char *section, const char *key,
+			 struct error *e, const char *fmt, ...)
+{
+	char msg[ERROR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	error_set(e, "%s", msg);
+	return scenario_at(s, section, key, e);
+}
+
+/* "path:12" where section.key was set, or "the default". */
+static const char *scenario_origin(const struct scenario *s, const char *section,
+				   const char *key, char *buf, size_t size)
+{
+	const struct ini_entry *en = ini_get(&s->ini, section, key);
+
+	if (!en)
+		return "the default";
+	ini_where(&s->ini, en, buf, size);
+	return buf;
+}
+
+/* Copies the next comma-separated item of *list, trimmed, into buf and moves *list past it.
+ * Returns 1 for an item (perhaps empty), 0 at the end of the list, -1 if it does not fit. */
+static int list_next(const char **list, char *buf, size_t size)
+{
+	const char *p = *list;
+
+	if (!*p)
+		return 0;
+	size_t len = strcspn(p, ",");
+	*list = p[len] ? p + len + 1 : p + len;
+	while (len && (*p == ' ' || *p == '\t')) {
+		p++;
+		len--;
+	}
+	while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	if (len >= size)
+		return -1;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return 1;
+}
+
+/* Reads section.key as a comma-separated list of integers, each checked against decl. */
+static int scenario_list(const struct scenario *s, const char *section, const char *key,
+			 const char *text, const lethe_param_decl *decl, int64_t *out,
+			 size_t cap, size_t *n, struct error *e)
+{
+	char item[64];
+	int r;
+
+	*n = 0;
+	while ((r = list_next(&text, item, sizeof(item))) != 0) {
+		lethe_param_value v;
+		if (*n == cap)
+			return scenario_fail(s, section, key, e, "[%s] %s: more than %zu values",
+					     section, key, cap);
+		int rc = r < 0 ? error_set(e, "an item is too long")
+			       : params_parse(decl, item, &v, e);
+		if (rc < 0) {
+			error_prefix(e, "[%s] %s", section, key);
+			return scenario_at(s, section, key, e);
+		}
+		out[(*n)++] = v.i;
+	}
+	return 0;
+}
+
+/* A relative path resolves against the scenario file's directory. */
+static int scenario_path(const struct scenario *s, const char *path, char *out, size_t size)
+{
+	int len = path[0] == '/' ? snprintf(out, size, "%s", path)
+				 : snprintf(out, size, "%s/%s", s->dir, path);
+	return len >= 0 && (size_t)len < size ? 0 : -1;
+}
+
+static int is_builtin(const char *section)
+{
+	for (size_t i = 0; i < COUNT(builtin_sections); i++) {
+		if (strcmp(section, builtin_sections[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Its section: a name is its own; a path's is the file name without "lib" and extension. */
+static int plugin_section(const char *item, int is_path, char *out, size_t size)
+{
+	const char *base = item;
+
+	if (is_path) {
+		const char *slash = strrchr(item, '/');
+		base = slash ? slash + 1 : item;
+		if (strncmp(base, "lib", 3) == 0 && base[3] && base[3] != '.')
+			base += 3;
+	}
+	size_t len = strlen(base);
+	const char *dot = strrchr(base, '.');
+	if (is_path && dot && dot != base)
+		len = (size_t)(dot - base);
+	if (len >= size)
+		return -1;
+	memcpy(out, base, len);
+	out[len] = '\0';
+	return 0;
+}
+
+static int read_plugins(struct scenario *s, const char *list, struct error *e)
+{
+	char item[SCENARIO_PATH_MAX];
+	int r;
+
+	while ((r = list_next(&list, item, sizeof(item))) != 0) {
+		if (r < 0)
+			return scenario_fail(s, "scenario", "plugins", e,
+					     "[scenario] plugins: a path is too long");
+		if (!*item)
+			continue;
+		if (s->num_plugins == SCENARIO_PLUGINS_MAX)
+			return scenario_fail(s, "scenario", "plugins", e,
+					     "[scenario] plugins: more than %d plugins",
+					     SCENARIO_PLUGINS_MAX);
+
+		size_t len = strlen(item);
+		int is_path = strchr(item, '/') || (len > 3 && strcmp(item + len - 3, ".so") == 0);
+		char *path = s->plugins[s->num_plugins];
+		char *section = s->plugin_sections[s->num_plugins];
+		if (!is_path)
+			snprintf(path, SCENARIO_PATH_MAX, "%s", item);
+		else if (scenario_path(s, item, path, SCENARIO_PATH_MAX) < 0)
+			return scenario_fail(s, "scenario", "plugins", e,
+					     "[scenario] plugins: '%s': path too long", item);
+		if (plugin_section(item, is_path, section, INI_NAME_MAX) < 0 || !*section)
+			return scenario_fail(s, "scenario", "plugins", e,
+					     "[scenario] plugins: '%s' gives no usable section "
+					     "name (at most %d characters)", item,
+					     INI_NAME_MAX - 1);
+		if (is_builtin(section))
+			return scenario_fail(s, "scenario", "plugins", e,
+					     "[scenario] plugins: plugin '%s' would share the "
+					     "built-in section [%s]", item, section);
+		for (size_t i = 0; i < s->num_plugins; i++) {
+			if (strcmp(s->plugin_sections[i], section) == 0)
+				return scenario_fail(s, "scenario", "plugins", e,
+						     "[scenario] plugins: '%s' is listed twice",
+						     section);
+		}
+		s->num_plugins++;
+	}
+	return 0;
+}
+
+static int read_scenario(struct scenario *s, const char *path, struct error *e)
+{
+	lethe_param_value v[SCN_COUNT];
+
+	if (params_fill(scenario_decls, SCN_COUNT, &s->ini, "scenario", v, e) < 0)
+		return -1;
+	s->protocol = (lethe_protocol)v[SCN_PROTOCOL].i;
+
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	if (!slash)
+		snprintf(s->dir, sizeof(s->dir), ".");
+	else if (slash == path)
+		snprintf(s->dir, sizeof(s->dir), "/");
+	else if ((size_t)(slash - path) < sizeof(s->dir))
+		snprintf(s->dir, sizeof(s->dir), "%.*s", (int)(slash - path), path);
+	else
+		return error_set(e, "%s: path too long", path);
+
+	const char *name = v[SCN_NAME].s;
+	size_t len = strlen(name);
+	if (!len) {
+		name = base;
+		len = strlen(base);
+		if (len > 4 && strcmp(base + len - 4, ".ini") == 0)
+			len -= 4;
+	}
+	if (len >= sizeof(s->name))
+		return scenario_fail(s, "scenario", "name", e,
+				     "[scenario] name '%.*s' is longer than %d characters",
+				     (int)len, name, INI_NAME_MAX - 1);
+	memcpy(s->name, name, len);
+	s->name[len] = '\0';
+	return read_plugins(s, v[SCN_PLUGINS].s, e);
+}
+
+/* Every section is a built-in one or a listed plugin's: a typo must not silently drop a
+ * setting. */
+static int check_sections(const struct scenario *s, struct error *e)
+{
+	const char *known[COUNT(builtin_sections) + SCENARIO_PLUGINS_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < COUNT(builtin_sections); i++)
+		known[n++] = builtin_sections[i];
+	for (size_t i = 0; i < s->num_plugins; i++)
+		known[n++] = s->plugin_sections[i];
+
+	for (size_t i = 0; i < s->ini.num_sections; i++) {
+		const struct ini_section *sec = &s->ini.sections[i];
+		char where[ERROR_MSG_MAX];
+		size_t k = 0;
+
+		while (k < n && strcmp(known[k], sec->name) != 0)
+			k++;
+		if (k < n)
+			continue;
+		ini_section_where(&s->ini, sec, where, sizeof(where));
+		const char *near = params_nearest(known, n, sec->name);
+		if (near)
+			return error_set(e, "%s: unknown section [%s]; did you mean [%s]?", where,
+					 sec->name, near);
+		return error_set(e, "%s: unknown section [%s]; a plugin's section needs the "
+				 "plugin listed in [scenario] plugins", where, sec->name);
+	}
+	return 0;
+}
+
+static int read_train(struct scenario *s, struct error *e)
+{
+	lethe_param_value v[TRN_COUNT];
+
+	if (params_fill(train_decls, TRN_COUNT, &s->ini, "train", v, e) < 0)
+		return -1;
+	if (v[TRN_LR].f <= 0)
+		return scenario_fail(s, "train", "lr", e, "[train] lr must be above 0");
+	if (v[TRN_MOMENTUM].f >= 1)
+		return scenario_fail(s, "train", "momentum", e, "[train] momentum must be below 1");
+	s->baseline = (enum baseline)v[TRN_BASELINE].i;
+	s->lr = v[TRN_LR].f;
+	s->momentum = v[TRN_MOMENTUM].f;
+	s->weight_decay = v[TRN_WEIGHT_DECAY].f;
+	s->batch_size = (size_t)v[TRN_BATCH_SIZE].i;
+	s->epochs = (size_t)v[TRN_EPOCHS].i;
+	s->seed = (uint64_t)v[TRN_SEED].i;
+	s->threads = (int)v[TRN_THREADS].i;
+	return 0;
+}
+
+static int read_data(struct scenario *s, struct error *e)
+{
+	lethe_param_value v[DAT_COUNT];
+
+	if (params_fill(data_decls, DAT_COUNT, &s->ini, "data", v, e) < 0)
+		return -1;
+	s->data = (enum data_source)v[DAT_SOURCE].i;
+	if (scenario_path(s, v[DAT_DIR].s, s->data_dir, sizeof(s->data_dir)) < 0)
+		return scenario_fail(s, "data", "dir", e, "[data] dir: path too long");
+	s->max_train = (size_t)v[DAT_MAX_TRAIN].i;
+	s->max_test = (size_t)v[DAT_MAX_TEST].i;
+	s->synth = (struct synth_spec){
+		.num_classes = (int)v[DAT_CLASSES].i,
+		.dim = (size_t)v[DAT_DIM].i,
+		.train_per_class = (size_t)v[DAT_TRAIN_PER_CLASS].i,
+		.test_per_class = (size_t)v[DAT_TEST_PER_CLASS].i,
+		.spread = v[DAT_SPREAD].f,
+		.seed = s->seed,
+	};
+	return 0;
+}
+
+static int read_model(struct scenario *s, struct error *e)
+{
+	static const lethe_param_decl size_decl =
+		PARAM("hidden", LETHE_PARAM_INT, "1", 1, 65536, NULL, NULL);
+	lethe_param_value v[MDL_COUNT];
+	int64_t sizes[SCENARIO_HIDDEN_MAX];
+
+	if (params_fill(model_decls, MDL_COUNT, &s->ini, "model", v, e) < 0 ||
+	    scenario_list(s, "model", "hidden", v[MDL_HIDDEN].s, &size_decl, sizes,
+			  SCENARIO_HIDDEN_MAX, &s->num_hidden, e) < 0)
+		return -1;
+	if (!s->num_hidden)
+		return scenario_fail(s, "model", "hidden", e,
+				     "[model] hidden needs at least one layer size");
+	for (size_t i = 0; i < s->num_hidden; i++)
+		s->hidden[i] = (size_t)sizes[i];
+	return 0;
+}
+
+/* Checks the tasks against the number of classes in the data. */
+static int check_classes(const struct scenario *s, int num_classes, struct error *e)
+{
+	if (s->tasks_kind == TASKS_SPLIT && (s->num_tasks > (size_t)num_classes ||
+					      (size_t)num_classes % s->num_tasks))
+		return scenario_fail(s, "tasks", "split", e,
+				     "[tasks] split = %zu: the data's %d classes do not divide "
+				     "into %zu equal tasks", s->num_tasks, num_classes,
+				     s->num_tasks);
+	if (s->tasks_kind != TASKS_EXPLICIT)
+		return 0;
+	for (size_t k = 0; k < s->num_tasks; k++) {
+		for (size_t j = 0; j < s->task_num_classes[k]; j++) {
+			char key[32];
+			if (s->task_classes[k][j] < num_classes)
+				continue;
+			snprintf(key, sizeof(key), "task%zu", k + 1);
+			return scenario_fail(s, "tasks", key, e,
+					     "[tasks] %s: class %d is not in the data (classes "
+					     "0..%d)", key, (int)s->task_classes[k][j],
+					     num_classes - 1);
+		}
+	}
+	return 0;
+}
+
+static int read_task_lists(struct scenario *s, const struct tasks_table *t,
+			   const lethe_param_value *v, struct error *e)
+{
+	static const lethe_param_decl class_decl =
+		PARAM("class", LETHE_PARAM_INT, "0", 0, CLASSES_MAX - 1, NULL, NULL);
+	size_t owner[CLASSES_MAX] = { 0 }; /* 1 + the task holding each class, or 0 */
+
+	for (size_t k = 0; k < s->num_tasks; k++) {
+		const char *key = t->keys[k];
+		int64_t classes[CLASSES_MAX];
+		size_t n;
+
+		if (scenario_list(s, "tasks", key, v[TSK_LISTS + k].s, &class_decl, classes,
+				  CLASSES_MAX, &n, e) < 0)
+			return -1;
+		if (!n)
+			return scenario_fail(s, "tasks", key, e, "[tasks] %s lists no classes",
+					     key);
+		for (size_t j = 0; j < n; j++) {
+			size_t c = (size_t)classes[j];
+			if (owner[c] == k + 1)
+				return scenario_fail(s, "tasks", key, e,
+						     "[tasks] %s lists class %zu twice", key, c);
+			if (owner[c])
+				return scenario_fail(s, "tasks", key, e,
+						     "[tasks] %s: class %zu is already in %s", key,
+						     c, t->keys[owner[c] - 1]);
+			owner[c] = k + 1;
+			s->task_classes[k][j] = (int32_t)c;
+		}
+		s->task_num_classes[k] = n;
+	}
+	return 0;
+}
+
+static int read_tasks(struct scenario *s, struct error *e)
+{
+	struct tasks_table t;
+	lethe_param_value v[COUNT(t.decls)];
+	char where[ERROR_MSG_MAX];
+
+	memcpy(t.decls, tasks_fixed, sizeof(tasks_fixed));
+	for (size_t k = 0; k < TASKS_MAX; k++) {
+		snprintf(t.keys[k], sizeof(t.keys[k]), "task%zu", k + 1);
+		t.decls[TSK_LISTS + k] = (lethe_param_decl)PARAM(t.keys[k], LETHE_PARAM_STRING,
+								  "", 0, 0, NULL,
+								  "the task's classes, "
+								  "comma-separated");
+	}
+	if (params_fill(t.decls, COUNT(t.decls), &s->ini, "tasks", v, e) < 0)
+		return -1;
+
+	/* The explicit lists: task1..taskN, numbered without a gap. */
+	size_t lists = TASKS_MAX;
+	while (lists && !ini_get(&s->ini, "tasks", t.keys[lists - 1]))
+		lists--;
+	for (size_t k = 0; k < lists; k++) {
+		if (ini_get(&s->ini, "tasks", t.keys[k]))
+			continue;
+		size_t next = k + 1;
+		while (!ini_get(&s->ini, "tasks", t.keys[next]))
+			next++;
+		return scenario_fail(s, "tasks", t.keys[next], e, "[tasks] %s given but not %s",
+				     t.keys[next], t.keys[k]);
+	}
+
+	const char *kinds[3];
+	size_t num_kinds = 0;
+	if (v[TSK_SPLIT].i)
+		kinds[num_kinds++] = "split";
+	if (v[TSK_PERMUTED].i)
+		kinds[num_kinds++] = "permuted";
+	if (lists)
+		kinds[num_kinds++] = "task1";
+	if (!num_kinds) {
+		const struct ini_section *sec = ini_section_get(&s->ini, "tasks");
+		if (sec)
+			ini_section_where(&s->ini, sec, where, sizeof(where));
+		return error_set(e, "%s: [tasks] needs split = N, permuted = N, or task1 = "
+				 "classes ... taskN = classes", sec ? where : s->ini.path);
+	}
+	if (num_kinds > 1)
+		return scenario_fail(s, "tasks", kinds[1], e,
+				     "[tasks] %s conflicts with %s (%s); give only one of split, "
+				     "permuted or task1..taskN", kinds[1], kinds[0],
+				     scenario_origin(s, "tasks", kinds[0], where, sizeof(where)));
+
+	const char *origin = scenario_origin(s, "scenario", "protocol", where, sizeof(where));
+	s->permute_first = (int)v[TSK_PERMUTE_FIRST].i;
+	if (v[TSK_PERMUTED].i) {
+		if (s->protocol != LETHE_DOMAIN_INCREMENTAL)
+			return scenario_fail(s, "tasks", "permuted", e,
+					     "[tasks] permuted needs protocol = "
+					     "domain-incremental, but [scenario] protocol is %s "
+					     "(%s)", scenario_protocol_name(s->protocol), origin);
+		s->tasks_kind = TASKS_PERMUTED;
+		s->num_tasks = (size_t)v[TSK_PERMUTED].i;
+		return 0;
+	}
+	if (s->protocol == LETHE_DOMAIN_INCREMENTAL)
+		return scenario_fail(s, "tasks", kinds[0], e,
+				     "[tasks] %s gives each task its own classes, which needs "
+				     "protocol = class-incremental or task-incremental, but "
+				     "[scenario] protocol is domain-incremental (%s)", kinds[0],
+				     origin);
+	if (v[TSK_SPLIT].i) {
+		s->tasks_kind = TASKS_SPLIT;
+		s->num_tasks = (size_t)v[TSK_SPLIT].i;
+	} else {
+		s->tasks_kind = TASKS_EXPLICIT;
+		s->num_tasks = lists;
+		if (read_task_lists(s, &t, v, e) < 0)
+			return -1;
+	}
+	/* Synthetic data's classes are known now: catch a bad split before any run. */
+	return s->data == DATA_SYNTHETIC ? check_classes(s, s->synth.num_classes, e) : 0;
+}
+
+static int apply_overrides(struct scenario *s, const char *const *overrides, size_t n,
+			   struct error *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ini_set(&s->ini, overrides[i], e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int scenario_load(struct scenario *s, const char *path, const char *const *overrides,
+		  size_t num_overrides, struct error *e)
+{
+	memset(s, 0, sizeof(*s));
+	if (ini_load(&s->ini, path, e) < 0)
+		return -1;
+	/* train before data: synthetic data takes the training seed. */
+	if (apply_overrides(s, overrides, num_overrides, e) < 0 ||
+	    read_scenario(s, path, e) < 0 || check_sections(s, e) < 0 ||
+	    read_train(s, e) < 0 || read_data(s, e) < 0 || read_model(s, e) < 0 ||
+	    read_tasks(s, e) < 0) {
+		scenario_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+static int build_tasks(const struct scenario *s, const struct dataset *train,
+		       const struct dataset *test, struct task_list *tl, struct error *e)
+{
+	int32_t all[CLASSES_MAX];
+	const int32_t *classes[TASKS_MAX];
+	size_t counts[TASKS_MAX];
+
+	if (check_classes(s, train->num_classes, e) < 0)
+		return -1;
+	if (s->tasks_kind == TASKS_PERMUTED)
+		return tasks_permuted(tl, train, test, s->num_tasks, !s->permute_first, s->seed,
+				      e);
+	for (int c = 0; c < train->num_classes; c++)
+		all[c] = c;
+	for (size_t k = 0; k < s->num_tasks; k++) {
+		if (s->tasks_kind == TASKS_SPLIT) {
+			counts[k] = (size_t)train->num_classes / s->num_tasks;
+			classes[k] = all + k * counts[k];
+		} else {
+			counts[k] = s->task_num_classes[k];
+			classes[k] = s->task_classes[k];
+		}
+	}
+	if (tasks_by_classes(tl, train, test, s->num_tasks, classes, counts, e) < 0)
+		return error_prefix(e, "%s: [tasks]", s->ini.path);
+	return 0;
+}
+
+int scenario_build_data(const struct scenario *s, struct dataset *train, struct dataset *test,
+			struct task_list *tl, struct error *e)
+{
+	int rc = s->data == DATA_SYNTHETIC ? dataset_synth(train, test, &s->synth, e)
+					   : dataset_load_dir(train, test, s->data_dir, e);
+	if (rc < 0)
+		return -1;
+	if (build_tasks(s, train, test, tl, e) < 0) {
+		dataset_free(train);
+		dataset_free(test);
+		return -1;
+	}
+	tasks_limit(tl, s->max_train, s->max_test, s->seed);
+	return 0;
+}
+
+const char *scenario_protocol_name(lethe_protocol p)
+{
+	if ((size_t)p < COUNT(protocol_names) - 1)
+		return protocol_names[p];
+	return "unknown";
+}
+
+void scenario_free(struct scenario *s)
+{
+	ini_free(&s->ini);
+	memset(s, 0, sizeof(*s));
+}

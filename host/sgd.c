@@ -1,0 +1,70 @@
+#include "mlp.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sgd_init(struct sgd *o, size_t num_params, double lr, double momentum, double weight_decay,
+	     struct error *e)
+{
+	*o = (struct sgd){.lr = lr, .momentum = momentum, .weight_decay = weight_decay};
+	if (!(lr >= 0.0 && isfinite(lr)))
+		return error_set(e, "learning rate %g is not a finite number >= 0", lr);
+	if (!(momentum >= 0.0 && momentum < 1.0))
+		return error_set(e, "momentum %g is outside [0, 1)", momentum);
+	if (!(weight_decay >= 0.0 && isfinite(weight_decay)))
+		return error_set(e, "weight decay %g is not a finite number >= 0", weight_decay);
+	if (momentum > 0.0) {
+		o->velocity = calloc(num_params ? num_params : 1, sizeof(float));
+		if (!o->velocity)
+			return error_set(e, "cannot allocate momentum for %zu parameters",
+					 num_params);
+	}
+	return 0;
+}
+
+/* GCC at -O2 vectorises a loop only if it leaves no scalar remainder, so each update is a plain
+ * loop over a span, run on whole BLOCKs (a multiple of every vector width) and then once on the
+ * rest. */
+#define BLOCK 16
+
+static void plain_span(float *restrict w, const float *restrict g, size_t n, float lr, float wd)
+{
+	for (size_t i = 0; i < n; i++)
+		w[i] -= lr * (g[i] + wd * w[i]);
+}
+
+static void momentum_span(float *restrict w, float *restrict v, const float *restrict g,
+			  size_t n, float lr, float mu, float wd)
+{
+	for (size_t i = 0; i < n; i++) {
+		v[i] = mu * v[i] + (g[i] + wd * w[i]);
+		w[i] -= lr * v[i];
+	}
+}
+
+void sgd_step(struct sgd *o, float *params, const float *grads, size_t num_params)
+{
+	float lr = (float)o->lr, mu = (float)o->momentum, wd = (float)o->weight_decay;
+	float *v = o->velocity;
+	size_t i = 0;
+	if (!v) {
+		for (; i + BLOCK <= num_params; i += BLOCK)
+			plain_span(params + i, grads + i, BLOCK, lr, wd);
+		plain_span(params + i, grads + i, num_params - i, lr, wd);
+		return;
+	}
+	/* From zero velocity the first step makes v = g exactly, whatever v held before. */
+	if (!o->started)
+		memset(v, 0, num_params * sizeof(float));
+	for (; i + BLOCK <= num_params; i += BLOCK)
+		momentum_span(params + i, v + i, grads + i, BLOCK, lr, mu, wd);
+	momentum_span(params + i, v + i, grads + i, num_params - i, lr, mu, wd);
+	o->started = 1;
+}
+
+void sgd_free(struct sgd *o)
+{
+	free(o->velocity);
+	o->velocity = NULL;
+}

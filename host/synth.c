@@ -1,0 +1,95 @@
+#include "dataset.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+
+#define SYNTH_CLASSES_MAX 256
+#define SYNTH_DIM_MAX (1u << 20)
+#define SYNTH_SAMPLES_MAX (1u << 28)
+
+/* Streams of the spec's seed: the centres, then each split. */
+enum { STREAM_CENTRES, STREAM_TRAIN, STREAM_TEST };
+
+static int synth_check(const struct synth_spec *s, struct error *e)
+{
+	if (s->num_classes < 2 || s->num_classes > SYNTH_CLASSES_MAX)
+		return error_set(e, "synthetic data: classes must be 2..%d, not %d",
+				 SYNTH_CLASSES_MAX, s->num_classes);
+	if (s->dim < 1 || s->dim > SYNTH_DIM_MAX)
+		return error_set(e, "synthetic data: dim must be 1..%u, not %zu", SYNTH_DIM_MAX,
+				 s->dim);
+	if (s->train_per_class < 1 || s->test_per_class < 1)
+		return error_set(e, "synthetic data: train_per_class and test_per_class must be "
+				 "at least 1 (got %zu and %zu)", s->train_per_class,
+				 s->test_per_class);
+	size_t most = SYNTH_SAMPLES_MAX / (size_t)s->num_classes;
+	if (s->train_per_class > most || s->test_per_class > most)
+		return error_set(e, "synthetic data: at most %zu samples per class with %d "
+				 "classes", most, s->num_classes);
+	if (!(s->spread >= 0 && isfinite(s->spread)))
+		return error_set(e, "synthetic data: spread must be a number >= 0, not %g",
+				 s->spread);
+	return 0;
+}
+
+/* Sample i has class i % num_classes, so every prefix of a split is balanced. */
+static int synth_split(struct dataset *d, const struct synth_spec *s, const float *centres,
+		       size_t per_class, uint64_t stream, struct error *e)
+{
+	struct rng r;
+	size_t classes = (size_t)s->num_classes;
+
+	d->n = per_class * classes;
+	d->dim = s->dim;
+	d->num_classes = s->num_classes;
+	d->x = malloc(d->n * d->dim);
+	d->y = malloc(d->n);
+	if (!d->x || !d->y) {
+		dataset_free(d);
+		return error_set(e, "synthetic data: out of memory for %zu samples of %zu values",
+				 per_class * classes, s->dim);
+	}
+
+	rng_seed(&r, s->seed, stream);
+	for (size_t i = 0; i < d->n; i++) {
+		size_t c = i % classes;
+		const float *centre = centres + c * d->dim;
+		uint8_t *x = d->x + i * d->dim;
+		for (size_t j = 0; j < d->dim; j++) {
+			double v = round(centre[j] + s->spread * rng_normal(&r));
+			x[j] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+		}
+		d->y[i] = (uint8_t)c;
+	}
+	return 0;
+}
+
+int dataset_synth(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
+		  struct error *e)
+{
+	memset(train, 0, sizeof(*train));
+	memset(test, 0, sizeof(*test));
+	if (synth_check(spec, e) < 0)
+		return -1;
+
+	size_t size = (size_t)spec->num_classes * spec->dim;
+	float *centres = malloc(size * sizeof(*centres));
+	if (!centres)
+		return error_set(e, "synthetic data: out of memory for %d centres of %zu values",
+				 spec->num_classes, spec->dim);
+	struct rng r;
+	rng_seed(&r, spec->seed, STREAM_CENTRES);
+	for (size_t i = 0; i < size; i++)
+		centres[i] = (float)(64.0 + 128.0 * rng_uniform(&r));
+
+	int rc = synth_split(train, spec, centres, spec->train_per_class, STREAM_TRAIN, e);
+	if (rc == 0)
+		rc = synth_split(test, spec, centres, spec->test_per_class, STREAM_TEST, e);
+	if (rc < 0)
+		dataset_free(train);
+	free(centres);
+	return rc;
+}

@@ -1,0 +1,309 @@
+/* The engine end to end on synthetic data: protocols, baselines, determinism, results files,
+ * and a training loop that allocates nothing per batch. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "scenario.h"
+#include "testutil.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN 1
+#endif
+#endif
+
+static char *tmp;
+
+static void setup(void)
+{
+	tmp = testutil_tmpdir();
+}
+
+static void teardown(void)
+{
+	testutil_rmtree(tmp);
+	free(tmp);
+}
+
+#define ck_assert_has(haystack, needle)                                                       \
+	ck_assert_msg(strstr((haystack), (needle)) != NULL, "'%s' lacks '%s'", (haystack),      \
+		      (needle))
+
+/* 6 well-separated classes in 3 tasks; the [tasks] and [train] lines vary per test. */
+static char *write_scenario(const char *protocol, const char *tasks, const char *train)
+{
+	char text[2048];
+	snprintf(text, sizeof(text),
+		 "[scenario]\nname = syn\nprotocol = %s\n"
+		 "[data]\nsource = synthetic\nclasses = 6\ndim = 16\ntrain_per_class = 150\n"
+		 "test_per_class = 40\nspread = 25\n"
+		 "[tasks]\n%s\n[model]\nhidden = 32,32\n"
+		 "[train]\nlr = 0.2\nbatch_size = 32\nepochs = 2\nseed = 7\n%s",
+		 protocol, tasks, train ? train : "");
+	return testutil_write_text(tmp, "syn.ini", text);
+}
+
+struct outcome {
+	double R[TASKS_MAX * TASKS_MAX];
+	double b[TASKS_MAX];
+	size_t T;
+	char err[ERROR_MSG_MAX];
+	int rc;
+};
+
+static void run_scenario(const char *path, const char *const *overrides, size_t n,
+			 const char *out, struct outcome *o)
+{
+	struct scenario s;
+	struct error err;
+	struct plugin_path pp;
+	struct engine e;
+	memset(o, 0, sizeof(*o));
+	ck_assert_msg(scenario_load(&s, path, overrides, n, &err) == 0, "%s", err.msg);
+	plugin_path_init(&pp, NULL);
+	o->rc = engine_open(&e, &s, &pp, &err);
+	if (o->rc == 0)
+		o->rc = engine_run(&e, out, &err);
+	if (o->rc == 0) {
+		o->T = e.tasks.count;
+		memcpy(o->R, e.R, o->T * o->T * sizeof(double));
+		memcpy(o->b, e.b, o->T * sizeof(double));
+	} else {
+		snprintf(o->err, sizeof(o->err), "%s", err.msg);
+	}
+	engine_close(&e);
+	plugin_path_free(&pp);
+	scenario_free(&s);
+}
+
+/* ---- run ---- */
+
+START_TEST(test_class_incremental_forgets)
+{
+	char *path = write_scenario("class-incremental", "split = 3", NULL);
+	struct outcome o;
+	run_scenario(path, NULL, 0, tmp, &o);
+	ck_assert_msg(o.rc == 0, "%s", o.err);
+	ck_assert_uint_eq(o.T, 3);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_msg(o.R[i * 3 + i] > 0.9, "R[%zu][%zu] = %g", i, i, o.R[i * 3 + i]);
+	/* The last task overwrites the first under one shared head. */
+	ck_assert_msg(o.R[2 * 3 + 0] < 0.5, "R[3][1] = %g", o.R[6]);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_joint_remembers)
+{
+	char *path = write_scenario("class-incremental", "split = 3", "baseline = joint\n");
+	struct outcome o;
+	run_scenario(path, NULL, 0, NULL, &o);
+	ck_assert_msg(o.rc == 0, "%s", o.err);
+	for (size_t j = 0; j < 3; j++)
+		ck_assert_msg(o.R[2 * 3 + j] > 0.85, "R[3][%zu] = %g", j, o.R[6 + j]);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_task_incremental_masks)
+{
+	char *path = write_scenario("task-incremental", "split = 3", NULL);
+	struct outcome o;
+	run_scenario(path, NULL, 0, NULL, &o);
+	ck_assert_msg(o.rc == 0, "%s", o.err);
+	/* With the task id given, the untrained model already scores above 1/6 on average, and
+	 * the well-separated binary tasks stay solved. */
+	for (size_t j = 0; j < 3; j++)
+		ck_assert_msg(o.R[2 * 3 + j] > 0.8, "R[3][%zu] = %g", j, o.R[6 + j]);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_domain_incremental_permuted)
+{
+	char *path = write_scenario("domain-incremental", "permuted = 3", NULL);
+	struct outcome o;
+	run_scenario(path, NULL, 0, NULL, &o);
+	ck_assert_msg(o.rc == 0, "%s", o.err);
+	ck_assert_uint_eq(o.T, 3);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_msg(o.R[i * 3 + i] > 0.8, "R[%zu][%zu] = %g", i, i, o.R[i * 3 + i]);
+	free(path);
+}
+END_TEST
+
+/* ---- determinism ---- */
+
+START_TEST(test_same_seed_same_bits)
+{
+	char *path = write_scenario("class-incremental", "split = 3", NULL);
+	struct outcome a, b, c;
+	run_scenario(path, NULL, 0, NULL, &a);
+	run_scenario(path, NULL, 0, NULL, &b);
+	ck_assert_int_eq(a.rc, 0);
+	ck_assert_int_eq(b.rc, 0);
+	ck_assert_int_eq(memcmp(a.R, b.R, sizeof(a.R)), 0);
+	ck_assert_int_eq(memcmp(a.b, b.b, sizeof(a.b)), 0);
+	const char *seed2[] = { "train.seed=2" };
+	run_scenario(path, seed2, 1, NULL, &c);
+	ck_assert_int_eq(c.rc, 0);
+	ck_assert_int_ne(memcmp(a.R, c.R, sizeof(a.R)), 0);
+	free(path);
+}
+END_TEST
+
+/* ---- results ---- */
+
+START_TEST(test_results_files)
+{
+	char *path = write_scenario("class-incremental", "split = 3", NULL);
+	struct outcome o;
+	run_scenario(path, NULL, 0, tmp, &o);
+	ck_assert_msg(o.rc == 0, "%s", o.err);
+	char file[4200];
+	snprintf(file, sizeof(file), "%s/metrics.json", tmp);
+	json_error_t jerr;
+	json_t *j = json_load_file(file, 0, &jerr);
+	ck_assert_msg(j != NULL, "%s", jerr.text);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "protocol")), "class-incremental");
+	json_t *R = json_object_get(j, "accuracy_matrix");
+	ck_assert_uint_eq(json_array_size(R), 3);
+	for (size_t i = 0; i < 3; i++)
+		for (size_t k = 0; k < 3; k++)
+			ck_assert(json_real_value(json_array_get(json_array_get(R, i), k)) ==
+				  o.R[i * 3 + k]);
+	json_t *tasks = json_object_get(j, "tasks");
+	ck_assert_uint_eq(json_array_size(tasks), 3);
+	json_t *classes = json_object_get(json_array_get(tasks, 2), "classes");
+	ck_assert_int_eq(json_integer_value(json_array_get(classes, 0)), 4);
+	ck_assert_int_eq(json_integer_value(json_array_get(classes, 1)), 5);
+	double acc = (o.R[6] + o.R[7] + o.R[8]) / 3;
+	ck_assert(json_real_value(json_object_get(j, "average_accuracy")) == acc);
+	ck_assert(json_is_true(json_object_get(j, "complete")));
+	ck_assert(json_integer_value(json_object_get(j, "peak_rss_bytes")) > 0);
+	json_decref(j);
+	snprintf(file, sizeof(file), "%s/accuracy.csv", tmp);
+	char *csv = testutil_read(file, NULL);
+	ck_assert_ptr_nonnull(csv);
+	ck_assert_has(csv, "step,task_1,task_2,task_3\nuntrained,");
+	free(csv);
+	free(path);
+}
+END_TEST
+
+/* ---- allocation: the training loop allocates nothing per batch ---- */
+
+#ifndef ASAN
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+
+static unsigned long allocations;
+
+void *malloc(size_t n)
+{
+	allocations++;
+	return __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t m)
+{
+	allocations++;
+	return __libc_calloc(n, m);
+}
+
+void *realloc(void *p, size_t n)
+{
+	allocations++;
+	return __libc_realloc(p, n);
+}
+
+struct alloc_watch {
+	size_t step;
+	unsigned long at_last_batch;
+	int seen;
+	unsigned long batches_checked, offending;
+};
+
+static void watch(void *ctx, const struct event *ev)
+{
+	struct alloc_watch *w = ctx;
+	if (ev->kind != EVENT_BATCH)
+		return;
+	if (w->seen && w->step == ev->step) {
+		w->batches_checked++;
+		if (allocations != w->at_last_batch)
+			w->offending++;
+	}
+	w->seen = 1;
+	w->step = ev->step;
+	w->at_last_batch = allocations;
+}
+
+START_TEST(test_no_allocation_per_batch)
+{
+	char *path = write_scenario("task-incremental", "split = 3", NULL);
+	struct scenario s;
+	struct error err;
+	struct plugin_path pp;
+	struct engine e;
+	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
+	plugin_path_init(&pp, NULL);
+	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
+	struct alloc_watch w = { 0 };
+	engine_add_sink(&e, watch, &w);
+	ck_assert_msg(engine_run(&e, NULL, &err) == 0, "%s", err.msg);
+	ck_assert(w.batches_checked > 50);
+	ck_assert_msg(w.offending == 0, "%lu of %lu batches allocated", w.offending,
+		      w.batches_checked);
+	engine_close(&e);
+	plugin_path_free(&pp);
+	scenario_free(&s);
+	free(path);
+}
+END_TEST
+#endif
+
+static Suite *engine_suite(void)
+{
+	Suite *s = suite_create("engine");
+	TCase *tc = tcase_create("run");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_class_incremental_forgets);
+	tcase_add_test(tc, test_joint_remembers);
+	tcase_add_test(tc, test_task_incremental_masks);
+	tcase_add_test(tc, test_domain_incremental_permuted);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("determinism");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_same_seed_same_bits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("results");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_results_files);
+	suite_add_tcase(s, tc);
+
+#ifndef ASAN
+	tc = tcase_create("allocation");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_no_allocation_per_batch);
+	suite_add_tcase(s, tc);
+#endif
+	return s;
+}
+
+int main(void)
+{
+	return testutil_run(engine_suite());
+}

@@ -1,0 +1,798 @@
+/* The model suite: the MLP's forward and backward, softmax cross-entropy, SGD, determinism, and
+ * that steady-state training allocates nothing. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "mlp.h"
+#include "testutil.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_ASAN 1
+#endif
+#endif
+
+#ifndef HAVE_ASAN
+/* Every allocation of the process, OpenBLAS's included, passes through these wrappers; while
+ * alloc_counting is set they count it, and fail it too if alloc_failing is set. ASan owns
+ * malloc, so sanitized builds leave these tests out. */
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t count, size_t size);
+extern void *__libc_realloc(void *p, size_t size);
+
+static int alloc_counting, alloc_failing;
+static size_t alloc_count;
+
+static int alloc_refused(void)
+{
+	if (!alloc_counting)
+		return 0;
+	alloc_count++;
+	return alloc_failing;
+}
+
+void *malloc(size_t size)
+{
+	return alloc_refused() ? NULL : __libc_malloc(size);
+}
+
+void *calloc(size_t count, size_t size)
+{
+	return alloc_refused() ? NULL : __libc_calloc(count, size);
+}
+
+void *realloc(void *p, size_t size)
+{
+	return alloc_refused() ? NULL : __libc_realloc(p, size);
+}
+#endif
+
+static void init_model(struct mlp *m, const size_t *sizes, size_t n, uint64_t seed)
+{
+	struct error e;
+	struct rng r;
+	ck_assert_int_eq(mlp_init(m, sizes, n, &e), 0);
+	rng_seed(&r, seed, 0);
+	mlp_init_he(m, &r);
+}
+
+static float *random_inputs(size_t count, uint64_t seed)
+{
+	struct rng r;
+	float *x = malloc(count * sizeof(float));
+	rng_seed(&r, seed, 1);
+	for (size_t i = 0; i < count; i++)
+		x[i] = (float)rng_uniform(&r);
+	return x;
+}
+
+static int32_t *random_labels(size_t n, size_t classes, uint64_t seed)
+{
+	struct rng r;
+	int32_t *y = malloc(n * sizeof(int32_t));
+	rng_seed(&r, seed, 2);
+	for (size_t i = 0; i < n; i++)
+		y[i] = (int32_t)rng_below(&r, classes);
+	return y;
+}
+
+static void assert_close(const float *got, const double *want, size_t n, double tol)
+{
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(fabs(got[i] - want[i]) <= tol, "[%zu]: got %.9g, want %.9g", i,
+			      (double)got[i], want[i]);
+}
+
+/* A 3-2-2 network small enough to run by hand; the second row hits ReLU's flat side. */
+static const size_t tiny_sizes[] = {3, 2, 2};
+static const float tiny_params[] = {
+	1.0f, -1.0f, 0.5f, 0.5f, 2.0f, -1.0f, /* W0 */
+	0.1f, -0.2f,                          /* b0 */
+	1.0f, 2.0f, -1.0f, 0.5f,              /* W1 */
+	0.5f, -0.5f,                          /* b1 */
+};
+static const float tiny_x[] = {1, 2, 3, 2, 0, 1};
+
+static void tiny_model(struct mlp *m)
+{
+	struct error e;
+	ck_assert_int_eq(mlp_init(m, tiny_sizes, 3, &e), 0);
+	ck_assert_uint_eq(m->num_params, sizeof(tiny_params) / sizeof(float));
+	memcpy(m->params, tiny_params, sizeof(tiny_params));
+}
+
+START_TEST(test_forward_by_hand)
+{
+	struct mlp m;
+	struct error e;
+	float logits[4];
+	tiny_model(&m);
+	ck_assert_uint_eq(mlp_inputs(&m), 3);
+	ck_assert_uint_eq(mlp_outputs(&m), 2);
+	ck_assert_int_eq(mlp_forward(&m, tiny_x, 2, logits, &e), 0);
+	/* h = relu(W0 x + b0): (0.6, 1.3) and (2.6, relu(-0.2) = 0) */
+	assert_close(m.act[1], (const double[]){0.6, 1.3, 2.6, 0.0}, 4, 1e-6);
+	assert_close(logits, (const double[]){3.7, -0.45, 3.1, -3.1}, 4, 1e-6);
+	ck_assert_ptr_eq(m.act[0], tiny_x);
+	ck_assert_mem_eq(m.act[2], logits, sizeof(logits));
+	ck_assert_uint_eq(m.rows, 2);
+	mlp_free(&m);
+}
+END_TEST
+
+START_TEST(test_init_errors)
+{
+	struct mlp m;
+	struct error e;
+	size_t sizes[MLP_LAYERS_MAX + 2] = {4, 3, 2};
+	ck_assert_int_eq(mlp_init(&m, sizes, 1, &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.msg, "layer sizes"));
+	sizes[1] = 0;
+	ck_assert_int_eq(mlp_init(&m, sizes, 3, &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.msg, "out of range"));
+	for (size_t i = 0; i < MLP_LAYERS_MAX + 2; i++)
+		sizes[i] = 2;
+	ck_assert_int_eq(mlp_init(&m, sizes, MLP_LAYERS_MAX + 2, &e), -1);
+	ck_assert_int_eq(mlp_init(&m, sizes, MLP_LAYERS_MAX + 1, &e), 0);
+	ck_assert_uint_eq(m.num_layers, MLP_LAYERS_MAX);
+	mlp_free(&m);
+}
+END_TEST
+
+START_TEST(test_layout)
+{
+	static const size_t sizes[] = {5, 4, 3};
+	struct mlp m;
+	struct error e;
+	ck_assert_int_eq(mlp_init(&m, sizes, 3, &e), 0);
+	ck_assert_uint_eq(m.num_params, 5 * 4 + 4 + 4 * 3 + 3);
+	ck_assert_uint_eq(m.layer[0].w_off, 0);
+	ck_assert_uint_eq(m.layer[0].b_off, 20);
+	ck_assert_uint_eq(m.layer[1].w_off, 24);
+	ck_assert_uint_eq(m.layer[1].b_off, 36);
+	mlp_free(&m);
+}
+END_TEST
+
+START_TEST(test_he_init)
+{
+	static const size_t sizes[] = {1000, 400, 10};
+	struct mlp m;
+	init_model(&m, sizes, 3, 7);
+	for (size_t l = 0; l < m.num_layers; l++) {
+		const struct mlp_layer *ly = &m.layer[l];
+		size_t count = ly->in * ly->out;
+		double sum = 0.0, sq = 0.0;
+		for (size_t i = 0; i < count; i++) {
+			sum += m.params[ly->w_off + i];
+			sq += (double)m.params[ly->w_off + i] * m.params[ly->w_off + i];
+		}
+		double var = 2.0 / (double)ly->in, mean = sum / (double)count;
+		ck_assert_double_le(fabs(mean), 5.0 * sqrt(var / (double)count));
+		ck_assert_double_le(fabs(sq / (double)count - var), 0.1 * var);
+		for (size_t j = 0; j < ly->out; j++)
+			ck_assert_float_eq(m.params[ly->b_off + j], 0.0f);
+	}
+	mlp_free(&m);
+}
+END_TEST
+
+START_TEST(test_clone)
+{
+	static const size_t sizes[] = {6, 5, 4};
+	struct mlp a, b;
+	struct error e;
+	init_model(&a, sizes, 3, 3);
+	a.grads[0] = 1.0f;
+	ck_assert_int_eq(mlp_clone(&b, &a, &e), 0);
+	ck_assert_uint_eq(b.num_layers, 2);
+	ck_assert_uint_eq(b.num_params, a.num_params);
+	ck_assert_uint_eq(b.capacity, 0);
+	ck_assert_ptr_ne(b.params, a.params);
+	ck_assert_mem_eq(b.params, a.params, a.num_params * sizeof(float));
+	ck_assert_float_eq(b.grads[0], 0.0f);
+	for (size_t l = 0; l < 2; l++) {
+		ck_assert_uint_eq(b.layer[l].in, a.layer[l].in);
+		ck_assert_uint_eq(b.layer[l].out, a.layer[l].out);
+	}
+	mlp_free(&a);
+	mlp_free(&b);
+}
+END_TEST
+
+START_TEST(test_empty_batch)
+{
+	struct mlp m;
+	struct error e;
+	tiny_model(&m);
+	m.grads[0] = 1.0f;
+	ck_assert_int_eq(mlp_forward(&m, tiny_x, 0, NULL, &e), 0);
+	mlp_backward(&m, NULL);
+	for (size_t i = 0; i < m.num_params; i++)
+		ck_assert_float_eq(m.grads[i], 0.0f);
+	mlp_free(&m);
+}
+END_TEST
+
+/* The network again, in double precision and written apart from mlp.c: the oracle for the
+ * gradient checks. Optionally nudges one pre-activation (layer `layer`, flat index `index`) by
+ * h; reports the smallest |pre-activation| of the hidden layers, so a check can make sure no
+ * finite difference straddles ReLU's kink. */
+#define REF_ROWS 4
+#define REF_WIDTH 18
+
+struct ref_nudge {
+	size_t layer, index;
+	double h;
+};
+
+static double ref_loss(const struct mlp *m, const double *theta, const float *x,
+		       const int32_t *y, const struct ref_nudge *nudge, double *min_hidden)
+{
+	double a[REF_ROWS * REF_WIDTH], z[REF_ROWS * REF_WIDTH];
+	for (size_t i = 0; i < REF_ROWS * m->layer[0].in; i++)
+		a[i] = x[i];
+	*min_hidden = INFINITY;
+	for (size_t l = 0; l < m->num_layers; l++) {
+		size_t in = m->layer[l].in, out = m->layer[l].out;
+		const double *w = theta + m->layer[l].w_off, *b = theta + m->layer[l].b_off;
+		for (size_t r = 0; r < REF_ROWS; r++)
+			for (size_t j = 0; j < out; j++) {
+				double s = b[j];
+				for (size_t k = 0; k < in; k++)
+					s += w[j * in + k] * a[r * in + k];
+				z[r * out + j] = s;
+			}
+		if (nudge && nudge->layer == l)
+			z[nudge->index] += nudge->h;
+		if (l + 1 == m->num_layers)
+			break;
+		for (size_t i = 0; i < REF_ROWS * out; i++) {
+			*min_hidden = fmin(*min_hidden, fabs(z[i]));
+			a[i] = z[i] > 0.0 ? z[i] : 0.0;
+		}
+	}
+	size_t c = mlp_outputs(m);
+	double loss = 0.0;
+	for (size_t r = 0; r < REF_ROWS; r++) {
+		double sum = 0.0;
+		for (size_t j = 0; j < c; j++)
+			sum += exp(z[r * c + j]);
+		loss += log(sum) - z[r * c + (size_t)y[r]];
+	}
+	return loss / REF_ROWS;
+}
+
+/* float32 backward against a double-precision difference quotient: they agree to about 1e-6
+ * relative, so 1e-4 (with a floor for values near zero) leaves room yet catches a wrong term. */
+static void assert_gradient(double got, double want, const char *what, size_t i)
+{
+	ck_assert_msg(fabs(got - want) <= 1e-4 * fabs(want) + 1e-6,
+		      "%s[%zu]: backward %.9g, finite difference %.9g", what, i, got, want);
+}
+
+struct fd_case {
+	struct mlp m;
+	float *x, logits[REF_ROWS * REF_WIDTH], dlogits[REF_ROWS * REF_WIDTH];
+	int32_t *y;
+	double *theta;
+	double loss;
+};
+
+/* A 7-18-5-3 network (18 is wider than the model's elementwise blocks), He weights and small
+ * random biases, on REF_ROWS samples, after forward, loss and backward. */
+static void fd_setup(struct fd_case *c)
+{
+	static const size_t sizes[] = {7, 18, 5, 3};
+	struct error e;
+	struct rng r;
+	init_model(&c->m, sizes, 4, 11);
+	rng_seed(&r, 11, 3);
+	for (size_t l = 0; l < c->m.num_layers; l++)
+		for (size_t j = 0; j < c->m.layer[l].out; j++)
+			c->m.params[c->m.layer[l].b_off + j] = (float)(0.1 * rng_normal(&r));
+	c->x = random_inputs(REF_ROWS * 7, 11);
+	c->y = random_labels(REF_ROWS, 3, 11);
+	c->theta = malloc(c->m.num_params * sizeof(double));
+	for (size_t i = 0; i < c->m.num_params; i++)
+		c->theta[i] = c->m.params[i];
+	ck_assert_int_eq(mlp_forward(&c->m, c->x, REF_ROWS, c->logits, &e), 0);
+	c->loss = loss_softmax_ce(c->logits, REF_ROWS, 3, c->y, NULL, c->dlogits);
+	mlp_backward(&c->m, c->dlogits);
+}
+
+static void fd_teardown(struct fd_case *c)
+{
+	mlp_free(&c->m);
+	free(c->x);
+	free(c->y);
+	free(c->theta);
+}
+
+#define FD_EPS 1e-6
+#define FD_KINK 1e-3
+
+START_TEST(test_gradient_finite_difference)
+{
+	struct fd_case c;
+	double min_hidden;
+	fd_setup(&c);
+	double want = ref_loss(&c.m, c.theta, c.x, c.y, NULL, &min_hidden);
+	ck_assert_double_eq_tol(c.loss, want, 1e-6);
+	ck_assert_msg(min_hidden > FD_KINK, "fixture too close to a ReLU kink: %g", min_hidden);
+	for (size_t i = 0; i < c.m.num_params; i++) {
+		double keep = c.theta[i], plus, minus;
+		c.theta[i] = keep + FD_EPS;
+		plus = ref_loss(&c.m, c.theta, c.x, c.y, NULL, &min_hidden);
+		c.theta[i] = keep - FD_EPS;
+		minus = ref_loss(&c.m, c.theta, c.x, c.y, NULL, &min_hidden);
+		c.theta[i] = keep;
+		assert_gradient(c.m.grads[i], (plus - minus) / (2 * FD_EPS), "grad", i);
+	}
+	fd_teardown(&c);
+}
+END_TEST
+
+/* What plugins read after backward: act[l] is layer l's input, delta[l] is dL/dz of layer l
+ * row by row, and together they give the weight gradient as Σ_n δ_n a_nᵀ. */
+START_TEST(test_gradient_deltas)
+{
+	struct fd_case c;
+	double min_hidden, scratch;
+	fd_setup(&c);
+	ref_loss(&c.m, c.theta, c.x, c.y, NULL, &min_hidden);
+	ck_assert_double_gt(min_hidden, FD_KINK);
+	ck_assert_ptr_eq(c.m.act[0], c.x);
+	for (size_t l = 0; l < c.m.num_layers; l++) {
+		const struct mlp_layer *ly = &c.m.layer[l];
+		if (l + 1 < c.m.num_layers)
+			for (size_t r = 0; r < REF_ROWS; r++)
+				for (size_t j = 0; j < ly->out; j++) {
+					double z = c.m.params[ly->b_off + j];
+					for (size_t k = 0; k < ly->in; k++)
+						z += (double)c.m.params[ly->w_off + j * ly->in + k] *
+						     c.m.act[l][r * ly->in + k];
+					ck_assert_double_eq_tol(c.m.act[l + 1][r * ly->out + j],
+								z > 0.0 ? z : 0.0, 1e-6);
+				}
+		for (size_t i = 0; i < REF_ROWS * ly->out; i++) {
+			struct ref_nudge up = {l, i, FD_EPS}, down = {l, i, -FD_EPS};
+			double fd = (ref_loss(&c.m, c.theta, c.x, c.y, &up, &scratch) -
+				     ref_loss(&c.m, c.theta, c.x, c.y, &down, &scratch)) /
+				    (2 * FD_EPS);
+			assert_gradient(c.m.delta[l][i], fd, "delta", i);
+		}
+		for (size_t j = 0; j < ly->out; j++)
+			for (size_t k = 0; k < ly->in; k++) {
+				double s = 0.0;
+				for (size_t r = 0; r < REF_ROWS; r++)
+					s += (double)c.m.delta[l][r * ly->out + j] *
+					     c.m.act[l][r * ly->in + k];
+				ck_assert_double_eq_tol(c.m.grads[ly->w_off + j * ly->in + k], s,
+							1e-6);
+			}
+	}
+	for (size_t i = 0; i < REF_ROWS * 3; i++)
+		ck_assert_float_eq(c.m.delta[2][i], c.dlogits[i]);
+	fd_teardown(&c);
+}
+END_TEST
+
+START_TEST(test_backward_by_hand)
+{
+	struct mlp m;
+	struct error e;
+	float logits[4];
+	const float dlogits[] = {1, 0, 0, 1};
+	tiny_model(&m);
+	ck_assert_int_eq(mlp_forward(&m, tiny_x, 2, logits, &e), 0);
+	mlp_backward(&m, dlogits);
+	/* delta0 = (dlogits W1) masked by h > 0 = ((1, 2), (-1, 0)) */
+	assert_close(m.delta[0], (const double[]){1, 2, -1, 0}, 4, 1e-6);
+	assert_close(m.grads, (const double[]){-1, 2, 2, 2, 4, 6, 0, 2}, 8, 1e-6);
+	assert_close(m.grads + 8, (const double[]){0.6, 1.3, 2.6, 0, 1, 1}, 6, 1e-6);
+	mlp_free(&m);
+}
+END_TEST
+
+START_TEST(test_loss_by_hand)
+{
+	const float logits[] = {1, 2, 3, 0, 0, 0};
+	const int32_t y[] = {2, 0};
+	float d[6];
+	/* row 0: p = softmax(1, 2, 3), CE = log(1 + e^-1 + e^-2); row 1: CE = log 3 */
+	double want = (log(1 + exp(-1.0) + exp(-2.0)) + log(3.0)) / 2;
+	ck_assert_double_eq_tol(loss_softmax_ce(logits, 2, 3, y, NULL, d), want, 1e-9);
+	double p0 = 1 / (1 + exp(1.0) + exp(2.0)), p1 = exp(1.0) * p0, p2 = exp(2.0) * p0;
+	double third = 1.0 / 3;
+	assert_close(d, (const double[]){p0 / 2, p1 / 2, (p2 - 1) / 2, (third - 1) / 2,
+					 third / 2, third / 2},
+		     6, 1e-7);
+	ck_assert_double_eq_tol(loss_softmax_ce(logits, 2, 3, y, NULL, NULL), want, 1e-9);
+}
+END_TEST
+
+START_TEST(test_loss_stable)
+{
+	const float logits[] = {1000, 1000, -1000, 0};
+	const int32_t y[] = {0, 1};
+	float d[4];
+	double loss = loss_softmax_ce(logits, 2, 2, y, NULL, d);
+	ck_assert_double_eq_tol(loss, log(2.0) / 2, 1e-9);
+	assert_close(d, (const double[]){-0.25, 0.25, 0, 0}, 4, 1e-7);
+}
+END_TEST
+
+START_TEST(test_loss_masked)
+{
+	/* Class 0 is masked out, with a logit that would overflow exp if it counted. */
+	const float logits[] = {1000, 1, 2, 3, 7, 5, 4, 1};
+	const uint8_t allow[] = {0, 1, 0, 1};
+	const uint8_t *mask[] = {allow, allow};
+	const int32_t y[] = {3, 1};
+	float d[8];
+	double loss = loss_softmax_ce(logits, 2, 4, y, mask, d);
+	/* CE over classes {1, 3} only: row 0 logits (1, 3), row 1 (5, 1) */
+	double want = (log(1 + exp(-2.0)) + log(1 + exp(-4.0))) / 2;
+	ck_assert_double_eq_tol(loss, want, 1e-9);
+	double q0 = 1 / (1 + exp(2.0)), q1 = 1 / (1 + exp(-4.0));
+	assert_close(d, (const double[]){0, q0 / 2, 0, -q0 / 2,
+					 0, (q1 - 1) / 2, 0, (1 - q1) / 2},
+		     8, 1e-7);
+	for (size_t i = 0; i < 8; i += 2)
+		ck_assert_float_eq(d[i], 0.0f);
+
+	const int32_t masked_label[] = {2, 1};
+	ck_assert(isinf(loss_softmax_ce(logits, 2, 4, masked_label, mask, NULL)));
+}
+END_TEST
+
+START_TEST(test_argmax)
+{
+	const float row[] = {1, 5, 2, 5, 3};
+	const uint8_t odd[] = {0, 1, 0, 1, 0}, even[] = {1, 0, 1, 0, 1}, none[5] = {0};
+	ck_assert_int_eq(mlp_argmax(row, 5, NULL), 1);
+	ck_assert_int_eq(mlp_argmax(row, 5, odd), 1);
+	ck_assert_int_eq(mlp_argmax(row, 5, even), 4);
+	ck_assert_int_eq(mlp_argmax(row, 5, none), -1);
+	const float ties[] = {-2, -2, -2};
+	ck_assert_int_eq(mlp_argmax(ties, 3, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_sgd_plain)
+{
+	struct sgd o;
+	struct error e;
+	float w[] = {1.0f, -2.0f};
+	const float g[] = {0.5f, 0.25f};
+	ck_assert_int_eq(sgd_init(&o, 2, 0.1, 0.0, 0.0, &e), 0);
+	ck_assert_ptr_null(o.velocity);
+	sgd_step(&o, w, g, 2);
+	assert_close(w, (const double[]){0.95, -2.025}, 2, 1e-6);
+	sgd_step(&o, w, g, 2);
+	assert_close(w, (const double[]){0.9, -2.05}, 2, 1e-6);
+	sgd_free(&o);
+}
+END_TEST
+
+START_TEST(test_sgd_momentum)
+{
+	struct sgd o;
+	struct error e;
+	float w[] = {1.0f, -2.0f};
+	const float g1[] = {0.5f, 0.25f}, g2[] = {-1.0f, 1.0f};
+	ck_assert_int_eq(sgd_init(&o, 2, 0.1, 0.9, 0.0, &e), 0);
+	/* first step: v = g */
+	sgd_step(&o, w, g1, 2);
+	assert_close(o.velocity, (const double[]){0.5, 0.25}, 2, 1e-6);
+	assert_close(w, (const double[]){0.95, -2.025}, 2, 1e-6);
+	/* v = 0.9 v + g2 = (-0.55, 1.225) */
+	sgd_step(&o, w, g2, 2);
+	assert_close(o.velocity, (const double[]){-0.55, 1.225}, 2, 1e-6);
+	assert_close(w, (const double[]){1.005, -2.1475}, 2, 1e-6);
+	/* started cleared: the next step starts the velocity afresh */
+	o.started = 0;
+	sgd_step(&o, w, g1, 2);
+	assert_close(o.velocity, (const double[]){0.5, 0.25}, 2, 1e-6);
+	sgd_free(&o);
+}
+END_TEST
+
+START_TEST(test_sgd_weight_decay)
+{
+	struct sgd o;
+	struct error e;
+	float w[] = {1.0f, -2.0f};
+	const float g[] = {0.5f, 0.25f};
+	/* g' = g + 0.1 w = (0.6, 0.05) */
+	ck_assert_int_eq(sgd_init(&o, 2, 0.1, 0.0, 0.1, &e), 0);
+	sgd_step(&o, w, g, 2);
+	assert_close(w, (const double[]){0.94, -2.005}, 2, 1e-6);
+	sgd_free(&o);
+
+	/* with momentum: v1 = (0.6, 0.05), w1 = (0.94, -2.005); g' = (0.594, 0.0495),
+	 * v2 = 0.5 v1 + g' = (0.894, 0.0745), w2 = (0.8506, -2.01245) */
+	float u[] = {1.0f, -2.0f};
+	ck_assert_int_eq(sgd_init(&o, 2, 0.1, 0.5, 0.1, &e), 0);
+	sgd_step(&o, u, g, 2);
+	sgd_step(&o, u, g, 2);
+	assert_close(o.velocity, (const double[]){0.894, 0.0745}, 2, 1e-6);
+	assert_close(u, (const double[]){0.8506, -2.01245}, 2, 1e-6);
+	sgd_free(&o);
+}
+END_TEST
+
+/* Enough parameters for whole blocks and a remainder, against the update done in double. */
+START_TEST(test_sgd_many)
+{
+	enum { count = 37 };
+	struct sgd o;
+	struct error e;
+	struct rng r;
+	float w[count], g[count];
+	double want_w[count], want_v[count];
+	rng_seed(&r, 8, 0);
+	for (size_t i = 0; i < count; i++) {
+		w[i] = (float)rng_normal(&r);
+		want_w[i] = w[i];
+	}
+	ck_assert_int_eq(sgd_init(&o, count, 0.1, 0.9, 0.01, &e), 0);
+	for (int step = 0; step < 3; step++) {
+		for (size_t i = 0; i < count; i++) {
+			g[i] = (float)rng_normal(&r);
+			double gi = g[i] + 0.01 * want_w[i];
+			want_v[i] = step ? 0.9 * want_v[i] + gi : gi;
+			want_w[i] -= 0.1 * want_v[i];
+		}
+		sgd_step(&o, w, g, count);
+	}
+	assert_close(o.velocity, want_v, count, 1e-5);
+	assert_close(w, want_w, count, 1e-5);
+	sgd_free(&o);
+}
+END_TEST
+
+START_TEST(test_sgd_errors)
+{
+	struct sgd o;
+	struct error e;
+	ck_assert_int_eq(sgd_init(&o, 2, -0.1, 0.0, 0.0, &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.msg, "learning rate"));
+	ck_assert_int_eq(sgd_init(&o, 2, 0.1, 1.0, 0.0, &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.msg, "momentum"));
+	ck_assert_int_eq(sgd_init(&o, 2, 0.1, 0.0, NAN, &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.msg, "weight decay"));
+}
+END_TEST
+
+#define TRAIN_BATCH 16
+
+/* Rounds of forward, loss, backward and SGD with momentum and weight decay on fixed data. */
+static void train_rounds(struct mlp *m, int rounds)
+{
+	struct sgd o;
+	struct error e;
+	size_t in = mlp_inputs(m), c = mlp_outputs(m);
+	float *x = random_inputs(TRAIN_BATCH * in, 5);
+	int32_t *y = random_labels(TRAIN_BATCH, c, 5);
+	float *logits = malloc(TRAIN_BATCH * c * sizeof(float));
+	float *d = malloc(TRAIN_BATCH * c * sizeof(float));
+	ck_assert_int_eq(sgd_init(&o, m->num_params, 0.05, 0.9, 1e-4, &e), 0);
+	for (int i = 0; i < rounds; i++) {
+		ck_assert_int_eq(mlp_forward(m, x, TRAIN_BATCH, logits, &e), 0);
+		ck_assert(isfinite(loss_softmax_ce(logits, TRAIN_BATCH, c, y, NULL, d)));
+		mlp_backward(m, d);
+		sgd_step(&o, m->params, m->grads, m->num_params);
+	}
+	sgd_free(&o);
+	free(x);
+	free(y);
+	free(logits);
+	free(d);
+}
+
+static const size_t det_sizes[] = {20, 16, 12, 5};
+
+START_TEST(test_same_seed)
+{
+	struct mlp a, b, c;
+	init_model(&a, det_sizes, 4, 42);
+	init_model(&b, det_sizes, 4, 42);
+	init_model(&c, det_sizes, 4, 43);
+	ck_assert_mem_eq(a.params, b.params, a.num_params * sizeof(float));
+	ck_assert(memcmp(a.params, c.params, a.num_params * sizeof(float)) != 0);
+	train_rounds(&a, 5);
+	train_rounds(&b, 5);
+	ck_assert_mem_eq(a.params, b.params, a.num_params * sizeof(float));
+	ck_assert_mem_eq(a.grads, b.grads, a.num_params * sizeof(float));
+	mlp_free(&a);
+	mlp_free(&b);
+	mlp_free(&c);
+}
+END_TEST
+
+START_TEST(test_training_learns)
+{
+	struct mlp m;
+	struct error e;
+	float logits[TRAIN_BATCH * 5];
+	init_model(&m, det_sizes, 4, 1);
+	float *x = random_inputs(TRAIN_BATCH * 20, 5);
+	int32_t *y = random_labels(TRAIN_BATCH, 5, 5);
+	ck_assert_int_eq(mlp_forward(&m, x, TRAIN_BATCH, logits, &e), 0);
+	double before = loss_softmax_ce(logits, TRAIN_BATCH, 5, y, NULL, NULL);
+	train_rounds(&m, 50);
+	ck_assert_int_eq(mlp_forward(&m, x, TRAIN_BATCH, logits, &e), 0);
+	double after = loss_softmax_ce(logits, TRAIN_BATCH, 5, y, NULL, NULL);
+	ck_assert_msg(after < 0.5 * before, "loss %g -> %g", before, after);
+	mlp_free(&m);
+	free(x);
+	free(y);
+}
+END_TEST
+
+START_TEST(test_workspace_growth)
+{
+	struct mlp m;
+	struct error e;
+	float small[3 * 5], large[40 * 5], d[40 * 5];
+	init_model(&m, det_sizes, 4, 9);
+	float *x = random_inputs(40 * 20, 9);
+	ck_assert_int_eq(mlp_forward(&m, x, 3, small, &e), 0);
+	ck_assert_uint_eq(m.capacity, 3);
+	ck_assert_int_eq(mlp_forward(&m, x, 40, large, &e), 0);
+	ck_assert_uint_ge(m.capacity, 40);
+	for (size_t i = 0; i < 3 * 5; i++)
+		ck_assert_float_eq_tol(large[i], small[i], 1e-5f);
+	for (size_t i = 0; i < 40 * 5; i++)
+		d[i] = 0.01f;
+	mlp_backward(&m, d);
+	ck_assert_int_eq(mlp_forward(&m, x, 3, small, &e), 0);
+	ck_assert_uint_ge(m.capacity, 40);
+	ck_assert_uint_eq(m.rows, 3);
+	mlp_free(&m);
+	free(x);
+}
+END_TEST
+
+#ifndef HAVE_ASAN
+START_TEST(test_steady_state_allocates_nothing)
+{
+	static const size_t sizes[] = {64, 32, 32, 10};
+	enum { batch = 32 };
+	struct mlp m;
+	struct sgd o;
+	struct error e;
+	float logits[batch * 10], d[batch * 10];
+	init_model(&m, sizes, 4, 2);
+	float *x = random_inputs(batch * 64, 2);
+	int32_t *y = random_labels(batch, 10, 2);
+	ck_assert_int_eq(sgd_init(&o, m.num_params, 0.01, 0.9, 1e-4, &e), 0);
+	/* One round first: it grows the workspace, and OpenBLAS sets itself up. No assertion
+	 * while counting: Check allocates to record one. */
+	int failed = 0;
+	for (int round = 0; round < 6; round++) {
+		alloc_counting = round > 0;
+		size_t n = round % 2 ? batch / 2 : batch;
+		failed |= mlp_forward(&m, x, n, logits, &e);
+		loss_softmax_ce(logits, n, 10, y, NULL, d);
+		mlp_backward(&m, d);
+		sgd_step(&o, m.params, m.grads, m.num_params);
+	}
+	alloc_counting = 0;
+	ck_assert_int_eq(failed, 0);
+	ck_assert_uint_eq(alloc_count, 0);
+
+	/* The counter does see the model's allocations: a larger batch grows the workspace. */
+	float *big = random_inputs(2 * batch * 64, 2);
+	float big_logits[2 * batch * 10];
+	alloc_counting = 1;
+	int grew = mlp_forward(&m, big, 2 * batch, big_logits, &e);
+	alloc_counting = 0;
+	ck_assert_int_eq(grew, 0);
+	ck_assert_uint_gt(alloc_count, 0);
+	sgd_free(&o);
+	mlp_free(&m);
+	free(x);
+	free(y);
+	free(big);
+}
+END_TEST
+
+START_TEST(test_allocation_failures)
+{
+	static const size_t sizes[] = {8, 6, 4};
+	struct mlp m;
+	struct sgd o;
+	struct error e, model_e, sgd_e;
+	float logits[16 * 4];
+	float *x = random_inputs(16 * 8, 4);
+
+	/* No assertion while allocations fail: Check allocates to record one. */
+	alloc_counting = alloc_failing = 1;
+	int model_rc = mlp_init(&m, sizes, 3, &model_e);
+	int sgd_rc = sgd_init(&o, 10, 0.1, 0.9, 0.0, &sgd_e);
+	alloc_counting = alloc_failing = 0;
+	ck_assert_int_eq(model_rc, -1);
+	ck_assert_ptr_nonnull(strstr(model_e.msg, "allocate"));
+	ck_assert_int_eq(sgd_rc, -1);
+	ck_assert_ptr_nonnull(strstr(sgd_e.msg, "allocate"));
+
+	init_model(&m, sizes, 3, 4);
+	ck_assert_int_eq(mlp_forward(&m, x, 4, logits, &e), 0);
+	alloc_counting = alloc_failing = 1;
+	int grow_rc = mlp_forward(&m, x, 16, logits, &e);
+	int small_rc = mlp_forward(&m, x, 4, logits, &model_e);
+	alloc_counting = alloc_failing = 0;
+	ck_assert_int_eq(grow_rc, -1);
+	ck_assert_ptr_nonnull(strstr(e.msg, "workspace"));
+	ck_assert_int_eq(small_rc, 0);
+	ck_assert_uint_eq(m.capacity, 4);
+	ck_assert_int_eq(mlp_forward(&m, x, 16, logits, &e), 0);
+	ck_assert_uint_eq(m.capacity, 16);
+	mlp_free(&m);
+	free(x);
+}
+END_TEST
+#endif
+
+static Suite *model_suite(void)
+{
+	Suite *s = suite_create("model");
+	TCase *tc = tcase_create("forward");
+	tcase_add_test(tc, test_forward_by_hand);
+	tcase_add_test(tc, test_init_errors);
+	tcase_add_test(tc, test_layout);
+	tcase_add_test(tc, test_he_init);
+	tcase_add_test(tc, test_clone);
+	tcase_add_test(tc, test_empty_batch);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("gradient");
+	tcase_add_test(tc, test_gradient_finite_difference);
+	tcase_add_test(tc, test_gradient_deltas);
+	tcase_add_test(tc, test_backward_by_hand);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("loss");
+	tcase_add_test(tc, test_loss_by_hand);
+	tcase_add_test(tc, test_loss_stable);
+	tcase_add_test(tc, test_loss_masked);
+	tcase_add_test(tc, test_argmax);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sgd");
+	tcase_add_test(tc, test_sgd_plain);
+	tcase_add_test(tc, test_sgd_momentum);
+	tcase_add_test(tc, test_sgd_weight_decay);
+	tcase_add_test(tc, test_sgd_many);
+	tcase_add_test(tc, test_sgd_errors);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("determinism");
+	tcase_add_test(tc, test_same_seed);
+	tcase_add_test(tc, test_training_learns);
+	tcase_add_test(tc, test_workspace_growth);
+	suite_add_tcase(s, tc);
+
+#ifndef HAVE_ASAN
+	tc = tcase_create("allocation");
+	tcase_add_test(tc, test_steady_state_allocates_nothing);
+	tcase_add_test(tc, test_allocation_failures);
+	suite_add_tcase(s, tc);
+#endif
+	return s;
+}
+
+int main(void)
+{
+	openblas_set_num_threads(1);
+	return testutil_run(model_suite());
+}
