@@ -61,6 +61,16 @@ void progress_format_step(const struct event *ev, char *buf, size_t size)
 		snprintf(buf + len, size - len, "  ACC %.4f", m.acc);
 }
 
+void progress_format_summary(const struct event *ev, char *buf, size_t size)
+{
+	const struct engine *e = ev->engine;
+	struct metrics_summary m;
+	metrics_summarise(e->R, e->b, e->tasks.count, e->rows_done, &m);
+	snprintf(buf, size, "%s, %zu tasks: ACC %.4f  BWT %.4f  FWT %.4f  forgetting %.4f  (%.1f s)",
+		 scenario_protocol_name(e->s->protocol), e->tasks.count, m.acc, m.bwt, m.fwt,
+		 m.forgetting, ev->elapsed);
+}
+
 static void close_line(struct progress *p)
 {
 	if (p->line_open) {
@@ -103,8 +113,14 @@ void progress_event(void *ctx, const struct event *ev)
 			ev->source, ev->msg);
 		fflush(p->out);
 		break;
-	case EVENT_RUN_START:
 	case EVENT_RUN_END:
+		close_line(p);
+		if (!p->quiet) {
+			progress_format_summary(ev, line, sizeof(line));
+			fprintf(p->out, "%s\n", line);
+		}
+		break;
+	case EVENT_RUN_START:
 		close_line(p);
 		break;
 	}

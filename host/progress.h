@@ -27,5 +27,7 @@ void progress_format_batch(const struct progress *p, const struct event *ev, cha
 			   size_t size);
 /* The line that closes a step: its time, the accuracy row over the tasks so far, ACC. */
 void progress_format_step(const struct event *ev, char *buf, size_t size);
+/* The closing line of a run: protocol, ACC, BWT, FWT, forgetting, wall time. */
+void progress_format_summary(const struct event *ev, char *buf, size_t size);
 
 #endif
