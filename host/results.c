@@ -15,21 +15,9 @@
 #include <jansson.h>
 
 #include "metrics.h"
+#include "scenario.h"
 
 typedef int (*dump_fn)(FILE *f, const void *data);
-
-static const char *protocol_name(lethe_protocol p)
-{
-	switch (p) {
-	case LETHE_CLASS_INCREMENTAL:
-		return "class-incremental";
-	case LETHE_TASK_INCREMENTAL:
-		return "task-incremental";
-	case LETHE_DOMAIN_INCREMENTAL:
-		return "domain-incremental";
-	}
-	return "unknown";
-}
 
 /* Appends v to array a, both stolen; on failure frees a and returns NULL, so loops need no
  * checks of their own. */
@@ -123,7 +111,7 @@ static json_t *metrics_object(const struct results *r, json_error_t *jerr)
 	return json_pack_ex(jerr, 0,
 		"{s:s, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
 		" s:[], s:{s:o, s:o}, s:I, s:b}",
-		"protocol", protocol_name(r->protocol),
+		"protocol", scenario_protocol_name(r->protocol),
 		"scenario", r->scenario,
 		"scenario_path", r->scenario_path,
 		"baseline", r->baseline,

@@ -7,51 +7,10 @@
 
 #include <cblas.h>
 
+#include "alloc_hook.h"
 #include "mlp.h"
 #include "testutil.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HAVE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HAVE_ASAN 1
-#endif
-#endif
-
-#ifndef HAVE_ASAN
-/* Every allocation of the process, OpenBLAS's included, passes through these wrappers; while
- * alloc_counting is set they count it, and fail it too if alloc_failing is set. ASan owns
- * malloc, so sanitized builds leave these tests out. */
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t count, size_t size);
-extern void *__libc_realloc(void *p, size_t size);
-
-static int alloc_counting, alloc_failing;
-static size_t alloc_count;
-
-static int alloc_refused(void)
-{
-	if (!alloc_counting)
-		return 0;
-	alloc_count++;
-	return alloc_failing;
-}
-
-void *malloc(size_t size)
-{
-	return alloc_refused() ? NULL : __libc_malloc(size);
-}
-
-void *calloc(size_t count, size_t size)
-{
-	return alloc_refused() ? NULL : __libc_calloc(count, size);
-}
-
-void *realloc(void *p, size_t size)
-{
-	return alloc_refused() ? NULL : __libc_realloc(p, size);
-}
-#endif
 
 static void init_model(struct mlp *m, const size_t *sizes, size_t n, uint64_t seed)
 {
@@ -662,7 +621,7 @@ START_TEST(test_workspace_growth)
 }
 END_TEST
 
-#ifndef HAVE_ASAN
+#ifndef ALLOC_HOOK_OFF
 START_TEST(test_steady_state_allocates_nothing)
 {
 	static const size_t sizes[] = {64, 32, 32, 10};
@@ -782,7 +741,7 @@ static Suite *model_suite(void)
 	tcase_add_test(tc, test_workspace_growth);
 	suite_add_tcase(s, tc);
 
-#ifndef HAVE_ASAN
+#ifndef ALLOC_HOOK_OFF
 	tc = tcase_create("allocation");
 	tcase_add_test(tc, test_steady_state_allocates_nothing);
 	tcase_add_test(tc, test_allocation_failures);
