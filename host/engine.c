@@ -392,8 +392,16 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 	const char *plugins[SCENARIO_PLUGINS_MAX];
 	for (size_t k = 0; k < e->tasks.count; k++)
 		tasks[k] = (struct results_task){ e->tasks.t[k].num_classes, e->tasks.t[k].classes };
-	for (size_t i = 0; i < e->num_plugins; i++)
-		plugins[i] = e->plugins[i].file.entry.name;
+	struct results_figure figures[SCENARIO_PLUGINS_MAX * SERVICES_METRICS_MAX];
+	size_t num_figures = 0;
+	for (size_t i = 0; i < e->num_plugins; i++) {
+		const struct engine_plugin *p = &e->plugins[i];
+		plugins[i] = p->file.entry.name;
+		for (size_t m = 0; m < p->svc.num_metrics; m++)
+			figures[num_figures++] = (struct results_figure){
+				p->file.entry.name, p->svc.metrics[m].key, p->svc.metrics[m].value
+			};
+	}
 	struct results r = {
 		.scenario = e->s->name,
 		.scenario_path = e->s->ini.path,
@@ -411,6 +419,8 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 		.num_plugins = e->num_plugins,
 		.plugins = plugins,
 		.complete = complete,
+		.num_figures = num_figures,
+		.figures = figures,
 	};
 	return results_write(out_dir, &r, err);
 }

@@ -85,6 +85,22 @@ static json_t *forgetting_per_task(const struct results *r)
 	return a;
 }
 
+static json_t *plugin_metrics(const struct results *r)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; o && i < r->num_figures; i++) {
+		const struct results_figure *f = &r->figures[i];
+		json_t *per = json_object_get(o, f->plugin);
+		if (!per && json_object_set_new(o, f->plugin, per = json_object()) != 0)
+			per = NULL;
+		if (!per || json_object_set_new(per, f->key, number(f->value)) != 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
 /* A summary figure, or null before the first step has finished: there is nothing to sum up. */
 static json_t *figure(const struct results *r, double v)
 {
@@ -110,7 +126,7 @@ static json_t *metrics_object(const struct results *r, json_error_t *jerr)
 	/* Every "o" reference is stolen, even when packing fails. */
 	return json_pack_ex(jerr, 0,
 		"{s:s, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-		" s:[], s:{s:o, s:o}, s:I, s:b}",
+		" s:[], s:{s:o, s:o}, s:I, s:b, s:o}",
 		"protocol", scenario_protocol_name(r->protocol),
 		"scenario", r->scenario,
 		"scenario_path", r->scenario_path,
@@ -130,7 +146,8 @@ static json_t *metrics_object(const struct results *r, json_error_t *jerr)
 		"seconds", "steps", reals(r->step_seconds, r->rows_done),
 		"total", number(r->total_seconds),
 		"peak_rss_bytes", (json_int_t)r->peak_rss_bytes,
-		"complete", r->complete);
+		"complete", r->complete,
+		"plugin_metrics", plugin_metrics(r));
 }
 
 static int dump_json(FILE *f, const void *data)

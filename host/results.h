@@ -16,6 +16,13 @@ struct results_task {
 	const int32_t *classes;
 };
 
+/* A figure a plugin reported (lethe_host.report). */
+struct results_figure {
+	const char *plugin;
+	const char *key;
+	double value;
+};
+
 struct results {
 	const char *scenario;	    /* name */
 	const char *scenario_path;
@@ -33,6 +40,8 @@ struct results {
 	size_t num_plugins;
 	const char *const *plugins; /* names */
 	int complete;		    /* all steps finished */
+	size_t num_figures;
+	const struct results_figure *figures;
 };
 
 /* Writes DIR/metrics.json and DIR/accuracy.csv, creating DIR if needed. metrics.json holds:
@@ -40,7 +49,8 @@ struct results {
  * {"classes": [...]}), "accuracy_matrix" (rows_done rows of fractions), "untrained_accuracy",
  * "average_accuracy", "bwt", "fwt", "forgetting", "forgetting_per_task" (rows_done terms),
  * "forgetting_last_minus_first", "unlearning" ([] until forget steps exist), "seconds"
- * ({"steps": [...], "total": s}), "peak_rss_bytes", "complete". The summary figures are those
+ * ({"steps": [...], "total": s}), "peak_rss_bytes", "complete",
+ * "plugin_metrics" ({"PLUGIN": {"KEY": value, ...}, ...}). The summary figures are those
  * of the rows done, null while rows_done is 0. Numbers carry 17 significant digits, so they
  * read back exactly; NaN and infinities, which JSON lacks, are written as null. accuracy.csv:
  * a header "step,task_1,...", then a row "untrained,..." and one row per step (%.17g). Errors

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,39 @@ static void svc_error(const lethe_host *h, const char *msg)
 	struct services_ctx *c = ctx_of(h);
 	snprintf(c->error, sizeof(c->error), "%s", msg ? msg : "");
 	c->has_error = 1;
+}
+
+static int valid_key(const char *key)
+{
+	size_t n = 0;
+	for (; key && key[n]; n++)
+		if (!((key[n] >= 'a' && key[n] <= 'z') || (key[n] >= '0' && key[n] <= '9') ||
+		      key[n] == '_'))
+			return 0;
+	return n > 0 && n < SERVICES_KEY_MAX;
+}
+
+static void svc_report(const lethe_host *h, const char *key, double value)
+{
+	struct services_ctx *c = ctx_of(h);
+	if (!valid_key(key)) {
+		engine_log(c->engine, h->plugin_name, LETHE_LOG_WARN,
+			   "report: key '%s' is not [a-z0-9_]{1,31}; dropped", key ? key : "");
+		return;
+	}
+	for (size_t i = 0; i < c->num_metrics; i++) {
+		if (!strcmp(c->metrics[i].key, key)) {
+			c->metrics[i].value = value;
+			return;
+		}
+	}
+	if (c->num_metrics == SERVICES_METRICS_MAX) {
+		engine_log(c->engine, h->plugin_name, LETHE_LOG_WARN,
+			   "report: more than %d keys; '%s' dropped", SERVICES_METRICS_MAX, key);
+		return;
+	}
+	snprintf(c->metrics[c->num_metrics].key, SERVICES_KEY_MAX, "%s", key);
+	c->metrics[c->num_metrics++].value = value;
 }
 
 static const lethe_run_info *svc_run_info(const lethe_host *h)
@@ -93,6 +127,19 @@ static int svc_task_raw(const lethe_host *h, uint32_t k, uint64_t position, cons
 		*y = e->train.y[p];
 	if (id)
 		*id = tasks_sample_id(k, p);
+	return LETHE_OK;
+}
+
+static int svc_sample_raw(const lethe_host *h, uint64_t id, const uint8_t **pixels, int32_t *y)
+{
+	struct engine *e = ctx_of(h)->engine;
+	uint64_t task = id >> 32, p = id & 0xffffffffu;
+	if (task >= e->tasks.count || p >= e->train.n)
+		return fail(h, "sample_raw: no sample has this id");
+	if (pixels)
+		*pixels = e->train.x + p * e->train.dim;
+	if (y)
+		*y = e->train.y[p];
 	return LETHE_OK;
 }
 
@@ -260,6 +307,7 @@ void services_init(lethe_host *h, struct services_ctx *ctx, struct engine *e, si
 		.host_data = ctx,
 		.log = svc_log,
 		.error = svc_error,
+		.report = svc_report,
 		.run_info = svc_run_info,
 		.task_info = svc_task_info,
 		.rng_u64 = svc_rng_u64,
@@ -267,6 +315,7 @@ void services_init(lethe_host *h, struct services_ctx *ctx, struct engine *e, si
 		.rng_normal = svc_rng_normal,
 		.task_load = svc_task_load,
 		.task_raw = svc_task_raw,
+		.sample_raw = svc_sample_raw,
 		.task_convert = svc_task_convert,
 		.batch_reserve = svc_batch_reserve,
 		.model = svc_model,

@@ -12,6 +12,9 @@
 
 struct engine;
 
+#define SERVICES_METRICS_MAX 16
+#define SERVICES_KEY_MAX 32
+
 struct services_ctx {
 	struct engine *engine;
 	size_t index;	      /* the plugin's position in the scenario */
@@ -19,6 +22,11 @@ struct services_ctx {
 	char error[ERROR_MSG_MAX];
 	int has_error;	      /* error() was called since the last hook */
 	size_t reserved;      /* extra batch rows asked for */
+	struct services_metric {
+		char key[SERVICES_KEY_MAX];
+		double value;
+	} metrics[SERVICES_METRICS_MAX]; /* what report() was given */
+	size_t num_metrics;
 	struct mlp **clones;  /* models the plugin holds, freed with it if it forgets */
 	size_t num_clones, clones_cap;
 };

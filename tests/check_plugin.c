@@ -203,6 +203,12 @@ START_TEST(test_hooks_counts)
 	ck_assert_str_eq(r.log.lines[1],
 			 "hooks: after_task before_task=2 on_batch=16 on_logits=16 "
 			 "on_gradient=16 after_batch=16 after_task=2 on_forget=0 forgotten=0");
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/metrics.json", tmp);
+	char *json = testutil_read(path, NULL);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_has(json, "\"plugin_metrics\": {\n    \"hooks\": {\n      \"batches\": 16.0");
+	free(json);
 	run_end(&r);
 }
 END_TEST

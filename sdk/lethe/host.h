@@ -89,6 +89,11 @@ typedef struct lethe_host {
 	 * it with the plugin's and the hook's name. */
 	void (*error)(const struct lethe_host *h, const char *msg);
 
+	/* Reports a figure of the plugin's (e.g. "stored_bytes"): the last value given for a key
+	 * lands in metrics.json under "plugin_metrics" and its name. key is [a-z0-9_]+, at most
+	 * 31 characters, and at most 16 keys per plugin; others are dropped with a warning. */
+	void (*report)(const struct lethe_host *h, const char *key, double value);
+
 	/* ---- the run ---- */
 
 	const lethe_run_info *(*run_info)(const struct lethe_host *h);
@@ -112,6 +117,10 @@ typedef struct lethe_host {
 	 * (before the task's transform), its label and id. For plugins that keep samples. */
 	int (*task_raw)(const struct lethe_host *h, uint32_t k, uint64_t position,
 			const uint8_t **pixels, int32_t *y, uint64_t *id);
+	/* The stored form of the training sample with this id (from a batch's ids, say): its raw
+	 * pixels and label. LETHE_ERR_INVALID for an id that names no sample. */
+	int (*sample_raw)(const struct lethe_host *h, uint64_t id, const uint8_t **pixels,
+			  int32_t *y);
 	/* Converts n rows of raw pixels of task k into floats, applying the task's transform. */
 	int (*task_convert)(const struct lethe_host *h, uint32_t k, const uint8_t *pixels, size_t n,
 			    float *x);

@@ -88,10 +88,28 @@ static int before_task(lethe_plugin *p, const lethe_task_info *task)
 	return refuse(h, FAIL_BEFORE_TASK);
 }
 
+/* Row 0 must be sample_raw(ids[0]) under its task's transform. */
+static int check_row0(struct hooks *h, const lethe_batch *b)
+{
+	const uint8_t *pixels;
+	int32_t y;
+	float x[4096];
+	if (b->dim > 4096 || h->host->sample_raw(h->host, b->ids[0], &pixels, &y) != LETHE_OK ||
+	    h->host->task_convert(h->host, b->tasks[0], pixels, 1, x) != LETHE_OK ||
+	    y != b->y[0] || memcmp(x, b->x, b->dim * sizeof(float)) != 0) {
+		h->host->error(h->host, "row 0 differs from sample_raw of its id");
+		return LETHE_ERR_INVALID;
+	}
+	return LETHE_OK;
+}
+
 static int on_batch(lethe_plugin *p, lethe_batch *b)
 {
 	struct hooks *h = self(p);
 	h->n.on_batch++;
+	int rc = check_row0(h, b);
+	if (rc != LETHE_OK)
+		return rc;
 	if (h->append) {
 		if (b->n + 1 > b->capacity) {
 			h->host->error(h->host, "no room reserved in the batch");
@@ -188,6 +206,7 @@ static int after_task(lethe_plugin *p, const lethe_task_info *task)
 	int rc = probe_model(h, task);
 	if (rc != LETHE_OK)
 		return rc;
+	h->host->report(h->host, "batches", (double)h->n.on_batch);
 	say(h, "after_task");
 	return refuse(h, FAIL_AFTER_TASK);
 }
