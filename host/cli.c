@@ -21,6 +21,7 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  run SCENARIO.ini    train through the scenario headless and write results\n"
+	"                      (a bare name like quickstart also finds a shipped scenario)\n"
 	"  check SCENARIO.ini  validate a scenario and its plugins' parameters, no training\n"
 	"  plugins             list the plugins found, their versions and parameters\n"
 	"\n"
@@ -91,6 +92,24 @@ static int fail(const char *msg, int status)
 {
 	fprintf(stderr, "lethe: %s\n", msg);
 	return status;
+}
+
+/* A scenario named without a directory is also looked up, with or without .ini, among the
+ * shipped ones: the installed directory, or the source tree's when running from the build tree. */
+static int resolve_scenario(const char *arg, char *out, size_t size)
+{
+	snprintf(out, size, "%s", arg);
+	if (access(arg, F_OK) == 0 || strchr(arg, '/'))
+		return 0;
+	const char *dir = plugin_running_from_build_tree() ? LETHE_SOURCE_DIR "/scenarios"
+							  : LETHE_SCENARIO_DIR;
+	const char *suffix = strstr(arg, ".ini") ? "" : ".ini";
+	snprintf(out, size, "%s/%s%s", dir, arg, suffix);
+	if (access(out, F_OK) == 0)
+		return 0;
+	snprintf(out, size, "%s", arg);
+	fprintf(stderr, "lethe: %s: no such file, nor a shipped scenario in %s\n", arg, dir);
+	return -1;
 }
 
 /* results/NAME, or the first free results/NAME-N: a run never lands on an earlier one. */
@@ -242,5 +261,9 @@ int cli_main(int argc, char **argv)
 		return bad_usage("unknown command '%s'; the commands are run, check, plugins", cmd);
 	if (!o.scenario)
 		return bad_usage("%s needs a scenario file", cmd);
+	char scenario[SCENARIO_PATH_MAX];
+	if (resolve_scenario(o.scenario, scenario, sizeof(scenario)) != 0)
+		return CLI_BAD_INPUT;
+	o.scenario = scenario;
 	return !strcmp(cmd, "run") ? cmd_run(&o) : cmd_check(&o);
 }

@@ -54,8 +54,11 @@ int engine_add_sink(struct engine *e, void (*fn)(void *ctx, const struct event *
 
 static void refresh_task_info(struct engine *e)
 {
+	uint64_t seen = 0, bs = e->s->batch_size;
 	for (size_t k = 0; k < e->tasks.count; k++) {
 		const struct task *t = &e->tasks.t[k];
+		seen += t->num_train;
+		uint64_t n = e->s->baseline == BASELINE_JOINT ? seen : t->num_train;
 		e->task_info[k] = (lethe_task_info){
 			.struct_size = sizeof(lethe_task_info),
 			.index = (uint32_t)k,
@@ -63,6 +66,7 @@ static void refresh_task_info(struct engine *e)
 			.classes = t->classes,
 			.num_train = t->num_train,
 			.num_test = t->num_test,
+			.batches = (uint32_t)((n + bs - 1) / bs),
 		};
 	}
 }
@@ -219,6 +223,8 @@ int engine_open(struct engine *e, const struct scenario *s, const struct plugin_
 		.epochs = (uint32_t)s->epochs,
 		.seed = s->seed,
 		.lr = s->lr,
+		.momentum = s->momentum,
+		.weight_decay = s->weight_decay,
 	};
 	e->R = calloc(T * T, sizeof(double));
 	e->b = calloc(T, sizeof(double));
@@ -295,7 +301,7 @@ static void fill_batch(struct engine *e, const uint64_t *entries, size_t n)
 		e->ids[i] = tasks_sample_id(k, pos);
 	}
 	e->batch.task = (uint32_t)e->step;
-	e->batch.n = n;
+	e->batch.n_host = e->batch.n = n;
 }
 
 /* Rows a plugin appended must be valid before they reach the loss. */
@@ -356,6 +362,9 @@ static int learn_step(struct engine *e, size_t step, struct error *err)
 		for (size_t bi = 0; bi < batches; bi++) {
 			size_t rows = n - bi * bs < bs ? n - bi * bs : bs;
 			fill_batch(e, e->order + bi * bs, rows);
+			e->batch.epoch = (uint32_t)epoch;
+			e->batch.index = (uint32_t)bi;
+			e->batch.batches = (uint32_t)batches;
 			double loss = 0;
 			if (train_batch(e, &loss, err) != 0)
 				return error_prefix(err, "step %zu, epoch %zu, batch %zu", step + 1,
@@ -440,6 +449,8 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err)
 		ev = (struct event){ .kind = EVENT_STEP_START };
 		emit(e, &ev);
 		int rc = learn_step(e, e->step, err);
+		if (rc != 0 && strncmp(err->msg, "step ", 5) != 0)
+			error_prefix(err, "step %zu", e->step + 1);
 		if (rc == 0)
 			rc = engine_evaluate(e, e->R + e->step * T, err);
 		if (rc != 0) {

@@ -195,11 +195,13 @@ int mlp_forward(struct mlp *m, const float *x, size_t n, float *logits, struct e
 	return 0;
 }
 
-void mlp_backward(struct mlp *m, const float *dlogits)
+/* Every layer's delta for the last forward, and dL/dθ into grads when params is set. */
+static void backward(struct mlp *m, const float *dlogits, int params)
 {
 	size_t n = m->rows;
 	if (n == 0) {
-		memset(m->grads, 0, m->num_params * sizeof(float));
+		if (params)
+			memset(m->grads, 0, m->num_params * sizeof(float));
 		return;
 	}
 	size_t last = m->num_layers - 1;
@@ -207,11 +209,13 @@ void mlp_backward(struct mlp *m, const float *dlogits)
 	for (size_t l = last + 1; l-- > 0;) {
 		const struct mlp_layer *ly = &m->layer[l];
 		const float *d = m->delta[l];
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ly->out, (int)ly->in,
-			    (int)n, 1.0f, d, (int)ly->out, m->act[l], (int)ly->in, 0.0f,
-			    m->grads + ly->w_off, (int)ly->in);
-		memset(m->grads + ly->b_off, 0, ly->out * sizeof(float));
-		add_rows(m->grads + ly->b_off, 0, d, ly->out, n, ly->out);
+		if (params) {
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ly->out,
+				    (int)ly->in, (int)n, 1.0f, d, (int)ly->out, m->act[l],
+				    (int)ly->in, 0.0f, m->grads + ly->w_off, (int)ly->in);
+			memset(m->grads + ly->b_off, 0, ly->out * sizeof(float));
+			add_rows(m->grads + ly->b_off, 0, d, ly->out, n, ly->out);
+		}
 		if (l == 0)
 			break; /* nobody needs dL/dx */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)ly->in,
@@ -219,4 +223,14 @@ void mlp_backward(struct mlp *m, const float *dlogits)
 			    0.0f, m->delta[l - 1], (int)ly->in);
 		relu_mask(m->delta[l - 1], m->act[l], n * ly->in);
 	}
+}
+
+void mlp_backward(struct mlp *m, const float *dlogits)
+{
+	backward(m, dlogits, 1);
+}
+
+void mlp_backward_deltas(struct mlp *m, const float *dlogits)
+{
+	backward(m, dlogits, 0);
 }

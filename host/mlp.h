@@ -57,6 +57,8 @@ int mlp_forward(struct mlp *m, const float *x, size_t n, float *logits, struct e
 /* Backward for the last forward: dlogits (n x outputs) is dL/dlogits; overwrites grads. Leaves
  * every layer's input in act[l] and its delta in delta[l]; dL/dx is not computed. */
 void mlp_backward(struct mlp *m, const float *dlogits);
+/* The same without dL/dθ: every layer's delta only, grads untouched (per-sample statistics). */
+void mlp_backward_deltas(struct mlp *m, const float *dlogits);
 
 /* Mean softmax cross-entropy of n rows of logits against labels y. mask, if not NULL, gives
  * per row a class mask (num_classes bytes, 1 = allowed): masked-out classes get probability 0

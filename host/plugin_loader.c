@@ -12,11 +12,22 @@
 
 #include "params.h"
 
+/* A directory named twice (say in LETHE_PLUGIN_PATH and as the build tree) is searched once. */
 static void path_add(struct plugin_path *pp, const char *dir, size_t len)
 {
 	if (len == 0 || pp->count == PLUGIN_PATH_MAX)
 		return;
-	pp->dirs[pp->count++] = strndup(dir, len);
+	char *d = strndup(dir, len);
+	char real[PATH_MAX], other[PATH_MAX];
+	for (size_t i = 0; d && i < pp->count; i++) {
+		if (!strcmp(pp->dirs[i], d) ||
+		    (realpath(pp->dirs[i], other) && realpath(d, real) && !strcmp(real, other))) {
+			free(d);
+			return;
+		}
+	}
+	if (d)
+		pp->dirs[pp->count++] = d;
 }
 
 static void path_add_list(struct plugin_path *pp, const char *list)
@@ -30,7 +41,7 @@ static void path_add_list(struct plugin_path *pp, const char *list)
 }
 
 /* A freshly built tree finds its own plugins: the binary lives in BUILD/host. */
-static int running_from_build_tree(void)
+int plugin_running_from_build_tree(void)
 {
 	char exe[PATH_MAX], want[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -51,7 +62,7 @@ void plugin_path_init(struct plugin_path *pp, const char *option)
 	memset(pp, 0, sizeof(*pp));
 	path_add_list(pp, option);
 	path_add_list(pp, getenv("LETHE_PLUGIN_PATH"));
-	if (running_from_build_tree())
+	if (plugin_running_from_build_tree())
 		path_add_list(pp, LETHE_BUILD_DIR "/plugins");
 	path_add_list(pp, LETHE_PLUGIN_DIR);
 }

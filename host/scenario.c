@@ -18,8 +18,6 @@
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist" /* Debian's package */
 #define SEED_MAX 9007199254740992.0 /* 2^53: every seed is exact as a double */
 
-static const char *const builtin_sections[] = { "scenario", "data", "tasks", "model", "train" };
-
 /* In the order of lethe_protocol, enum data_source and enum baseline. */
 static const char *const protocol_names[] = {
 	"class-incremental", "task-incremental", "domain-incremental", NULL
@@ -92,7 +90,7 @@ enum {
 };
 static const lethe_param_decl train_decls[TRN_COUNT] = {
 	[TRN_BASELINE] = PARAM("baseline", LETHE_PARAM_CHOICE, "naive", 0, 0, baseline_names,
-			       "naive: the tasks in sequence; joint: all tasks' data at once"),
+			       "naive: each task in turn; joint: each step on every task so far"),
 	[TRN_OPTIMIZER] = PARAM("optimizer", LETHE_PARAM_CHOICE, "sgd", 0, 0, optimizer_names,
 				"optimiser"),
 	[TRN_LR] = PARAM("lr", LETHE_PARAM_FLOAT, "0.01", 0, 10, NULL,
@@ -107,6 +105,17 @@ static const lethe_param_decl train_decls[TRN_COUNT] = {
 	[TRN_SEED] = PARAM("seed", LETHE_PARAM_INT, "1", 0, SEED_MAX, NULL,
 			   "seed of every random stream (data, initialisation, plugins)"),
 	[TRN_THREADS] = PARAM("threads", LETHE_PARAM_INT, "1", 1, 256, NULL, "BLAS threads"),
+};
+
+/* The built-in sections: what params_fill checks, and what lethe-scenario(5) is printed from.
+ * No plugin may take one of these names for its section. */
+static const struct scenario_section sections[] = {
+	{ "scenario", "the run: its name, protocol and strategy plugins", scenario_decls,
+	  SCN_COUNT },
+	{ "data", "the data set the tasks are drawn from", data_decls, DAT_COUNT },
+	{ "tasks", "how the classes form the sequence of tasks", tasks_fixed, TSK_LISTS },
+	{ "model", "the network: a multilayer perceptron", model_decls, MDL_COUNT },
+	{ "train", "how each task is learned", train_decls, TRN_COUNT },
 };
 
 /* Prefixes the message in e with where section.key was set: "path:12", "--set section.key", or
@@ -210,8 +219,8 @@ static int scenario_path(const struct scenario *s, const char *path, char *out, 
 
 static int is_builtin(const char *section)
 {
-	for (size_t i = 0; i < COUNT(builtin_sections); i++) {
-		if (strcmp(section, builtin_sections[i]) == 0)
+	for (size_t i = 0; i < COUNT(sections); i++) {
+		if (strcmp(section, sections[i].name) == 0)
 			return 1;
 	}
 	return 0;
@@ -324,11 +333,11 @@ static int read_scenario(struct scenario *s, const char *path, struct error *e)
  * setting. */
 static int check_sections(const struct scenario *s, struct error *e)
 {
-	const char *known[COUNT(builtin_sections) + SCENARIO_PLUGINS_MAX];
+	const char *known[COUNT(sections) + SCENARIO_PLUGINS_MAX];
 	size_t n = 0;
 
-	for (size_t i = 0; i < COUNT(builtin_sections); i++)
-		known[n++] = builtin_sections[i];
+	for (size_t i = 0; i < COUNT(sections); i++)
+		known[n++] = sections[i].name;
 	for (size_t i = 0; i < s->num_plugins; i++)
 		known[n++] = s->plugin_sections[i];
 
@@ -627,6 +636,12 @@ int scenario_build_data(const struct scenario *s, struct dataset *train, struct 
 	}
 	tasks_limit(tl, s->max_train, s->max_test, s->seed);
 	return 0;
+}
+
+const struct scenario_section *scenario_sections(size_t *count)
+{
+	*count = COUNT(sections);
+	return sections;
 }
 
 const char *scenario_protocol_name(lethe_protocol p)

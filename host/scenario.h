@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include <lethe/host.h>
+#include <lethe/param.h>
 
 #include "dataset.h"
 #include "error.h"
@@ -72,6 +73,19 @@ int scenario_build_data(const struct scenario *s, struct dataset *train, struct 
 			struct task_list *tl, struct error *e);
 
 const char *scenario_protocol_name(lethe_protocol p);
+
+/* A built-in section and the declarations its keys are checked against: the tables the parser
+ * uses, exposed so that lethe-scenario(5) is generated from them and cannot drift. [tasks]
+ * holds only its fixed keys; task1..taskN (up to TASKS_MAX) are declared while reading. */
+struct scenario_section {
+	const char *name;
+	const char *help; /* one line: what the section sets */
+	const lethe_param_decl *decls;
+	size_t count;
+};
+
+/* The built-in sections, in the order a scenario file usually gives them. */
+const struct scenario_section *scenario_sections(size_t *count);
 
 void scenario_free(struct scenario *s);
 

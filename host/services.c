@@ -109,7 +109,7 @@ static int svc_task_load(const lethe_host *h, uint32_t k, lethe_split split,
 		if (y)
 			y[i] = d->y[p];
 		if (ids)
-			ids[i] = tasks_sample_id(k, p);
+			ids[i] = tasks_sample_id(k, p) | (split == LETHE_SPLIT_TEST ? LETHE_TEST_ID : 0);
 	}
 	return LETHE_OK;
 }
@@ -134,8 +134,8 @@ static int svc_sample_raw(const lethe_host *h, uint64_t id, const uint8_t **pixe
 {
 	struct engine *e = ctx_of(h)->engine;
 	uint64_t task = id >> 32, p = id & 0xffffffffu;
-	if (task >= e->tasks.count || p >= e->train.n)
-		return fail(h, "sample_raw: no sample has this id");
+	if (task >= e->tasks.count || !tasks_has_train(&e->tasks.t[task], (uint32_t)p))
+		return fail(h, "sample_raw: no training sample has this id");
 	if (pixels)
 		*pixels = e->train.x + p * e->train.dim;
 	if (y)
@@ -182,8 +182,11 @@ static lethe_model *svc_model_clone(const lethe_host *h, const lethe_model *m)
 		c->clones_cap = cap;
 	}
 	struct mlp *copy = calloc(1, sizeof(*copy));
+	const struct mlp *src = (const struct mlp *)m;
 	struct error err;
-	if (!copy || mlp_clone(copy, (const struct mlp *)m, &err) != 0) {
+	if (!copy || mlp_clone(copy, src, &err) != 0 || mlp_reserve(copy, src->capacity, &err)) {
+		if (copy)
+			mlp_free(copy);
 		free(copy);
 		svc_error(h, "model_clone: out of memory");
 		return NULL;
@@ -270,6 +273,16 @@ static int svc_model_backward(const lethe_host *h, lethe_model *m, const float *
 	return LETHE_OK;
 }
 
+static int svc_model_backward_deltas(const lethe_host *h, lethe_model *m, const float *dlogits,
+				     size_t n)
+{
+	struct mlp *mm = (struct mlp *)m;
+	if (n != mm->rows)
+		return fail(h, "model_backward_deltas: n differs from the last forward");
+	mlp_backward_deltas(mm, dlogits);
+	return LETHE_OK;
+}
+
 static void svc_sgemm(const lethe_host *h, int trans_a, int trans_b, size_t m, size_t n, size_t k,
 		      float alpha, const float *a, size_t lda, const float *b, size_t ldb,
 		      float beta, float *c, size_t ldc)
@@ -330,6 +343,7 @@ void services_init(lethe_host *h, struct services_ctx *ctx, struct engine *e, si
 		.sgemm = svc_sgemm,
 		.saxpy = svc_saxpy,
 		.sdot = svc_sdot,
+		.model_backward_deltas = svc_model_backward_deltas,
 	};
 }
 

@@ -226,3 +226,16 @@ void tasks_free(struct task_list *tl)
 	}
 	memset(tl, 0, sizeof(*tl));
 }
+
+int tasks_has_train(const struct task *t, uint32_t p)
+{
+	size_t lo = 0, hi = t->num_train;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->train[mid] < p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < t->num_train && t->train[lo] == p;
+}

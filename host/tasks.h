@@ -53,6 +53,9 @@ static inline uint64_t tasks_sample_id(uint32_t task, uint32_t position)
 	return ((uint64_t)task << 32) | position;
 }
 
+/* Whether dataset position p is among the task's training samples (binary search). */
+int tasks_has_train(const struct task *t, uint32_t p);
+
 /* Converts n rows of uint8 pixels into floats in [0, 1], applying the task's permutation.
  * The only place data becomes float: called per batch. */
 void tasks_convert(const struct task *t, const uint8_t *pixels, size_t n, size_t dim, float *x);

@@ -52,6 +52,10 @@ expect 2 "unknown command 'fly'" "unknown command" -- "$LETHE" fly
 expect 2 "unknown option '--bogus'" "unknown option" -- "$LETHE" run "$S" --bogus
 expect 2 "run needs a scenario file" "missing scenario" -- "$LETHE" run
 expect 2 "$TMP/none.ini" "missing scenario file" -- "$LETHE" run "$TMP/none.ini"
+expect 2 "nosuch: no such file, nor a shipped scenario" "unknown scenario name" -- "$LETHE" check nosuch
+if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+	expect 0 "ok: class-incremental, 5 tasks" "shipped scenario by name" -- "$LETHE" check quickstart
+fi
 
 # A headless run: results files, one plain line per step when stderr is not a terminal.
 expect 0 "step 2/2" "run" -- "$LETHE" run "$S" --out "$TMP/r1"

@@ -8,7 +8,8 @@
  * Sample layout: inputs are float rows of lethe_run_info.input_dim values in [0, 1], row-major,
  * batch-first; labels are int32 class indices in [0, num_classes). Each training sample has a
  * 64-bit id, (task << 32) | index in the data set's training split, stable for a whole run:
- * forget requests name samples by these ids. */
+ * forget requests name samples by these ids. Test samples' ids have the top bit set as well
+ * (LETHE_TEST_ID), so they never collide with training ids. */
 #ifndef LETHE_HOST_H
 #define LETHE_HOST_H
 
@@ -16,6 +17,8 @@
 #include <stdint.h>
 
 #include "version.h"
+
+#define LETHE_TEST_ID (UINT64_C(1) << 63)
 
 typedef enum lethe_protocol {
 	LETHE_CLASS_INCREMENTAL = 0,  /* one growing head, no task id at test time */
@@ -44,7 +47,9 @@ typedef struct lethe_run_info {
 	uint32_t batch_size;   /* samples drawn from the task per training batch */
 	uint32_t epochs;       /* per task */
 	uint64_t seed;
-	double lr;
+	double lr;            /* SGD, as PyTorch defines it */
+	double momentum;
+	double weight_decay;
 } lethe_run_info;
 
 /* One task of the scenario. classes points into host memory. */
@@ -55,13 +60,16 @@ typedef struct lethe_task_info {
 	const int32_t *classes;
 	uint64_t num_train;    /* samples in the task's training split (after any forget request) */
 	uint64_t num_test;
+	uint32_t batches;      /* batches in every epoch of the step that learns this task (over
+				* every task so far under baseline joint) */
 } lethe_task_info;
 
 /* A dense layer of a model: y = W a + b, W is out x in row-major. Offsets index the model's flat
- * parameter (and gradient) vector. After model_forward and model_backward on n samples, input
- * holds the layer's n x in input activations a and delta the n x out gradients of the mean loss
- * with respect to its pre-activations; both stay valid until the next forward or backward on the
- * same model. */
+ * parameter (and gradient) vector. After model_forward and a backward on n samples, input holds
+ * the layer's n x in input activations a, and delta the n x out gradients, with respect to its
+ * pre-activations, of whatever loss the dlogits given to the backward belong to (rows of
+ * p - onehot give per-sample gradients; the host's training batches pass those of the batch-mean
+ * loss). Both stay valid until the next forward or backward on the same model. */
 typedef struct lethe_layer {
 	uint32_t struct_size;
 	uint32_t in;
@@ -118,7 +126,8 @@ typedef struct lethe_host {
 	int (*task_raw)(const struct lethe_host *h, uint32_t k, uint64_t position,
 			const uint8_t **pixels, int32_t *y, uint64_t *id);
 	/* The stored form of the training sample with this id (from a batch's ids, say): its raw
-	 * pixels and label. LETHE_ERR_INVALID for an id that names no sample. */
+	 * pixels and label. LETHE_ERR_INVALID for an id that names no training sample of that task
+	 * (a test id, or a sample a forget request removed). */
 	int (*sample_raw)(const struct lethe_host *h, uint64_t id, const uint8_t **pixels,
 			  int32_t *y);
 	/* Converts n rows of raw pixels of task k into floats, applying the task's transform. */
@@ -126,8 +135,10 @@ typedef struct lethe_host {
 			    float *x);
 
 	/* Makes room in every training batch for `extra` samples beyond batch_size, for a plugin
-	 * that appends to batches (see lethe_plugin.on_batch). Call it from create or before_task,
-	 * never from a per-batch hook: the host allocates here so training need not. */
+	 * that appends to batches (see lethe_plugin.on_batch). Each call replaces the plugin's
+	 * earlier reservation; the batch holds batch_size plus every plugin's. Call it from create
+	 * or before_task, never from a per-batch hook: the host allocates here so training need
+	 * not. */
 	int (*batch_reserve)(const struct lethe_host *h, size_t extra);
 
 	/* ---- models ---- */
@@ -135,8 +146,10 @@ typedef struct lethe_host {
 	/* The model being trained. Hooks other than those documented in lethe_plugin may read it,
 	 * and only after_task/before_task/on_forget/unlearn may run forward or backward on it. */
 	lethe_model *(*model)(const struct lethe_host *h);
-	/* A deep copy (parameters, not gradients or momentum), or NULL on failure. Free it with
-	 * model_free; the host frees any left when the plugin is destroyed. */
+	/* A deep copy (parameters, not gradients or momentum), or NULL on failure, with working
+	 * memory for as many rows as the source has seen, so forwards of batch size allocate
+	 * nothing. Free it with model_free; the host frees any left when the plugin is
+	 * destroyed. */
 	lethe_model *(*model_clone)(const struct lethe_host *h, const lethe_model *m);
 	void (*model_free)(const struct lethe_host *h, lethe_model *m);
 	/* The flat parameter vector and its gradient, both of *count floats. */
@@ -150,9 +163,15 @@ typedef struct lethe_host {
 	int (*model_forward)(const struct lethe_host *h, lethe_model *m, const float *x, size_t n,
 			     float *logits);
 	/* Backward pass for the last forward, given dL/dlogits (n x num_classes). Overwrites the
-	 * model's gradients with dL/dθ. */
+	 * model's gradients with dL/dθ. May be called several times after one forward, with
+	 * other dlogits (one pass per class, say). */
 	int (*model_backward)(const struct lethe_host *h, lethe_model *m, const float *dlogits,
 			      size_t n);
+	/* As model_backward, but only the layers' deltas (lethe_layer.delta): the gradients are
+	 * left untouched. A third cheaper, for per-sample statistics built from the deltas
+	 * (a Fisher, gradient norms). */
+	int (*model_backward_deltas)(const struct lethe_host *h, lethe_model *m,
+				     const float *dlogits, size_t n);
 
 	/* ---- BLAS (single precision, row-major), so a plugin need not link one ---- */
 

@@ -28,6 +28,10 @@
 typedef struct lethe_batch {
 	uint32_t struct_size;
 	uint32_t task;     /* the task being learned */
+	uint32_t epoch;    /* 0-based, within the step */
+	uint32_t index;    /* 0-based position of this batch in its epoch */
+	uint32_t batches;  /* batches in every epoch of this step */
+	size_t n_host;     /* rows the host filled, before any plugin appended */
 	size_t n;
 	size_t capacity;
 	uint32_t dim;

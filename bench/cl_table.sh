@@ -1,0 +1,111 @@
+#!/bin/sh
+# Makes docs/results.md: every continual-learning strategy lethe ships, under each protocol, on
+# Fashion-MNIST, over several seeds (mean ± std of ACC, BWT, forgetting, wall time, peak RSS).
+#
+#   bench/cl_table.sh [OUTDIR]        (from a built tree; env: LETHE, SEEDS, JOBS, DOC)
+#
+# Runs are independent single-threaded processes, JOBS at a time; wall times are per run.
+set -eu
+LETHE=${LETHE:-host/lethe}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+
+# --one DIR SCENARIO SEED SETS...: one run (what xargs calls); a finished run is kept.
+if [ "${1:-}" = --one ]; then
+	dir=$2 scen=$3 seed=$4
+	shift 4
+	grep -qs '"complete": true' "$dir/metrics.json" && exit 0
+	args=
+	for s in "$@"; do args="$args --set $s"; done
+	# shellcheck disable=SC2086
+	"$LETHE" run "$SRC/scenarios/$scen.ini" --out "$dir" --force --quiet \
+		--set train.seed="$seed" $args || echo "cl_table: $scen seed $seed failed" >&2
+	exit 0
+fi
+
+OUT=${1:-cl-table-runs}
+SEEDS=${SEEDS:-1 2 3}
+JOBS=${JOBS:-2}
+DOC=${DOC:-$SRC/docs/results.md}
+mkdir -p "$OUT"
+
+# protocol|label|scenario|--set overrides (space-separated section.key=value)
+configs() {
+	for p in split-fashion:class-incremental split-fashion-til:task-incremental \
+		permuted-fashion:domain-incremental; do
+		base=${p%%:*} proto=${p#*:}
+		suffix=
+		case $base in *-til) base=${base%-til} suffix=-til ;; esac
+		echo "$proto|naive|$base-naive$suffix|"
+		echo "$proto|joint|$base-joint$suffix|"
+		for f in exact sampled empirical batched; do
+			echo "$proto|EWC ($f Fisher)|$base-ewc$suffix|ewc.fisher=$f"
+		done
+		echo "$proto|online EWC (γ = 0.9)|$base-ewc$suffix|ewc.mode=online ewc.gamma=0.9"
+		echo "$proto|L2|$base-l2$suffix|"
+		for s in power-law uniform exponential reservoir; do
+			echo "$proto|rehearsal ($s)|$base-rehearsal$suffix|rehearsal.schedule=$s"
+		done
+	done
+}
+
+# One line per run: "DIR SCENARIO SEED SETS..." for xargs.
+jobs_list() {
+	configs | while IFS='|' read -r proto label scen sets; do
+		tag=$(printf '%s' "$scen-$sets" | tr -c 'A-Za-z0-9.-' '_')
+		for seed in $SEEDS; do
+			echo "$OUT/$tag-s$seed $scen $seed $sets"
+		done
+	done
+}
+
+export LETHE SRC
+jobs_list | xargs -P "$JOBS" -L 1 "$0" --one
+
+# mean ± std of one figure over the seeds of a configuration.
+figure() { # KEY DIRS...
+	key=$1
+	shift
+	for d in "$@"; do
+		sed -n "s/^ *\"$key\": \([-0-9.eE+]*\),*$/\1/p" "$d/metrics.json" | head -n 1
+	done | awk -v k="$key" '
+		{ x[NR] = $1; s += $1 }
+		END {
+			if (NR == 0) { printf "n/a"; exit }
+			m = s / NR; v = 0
+			for (i = 1; i <= NR; i++) v += (x[i] - m) ^ 2
+			sd = NR > 1 ? sqrt(v / (NR - 1)) : 0
+			if (k == "peak_rss_bytes") printf "%.0f ± %.0f", m / 1048576, sd / 1048576
+			else if (k == "total") printf "%.1f ± %.1f", m, sd
+			else printf "%.3f ± %.3f", m, sd
+		}'
+}
+
+{
+	echo "# Continual-learning results on Fashion-MNIST"
+	echo
+	echo "Made by \`bench/cl_table.sh\` (rerun it from a built tree to remake this page) on"
+	echo "$(date -u +%Y-%m-%d), lethe $("$LETHE" --version | cut -d' ' -f2), $(nproc) cores,"
+	echo "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1). Seeds: $SEEDS;"
+	echo "each cell is mean ± sample std over them. MLP 784-256-256-10, plain SGD, batch 64,"
+	echo "2 epochs per task; each scenario file in \`scenarios/\` gives its settings. Rehearsal"
+	echo "schedules share one stored budget (\`max_stored\` of the rehearsal scenarios). Wall time"
+	echo "is one single-threaded run, $JOBS run(s) at a time on this machine; peak RSS in MiB."
+	last=
+	configs | while IFS='|' read -r proto label scen sets; do
+		if [ "$proto" != "$last" ]; then
+			echo
+			echo "## $proto"
+			echo
+			echo "| strategy | ACC | BWT | forgetting | wall time (s) | peak RSS (MiB) |"
+			echo "|---|---|---|---|---|---|"
+			last=$proto
+		fi
+		tag=$(printf '%s' "$scen-$sets" | tr -c 'A-Za-z0-9.-' '_')
+		dirs=
+		for seed in $SEEDS; do dirs="$dirs $OUT/$tag-s$seed"; done
+		# shellcheck disable=SC2086
+		echo "| $label | $(figure average_accuracy $dirs) | $(figure bwt $dirs) |" \
+			"$(figure forgetting $dirs) | $(figure total $dirs) | $(figure peak_rss_bytes $dirs) |"
+	done
+} >"$DOC"
+echo "wrote $DOC"

@@ -1,0 +1,325 @@
+#include "fisher.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* GCC at -O2 vectorises a loop only when it leaves no scalar remainder, so the elementwise
+ * kernels run on whole SPANs (a multiple of every vector width), then once on the rest. */
+#define SPAN 16
+
+static void square_span(float *restrict dst, const float *restrict src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] = src[i] * src[i];
+}
+
+static void square(float *dst, const float *src, size_t n)
+{
+	size_t i = 0;
+	for (; i + SPAN <= n; i += SPAN)
+		square_span(dst + i, src + i, SPAN);
+	square_span(dst + i, src + i, n - i);
+}
+
+static void axpy_span(float *restrict y, const float *restrict x, float a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] += a * x[i];
+}
+
+/* y += a x_r for every row x_r of x: the biases' share, whose inputs are all 1. */
+static void add_rows(float *y, const float *x, float a, size_t rows, size_t cols)
+{
+	for (size_t r = 0; r < rows; r++, x += cols) {
+		size_t j = 0;
+		for (; j + SPAN <= cols; j += SPAN)
+			axpy_span(y + j, x + j, a, SPAN);
+		axpy_span(y + j, x + j, a, cols - j);
+	}
+}
+
+static void add_squares_span(float *restrict y, const float *restrict g, float a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] += a * g[i] * g[i];
+}
+
+static void add_squares(float *y, const float *g, float a, size_t n)
+{
+	size_t i = 0;
+	for (; i + SPAN <= n; i += SPAN)
+		add_squares_span(y + i, g + i, a, SPAN);
+	add_squares_span(y + i, g + i, a, n - i);
+}
+
+/* One row of the softmax that fisher.h documents: the tests replay it. */
+static void softmax_row(const float *z, const uint8_t *allowed, size_t c, float *p)
+{
+	double max = -INFINITY, sum = 0.0;
+	for (size_t j = 0; j < c; j++)
+		if (allowed[j] && z[j] > max)
+			max = z[j];
+	for (size_t j = 0; j < c; j++)
+		if (allowed[j])
+			sum += exp(z[j] - max);
+	for (size_t j = 0; j < c; j++)
+		p[j] = allowed[j] ? (float)(exp(z[j] - max) / sum) : 0.0f;
+}
+
+/* The inverse CDF of one row of p at u. Should rounding leave u above the total, the last class
+ * with p > 0 is drawn, never one the model deems impossible. */
+static int32_t draw_class(const float *p, size_t c, double u)
+{
+	double sum = 0.0;
+	int32_t last = 0;
+	for (size_t j = 0; j < c; j++) {
+		if (p[j] == 0.0f)
+			continue;
+		sum += p[j];
+		last = (int32_t)j;
+		if (u < sum)
+			break;
+	}
+	return last;
+}
+
+/* Rows (p_n - e_{y_n}) scale. model_backward takes them as dL/dlogits, so with scale 1 every
+ * row's deltas are that sample's own gradient, not a share of a mean. */
+static void label_rows(float *d, const float *p, const int32_t *y, size_t n, size_t c,
+		       float scale)
+{
+	for (size_t i = 0; i < n; i++, d += c, p += c)
+		for (size_t j = 0; j < c; j++)
+			d[j] = (p[j] - ((size_t)y[i] == j ? 1.0f : 0.0f)) * scale;
+}
+
+/* Rows sqrt(p_ny) (p_n - e_y): once squared, the gradients come weighted by p(y|x_n). */
+static void class_rows(float *d, const float *p, size_t y, size_t n, size_t c)
+{
+	for (size_t i = 0; i < n; i++, d += c, p += c) {
+		float s = sqrtf(p[y]);
+		for (size_t j = 0; j < c; j++)
+			d[j] = s * (p[j] - (j == y ? 1.0f : 0.0f));
+	}
+}
+
+static void scratch_free(struct fisher *f)
+{
+	free(f->x);
+	free(f->logits);
+	free(f->prob);
+	free(f->dlogits);
+	free(f->sq_in);
+	free(f->sq_delta);
+	free(f->y);
+	free(f->allowed);
+	free(f->run);
+	f->x = f->logits = f->prob = f->dlogits = f->sq_in = f->sq_delta = NULL;
+	f->y = NULL;
+	f->allowed = NULL;
+	f->run = NULL;
+}
+
+static int scratch_alloc(struct fisher *f, lethe_model *m)
+{
+	if (f->x)
+		return LETHE_OK;
+	const lethe_host *h = f->host;
+	const lethe_run_info *run = h->run_info(h);
+	size_t widest_in = 0, widest_out = 0;
+	uint32_t layers = h->model_num_layers(h, m);
+	for (uint32_t l = 0; l < layers; l++) {
+		lethe_layer ly = { .struct_size = sizeof(ly) };
+		int rc = h->model_layer(h, m, l, &ly);
+		if (rc != LETHE_OK)
+			return rc;
+		widest_in = ly.in > widest_in ? ly.in : widest_in;
+		widest_out = ly.out > widest_out ? ly.out : widest_out;
+	}
+	size_t rows = f->kind == FISHER_BATCHED ? run->batch_size : f->chunk;
+	size_t c = run->num_classes;
+	int squares = f->kind != FISHER_BATCHED;
+	f->x = malloc(rows * run->input_dim * sizeof(float));
+	f->logits = malloc(rows * c * sizeof(float));
+	f->prob = malloc(rows * c * sizeof(float));
+	f->dlogits = malloc(rows * c * sizeof(float));
+	f->sq_in = squares ? malloc(rows * widest_in * sizeof(float)) : NULL;
+	f->sq_delta = squares ? malloc(rows * widest_out * sizeof(float)) : NULL;
+	f->y = malloc(rows * sizeof(int32_t));
+	f->allowed = malloc(c);
+	f->run = malloc(rows * sizeof(uint64_t));
+	if (!f->x || !f->logits || !f->prob || !f->dlogits || !f->y || !f->allowed || !f->run ||
+	    (squares && (!f->sq_in || !f->sq_delta))) {
+		scratch_free(f);
+		h->error(h, "out of memory for the Fisher's scratch buffers");
+		return LETHE_ERR_NOMEM;
+	}
+	f->rows = rows;
+	return LETHE_OK;
+}
+
+static void allow_classes(struct fisher *f, const lethe_task_info *task)
+{
+	const lethe_run_info *run = f->host->run_info(f->host);
+	int masked = run->protocol == LETHE_TASK_INCREMENTAL;
+	memset(f->allowed, !masked, run->num_classes);
+	for (uint32_t j = 0; masked && j < task->num_classes; j++)
+		if (task->classes[j] >= 0 && (uint32_t)task->classes[j] < run->num_classes)
+			f->allowed[task->classes[j]] = 1;
+}
+
+/* The seeded subset of m of the task's n positions, in ascending order (see fisher.h). */
+static int pick_subset(struct fisher *f, uint64_t n, uint64_t m)
+{
+	const lethe_host *h = f->host;
+	if (m > f->subset_cap) {
+		uint64_t *grown = realloc(f->subset, m * sizeof(*grown));
+		if (!grown) {
+			h->error(h, "out of memory for the Fisher's sample positions");
+			return LETHE_ERR_NOMEM;
+		}
+		f->subset = grown;
+		f->subset_cap = m;
+	}
+	uint64_t kept = 0;
+	for (uint64_t t = 0; t < n; t++)
+		if ((double)(n - t) * h->rng_uniform(h) < (double)(m - kept))
+			f->subset[kept++] = t;
+	return LETHE_OK;
+}
+
+/* Loads n samples and leaves their softmax in f->prob and their labels in f->y. */
+static int forward(struct fisher *f, lethe_model *m, uint32_t task, const uint64_t *pos,
+		   size_t n)
+{
+	const lethe_host *h = f->host;
+	size_t c = h->run_info(h)->num_classes;
+	int rc = h->task_load(h, task, LETHE_SPLIT_TRAIN, pos, n, f->x, f->y, NULL);
+	if (rc == LETHE_OK)
+		rc = h->model_forward(h, m, f->x, n, f->logits);
+	for (size_t i = 0; i < n && rc == LETHE_OK; i++)
+		softmax_row(f->logits + i * c, f->allowed, c, f->prob + i * c);
+	return rc;
+}
+
+/* Deltas from f->dlogits, then per layer F_W += alpha (δ⊙δ)ᵀ(a⊙a), F_b += alpha Σ_n δ_n². */
+static int accumulate(struct fisher *f, lethe_model *m, size_t n, float alpha, float *F)
+{
+	const lethe_host *h = f->host;
+	int rc = h->model_backward_deltas(h, m, f->dlogits, n);
+	uint32_t layers = h->model_num_layers(h, m);
+	for (uint32_t l = 0; l < layers && rc == LETHE_OK; l++) {
+		lethe_layer ly = { .struct_size = sizeof(ly) };
+		rc = h->model_layer(h, m, l, &ly);
+		if (rc != LETHE_OK)
+			break;
+		square(f->sq_in, ly.input, n * ly.in);
+		square(f->sq_delta, ly.delta, n * ly.out);
+		h->sgemm(h, 1, 0, ly.out, ly.in, n, alpha, f->sq_delta, ly.out, f->sq_in, ly.in,
+			 1.0f, F + ly.weight_offset, ly.in);
+		add_rows(F + ly.bias_offset, f->sq_delta, alpha, n, ly.out);
+	}
+	return rc;
+}
+
+/* The per-sample kinds on one chunk; alpha = 1/N makes the sum over chunks a mean. */
+static int chunk_pass(struct fisher *f, lethe_model *m, uint32_t task, const uint64_t *pos,
+		      size_t n, float alpha, float *F)
+{
+	const lethe_host *h = f->host;
+	size_t c = h->run_info(h)->num_classes;
+	int rc = forward(f, m, task, pos, n);
+	if (rc != LETHE_OK)
+		return rc;
+	if (f->kind == FISHER_EXACT) {
+		for (size_t y = 0; y < c && rc == LETHE_OK; y++) {
+			if (!f->allowed[y])
+				continue;
+			class_rows(f->dlogits, f->prob, y, n, c);
+			rc = accumulate(f, m, n, alpha, F);
+		}
+		return rc;
+	}
+	if (f->kind == FISHER_SAMPLED)
+		for (size_t i = 0; i < n; i++)
+			f->y[i] = draw_class(f->prob + i * c, c, h->rng_uniform(h));
+	label_rows(f->dlogits, f->prob, f->y, n, c, 1.0f);
+	return accumulate(f, m, n, alpha, F);
+}
+
+/* One batch of the batched kind: F += scale g², g the gradient of the batch's mean loss. */
+static int batch_pass(struct fisher *f, lethe_model *m, uint32_t task, const uint64_t *pos,
+		      size_t n, float scale, float *F)
+{
+	const lethe_host *h = f->host;
+	size_t c = h->run_info(h)->num_classes;
+	int rc = forward(f, m, task, pos, n);
+	if (rc != LETHE_OK)
+		return rc;
+	label_rows(f->dlogits, f->prob, f->y, n, c, 1.0f / (float)n);
+	rc = h->model_backward(h, m, f->dlogits, n);
+	if (rc != LETHE_OK)
+		return rc;
+	uint64_t count;
+	const float *g = h->model_grads(h, m, &count);
+	add_squares(F, g, scale, count);
+	return LETHE_OK;
+}
+
+static const uint64_t *consecutive(uint64_t *pos, uint64_t first, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pos[i] = first + i;
+	return pos;
+}
+
+void fisher_init(struct fisher *f, const lethe_host *host, enum fisher_kind kind, size_t chunk,
+		 uint64_t samples)
+{
+	memset(f, 0, sizeof(*f));
+	f->host = host;
+	f->kind = kind;
+	f->chunk = chunk;
+	f->samples = samples;
+}
+
+int fisher_compute(struct fisher *f, const lethe_task_info *task, float *F, uint64_t *used)
+{
+	const lethe_host *h = f->host;
+	lethe_model *m = h->model(h);
+	uint64_t count, n = task->num_train;
+	h->model_params(h, m, &count);
+	memset(F, 0, count * sizeof(float));
+	int rc = scratch_alloc(f, m);
+	if (rc != LETHE_OK)
+		return rc;
+	allow_classes(f, task);
+	int subset = f->samples && f->samples < n;
+	if (subset) {
+		rc = pick_subset(f, n, f->samples);
+		n = f->samples;
+	}
+	*used = n;
+	if (n == 0 || rc != LETHE_OK)
+		return rc;
+	uint64_t passes = (n + f->rows - 1) / f->rows;
+	float scale = 1.0f / (float)(f->kind == FISHER_BATCHED ? passes : n);
+	for (uint64_t at = 0; at < n && rc == LETHE_OK; at += f->rows) {
+		size_t rows = n - at < f->rows ? (size_t)(n - at) : f->rows;
+		const uint64_t *pos = subset ? f->subset + at : consecutive(f->run, at, rows);
+		if (f->kind == FISHER_BATCHED)
+			rc = batch_pass(f, m, task->index, pos, rows, scale, F);
+		else
+			rc = chunk_pass(f, m, task->index, pos, rows, scale, F);
+	}
+	return rc;
+}
+
+void fisher_free(struct fisher *f)
+{
+	scratch_free(f);
+	free(f->subset);
+	f->subset = NULL;
+	f->subset_cap = 0;
+}

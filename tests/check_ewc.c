@@ -1,0 +1,667 @@
+/* The EWC plugin, loaded from the build tree: its Fisher against a brute-force per-sample
+ * computation, the penalty against finite differences of its loss, online EWC's recursion, the
+ * divergence guard, and its state. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "mlp.h"
+#include "rng.h"
+#include "scenario.h"
+#include "testutil.h"
+
+#define SEED 5
+#define LR 0.1
+#define BATCH 32
+#define WIDTH_MAX 16 /* classes and input values, for the brute force's row buffers */
+
+static const char *plugin_dir;
+static char *tmp;
+
+static void setup(void)
+{
+	const char *d = getenv("LETHE_BUILD_PLUGINS");
+	plugin_dir = d && *d ? d : "plugins";
+	tmp = testutil_tmpdir();
+}
+
+static void teardown(void)
+{
+	testutil_rmtree(tmp);
+	free(tmp);
+}
+
+#define ck_assert_has(haystack, needle)                                                       \
+	ck_assert_msg(strstr((haystack), (needle)) != NULL, "'%s' lacks '%s'", (haystack),      \
+		      (needle))
+
+/* 4 classes in 2 tasks of 120 training samples each, 6 inputs, one hidden layer: 2 epochs of
+ * 4 batches per task, the last one short. */
+static char *write_scenario(const char *protocol, const char *hidden, const char *ewc)
+{
+	char text[2048];
+	snprintf(text, sizeof(text),
+		 "[scenario]\nname = ewc\nprotocol = %s\nplugins = ewc\n"
+		 "[data]\nsource = synthetic\nclasses = 4\ndim = 6\ntrain_per_class = 60\n"
+		 "test_per_class = 10\nspread = 30\n"
+		 "[tasks]\nsplit = 2\n[model]\nhidden = %s\n"
+		 "[train]\nlr = %g\nbatch_size = %d\nepochs = 2\nseed = %d\n"
+		 "[ewc]\n%s",
+		 protocol, hidden, LR, BATCH, SEED, ewc);
+	return testutil_write_text(tmp, "ewc.ini", text);
+}
+
+struct run {
+	struct scenario s;
+	struct plugin_path pp;
+	struct engine e;
+	struct error err;
+	char log[8][512];
+	size_t log_count;
+	int run_rc;
+};
+
+static void capture(void *ctx, const struct event *ev)
+{
+	struct run *r = ctx;
+	if (ev->kind == EVENT_LOG && r->log_count < 8)
+		snprintf(r->log[r->log_count++], sizeof(r->log[0]), "%s: %s", ev->source, ev->msg);
+}
+
+static void run_start(struct run *r, const char *protocol, const char *hidden, const char *ewc,
+		      int run)
+{
+	memset(r, 0, sizeof(*r));
+	char *path = write_scenario(protocol, hidden, ewc);
+	ck_assert_msg(scenario_load(&r->s, path, NULL, 0, &r->err) == 0, "%s", r->err.msg);
+	free(path);
+	plugin_path_init(&r->pp, plugin_dir);
+	ck_assert_msg(engine_open(&r->e, &r->s, &r->pp, &r->err) == 0, "%s", r->err.msg);
+	engine_add_sink(&r->e, capture, r);
+	if (run)
+		r->run_rc = engine_run(&r->e, NULL, &r->err);
+}
+
+static void run_end(struct run *r)
+{
+	engine_close(&r->e);
+	plugin_path_free(&r->pp);
+	scenario_free(&r->s);
+}
+
+static double reported(const struct run *r, const char *key)
+{
+	const struct services_ctx *c = &r->e.plugins[0].svc;
+	for (size_t i = 0; i < c->num_metrics; i++)
+		if (!strcmp(c->metrics[i].key, key))
+			return c->metrics[i].value;
+	ck_abort_msg("the plugin reported no %s", key);
+	return 0.0;
+}
+
+static int logged(const struct run *r, const char *text)
+{
+	for (size_t i = 0; i < r->log_count; i++)
+		if (strstr(r->log[i], text))
+			return 1;
+	return 0;
+}
+
+/* ---- the state, parsed as ewc.c documents its encoding 1 ---- */
+
+struct state {
+	unsigned char *bytes; /* the framed record engine_plugin_save writes */
+	size_t size;
+	uint32_t mode, tasks;
+	uint64_t P;
+	size_t slots;
+	float *F, *anchor; /* slots x P */
+};
+
+static void state_save(struct run *r, struct state *st)
+{
+	memset(st, 0, sizeof(*st));
+	FILE *f = tmpfile();
+	ck_assert_msg(engine_plugin_save(&r->e, 0, f, &r->err) == 0, "%s", r->err.msg);
+	st->size = (size_t)ftell(f);
+	rewind(f);
+	st->bytes = malloc(st->size);
+	ck_assert_uint_eq(fread(st->bytes, 1, st->size, f), st->size);
+	fclose(f);
+
+	uint32_t version;
+	uint64_t len;
+	ck_assert_uint_ge(st->size, 12 + 16);
+	memcpy(&version, st->bytes, 4);
+	memcpy(&len, st->bytes + 4, 8);
+	ck_assert_uint_eq(version, 1);
+	ck_assert_uint_eq(len, st->size - 12);
+	memcpy(&st->mode, st->bytes + 12, 4);
+	memcpy(&st->tasks, st->bytes + 16, 4);
+	memcpy(&st->P, st->bytes + 20, 8);
+	ck_assert_uint_eq(st->P, r->e.model.num_params);
+	st->slots = st->mode == 1 ? st->tasks > 0 : st->tasks;
+	size_t n = st->slots * st->P;
+	ck_assert_uint_eq(len, 16 + 2 * n * sizeof(float));
+	st->F = malloc((n ? n : 1) * sizeof(float));
+	st->anchor = malloc((n ? n : 1) * sizeof(float));
+	memcpy(st->F, st->bytes + 28, n * sizeof(float));
+	memcpy(st->anchor, st->bytes + 28 + n * sizeof(float), n * sizeof(float));
+}
+
+static void state_free(struct state *st)
+{
+	free(st->bytes);
+	free(st->F);
+	free(st->anchor);
+}
+
+/* ---- the brute force: per-sample gradients, one sample at a time, in double ---- */
+
+enum kind { EXACT, SAMPLED, EMPIRICAL, BATCHED };
+static const char *const kind_names[] = { "exact", "sampled", "empirical", "batched" };
+
+/* The softmax fisher.h documents. */
+static void softmax(const float *z, const uint8_t *allowed, size_t c, float *p)
+{
+	double max = -INFINITY, sum = 0.0;
+	for (size_t j = 0; j < c; j++)
+		if (allowed[j])
+			max = fmax(max, z[j]);
+	for (size_t j = 0; j < c; j++)
+		sum += allowed[j] ? exp(z[j] - max) : 0.0;
+	for (size_t j = 0; j < c; j++)
+		p[j] = allowed[j] ? (float)(exp(z[j] - max) / sum) : 0.0f;
+}
+
+/* The first class whose running sum of p exceeds u. */
+static int32_t draw(const float *p, size_t c, double u)
+{
+	double sum = 0.0;
+	for (size_t j = 0; j < c; j++) {
+		sum += p[j];
+		if (u < sum)
+			return (int32_t)j;
+	}
+	ck_abort_msg("u = %.17g is beyond the total %.17g", u, sum);
+	return -1;
+}
+
+/* Algorithm S as fisher.h documents it. */
+static size_t draw_subset(struct rng *r, size_t n, size_t m, uint64_t *out)
+{
+	size_t kept = 0;
+	for (size_t t = 0; t < n; t++)
+		if ((double)(n - t) * rng_uniform(r) < (double)(m - kept))
+			out[kept++] = t;
+	return kept;
+}
+
+/* The gradient of -log p(y|x) for the one row m last ran forward on. */
+static void sample_grad(struct mlp *m, const float *p, size_t c, int32_t y, double *g)
+{
+	float d[WIDTH_MAX];
+	for (size_t j = 0; j < c; j++)
+		d[j] = p[j] - ((size_t)y == j ? 1.0f : 0.0f);
+	mlp_backward(m, d);
+	for (size_t i = 0; i < m->num_params; i++)
+		g[i] = m->grads[i];
+}
+
+/* Task k's Fisher of the given kind at weights theta, over its samples at `positions` (n of
+ * them). r replays the plugin's draws. */
+static void brute_fisher(struct engine *e, uint32_t k, const float *theta, enum kind kind,
+			 struct rng *r, const uint64_t *positions, size_t n, double *out)
+{
+	struct mlp m;
+	struct error err;
+	ck_assert_msg(mlp_clone(&m, &e->model, &err) == 0, "%s", err.msg);
+	size_t P = m.num_params, C = e->num_classes, B = e->s->batch_size;
+	ck_assert(C <= WIDTH_MAX && e->train.dim <= WIDTH_MAX);
+	memcpy(m.params, theta, P * sizeof(float));
+	const struct task *t = &e->tasks.t[k];
+	uint8_t allowed[WIDTH_MAX];
+	for (size_t j = 0; j < C; j++)
+		allowed[j] = e->s->protocol == LETHE_TASK_INCREMENTAL ? t->class_mask[j] : 1;
+	double *g = malloc(P * sizeof(double)), *batch = calloc(P, sizeof(double));
+	memset(out, 0, P * sizeof(double));
+	size_t batches = (n + B - 1) / B;
+	for (size_t s = 0; s < n; s++) {
+		uint32_t pos = t->train[positions[s]];
+		float x[WIDTH_MAX], logits[WIDTH_MAX], p[WIDTH_MAX];
+		int32_t y;
+		tasks_gather(t, &e->train, &pos, 1, x, &y);
+		ck_assert(mlp_forward(&m, x, 1, logits, &err) == 0);
+		softmax(logits, allowed, C, p);
+		switch (kind) {
+		case EXACT:
+			for (size_t c = 0; c < C; c++) {
+				if (!allowed[c])
+					continue;
+				sample_grad(&m, p, C, (int32_t)c, g);
+				for (size_t i = 0; i < P; i++)
+					out[i] += p[c] * g[i] * g[i] / (double)n;
+			}
+			break;
+		case SAMPLED:
+			y = draw(p, C, rng_uniform(r));
+			/* fall through */
+		case EMPIRICAL:
+			sample_grad(&m, p, C, y, g);
+			for (size_t i = 0; i < P; i++)
+				out[i] += g[i] * g[i] / (double)n;
+			break;
+		case BATCHED:
+			sample_grad(&m, p, C, y, g);
+			for (size_t i = 0; i < P; i++)
+				batch[i] += g[i];
+			if ((s + 1) % B == 0 || s + 1 == n) {
+				double rows = (double)(s % B + 1);
+				for (size_t i = 0; i < P; i++) {
+					out[i] += batch[i] * batch[i] / (rows * rows) /
+						  (double)batches;
+					batch[i] = 0.0;
+				}
+			}
+			break;
+		}
+	}
+	free(g);
+	free(batch);
+	mlp_free(&m);
+}
+
+/* The largest relative difference of F from the reference, over all parameters. A parameter
+ * whose reference is 0 (a dead unit's) must be exactly 0. */
+static double relative_error(const float *F, const double *ref, size_t P)
+{
+	double worst = 0.0;
+	for (size_t i = 0; i < P; i++) {
+		if (ref[i] == 0.0)
+			ck_assert_msg(F[i] == 0.0f, "F[%zu] = %g, the reference 0", i, F[i]);
+		else
+			worst = fmax(worst, fabs(F[i] - ref[i]) / ref[i]);
+	}
+	return worst;
+}
+
+static void check_fisher(struct run *r, const struct state *st, enum kind kind, size_t samples)
+{
+	struct rng rng;
+	rng_seed(&rng, SEED, 100); /* the stream services.c gives plugin 0 */
+	double *ref = malloc(st->P * sizeof(double));
+	size_t most = r->e.tasks.t[0].num_train > r->e.tasks.t[1].num_train
+			      ? r->e.tasks.t[0].num_train : r->e.tasks.t[1].num_train;
+	uint64_t *positions = malloc(most * sizeof(uint64_t));
+	for (uint32_t k = 0; k < 2; k++) {
+		size_t N = r->e.tasks.t[k].num_train, n = N;
+		if (samples && samples < N)
+			n = draw_subset(&rng, N, samples, positions);
+		else
+			for (size_t i = 0; i < N; i++)
+				positions[i] = i;
+		ck_assert_uint_eq(n, samples ? samples : N);
+		brute_fisher(&r->e, k, st->anchor + k * st->P, kind, &rng, positions, n, ref);
+		double err = relative_error(st->F + k * st->P, ref, st->P);
+		ck_assert_msg(err < 1e-5, "%s Fisher of task %u: relative error %g",
+			      kind_names[kind], k + 1, err);
+		char want[128];
+		snprintf(want, sizeof(want), "ewc: %s Fisher of task %u: %zu samples in ",
+			 kind_names[kind], k + 1, n);
+		ck_assert_msg(logged(r, want), "no log line '%s'", want);
+	}
+	free(ref);
+	free(positions);
+}
+
+/* ---- the Fisher ---- */
+
+static const char *const protocols[] = { "class-incremental", "task-incremental" };
+
+/* Every kind under both likelihoods: the softmax over every class, and over the task's. */
+START_TEST(test_fisher_brute_force)
+{
+	enum kind kind = (enum kind)(_i / 2);
+	char ewc[128];
+	snprintf(ewc, sizeof(ewc), "lambda = 1\nfisher = %s\nchunk = 16\n", kind_names[kind]);
+	struct run r;
+	run_start(&r, protocols[_i % 2], "5", ewc, 1);
+	ck_assert_msg(r.run_rc == 0, "%s", r.err.msg);
+	struct state st;
+	state_save(&r, &st);
+	ck_assert_uint_eq(st.mode, 0);
+	ck_assert_uint_eq(st.tasks, 2);
+	/* The last anchor is the weights the run ended with. */
+	ck_assert(!memcmp(st.anchor + st.P, r.e.model.params, st.P * sizeof(float)));
+	check_fisher(&r, &st, kind, 0);
+	ck_assert_double_eq(reported(&r, "state_bytes"), 2.0 * 2 * st.P * sizeof(float));
+	ck_assert(reported(&r, "fisher_seconds") > 0.0);
+	state_free(&st);
+	run_end(&r);
+}
+END_TEST
+
+/* A subset is drawn first, then the labels: the whole draw order replays. */
+START_TEST(test_fisher_subset)
+{
+	struct run r;
+	run_start(&r, "class-incremental", "5", "lambda = 1\nfisher = sampled\nsamples = 50\n", 1);
+	ck_assert_msg(r.run_rc == 0, "%s", r.err.msg);
+	struct state st;
+	state_save(&r, &st);
+	check_fisher(&r, &st, SAMPLED, 50);
+	state_free(&st);
+	run_end(&r);
+}
+END_TEST
+
+/* The exact Fisher does not depend on how the rows are chunked. */
+START_TEST(test_fisher_chunks)
+{
+	struct run a, b;
+	run_start(&a, "class-incremental", "5", "lambda = 1\nchunk = 1\n", 1);
+	run_start(&b, "class-incremental", "5", "lambda = 1\nchunk = 1000\n", 1);
+	ck_assert_msg(a.run_rc == 0 && b.run_rc == 0, "%s%s", a.err.msg, b.err.msg);
+	struct state sa, sb;
+	state_save(&a, &sa);
+	state_save(&b, &sb);
+	double worst = 0.0;
+	for (size_t i = 0; i < 2 * sa.P; i++)
+		worst = fmax(worst, fabs(sa.F[i] - sb.F[i]) / fmax(sb.F[i], 1e-30));
+	ck_assert_msg(worst < 1e-5, "relative difference %g", worst);
+	state_free(&sa);
+	state_free(&sb);
+	run_end(&a);
+	run_end(&b);
+}
+END_TEST
+
+/* ---- the penalty ---- */
+
+/* The hook's loss on the model's current weights, as the engine calls it: gradients zeroed. */
+static double penalty(struct run *r)
+{
+	struct engine_plugin *p = &r->e.plugins[0];
+	double loss = 0.0;
+	memset(r->e.model.grads, 0, r->e.model.num_params * sizeof(float));
+	ck_assert_int_eq(p->hooks.on_gradient(p->inst, &r->e.batch, &loss), LETHE_OK);
+	return loss;
+}
+
+START_TEST(test_penalty_gradient)
+{
+	const double lambda = 3.0;
+	struct run r;
+	run_start(&r, "class-incremental", "5", "lambda = 3\n", 1);
+	ck_assert_msg(r.run_rc == 0, "%s", r.err.msg);
+	struct state st;
+	state_save(&r, &st);
+	size_t P = st.P;
+	float *theta = r.e.model.params;
+	struct rng rng;
+	rng_seed(&rng, 9, 0);
+	for (size_t i = 0; i < P; i++)
+		theta[i] = st.anchor[P + i] + (float)(0.3 * rng_normal(&rng));
+
+	/* Its value and gradient against the formula, over both tasks. */
+	double want = 0.0, gmax = 0.0;
+	double *want_grad = calloc(P, sizeof(double));
+	for (size_t k = 0; k < 2; k++)
+		for (size_t i = 0; i < P; i++) {
+			double d = (double)theta[i] - st.anchor[k * P + i];
+			want += 0.5 * lambda * st.F[k * P + i] * d * d;
+			want_grad[i] += lambda * st.F[k * P + i] * d;
+		}
+	double loss = penalty(&r);
+	ck_assert_msg(want > 0.0 && fabs(loss - want) <= 1e-5 * want, "loss %.9g, want %.9g", loss,
+		      want);
+	float *grad = malloc(P * sizeof(float));
+	memcpy(grad, r.e.model.grads, P * sizeof(float));
+	for (size_t i = 0; i < P; i++) {
+		gmax = fmax(gmax, fabs(want_grad[i]));
+		ck_assert_msg(fabs(grad[i] - want_grad[i]) <= 1e-5 * fabs(want_grad[i]) + 1e-9,
+			      "grad[%zu] = %g, want %g", i, grad[i], want_grad[i]);
+	}
+	ck_assert(gmax > 0.0);
+
+	/* The gradient against central differences of the loss: exact for a quadratic, up to
+	 * the float rounding of the steps and the loss. */
+	for (size_t i = 0; i < P; i++) {
+		float keep = theta[i];
+		theta[i] = keep + 1e-2f;
+		double up = penalty(&r), hi = theta[i];
+		theta[i] = keep - 1e-2f;
+		double down = penalty(&r), lo = theta[i];
+		theta[i] = keep;
+		double fd = (up - down) / (hi - lo);
+		ck_assert_msg(fabs(fd - grad[i]) <= 1e-4 * gmax,
+			      "parameter %zu: gradient %g, finite difference %g", i, grad[i], fd);
+	}
+	free(want_grad);
+	free(grad);
+	state_free(&st);
+	run_end(&r);
+}
+END_TEST
+
+/* With the penalty, task 2 moves the weights less in task 1's Fisher metric. */
+START_TEST(test_penalty_holds_weights)
+{
+	struct run free_run, held;
+	run_start(&free_run, "class-incremental", "5", "lambda = 0\n", 1);
+	run_start(&held, "class-incremental", "5", "lambda = 50\n", 1);
+	ck_assert_msg(free_run.run_rc == 0 && held.run_rc == 0, "%s%s", free_run.err.msg,
+		      held.err.msg);
+	struct state a, b;
+	state_save(&free_run, &a);
+	state_save(&held, &b);
+	/* Task 1 trained alike in both runs: no penalty applies during it. */
+	ck_assert(!memcmp(a.anchor, b.anchor, a.P * sizeof(float)));
+	ck_assert(!memcmp(a.F, b.F, a.P * sizeof(float)));
+	double drift_free = 0.0, drift_held = 0.0;
+	for (size_t i = 0; i < a.P; i++) {
+		double df = (double)a.anchor[a.P + i] - a.anchor[i];
+		double dh = (double)b.anchor[b.P + i] - b.anchor[i];
+		drift_free += a.F[i] * df * df;
+		drift_held += a.F[i] * dh * dh;
+	}
+	ck_assert_msg(drift_held < 0.2 * drift_free, "drift %g with the penalty, %g without",
+		      drift_held, drift_free);
+	state_free(&a);
+	state_free(&b);
+	run_end(&free_run);
+	run_end(&held);
+}
+END_TEST
+
+/* Online EWC after two tasks holds γ F_1 + F_2 and θ*_2. With one task stored, both modes train
+ * task 2 alike, so a separate run gives F_1, F_2 and θ*_2 to compare with. */
+START_TEST(test_online_recursion)
+{
+	struct run sep, onl;
+	run_start(&sep, "class-incremental", "5", "lambda = 5\nmode = separate\n", 1);
+	run_start(&onl, "class-incremental", "5", "lambda = 5\nmode = online\ngamma = 0.5\n", 1);
+	ck_assert_msg(sep.run_rc == 0 && onl.run_rc == 0, "%s%s", sep.err.msg, onl.err.msg);
+	struct state s, o;
+	state_save(&sep, &s);
+	state_save(&onl, &o);
+	ck_assert_uint_eq(o.mode, 1);
+	ck_assert_uint_eq(o.tasks, 2);
+	ck_assert_uint_eq(o.slots, 1);
+	ck_assert(!memcmp(o.anchor, s.anchor + s.P, s.P * sizeof(float)));
+	for (size_t i = 0; i < s.P; i++) {
+		double want = 0.5 * s.F[i] + s.F[s.P + i];
+		ck_assert_msg(fabs(o.F[i] - want) <= 1e-6 * want, "F[%zu] = %.9g, want %.9g", i,
+			      o.F[i], want);
+	}
+	ck_assert_double_eq(reported(&onl, "state_bytes"), 2.0 * s.P * sizeof(float));
+	state_free(&s);
+	state_free(&o);
+	run_end(&sep);
+	run_end(&onl);
+}
+END_TEST
+
+/* ---- the divergence guard ---- */
+
+START_TEST(test_guard_names_lambda)
+{
+	struct run r;
+	run_start(&r, "class-incremental", "5", "lambda = 1e9\n", 1);
+	ck_assert_int_eq(r.run_rc, -1);
+	ck_assert_has(r.err.msg, "plugin ewc: after_task failed");
+	ck_assert_has(r.err.msg, "lambda = 1e+09 makes lr·lambda·max F = ");
+	ck_assert_has(r.err.msg, "(>= 2): SGD would diverge; use lambda < ");
+	ck_assert_uint_eq(r.e.rows_done, 0);
+
+	/* The advice is safe, and not needlessly so. */
+	struct state st;
+	state_save(&r, &st);
+	ck_assert_uint_eq(st.tasks, 1);
+	double max = 0.0, advice;
+	for (size_t i = 0; i < st.P; i++)
+		max = fmax(max, st.F[i]);
+	ck_assert_int_eq(sscanf(strstr(r.err.msg, "use lambda < ") + 13, "%lf", &advice), 1);
+	double limit = 2.0 / (LR * max);
+	ck_assert_msg(advice <= limit && advice > 0.9 * limit, "advice %g, limit %g", advice,
+		      limit);
+	state_free(&st);
+	run_end(&r);
+}
+END_TEST
+
+START_TEST(test_gamma_zero_refused)
+{
+	struct scenario s;
+	struct plugin_path pp;
+	struct engine e;
+	struct error err;
+	char *path = write_scenario("class-incremental", "5", "mode = online\ngamma = 0\n");
+	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
+	free(path);
+	plugin_path_init(&pp, plugin_dir);
+	ck_assert_int_eq(engine_open(&e, &s, &pp, &err), -1);
+	ck_assert_has(err.msg, "plugin ewc: create failed: gamma = 0");
+	engine_close(&e);
+	plugin_path_free(&pp);
+	scenario_free(&s);
+}
+END_TEST
+
+/* ---- state ---- */
+
+static FILE *bytes_file(const unsigned char *bytes, size_t size)
+{
+	FILE *f = tmpfile();
+	ck_assert_uint_eq(fwrite(bytes, 1, size, f), size);
+	rewind(f);
+	return f;
+}
+
+/* Loads bytes into a fresh engine of this shape and mode; returns engine_plugin_load's result. */
+static int load_into(struct run *r, const char *hidden, const char *ewc,
+		     const unsigned char *bytes, size_t size)
+{
+	run_start(r, "class-incremental", hidden, ewc, 0);
+	FILE *f = bytes_file(bytes, size);
+	int rc = engine_plugin_load(&r->e, 0, f, &r->err);
+	fclose(f);
+	return rc;
+}
+
+START_TEST(test_state_round_trip)
+{
+	struct run a, b;
+	run_start(&a, "class-incremental", "5", "lambda = 1\n", 1);
+	ck_assert_msg(a.run_rc == 0, "%s", a.err.msg);
+	struct state sa, sb;
+	state_save(&a, &sa);
+	ck_assert_msg(load_into(&b, "5", "", sa.bytes, sa.size) == 0, "%s", b.err.msg);
+	state_save(&b, &sb);
+	ck_assert_uint_eq(sb.size, sa.size);
+	ck_assert(!memcmp(sa.bytes, sb.bytes, sa.size));
+	ck_assert_double_eq(reported(&b, "state_bytes"), 2.0 * 2 * sa.P * sizeof(float));
+	state_free(&sb);
+	run_end(&b);
+
+	/* Cut in the header, then in the arrays. */
+	ck_assert_int_eq(load_into(&b, "5", "", sa.bytes, 12 + 10), -1);
+	ck_assert_has(b.err.msg, "plugin ewc: load failed");
+	ck_assert_has(b.err.msg, "truncated");
+	run_end(&b);
+	size_t cut = sa.size - 7;
+	uint64_t len = cut - 12;
+	unsigned char *short_state = malloc(cut);
+	memcpy(short_state, sa.bytes, cut);
+	memcpy(short_state + 4, &len, sizeof(len));
+	ck_assert_int_eq(load_into(&b, "5", "", short_state, cut), -1);
+	ck_assert_has(b.err.msg, "truncated");
+	free(short_state);
+	run_end(&b);
+	state_free(&sa);
+	run_end(&a);
+}
+END_TEST
+
+START_TEST(test_state_mismatch)
+{
+	struct run a, b;
+	run_start(&a, "class-incremental", "5", "lambda = 1\n", 1);
+	ck_assert_msg(a.run_rc == 0, "%s", a.err.msg);
+	struct state sa;
+	state_save(&a, &sa);
+	char want[128];
+	snprintf(want, sizeof(want), "the state holds %llu parameters, but the model has %llu",
+		 (unsigned long long)sa.P, (unsigned long long)(6 * 7 + 7 + 7 * 4 + 4));
+	ck_assert_int_eq(load_into(&b, "7", "", sa.bytes, sa.size), -1);
+	ck_assert_has(b.err.msg, want);
+	run_end(&b);
+	ck_assert_int_eq(load_into(&b, "5", "mode = online\n", sa.bytes, sa.size), -1);
+	ck_assert_has(b.err.msg, "saved with mode = separate, but this run has mode = online");
+	run_end(&b);
+	/* A negative Fisher is corruption. */
+	float minus = -1.0f;
+	memcpy(sa.bytes + 28, &minus, sizeof(minus));
+	ck_assert_int_eq(load_into(&b, "5", "", sa.bytes, sa.size), -1);
+	ck_assert_has(b.err.msg, "negative or non-finite");
+	run_end(&b);
+	state_free(&sa);
+	run_end(&a);
+}
+END_TEST
+
+static Suite *ewc_suite(void)
+{
+	Suite *s = suite_create("ewc");
+	TCase *tc = tcase_create("fisher");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_fisher_brute_force, 0, 8);
+	tcase_add_test(tc, test_fisher_subset);
+	tcase_add_test(tc, test_fisher_chunks);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("penalty");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_penalty_gradient);
+	tcase_add_test(tc, test_penalty_holds_weights);
+	tcase_add_test(tc, test_online_recursion);
+	tcase_add_test(tc, test_guard_names_lambda);
+	tcase_add_test(tc, test_gamma_zero_refused);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("state");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_state_round_trip);
+	tcase_add_test(tc, test_state_mismatch);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return testutil_run(ewc_suite());
+}
