@@ -335,15 +335,34 @@ static int train_batch(struct engine *e, double *loss_out, struct error *err)
 		return error_set(err, "the loss is %s before any plugin's term; train.lr = %g may "
 				 "be too large", isnan(loss) ? "NaN" : "infinite", e->s->lr);
 	CALL_HOOKS(e, err, on_logits, b, e->logits, e->dlogits, &loss);
-	mlp_backward(&e->model, e->dlogits);
+	if (b->head_only)
+		mlp_backward_head(&e->model, e->dlogits);
+	else
+		mlp_backward(&e->model, e->dlogits);
 	CALL_HOOKS(e, err, on_gradient, b, &loss);
 	if (!isfinite(loss))
 		return error_set(err, "the loss is %s after the plugins' terms; lower their weights "
 				 "or train.lr = %g", isnan(loss) ? "NaN" : "infinite", e->s->lr);
-	sgd_step(&e->opt, e->model.params, e->model.grads, e->model.num_params);
+	size_t first = b->head_only ? e->model.layer[e->model.num_layers - 1].w_off : 0;
+	sgd_step_range(&e->opt, e->model.params, e->model.grads, first,
+		       e->model.num_params - first);
 	CALL_HOOKS(e, err, after_batch, b);
 	*loss_out = loss;
 	return 0;
+}
+
+/* The last epochs of the step that train the head alone: the most any plugin asks for. */
+static size_t head_epochs(struct engine *e, const lethe_task_info *info)
+{
+	uint32_t epochs = (uint32_t)e->s->epochs, most = 0;
+	for (size_t i = 0; i < e->num_plugins; i++) {
+		struct engine_plugin *p = &e->plugins[i];
+		if (!p->hooks.head_epochs)
+			continue;
+		uint32_t h = p->hooks.head_epochs(p->inst, info, epochs);
+		most = h > most ? h : most;
+	}
+	return most < epochs ? most : epochs;
 }
 
 static int learn_step(struct engine *e, size_t step, struct error *err)
@@ -355,8 +374,12 @@ static int learn_step(struct engine *e, size_t step, struct error *err)
 	if (build_order(e, step, &n, err) != 0)
 		return -1;
 	size_t bs = e->s->batch_size, batches = (n + bs - 1) / bs;
+	size_t head_from = e->s->epochs - head_epochs(e, info);
 	struct event ev = { .kind = EVENT_BATCH, .batches = batches };
 	for (size_t epoch = 0; epoch < e->s->epochs; epoch++) {
+		int head_only = epoch >= head_from;
+		CALL_HOOKS(e, err, before_epoch, info, (uint32_t)epoch, head_only);
+		e->batch.head_only = head_only;
 		rng_shuffle_u64(&e->rng, e->order, n);
 		e->in_batch = 1;
 		for (size_t bi = 0; bi < batches; bi++) {

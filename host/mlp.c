@@ -195,8 +195,9 @@ int mlp_forward(struct mlp *m, const float *x, size_t n, float *logits, struct e
 	return 0;
 }
 
-/* Every layer's delta for the last forward, and dL/dθ into grads when params is set. */
-static void backward(struct mlp *m, const float *dlogits, int params)
+/* The deltas of layers stop..last for the last forward, and dL/dθ of those layers into grads
+ * when params is set. */
+static void backward(struct mlp *m, const float *dlogits, int params, size_t stop)
 {
 	size_t n = m->rows;
 	if (n == 0) {
@@ -216,8 +217,8 @@ static void backward(struct mlp *m, const float *dlogits, int params)
 			memset(m->grads + ly->b_off, 0, ly->out * sizeof(float));
 			add_rows(m->grads + ly->b_off, 0, d, ly->out, n, ly->out);
 		}
-		if (l == 0)
-			break; /* nobody needs dL/dx */
+		if (l == stop)
+			break; /* nobody needs dL/dx, nor deltas below a frozen trunk */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)ly->in,
 			    (int)ly->out, 1.0f, d, (int)ly->out, m->params + ly->w_off, (int)ly->in,
 			    0.0f, m->delta[l - 1], (int)ly->in);
@@ -227,10 +228,17 @@ static void backward(struct mlp *m, const float *dlogits, int params)
 
 void mlp_backward(struct mlp *m, const float *dlogits)
 {
-	backward(m, dlogits, 1);
+	backward(m, dlogits, 1, 0);
+}
+
+void mlp_backward_head(struct mlp *m, const float *dlogits)
+{
+	size_t last = m->num_layers - 1;
+	memset(m->grads, 0, m->layer[last].w_off * sizeof(float));
+	backward(m, dlogits, 1, last);
 }
 
 void mlp_backward_deltas(struct mlp *m, const float *dlogits)
 {
-	backward(m, dlogits, 0);
+	backward(m, dlogits, 0, 0);
 }

@@ -59,6 +59,9 @@ int mlp_forward(struct mlp *m, const float *x, size_t n, float *logits, struct e
 void mlp_backward(struct mlp *m, const float *dlogits);
 /* The same without dL/dθ: every layer's delta only, grads untouched (per-sample statistics). */
 void mlp_backward_deltas(struct mlp *m, const float *dlogits);
+/* Backward into the head (last layer) alone, the trunk taken as frozen: the head's delta and
+ * gradients; the trunk's gradients are zeroed. */
+void mlp_backward_head(struct mlp *m, const float *dlogits);
 
 /* Mean softmax cross-entropy of n rows of logits against labels y. mask, if not NULL, gives
  * per row a class mask (num_classes bytes, 1 = allowed): masked-out classes get probability 0
@@ -76,11 +79,15 @@ int32_t mlp_argmax(const float *row, size_t num_classes, const uint8_t *mask);
 struct sgd {
 	double lr, momentum, weight_decay;
 	float *velocity; /* NULL when momentum == 0 */
+	size_t num_params;
 	int started;
 };
 int sgd_init(struct sgd *o, size_t num_params, double lr, double momentum, double weight_decay,
 	     struct error *e);
 void sgd_step(struct sgd *o, float *params, const float *grads, size_t num_params);
+/* The same step on params[first, first + count) only (the rest, velocity included, untouched). */
+void sgd_step_range(struct sgd *o, float *params, const float *grads, size_t first,
+		    size_t count);
 void sgd_free(struct sgd *o);
 
 #endif

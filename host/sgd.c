@@ -7,7 +7,8 @@
 int sgd_init(struct sgd *o, size_t num_params, double lr, double momentum, double weight_decay,
 	     struct error *e)
 {
-	*o = (struct sgd){.lr = lr, .momentum = momentum, .weight_decay = weight_decay};
+	*o = (struct sgd){.lr = lr, .momentum = momentum, .weight_decay = weight_decay,
+			  .num_params = num_params};
 	if (!(lr >= 0.0 && isfinite(lr)))
 		return error_set(e, "learning rate %g is not a finite number >= 0", lr);
 	if (!(momentum >= 0.0 && momentum < 1.0))
@@ -43,24 +44,32 @@ static void momentum_span(float *restrict w, float *restrict v, const float *res
 	}
 }
 
-void sgd_step(struct sgd *o, float *params, const float *grads, size_t num_params)
+void sgd_step_range(struct sgd *o, float *params, const float *grads, size_t first,
+		    size_t count)
 {
 	float lr = (float)o->lr, mu = (float)o->momentum, wd = (float)o->weight_decay;
-	float *v = o->velocity;
+	float *w = params + first;
+	const float *g = grads + first;
 	size_t i = 0;
-	if (!v) {
-		for (; i + BLOCK <= num_params; i += BLOCK)
-			plain_span(params + i, grads + i, BLOCK, lr, wd);
-		plain_span(params + i, grads + i, num_params - i, lr, wd);
+	if (!o->velocity) {
+		for (; i + BLOCK <= count; i += BLOCK)
+			plain_span(w + i, g + i, BLOCK, lr, wd);
+		plain_span(w + i, g + i, count - i, lr, wd);
 		return;
 	}
 	/* From zero velocity the first step makes v = g exactly, whatever v held before. */
 	if (!o->started)
-		memset(v, 0, num_params * sizeof(float));
-	for (; i + BLOCK <= num_params; i += BLOCK)
-		momentum_span(params + i, v + i, grads + i, BLOCK, lr, mu, wd);
-	momentum_span(params + i, v + i, grads + i, num_params - i, lr, mu, wd);
+		memset(o->velocity, 0, o->num_params * sizeof(float));
+	float *v = o->velocity + first;
+	for (; i + BLOCK <= count; i += BLOCK)
+		momentum_span(w + i, v + i, g + i, BLOCK, lr, mu, wd);
+	momentum_span(w + i, v + i, g + i, count - i, lr, mu, wd);
 	o->started = 1;
+}
+
+void sgd_step(struct sgd *o, float *params, const float *grads, size_t num_params)
+{
+	sgd_step_range(o, params, grads, 0, num_params);
 }
 
 void sgd_free(struct sgd *o)

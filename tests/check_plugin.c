@@ -46,7 +46,7 @@ START_TEST(test_open_valid)
 	struct error e;
 	ck_assert_msg(plugin_file_open(&pf, path, &e) == 0, "%s", e.msg);
 	ck_assert_str_eq(pf.entry.name, "hooks");
-	ck_assert_uint_eq(pf.entry.num_params, 5);
+	ck_assert_uint_eq(pf.entry.num_params, 6);
 	ck_assert_str_eq(pf.params[0].key, "fail_hook");
 	ck_assert_uint_eq(pf.plugin_abi.major, LETHE_ABI_MAJOR);
 	plugin_file_close(&pf);
@@ -313,6 +313,36 @@ START_TEST(test_penalty_matches_weight_decay)
 }
 END_TEST
 
+/* Head-only epochs (ABI 1.1): with every epoch head-only the trunk keeps its initial weights
+ * while the head learns; the plugin also checks the trunk after each task. */
+START_TEST(test_head_only_epochs)
+{
+	struct run r;
+	run_start(&r, "head_epochs = 2\n", NULL, 0);
+	ck_assert_msg(r.open_rc == 0, "%s", r.err.msg);
+	size_t P = r.e.model.num_params;
+	size_t trunk = r.e.model.layer[r.e.model.num_layers - 1].w_off;
+	float *before = malloc(P * sizeof(float));
+	memcpy(before, r.e.model.params, P * sizeof(float));
+	ck_assert_msg(engine_run(&r.e, tmp, &r.err) == 0, "%s", r.err.msg);
+	ck_assert_int_eq(memcmp(before, r.e.model.params, trunk * sizeof(float)), 0);
+	ck_assert_int_ne(memcmp(before + trunk, r.e.model.params + trunk,
+				(P - trunk) * sizeof(float)), 0);
+	free(before);
+	run_end(&r);
+
+	/* One head-only epoch of two: the trunk trains in the first, the plugin sees both. */
+	run_start(&r, "head_epochs = 1\n", NULL, 1);
+	ck_assert_msg(r.run_rc == 0, "%s", r.err.msg);
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/metrics.json", tmp);
+	char *json = testutil_read(path, NULL);
+	ck_assert_has(json, "\"epochs\": 4.0");
+	free(json);
+	run_end(&r);
+}
+END_TEST
+
 START_TEST(test_forget_reaches_plugins)
 {
 	struct run r;
@@ -405,6 +435,7 @@ static Suite *plugin_suite(void)
 	tcase_add_test(tc, test_nan_loss);
 	tcase_add_test(tc, test_extra_loss_and_append);
 	tcase_add_test(tc, test_penalty_matches_weight_decay);
+	tcase_add_test(tc, test_head_only_epochs);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("forget_state");

@@ -39,6 +39,10 @@ typedef struct lethe_batch {
 	int32_t *y;        /* labels */
 	uint32_t *tasks;   /* the task each row comes from (masks logits under task-incremental) */
 	uint64_t *ids;     /* sample ids */
+
+	/* ABI 1.1 */
+	int head_only;     /* a head-only epoch (see lethe_plugin.head_epochs): the trunk is frozen
+			    * and only the head's gradients are applied */
 } lethe_batch;
 
 typedef enum lethe_forget_kind {
@@ -76,8 +80,9 @@ typedef struct lethe_plugin {
 
 	/* After the forward pass and the cross-entropy. logits are b->n x num_classes; dlogits holds
 	 * dL/dlogits of the mean cross-entropy so far. The plugin may add a term to *loss and its
-	 * gradient to dlogits (e.g. distillation). Must not run forward/backward on the host's
-	 * model; a clone is fine. */
+	 * gradient to dlogits (e.g. distillation), or replace both (e.g. a loss restricted to some
+	 * classes). The head's input features of the batch are in the head layer's
+	 * lethe_layer.input. Must not run forward/backward on the host's model; a clone is fine. */
 	int (*on_logits)(struct lethe_plugin *p, const lethe_batch *b, const float *logits,
 			 float *dlogits, double *loss);
 
@@ -107,6 +112,20 @@ typedef struct lethe_plugin {
 	/* Restores state that save wrote with encoding `version` (which may be older than the
 	 * plugin's state_version: migrate it). Called right after create. */
 	int (*load)(struct lethe_plugin *p, const lethe_istream *in, uint32_t version);
+
+	/* ---- ABI 1.1 ---- */
+
+	/* How many of the task's last epochs train the classifier head alone: the trunk frozen, the
+	 * head fitted on its (detached) features, as in OVOR's second phase or linear probing.
+	 * Called once per task, after before_task, with the scenario's epochs per task; the host
+	 * takes the largest answer of all plugins (at most epochs). */
+	uint32_t (*head_epochs)(struct lethe_plugin *p, const lethe_task_info *task,
+				uint32_t epochs);
+
+	/* Before every epoch of a task (epoch is 0-based; head_only tells its phase). May run
+	 * forward/backward on the model and read any task's data, like before_task. */
+	int (*before_epoch)(struct lethe_plugin *p, const lethe_task_info *task, uint32_t epoch,
+			    int head_only);
 } lethe_plugin;
 
 typedef struct lethe_plugin_entry {

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define LETHE_ABI_MAJOR 1
-#define LETHE_ABI_MINOR 0
+#define LETHE_ABI_MINOR 1
 #define LETHE_ABI_PATCH 0
 
 typedef struct lethe_version {

@@ -14,7 +14,11 @@ static const char *const fail_choices[] = { "none", "create", "before_task", "on
 					    "on_logits", "on_gradient", "after_batch",
 					    "after_task", "on_forget", "save", "load", NULL };
 
+#if LETHE_ABI_MINOR >= 1
+enum { P_FAIL, P_APPEND, P_PENALTY, P_EXTRA_LOSS, P_NAN, P_HEAD_EPOCHS, P_COUNT };
+#else
 enum { P_FAIL, P_APPEND, P_PENALTY, P_EXTRA_LOSS, P_NAN, P_COUNT };
+#endif
 
 static const lethe_param_decl params[P_COUNT] = {
 	{ sizeof(lethe_param_decl), "fail_hook", LETHE_PARAM_CHOICE, "none", 0, 0, fail_choices,
@@ -27,6 +31,10 @@ static const lethe_param_decl params[P_COUNT] = {
 	  "a constant added to every batch's loss" },
 	{ sizeof(lethe_param_decl), "nan_at_batch", LETHE_PARAM_INT, "0", 0, 1000000, NULL,
 	  "make the loss NaN at this batch (1-based; 0 = never)" },
+#if LETHE_ABI_MINOR >= 1
+	{ sizeof(lethe_param_decl), "head_epochs", LETHE_PARAM_INT, "0", 0, 1000, NULL,
+	  "ask for this many head-only epochs per task" },
+#endif
 };
 
 struct counts {
@@ -42,6 +50,10 @@ struct hooks {
 	double penalty, extra_loss;
 	int64_t nan_at;
 	struct counts n;
+	uint32_t head_epochs;
+	uint64_t epochs_seen;
+	float *trunk;	  /* the trunk's parameters when the head-only phase began */
+	uint64_t trunk_len;
 };
 
 static int refuse(struct hooks *h, int which)
@@ -74,6 +86,7 @@ static void say(struct hooks *h, const char *what)
 
 static void destroy(lethe_plugin *p)
 {
+	free(self(p)->trunk);
 	free(self(p));
 }
 
@@ -199,14 +212,31 @@ static int probe_model(struct hooks *h, const lethe_task_info *task)
 	return rc;
 }
 
+/* Nonzero when the trunk moved since the head-only phase began. */
+static int trunk_moved(struct hooks *h)
+{
+	if (!h->trunk)
+		return 0;
+	float *theta = h->host->model_params(h->host, h->host->model(h->host), NULL);
+	int moved = memcmp(theta, h->trunk, h->trunk_len * sizeof(float)) != 0;
+	free(h->trunk);
+	h->trunk = NULL;
+	return moved;
+}
+
 static int after_task(lethe_plugin *p, const lethe_task_info *task)
 {
 	struct hooks *h = self(p);
 	h->n.after_task++;
+	if (trunk_moved(h)) {
+		h->host->error(h->host, "the trunk moved in a head-only epoch");
+		return LETHE_ERR_INVALID;
+	}
 	int rc = probe_model(h, task);
 	if (rc != LETHE_OK)
 		return rc;
 	h->host->report(h->host, "batches", (double)h->n.on_batch);
+	h->host->report(h->host, "epochs", (double)h->epochs_seen);
 	say(h, "after_task");
 	return refuse(h, FAIL_AFTER_TASK);
 }
@@ -240,6 +270,38 @@ static int load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 	return rc;
 }
 
+#if LETHE_ABI_MINOR >= 1
+static uint32_t head_epochs(lethe_plugin *p, const lethe_task_info *task, uint32_t epochs)
+{
+	(void)task;
+	struct hooks *h = self(p);
+	return h->head_epochs < epochs ? h->head_epochs : epochs;
+}
+
+/* At the first head-only epoch, keeps the trunk to compare after the task. */
+static int before_epoch(lethe_plugin *p, const lethe_task_info *task, uint32_t epoch,
+			int head_only)
+{
+	(void)task;
+	(void)epoch;
+	struct hooks *h = self(p);
+	h->epochs_seen++;
+	if (!head_only || h->trunk)
+		return LETHE_OK;
+	lethe_model *m = h->host->model(h->host);
+	lethe_layer head = { .struct_size = sizeof(head) };
+	uint32_t last = h->host->model_num_layers(h->host, m) - 1;
+	if (h->host->model_layer(h->host, m, last, &head) != LETHE_OK)
+		return LETHE_ERR;
+	h->trunk_len = head.weight_offset;
+	h->trunk = malloc(h->trunk_len * sizeof(float));
+	if (!h->trunk)
+		return LETHE_ERR_NOMEM;
+	memcpy(h->trunk, h->host->model_params(h->host, m, NULL), h->trunk_len * sizeof(float));
+	return LETHE_OK;
+}
+#endif
+
 static lethe_plugin *create(const lethe_host *host, const lethe_param_value *v)
 {
 	if (v[P_FAIL].i == FAIL_CREATE) {
@@ -255,6 +317,9 @@ static lethe_plugin *create(const lethe_host *host, const lethe_param_value *v)
 	h->penalty = v[P_PENALTY].f;
 	h->extra_loss = v[P_EXTRA_LOSS].f;
 	h->nan_at = v[P_NAN].i;
+#if LETHE_ABI_MINOR >= 1
+	h->head_epochs = (uint32_t)v[P_HEAD_EPOCHS].i;
+#endif
 	if (h->append && host->batch_reserve(host, 1) != LETHE_OK) {
 		free(h);
 		return NULL;
@@ -272,6 +337,10 @@ static lethe_plugin *create(const lethe_host *host, const lethe_param_value *v)
 		.on_forget = on_forget,
 		.save = save,
 		.load = load,
+#if LETHE_ABI_MINOR >= 1
+		.head_epochs = head_epochs,
+		.before_epoch = before_epoch,
+#endif
 	};
 	return &h->plugin;
 }
