@@ -229,26 +229,35 @@ int engine_open(struct engine *e, const struct scenario *s, const struct plugin_
 	e->R = calloc(T * T, sizeof(double));
 	e->b = calloc(T, sizeof(double));
 	e->step_seconds = calloc(T, sizeof(double));
-	if (!e->R || !e->b || !e->step_seconds)
+	e->confusion = calloc(T, sizeof(double));
+	if (!e->R || !e->b || !e->step_seconds || !e->confusion)
 		return error_set(err, "out of memory");
 	if (engine_reserve_batch(e, err) != 0)
 		return -1;
 	return load_plugins(e, pp, err);
 }
 
-int engine_evaluate(struct engine *e, double *acc, struct error *err)
+/* The task each class belongs to, -1 for none: class-incremental tasks own disjoint classes. */
+static void class_tasks(const struct engine *e, int *owner)
+{
+	for (size_t c = 0; c < e->num_classes; c++)
+		owner[c] = -1;
+	for (size_t k = 0; k < e->tasks.count; k++)
+		for (uint32_t i = 0; i < e->tasks.t[k].num_classes; i++)
+			owner[e->tasks.t[k].classes[i]] = (int)k;
+}
+
+int engine_evaluate(struct engine *e, double *acc, double *confusion, struct error *err)
 {
 	size_t dim = e->test.dim, C = e->num_classes;
 	float *x = malloc(EVAL_CHUNK * dim * sizeof(float));
 	float *logits = malloc(EVAL_CHUNK * C * sizeof(float));
 	int32_t *y = malloc(EVAL_CHUNK * sizeof(int32_t));
-	if (!x || !logits || !y) {
-		free(x);
-		free(logits);
-		free(y);
-		return error_set(err, "out of memory for evaluation");
-	}
-	int rc = 0;
+	int *owner = malloc(C * sizeof(int));
+	int rc = x && logits && y && owner ? 0 : error_set(err, "out of memory for evaluation");
+	if (rc == 0)
+		class_tasks(e, owner);
+	size_t errors = 0, across = 0;
 	for (size_t j = 0; j < e->tasks.count && rc == 0; j++) {
 		const struct task *t = &e->tasks.t[j];
 		const uint8_t *mask = e->s->protocol == LETHE_TASK_INCREMENTAL ? t->class_mask : NULL;
@@ -257,14 +266,26 @@ int engine_evaluate(struct engine *e, double *acc, struct error *err)
 			size_t n = t->num_test - at < EVAL_CHUNK ? t->num_test - at : EVAL_CHUNK;
 			tasks_gather(t, &e->test, t->test + at, n, x, y);
 			rc = mlp_forward(&e->model, x, n, logits, err);
-			for (size_t i = 0; i < n && rc == 0; i++)
-				correct += mlp_argmax(logits + i * C, C, mask) == y[i];
+			for (size_t i = 0; i < n && rc == 0; i++) {
+				int32_t p = mlp_argmax(logits + i * C, C, mask);
+				if (p == y[i]) {
+					correct++;
+					continue;
+				}
+				errors++;
+				across += p < 0 || owner[p] != owner[y[i]];
+			}
 		}
 		acc[j] = t->num_test ? (double)correct / (double)t->num_test : 0.0;
 	}
+	if (confusion)
+		*confusion = e->s->protocol == LETHE_CLASS_INCREMENTAL && errors
+				     ? (double)across / (double)errors
+				     : NAN;
 	free(x);
 	free(logits);
 	free(y);
+	free(owner);
 	return rc;
 }
 
@@ -446,6 +467,7 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 		.R = e->R,
 		.b = e->b,
 		.step_seconds = e->step_seconds,
+		.confusion = e->confusion,
 		.total_seconds = e->total_seconds,
 		.peak_rss_bytes = results_peak_rss(),
 		.num_plugins = e->num_plugins,
@@ -464,7 +486,7 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err)
 	e->batches_total = count_batches(e);
 	struct event ev = { .kind = EVENT_RUN_START };
 	emit(e, &ev);
-	if (engine_evaluate(e, e->b, err) != 0)
+	if (engine_evaluate(e, e->b, NULL, err) != 0)
 		return -1;
 	for (e->step = 0; e->step < T; e->step++) {
 		struct timespec t0;
@@ -475,7 +497,7 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err)
 		if (rc != 0 && strncmp(err->msg, "step ", 5) != 0)
 			error_prefix(err, "step %zu", e->step + 1);
 		if (rc == 0)
-			rc = engine_evaluate(e, e->R + e->step * T, err);
+			rc = engine_evaluate(e, e->R + e->step * T, e->confusion + e->step, err);
 		if (rc != 0) {
 			struct error werr;
 			if (write_results(e, out_dir, 0, &werr) != 0)
@@ -615,6 +637,7 @@ void engine_close(struct engine *e)
 	free(e->R);
 	free(e->b);
 	free(e->step_seconds);
+	free(e->confusion);
 	tasks_free(&e->tasks);
 	dataset_free(&e->train);
 	dataset_free(&e->test);

@@ -96,6 +96,7 @@ struct engine {
 
 	/* Results so far. R and b are num_tasks x num_tasks and num_tasks. */
 	double *R, *b, *step_seconds;
+	double *confusion; /* per step: inter-task confusion (class-incremental), else NaN */
 	size_t rows_done;
 	struct timespec t0;
 	double total_seconds;
@@ -117,8 +118,11 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err);
  * tasks' training data, so no later step (joint included) trains on them. */
 int engine_forget(struct engine *e, const lethe_forget_request *req, struct error *err);
 
-/* Evaluates the model on every task: acc[j] for j < num_tasks. */
-int engine_evaluate(struct engine *e, double *acc, struct error *err);
+/* Evaluates the model on every task: acc[j] for j < num_tasks. confusion, if not NULL,
+ * receives the inter-task confusion over every task's test samples: the fraction of errors whose
+ * predicted class belongs to another task than the true one (a class of no task counts as
+ * another), or NaN when there is no error or the protocol is not class-incremental. */
+int engine_evaluate(struct engine *e, double *acc, double *confusion, struct error *err);
 
 /* A plugin's state through its save/load hooks, as one framed record (state version, length,
  * bytes) in f: what checkpoints are made of. */

@@ -126,7 +126,7 @@ static json_t *metrics_object(const struct results *r, json_error_t *jerr)
 	/* Every "o" reference is stolen, even when packing fails. */
 	return json_pack_ex(jerr, 0,
 		"{s:s, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-		" s:[], s:{s:o, s:o}, s:I, s:b, s:o}",
+		" s:[], s:{s:o, s:o}, s:I, s:b, s:o, s:o, s:o}",
 		"protocol", scenario_protocol_name(r->protocol),
 		"scenario", r->scenario,
 		"scenario_path", r->scenario_path,
@@ -147,7 +147,11 @@ static json_t *metrics_object(const struct results *r, json_error_t *jerr)
 		"total", number(r->total_seconds),
 		"peak_rss_bytes", (json_int_t)r->peak_rss_bytes,
 		"complete", r->complete,
-		"plugin_metrics", plugin_metrics(r));
+		"plugin_metrics", plugin_metrics(r),
+		"inter_task_confusion",
+		r->rows_done && r->confusion ? number(r->confusion[r->rows_done - 1]) : json_null(),
+		"inter_task_confusion_per_step",
+		r->confusion ? reals(r->confusion, r->rows_done) : json_array());
 }
 
 static int dump_json(FILE *f, const void *data)

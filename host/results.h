@@ -35,6 +35,7 @@ struct results {
 	const double *R;	    /* num_tasks x num_tasks */
 	const double *b;	    /* num_tasks */
 	const double *step_seconds; /* rows_done */
+	const double *confusion;    /* rows_done: inter-task confusion, NaN where none */
 	double total_seconds;
 	uint64_t peak_rss_bytes;
 	size_t num_plugins;
@@ -50,6 +51,8 @@ struct results {
  * "average_accuracy", "bwt", "fwt", "forgetting", "forgetting_per_task" (rows_done terms),
  * "forgetting_last_minus_first", "unlearning" ([] until forget steps exist), "seconds"
  * ({"steps": [...], "total": s}), "peak_rss_bytes", "complete",
+ * "inter_task_confusion" (after the last step done; null but for class-incremental runs) and
+ * "inter_task_confusion_per_step",
  * "plugin_metrics" ({"PLUGIN": {"KEY": value, ...}, ...}). The summary figures are those
  * of the rows done, null while rows_done is 0. Numbers carry 17 significant digits, so they
  * read back exactly; NaN and infinities, which JSON lacks, are written as null. accuracy.csv:

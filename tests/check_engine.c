@@ -94,6 +94,57 @@ START_TEST(test_class_incremental_forgets)
 }
 END_TEST
 
+/* Inter-task confusion against a recount from the model's own predictions. */
+START_TEST(test_inter_task_confusion)
+{
+	char *path = write_scenario("class-incremental", "split = 3", NULL);
+	struct scenario s;
+	struct error err;
+	struct plugin_path pp;
+	struct engine e;
+	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
+	plugin_path_init(&pp, NULL);
+	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
+	ck_assert_msg(engine_run(&e, NULL, &err) == 0, "%s", err.msg);
+	size_t errors = 0, across = 0, C = e.num_classes;
+	float x[16], logits[6];
+	int32_t y;
+	for (size_t j = 0; j < e.tasks.count; j++) {
+		const struct task *t = &e.tasks.t[j];
+		for (size_t i = 0; i < t->num_test; i++) {
+			tasks_gather(t, &e.test, t->test + i, 1, x, &y);
+			ck_assert_int_eq(mlp_forward(&e.model, x, 1, logits, &err), 0);
+			size_t best = 0;
+			for (size_t c = 1; c < C; c++)
+				best = logits[c] > logits[best] ? c : best;
+			if ((int32_t)best != y) {
+				errors++;
+				across += best / 2 != (size_t)y / 2; /* split = 3: classes 2k, 2k+1 */
+			}
+		}
+	}
+	ck_assert(errors > 0);
+	double want = (double)across / (double)errors;
+	ck_assert_msg(e.confusion[2] == want, "%g, recount %g", e.confusion[2], want);
+	ck_assert(want > 0.9); /* naive forgetting: the last task takes the old classes */
+	engine_close(&e);
+	plugin_path_free(&pp);
+	scenario_free(&s);
+	free(path);
+
+	path = write_scenario("task-incremental", "split = 3", NULL);
+	struct outcome o;
+	run_scenario(path, NULL, 0, tmp, &o);
+	ck_assert_msg(o.rc == 0, "%s", o.err);
+	char file[4200];
+	snprintf(file, sizeof(file), "%s/metrics.json", tmp);
+	char *json = testutil_read(file, NULL);
+	ck_assert_has(json, "\"inter_task_confusion\": null");
+	free(json);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_joint_remembers)
 {
 	char *path = write_scenario("class-incremental", "split = 3", "baseline = joint\n");
@@ -252,6 +303,7 @@ static Suite *engine_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_class_incremental_forgets);
 	tcase_add_test(tc, test_joint_remembers);
+	tcase_add_test(tc, test_inter_task_confusion);
 	tcase_add_test(tc, test_task_incremental_masks);
 	tcase_add_test(tc, test_domain_incremental_permuted);
 	suite_add_tcase(s, tc);
