@@ -189,6 +189,7 @@ int engine_open(struct engine *e, const struct scenario *s, const struct plugin_
 {
 	memset(e, 0, sizeof(*e));
 	e->s = s;
+	e->pp = pp;
 	clock_gettime(CLOCK_MONOTONIC, &e->t0);
 	openblas_set_num_threads(s->threads);
 	if (scenario_build_data(s, &e->train, &e->test, &e->tasks, err) != 0)
@@ -209,6 +210,8 @@ int engine_open(struct engine *e, const struct scenario *s, const struct plugin_
 	struct rng init;
 	rng_seed(&init, s->seed, 0);
 	mlp_init_he(&e->model, &init);
+	if (mlp_clone(&e->initial, &e->model, err) != 0)
+		return -1;
 	rng_seed(&e->rng, s->seed, 1);
 	if (sgd_init(&e->opt, e->model.num_params, s->lr, s->momentum, s->weight_decay, err) != 0)
 		return -1;
@@ -475,6 +478,8 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 		.complete = complete,
 		.num_figures = num_figures,
 		.figures = figures,
+		.num_unlearning = e->num_unlearning,
+		.unlearning = e->unlearning,
 	};
 	return results_write(out_dir, &r, err);
 }
@@ -507,10 +512,23 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err)
 		e->step_seconds[e->step] = seconds_since(&t0);
 		e->rows_done = e->step + 1;
 		e->total_seconds = seconds_since(&e->t0);
-		if (write_results(e, out_dir, e->rows_done == T, err) != 0)
-			return -1;
 		ev = (struct event){ .kind = EVENT_STEP_END };
 		emit(e, &ev);
+		for (size_t f = 0; rc == 0 && f < e->s->num_forgets; f++) {
+			if (e->s->forgets[f].after != e->step + 1)
+				continue;
+			rc = engine_forget_step(e, &e->s->forgets[f], err);
+			if (rc == 0) {
+				ev = (struct event){ .kind = EVENT_FORGET_END };
+				emit(e, &ev);
+			}
+		}
+		int complete = rc == 0 && e->rows_done == T;
+		struct error werr;
+		if (write_results(e, out_dir, complete, rc == 0 ? err : &werr) != 0 && rc == 0)
+			return -1;
+		if (rc != 0)
+			return -1;
 	}
 	e->step = T - 1;
 	ev = (struct event){ .kind = EVENT_RUN_END };
@@ -531,12 +549,8 @@ static int id_covered(const lethe_forget_request *req, uint64_t id)
 	return lo < req->num_ids && req->ids[lo] == id;
 }
 
-int engine_forget(struct engine *e, const lethe_forget_request *req, struct error *err)
+static void remove_ids(struct engine *e, const lethe_forget_request *req)
 {
-	for (size_t i = 1; i < req->num_ids; i++)
-		if (req->ids[i - 1] >= req->ids[i])
-			return error_set(err, "forget request: ids are not sorted ascending");
-	CALL_HOOKS(e, err, on_forget, req);
 	for (size_t k = 0; k < e->tasks.count; k++) {
 		struct task *t = &e->tasks.t[k];
 		size_t kept = 0;
@@ -546,7 +560,262 @@ int engine_forget(struct engine *e, const lethe_forget_request *req, struct erro
 		t->num_train = kept;
 	}
 	refresh_task_info(e);
+}
+
+int engine_forget(struct engine *e, const lethe_forget_request *req, struct error *err)
+{
+	for (size_t i = 1; i < req->num_ids; i++)
+		if (req->ids[i - 1] >= req->ids[i])
+			return error_set(err, "forget request: ids are not sorted ascending");
+	CALL_HOOKS(e, err, on_forget, req);
+	remove_ids(e, req);
 	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int has_class(const struct scenario_forget *f, int32_t c)
+{
+	for (size_t i = 0; i < f->num_classes; i++)
+		if (f->classes[i] == c)
+			return 1;
+	return 0;
+}
+
+/* Whether training sample p of task k is covered by f. chosen marks a samples request's draw. */
+static int covers(const struct engine *e, const struct scenario_forget *f, size_t k, uint32_t p,
+		  const uint8_t *chosen, size_t i)
+{
+	switch (f->what) {
+	case FORGET_WHAT_CLASS:
+		return has_class(f, e->train.y[p]);
+	case FORGET_WHAT_TASK:
+		return k + 1 == f->task;
+	case FORGET_WHAT_SAMPLES:
+		return k + 1 == f->task && chosen[i];
+	}
+	return 0;
+}
+
+/* For a samples request, a seeded draw of round(fraction x n) of the task's samples. */
+static uint8_t *draw_samples(struct engine *e, const struct scenario_forget *f, size_t index,
+			     struct error *err)
+{
+	const struct task *t = &e->tasks.t[f->task - 1];
+	uint8_t *chosen = calloc(t->num_train ? t->num_train : 1, 1);
+	uint32_t *order = malloc((t->num_train ? t->num_train : 1) * sizeof(*order));
+	if (!chosen || !order) {
+		free(chosen);
+		free(order);
+		error_set(err, "out of memory");
+		return NULL;
+	}
+	struct rng r;
+	rng_seed(&r, e->s->seed, 300 + index);
+	for (size_t i = 0; i < t->num_train; i++)
+		order[i] = (uint32_t)i;
+	rng_shuffle_u32(&r, order, t->num_train);
+	size_t n = (size_t)(f->fraction * (double)t->num_train + 0.5);
+	for (size_t i = 0; i < n; i++)
+		chosen[order[i]] = 1;
+	free(order);
+	return chosen;
+}
+
+static int push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 1024;
+		uint64_t *grown = realloc(*v, c * sizeof(*grown));
+		if (!grown)
+			return -1;
+		*v = grown;
+		*cap = c;
+	}
+	(*v)[(*n)++] = x;
+	return 0;
+}
+
+/* The request's ids (every task, so later tasks never train on them either) and the sets the
+ * figures need (the tasks learned so far). */
+static int build_sets(struct engine *e, const struct scenario_forget *f, size_t index,
+		      uint64_t **ids, size_t *num_ids, struct forget_sets *fs, struct error *err)
+{
+	uint8_t *chosen = NULL;
+	if (f->what == FORGET_WHAT_SAMPLES && !(chosen = draw_samples(e, f, index, err)))
+		return -1;
+	size_t cap_ids = 0, cap_f = 0, cap_r = 0, cap_t = 0, cap_ft = 0;
+	int rc = 0;
+	*ids = NULL;
+	*num_ids = 0;
+	memset(fs, 0, sizeof(*fs));
+	for (size_t k = 0; k < e->tasks.count && rc == 0; k++) {
+		const struct task *t = &e->tasks.t[k];
+		int learned = k < f->after;
+		for (size_t i = 0; i < t->num_train && rc == 0; i++) {
+			uint64_t id = tasks_sample_id((uint32_t)k, t->train[i]);
+			if (covers(e, f, k, t->train[i], chosen, i))
+				rc = push(ids, num_ids, &cap_ids, id) ||
+				     (learned && push(&fs->forget, &fs->num_forget, &cap_f, id));
+			else if (learned)
+				rc = push(&fs->retain, &fs->num_retain, &cap_r, id);
+		}
+		for (size_t i = 0; i < t->num_test && rc == 0 && learned; i++) {
+			uint64_t id = tasks_sample_id((uint32_t)k, t->test[i]);
+			if (f->what == FORGET_WHAT_CLASS && has_class(f, e->test.y[t->test[i]]))
+				rc = push(&fs->forget_test, &fs->num_forget_test, &cap_ft, id);
+			else
+				rc = push(&fs->test, &fs->num_test, &cap_t, id);
+		}
+	}
+	free(chosen);
+	if (rc != 0)
+		return error_set(err, "out of memory for the forget sets");
+	qsort(*ids, *num_ids, sizeof(**ids), cmp_u64);
+	if (fs->num_forget == 0)
+		return error_set(err, "[%s] covers no training sample of the tasks learned by step "
+				 "%zu", f->section, f->after);
+	return 0;
+}
+
+static struct engine_plugin *plugin_named(struct engine *e, const char *section)
+{
+	for (size_t i = 0; i < e->num_plugins; i++)
+		if (!strcmp(e->plugins[i].section, section))
+			return &e->plugins[i];
+	return NULL;
+}
+
+/* The gold standard as the scenario defines it: a second engine learns steps 1..after from
+ * the same initial weights, plugins and seeds, on the data this one still has less the ids. */
+static int retrain_sequence(struct engine *e, const struct scenario_forget *f,
+			    const uint64_t *ids, size_t num_ids, struct mlp *out, double *seconds,
+			    struct error *err)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct engine *r = calloc(1, sizeof(*r));
+	if (!r)
+		return error_set(err, "out of memory");
+	lethe_forget_request req = { .struct_size = sizeof(req), .ids = ids, .num_ids = num_ids };
+	int rc = engine_open(r, e->s, e->pp, err);
+	for (size_t k = 0; rc == 0 && k < e->tasks.count; k++) {
+		struct task *t = &r->tasks.t[k];
+		memcpy(t->train, e->tasks.t[k].train, e->tasks.t[k].num_train * sizeof(*t->train));
+		t->num_train = e->tasks.t[k].num_train;
+	}
+	if (rc == 0) {
+		remove_ids(r, &req);
+		r->batches_total = count_batches(r);
+	}
+	for (r->step = 0; rc == 0 && r->step < f->after; r->step++)
+		rc = learn_step(r, r->step, err);
+	if (rc == 0)
+		rc = mlp_clone(out, &r->model, err);
+	engine_close(r);
+	free(r);
+	*seconds = seconds_since(&t0);
+	return rc;
+}
+
+static int forget_references(struct engine *e, const struct scenario_forget *f,
+			     const uint64_t *ids, size_t num_ids, const struct forget_sets *fs,
+			     const struct unlearn_spec *spec, struct results_unlearning *u,
+			     struct error *err)
+{
+	struct mlp ref;
+	for (int r = 0; r < REFERENCE_COUNT; r++) {
+		if (!(f->references & (1u << r)))
+			continue;
+		double seconds = 0;
+		int rc = r == REFERENCE_RETRAIN && !f->retrain_joint
+				 ? retrain_sequence(e, f, ids, num_ids, &ref, &seconds, err)
+				 : unlearn_reference_run(e, (enum unlearn_reference)r, &e->model,
+							 &e->initial, fs, spec, &ref, &seconds, err);
+		if (rc != 0)
+			return error_prefix(err, "[%s] %s", f->section, unlearn_reference_name(r));
+		rc = unlearn_measure(e, &ref, fs, spec, &u->reference[r], err);
+		mlp_free(&ref);
+		if (rc != 0)
+			return -1;
+		u->reference[r].seconds = seconds;
+		u->references |= 1u << r;
+	}
+	return 0;
+}
+
+int engine_forget_step(struct engine *e, const struct scenario_forget *f, struct error *err)
+{
+	size_t index = (size_t)(f - e->s->forgets);
+	struct results_unlearning *u = &e->unlearning[e->num_unlearning];
+	memset(u, 0, sizeof(*u));
+	u->forget = f;
+	struct engine_plugin *p = f->plugin[0] ? plugin_named(e, f->plugin) : NULL;
+	if (p && !p->hooks.unlearn)
+		return error_set(err, "[%s] plugin %s has no unlearn hook: it is not an unlearning "
+				 "plugin", f->section, f->plugin);
+	uint64_t *ids = NULL;
+	size_t num_ids = 0;
+	struct forget_sets fs;
+	if (build_sets(e, f, index, &ids, &num_ids, &fs, err) != 0) {
+		free(ids);
+		forget_sets_free(&fs);
+		return -1;
+	}
+	u->num_forget = fs.num_forget;
+	struct unlearn_spec spec = {
+		.retrain_epochs = f->retrain_epochs ? f->retrain_epochs : e->s->epochs * f->after,
+		.finetune_epochs = f->finetune_epochs,
+		.ascent_epochs = f->ascent_epochs,
+		.lr = e->s->lr,
+		.momentum = e->s->momentum,
+		.weight_decay = e->s->weight_decay,
+		.batch_size = e->s->batch_size,
+		.seed = e->s->seed + 1000 * (index + 1),
+		.relearn_loss = f->relearn_loss,
+		.relearn_max_epochs = f->relearn_max_epochs,
+	};
+	lethe_forget_request req = {
+		.struct_size = sizeof(req),
+		.kind = f->what == FORGET_WHAT_CLASS  ? LETHE_FORGET_CLASS
+			: f->what == FORGET_WHAT_TASK ? LETHE_FORGET_TASK
+						      : LETHE_FORGET_SAMPLES,
+		.classes = f->what == FORGET_WHAT_CLASS ? f->classes : NULL,
+		.num_classes = f->what == FORGET_WHAT_CLASS ? f->num_classes : 0,
+		.task = f->task ? (uint32_t)(f->task - 1) : 0,
+		.ids = ids,
+		.num_ids = num_ids,
+		.tasks_learned = (uint32_t)f->after,
+	};
+	int rc = forget_references(e, f, ids, num_ids, &fs, &spec, u, err);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (rc == 0 && p) {
+		p->svc.has_error = 0;
+		e->hook = "unlearn";
+		rc = hook_result(p, "unlearn", p->hooks.unlearn(p->inst, &req), err);
+		u->plugin = p->file.entry.name;
+	}
+	double seconds = seconds_since(&t0);
+	if (rc == 0)
+		rc = engine_forget(e, &req, err);
+	if (rc == 0)
+		rc = unlearn_measure(e, &e->model, &fs, &spec, &u->figures, err);
+	u->figures.seconds = seconds;
+	if (rc == 0) {
+		e->num_unlearning++;
+		engine_log(e, "lethe", LETHE_LOG_INFO, "%s after step %zu: %zu samples forgotten%s%s: "
+			   "UA %.3f RA %.3f TA %.3f MIA %.3f in %.2f s", f->section, f->after,
+			   fs.num_forget, p ? " by " : "", p ? u->plugin : "", u->figures.ua,
+			   u->figures.ra, u->figures.ta, u->figures.mia, seconds);
+	}
+	free(ids);
+	forget_sets_free(&fs);
+	return rc == 0 ? 0 : error_prefix(err, "[%s]", f->section);
 }
 
 static int stream_write(const lethe_ostream *s, const void *buf, uint64_t size)
@@ -625,6 +894,7 @@ void engine_close(struct engine *e)
 		plugin_file_close(&p->file);
 	}
 	mlp_free(&e->model);
+	mlp_free(&e->initial);
 	sgd_free(&e->opt);
 	free(e->x);
 	free(e->logits);

@@ -15,16 +15,19 @@
 #include "error.h"
 #include "mlp.h"
 #include "plugin_loader.h"
+#include "results.h"
 #include "rng.h"
 #include "scenario.h"
 #include "services.h"
 #include "tasks.h"
+#include "unlearn.h"
 
 enum event_kind {
 	EVENT_RUN_START,  /* before the untrained evaluation */
 	EVENT_STEP_START, /* step begins */
 	EVENT_BATCH,      /* after every optimiser step */
 	EVENT_STEP_END,   /* the step's row of the accuracy matrix is known */
+	EVENT_FORGET_END, /* a forget step finished: its figures are in the unlearning list */
 	EVENT_RUN_END,    /* every step finished */
 	EVENT_LOG         /* a message from the engine or a plugin */
 };
@@ -65,6 +68,7 @@ struct engine_plugin {
 
 struct engine {
 	const struct scenario *s;
+	const struct plugin_path *pp; /* borrowed from engine_open: the retrain reference reopens */
 	struct dataset train, test;
 	struct task_list tasks;
 	lethe_run_info run_info;
@@ -72,6 +76,7 @@ struct engine {
 	size_t num_classes;
 
 	struct mlp model;
+	struct mlp initial; /* the model's initial weights: retrain starts from them */
 	struct sgd opt;
 	struct rng rng; /* shuffling */
 
@@ -102,6 +107,10 @@ struct engine {
 	double total_seconds;
 	uint64_t batches_done, batches_total, samples_done;
 	size_t step;
+
+	/* The forget steps done, in order. */
+	size_t num_unlearning;
+	struct results_unlearning unlearning[SCENARIO_FORGETS_MAX];
 };
 
 /* Loads the data, builds the tasks and the model, loads and creates the plugins (checking each
@@ -117,6 +126,11 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err);
 /* A forget request: every plugin's on_forget hears it, then the covered samples leave the
  * tasks' training data, so no later step (joint included) trains on them. */
 int engine_forget(struct engine *e, const lethe_forget_request *req, struct error *err);
+
+/* A scenario's forget step: builds the request and its sets, runs the asked-for reference
+ * methods on copies, then the named plugin's unlearn on the model (while the data is still
+ * there), then engine_forget, and measures the result; the figures join e->unlearning. */
+int engine_forget_step(struct engine *e, const struct scenario_forget *f, struct error *err);
 
 /* Evaluates the model on every task: acc[j] for j < num_tasks. confusion, if not NULL,
  * receives the inter-task confusion over every task's test samples: the fraction of errors whose

@@ -121,6 +121,7 @@ void progress_event(void *ctx, const struct event *ev)
 		}
 		break;
 	case EVENT_RUN_START:
+	case EVENT_FORGET_END:
 		close_line(p);
 		break;
 	}

@@ -101,6 +101,74 @@ static json_t *plugin_metrics(const struct results *r)
 	return o;
 }
 
+static json_t *unlearn_object(const struct unlearn_figures *f, const struct unlearn_figures *retrain)
+{
+	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "ua", number(f->ua), "ra",
+			      number(f->ra), "ta", number(f->ta), "forget_test_accuracy",
+			      number(f->forget_test_acc), "mia", number(f->mia), "relearn_epochs",
+			      number(f->relearn_epochs), "seconds", number(f->seconds));
+	if (o && json_object_set_new(o, "gap_to_retrain",
+				     retrain ? number(unlearn_gap(f, retrain)) : json_null()) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static const char *const what_names[] = { "class", "task", "samples" };
+
+static json_t *unlearning_step(const struct results_unlearning *u)
+{
+	const struct scenario_forget *f = u->forget;
+	const struct unlearn_figures *retrain =
+		u->references & (1u << REFERENCE_RETRAIN) ? &u->reference[REFERENCE_RETRAIN] : NULL;
+	json_t *o = unlearn_object(&u->figures, retrain);
+	json_t *refs = json_object();
+	for (int r = 0; o && refs && r < REFERENCE_COUNT; r++) {
+		if (!(u->references & (1u << r)))
+			continue;
+		json_t *fig = unlearn_object(&u->reference[r], r == REFERENCE_RETRAIN ? NULL : retrain);
+		if (!fig || json_object_set_new(refs, unlearn_reference_name(r), fig) != 0) {
+			json_decref(refs);
+			refs = NULL;
+		}
+	}
+	if (!o || !refs) {
+		json_decref(o);
+		json_decref(refs);
+		return NULL;
+	}
+	json_t *request = json_pack("{s:s, s:I, s:s, s:s?, s:I}", "section", f->section, "after",
+				    (json_int_t)f->after, "what", what_names[f->what], "plugin",
+				    u->plugin, "forget_samples", (json_int_t)u->num_forget);
+	if (request && f->what == FORGET_WHAT_CLASS) {
+		json_t *classes = json_array();
+		for (size_t c = 0; c < f->num_classes; c++)
+			classes = append(classes, json_integer(f->classes[c]));
+		json_object_set_new(request, "classes", classes ? classes : json_null());
+	} else if (request) {
+		json_object_set_new(request, "task", json_integer((json_int_t)f->task));
+		if (f->what == FORGET_WHAT_SAMPLES)
+			json_object_set_new(request, "fraction", json_real(f->fraction));
+	}
+	if (!request || json_object_update(request, o) != 0 ||
+	    json_object_set_new(request, "references", refs) != 0) {
+		json_decref(request);
+		json_decref(o);
+		return NULL;
+	}
+	json_decref(o);
+	return request;
+}
+
+static json_t *unlearning(const struct results *r)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < r->num_unlearning; i++)
+		a = append(a, unlearning_step(&r->unlearning[i]));
+	return a;
+}
+
 /* A summary figure, or null before the first step has finished: there is nothing to sum up. */
 static json_t *figure(const struct results *r, double v)
 {
@@ -126,7 +194,7 @@ static json_t *metrics_object(const struct results *r, json_error_t *jerr)
 	/* Every "o" reference is stolen, even when packing fails. */
 	return json_pack_ex(jerr, 0,
 		"{s:s, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-		" s:[], s:{s:o, s:o}, s:I, s:b, s:o, s:o, s:o}",
+		" s:o, s:{s:o, s:o}, s:I, s:b, s:o, s:o, s:o}",
 		"protocol", scenario_protocol_name(r->protocol),
 		"scenario", r->scenario,
 		"scenario_path", r->scenario_path,
@@ -142,7 +210,7 @@ static json_t *metrics_object(const struct results *r, json_error_t *jerr)
 		"forgetting", figure(r, s.forgetting),
 		"forgetting_per_task", forgetting_per_task(r),
 		"forgetting_last_minus_first", figure(r, s.forgetting_last_first),
-		"unlearning",
+		"unlearning", unlearning(r),
 		"seconds", "steps", reals(r->step_seconds, r->rows_done),
 		"total", number(r->total_seconds),
 		"peak_rss_bytes", (json_int_t)r->peak_rss_bytes,

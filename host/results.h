@@ -10,10 +10,22 @@
 #include <lethe/host.h>
 
 #include "error.h"
+#include "scenario.h"
+#include "unlearn.h"
 
 struct results_task {
 	size_t num_classes;
 	const int32_t *classes;
+};
+
+/* One forget step's figures: the model after it, and each reference method that ran. */
+struct results_unlearning {
+	const struct scenario_forget *forget;
+	size_t num_forget;		 /* |D_f| */
+	const char *plugin;		 /* NULL: the data left, no procedure ran */
+	struct unlearn_figures figures;
+	unsigned references;		 /* bit r: reference r ran */
+	struct unlearn_figures reference[REFERENCE_COUNT];
 };
 
 /* A figure a plugin reported (lethe_host.report). */
@@ -43,13 +55,18 @@ struct results {
 	int complete;		    /* all steps finished */
 	size_t num_figures;
 	const struct results_figure *figures;
+	size_t num_unlearning;
+	const struct results_unlearning *unlearning;
 };
 
 /* Writes DIR/metrics.json and DIR/accuracy.csv, creating DIR if needed. metrics.json holds:
  * "protocol", "scenario", "scenario_path", "baseline", "seed", "plugins", "tasks" (a list of
  * {"classes": [...]}), "accuracy_matrix" (rows_done rows of fractions), "untrained_accuracy",
  * "average_accuracy", "bwt", "fwt", "forgetting", "forgetting_per_task" (rows_done terms),
- * "forgetting_last_minus_first", "unlearning" ([] until forget steps exist), "seconds"
+ * "forgetting_last_minus_first", "unlearning" (one object per forget step done: "section",
+ * "after", "what", "classes" or "task" and "fraction", "plugin", "forget_samples", "ua",
+ * "ra", "ta", "forget_test_accuracy", "mia", "relearn_epochs", "seconds", "gap_to_retrain",
+ * and "references": {NAME: the same figures}), "seconds"
  * ({"steps": [...], "total": s}), "peak_rss_bytes", "complete",
  * "inter_task_confusion" (after the last step done; null but for class-incremental runs) and
  * "inter_task_confusion_per_step",

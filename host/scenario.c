@@ -107,6 +107,52 @@ static const lethe_param_decl train_decls[TRN_COUNT] = {
 	[TRN_THREADS] = PARAM("threads", LETHE_PARAM_INT, "1", 1, 256, NULL, "BLAS threads"),
 };
 
+static const char *const what_names[] = { "class", "task", "samples", NULL };
+static const char *const retrain_names[] = { "sequence", "joint", NULL };
+static const char *const reference_names[] = { "retrain", "finetune", "gradient_ascent",
+					       "random_labels", NULL };
+
+enum {
+	FGT_AFTER, FGT_WHAT, FGT_CLASSES, FGT_TASK, FGT_FRACTION, FGT_PLUGIN, FGT_REFERENCES,
+	FGT_RETRAIN, FGT_RETRAIN_EPOCHS, FGT_FINETUNE_EPOCHS, FGT_ASCENT_EPOCHS, FGT_RELEARN_LOSS,
+	FGT_RELEARN_MAX, FGT_COUNT
+};
+static const lethe_param_decl forget_decls[FGT_COUNT] = {
+	[FGT_AFTER] = PARAM("after", LETHE_PARAM_INT, "0", 0, TASKS_MAX, NULL,
+			    "the learning step the request follows (1-based; required)"),
+	[FGT_WHAT] = PARAM("what", LETHE_PARAM_CHOICE, "class", 0, 0, what_names,
+			   "class: every sample of some classes; task: a task's samples; "
+			   "samples: a seeded fraction of a task's"),
+	[FGT_CLASSES] = PARAM("classes", LETHE_PARAM_STRING, "", 0, 0, NULL,
+			      "class: the classes, comma-separated"),
+	[FGT_TASK] = PARAM("task", LETHE_PARAM_INT, "0", 0, TASKS_MAX, NULL,
+			   "task and samples: the task (1-based, learned by then)"),
+	[FGT_FRACTION] = PARAM("fraction", LETHE_PARAM_FLOAT, "0.1", 0, 1, NULL,
+			       "samples: the fraction of the task's samples, above 0"),
+	[FGT_PLUGIN] = PARAM("plugin", LETHE_PARAM_STRING, "", 0, 0, NULL,
+			     "the unlearning plugin (listed in [scenario] plugins); empty: the "
+			     "data only leaves"),
+	[FGT_REFERENCES] = PARAM("references", LETHE_PARAM_STRING, "retrain", 0, 0, NULL,
+				 "reference methods run beside it: retrain, finetune, "
+				 "gradient_ascent, random_labels (comma-separated)"),
+	[FGT_RETRAIN] = PARAM("retrain", LETHE_PARAM_CHOICE, "sequence", 0, 0, retrain_names,
+			      "sequence: the scenario's steps again from the initial weights, "
+			      "without the forgotten data (plugins included); joint: one "
+			      "training on the retained data"),
+	[FGT_RETRAIN_EPOCHS] = PARAM("retrain_epochs", LETHE_PARAM_INT, "0", 0, 100000, NULL,
+				     "joint retrain's epochs (0: train.epochs x the steps "
+				     "learned)"),
+	[FGT_FINETUNE_EPOCHS] = PARAM("finetune_epochs", LETHE_PARAM_INT, "1", 1, 100000, NULL,
+				      "epochs of finetune and random_labels"),
+	[FGT_ASCENT_EPOCHS] = PARAM("ascent_epochs", LETHE_PARAM_INT, "1", 1, 100000, NULL,
+				    "epochs of gradient_ascent over the forget set"),
+	[FGT_RELEARN_LOSS] = PARAM("relearn_loss", LETHE_PARAM_FLOAT, "0.1", 0, 100, NULL,
+				   "relearn time: fine-tune on the forget set until its loss is "
+				   "below this"),
+	[FGT_RELEARN_MAX] = PARAM("relearn_max_epochs", LETHE_PARAM_INT, "10", 0, 100000, NULL,
+				  "relearn time: at most this many epochs"),
+};
+
 /* The built-in sections: what params_fill checks, and what lethe-scenario(5) is printed from.
  * No plugin may take one of these names for its section. */
 static const struct scenario_section sections[] = {
@@ -116,6 +162,8 @@ static const struct scenario_section sections[] = {
 	{ "tasks", "how the classes form the sequence of tasks", tasks_fixed, TSK_LISTS },
 	{ "model", "the network: a multilayer perceptron", model_decls, MDL_COUNT },
 	{ "train", "how each task is learned", train_decls, TRN_COUNT },
+	{ "forgetN", "forget1, forget2, ...: requests to forget data, between learning steps",
+	  forget_decls, FGT_COUNT },
 };
 
 /* Prefixes the message in e with where section.key was set: "path:12", "--set section.key", or
@@ -329,6 +377,20 @@ static int read_scenario(struct scenario *s, const char *path, struct error *e)
 	return read_plugins(s, v[SCN_PLUGINS].s, e);
 }
 
+/* N for a section named forgetN (N >= 1, no leading zero), else 0. */
+static size_t forget_index(const char *name)
+{
+	if (strncmp(name, "forget", 6) != 0 || name[6] < '1' || name[6] > '9')
+		return 0;
+	size_t n = 0;
+	for (const char *p = name + 6; *p; p++) {
+		if (*p < '0' || *p > '9' || n > TASKS_MAX * 10)
+			return 0;
+		n = n * 10 + (size_t)(*p - '0');
+	}
+	return n;
+}
+
 /* Every section is a built-in one or a listed plugin's: a typo must not silently drop a
  * setting. */
 static int check_sections(const struct scenario *s, struct error *e)
@@ -348,7 +410,7 @@ static int check_sections(const struct scenario *s, struct error *e)
 
 		while (k < n && strcmp(known[k], sec->name) != 0)
 			k++;
-		if (k < n)
+		if (k < n || forget_index(sec->name))
 			continue;
 		ini_section_where(&s->ini, sec, where, sizeof(where));
 		const char *near = params_nearest(known, n, sec->name);
@@ -567,6 +629,110 @@ static int read_tasks(struct scenario *s, struct error *e)
 	return s->data == DATA_SYNTHETIC ? check_classes(s, s->synth.num_classes, e) : 0;
 }
 
+/* Reads "retrain, finetune" into bits of enum unlearn_reference (the order of reference_names). */
+static int read_references(const struct scenario *s, const char *section, const char *text,
+			   unsigned *bits, struct error *e)
+{
+	lethe_param_decl decl = PARAM("references", LETHE_PARAM_CHOICE, "retrain", 0, 0,
+				      reference_names, "");
+	char item[64];
+	int r;
+	*bits = 0;
+	while ((r = list_next(&text, item, sizeof(item))) != 0) {
+		lethe_param_value v;
+		if (r > 0 && !*item)
+			continue;
+		if (r < 0 || params_parse(&decl, item, &v, e) < 0) {
+			if (r < 0)
+				error_set(e, "an item is too long");
+			error_prefix(e, "[%s] references", section);
+			return scenario_at(s, section, "references", e);
+		}
+		*bits |= 1u << v.i;
+	}
+	return 0;
+}
+
+static int read_forget(struct scenario *s, struct scenario_forget *f, struct error *e)
+{
+	const char *sec = f->section;
+	lethe_param_value v[FGT_COUNT];
+	if (params_fill(forget_decls, FGT_COUNT, &s->ini, sec, v, e) < 0)
+		return -1;
+	f->after = (size_t)v[FGT_AFTER].i;
+	f->what = (enum forget_what)v[FGT_WHAT].i;
+	f->task = (size_t)v[FGT_TASK].i;
+	f->fraction = v[FGT_FRACTION].f;
+	f->retrain_joint = v[FGT_RETRAIN].i == 1;
+	f->retrain_epochs = (size_t)v[FGT_RETRAIN_EPOCHS].i;
+	f->finetune_epochs = (size_t)v[FGT_FINETUNE_EPOCHS].i;
+	f->ascent_epochs = (size_t)v[FGT_ASCENT_EPOCHS].i;
+	f->relearn_loss = v[FGT_RELEARN_LOSS].f;
+	f->relearn_max_epochs = (size_t)v[FGT_RELEARN_MAX].i;
+	if (f->after < 1 || f->after > s->num_tasks)
+		return scenario_fail(s, sec, "after", e, "[%s] after = %zu: give the learning step "
+				     "it follows, 1 to %zu", sec, f->after, s->num_tasks);
+	if (read_references(s, sec, v[FGT_REFERENCES].s, &f->references, e) < 0)
+		return -1;
+
+	const char *plugin = v[FGT_PLUGIN].s;
+	size_t i = 0;
+	while (*plugin && i < s->num_plugins && strcmp(s->plugin_sections[i], plugin) != 0)
+		i++;
+	if (*plugin && i == s->num_plugins)
+		return scenario_fail(s, sec, "plugin", e, "[%s] plugin '%s' is not listed in "
+				     "[scenario] plugins", sec, plugin);
+	snprintf(f->plugin, sizeof(f->plugin), "%s", plugin);
+
+	if (f->what == FORGET_WHAT_CLASS) {
+		int64_t classes[CLASSES_MAX];
+		lethe_param_decl decl = PARAM("classes", LETHE_PARAM_INT, "0", 0,
+					      CLASSES_MAX - 1, NULL, "");
+		if (scenario_list(s, sec, "classes", v[FGT_CLASSES].s, &decl, classes,
+				  CLASSES_MAX, &f->num_classes, e) < 0)
+			return -1;
+		if (!f->num_classes)
+			return scenario_fail(s, sec, "classes", e, "[%s] what = class needs "
+					     "classes = C1, C2, ...", sec);
+		for (size_t c = 0; c < f->num_classes; c++)
+			f->classes[c] = (int32_t)classes[c];
+		return 0;
+	}
+	if (f->task < 1 || f->task > f->after)
+		return scenario_fail(s, sec, "task", e, "[%s] task = %zu: give a task learned by "
+				     "step %zu, 1 to %zu", sec, f->task, f->after, f->after);
+	if (f->what == FORGET_WHAT_SAMPLES && !(f->fraction > 0))
+		return scenario_fail(s, sec, "fraction", e, "[%s] fraction must be above 0", sec);
+	return 0;
+}
+
+/* forget1..forgetN, numbered without a gap, each checked against the tasks and plugins. */
+static int read_forgets(struct scenario *s, struct error *e)
+{
+	size_t most = 0;
+	for (size_t i = 0; i < s->ini.num_sections; i++) {
+		size_t k = forget_index(s->ini.sections[i].name);
+		if (k > SCENARIO_FORGETS_MAX) {
+			char where[ERROR_MSG_MAX];
+			ini_section_where(&s->ini, &s->ini.sections[i], where, sizeof(where));
+			return error_set(e, "%s: [%s]: at most %d forget steps", where,
+					 s->ini.sections[i].name, SCENARIO_FORGETS_MAX);
+		}
+		most = k > most ? k : most;
+	}
+	for (size_t k = 0; k < most; k++) {
+		struct scenario_forget *f = &s->forgets[k];
+		snprintf(f->section, sizeof(f->section), "forget%zu", k + 1);
+		if (!ini_section_get(&s->ini, f->section))
+			return error_set(e, "%s: [forget%zu] given but not [%s]", s->ini.path, most,
+					 f->section);
+		if (read_forget(s, f, e) < 0)
+			return -1;
+		s->num_forgets = k + 1;
+	}
+	return 0;
+}
+
 static int apply_overrides(struct scenario *s, const char *const *overrides, size_t n,
 			   struct error *e)
 {
@@ -587,7 +753,7 @@ int scenario_load(struct scenario *s, const char *path, const char *const *overr
 	if (apply_overrides(s, overrides, num_overrides, e) < 0 ||
 	    read_scenario(s, path, e) < 0 || check_sections(s, e) < 0 ||
 	    read_train(s, e) < 0 || read_data(s, e) < 0 || read_model(s, e) < 0 ||
-	    read_tasks(s, e) < 0) {
+	    read_tasks(s, e) < 0 || read_forgets(s, e) < 0) {
 		scenario_free(s);
 		return -1;
 	}

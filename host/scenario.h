@@ -6,6 +6,10 @@
  *   [model]     hidden = 256,256
  *   [train]     baseline (naive | joint), optimizer (sgd), lr, momentum, weight_decay,
  *               batch_size, epochs, seed, threads
+ *   [forgetN]   forget1, forget2, ...: after = STEP, what = class | task | samples, classes,
+ *               task, fraction, plugin (an unlearning plugin listed in [scenario] plugins),
+ *               references (retrain, finetune, gradient_ascent, random_labels), epochs of the
+ *               references and the relearn test
  *   [NAME]      one per listed plugin: its parameters, validated against its declarations
  * Every error names the file and line (or the --set override) it comes from. */
 #ifndef LETHE_SCENARIO_H
@@ -25,6 +29,27 @@
 #define SCENARIO_HIDDEN_MAX 8
 #define SCENARIO_PLUGINS_MAX 16
 #define SCENARIO_PATH_MAX 4096
+#define SCENARIO_FORGETS_MAX 16
+
+enum forget_what { FORGET_WHAT_CLASS, FORGET_WHAT_TASK, FORGET_WHAT_SAMPLES };
+
+/* A [forgetN] section: after learning step `after`, forget some data. */
+struct scenario_forget {
+	char section[INI_NAME_MAX];
+	size_t after;		  /* 1-based learning step it follows */
+	enum forget_what what;
+	int32_t classes[CLASSES_MAX]; /* class */
+	size_t num_classes;
+	size_t task;		  /* task and samples: 1-based */
+	double fraction;	  /* samples */
+	char plugin[INI_NAME_MAX]; /* the unlearning plugin's section, "" for none */
+	unsigned references;	  /* bit r: run reference r (enum unlearn_reference) */
+	int retrain_joint;	  /* retrain: one joint training on D_r, not the scenario's steps */
+	size_t retrain_epochs;	  /* 0: train.epochs x the steps learned */
+	size_t finetune_epochs, ascent_epochs;
+	double relearn_loss;
+	size_t relearn_max_epochs;
+};
 
 enum data_source { DATA_FASHION_MNIST, DATA_IDX, DATA_SYNTHETIC };
 enum tasks_kind { TASKS_SPLIT, TASKS_EXPLICIT, TASKS_PERMUTED };
@@ -60,6 +85,9 @@ struct scenario {
 	char plugins[SCENARIO_PLUGINS_MAX][SCENARIO_PATH_MAX]; /* names, or paths resolved
 								 against dir */
 	char plugin_sections[SCENARIO_PLUGINS_MAX][INI_NAME_MAX];
+
+	size_t num_forgets;
+	struct scenario_forget forgets[SCENARIO_FORGETS_MAX]; /* in section order */
 };
 
 /* Loads path, applies the overrides ("section.key=value") in order, then resolves and checks

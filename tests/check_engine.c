@@ -184,6 +184,69 @@ START_TEST(test_domain_incremental_permuted)
 }
 END_TEST
 
+/* ---- forget steps ---- */
+
+/* A class forgotten after step 1 of a joint run: every reference runs, the figures land in
+ * metrics.json, and the later joint step never trains on the class again. */
+START_TEST(test_forget_step)
+{
+	char *path = write_scenario("class-incremental", "split = 3",
+				    "baseline = joint\n"
+				    "[forget1]\nafter = 1\nwhat = class\nclasses = 1\n"
+				    "references = retrain, finetune, gradient_ascent, "
+				    "random_labels\nrelearn_max_epochs = 3\n");
+	struct scenario s;
+	struct error err;
+	struct plugin_path pp;
+	struct engine e;
+	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
+	plugin_path_init(&pp, NULL);
+	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
+	size_t before = e.tasks.t[0].num_train;
+	ck_assert_msg(engine_run(&e, tmp, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(e.num_unlearning, 1);
+	const struct results_unlearning *u = &e.unlearning[0];
+	ck_assert_uint_eq(u->num_forget, 150);
+	ck_assert_uint_eq(e.tasks.t[0].num_train, before - 150);
+	for (size_t i = 0; i < e.tasks.t[0].num_train; i++)
+		ck_assert_int_ne(e.train.y[e.tasks.t[0].train[i]], 1);
+	ck_assert_uint_eq(u->references, 0xf);
+	/* Retrain never saw the class; the joint steps after it never see it again either. */
+	ck_assert_msg(u->reference[REFERENCE_RETRAIN].ua > 0.95, "retrain UA %g",
+		      u->reference[REFERENCE_RETRAIN].ua);
+	ck_assert_msg(u->reference[REFERENCE_RETRAIN].forget_test_acc < 0.05, "%g",
+		      u->reference[REFERENCE_RETRAIN].forget_test_acc);
+	ck_assert_msg(e.R[2 * 3 + 0] < 0.6, "class 1 still recognised: R[3][1] = %g",
+		      e.R[2 * 3 + 0]);
+	engine_close(&e);
+	plugin_path_free(&pp);
+	scenario_free(&s);
+
+	char file[4200];
+	snprintf(file, sizeof(file), "%s/metrics.json", tmp);
+	json_error_t jerr;
+	json_t *j = json_load_file(file, 0, &jerr);
+	ck_assert_msg(j != NULL, "%s", jerr.text);
+	json_t *un = json_object_get(j, "unlearning");
+	ck_assert_uint_eq(json_array_size(un), 1);
+	json_t *step = json_array_get(un, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(step, "what")), "class");
+	ck_assert_int_eq(json_integer_value(json_object_get(step, "forget_samples")), 150);
+	const char *keys[] = { "ua", "ra", "ta", "mia", "relearn_epochs", "seconds",
+			       "gap_to_retrain" };
+	for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++)
+		ck_assert_msg(json_is_number(json_object_get(step, keys[k])), "%s", keys[k]);
+	json_t *refs = json_object_get(step, "references");
+	ck_assert_uint_eq(json_object_size(refs), 4);
+	ck_assert(json_is_null(json_object_get(json_object_get(refs, "retrain"),
+						"gap_to_retrain")));
+	ck_assert(json_is_number(json_object_get(json_object_get(refs, "finetune"),
+						  "gap_to_retrain")));
+	json_decref(j);
+	free(path);
+}
+END_TEST
+
 /* ---- determinism ---- */
 
 START_TEST(test_same_seed_same_bits)
@@ -306,6 +369,12 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_inter_task_confusion);
 	tcase_add_test(tc, test_task_incremental_masks);
 	tcase_add_test(tc, test_domain_incremental_permuted);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("forget");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_forget_step);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("determinism");

@@ -511,7 +511,7 @@ END_TEST
 START_TEST(test_guard_names_lambda)
 {
 	struct run r;
-	run_start(&r, "class-incremental", "5", "lambda = 1e9\n", 1);
+	run_start(&r, "class-incremental", "5", "lambda = 1e9\nguard = refuse\n", 1);
 	ck_assert_int_eq(r.run_rc, -1);
 	ck_assert_has(r.err.msg, "plugin ewc: after_task failed");
 	ck_assert_has(r.err.msg, "lambda = 1e+09 makes lr·lambda·max F = ");
@@ -529,6 +529,30 @@ START_TEST(test_guard_names_lambda)
 	double limit = 2.0 / (LR * max);
 	ck_assert_msg(advice <= limit && advice > 0.9 * limit, "advice %g, limit %g", advice,
 		      limit);
+	state_free(&st);
+	run_end(&r);
+}
+END_TEST
+
+/* guard = cap (the default): the same lambda trains to the end; after the first task (the
+ * last is never capped: nothing is learned under it) every parameter's lr·lambda·F is held at
+ * 0.9 of SGD's bound, and the log says how many were capped. */
+START_TEST(test_guard_caps)
+{
+	struct run r;
+	run_start(&r, "class-incremental", "5", "lambda = 1e9\n", 1);
+	ck_assert_msg(r.run_rc == 0, "%s", r.err.msg);
+	struct state st;
+	state_save(&r, &st);
+	ck_assert_uint_eq(st.tasks, 2);
+	double bound = 0.9 * 2.0 / (LR * 1e9), worst = 0.0;
+	for (size_t i = 0; i < st.P; i++)
+		worst = fmax(worst, st.F[i]);
+	ck_assert_msg(worst <= bound * (1 + 1e-5) && worst > 0.99 * bound,
+		      "largest F of task 1 %g, cap %g", worst, bound);
+	ck_assert(logged(&r, "capped the Fisher of "));
+	for (size_t k = 0; k < r.e.tasks.count; k++)
+		ck_assert(isfinite(r.e.R[(r.e.tasks.count - 1) * r.e.tasks.count + k]));
 	state_free(&st);
 	run_end(&r);
 }
@@ -650,6 +674,7 @@ static Suite *ewc_suite(void)
 	tcase_add_test(tc, test_penalty_holds_weights);
 	tcase_add_test(tc, test_online_recursion);
 	tcase_add_test(tc, test_guard_names_lambda);
+	tcase_add_test(tc, test_guard_caps);
 	tcase_add_test(tc, test_gamma_zero_refused);
 	suite_add_tcase(s, tc);
 

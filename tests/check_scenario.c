@@ -901,6 +901,54 @@ START_TEST(test_scenario_build_idx)
 }
 END_TEST
 
+/* [forgetN] sections: parsed, numbered without a gap, and checked against tasks and plugins. */
+#define FORGET_BASE "[data]\nsource = synthetic\nclasses = 4\n[tasks]\nsplit = 2\n"
+
+START_TEST(test_forget_sections)
+{
+	struct scenario s;
+	scenario_loads(&s, "f.ini",
+		       "[scenario]\nplugins = hooks\n" FORGET_BASE
+		       "[forget1]\nafter = 2\nwhat = class\nclasses = 1, 3\nplugin = hooks\n"
+		       "references = retrain, random_labels\n"
+		       "[forget2]\nafter = 1\nwhat = samples\ntask = 1\nfraction = 0.25\n",
+		       NULL, 0);
+	ck_assert_uint_eq(s.num_forgets, 2);
+	ck_assert_uint_eq(s.forgets[0].after, 2);
+	ck_assert_uint_eq(s.forgets[0].num_classes, 2);
+	ck_assert_int_eq(s.forgets[0].classes[1], 3);
+	ck_assert_str_eq(s.forgets[0].plugin, "hooks");
+	ck_assert_uint_eq(s.forgets[0].references, (1u << 0) | (1u << 3));
+	ck_assert_int_eq(s.forgets[0].retrain_joint, 0);
+	ck_assert_int_eq(s.forgets[1].what, FORGET_WHAT_SAMPLES);
+	ck_assert(s.forgets[1].fraction == 0.25);
+	ck_assert_str_eq(s.forgets[1].plugin, "");
+	scenario_free(&s);
+
+	const char *msg = scenario_fails(FORGET_BASE "[forget1]\nafter = 3\n", NULL, 0);
+	ck_assert_msg(strstr(msg, "s.ini:7: [forget1] after = 3: give the learning step it "
+			     "follows, 1 to 2"), "%s", msg);
+	msg = scenario_fails(FORGET_BASE "[forget1]\nafter = 1\nclasses = 0\nplugin = sfd\n",
+			     NULL, 0);
+	ck_assert_msg(strstr(msg, "[forget1] plugin 'sfd' is not listed in [scenario] plugins"),
+		      "%s", msg);
+	msg = scenario_fails(FORGET_BASE "[forget1]\nafter = 1\n", NULL, 0);
+	ck_assert_msg(strstr(msg, "what = class needs classes"), "%s", msg);
+	msg = scenario_fails(FORGET_BASE "[forget2]\nafter = 1\nclasses = 0\n", NULL, 0);
+	ck_assert_msg(strstr(msg, "[forget2] given but not [forget1]"), "%s", msg);
+	msg = scenario_fails(FORGET_BASE "[forget1]\nafter = 1\nclasses = 0\n"
+			     "references = retrian\n", NULL, 0);
+	ck_assert_msg(strstr(msg, "did you mean 'retrain'"), "%s", msg);
+	msg = scenario_fails(FORGET_BASE "[forget1]\nafter = 1\nwhat = task\ntask = 2\n",
+			     NULL, 0);
+	ck_assert_msg(strstr(msg, "[forget1] task = 2: give a task learned by step 1"), "%s",
+		      msg);
+	msg = scenario_fails(FORGET_BASE "[forget1]\nafter = 1\nclasses = 0\nlr = 1\n", NULL,
+			     0);
+	ck_assert_msg(strstr(msg, "unknown key 'lr' in [forget1]"), "%s", msg);
+}
+END_TEST
+
 static Suite *scenario_suite(void)
 {
 	Suite *s = suite_create("scenario");
@@ -949,6 +997,10 @@ static Suite *scenario_suite(void)
 	tcase_add_test(tc, test_scenario_model_and_name);
 	tcase_add_test(tc, test_scenario_build_synthetic);
 	tcase_add_test(tc, test_scenario_build_idx);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("forget");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_forget_sections);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -36,7 +36,11 @@ enum { MODE_SEPARATE, MODE_ONLINE };
 static const char *const mode_choices[] = { "separate", "online", NULL };
 static const char *const fisher_choices[] = { "exact", "sampled", "empirical", "batched", NULL };
 
-enum { P_LAMBDA, P_MODE, P_GAMMA, P_FISHER, P_SAMPLES, P_CHUNK, P_COUNT };
+enum { GUARD_CAP, GUARD_REFUSE };
+
+static const char *const guard_choices[] = { "cap", "refuse", NULL };
+
+enum { P_LAMBDA, P_MODE, P_GAMMA, P_FISHER, P_SAMPLES, P_CHUNK, P_GUARD, P_COUNT };
 
 static const lethe_param_decl params[P_COUNT] = {
 	{ sizeof(lethe_param_decl), "lambda", LETHE_PARAM_FLOAT, "100", 0, 1e9, NULL,
@@ -51,13 +55,15 @@ static const lethe_param_decl params[P_COUNT] = {
 	  "samples per Fisher, a seeded subset (0 = the whole task)" },
 	{ sizeof(lethe_param_decl), "chunk", LETHE_PARAM_INT, "256", 1, 65536, NULL,
 	  "rows per pass while computing the Fisher" },
+	{ sizeof(lethe_param_decl), "guard", LETHE_PARAM_CHOICE, "cap", 0, 0, guard_choices,
+	  "where lr·lambda·F would make SGD diverge: cap those Fisher entries, or refuse" },
 };
 
 struct ewc {
 	lethe_plugin plugin;
 	const lethe_host *host;
 	double lambda, gamma;
-	int mode;
+	int mode, guard;
 	struct fisher fisher;
 	uint32_t tasks;	   /* see the state encoding */
 	size_t slots_cap;  /* (F, θ*) pairs allocated */
@@ -197,26 +203,46 @@ static double safe_lambda(double limit)
 }
 
 /* The penalty alone is a quadratic of curvature λ Σ_k F_k,i along θ_i; SGD with momentum μ on
- * it diverges once lr times the largest curvature reaches 2(1 + μ). */
+ * it diverges once lr times the largest curvature reaches 2(1 + μ). guard = refuse stops the
+ * run there, naming the largest safe λ; guard = cap (the default) scales every task's F_i of
+ * the few parameters past 0.9 of the bound down to it, a safe step that keeps the penalty as
+ * strong as SGD can follow there, and logs how many it capped. */
 static int check_stable(struct ewc *e, const lethe_task_info *task, uint64_t P)
 {
 	const lethe_run_info *run = e->host->run_info(e->host);
 	if (task->index + 1 >= run->num_tasks)
 		return LETHE_OK; /* no task is left to learn under the penalty */
 	size_t S = slots(e);
+	double limit = 2.0 * (1.0 + run->momentum), cap = 0.9 * limit / (run->lr * e->lambda);
 	double max = 0.0;
+	uint64_t capped = 0;
 	for (uint64_t i = 0; i < P; i++) {
 		double sum = 0.0;
 		for (size_t k = 0; k < S; k++)
 			sum += e->F[k * P + i];
 		max = sum > max ? sum : max;
+		if (e->guard != GUARD_CAP || sum <= cap)
+			continue;
+		float scale = (float)(cap / sum);
+		for (size_t k = 0; k < S; k++)
+			e->F[k * P + i] *= scale;
+		capped++;
 	}
-	double limit = 2.0 * (1.0 + run->momentum);
 	double product = run->lr * e->lambda * max;
+	if (e->guard == GUARD_CAP) {
+		if (capped) {
+			char msg[160];
+			snprintf(msg, sizeof(msg), "capped the Fisher of %llu of %llu parameters "
+				 "where lr·lambda·F reached %.2g (SGD diverges at %g)",
+				 (unsigned long long)capped, (unsigned long long)P, product, limit);
+			e->host->log(e->host, LETHE_LOG_INFO, msg);
+		}
+		return LETHE_OK;
+	}
 	if (product < limit)
 		return LETHE_OK;
 	return fail(e, LETHE_ERR_INVALID, "lambda = %g makes lr·lambda·max F = %.2g (>= %g): SGD "
-		    "would diverge; use lambda < %g", e->lambda, product, limit,
+		    "would diverge; use lambda < %g or guard = cap", e->lambda, product, limit,
 		    safe_lambda(limit / (run->lr * max)));
 }
 
@@ -366,6 +392,7 @@ static lethe_plugin *create(const lethe_host *host, const lethe_param_value *v)
 	e->lambda = v[P_LAMBDA].f;
 	e->mode = (int)v[P_MODE].i;
 	e->gamma = v[P_GAMMA].f;
+	e->guard = (int)v[P_GUARD].i;
 	fisher_init(&e->fisher, host, (enum fisher_kind)v[P_FISHER].i, (size_t)v[P_CHUNK].i,
 		    (uint64_t)v[P_SAMPLES].i);
 	e->plugin = (lethe_plugin){

@@ -52,7 +52,8 @@ typedef enum lethe_forget_kind {
 } lethe_forget_kind;
 
 /* A request to forget data. ids lists every training sample covered, sorted ascending, so a
- * plugin can test membership with a binary search. */
+ * plugin can test membership with a binary search (samples of tasks not learned yet included:
+ * they leave those tasks too). */
 typedef struct lethe_forget_request {
 	uint32_t struct_size;
 	lethe_forget_kind kind;
@@ -61,6 +62,10 @@ typedef struct lethe_forget_request {
 	uint32_t task;          /* for LETHE_FORGET_TASK and LETHE_FORGET_SAMPLES */
 	const uint64_t *ids;
 	size_t num_ids;
+
+	/* ABI 1.1 */
+	uint32_t tasks_learned; /* tasks 0..tasks_learned-1 have been learned: D_r is their
+				 * training samples less ids */
 } lethe_forget_request;
 
 typedef struct lethe_plugin {
@@ -102,8 +107,10 @@ typedef struct lethe_plugin {
 	 * must drop whatever it keeps of the samples req->ids lists. */
 	int (*on_forget)(struct lethe_plugin *p, const lethe_forget_request *req);
 
-	/* The unlearning procedure, called only on the plugin a forget step names. It changes the
-	 * host's model so that it forgets req's data. */
+	/* The unlearning procedure, called only on the plugin a forget step names, before any
+	 * on_forget and while the covered samples are still in the tasks' data (sample_raw and
+	 * task_load reach them; skip req->ids for the retained set). It changes the host's model so
+	 * that it forgets req's data; it may run forward/backward on it and on clones. */
 	int (*unlearn)(struct lethe_plugin *p, const lethe_forget_request *req);
 
 	/* Writes the instance's state for a checkpoint, in the plugin's own encoding (tagged with

@@ -1,0 +1,628 @@
+#define _GNU_SOURCE
+#include "unlearn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+
+/* Rows per evaluation forward pass, as in the engine: GEMM-sized, small in memory. */
+#define EVAL_CHUNK 1000
+/* Members the attack trains on at most, and as many non-members. */
+#define ATTACK_MAX 5000
+
+/* Streams of spec.seed, one per purpose, so that one consumer's draws never shift another's.
+ * Reference r uses STREAM_REFERENCE + r. */
+enum { STREAM_ATTACK = 1, STREAM_RELEARN, STREAM_REFERENCE };
+
+/* The buffers every pass shares, sized once per call: nothing is allocated per batch. */
+struct work {
+	struct engine *e;
+	size_t dim, classes;
+	size_t cap;   /* rows of x, logits, dlogits, y, masks */
+	size_t batch; /* rows per training batch */
+	int masked;   /* task-incremental: each row's logits are masked by its task's classes */
+	float *x, *logits, *dlogits;
+	int32_t *y;
+	const uint8_t **masks;
+};
+
+/* Samples to evaluate or train on: ids into one split, with labels overriding the data's
+ * unless NULL (random labels). */
+struct rows {
+	const struct dataset *split;
+	const uint64_t *ids;
+	const int32_t *labels;
+	size_t n;
+};
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+static size_t min_size(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+void forget_sets_free(struct forget_sets *fs)
+{
+	free(fs->forget);
+	free(fs->retain);
+	free(fs->test);
+	free(fs->forget_test);
+	memset(fs, 0, sizeof(*fs));
+}
+
+const char *unlearn_reference_name(enum unlearn_reference r)
+{
+	static const char *const names[REFERENCE_COUNT] = {
+		[REFERENCE_RETRAIN] = "retrain",
+		[REFERENCE_FINETUNE] = "finetune",
+		[REFERENCE_GRADIENT_ASCENT] = "gradient_ascent",
+		[REFERENCE_RANDOM_LABELS] = "random_labels",
+	};
+	return (unsigned)r < REFERENCE_COUNT ? names[r] : NULL;
+}
+
+double unlearn_gap(const struct unlearn_figures *a, const struct unlearn_figures *b)
+{
+	return (fabs(a->ua - b->ua) + fabs(a->ra - b->ra) + fabs(a->ta - b->ta) +
+		fabs(a->mia - b->mia)) / 4.0;
+}
+
+/* ---- checks ---- */
+
+static int check_ids(const struct engine *e, const uint64_t *ids, size_t n,
+		     const struct dataset *split, const char *set, struct error *err)
+{
+	if (n > UINT32_MAX)
+		return error_set(err, "%s holds %zu samples, more than a shuffle can index", set, n);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = ids[i] >> 32, p = (uint32_t)ids[i];
+		if (k >= e->tasks.count || p >= split->n)
+			return error_set(err, "%s: sample id %#llx names task %llu, position %llu: "
+					 "there are %zu tasks and %zu samples", set,
+					 (unsigned long long)ids[i], (unsigned long long)k,
+					 (unsigned long long)p, e->tasks.count, split->n);
+	}
+	return 0;
+}
+
+static int check_sets(const struct engine *e, const struct forget_sets *fs, struct error *err)
+{
+	if (check_ids(e, fs->forget, fs->num_forget, &e->train, "D_f", err) != 0 ||
+	    check_ids(e, fs->retain, fs->num_retain, &e->train, "D_r", err) != 0 ||
+	    check_ids(e, fs->test, fs->num_test, &e->test, "the test set", err) != 0 ||
+	    check_ids(e, fs->forget_test, fs->num_forget_test, &e->test, "the forget test set",
+		      err) != 0)
+		return -1;
+	return 0;
+}
+
+static int check_model(const struct engine *e, const struct mlp *m, const char *what,
+		       struct error *err)
+{
+	if (m->num_layers == 0 || mlp_inputs(m) != e->train.dim ||
+	    mlp_outputs(m) != e->num_classes)
+		return error_set(err, "the %s model does not map %zu inputs to %zu classes", what,
+				 e->train.dim, e->num_classes);
+	return 0;
+}
+
+/* ---- batches ---- */
+
+static int work_init(struct work *w, struct engine *e, size_t batch_size, struct error *err)
+{
+	memset(w, 0, sizeof(*w));
+	if (batch_size == 0)
+		return error_set(err, "the batch size is 0");
+	w->e = e;
+	w->dim = e->train.dim;
+	w->classes = e->num_classes;
+	w->batch = batch_size;
+	w->cap = batch_size > EVAL_CHUNK ? batch_size : EVAL_CHUNK;
+	w->masked = e->s->protocol == LETHE_TASK_INCREMENTAL;
+	w->x = malloc(w->cap * w->dim * sizeof(float));
+	w->logits = malloc(w->cap * w->classes * sizeof(float));
+	w->dlogits = malloc(w->cap * w->classes * sizeof(float));
+	w->y = malloc(w->cap * sizeof(int32_t));
+	w->masks = malloc(w->cap * sizeof(*w->masks));
+	if (!w->x || !w->logits || !w->dlogits || !w->y || !w->masks)
+		return error_set(err, "out of memory for batches of %zu rows", w->cap);
+	return 0;
+}
+
+static void work_free(struct work *w)
+{
+	free(w->x);
+	free(w->logits);
+	free(w->dlogits);
+	free(w->y);
+	free(w->masks);
+}
+
+/* Converts rows order[at, at + n) of r (rows at.. when order is NULL) into the work buffers. */
+static void load_rows(struct work *w, const struct rows *r, const uint32_t *order, size_t at,
+		      size_t n)
+{
+	const struct task_list *tl = &w->e->tasks;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = order ? order[at + i] : at + i;
+		const struct task *t = &tl->t[r->ids[j] >> 32];
+		uint32_t p = (uint32_t)r->ids[j];
+		tasks_convert(t, r->split->x + (size_t)p * w->dim, 1, w->dim, w->x + i * w->dim);
+		w->y[i] = r->labels ? r->labels[j] : r->split->y[p];
+		w->masks[i] = t->class_mask;
+	}
+}
+
+/* -log p(y|x) over the allowed classes. Kept apart from the loss so that a confident row
+ * keeps its resolution: when y is the top class this is log1p of the others' share, where
+ * log(1 + share) would round every share below 1e-16 to zero and tie the attack's scores. A
+ * row with non-finite logits counts as knowing nothing (infinity). */
+static double true_class_nll(const float *z, size_t classes, int32_t y, const uint8_t *mask)
+{
+	if (y < 0 || (size_t)y >= classes || (mask && !mask[y]))
+		return INFINITY;
+	double zy = z[y], max = zy;
+	for (size_t j = 0; j < classes; j++)
+		if ((!mask || mask[j]) && z[j] > max)
+			max = z[j];
+	double others = 0.0;
+	for (size_t j = 0; j < classes; j++)
+		if ((!mask || mask[j]) && j != (size_t)y)
+			others += exp(z[j] - max);
+	double v = max == zy ? log1p(others) : max - zy + log(others + exp(zy - max));
+	return isnan(v) ? INFINITY : v;
+}
+
+/* Accuracy and mean -log p(y|x) of m on r, NaN when r is empty; nll, if not NULL, receives
+ * every row's. */
+static int evaluate(struct work *w, struct mlp *m, const struct rows *r, double *acc,
+		    double *loss, double *nll, struct error *err)
+{
+	size_t correct = 0, C = w->classes;
+	double total = 0.0;
+	for (size_t at = 0; at < r->n; at += w->cap) {
+		size_t n = min_size(r->n - at, w->cap);
+		load_rows(w, r, NULL, at, n);
+		if (mlp_forward(m, w->x, n, w->logits, err) != 0)
+			return -1;
+		for (size_t i = 0; i < n; i++) {
+			const float *row = w->logits + i * C;
+			const uint8_t *mask = w->masked ? w->masks[i] : NULL;
+			double v = true_class_nll(row, C, w->y[i], mask);
+			correct += mlp_argmax(row, C, mask) == w->y[i];
+			total += v;
+			if (nll)
+				nll[at + i] = v;
+		}
+	}
+	if (acc)
+		*acc = r->n ? (double)correct / (double)r->n : NAN;
+	if (loss)
+		*loss = r->n ? total / (double)r->n : NAN;
+	return 0;
+}
+
+/* One SGD step on rows order[at, at + n) of r, descending the CE or ascending it. A batch whose
+ * loss is not finite is not stepped on; keep, if not NULL, receives the parameters from before
+ * a step taken. */
+static int train_step(struct work *w, struct mlp *m, struct sgd *opt, const struct rows *r,
+		      const uint32_t *order, size_t at, int ascend, float *keep, double *loss,
+		      struct error *err)
+{
+	size_t n = min_size(r->n - at, w->batch);
+	load_rows(w, r, order, at, n);
+	if (mlp_forward(m, w->x, n, w->logits, err) != 0)
+		return -1;
+	*loss = loss_softmax_ce(w->logits, n, w->classes, w->y, w->masked ? w->masks : NULL,
+				w->dlogits);
+	if (!isfinite(*loss))
+		return 0;
+	if (ascend)
+		for (size_t i = 0; i < n * w->classes; i++)
+			w->dlogits[i] = -w->dlogits[i];
+	mlp_backward(m, w->dlogits);
+	if (keep)
+		memcpy(keep, m->params, m->num_params * sizeof(float));
+	sgd_step(opt, m->params, m->grads, m->num_params);
+	return 0;
+}
+
+static size_t batches_of(const struct work *w, size_t n)
+{
+	return (n + w->batch - 1) / w->batch;
+}
+
+/* Descends the CE over the first `batches` batches of order, stopping at a batch whose loss is
+ * not finite: *bad receives its index (`batches` when none). */
+static int descend(struct work *w, struct mlp *m, struct sgd *opt, const struct rows *r,
+		   const uint32_t *order, size_t batches, size_t *bad, struct error *err)
+{
+	*bad = batches;
+	for (size_t b = 0; b < batches; b++) {
+		double loss;
+		if (train_step(w, m, opt, r, order, b * w->batch, 0, NULL, &loss, err) != 0)
+			return -1;
+		if (!isfinite(loss)) {
+			*bad = b;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static void order_init(uint32_t *order, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		order[i] = (uint32_t)i;
+}
+
+/* Fine-tuning by the book: epochs over r, reshuffled each time; a non-finite loss is an error,
+ * as in the engine. */
+static int descend_epochs(struct work *w, struct mlp *m, struct sgd *opt, const struct rows *r,
+			  uint32_t *order, size_t epochs, struct rng *rng, struct error *err)
+{
+	size_t batches = batches_of(w, r->n);
+	order_init(order, r->n);
+	for (size_t epoch = 0; epoch < epochs; epoch++) {
+		rng_shuffle_u32(rng, order, r->n);
+		size_t bad;
+		if (descend(w, m, opt, r, order, batches, &bad, err) != 0)
+			return -1;
+		if (bad < batches)
+			return error_set(err, "epoch %zu, batch %zu: the loss is not finite; lr = %g "
+					 "may be too large", epoch + 1, bad + 1, opt->lr);
+	}
+	return 0;
+}
+
+static int all_finite(const float *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(v[i]))
+			return 0;
+	return 1;
+}
+
+/* Gradient ascent on D_f. Ascent has no floor: once the logits overflow the loss is no longer
+ * finite, so it stops there, keeps the model from before the step that broke it (prev: one
+ * copy per step, cheap beside the GEMMs) and says so in the log. */
+static int ascend_epochs(struct work *w, struct mlp *m, struct sgd *opt, const struct rows *r,
+			 uint32_t *order, float *prev, size_t epochs, struct rng *rng,
+			 struct error *err)
+{
+	size_t batches = batches_of(w, r->n);
+	order_init(order, r->n);
+	memcpy(prev, m->params, m->num_params * sizeof(float));
+	for (size_t epoch = 0; epoch < epochs; epoch++) {
+		rng_shuffle_u32(rng, order, r->n);
+		for (size_t b = 0; b < batches; b++) {
+			double loss;
+			if (train_step(w, m, opt, r, order, b * w->batch, 1, prev, &loss, err) != 0)
+				return -1;
+			if (isfinite(loss) && all_finite(m->params, m->num_params))
+				continue;
+			memcpy(m->params, prev, m->num_params * sizeof(float));
+			engine_log(w->e, "lethe", LETHE_LOG_WARN,
+				   "gradient_ascent: the loss on D_f stopped being finite at epoch "
+				   "%zu, batch %zu; kept the model from before that step", epoch + 1,
+				   b + 1);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* D_f with random wrong labels followed by D_r with its own, as one training set. A label is
+ * drawn, once, uniformly among the classes the model may answer for the sample less its true
+ * one: its task's under task-incremental (the mask allows no other), else every class of the
+ * tasks D_f and D_r come from (SalUn draws among all classes). */
+static int relabel(const struct engine *e, const struct forget_sets *fs, struct rng *rng,
+		   uint64_t *ids, int32_t *labels, struct error *err)
+{
+	uint8_t learned[CLASSES_MAX] = { 0 };
+	for (size_t i = 0; i < fs->num_forget + fs->num_retain; i++) {
+		uint64_t id = i < fs->num_forget ? fs->forget[i] : fs->retain[i - fs->num_forget];
+		const struct task *t = &e->tasks.t[id >> 32];
+		for (uint32_t c = 0; c < t->num_classes; c++)
+			learned[t->classes[c]] = 1;
+		ids[i] = id;
+		labels[i] = e->train.y[(uint32_t)id];
+	}
+	int32_t all[CLASSES_MAX];
+	uint32_t num_all = 0;
+	for (int32_t c = 0; c < CLASSES_MAX; c++)
+		if (learned[c])
+			all[num_all++] = c;
+	for (size_t i = 0; i < fs->num_forget; i++) {
+		const struct task *t = &e->tasks.t[ids[i] >> 32];
+		const int32_t *cand = e->s->protocol == LETHE_TASK_INCREMENTAL ? t->classes : all;
+		uint32_t n = e->s->protocol == LETHE_TASK_INCREMENTAL ? t->num_classes : num_all;
+		uint32_t wrong = n;
+		for (uint32_t c = 0; c < n; c++)
+			wrong -= cand[c] == labels[i];
+		if (wrong == 0)
+			return error_set(err, "sample %#llx of task %llu has no wrong label to take: "
+					 "its only class is %d", (unsigned long long)ids[i],
+					 (unsigned long long)(ids[i] >> 32), labels[i]);
+		uint64_t pick = rng_below(rng, wrong);
+		for (uint32_t c = 0; c < n; c++) {
+			if (cand[c] == labels[i])
+				continue;
+			if (pick-- == 0) {
+				labels[i] = cand[c];
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- the membership attack ---- */
+
+struct scored {
+	double nll;
+	int member;
+};
+
+static int scored_cmp(const void *a, const void *b)
+{
+	double x = ((const struct scored *)a)->nll, y = ((const struct scored *)b)->nll;
+	return (x > y) - (x < y);
+}
+
+/* The threshold on -log p(y|x) (member at or below it) that classifies v best: every cut
+ * between distinct scores is tried, and the threshold falls halfway between the scores either
+ * side of the best cut. Among equally accurate cuts the one calling the most samples members
+ * wins, so an attack that learned nothing credits no forgetting. Sorts v. */
+static double attack_fit(struct scored *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), scored_cmp);
+	/* correct = members at or below the cut + non-members above it; the cut starts below
+	 * every score, where the non-members are all right. */
+	ptrdiff_t correct = 0;
+	for (size_t i = 0; i < n; i++)
+		correct += !v[i].member;
+	ptrdiff_t best = correct;
+	size_t best_at = 0;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		for (; j < n && v[j].nll == v[i].nll; j++)
+			correct += v[j].member ? 1 : -1;
+		if (correct >= best) {
+			best = correct;
+			best_at = j;
+		}
+		i = j;
+	}
+	if (best_at == 0)
+		return -INFINITY;
+	if (best_at == n)
+		return INFINITY;
+	double lo = v[best_at - 1].nll, hi = v[best_at].nll;
+	return isinf(hi) ? lo : lo + (hi - lo) / 2.0;
+}
+
+/* Appends k of the n scores, chosen uniformly (selection sampling: one pass, no copy). */
+static size_t sample_scores(struct rng *rng, const double *nll, size_t n, size_t k, int member,
+			    struct scored *out)
+{
+	size_t chosen = 0;
+	for (size_t i = 0; i < n && chosen < k; i++)
+		if (rng_below(rng, n - i) < k - chosen)
+			out[chosen++] = (struct scored){ nll[i], member };
+	return chosen;
+}
+
+/* MIA-efficacy from the scores of D_r, the test set and D_f: NaN when D_f is empty or there is
+ * nothing to fit the attack to. */
+static double attack(const struct unlearn_spec *spec, const double *retain, size_t num_retain,
+		     const double *test, size_t num_test, const double *forget, size_t num_forget,
+		     struct scored *v)
+{
+	size_t k = min_size(min_size(num_retain, num_test), ATTACK_MAX);
+	if (k == 0 || num_forget == 0)
+		return NAN;
+	struct rng rng;
+	rng_seed(&rng, spec->seed, STREAM_ATTACK);
+	size_t n = sample_scores(&rng, retain, num_retain, k, 1, v);
+	n += sample_scores(&rng, test, num_test, k, 0, v + n);
+	double threshold = attack_fit(v, n);
+	size_t out = 0;
+	for (size_t i = 0; i < num_forget; i++)
+		out += forget[i] > threshold;
+	return (double)out / (double)num_forget;
+}
+
+/* ---- relearning ---- */
+
+/* Epochs of SGD on D_f (changing m) until D_f's mean CE is below spec->relearn_loss. The loss
+ * is checked before training and after every epoch; within the epoch that gets below, a
+ * bisection over its batches (each probe replays the epoch from a snapshot) finds a batch after
+ * which the loss is below and before which it was not: log2(batches) replays instead of one
+ * evaluation of D_f per batch. The loss need not fall monotonically inside an epoch, so this is
+ * a crossing, not always the first. A loss that stops being finite never gets below. */
+static int relearn(struct work *w, struct mlp *m, const struct rows *f,
+		   const struct unlearn_spec *spec, double *epochs, struct error *err)
+{
+	double loss;
+	if (f->n == 0) {
+		*epochs = NAN;
+		return 0;
+	}
+	if (evaluate(w, m, f, NULL, &loss, NULL, err) != 0)
+		return -1;
+	if (loss < spec->relearn_loss) {
+		*epochs = 0;
+		return 0;
+	}
+	*epochs = (double)spec->relearn_max_epochs + 1;
+	struct sgd opt;
+	size_t P = m->num_params, batches = batches_of(w, f->n);
+	if (sgd_init(&opt, P, spec->lr, spec->momentum, spec->weight_decay, err) != 0)
+		return -1;
+	uint32_t *order = malloc(f->n * sizeof(*order));
+	float *params = malloc(P * sizeof(float));
+	float *velocity = opt.velocity ? malloc(P * sizeof(float)) : NULL;
+	int rc = order && params && (velocity || !opt.velocity)
+			 ? 0
+			 : error_set(err, "out of memory for relearning");
+	struct rng rng;
+	rng_seed(&rng, spec->seed, STREAM_RELEARN);
+	if (rc == 0)
+		order_init(order, f->n);
+	for (size_t epoch = 0; rc == 0 && epoch < spec->relearn_max_epochs; epoch++) {
+		rng_shuffle_u32(&rng, order, f->n);
+		int started = opt.started;
+		memcpy(params, m->params, P * sizeof(float));
+		if (velocity)
+			memcpy(velocity, opt.velocity, P * sizeof(float));
+		size_t bad;
+		if ((rc = descend(w, m, &opt, f, order, batches, &bad, err)) != 0 || bad < batches)
+			break;
+		if ((rc = evaluate(w, m, f, NULL, &loss, NULL, err)) != 0 ||
+		    !(loss < spec->relearn_loss))
+			continue;
+		size_t lo = 0, hi = batches; /* below after hi batches, not after lo */
+		while (rc == 0 && hi - lo > 1) {
+			size_t mid = lo + (hi - lo) / 2;
+			memcpy(m->params, params, P * sizeof(float));
+			if (velocity)
+				memcpy(opt.velocity, velocity, P * sizeof(float));
+			opt.started = started;
+			rc = descend(w, m, &opt, f, order, mid, &bad, err);
+			if (rc == 0)
+				rc = evaluate(w, m, f, NULL, &loss, NULL, err);
+			if (rc == 0 && bad == mid && loss < spec->relearn_loss)
+				hi = mid;
+			else
+				lo = mid;
+		}
+		*epochs = (double)epoch + (double)hi / (double)batches;
+		break;
+	}
+	free(order);
+	free(params);
+	free(velocity);
+	sgd_free(&opt);
+	return rc;
+}
+
+/* ---- the entry points ---- */
+
+int unlearn_measure(struct engine *e, const struct mlp *m, const struct forget_sets *fs,
+		    const struct unlearn_spec *spec, struct unlearn_figures *out,
+		    struct error *err)
+{
+	if (check_model(e, m, "measured", err) != 0 || check_sets(e, fs, err) != 0)
+		return -1;
+	struct work w;
+	struct mlp c = { 0 };
+	size_t k = min_size(min_size(fs->num_retain, fs->num_test), ATTACK_MAX);
+	double *nll_f = malloc((fs->num_forget + 1) * sizeof(double));
+	double *nll_r = malloc((fs->num_retain + 1) * sizeof(double));
+	double *nll_t = malloc((fs->num_test + 1) * sizeof(double));
+	struct scored *v = malloc((2 * k + 1) * sizeof(*v));
+	int rc = work_init(&w, e, spec->batch_size, err);
+	if (rc == 0 && (!nll_f || !nll_r || !nll_t || !v))
+		rc = error_set(err, "out of memory for the membership attack");
+	if (rc == 0 && (mlp_clone(&c, m, err) != 0 || mlp_reserve(&c, w.cap, err) != 0))
+		rc = -1;
+	struct rows forget = { &e->train, fs->forget, NULL, fs->num_forget };
+	struct rows retain = { &e->train, fs->retain, NULL, fs->num_retain };
+	struct rows test = { &e->test, fs->test, NULL, fs->num_test };
+	struct rows forget_test = { &e->test, fs->forget_test, NULL, fs->num_forget_test };
+	double acc_f = NAN;
+	if (rc == 0)
+		rc = evaluate(&w, &c, &forget, &acc_f, NULL, nll_f, err) ||
+		     evaluate(&w, &c, &retain, &out->ra, NULL, nll_r, err) ||
+		     evaluate(&w, &c, &test, &out->ta, NULL, nll_t, err) ||
+		     evaluate(&w, &c, &forget_test, &out->forget_test_acc, NULL, NULL, err);
+	if (rc == 0) {
+		out->ua = 1.0 - acc_f;
+		out->mia = attack(spec, nll_r, fs->num_retain, nll_t, fs->num_test, nll_f,
+				  fs->num_forget, v);
+		rc = relearn(&w, &c, &forget, spec, &out->relearn_epochs, err);
+	}
+	mlp_free(&c);
+	work_free(&w);
+	free(nll_f);
+	free(nll_r);
+	free(nll_t);
+	free(v);
+	return rc ? -1 : 0;
+}
+
+int unlearn_reference_run(struct engine *e, enum unlearn_reference r, const struct mlp *before,
+			  const struct mlp *initial, const struct forget_sets *fs,
+			  const struct unlearn_spec *spec, struct mlp *out, double *seconds,
+			  struct error *err)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(out, 0, sizeof(*out));
+	*seconds = 0;
+	if ((unsigned)r >= REFERENCE_COUNT)
+		return error_set(err, "no reference method %d", (int)r);
+	const struct mlp *from = r == REFERENCE_RETRAIN ? initial : before;
+	if (check_model(e, from, r == REFERENCE_RETRAIN ? "initial" : "before", err) != 0 ||
+	    check_sets(e, fs, err) != 0)
+		return -1;
+	struct work w;
+	struct sgd opt = { 0 };
+	struct rng rng;
+	rng_seed(&rng, spec->seed, STREAM_REFERENCE + (uint64_t)r);
+	size_t n = r == REFERENCE_RETRAIN || r == REFERENCE_FINETUNE ? fs->num_retain
+		   : r == REFERENCE_GRADIENT_ASCENT		     ? fs->num_forget
+								     : fs->num_forget + fs->num_retain;
+	uint32_t *order = malloc((n + 1) * sizeof(*order));
+	uint64_t *ids = NULL;
+	int32_t *labels = NULL;
+	float *prev = NULL;
+	int rc = work_init(&w, e, spec->batch_size, err);
+	if (rc == 0 && (mlp_clone(out, from, err) != 0 || mlp_reserve(out, w.cap, err) != 0 ||
+			sgd_init(&opt, out->num_params, spec->lr, spec->momentum,
+				 spec->weight_decay, err) != 0))
+		rc = -1;
+	if (rc == 0 && r == REFERENCE_RANDOM_LABELS) {
+		ids = malloc((n + 1) * sizeof(*ids));
+		labels = malloc((n + 1) * sizeof(*labels));
+	}
+	if (rc == 0 && r == REFERENCE_GRADIENT_ASCENT)
+		prev = malloc(out->num_params * sizeof(float));
+	if (rc == 0 && (!order || (r == REFERENCE_RANDOM_LABELS && (!ids || !labels)) ||
+			(r == REFERENCE_GRADIENT_ASCENT && !prev)))
+		rc = error_set(err, "out of memory for %zu training samples", n);
+	struct rows retain = { &e->train, fs->retain, NULL, fs->num_retain };
+	struct rows forget = { &e->train, fs->forget, NULL, fs->num_forget };
+	struct rows mixed = { &e->train, ids, labels, n };
+	if (rc == 0 && r == REFERENCE_GRADIENT_ASCENT)
+		rc = ascend_epochs(&w, out, &opt, &forget, order, prev, spec->ascent_epochs, &rng,
+				   err);
+	else if (rc == 0 && r == REFERENCE_RANDOM_LABELS)
+		rc = relabel(e, fs, &rng, ids, labels, err) ||
+		     descend_epochs(&w, out, &opt, &mixed, order, spec->finetune_epochs, &rng, err);
+	else if (rc == 0)
+		rc = descend_epochs(&w, out, &opt, &retain, order,
+				    r == REFERENCE_RETRAIN ? spec->retrain_epochs
+							   : spec->finetune_epochs,
+				    &rng, err);
+	sgd_free(&opt);
+	work_free(&w);
+	free(order);
+	free(ids);
+	free(labels);
+	free(prev);
+	if (rc != 0)
+		mlp_free(out);
+	*seconds = seconds_since(&t0);
+	return rc ? -1 : 0;
+}

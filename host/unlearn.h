@@ -1,0 +1,95 @@
+/* Unlearning evaluation: the figures of a model after a forget request (UA, RA, TA,
+ * MIA-efficacy, relearn time) and the reference methods it is compared with (retrain from
+ * scratch, fine-tune, gradient ascent, random labels), SalUn and SCRUB conventions. Works on
+ * models the engine hands it; never touches the engine's own model. */
+#ifndef LETHE_UNLEARN_H
+#define LETHE_UNLEARN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "mlp.h"
+
+struct engine;
+
+/* The samples a forget request splits the run into. Training samples are named by their SDK
+ * ids ((task << 32) | dataset position, see tasks_sample_id); test samples the same way with
+ * the test split's positions (no LETHE_TEST_ID bit here). Every list is sorted ascending. */
+struct forget_sets {
+	uint64_t *forget;	/* D_f: the training samples the request covers */
+	size_t num_forget;
+	uint64_t *retain;	/* D_r: every other training sample of the tasks learned so far */
+	size_t num_retain;
+	uint64_t *test;		/* for TA: test samples of the tasks learned so far, less those of
+				 * forgotten classes for a class request */
+	size_t num_test;
+	uint64_t *forget_test;	/* test samples of the forgotten classes (class requests), else
+				 * none */
+	size_t num_forget_test;
+};
+
+void forget_sets_free(struct forget_sets *fs);
+
+enum unlearn_reference {
+	REFERENCE_RETRAIN,	  /* from the initial weights, on D_r */
+	REFERENCE_FINETUNE,	  /* from the model before the request, on D_r */
+	REFERENCE_GRADIENT_ASCENT, /* from the model before, ascending the CE on D_f */
+	REFERENCE_RANDOM_LABELS,  /* from the model before, D_f with random wrong labels + D_r */
+	REFERENCE_COUNT
+};
+
+/* "retrain", "finetune", "gradient_ascent", "random_labels"; NULL for no reference. */
+const char *unlearn_reference_name(enum unlearn_reference r);
+
+struct unlearn_spec {
+	size_t retrain_epochs;	 /* epochs over D_r for retrain */
+	size_t finetune_epochs;	 /* epochs for finetune and random_labels */
+	size_t ascent_epochs;	 /* epochs over D_f for gradient_ascent */
+	double lr;		 /* SGD learning rate of every reference (the scenario's) */
+	double momentum;	 /* and its momentum and weight decay (the scenario's; 0 = plain) */
+	double weight_decay;
+	size_t batch_size;
+	uint64_t seed;		 /* of the references' shuffles and random labels */
+	double relearn_loss;	 /* relearn: fine-tune on D_f until its mean CE is below this */
+	size_t relearn_max_epochs;
+};
+
+struct unlearn_figures {
+	double ua;		 /* 1 - accuracy on D_f */
+	double ra;		 /* accuracy on D_r */
+	double ta;		 /* accuracy on the test set of struct forget_sets.test */
+	double forget_test_acc;	 /* accuracy on forget_test (NaN when empty) */
+	double mia;		 /* MIA-efficacy: fraction of D_f the attack calls non-member */
+	double relearn_epochs;	 /* epochs (fractional, by batches) until D_f's CE < relearn_loss;
+				  * relearn_max_epochs + 1 when never */
+	double seconds;		 /* the method's wall time (filled by the caller; unlearn_measure
+				  * leaves it as it is) */
+};
+
+/* The figures of model m; an empty set's figures are NaN. The membership attack: confidence
+ * p(y|x) of the true label (masked as the protocol masks), members = a seeded sample of D_r,
+ * non-members = as many test samples (of `test`), at most 5000 each; a threshold classifier
+ * fitted to maximise its accuracy on them (ties go to the threshold calling more samples
+ * members, so an attack that learned nothing credits no forgetting); its verdict on D_f gives
+ * mia. Relearning runs on a copy of m with the references' SGD, its crossing located to the
+ * batch by bisection within the epoch that gets below relearn_loss. */
+int unlearn_measure(struct engine *e, const struct mlp *m, const struct forget_sets *fs,
+		    const struct unlearn_spec *spec, struct unlearn_figures *out,
+		    struct error *err);
+
+/* Runs a reference method: out receives its model (out is initialised here; mlp_free it; on
+ * failure it holds nothing). before is the model before the request; initial the model's
+ * initial weights (retrain). seconds receives the wall time. gradient_ascent stops early, with
+ * a warning in the engine's log, where the loss on D_f stops being finite; random_labels draws
+ * each D_f sample's label once among the classes the model may answer for it (its task's under
+ * task-incremental, else every learned class), never its own. */
+int unlearn_reference_run(struct engine *e, enum unlearn_reference r, const struct mlp *before,
+			  const struct mlp *initial, const struct forget_sets *fs,
+			  const struct unlearn_spec *spec, struct mlp *out, double *seconds,
+			  struct error *err);
+
+/* Mean |a - b| over UA, RA, TA and MIA: the average gap to retrain. */
+double unlearn_gap(const struct unlearn_figures *a, const struct unlearn_figures *b);
+
+#endif
