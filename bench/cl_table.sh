@@ -44,8 +44,7 @@ configs() {
 		echo "$proto|naive|$base-naive$suffix|"
 		echo "$proto|joint|$base-joint$suffix|"
 		# lambda per Fisher variant: the scenario's for exact and sampled; the empirical
-		# Fisher runs larger, the batched one about 1/batch smaller (METHODS.md), and each
-		# stays under the plugin's stability bound over all tasks.
+		# Fisher runs larger, the batched one about 1/batch smaller (METHODS.md).
 		echo "$proto|EWC (exact Fisher)|$base-ewc$suffix|ewc.fisher=exact"
 		echo "$proto|EWC (sampled Fisher)|$base-ewc$suffix|ewc.fisher=sampled"
 		echo "$proto|EWC (empirical Fisher, λ × 0.6)|$base-ewc$suffix|ewc.fisher=empirical $(scale 0.6)"

@@ -65,11 +65,12 @@ typedef struct lethe_task_info {
 } lethe_task_info;
 
 /* A dense layer of a model: y = W a + b, W is out x in row-major. Offsets index the model's flat
- * parameter (and gradient) vector. After model_forward and a backward on n samples, input holds
- * the layer's n x in input activations a, and delta the n x out gradients, with respect to its
- * pre-activations, of whatever loss the dlogits given to the backward belong to (rows of
- * p - onehot give per-sample gradients; the host's training batches pass those of the batch-mean
- * loss). Both stay valid until the next forward or backward on the same model. */
+ * parameter (and gradient) vector. After model_forward on n samples input holds the layer's
+ * n x in input activations a (the head's are the features); after a backward too, delta holds
+ * the n x out gradients, with respect to its pre-activations, of whatever loss the dlogits given
+ * to the backward belong to (rows of p - onehot give per-sample gradients; the host's training
+ * batches pass those of the batch-mean loss). Both stay valid until the next forward or
+ * backward on the same model. */
 typedef struct lethe_layer {
 	uint32_t struct_size;
 	uint32_t in;
