@@ -57,9 +57,17 @@ configs() {
 	done
 }
 
+# OVOR's comparison: class-incremental at the 5 epochs per task its scenarios use.
+ovor_configs() {
+	echo "class-incremental|naive|split-fashion-naive|train.epochs=5"
+	echo "class-incremental|OVOR|split-fashion-ovor|"
+	echo "class-incremental|L2|split-fashion-l2|train.epochs=5"
+	echo "class-incremental|L2 + OVOR|split-fashion-l2-ovor|"
+}
+
 # One line per run: "DIR SCENARIO SEED SETS..." for xargs.
 jobs_list() {
-	configs | while IFS='|' read -r proto label scen sets; do
+	{ configs; ovor_configs; } | while IFS='|' read -r proto label scen sets; do
 		tag=$(printf '%s' "$scen-$sets" | tr -c 'A-Za-z0-9.-' '_')
 		for seed in $SEEDS; do
 			# No trailing blank: xargs -L would join the next line to this one.
@@ -116,6 +124,23 @@ figure() { # KEY DIRS...
 		# shellcheck disable=SC2086
 		echo "| $label | $(figure average_accuracy $dirs) | $(figure bwt $dirs) |" \
 			"$(figure forgetting $dirs) | $(figure total $dirs) | $(figure peak_rss_bytes $dirs) |"
+	done
+	echo
+	echo "## OVOR (class-incremental, 5 epochs per task)"
+	echo
+	echo "Inter-task confusion: the fraction of test errors whose predicted class belongs to"
+	echo "another task than the true one (\"inter_task_confusion\" in metrics.json)."
+	echo
+	echo "| strategy | ACC | inter-task confusion | BWT | wall time (s) |"
+	echo "|---|---|---|---|---|"
+	ovor_configs | while IFS='|' read -r proto label scen sets; do
+		tag=$(printf '%s' "$scen-$sets" | tr -c 'A-Za-z0-9.-' '_')
+		dirs=
+		for seed in $SEEDS; do dirs="$dirs $OUT/$tag-s$seed"; done
+		# shellcheck disable=SC2086
+		echo "| $label | $(figure average_accuracy $dirs) |" \
+			"$(figure inter_task_confusion $dirs) | $(figure bwt $dirs) |" \
+			"$(figure total $dirs) |"
 	done
 } >"$DOC"
 echo "wrote $DOC"
