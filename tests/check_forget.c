@@ -57,13 +57,13 @@ START_TEST(test_no_trace_left)
 {
 	char text[2048];
 	snprintf(text, sizeof(text),
-		 "[scenario]\nprotocol = class-incremental\nplugins = rehearsal, ewc, l2\n"
+		 "[scenario]\nprotocol = class-incremental\nplugins = rehearsal, ewc, l2, repulsion\n"
 		 "[data]\nsource = synthetic\nclasses = 4\ndim = %d\ntrain_per_class = 80\n"
 		 "test_per_class = 20\nspread = 40\n"
 		 "[tasks]\nsplit = 2\n[model]\nhidden = 16\n"
 		 "[train]\nlr = 0.05\nbatch_size = 20\nepochs = 1\n"
 		 "[rehearsal]\nmax_stored = 400\n[ewc]\nlambda = 1\n[l2]\nlambda = 0.01\n"
-		 "[forget1]\nafter = 2\nclasses = 1\nreferences = finetune\n", DIM);
+		 "[forget1]\nafter = 2\nclasses = 1\nplugin = repulsion\nreferences = finetune\n", DIM);
 	char *path = testutil_write_text(tmp, "f.ini", text);
 	struct scenario s;
 	struct error err;
