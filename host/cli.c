@@ -184,7 +184,12 @@ static int cmd_check(const struct options *o)
 		       s.baseline == BASELINE_JOINT ? "joint" : "naive", s.epochs);
 		for (size_t i = 0; i < e.num_plugins; i++)
 			printf(" %s", e.plugins[i].file.entry.name);
-		printf("%s\n", e.num_plugins ? "" : " none");
+		printf("%s", e.num_plugins ? "" : " none");
+		for (size_t f = 0; f < s.num_forgets; f++)
+			printf("%s%s after step %zu%s%s", f ? ", " : "; forget steps: ",
+			       s.forgets[f].section, s.forgets[f].after,
+			       s.forgets[f].plugin[0] ? " by " : "", s.forgets[f].plugin);
+		printf("\n");
 	}
 	engine_close(&e);
 	plugin_path_free(&pp);
