@@ -133,7 +133,6 @@ static int hook_result(struct engine_plugin *p, const char *hook, int rc,
 			if (!p_->hooks.name)                                                  \
 				continue;                                                     \
 			p_->svc.has_error = 0;                                                \
-			(e)->hook = #name;                                                    \
 			int rc_ = p_->hooks.name(p_->inst, __VA_ARGS__);                      \
 			if (hook_result(p_, #name, rc_, (err)) != 0)                     \
 				return -1;                                                    \
@@ -162,7 +161,6 @@ static int load_plugins(struct engine *e, const struct plugin_path *pp, struct e
 		if (params_fill(p->file.params, n, &s->ini, p->section, p->values, err) != 0)
 			return -1;
 		services_init(&p->host, &p->svc, e, i, p->file.entry.name);
-		e->hook = "create";
 		p->inst = p->file.entry.create(&p->host, p->values);
 		if (!p->inst)
 			return error_set(err, "plugin %s: create failed: %s", p->file.entry.name,
@@ -796,7 +794,6 @@ int engine_forget_step(struct engine *e, const struct scenario_forget *f, struct
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (rc == 0 && p) {
 		p->svc.has_error = 0;
-		e->hook = "unlearn";
 		rc = hook_result(p, "unlearn", p->hooks.unlearn(p->inst, &req), err);
 		u->plugin = p->file.entry.name;
 	}

@@ -82,7 +82,6 @@ struct engine {
 
 	size_t num_plugins;
 	struct engine_plugin plugins[SCENARIO_PLUGINS_MAX];
-	const char *hook; /* the hook being called, for messages */
 	int in_batch;	  /* per-batch hooks running: no allocation allowed */
 
 	size_t num_sinks;
