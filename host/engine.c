@@ -522,9 +522,14 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err)
 			}
 		}
 		int complete = rc == 0 && e->rows_done == T;
+		/* After a failed forget step the finished steps are still written; the step's
+		 * error stays the one reported. */
 		struct error werr;
-		if (write_results(e, out_dir, complete, rc == 0 ? err : &werr) != 0 && rc == 0)
+		if (write_results(e, out_dir, complete, rc == 0 ? err : &werr) != 0) {
+			if (rc != 0)
+				engine_log(e, "lethe", LETHE_LOG_WARN, "%s", werr.msg);
 			return -1;
+		}
 		if (rc != 0)
 			return -1;
 	}
