@@ -126,15 +126,47 @@ static int hook_result(struct engine_plugin *p, const char *hook, int rc,
 	return -1;
 }
 
-#define CALL_HOOKS(e, err, name, ...)                                                         \
+static const char *const hook_names[HOOK_COUNT] = {
+	"before_task", "before_epoch", "on_batch", "on_logits", "on_gradient", "after_batch",
+	"after_task", "on_forget", "unlearn",
+};
+
+static const char *const phase_names[PHASE_COUNT] = {
+	"train", "evaluate", "hooks", "forget", "checkpoint",
+};
+
+const char *engine_hook_name(enum engine_hook h)
+{
+	return hook_names[h];
+}
+
+const char *engine_phase_name(enum engine_phase p)
+{
+	return phase_names[p];
+}
+
+/* Every hook call is timed: two clock reads are tens of nanoseconds against a batch's
+ * milliseconds, and they tell where a plugin's cost lies (the Fisher, the outliers). */
+static void hook_timed(struct engine *e, struct engine_plugin *p, enum engine_hook h,
+		       const struct timespec *t0)
+{
+	double dt = seconds_since(t0);
+	p->hook_seconds[h] += dt;
+	e->phase_seconds[PHASE_HOOKS] += dt;
+}
+
+#define CALL_HOOKS(e, err, id, name, ...)                                                     \
 	do {                                                                                  \
 		for (size_t i_ = 0; i_ < (e)->num_plugins; i_++) {                            \
 			struct engine_plugin *p_ = &(e)->plugins[i_];                         \
 			if (!p_->hooks.name)                                                  \
 				continue;                                                     \
 			p_->svc.has_error = 0;                                                \
+			struct timespec t_;                                                   \
+			clock_gettime(CLOCK_MONOTONIC, &t_);                                  \
 			int rc_ = p_->hooks.name(p_->inst, __VA_ARGS__);                      \
-			if (hook_result(p_, #name, rc_, (err)) != 0)                     \
+			hook_timed((e), p_, (id), &t_);                                       \
+			if (hook_result(p_, #name, rc_, (err)) != 0)                          \
 				return -1;                                                    \
 		}                                                                             \
 	} while (0)
@@ -345,7 +377,7 @@ static int check_batch(struct engine *e, struct error *err)
 static int train_batch(struct engine *e, double *loss_out, struct error *err)
 {
 	lethe_batch *b = &e->batch;
-	CALL_HOOKS(e, err, on_batch, b);
+	CALL_HOOKS(e, err, HOOK_ON_BATCH, on_batch, b);
 	if (check_batch(e, err) != 0)
 		return -1;
 	size_t C = e->num_classes;
@@ -356,19 +388,19 @@ static int train_batch(struct engine *e, double *loss_out, struct error *err)
 	if (!isfinite(loss))
 		return error_set(err, "the loss is %s before any plugin's term; train.lr = %g may "
 				 "be too large", isnan(loss) ? "NaN" : "infinite", e->s->lr);
-	CALL_HOOKS(e, err, on_logits, b, e->logits, e->dlogits, &loss);
+	CALL_HOOKS(e, err, HOOK_ON_LOGITS, on_logits, b, e->logits, e->dlogits, &loss);
 	if (b->head_only)
 		mlp_backward_head(&e->model, e->dlogits);
 	else
 		mlp_backward(&e->model, e->dlogits);
-	CALL_HOOKS(e, err, on_gradient, b, &loss);
+	CALL_HOOKS(e, err, HOOK_ON_GRADIENT, on_gradient, b, &loss);
 	if (!isfinite(loss))
 		return error_set(err, "the loss is %s after the plugins' terms; lower their weights "
 				 "or train.lr = %g", isnan(loss) ? "NaN" : "infinite", e->s->lr);
 	size_t first = b->head_only ? e->model.layer[e->model.num_layers - 1].w_off : 0;
 	sgd_step_range(&e->opt, e->model.params, e->model.grads, first,
 		       e->model.num_params - first);
-	CALL_HOOKS(e, err, after_batch, b);
+	CALL_HOOKS(e, err, HOOK_AFTER_BATCH, after_batch, b);
 	*loss_out = loss;
 	return 0;
 }
@@ -387,26 +419,109 @@ static size_t head_epochs(struct engine *e, const lethe_task_info *info)
 	return most < epochs ? most : epochs;
 }
 
+/* Drops from order[0..n) the samples a forget step took from the tasks while the step ran;
+ * returns the count kept. present is a scratch map of num_tasks x train.count bytes. */
+static size_t order_keep_present(const struct engine *e, const uint8_t *present, uint64_t *order,
+				 size_t n)
+{
+	size_t kept = 0, N = e->train.n;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = order[i] >> 32, pos = (uint32_t)order[i];
+		if (present[k * N + pos])
+			order[kept++] = order[i];
+	}
+	return kept;
+}
+
+/* After a forget in the middle of a step: the rest of the epoch, and the epochs after it, train
+ * only on what is left. *pos (samples done this epoch) and *n shrink by what left. */
+static int order_after_forget(struct engine *e, size_t *pos, size_t *n, struct error *err)
+{
+	size_t N = e->train.n;
+	uint8_t *present = calloc(e->tasks.count * N, 1);
+	if (!present)
+		return error_set(err, "out of memory");
+	for (size_t k = 0; k < e->tasks.count; k++)
+		for (size_t i = 0; i < e->tasks.t[k].num_train; i++)
+			present[k * N + e->tasks.t[k].train[i]] = 1;
+	size_t done = order_keep_present(e, present, e->order, *pos);
+	size_t rest = order_keep_present(e, present, e->order + *pos, *n - *pos);
+	memmove(e->order + done, e->order + *pos, rest * sizeof(*e->order));
+	*pos = done;
+	*n = done + rest;
+	free(present);
+	e->order_stale = 0;
+	return 0;
+}
+
+static int write_results(struct engine *e, const char *out_dir, int complete, struct error *err);
+
+/* Serves the control's requests; 0 to go on, ENGINE_STOPPED to quit, -1 on an error. */
+static int serve_requests(struct engine *e, struct error *err)
+{
+	if (!e->control.poll)
+		return 0;
+	int in_batch = e->in_batch, rc = 0;
+	e->in_batch = 0;
+	for (;;) {
+		size_t task = 0;
+		enum engine_request r = e->control.poll(e->control.ctx, e, &task);
+		if (r == ENGINE_REQ_NONE)
+			break;
+		if (r == ENGINE_REQ_QUIT) {
+			rc = ENGINE_STOPPED;
+			break;
+		}
+		if (r == ENGINE_REQ_FORGET && (rc = engine_forget_now(e, task, err)) < 0)
+			break;
+		rc = 0;
+		if (r == ENGINE_REQ_WRITE && e->out_dir) {
+			struct error werr;
+			if (write_results(e, e->out_dir, 0, &werr) != 0)
+				engine_log(e, "lethe", LETHE_LOG_WARN, "%s", werr.msg);
+			else
+				engine_log(e, "lethe", LETHE_LOG_INFO, "results so far written to %s",
+					   e->out_dir);
+		}
+	}
+	e->in_batch = in_batch;
+	return rc;
+}
+
+/* The non-training phases' total, to take out of the time the training loop spans. */
+static double other_phases(const struct engine *e)
+{
+	double t = 0;
+	for (int p = 0; p < PHASE_COUNT; p++)
+		t += p == PHASE_TRAIN ? 0 : e->phase_seconds[p];
+	return t;
+}
+
+/* Returns 0, -1 on an error, ENGINE_STOPPED when the control asked to quit. */
 static int learn_step(struct engine *e, size_t step, struct error *err)
 {
 	const lethe_task_info *info = &e->task_info[step];
 	e->in_batch = 0;
-	CALL_HOOKS(e, err, before_task, info);
+	CALL_HOOKS(e, err, HOOK_BEFORE_TASK, before_task, info);
 	size_t n = 0;
 	if (build_order(e, step, &n, err) != 0)
 		return -1;
 	size_t bs = e->s->batch_size, batches = (n + bs - 1) / bs;
 	size_t head_from = e->s->epochs - head_epochs(e, info);
-	struct event ev = { .kind = EVENT_BATCH, .batches = batches };
+	struct event ev = { .kind = EVENT_BATCH };
 	for (size_t epoch = 0; epoch < e->s->epochs; epoch++) {
 		int head_only = epoch >= head_from;
-		CALL_HOOKS(e, err, before_epoch, info, (uint32_t)epoch, head_only);
+		CALL_HOOKS(e, err, HOOK_BEFORE_EPOCH, before_epoch, info, (uint32_t)epoch,
+			   head_only);
 		e->batch.head_only = head_only;
 		rng_shuffle_u64(&e->rng, e->order, n);
 		e->in_batch = 1;
-		for (size_t bi = 0; bi < batches; bi++) {
-			size_t rows = n - bi * bs < bs ? n - bi * bs : bs;
-			fill_batch(e, e->order + bi * bs, rows);
+		for (size_t pos = 0, bi = 0; pos < n; bi++) {
+			struct timespec t0;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			double others = other_phases(e);
+			size_t rows = n - pos < bs ? n - pos : bs;
+			fill_batch(e, e->order + pos, rows);
 			e->batch.epoch = (uint32_t)epoch;
 			e->batch.index = (uint32_t)bi;
 			e->batch.batches = (uint32_t)batches;
@@ -414,16 +529,27 @@ static int learn_step(struct engine *e, size_t step, struct error *err)
 			if (train_batch(e, &loss, err) != 0)
 				return error_prefix(err, "step %zu, epoch %zu, batch %zu", step + 1,
 						    epoch + 1, bi + 1);
+			pos += rows;
 			e->batches_done++;
 			e->samples_done += e->batch.n;
+			e->phase_seconds[PHASE_TRAIN] += seconds_since(&t0) - (other_phases(e) - others);
 			ev.epoch = epoch;
 			ev.batch = bi;
+			ev.batches = batches;
 			ev.loss = loss;
 			emit(e, &ev);
+			int rc = serve_requests(e, err);
+			if (rc != 0)
+				return rc;
+			if (e->order_stale) {
+				if (order_after_forget(e, &pos, &n, err) != 0)
+					return -1;
+				batches = bi + 1 + (n - pos + bs - 1) / bs;
+			}
 		}
 		e->in_batch = 0;
 	}
-	CALL_HOOKS(e, err, after_task, info);
+	CALL_HOOKS(e, err, HOOK_AFTER_TASK, after_task, info);
 	return 0;
 }
 
@@ -448,6 +574,8 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 		tasks[k] = (struct results_task){ e->tasks.t[k].num_classes, e->tasks.t[k].classes };
 	struct results_figure figures[SCENARIO_PLUGINS_MAX * SERVICES_METRICS_MAX];
 	size_t num_figures = 0;
+	struct results_figure hook_times[SCENARIO_PLUGINS_MAX * HOOK_COUNT];
+	size_t num_hook_times = 0;
 	for (size_t i = 0; i < e->num_plugins; i++) {
 		const struct engine_plugin *p = &e->plugins[i];
 		plugins[i] = p->file.entry.name;
@@ -455,6 +583,11 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 			figures[num_figures++] = (struct results_figure){
 				p->file.entry.name, p->svc.metrics[m].key, p->svc.metrics[m].value
 			};
+		for (int h = 0; h < HOOK_COUNT; h++)
+			if (p->hook_seconds[h] > 0)
+				hook_times[num_hook_times++] = (struct results_figure){
+					p->file.entry.name, hook_names[h], p->hook_seconds[h]
+				};
 	}
 	struct results r = {
 		.scenario = e->s->name,
@@ -470,6 +603,11 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 		.step_seconds = e->step_seconds,
 		.confusion = e->confusion,
 		.total_seconds = e->total_seconds,
+		.num_phases = PHASE_COUNT,
+		.phase_names = phase_names,
+		.phase_seconds = e->phase_seconds,
+		.num_hook_times = num_hook_times,
+		.hook_times = hook_times,
 		.peak_rss_bytes = results_peak_rss(),
 		.num_plugins = e->num_plugins,
 		.plugins = plugins,
@@ -479,34 +617,63 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 		.num_unlearning = e->num_unlearning,
 		.unlearning = e->unlearning,
 	};
-	return results_write(out_dir, &r, err);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = results_write(out_dir, &r, err);
+	e->phase_seconds[PHASE_CHECKPOINT] += seconds_since(&t0);
+	return rc;
+}
+
+void engine_set_control(struct engine *e, const struct engine_control *c)
+{
+	e->control = *c;
+}
+
+/* Writes what finished when a step failed or the control asked to stop; the step's error stays
+ * the one reported. */
+static int stop_run(struct engine *e, const char *out_dir, int rc)
+{
+	struct error werr;
+	if (write_results(e, out_dir, 0, &werr) != 0)
+		engine_log(e, "lethe", LETHE_LOG_WARN, "%s", werr.msg);
+	return rc;
+}
+
+static int evaluate_timed(struct engine *e, double *acc, double *confusion, struct error *err)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = engine_evaluate(e, acc, confusion, err);
+	e->phase_seconds[PHASE_EVALUATE] += seconds_since(&t0);
+	return rc;
 }
 
 int engine_run(struct engine *e, const char *out_dir, struct error *err)
 {
 	size_t T = e->tasks.count;
+	e->out_dir = out_dir;
 	clock_gettime(CLOCK_MONOTONIC, &e->t0);
 	e->batches_total = count_batches(e);
 	struct event ev = { .kind = EVENT_RUN_START };
 	emit(e, &ev);
-	if (engine_evaluate(e, e->b, NULL, err) != 0)
+	if (evaluate_timed(e, e->b, NULL, err) != 0)
 		return -1;
 	for (e->step = 0; e->step < T; e->step++) {
 		struct timespec t0;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		ev = (struct event){ .kind = EVENT_STEP_START };
 		emit(e, &ev);
+		e->in_step = 1;
 		int rc = learn_step(e, e->step, err);
+		e->in_step = 0;
+		if (rc == ENGINE_STOPPED)
+			return stop_run(e, out_dir, ENGINE_STOPPED);
 		if (rc != 0 && strncmp(err->msg, "step ", 5) != 0)
 			error_prefix(err, "step %zu", e->step + 1);
 		if (rc == 0)
-			rc = engine_evaluate(e, e->R + e->step * T, e->confusion + e->step, err);
-		if (rc != 0) {
-			struct error werr;
-			if (write_results(e, out_dir, 0, &werr) != 0)
-				engine_log(e, "lethe", LETHE_LOG_WARN, "%s", werr.msg);
-			return -1;
-		}
+			rc = evaluate_timed(e, e->R + e->step * T, e->confusion + e->step, err);
+		if (rc != 0)
+			return stop_run(e, out_dir, -1);
 		e->step_seconds[e->step] = seconds_since(&t0);
 		e->rows_done = e->step + 1;
 		e->total_seconds = seconds_since(&e->t0);
@@ -521,17 +688,12 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err)
 				emit(e, &ev);
 			}
 		}
-		int complete = rc == 0 && e->rows_done == T;
-		/* After a failed forget step the finished steps are still written; the step's
-		 * error stays the one reported. */
-		struct error werr;
-		if (write_results(e, out_dir, complete, rc == 0 ? err : &werr) != 0) {
-			if (rc != 0)
-				engine_log(e, "lethe", LETHE_LOG_WARN, "%s", werr.msg);
-			return -1;
-		}
 		if (rc != 0)
+			return stop_run(e, out_dir, -1);
+		if (write_results(e, out_dir, e->rows_done == T, err) != 0)
 			return -1;
+		if ((rc = serve_requests(e, err)) != 0)
+			return rc == ENGINE_STOPPED ? stop_run(e, out_dir, rc) : -1;
 	}
 	e->step = T - 1;
 	ev = (struct event){ .kind = EVENT_RUN_END };
@@ -570,7 +732,7 @@ int engine_forget(struct engine *e, const lethe_forget_request *req, struct erro
 	for (size_t i = 1; i < req->num_ids; i++)
 		if (req->ids[i - 1] >= req->ids[i])
 			return error_set(err, "forget request: ids are not sorted ascending");
-	CALL_HOOKS(e, err, on_forget, req);
+	CALL_HOOKS(e, err, HOOK_ON_FORGET, on_forget, req);
 	remove_ids(e, req);
 	return 0;
 }
@@ -751,9 +913,120 @@ static int forget_references(struct engine *e, const struct scenario_forget *f,
 	return 0;
 }
 
+/* A forget step's own seed stream: the scenario's steps by section order, those asked for at
+ * run time after them. */
+static size_t forget_index(const struct engine *e, const struct scenario_forget *f)
+{
+	for (size_t i = 0; i < e->s->num_forgets; i++)
+		if (f == &e->s->forgets[i])
+			return i;
+	for (size_t i = 0; i < e->num_asked; i++)
+		if (f == &e->asked[i])
+			return SCENARIO_FORGETS_MAX + i;
+	return 0;
+}
+
+static int forget_step(struct engine *e, const struct scenario_forget *f, struct error *err);
+
 int engine_forget_step(struct engine *e, const struct scenario_forget *f, struct error *err)
 {
-	size_t index = (size_t)(f - e->s->forgets);
+	if (e->num_unlearning == ENGINE_UNLEARNING_MAX)
+		return error_set(err, "[%s]: a run holds at most %d forget steps", f->section,
+				 ENGINE_UNLEARNING_MAX);
+	/* The whole step is forget time, the hooks it calls included. */
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double hooks = e->phase_seconds[PHASE_HOOKS];
+	int rc = forget_step(e, f, err);
+	e->phase_seconds[PHASE_HOOKS] = hooks;
+	e->phase_seconds[PHASE_FORGET] += seconds_since(&t0);
+	return rc;
+}
+
+/* The plugin a forget asked for at run time uses: the first [forgetN]'s, else the first with an
+ * unlearn hook. */
+static const struct scenario_forget *forget_template(const struct engine *e, const char **plugin)
+{
+	for (size_t i = 0; i < e->s->num_forgets; i++)
+		if (e->s->forgets[i].plugin[0]) {
+			*plugin = e->s->forgets[i].plugin;
+			return &e->s->forgets[i];
+		}
+	*plugin = NULL;
+	for (size_t i = 0; i < e->num_plugins; i++)
+		if (e->plugins[i].hooks.unlearn) {
+			*plugin = e->plugins[i].section;
+			break;
+		}
+	return NULL;
+}
+
+/* Whether another task holds one of task k's classes (domain-incremental tasks share all). */
+static int classes_shared(const struct engine *e, size_t k)
+{
+	const struct task *t = &e->tasks.t[k];
+	for (size_t j = 0; j < e->tasks.count; j++)
+		for (uint32_t c = 0; j != k && c < t->num_classes; c++)
+			if (e->tasks.t[j].class_mask[t->classes[c]])
+				return 1;
+	return 0;
+}
+
+int engine_forget_now(struct engine *e, size_t task, struct error *err)
+{
+	size_t learned = e->in_step ? e->step + 1 : e->rows_done;
+	const char *plugin;
+	const struct scenario_forget *tpl = forget_template(e, &plugin);
+	const char *refusal = NULL;
+	if (!plugin)
+		refusal = "the scenario has no unlearning plugin";
+	else if (task >= learned)
+		refusal = "that task is not learned yet";
+	else if (e->tasks.t[task].num_train == 0)
+		refusal = "that task has no training data left";
+	else if (e->num_asked == ENGINE_UNLEARNING_MAX || e->num_unlearning == ENGINE_UNLEARNING_MAX)
+		refusal = "the run holds no more forget steps";
+	if (refusal) {
+		engine_log(e, "lethe", LETHE_LOG_WARN, "forget task %zu: not done: %s", task + 1,
+			   refusal);
+		return 1;
+	}
+	struct scenario_forget *f = &e->asked[e->num_asked];
+	if (tpl) {
+		*f = *tpl;
+	} else {
+		memset(f, 0, sizeof(*f));
+		f->references = 1u << REFERENCE_RETRAIN;
+		f->relearn_loss = 0.1;
+		f->relearn_max_epochs = 10;
+		snprintf(f->plugin, sizeof(f->plugin), "%s", plugin);
+	}
+	snprintf(f->section, sizeof(f->section), "forget-now-%zu", e->num_asked + 1);
+	f->after = learned;
+	const struct task *t = &e->tasks.t[task];
+	if (classes_shared(e, task)) {
+		f->what = FORGET_WHAT_TASK;
+		f->task = task + 1;
+		f->num_classes = 0;
+	} else {
+		f->what = FORGET_WHAT_CLASS;
+		f->num_classes = t->num_classes;
+		memcpy(f->classes, t->classes, t->num_classes * sizeof(*t->classes));
+	}
+	e->num_asked++;
+	engine_log(e, "lethe", LETHE_LOG_INFO, "forgetting task %zu now with %s", task + 1,
+		   f->plugin);
+	if (engine_forget_step(e, f, err) != 0)
+		return -1;
+	e->order_stale = e->in_step;
+	struct event ev = { .kind = EVENT_FORGET_END };
+	emit(e, &ev);
+	return 0;
+}
+
+static int forget_step(struct engine *e, const struct scenario_forget *f, struct error *err)
+{
+	size_t index = forget_index(e, f);
 	struct results_unlearning *u = &e->unlearning[e->num_unlearning];
 	memset(u, 0, sizeof(*u));
 	u->forget = f;
@@ -799,7 +1072,9 @@ int engine_forget_step(struct engine *e, const struct scenario_forget *f, struct
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (rc == 0 && p) {
 		p->svc.has_error = 0;
-		rc = hook_result(p, "unlearn", p->hooks.unlearn(p->inst, &req), err);
+		int hrc = p->hooks.unlearn(p->inst, &req);
+		hook_timed(e, p, HOOK_UNLEARN, &t0);
+		rc = hook_result(p, "unlearn", hrc, err);
 		u->plugin = p->file.entry.name;
 	}
 	double seconds = seconds_since(&t0);

@@ -54,7 +54,53 @@ struct sink {
 	void *ctx;
 };
 
+/* What a front end (the dashboard, a test) asks of a running engine. */
+enum engine_request {
+	ENGINE_REQ_NONE,   /* nothing: go on */
+	ENGINE_REQ_WRITE,  /* write the results so far */
+	ENGINE_REQ_FORGET, /* forget a task's classes now (see engine_forget_now) */
+	ENGINE_REQ_QUIT	   /* stop: write the results of what finished, engine_run returns
+			      ENGINE_STOPPED */
+};
+
+/* Polled after every batch and between steps, repeatedly until it returns ENGINE_REQ_NONE. It
+ * may block, which is how a pause works; it must not call into the engine. *task receives the
+ * 0-based task of an ENGINE_REQ_FORGET. */
+struct engine_control {
+	enum engine_request (*poll)(void *ctx, struct engine *e, size_t *task);
+	void *ctx;
+};
+
+/* engine_run's return when a control asked it to quit. */
+#define ENGINE_STOPPED 1
+
+/* Where a run's time goes; disjoint, so they sum to about the run's wall time. Hooks called
+ * inside forget steps count as forget. */
+enum engine_phase {
+	PHASE_TRAIN,	  /* forward, loss, backward, optimiser: the training loop less hooks */
+	PHASE_EVALUATE,	  /* the accuracy matrix */
+	PHASE_HOOKS,	  /* plugins' hooks while learning */
+	PHASE_FORGET,	  /* forget steps, their references and measurements */
+	PHASE_CHECKPOINT, /* writing results and checkpoints */
+	PHASE_COUNT
+};
+
+enum engine_hook {
+	HOOK_BEFORE_TASK,
+	HOOK_BEFORE_EPOCH,
+	HOOK_ON_BATCH,
+	HOOK_ON_LOGITS,
+	HOOK_ON_GRADIENT,
+	HOOK_AFTER_BATCH,
+	HOOK_AFTER_TASK,
+	HOOK_ON_FORGET,
+	HOOK_UNLEARN,
+	HOOK_COUNT
+};
+
 #define ENGINE_SINKS_MAX 4
+/* Forget steps a run can hold: the scenario's and those asked for while it runs. */
+#define ENGINE_UNLEARNING_MAX (2 * SCENARIO_FORGETS_MAX)
 
 struct engine_plugin {
 	struct plugin_file file;
@@ -64,6 +110,7 @@ struct engine_plugin {
 	lethe_plugin hooks; /* zero-extended copy of the instance's table */
 	lethe_host host;
 	struct services_ctx svc;
+	double hook_seconds[HOOK_COUNT];
 };
 
 struct engine {
@@ -83,6 +130,8 @@ struct engine {
 	size_t num_plugins;
 	struct engine_plugin plugins[SCENARIO_PLUGINS_MAX];
 	int in_batch;	  /* per-batch hooks running: no allocation allowed */
+	int in_step;	  /* a learning step is under way (engine_forget_now counts it learned) */
+	int order_stale;  /* a forget mid-step took samples the step's order still holds */
 
 	size_t num_sinks;
 	struct sink sinks[ENGINE_SINKS_MAX];
@@ -107,9 +156,16 @@ struct engine {
 	uint64_t batches_done, batches_total, samples_done;
 	size_t step;
 
-	/* The forget steps done, in order. */
+	/* The forget steps done, in order: the scenario's and those asked for at run time, whose
+	 * descriptions live in asked[]. */
 	size_t num_unlearning;
-	struct results_unlearning unlearning[SCENARIO_FORGETS_MAX];
+	struct results_unlearning unlearning[ENGINE_UNLEARNING_MAX];
+	size_t num_asked;
+	struct scenario_forget asked[ENGINE_UNLEARNING_MAX];
+
+	struct engine_control control;
+	const char *out_dir;	/* engine_run's, for a control's write request */
+	double phase_seconds[PHASE_COUNT];
 };
 
 /* Loads the data, builds the tasks and the model, loads and creates the plugins (checking each
@@ -118,9 +174,25 @@ int engine_open(struct engine *e, const struct scenario *s, const struct plugin_
 		struct error *err);
 int engine_add_sink(struct engine *e, void (*fn)(void *ctx, const struct event *ev), void *ctx);
 
+void engine_set_control(struct engine *e, const struct engine_control *c);
+
 /* Runs every step and writes DIR/metrics.json and DIR/accuracy.csv after each. On an error the
- * results of the finished steps stay on disk. out_dir may be NULL (no files). */
+ * results of the finished steps stay on disk. out_dir may be NULL (no files). Returns 0, -1 on
+ * an error, or ENGINE_STOPPED when the control asked to quit (the results then say
+ * "complete": false). */
 int engine_run(struct engine *e, const char *out_dir, struct error *err);
+
+/* Forgets task `task`'s classes now (the task itself where tasks share their classes, as in
+ * domain-incremental scenarios), as a forget step with the scenario's unlearning plugin: the
+ * plugin and references of its first [forgetN] section, else the first plugin with an unlearn
+ * hook and the retrain reference. Returns 0 and emits EVENT_FORGET_END when done; 1, with a
+ * warning logged and nothing changed, when the request cannot be met (no unlearning plugin,
+ * the task not learned yet, too many forget steps); -1 on an error that stops the run. */
+int engine_forget_now(struct engine *e, size_t task, struct error *err);
+
+/* Name of a hook or a phase as metrics.json spells it. */
+const char *engine_hook_name(enum engine_hook h);
+const char *engine_phase_name(enum engine_phase p);
 
 /* A forget request: every plugin's on_forget hears it, then the covered samples leave the
  * tasks' training data, so no later step (joint included) trains on them. */

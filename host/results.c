@@ -85,11 +85,12 @@ static json_t *forgetting_per_task(const struct results *r)
 	return a;
 }
 
-static json_t *plugin_metrics(const struct results *r)
+/* {"PLUGIN": {"KEY": value, ...}, ...} */
+static json_t *figures_object(const struct results_figure *figs, size_t n)
 {
 	json_t *o = json_object();
-	for (size_t i = 0; o && i < r->num_figures; i++) {
-		const struct results_figure *f = &r->figures[i];
+	for (size_t i = 0; o && i < n; i++) {
+		const struct results_figure *f = &figs[i];
 		json_t *per = json_object_get(o, f->plugin);
 		if (!per && json_object_set_new(o, f->plugin, per = json_object()) != 0)
 			per = NULL;
@@ -98,6 +99,17 @@ static json_t *plugin_metrics(const struct results *r)
 			return NULL;
 		}
 	}
+	return o;
+}
+
+static json_t *phases(const struct results *r)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; o && i < r->num_phases; i++)
+		if (json_object_set_new(o, r->phase_names[i], number(r->phase_seconds[i])) != 0) {
+			json_decref(o);
+			return NULL;
+		}
 	return o;
 }
 
@@ -194,7 +206,7 @@ static json_t *metrics_object(const struct results *r, json_error_t *jerr)
 	/* Every "o" reference is stolen, even when packing fails. */
 	return json_pack_ex(jerr, 0,
 		"{s:s, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-		" s:o, s:{s:o, s:o}, s:I, s:b, s:o, s:o, s:o}",
+		" s:o, s:{s:o, s:o, s:o, s:o}, s:I, s:b, s:o, s:o, s:o}",
 		"protocol", scenario_protocol_name(r->protocol),
 		"scenario", r->scenario,
 		"scenario_path", r->scenario_path,
@@ -213,9 +225,11 @@ static json_t *metrics_object(const struct results *r, json_error_t *jerr)
 		"unlearning", unlearning(r),
 		"seconds", "steps", reals(r->step_seconds, r->rows_done),
 		"total", number(r->total_seconds),
+		"phases", phases(r),
+		"hooks", figures_object(r->hook_times, r->num_hook_times),
 		"peak_rss_bytes", (json_int_t)r->peak_rss_bytes,
 		"complete", r->complete,
-		"plugin_metrics", plugin_metrics(r),
+		"plugin_metrics", figures_object(r->figures, r->num_figures),
 		"inter_task_confusion",
 		r->rows_done && r->confusion ? number(r->confusion[r->rows_done - 1]) : json_null(),
 		"inter_task_confusion_per_step",

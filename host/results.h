@@ -49,6 +49,11 @@ struct results {
 	const double *step_seconds; /* rows_done */
 	const double *confusion;    /* rows_done: inter-task confusion, NaN where none */
 	double total_seconds;
+	size_t num_phases;	    /* where the time went: "seconds"."phases" */
+	const char *const *phase_names;
+	const double *phase_seconds;
+	size_t num_hook_times;	    /* seconds per plugin and hook: "seconds"."hooks" */
+	const struct results_figure *hook_times;
 	uint64_t peak_rss_bytes;
 	size_t num_plugins;
 	const char *const *plugins; /* names */
@@ -67,7 +72,7 @@ struct results {
  * "after", "what", "classes" or "task" and "fraction", "plugin", "forget_samples", "ua",
  * "ra", "ta", "forget_test_accuracy", "mia", "relearn_epochs", "seconds", "gap_to_retrain",
  * and "references": {NAME: the same figures}), "seconds"
- * ({"steps": [...], "total": s}), "peak_rss_bytes", "complete",
+ * ({"steps": [...], "total": s, "phases": {PHASE: s, ...}, "hooks": {PLUGIN: {HOOK: s}}}), "peak_rss_bytes", "complete",
  * "inter_task_confusion" (after the last step done; null but for class-incremental runs) and
  * "inter_task_confusion_per_step",
  * "plugin_metrics" ({"PLUGIN": {"KEY": value, ...}, ...}). The summary figures are those
