@@ -12,7 +12,10 @@
 #include "params.h"
 #include "plugin_loader.h"
 #include "progress.h"
+#include "report.h"
 #include "scenario.h"
+#include "sweep.h"
+#include "tui.h"
 
 #define OVERRIDES_MAX 256
 
@@ -22,6 +25,9 @@ static const char usage[] =
 	"commands:\n"
 	"  run SCENARIO.ini    train through the scenario headless and write results\n"
 	"                      (a bare name like quickstart also finds a shipped scenario)\n"
+	"  tui SCENARIO.ini    the same run under a full-screen dashboard (h for its keys)\n"
+	"  report DIR          draw DIR's results (a run's or a sweep's) into DIR/report.svg\n"
+	"  sweep SWEEP.ini     run a grid of settings over seeds (lethe sweep --help)\n"
 	"  check SCENARIO.ini  validate a scenario and its plugins' parameters, no training\n"
 	"  plugins             list the plugins found, their versions and parameters\n"
 	"\n"
@@ -32,6 +38,7 @@ static const char usage[] =
 	"                       override a scenario value (repeatable)\n"
 	"  --plugin-path DIRS   colon-separated directories searched first for plugins\n"
 	"  --force              let run replace the results already in DIR\n"
+	"  --resume             continue the run in --out DIR from its last checkpoint\n"
 	"  --quiet              print warnings and errors only\n"
 	"  --help, --version\n"
 	"\n"
@@ -45,7 +52,8 @@ struct options {
 	const char *plugin_path;
 	const char *overrides[OVERRIDES_MAX];
 	size_t num_overrides;
-	int force, quiet;
+	int force, quiet, resume;
+	int tui; /* the dashboard is the front end */
 };
 
 static int bad_usage(const char *fmt, const char *arg)
@@ -75,6 +83,8 @@ static int parse_options(struct options *o, int argc, char **argv)
 				o->overrides[o->num_overrides++] = v;
 		} else if (!strcmp(a, "--force")) {
 			o->force = 1;
+		} else if (!strcmp(a, "--resume")) {
+			o->resume = 1;
 		} else if (!strcmp(a, "--quiet")) {
 			o->quiet = 1;
 		} else if (a[0] == '-') {
@@ -96,7 +106,7 @@ static int fail(const char *msg, int status)
 
 /* A scenario named without a directory is also looked up, with or without .ini, among the
  * shipped ones: the installed directory, or the source tree's when running from the build tree. */
-static int resolve_scenario(const char *arg, char *out, size_t size)
+int cli_resolve_scenario(const char *arg, char *out, size_t size)
 {
 	snprintf(out, size, "%s", arg);
 	if (access(arg, F_OK) == 0 || strchr(arg, '/'))
@@ -122,6 +132,11 @@ static void default_out(char *out, size_t size, const char *name)
 
 static int cmd_run(const struct options *o)
 {
+	if (o->tui && !isatty(STDOUT_FILENO))
+		return fail("tui needs a terminal on stdout; for a headless run use lethe run",
+			    CLI_BAD_INPUT);
+	if (o->resume && !o->out)
+		return bad_usage("%s needs --out DIR, the run to continue", "--resume");
 	struct error err;
 	struct scenario s;
 	if (scenario_load(&s, o->scenario, o->overrides, o->num_overrides, &err) != 0)
@@ -131,7 +146,7 @@ static int cmd_run(const struct options *o)
 		snprintf(out, sizeof(out), "%s", o->out);
 		char existing[SCENARIO_PATH_MAX + 32];
 		snprintf(existing, sizeof(existing), "%s/metrics.json", out);
-		if (!o->force && access(existing, F_OK) == 0) {
+		if (!o->force && !o->resume && access(existing, F_OK) == 0) {
 			scenario_free(&s);
 			return bad_usage("%s already holds a run's results; choose another --out "
 					 "or pass --force to replace them", out);
@@ -144,17 +159,34 @@ static int cmd_run(const struct options *o)
 	struct engine e;
 	struct progress prog;
 	progress_init(&prog, stderr, isatty(STDERR_FILENO), o->quiet);
+	struct tui *tui = NULL;
 	int status = CLI_OK;
 	if (engine_open(&e, &s, &pp, &err) != 0) {
 		status = fail(err.msg, CLI_BAD_INPUT);
+	} else if (o->resume && engine_resume(&e, out, &err) != 0) {
+		status = fail(err.msg, CLI_BAD_INPUT);
+	} else if (o->tui && tui_open(&tui, &e, out, &err) != 0) {
+		status = fail(err.msg, CLI_RUN_FAILED);
 	} else {
-		engine_add_sink(&e, progress_event, &prog);
-		if (!o->quiet)
+		if (tui) {
+			engine_add_sink(&e, tui_event, tui);
+			engine_set_control(&e, &(struct engine_control){ tui_poll, tui });
+		} else {
+			engine_add_sink(&e, progress_event, &prog);
+		}
+		if (!o->quiet && !tui)
 			fprintf(stderr, "lethe: %s: %s, %zu tasks, baseline %s, results in %s\n",
 				s.name, scenario_protocol_name(s.protocol), e.tasks.count,
 				s.baseline == BASELINE_JOINT ? "joint" : "naive", out);
-		if (engine_run(&e, out, &err) != 0)
+		int rc = engine_run(&e, out, &err);
+		/* The terminal is back to normal before anything is printed. */
+		if (tui)
+			tui_close(tui, rc, rc < 0 ? err.msg : NULL);
+		if (rc < 0)
 			status = fail(err.msg, CLI_RUN_FAILED);
+		else if (rc == ENGINE_STOPPED && !o->quiet)
+			fprintf(stderr, "lethe: stopped on request; the finished steps' results are "
+				"in %s\n", out);
 	}
 	engine_close(&e);
 	plugin_path_free(&pp);
@@ -253,7 +285,11 @@ int cli_main(int argc, char **argv)
 		       LETHE_ABI_MINOR, LETHE_ABI_PATCH);
 		return CLI_OK;
 	}
-	struct options o = { .command = cmd };
+	if (!strcmp(cmd, "report"))
+		return report_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "sweep"))
+		return sweep_main(argc - 1, argv + 1);
+	struct options o = { .command = cmd, .tui = !strcmp(cmd, "tui") };
 	int rc = parse_options(&o, argc, argv);
 	if (rc != CLI_OK)
 		return rc;
@@ -262,13 +298,14 @@ int cli_main(int argc, char **argv)
 			return bad_usage("plugins takes no scenario ('%s')", o.scenario);
 		return cmd_plugins(&o);
 	}
-	if (strcmp(cmd, "run") && strcmp(cmd, "check"))
-		return bad_usage("unknown command '%s'; the commands are run, check, plugins", cmd);
+	if (strcmp(cmd, "run") && strcmp(cmd, "check") && strcmp(cmd, "tui"))
+		return bad_usage("unknown command '%s'; the commands are run, tui, check, report, "
+				 "sweep, plugins", cmd);
 	if (!o.scenario)
 		return bad_usage("%s needs a scenario file", cmd);
 	char scenario[SCENARIO_PATH_MAX];
-	if (resolve_scenario(o.scenario, scenario, sizeof(scenario)) != 0)
+	if (cli_resolve_scenario(o.scenario, scenario, sizeof(scenario)) != 0)
 		return CLI_BAD_INPUT;
 	o.scenario = scenario;
-	return !strcmp(cmd, "run") ? cmd_run(&o) : cmd_check(&o);
+	return !strcmp(cmd, "check") ? cmd_check(&o) : cmd_run(&o);
 }

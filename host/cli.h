@@ -1,6 +1,8 @@
-/* The command line: lethe run | check | plugins, --help, --version. */
+/* The command line: lethe run | tui | check | report | sweep | plugins, --help, --version. */
 #ifndef LETHE_CLI_H
 #define LETHE_CLI_H
+
+#include <stddef.h>
 
 /* Exit statuses, as lethe(1) documents them. */
 enum {
@@ -10,5 +12,9 @@ enum {
 };
 
 int cli_main(int argc, char **argv);
+
+/* A scenario argument as given, or, named without a directory, a shipped scenario of that name
+ * (with or without .ini). Prints the error and returns -1 when neither exists. */
+int cli_resolve_scenario(const char *arg, char *out, size_t size);
 
 #endif

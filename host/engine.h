@@ -176,6 +176,12 @@ int engine_add_sink(struct engine *e, void (*fn)(void *ctx, const struct event *
 
 void engine_set_control(struct engine *e, const struct engine_control *c);
 
+/* Restores the run in DIR from its last checkpoint (DIR/checkpoint.lethe) into an engine just
+ * opened on the same scenario, so that engine_run continues where it stopped. A missing,
+ * corrupt, truncated or foreign checkpoint is refused with a message naming the file and the
+ * cause, and the engine is left as opened. */
+int engine_resume(struct engine *e, const char *dir, struct error *err);
+
 /* Runs every step and writes DIR/metrics.json and DIR/accuracy.csv after each. On an error the
  * results of the finished steps stay on disk. out_dir may be NULL (no files). Returns 0, -1 on
  * an error, or ENGINE_STOPPED when the control asked to quit (the results then say
