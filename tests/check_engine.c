@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc_hook.h"
 #include "engine.h"
@@ -61,7 +62,7 @@ static void run_scenario(const char *path, const char *const *overrides, size_t 
 	struct engine e;
 	memset(o, 0, sizeof(*o));
 	ck_assert_msg(scenario_load(&s, path, overrides, n, &err) == 0, "%s", err.msg);
-	plugin_path_init(&pp, NULL);
+	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
 	o->rc = engine_open(&e, &s, &pp, &err);
 	if (o->rc == 0)
 		o->rc = engine_run(&e, out, &err);
@@ -103,7 +104,7 @@ START_TEST(test_inter_task_confusion)
 	struct plugin_path pp;
 	struct engine e;
 	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
-	plugin_path_init(&pp, NULL);
+	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
 	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
 	ck_assert_msg(engine_run(&e, NULL, &err) == 0, "%s", err.msg);
 	size_t errors = 0, across = 0, C = e.num_classes;
@@ -199,7 +200,7 @@ START_TEST(test_forget_step)
 	struct plugin_path pp;
 	struct engine e;
 	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
-	plugin_path_init(&pp, NULL);
+	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
 	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
 	size_t before = e.tasks.t[0].num_train;
 	ck_assert_msg(engine_run(&e, tmp, &err) == 0, "%s", err.msg);
@@ -305,6 +306,187 @@ START_TEST(test_results_files)
 }
 END_TEST
 
+/* ---- control: what the dashboard asks of a running engine ---- */
+
+struct script {
+	uint64_t at_batch;	    /* the request comes after this many batches (run-wide) */
+	enum engine_request request;
+	size_t task;
+	int served;		    /* the request went out */
+	int refused_logged;	    /* a warning came back */
+	int bad_label_after;	    /* a batch after the forget held the forgotten classes */
+	int forgot;		    /* EVENT_FORGET_END seen */
+	int file_after_write;	    /* metrics.json existed at the poll after a write */
+	const char *dir;
+};
+
+/* The protocol line of write_scenario, with an unlearning plugin loaded after it. */
+#define WITH_REPULSION "class-incremental\nplugins = repulsion"
+
+static enum engine_request scripted(void *ctx, struct engine *e, size_t *task)
+{
+	struct script *sc = ctx;
+	if (sc->served == 1 && sc->request == ENGINE_REQ_WRITE) {
+		char file[4200];
+		snprintf(file, sizeof(file), "%s/metrics.json", sc->dir);
+		sc->file_after_write = access(file, F_OK) == 0;
+		sc->served = 2;
+	}
+	if (sc->served || e->batches_done < sc->at_batch)
+		return ENGINE_REQ_NONE;
+	sc->served = 1;
+	*task = sc->task;
+	return sc->request;
+}
+
+static void observe(void *ctx, const struct event *ev)
+{
+	struct script *sc = ctx;
+	if (ev->kind == EVENT_FORGET_END)
+		sc->forgot = 1;
+	if (ev->kind == EVENT_LOG && ev->level == LETHE_LOG_WARN && strstr(ev->msg, "not done"))
+		sc->refused_logged = 1;
+	if (ev->kind == EVENT_BATCH && sc->forgot)
+		for (size_t i = 0; i < ev->engine->batch.n; i++)
+			sc->bad_label_after |= ev->engine->batch.y[i] < 2;
+}
+
+/* Runs the scenario at path with a scripted control; returns engine_run's status. */
+static int run_scripted(const char *path, struct script *sc, size_t *unlearned, size_t *rows)
+{
+	struct scenario s;
+	struct error err;
+	struct plugin_path pp;
+	struct engine e;
+	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
+	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
+	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
+	engine_add_sink(&e, observe, sc);
+	engine_set_control(&e, &(struct engine_control){ scripted, sc });
+	sc->dir = tmp;
+	int rc = engine_run(&e, tmp, &err);
+	ck_assert_msg(rc >= 0, "%s", err.msg);
+	*unlearned = e.num_unlearning;
+	*rows = e.rows_done;
+	if (e.num_unlearning) {
+		ck_assert_str_eq(e.unlearning[0].forget->section, "forget-now-1");
+		ck_assert_uint_eq(e.tasks.t[0].num_train, 0);
+	}
+	engine_close(&e);
+	plugin_path_free(&pp);
+	scenario_free(&s);
+	return rc;
+}
+
+static json_t *load_metrics(void)
+{
+	char file[4200];
+	snprintf(file, sizeof(file), "%s/metrics.json", tmp);
+	json_error_t jerr;
+	json_t *j = json_load_file(file, 0, &jerr);
+	ck_assert_msg(j != NULL, "%s", jerr.text);
+	return j;
+}
+
+/* Quit in the middle of step 2: the first step's row stays, marked incomplete. */
+START_TEST(test_control_quit)
+{
+	char *path = write_scenario("class-incremental", "split = 3", NULL);
+	struct script sc = { .at_batch = 35, .request = ENGINE_REQ_QUIT };
+	size_t unlearned, rows;
+	ck_assert_int_eq(run_scripted(path, &sc, &unlearned, &rows), ENGINE_STOPPED);
+	ck_assert_uint_eq(rows, 1);
+	json_t *j = load_metrics();
+	ck_assert(json_is_false(json_object_get(j, "complete")));
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "accuracy_matrix")), 1);
+	json_decref(j);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_control_write)
+{
+	char *path = write_scenario("class-incremental", "split = 3", NULL);
+	struct script sc = { .at_batch = 3, .request = ENGINE_REQ_WRITE };
+	size_t unlearned, rows;
+	ck_assert_int_eq(run_scripted(path, &sc, &unlearned, &rows), 0);
+	ck_assert_msg(sc.file_after_write, "no metrics.json right after the write request");
+	ck_assert_uint_eq(rows, 3);
+	free(path);
+}
+END_TEST
+
+/* Task 1 forgotten by repulsion in the middle of joint step 2: the rest of the run never trains
+ * on its classes, and the figures join the run's. */
+START_TEST(test_control_forget_now)
+{
+	char *path = write_scenario(WITH_REPULSION, "split = 3", "baseline = joint\n");
+	struct script sc = { .at_batch = 35, .request = ENGINE_REQ_FORGET, .task = 0 };
+	size_t unlearned, rows;
+	ck_assert_int_eq(run_scripted(path, &sc, &unlearned, &rows), 0);
+	ck_assert(sc.forgot);
+	ck_assert_uint_eq(unlearned, 1);
+	ck_assert_msg(!sc.bad_label_after, "a batch after the forget held a forgotten class");
+	json_t *j = load_metrics();
+	json_t *u = json_array_get(json_object_get(j, "unlearning"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(u, "section")), "forget-now-1");
+	ck_assert_int_eq(json_integer_value(json_object_get(u, "after")), 2);
+	ck_assert(json_is_object(json_object_get(json_object_get(u, "references"), "retrain")));
+	json_decref(j);
+	free(path);
+}
+END_TEST
+
+/* A task not learned yet, or a scenario without an unlearning plugin: a warning, no change. */
+START_TEST(test_control_forget_refused)
+{
+	char *path = write_scenario(WITH_REPULSION, "split = 3", NULL);
+	struct script sc = { .at_batch = 35, .request = ENGINE_REQ_FORGET, .task = 2 };
+	size_t unlearned, rows;
+	ck_assert_int_eq(run_scripted(path, &sc, &unlearned, &rows), 0);
+	ck_assert(sc.refused_logged);
+	ck_assert_uint_eq(unlearned, 0);
+	free(path);
+
+	path = write_scenario("class-incremental", "split = 3", NULL);
+	sc = (struct script){ .at_batch = 35, .request = ENGINE_REQ_FORGET, .task = 0 };
+	ck_assert_int_eq(run_scripted(path, &sc, &unlearned, &rows), 0);
+	ck_assert(sc.refused_logged);
+	ck_assert_uint_eq(unlearned, 0);
+	free(path);
+}
+END_TEST
+
+/* Where the time went: every phase is in metrics.json, and they sum to about the total. */
+START_TEST(test_phase_seconds)
+{
+	char *path = write_scenario("class-incremental\nplugins = rehearsal, repulsion", "split = 3",
+				    "[forget1]\nafter = 3\nwhat = class\nclasses = 1\n"
+				    "plugin = repulsion\nreferences = finetune\n");
+	struct outcome o;
+	run_scenario(path, NULL, 0, tmp, &o);
+	ck_assert_msg(o.rc == 0, "%s", o.err);
+	json_t *j = load_metrics();
+	json_t *sec = json_object_get(j, "seconds"), *ph = json_object_get(sec, "phases");
+	double sum = 0;
+	const char *names[] = { "train", "evaluate", "hooks", "forget", "checkpoint" };
+	for (size_t i = 0; i < 5; i++) {
+		json_t *v = json_object_get(ph, names[i]);
+		ck_assert_msg(json_is_number(v), "phase %s", names[i]);
+		sum += json_number_value(v);
+	}
+	for (size_t i = 0; i < 4; i++)
+		ck_assert_msg(json_number_value(json_object_get(ph, names[i])) > 0, "%s", names[i]);
+	double total = json_number_value(json_object_get(sec, "total"));
+	ck_assert_msg(sum <= total * 1.02 + 0.01 && sum >= total * 0.7, "phases %g, total %g", sum,
+		      total);
+	json_t *rep = json_object_get(json_object_get(sec, "hooks"), "repulsion");
+	ck_assert(json_is_number(json_object_get(rep, "unlearn")));
+	json_decref(j);
+	free(path);
+}
+END_TEST
+
 /* ---- allocation: the training loop allocates nothing per batch ---- */
 
 #ifndef ALLOC_HOOK_OFF
@@ -338,7 +520,7 @@ START_TEST(test_no_allocation_per_batch)
 	struct plugin_path pp;
 	struct engine e;
 	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
-	plugin_path_init(&pp, NULL);
+	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
 	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
 	struct alloc_watch w = { 0 };
 	engine_add_sink(&e, watch, &w);
@@ -385,6 +567,16 @@ static Suite *engine_suite(void)
 	tc = tcase_create("results");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_results_files);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("control");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_control_quit);
+	tcase_add_test(tc, test_control_write);
+	tcase_add_test(tc, test_control_forget_now);
+	tcase_add_test(tc, test_control_forget_refused);
+	tcase_add_test(tc, test_phase_seconds);
 	suite_add_tcase(s, tc);
 
 #ifndef ALLOC_HOOK_OFF
