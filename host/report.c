@@ -1,5 +1,185 @@
-/* SCAFFOLD: replaced by the report work in progress. */
-#include <stdio.h>
-#include "cli.h"
 #include "report.h"
-int report_main(int argc, char **argv) { (void)argc; (void)argv; fputs("lethe: report is not built yet\n", stderr); return CLI_BAD_INPUT; }
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "report_run.h"
+#include "report_sweep.h"
+
+static const char usage[] =
+	"usage: lethe report DIR [--quiet]\n"
+	"\n"
+	"Draws the results in DIR into DIR/report.svg. A run's metrics.json gives the\n"
+	"accuracy matrix, each task's accuracy across the steps, forgetting per task, the\n"
+	"headline figures and any unlearning figures beside the reference methods'; a\n"
+	"sweep's summary.json gives each setting's mean accuracy and forgetting over its\n"
+	"seeds, best first. A partial run is drawn as far as it went.\n"
+	"\n"
+	"  --quiet   print errors only\n"
+	"\n"
+	"Exit status: 0 written, 1 report.svg could not be written, 2 bad usage or input.\n";
+
+/* The page to write, whichever file it came from. */
+struct page {
+	int (*draw)(const struct page *p, FILE *f);
+	struct report_run run;
+	struct report_sweep sweep;
+};
+
+static int draw_run(const struct page *p, FILE *f)
+{
+	return report_run_draw(&p->run, f);
+}
+
+static int draw_sweep(const struct page *p, FILE *f)
+{
+	return report_sweep_draw(&p->sweep, f);
+}
+
+/* Writes dir/report.svg through dir/.report.svg.tmp and a rename. */
+static enum report_status write_page(const char *dir, const struct page *p, struct error *e)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/report.svg", dir);
+	/* tmp is the longer name: if it fits, path does. */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.report.svg.tmp", dir) >= sizeof(tmp)) {
+		error_set(e, "%s/report.svg: %s", dir, strerror(ENAMETOOLONG));
+		return REPORT_WRITE_FAILED;
+	}
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		error_set(e, "%s: %s", path, strerror(errno));
+		return REPORT_WRITE_FAILED;
+	}
+	int err = 0;
+	errno = 0;
+	if (p->draw(p, f) != 0 || fsync(fileno(f)) != 0)
+		err = errno ? errno : EIO;
+	if (fclose(f) != 0 && !err)
+		err = errno;
+	if (!err && rename(tmp, path) != 0)
+		err = errno;
+	if (err) {
+		unlink(tmp);
+		error_set(e, "%s: %s", path, strerror(err));
+		return REPORT_WRITE_FAILED;
+	}
+	return REPORT_OK;
+}
+
+/* dir/metrics.json, else dir/summary.json, parsed. */
+static json_t *load(const char *dir, char path[PATH_MAX], int *sweep, struct error *e)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		error_set(e, "%s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		error_set(e, "%s: %s", dir, strerror(ENOTDIR));
+		return NULL;
+	}
+	*sweep = 0;
+	snprintf(path, PATH_MAX, "%s/metrics.json", dir);
+	if (access(path, F_OK) != 0) {
+		*sweep = 1;
+		snprintf(path, PATH_MAX, "%s/summary.json", dir);
+	}
+	if (*sweep && access(path, F_OK) != 0) {
+		error_set(e, "%s: no metrics.json (a run's results) nor summary.json (a sweep's) "
+			  "in it", dir);
+		return NULL;
+	}
+
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		error_set(e, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	json_error_t jerr;
+	json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+	fclose(f);
+	if (!root) {
+		error_set(e, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		error_set(e, "%s: not a JSON object", path);
+		return NULL;
+	}
+	return root;
+}
+
+enum report_status report_write(const char *dir, struct error *e)
+{
+	char path[PATH_MAX];
+	int sweep;
+	json_t *root = load(dir, path, &sweep, e);
+	if (!root)
+		return REPORT_BAD_INPUT;
+
+	struct page p = { .draw = sweep ? draw_sweep : draw_run };
+	int rc = sweep ? report_sweep_load(&p.sweep, root, e) : report_run_load(&p.run, root, e);
+	enum report_status status = REPORT_BAD_INPUT;
+	if (rc != 0) {
+		error_prefix(e, "%s", path);
+	} else {
+		status = write_page(dir, &p, e);
+		if (sweep)
+			report_sweep_free(&p.sweep);
+		else
+			report_run_free(&p.run);
+	}
+	/* The pages point into the document: it goes last. */
+	json_decref(root);
+	return status;
+}
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+	fputs("lethe: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs(" (see lethe report --help)\n", stderr);
+	return CLI_BAD_INPUT;
+}
+
+int report_main(int argc, char **argv)
+{
+	const char *dir = NULL;
+	int quiet = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(usage, stdout);
+			return CLI_OK;
+		} else if (!strcmp(a, "--quiet")) {
+			quiet = 1;
+		} else if (a[0] == '-') {
+			return bad_usage("unknown option '%s'", a);
+		} else if (dir) {
+			return bad_usage("unexpected argument '%s'", a);
+		} else {
+			dir = a;
+		}
+	}
+	if (!dir)
+		return bad_usage("%s", "report needs a results directory");
+
+	struct error e;
+	enum report_status status = report_write(dir, &e);
+	if (status != REPORT_OK) {
+		fprintf(stderr, "lethe: %s\n", e.msg);
+		return status == REPORT_BAD_INPUT ? CLI_BAD_INPUT : CLI_RUN_FAILED;
+	}
+	if (!quiet)
+		fprintf(stderr, "lethe: wrote %s/report.svg\n", dir);
+	return CLI_OK;
+}

@@ -2,6 +2,20 @@
 #ifndef LETHE_REPORT_H
 #define LETHE_REPORT_H
 
+#include "error.h"
+
+enum report_status {
+	REPORT_OK,
+	REPORT_BAD_INPUT,	/* no such directory, no results in it, or a malformed file */
+	REPORT_WRITE_FAILED	/* report.svg could not be written */
+};
+
+/* Draws the results in dir into dir/report.svg: a run's metrics.json, else a sweep's
+ * summary.json. The page goes to a temporary file renamed over report.svg, so a reader sees
+ * the old page or the new one whole. An error names the file and the cause (for a malformed
+ * file: the line and column, or the key at fault). */
+enum report_status report_write(const char *dir, struct error *e);
+
 /* argv[0] is "report". Returns a CLI_* status. */
 int report_main(int argc, char **argv);
 
