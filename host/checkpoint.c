@@ -1,4 +1,943 @@
-/* SCAFFOLD: replaced by the checkpoint work in progress. */
-#include "engine.h"
+/* Checkpoints: the engine's state to a file and back (the format is in checkpoint.h). A resume
+ * reads the whole file, parses and checks it, checks it against the run it is to continue, and
+ * only then changes the engine: a refused checkpoint leaves nothing half loaded. */
+#define _GNU_SOURCE
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define NAME_MAX_BYTES 255 /* a plugin's name in the file */
+
+/* ---- the effective settings: the run's identity ---- */
+
+/* The key train.checkpoint_every changes when checkpoints are written, not what a run does. */
+static int identity_key(const struct ini_entry *en)
+{
+	return strcmp(en->section, "train") != 0 || strcmp(en->key, "checkpoint_every") != 0;
+}
+
+/* A setting by its name, "section.key": the order the lines are sorted in. */
+struct named {
+	char name[2 * INI_NAME_MAX];
+	const char *value;
+};
+
+static int named_order(const void *a, const void *b)
+{
+	return strcmp(((const struct named *)a)->name, ((const struct named *)b)->name);
+}
+
+/* "section.key=value" lines, sorted by name; malloc'd, *len bytes. */
+static char *settings_text(const struct ini *ini, size_t *len)
+{
+	struct named *sorted = malloc((ini->count ? ini->count : 1) * sizeof(*sorted));
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = sorted ? open_memstream(&text, &size) : NULL;
+	if (!f) {
+		free(sorted);
+		return NULL;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < ini->count; i++) {
+		const struct ini_entry *en = &ini->entries[i];
+		if (!identity_key(en))
+			continue;
+		snprintf(sorted[n].name, sizeof(sorted[n].name), "%s.%s", en->section, en->key);
+		sorted[n++].value = en->value;
+	}
+	qsort(sorted, n, sizeof(*sorted), named_order);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s=%s\n", sorted[i].name, sorted[i].value);
+	int bad = ferror(f);
+	free(sorted);
+	if (fclose(f) != 0 || bad) {
+		free(text);
+		return NULL;
+	}
+	*len = size;
+	return text;
+}
+
+/* One "section.key=value" line of text[*at, len): its name and value, *at past it. */
+struct setting {
+	const char *name, *value;
+	int name_len, value_len;
+};
+
+static int next_setting(const char *text, size_t len, size_t *at, struct setting *s)
+{
+	if (*at >= len)
+		return 0;
+	const char *line = text + *at, *nl = memchr(line, '\n', len - *at);
+	size_t n = nl ? (size_t)(nl - line) : len - *at;
+	*at += n + (nl != NULL);
+	const char *eq = memchr(line, '=', n);
+	size_t name = eq ? (size_t)(eq - line) : n;
+	*s = (struct setting){ line, eq ? eq + 1 : line + n, (int)name,
+			       (int)(eq ? n - name - 1 : 0) };
+	return 1;
+}
+
+static int setting_order(const struct setting *a, const struct setting *b)
+{
+	int c = memcmp(a->name, b->name, (size_t)(a->name_len < b->name_len ? a->name_len
+									 : b->name_len));
+	return c ? c : a->name_len - b->name_len;
+}
+
+/* Names the first setting where the checkpoint's run (was) and this one (now) differ. */
+static int settings_differ(const char *was, size_t was_len, const char *now, size_t now_len,
+			   struct error *err)
+{
+	size_t i = 0, j = 0;
+	struct setting a, b;
+	int has_a = next_setting(was, was_len, &i, &a), has_b = next_setting(now, now_len, &j, &b);
+	while (has_a || has_b) {
+		int c = !has_a ? 1 : !has_b ? -1 : setting_order(&a, &b);
+		if (c < 0)
+			return error_set(err, "another scenario: the checkpoint's run set "
+					 "%.*s = %.*s, this one does not", a.name_len, a.name,
+					 a.value_len, a.value);
+		if (c > 0)
+			return error_set(err, "another scenario: this run sets %.*s = %.*s, the "
+					 "checkpoint's did not", b.name_len, b.name, b.value_len,
+					 b.value);
+		if (a.value_len != b.value_len || memcmp(a.value, b.value, (size_t)a.value_len))
+			return error_set(err, "another scenario: the checkpoint's run has "
+					 "%.*s = %.*s, this one %.*s", a.name_len, a.name,
+					 a.value_len, a.value, b.value_len, b.value);
+		has_a = next_setting(was, was_len, &i, &a);
+		has_b = next_setting(now, now_len, &j, &b);
+	}
+	return error_set(err, "the scenario differs from the checkpoint's");
+}
+
+/* ---- writing ---- */
+
+static void put(FILE *f, const void *p, size_t n)
+{
+	if (n)
+		fwrite(p, 1, n, f);
+}
+
+static void put_u64(FILE *f, uint64_t v)
+{
+	put(f, &v, sizeof(v));
+}
+
+static void put_f64(FILE *f, double v)
+{
+	put(f, &v, sizeof(v));
+}
+
+static void put_str(FILE *f, const char *s)
+{
+	put_u64(f, strlen(s));
+	put(f, s, strlen(s));
+}
+
+static void put_rng(FILE *f, const struct rng *r)
+{
+	for (int i = 0; i < 4; i++)
+		put_u64(f, r->s[i]);
+}
+
+static void put_figures(FILE *f, const struct unlearn_figures *u)
+{
+	const double v[] = { u->ua, u->ra, u->ta, u->forget_test_acc, u->mia, u->relearn_epochs,
+			     u->seconds };
+	put(f, v, sizeof(v));
+}
+
+static void put_forget(FILE *f, const struct scenario_forget *g)
+{
+	put_str(f, g->section);
+	put_u64(f, g->after);
+	put_u64(f, g->what);
+	put_u64(f, g->num_classes);
+	for (size_t i = 0; i < g->num_classes; i++)
+		put_u64(f, (uint64_t)g->classes[i]);
+	put_u64(f, g->task);
+	put_f64(f, g->fraction);
+	put_str(f, g->plugin);
+	put_u64(f, g->references);
+	put_u64(f, (uint64_t)g->retrain_joint);
+	put_u64(f, g->retrain_epochs);
+	put_u64(f, g->finetune_epochs);
+	put_u64(f, g->ascent_epochs);
+	put_f64(f, g->relearn_loss);
+	put_u64(f, g->relearn_max_epochs);
+}
+
+/* The number of a forget step in the file: the scenario's by index, those asked after. */
+static uint64_t forget_which(const struct engine *e, const struct scenario_forget *g)
+{
+	if (g >= e->s->forgets && g < e->s->forgets + SCENARIO_FORGETS_MAX)
+		return (uint64_t)(g - e->s->forgets);
+	return SCENARIO_FORGETS_MAX + (uint64_t)(g - e->asked);
+}
+
+static void put_unlearning(FILE *f, const struct engine *e, const struct results_unlearning *u)
+{
+	int64_t plugin = -1;
+	for (size_t i = 0; u->plugin && i < e->num_plugins; i++)
+		if (u->plugin == e->plugins[i].file.entry.name)
+			plugin = (int64_t)i;
+	put_u64(f, forget_which(e, u->forget));
+	put_u64(f, u->num_forget);
+	put_u64(f, (uint64_t)plugin);
+	put_figures(f, &u->figures);
+	put_u64(f, u->references);
+	for (int r = 0; r < REFERENCE_COUNT; r++)
+		put_figures(f, &u->reference[r]);
+}
+
+static double since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+static int put_payload(struct engine *e, FILE *f, struct error *err)
+{
+	size_t T = e->tasks.count, len;
+	char *settings = settings_text(&e->s->ini, &len);
+	if (!settings)
+		return error_set(err, "out of memory");
+	put_u64(f, len);
+	put(f, settings, len);
+	free(settings);
+	put_u64(f, T);
+	put_u64(f, e->model.num_params);
+	put_u64(f, e->train.n);
+	put_u64(f, e->num_plugins);
+
+	/* Between steps the position is the last step's: nothing to keep. */
+	const struct engine_position at = e->in_step ? e->at : (struct engine_position){ 0 };
+	put_u64(f, e->rows_done);
+	put_u64(f, (uint64_t)e->in_step);
+	const uint64_t position[] = { at.epoch, at.pos, at.batch, at.batches, at.n, at.head_from,
+				      (uint64_t)at.shuffled };
+	put(f, position, sizeof(position));
+	put_f64(f, e->in_step ? since(&e->step_t0) : 0.0);
+	put_u64(f, e->batches_done);
+	put_u64(f, e->batches_total);
+	put_u64(f, e->samples_done);
+	put_f64(f, since(&e->t0));
+	put_f64(f, e->total_seconds);
+	put_u64(f, PHASE_COUNT);
+	put(f, e->phase_seconds, sizeof(e->phase_seconds));
+	put_rng(f, &e->rng);
+
+	put(f, e->model.params, e->model.num_params * sizeof(float));
+	put_u64(f, e->opt.velocity != NULL);
+	put_u64(f, (uint64_t)e->opt.started);
+	if (e->opt.velocity)
+		put(f, e->opt.velocity, e->model.num_params * sizeof(float));
+	size_t n = at.n;
+	put_u64(f, n);
+	put(f, e->order, n * sizeof(*e->order));
+	for (size_t k = 0; k < T; k++) {
+		put_u64(f, e->tasks.t[k].num_train);
+		put(f, e->tasks.t[k].train, e->tasks.t[k].num_train * sizeof(uint32_t));
+	}
+	put(f, e->R, T * T * sizeof(double));
+	put(f, e->b, T * sizeof(double));
+	put(f, e->step_seconds, T * sizeof(double));
+	put(f, e->confusion, T * sizeof(double));
+
+	put_u64(f, e->num_asked);
+	for (size_t i = 0; i < e->num_asked; i++)
+		put_forget(f, &e->asked[i]);
+	put_u64(f, e->num_unlearning);
+	for (size_t i = 0; i < e->num_unlearning; i++)
+		put_unlearning(f, e, &e->unlearning[i]);
+
+	for (size_t i = 0; i < e->num_plugins; i++) {
+		const struct engine_plugin *p = &e->plugins[i];
+		put_str(f, p->file.entry.name);
+		put_rng(f, &p->svc.rng);
+		put_u64(f, p->svc.reserved);
+		put_u64(f, p->svc.num_metrics);
+		for (size_t m = 0; m < p->svc.num_metrics; m++) {
+			put_str(f, p->svc.metrics[m].key);
+			put_f64(f, p->svc.metrics[m].value);
+		}
+		put_u64(f, HOOK_COUNT);
+		put(f, p->hook_seconds, sizeof(p->hook_seconds));
+		if (engine_plugin_save(e, i, f, err) != 0)
+			return -1;
+	}
+	return ferror(f) ? error_set(err, "out of memory") : 0;
+}
+
+/* mkdir -p: the checkpoint may come before the first results. */
+static int make_dirs(const char *dir)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s", dir) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *p = path + (*path == '/');; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(path, 0777) != 0 && errno != EEXIST)
+			return -1;
+		if (c == '\0')
+			return 0;
+		*p = c;
+	}
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+	for (const char *p = buf; n > 0;) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Header and payload into a temporary file in dir, made durable, then renamed over path and
+ * the rename made durable; errno on failure, the temporary file gone. */
+static int replace_durably(const char *dir, const char *path, const unsigned char *header,
+			   const char *payload, size_t size)
+{
+	char tmp[PATH_MAX];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, CHECKPOINT_FILE) >=
+	    sizeof(tmp))
+		return ENAMETOOLONG;
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return errno;
+	int rc = write_all(fd, header, CHECKPOINT_HEADER_SIZE) || write_all(fd, payload, size) ||
+			 fdatasync(fd)
+		 ? errno : 0;
+	if (close(fd) != 0 && !rc)
+		rc = errno;
+	if (!rc && rename(tmp, path) != 0)
+		rc = errno;
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	/* The rename itself reaches the disk only with its directory. */
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (dfd < 0)
+		return errno;
+	rc = fsync(dfd) != 0 && errno != EINVAL ? errno : 0;
+	close(dfd);
+	return rc;
+}
+
+int checkpoint_write(struct engine *e, const char *dir, struct error *err)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_FILE) >= sizeof(path))
+		return error_set(err, "%s/%s: %s", dir, CHECKPOINT_FILE, strerror(ENAMETOOLONG));
+	char *payload = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&payload, &size);
+	if (!f)
+		return error_set(err, "%s: cannot write the checkpoint: %s", path, strerror(errno));
+	int rc = put_payload(e, f, err);
+	if (fclose(f) != 0 && rc == 0)
+		rc = error_set(err, "out of memory");
+	if (rc != 0) {
+		free(payload);
+		return error_prefix(err, "%s: cannot write the checkpoint", path);
+	}
+	unsigned char header[CHECKPOINT_HEADER_SIZE];
+	uint32_t version = CHECKPOINT_VERSION, order = CHECKPOINT_BYTE_ORDER;
+	uint64_t length = size;
+	uint32_t crc = (uint32_t)crc32_z(0, (const Bytef *)payload, size);
+	memcpy(header, CHECKPOINT_MAGIC, 8);
+	memcpy(header + 8, &version, 4);
+	memcpy(header + 12, &order, 4);
+	memcpy(header + 16, &length, 8);
+	memcpy(header + 24, &crc, 4);
+	int errnum = make_dirs(dir) != 0 ? errno
+					 : replace_durably(dir, path, header, payload, size);
+	free(payload);
+	if (errnum)
+		return error_set(err, "%s: cannot write the checkpoint: %s; the previous one, if "
+				 "any, is intact", path, strerror(errnum));
+	return 0;
+}
+
+/* ---- parsing ---- */
+
+/* Reads the payload; `part` names what is being read, for the message when it runs out. */
+struct cursor {
+	const unsigned char *p, *end;
+	const char *part;
+	int short_read;
+};
+
+static struct checkpoint_span get_span(struct cursor *c, uint64_t count, size_t size)
+{
+	if (c->short_read || count > (uint64_t)(c->end - c->p) / size) {
+		c->short_read = 1;
+		return (struct checkpoint_span){ NULL, 0 };
+	}
+	struct checkpoint_span s = { c->p, count };
+	c->p += count * size;
+	return s;
+}
+
+static uint64_t get_u64(struct cursor *c)
+{
+	uint64_t v = 0;
+	struct checkpoint_span s = get_span(c, 1, sizeof(v));
+	if (s.data)
+		memcpy(&v, s.data, sizeof(v));
+	return v;
+}
+
+static double get_f64(struct cursor *c)
+{
+	double v = 0;
+	struct checkpoint_span s = get_span(c, 1, sizeof(v));
+	if (s.data)
+		memcpy(&v, s.data, sizeof(v));
+	return v;
+}
+
+static void get_doubles(struct cursor *c, double *v, size_t n)
+{
+	struct checkpoint_span s = get_span(c, n, sizeof(*v));
+	if (s.data)
+		memcpy(v, s.data, n * sizeof(*v));
+}
+
+static struct checkpoint_span get_str(struct cursor *c)
+{
+	return get_span(c, get_u64(c), 1);
+}
+
+/* A string into buf (size bytes, NUL included); 0 if it does not fit. */
+static int get_name(struct cursor *c, char *buf, size_t size)
+{
+	struct checkpoint_span s = get_str(c);
+	if (c->short_read || s.count >= size)
+		return 0;
+	memcpy(buf, s.data, s.count);
+	buf[s.count] = '\0';
+	return 1;
+}
+
+static void get_rng(struct cursor *c, struct rng *r)
+{
+	for (int i = 0; i < 4; i++)
+		r->s[i] = get_u64(c);
+}
+
+static void get_figures(struct cursor *c, struct unlearn_figures *u)
+{
+	double v[7];
+	get_doubles(c, v, 7);
+	*u = (struct unlearn_figures){ v[0], v[1], v[2], v[3], v[4], v[5], v[6] };
+}
+
+#define malformed(err, ...) error_set((err), "malformed: " __VA_ARGS__)
+
+/* The i-th forget step asked for at run time (its section is the file's: not for messages). */
+static int parse_forget(struct cursor *c, uint64_t T, size_t i, struct scenario_forget *g,
+			struct error *err)
+{
+	uint64_t what = 0, classes = 0;
+	int ok = get_name(c, g->section, sizeof(g->section));
+	g->after = get_u64(c);
+	what = get_u64(c);
+	classes = get_u64(c);
+	ok = ok && g->after <= T && what <= FORGET_WHAT_SAMPLES && classes <= CLASSES_MAX;
+	g->what = (enum forget_what)what;
+	g->num_classes = ok ? classes : 0;
+	for (size_t k = 0; k < g->num_classes; k++) {
+		uint64_t cls = get_u64(c);
+		ok = ok && cls < CLASSES_MAX;
+		g->classes[k] = (int32_t)cls;
+	}
+	g->task = get_u64(c);
+	g->fraction = get_f64(c);
+	ok = ok && g->task <= T && get_name(c, g->plugin, sizeof(g->plugin));
+	uint64_t refs = get_u64(c), joint = get_u64(c);
+	if (!ok || refs >= 1u << REFERENCE_COUNT || joint > 1)
+		return malformed(err, "forget step %zu asked for", i + 1);
+	g->references = (unsigned)refs;
+	g->retrain_joint = (int)joint;
+	g->retrain_epochs = get_u64(c);
+	g->finetune_epochs = get_u64(c);
+	g->ascent_epochs = get_u64(c);
+	g->relearn_loss = get_f64(c);
+	g->relearn_max_epochs = get_u64(c);
+	return 0;
+}
+
+static int parse_done(struct cursor *c, const struct checkpoint_view *v,
+		      struct checkpoint_forget_done *d, struct error *err)
+{
+	d->which = get_u64(c);
+	d->num_forget = get_u64(c);
+	d->plugin = (int64_t)get_u64(c);
+	get_figures(c, &d->figures);
+	uint64_t refs = get_u64(c);
+	for (int r = 0; r < REFERENCE_COUNT; r++)
+		get_figures(c, &d->reference[r]);
+	int asked = d->which >= SCENARIO_FORGETS_MAX;
+	if (asked && d->which - SCENARIO_FORGETS_MAX >= v->num_asked)
+		return malformed(err, "a forget step done refers to one never asked for");
+	if (d->plugin < -1 || d->plugin >= (int64_t)v->num_plugins ||
+	    refs >= 1u << REFERENCE_COUNT)
+		return malformed(err, "a forget step done");
+	d->references = (unsigned)refs;
+	return 0;
+}
+
+static int parse_plugin(struct cursor *c, struct checkpoint_plugin *p, struct error *err)
+{
+	p->name = get_str(c);
+	if (p->name.count == 0 || p->name.count > NAME_MAX_BYTES)
+		return malformed(err, "a plugin's name");
+	get_rng(c, &p->rng);
+	p->reserved = get_u64(c);
+	uint64_t metrics = get_u64(c);
+	if (metrics > SERVICES_METRICS_MAX)
+		return malformed(err, "%llu figures of a plugin", (unsigned long long)metrics);
+	p->num_metrics = metrics;
+	for (size_t m = 0; m < metrics; m++) {
+		if (!get_name(c, p->metrics[m].key, SERVICES_KEY_MAX) || !p->metrics[m].key[0])
+			return malformed(err, "a plugin's figure");
+		p->metrics[m].value = get_f64(c);
+	}
+	if (get_u64(c) != HOOK_COUNT)
+		return malformed(err, "a plugin's hook times");
+	get_doubles(c, p->hook_seconds, HOOK_COUNT);
+	/* The framed record: uint32 version, uint64 length, the bytes. */
+	const unsigned char *start = c->p;
+	get_span(c, 1, sizeof(uint32_t));
+	get_span(c, get_u64(c), 1);
+	if (c->short_read)
+		return 0;
+	p->state = (struct checkpoint_span){ start, (uint64_t)(c->p - start) };
+	return 0;
+}
+
+/* The header: magic, byte order, version, length and CRC against the bytes that follow. */
+static int parse_header(const unsigned char *b, size_t size, struct error *err)
+{
+	if (memcmp(b, CHECKPOINT_MAGIC, size < 8 ? size : 8) != 0)
+		return error_set(err, "not a lethe checkpoint");
+	if (size < CHECKPOINT_HEADER_SIZE)
+		return error_set(err, "truncated: %zu bytes, not even its %d-byte header", size,
+				 CHECKPOINT_HEADER_SIZE);
+	uint32_t version, order, crc;
+	uint64_t length;
+	memcpy(&version, b + 8, 4);
+	memcpy(&order, b + 12, 4);
+	memcpy(&length, b + 16, 8);
+	memcpy(&crc, b + 24, 4);
+	if (order != CHECKPOINT_BYTE_ORDER)
+		return error_set(err, "written by a machine of another byte order");
+	if (version != CHECKPOINT_VERSION)
+		return error_set(err, "checkpoint format %u; this lethe reads format %d", version,
+				 CHECKPOINT_VERSION);
+	size_t have = size - CHECKPOINT_HEADER_SIZE;
+	if (have < length)
+		return error_set(err, "truncated: %zu of its %llu bytes", size,
+				 (unsigned long long)length + CHECKPOINT_HEADER_SIZE);
+	if (have > length)
+		return error_set(err, "%zu bytes past the end its header gives",
+				 have - (size_t)length);
+	if ((uint32_t)crc32_z(0, b + CHECKPOINT_HEADER_SIZE, have) != crc)
+		return error_set(err, "corrupt: its CRC-32 does not match its contents");
+	return 0;
+}
+
+/* Where the run stands; steps done and in_step are read. */
+static int parse_position(struct cursor *c, struct checkpoint_view *v, struct error *err)
+{
+	struct engine_position *at = &v->at;
+	uint64_t position[7];
+	for (int i = 0; i < 7; i++)
+		position[i] = get_u64(c);
+	*at = (struct engine_position){ position[0], position[1], position[2], position[3],
+					position[4], position[5], (int)position[6] };
+	if (position[6] > 1 || at->pos > at->n || at->batch > at->n)
+		return malformed(err, "the position within the step");
+	if (!v->in_step && (at->n || at->pos))
+		return malformed(err, "a position within a step, between steps");
+	v->step_seconds_so_far = get_f64(c);
+	v->batches_done = get_u64(c);
+	v->batches_total = get_u64(c);
+	v->samples_done = get_u64(c);
+	v->elapsed = get_f64(c);
+	v->total_seconds = get_f64(c);
+	/* The clocks restart these many seconds back. */
+	if (!(v->elapsed >= 0 && v->elapsed < 1e12) ||
+	    !(v->step_seconds_so_far >= 0 && v->step_seconds_so_far <= v->elapsed))
+		return malformed(err, "its times");
+	if (get_u64(c) != PHASE_COUNT)
+		return malformed(err, "its phases");
+	get_doubles(c, v->phase_seconds, PHASE_COUNT);
+	get_rng(c, &v->rng);
+	return 0;
+}
+
+static int parse_order(struct cursor *c, struct checkpoint_view *v, struct error *err)
+{
+	uint64_t n = get_u64(c);
+	if (n != (v->in_step ? v->at.n : 0))
+		return malformed(err, "an order of %llu samples", (unsigned long long)n);
+	v->order = get_span(c, n, sizeof(uint64_t));
+	for (uint64_t i = 0; v->order.data && i < n; i++) {
+		uint64_t entry;
+		memcpy(&entry, v->order.data + i * sizeof(entry), sizeof(entry));
+		if (entry >> 32 > v->steps_done || (uint32_t)entry >= v->num_samples)
+			return malformed(err, "the step's order holds sample %llx",
+					 (unsigned long long)entry);
+	}
+	return 0;
+}
+
+/* Each task's training positions: ascending, within the data set. */
+static int parse_tasks(struct cursor *c, struct checkpoint_view *v, struct error *err)
+{
+	for (size_t k = 0; k < v->num_tasks; k++) {
+		struct checkpoint_span *s = &v->train[k];
+		*s = get_span(c, get_u64(c), sizeof(uint32_t));
+		uint32_t prev = 0;
+		for (uint64_t i = 0; s->data && i < s->count; i++) {
+			uint32_t p;
+			memcpy(&p, s->data + i * sizeof(p), sizeof(p));
+			if (p >= v->num_samples || (i && p <= prev))
+				return malformed(err, "task %zu's training samples", k + 1);
+			prev = p;
+		}
+	}
+	return 0;
+}
+
+int checkpoint_parse(const void *data, size_t size, struct checkpoint_view *v,
+		     struct error *err)
+{
+	memset(v, 0, sizeof(*v));
+	if (parse_header(data, size, err) != 0)
+		return -1;
+	struct cursor c = { (const unsigned char *)data + CHECKPOINT_HEADER_SIZE,
+			    (const unsigned char *)data + size, "its settings", 0 };
+	int rc = -1;
+	v->settings = get_str(&c);
+	c.part = "its sizes";
+	v->num_tasks = get_u64(&c);
+	v->num_params = get_u64(&c);
+	v->num_samples = get_u64(&c);
+	uint64_t plugins = get_u64(&c);
+	v->steps_done = get_u64(&c);
+	uint64_t in_step = get_u64(&c);
+	if (v->num_tasks == 0 || v->num_tasks > TASKS_MAX || plugins > SCENARIO_PLUGINS_MAX ||
+	    v->steps_done > v->num_tasks || in_step > 1 ||
+	    (in_step && v->steps_done == v->num_tasks)) {
+		malformed(err, "its sizes or steps");
+		goto out;
+	}
+	v->num_plugins = plugins;
+	v->in_step = (int)in_step;
+	c.part = "its position";
+	if (parse_position(&c, v, err) != 0)
+		goto out;
+	c.part = "the model";
+	v->params = get_span(&c, v->num_params, sizeof(float));
+	uint64_t momentum = get_u64(&c), started = get_u64(&c);
+	if (momentum > 1 || started > 1) {
+		malformed(err, "the optimiser's state");
+		goto out;
+	}
+	v->momentum = (int)momentum;
+	v->sgd_started = (int)started;
+	v->velocity = get_span(&c, momentum ? v->num_params : 0, sizeof(float));
+	c.part = "the step's order";
+	if (parse_order(&c, v, err) != 0)
+		goto out;
+	c.part = "the tasks";
+	if (parse_tasks(&c, v, err) != 0)
+		goto out;
+	c.part = "the results";
+	size_t T = v->num_tasks;
+	v->R = get_span(&c, T * T, sizeof(double));
+	v->b = get_span(&c, T, sizeof(double));
+	v->step_seconds = get_span(&c, T, sizeof(double));
+	v->confusion = get_span(&c, T, sizeof(double));
+	c.part = "the forget steps";
+	uint64_t asked = get_u64(&c);
+	if (asked > ENGINE_UNLEARNING_MAX) {
+		malformed(err, "%llu forget steps asked for", (unsigned long long)asked);
+		goto out;
+	}
+	v->num_asked = asked;
+	for (size_t i = 0; i < v->num_asked; i++)
+		if (parse_forget(&c, T, i, &v->asked[i], err) != 0)
+			goto out;
+	uint64_t done = get_u64(&c);
+	if (done > ENGINE_UNLEARNING_MAX) {
+		malformed(err, "%llu forget steps done", (unsigned long long)done);
+		goto out;
+	}
+	v->num_done = done;
+	for (size_t i = 0; i < v->num_done; i++)
+		if (parse_done(&c, v, &v->done[i], err) != 0)
+			goto out;
+	c.part = "the plugins";
+	for (size_t i = 0; i < v->num_plugins; i++)
+		if (parse_plugin(&c, &v->plugins[i], err) != 0)
+			goto out;
+	if (!c.short_read && c.p != c.end)
+		malformed(err, "%zu bytes after its last part", (size_t)(c.end - c.p));
+	else
+		rc = 0;
+out:
+	/* Values read past the end are zeros: what they failed is the end itself. */
+	if (c.short_read)
+		return malformed(err, "truncated within %s", c.part);
+	return rc;
+}
+
+/* ---- resuming ---- */
+
+/* The checkpoint belongs to this run: the same settings, and the same shapes. */
+static int check_view(const struct engine *e, const struct checkpoint_view *v,
+		      struct error *err)
+{
+	size_t len;
+	char *now = settings_text(&e->s->ini, &len);
+	if (!now)
+		return error_set(err, "out of memory");
+	int rc = len == v->settings.count && !memcmp(now, v->settings.data, len)
+			 ? 0
+			 : settings_differ((const char *)v->settings.data, v->settings.count, now,
+					   len, err);
+	free(now);
+	if (rc != 0)
+		return -1;
+	if (v->num_tasks != e->tasks.count || v->num_params != e->model.num_params ||
+	    v->num_samples != e->train.n || v->num_plugins != e->num_plugins ||
+	    v->momentum != (e->opt.velocity != NULL))
+		return error_set(err, "made for %llu tasks, %llu parameters, %llu training samples "
+				 "and %zu plugins; this run has %zu, %zu, %zu and %zu",
+				 (unsigned long long)v->num_tasks,
+				 (unsigned long long)v->num_params,
+				 (unsigned long long)v->num_samples, v->num_plugins, e->tasks.count,
+				 e->model.num_params, e->train.n, e->num_plugins);
+	for (size_t i = 0; i < v->num_plugins; i++) {
+		const char *name = e->plugins[i].file.entry.name;
+		const struct checkpoint_span *saved = &v->plugins[i].name;
+		if (saved->count != strlen(name) || memcmp(saved->data, name, saved->count))
+			return error_set(err, "its plugin %zu is not this run's %s", i + 1, name);
+	}
+	/* Forgets only ever take samples away. */
+	for (size_t k = 0; k < v->num_tasks; k++) {
+		const struct checkpoint_span *saved = &v->train[k];
+		for (uint64_t i = 0; i < saved->count; i++) {
+			uint32_t p;
+			memcpy(&p, saved->data + i * sizeof(p), sizeof(p));
+			if (!tasks_has_train(&e->tasks.t[k], p))
+				return error_set(err, "its task %zu trains on sample %u, which "
+						 "this run's does not have", k + 1, p);
+		}
+	}
+	for (size_t i = 0; i < v->num_done; i++)
+		if (v->done[i].which < SCENARIO_FORGETS_MAX &&
+		    v->done[i].which >= e->s->num_forgets)
+			return error_set(err, "it has done [forget%llu], which the scenario lacks",
+					 (unsigned long long)v->done[i].which + 1);
+	if (!v->in_step)
+		return 0;
+	size_t step = v->steps_done, n = 0;
+	for (size_t k = e->s->baseline == BASELINE_JOINT ? 0 : step; k <= step; k++)
+		n += v->train[k].count;
+	if (v->at.n != n || v->at.epoch > e->s->epochs || v->at.head_from > e->s->epochs)
+		return error_set(err, "malformed: its position within step %zu", step + 1);
+	return 0;
+}
+
+/* Everything the checkpoint needs allocated, so that applying it cannot fail: the step's
+ * order and the batch rows the plugins had reserved. */
+static int prepare(struct engine *e, const struct checkpoint_view *v, struct error *err)
+{
+	size_t n = v->order.count;
+	if (n > e->order_cap) {
+		uint64_t *o = realloc(e->order, n * sizeof(*o));
+		if (!o)
+			return error_set(err, "out of memory for %zu training samples", n);
+		e->order = o;
+		e->order_cap = n;
+	}
+	size_t reserved[SCENARIO_PLUGINS_MAX];
+	for (size_t i = 0; i < e->num_plugins; i++) {
+		reserved[i] = e->plugins[i].svc.reserved;
+		e->plugins[i].svc.reserved = v->plugins[i].reserved;
+	}
+	int rc = engine_reserve_batch(e, err);
+	for (size_t i = 0; i < e->num_plugins; i++)
+		e->plugins[i].svc.reserved = reserved[i];
+	return rc;
+}
+
+/* Now minus seconds. */
+static struct timespec ago(double seconds)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	long long ns = (long long)t.tv_sec * 1000000000LL + t.tv_nsec - (long long)(seconds * 1e9);
+	t.tv_sec = (time_t)(ns / 1000000000LL);
+	t.tv_nsec = (long)(ns % 1000000000LL);
+	if (t.tv_nsec < 0) {
+		t.tv_sec--;
+		t.tv_nsec += 1000000000L;
+	}
+	return t;
+}
+
+static void copy_span(void *dst, const struct checkpoint_span *s, size_t size)
+{
+	if (s->count)
+		memcpy(dst, s->data, s->count * size);
+}
+
+/* Copies a checked view into the engine; nothing here can fail. */
+static void apply(struct engine *e, const struct checkpoint_view *v)
+{
+	size_t T = e->tasks.count;
+	for (size_t k = 0; k < T; k++) {
+		copy_span(e->tasks.t[k].train, &v->train[k], sizeof(uint32_t));
+		e->tasks.t[k].num_train = v->train[k].count;
+	}
+	engine_refresh_tasks(e);
+	copy_span(e->model.params, &v->params, sizeof(float));
+	copy_span(e->opt.velocity, &v->velocity, sizeof(float));
+	e->opt.started = v->sgd_started;
+	e->rng = v->rng;
+	copy_span(e->order, &v->order, sizeof(uint64_t));
+	e->at = v->at;
+	e->step = e->rows_done = v->steps_done;
+	e->resumed = 1;
+	e->resume_step = v->in_step;
+	copy_span(e->R, &v->R, sizeof(double));
+	copy_span(e->b, &v->b, sizeof(double));
+	copy_span(e->step_seconds, &v->step_seconds, sizeof(double));
+	copy_span(e->confusion, &v->confusion, sizeof(double));
+	e->batches_done = e->checkpoint_batches = v->batches_done;
+	e->batches_total = v->batches_total;
+	e->samples_done = v->samples_done;
+	e->total_seconds = v->total_seconds;
+	memcpy(e->phase_seconds, v->phase_seconds, sizeof(e->phase_seconds));
+	e->t0 = ago(v->elapsed);
+	e->step_t0 = ago(v->step_seconds_so_far);
+
+	e->num_asked = v->num_asked;
+	memcpy(e->asked, v->asked, v->num_asked * sizeof(*e->asked));
+	e->num_unlearning = v->num_done;
+	for (size_t i = 0; i < v->num_done; i++) {
+		const struct checkpoint_forget_done *d = &v->done[i];
+		struct results_unlearning *u = &e->unlearning[i];
+		u->forget = d->which < SCENARIO_FORGETS_MAX
+				    ? &e->s->forgets[d->which]
+				    : &e->asked[d->which - SCENARIO_FORGETS_MAX];
+		u->num_forget = d->num_forget;
+		u->plugin = d->plugin < 0 ? NULL : e->plugins[d->plugin].file.entry.name;
+		u->figures = d->figures;
+		u->references = d->references;
+		memcpy(u->reference, d->reference, sizeof(u->reference));
+	}
+	for (size_t i = 0; i < e->num_plugins; i++) {
+		struct engine_plugin *p = &e->plugins[i];
+		const struct checkpoint_plugin *c = &v->plugins[i];
+		p->svc.rng = c->rng;
+		p->svc.reserved = c->reserved;
+		memcpy(p->svc.metrics, c->metrics, sizeof(c->metrics));
+		p->svc.num_metrics = c->num_metrics;
+		memcpy(p->hook_seconds, c->hook_seconds, sizeof(p->hook_seconds));
+	}
+	/* prepare made the room: this allocates nothing. */
+	engine_reserve_batch(e, NULL);
+}
+
+/* The whole file, malloc'd. */
+static unsigned char *read_file(const char *path, size_t *size, struct error *err)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		error_set(err, errno == ENOENT ? "no checkpoint to resume from (%s)" : "%s",
+			  strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	unsigned char *data = NULL;
+	size_t got = 0;
+	int errnum = fstat(fd, &st) != 0 ? errno : 0;
+	if (!errnum && !(data = malloc(st.st_size ? (size_t)st.st_size : 1)))
+		errnum = ENOMEM;
+	while (!errnum && got < (size_t)st.st_size) {
+		ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
+		if (r < 0 && errno != EINTR)
+			errnum = errno;
+		else if (r == 0)
+			errnum = EIO; /* it shrank while read */
+		else if (r > 0)
+			got += (size_t)r;
+	}
+	close(fd);
+	if (errnum) {
+		error_set(err, "cannot read it: %s", strerror(errnum));
+		free(data);
+		return NULL;
+	}
+	*size = got;
+	return data;
+}
+
 int engine_resume(struct engine *e, const char *dir, struct error *err)
-{ (void)e; return error_set(err, "%s: checkpoints are not built yet", dir); }
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_FILE) >= sizeof(path))
+		return error_set(err, "%s/%s: %s", dir, CHECKPOINT_FILE, strerror(ENAMETOOLONG));
+	size_t size;
+	unsigned char *data = read_file(path, &size, err);
+	struct checkpoint_view *v = data ? malloc(sizeof(*v)) : NULL;
+	int rc = -1;
+	if (data && !v)
+		error_set(err, "out of memory");
+	else if (v && checkpoint_parse(data, size, v, err) == 0 && check_view(e, v, err) == 0 &&
+		 prepare(e, v, err) == 0) {
+		const void *states[SCENARIO_PLUGINS_MAX];
+		size_t sizes[SCENARIO_PLUGINS_MAX];
+		for (size_t i = 0; i < v->num_plugins; i++) {
+			states[i] = v->plugins[i].state.data;
+			sizes[i] = v->plugins[i].state.count;
+		}
+		rc = engine_plugins_restore(e, states, sizes, err);
+	}
+	if (rc == 0)
+		apply(e, v);
+	free(v);
+	free(data);
+	return rc == 0 ? 0 : error_prefix(err, "%s", path);
+}

@@ -132,9 +132,9 @@ static void default_out(char *out, size_t size, const char *name)
 
 static int cmd_run(const struct options *o)
 {
-	if (o->tui && !isatty(STDOUT_FILENO))
-		return fail("tui needs a terminal on stdout; for a headless run use lethe run",
-			    CLI_BAD_INPUT);
+	if (o->tui && (!isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO)))
+		return fail("tui needs a terminal on stdin and stdout; for a headless run use "
+			    "lethe run", CLI_BAD_INPUT);
 	if (o->resume && !o->out)
 		return bad_usage("%s needs --out DIR, the run to continue", "--resume");
 	struct error err;

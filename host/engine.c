@@ -2,12 +2,14 @@
 #include "engine.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "params.h"
 #include "results.h"
 
@@ -52,7 +54,7 @@ int engine_add_sink(struct engine *e, void (*fn)(void *ctx, const struct event *
 	return 0;
 }
 
-static void refresh_task_info(struct engine *e)
+void engine_refresh_tasks(struct engine *e)
 {
 	uint64_t seen = 0, bs = e->s->batch_size;
 	for (size_t k = 0; k < e->tasks.count; k++) {
@@ -171,6 +173,36 @@ static void hook_timed(struct engine *e, struct engine_plugin *p, enum engine_ho
 		}                                                                             \
 	} while (0)
 
+/* An instance of p from its create, checked to be one this host can call. */
+static lethe_plugin *plugin_create(struct engine_plugin *p, struct error *err)
+{
+	p->svc.has_error = 0;
+	lethe_plugin *inst = p->file.entry.create(&p->host, p->values);
+	if (!inst) {
+		error_set(err, "plugin %s: create failed: %s", p->file.entry.name,
+			  p->svc.has_error ? p->svc.error : "no reason given");
+		return NULL;
+	}
+	if (inst->struct_size < offsetof(lethe_plugin, load) + sizeof(void *) || !inst->destroy) {
+		error_set(err, "plugin %s: create returned a lethe_plugin with struct_size %u and "
+			  "%s destroy", p->file.entry.name, inst->struct_size,
+			  inst->destroy ? "a" : "no");
+		if (inst->destroy)
+			inst->destroy(inst);
+		return NULL;
+	}
+	return inst;
+}
+
+/* Makes inst the instance the hooks go to: a zero-extended copy of its table. */
+static void plugin_use(struct engine_plugin *p, lethe_plugin *inst)
+{
+	p->inst = inst;
+	memset(&p->hooks, 0, sizeof(p->hooks));
+	memcpy(&p->hooks, inst,
+	       inst->struct_size < sizeof(p->hooks) ? inst->struct_size : sizeof(p->hooks));
+}
+
 static int load_plugins(struct engine *e, const struct plugin_path *pp, struct error *err)
 {
 	const struct scenario *s = e->s;
@@ -193,23 +225,10 @@ static int load_plugins(struct engine *e, const struct plugin_path *pp, struct e
 		if (params_fill(p->file.params, n, &s->ini, p->section, p->values, err) != 0)
 			return -1;
 		services_init(&p->host, &p->svc, e, i, p->file.entry.name);
-		p->inst = p->file.entry.create(&p->host, p->values);
-		if (!p->inst)
-			return error_set(err, "plugin %s: create failed: %s", p->file.entry.name,
-					 p->svc.has_error ? p->svc.error : "no reason given");
-		if (p->inst->struct_size < offsetof(lethe_plugin, load) + sizeof(void *) ||
-		    !p->inst->destroy) {
-			error_set(err, "plugin %s: create returned a lethe_plugin with struct_size "
-				  "%u and %s destroy", p->file.entry.name, p->inst->struct_size,
-				  p->inst->destroy ? "a" : "no");
-			if (p->inst->destroy)
-				p->inst->destroy(p->inst);
-			p->inst = NULL;
+		lethe_plugin *inst = plugin_create(p, err);
+		if (!inst)
 			return -1;
-		}
-		memcpy(&p->hooks, p->inst,
-		       p->inst->struct_size < sizeof(p->hooks) ? p->inst->struct_size
-							       : sizeof(p->hooks));
+		plugin_use(p, inst);
 	}
 	return 0;
 }
@@ -228,7 +247,7 @@ int engine_open(struct engine *e, const struct scenario *s, const struct plugin_
 	e->num_classes = (size_t)e->train.num_classes;
 	if (e->test.num_classes > e->train.num_classes)
 		e->num_classes = (size_t)e->test.num_classes;
-	refresh_task_info(e);
+	engine_refresh_tasks(e);
 
 	size_t sizes[SCENARIO_HIDDEN_MAX + 2];
 	sizes[0] = e->train.dim;
@@ -497,55 +516,95 @@ static double other_phases(const struct engine *e)
 	return t;
 }
 
-/* Returns 0, -1 on an error, ENGINE_STOPPED when the control asked to quit. */
+/* Writes DIR/checkpoint.lethe unless the run has no directory or wants none; its time is the
+ * checkpoint phase's. */
+static int checkpoint_timed(struct engine *e, struct error *err)
+{
+	if (!e->out_dir || e->s->checkpoint_every < 0)
+		return 0;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = checkpoint_write(e, e->out_dir, err);
+	e->phase_seconds[PHASE_CHECKPOINT] += seconds_since(&t0);
+	e->checkpoint_batches = e->batches_done;
+	return rc;
+}
+
+/* Whether a checkpoint is due within a step: checkpoint_every batches since the last. */
+static int checkpoint_due(const struct engine *e)
+{
+	int64_t every = e->s->checkpoint_every;
+	return every > 0 && e->batches_done - e->checkpoint_batches >= (uint64_t)every;
+}
+
+/* Learns step `step` from its start, or, right after engine_resume, from where e->at stands:
+ * then before_task, and before_epoch and the shuffle of the epoch under way, already ran.
+ * Returns 0, -1 on an error, ENGINE_STOPPED when the control asked to quit. */
 static int learn_step(struct engine *e, size_t step, struct error *err)
 {
 	const lethe_task_info *info = &e->task_info[step];
+	struct engine_position *at = &e->at;
+	size_t bs = e->s->batch_size;
 	e->in_batch = 0;
-	CALL_HOOKS(e, err, HOOK_BEFORE_TASK, before_task, info);
-	size_t n = 0;
-	if (build_order(e, step, &n, err) != 0)
-		return -1;
-	size_t bs = e->s->batch_size, batches = (n + bs - 1) / bs;
-	size_t head_from = e->s->epochs - head_epochs(e, info);
+	if (!e->resume_step) {
+		CALL_HOOKS(e, err, HOOK_BEFORE_TASK, before_task, info);
+		if (build_order(e, step, &at->n, err) != 0)
+			return -1;
+		at->head_from = e->s->epochs - head_epochs(e, info);
+		at->epoch = 0;
+		at->shuffled = 0;
+	}
+	e->resume_step = 0;
 	struct event ev = { .kind = EVENT_BATCH };
-	for (size_t epoch = 0; epoch < e->s->epochs; epoch++) {
-		int head_only = epoch >= head_from;
-		CALL_HOOKS(e, err, HOOK_BEFORE_EPOCH, before_epoch, info, (uint32_t)epoch,
-			   head_only);
+	for (; at->epoch < e->s->epochs; at->epoch++, at->shuffled = 0) {
+		int head_only = at->epoch >= at->head_from;
+		if (!at->shuffled) {
+			CALL_HOOKS(e, err, HOOK_BEFORE_EPOCH, before_epoch, info,
+				   (uint32_t)at->epoch, head_only);
+			rng_shuffle_u64(&e->rng, e->order, at->n);
+			at->pos = at->batch = 0;
+			at->batches = (at->n + bs - 1) / bs;
+			at->shuffled = 1;
+		}
 		e->batch.head_only = head_only;
-		rng_shuffle_u64(&e->rng, e->order, n);
 		e->in_batch = 1;
-		for (size_t pos = 0, bi = 0; pos < n; bi++) {
+		while (at->pos < at->n) {
 			struct timespec t0;
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 			double others = other_phases(e);
-			size_t rows = n - pos < bs ? n - pos : bs;
-			fill_batch(e, e->order + pos, rows);
-			e->batch.epoch = (uint32_t)epoch;
-			e->batch.index = (uint32_t)bi;
-			e->batch.batches = (uint32_t)batches;
+			size_t rows = at->n - at->pos < bs ? at->n - at->pos : bs;
+			fill_batch(e, e->order + at->pos, rows);
+			e->batch.epoch = (uint32_t)at->epoch;
+			e->batch.index = (uint32_t)at->batch;
+			e->batch.batches = (uint32_t)at->batches;
 			double loss = 0;
 			if (train_batch(e, &loss, err) != 0)
 				return error_prefix(err, "step %zu, epoch %zu, batch %zu", step + 1,
-						    epoch + 1, bi + 1);
-			pos += rows;
+						    at->epoch + 1, at->batch + 1);
+			at->pos += rows;
 			e->batches_done++;
 			e->samples_done += e->batch.n;
 			e->phase_seconds[PHASE_TRAIN] += seconds_since(&t0) - (other_phases(e) - others);
-			ev.epoch = epoch;
-			ev.batch = bi;
-			ev.batches = batches;
+			ev.epoch = at->epoch;
+			ev.batch = at->batch++;
+			ev.batches = at->batches;
 			ev.loss = loss;
 			emit(e, &ev);
+			size_t forgets = e->num_unlearning;
 			int rc = serve_requests(e, err);
-			if (rc != 0)
-				return rc;
+			if (rc < 0)
+				return -1;
 			if (e->order_stale) {
-				if (order_after_forget(e, &pos, &n, err) != 0)
+				if (order_after_forget(e, &at->pos, &at->n, err) != 0)
 					return -1;
-				batches = bi + 1 + (n - pos + bs - 1) / bs;
+				at->batches = at->batch + (at->n - at->pos + bs - 1) / bs;
 			}
+			/* A checkpoint where the run stops, or after a forget, loses nothing. */
+			if ((rc == ENGINE_STOPPED || forgets != e->num_unlearning ||
+			     checkpoint_due(e)) && checkpoint_timed(e, err) != 0)
+				return -1;
+			if (rc == ENGINE_STOPPED)
+				return rc;
 		}
 		e->in_batch = 0;
 	}
@@ -651,16 +710,27 @@ static int evaluate_timed(struct engine *e, double *acc, double *confusion, stru
 int engine_run(struct engine *e, const char *out_dir, struct error *err)
 {
 	size_t T = e->tasks.count;
+	int resumed = e->resumed;
+	e->resumed = 0;
 	e->out_dir = out_dir;
-	clock_gettime(CLOCK_MONOTONIC, &e->t0);
-	e->batches_total = count_batches(e);
+	if (!resumed) {
+		clock_gettime(CLOCK_MONOTONIC, &e->t0);
+		e->batches_total = count_batches(e);
+		e->step = 0;
+	}
 	struct event ev = { .kind = EVENT_RUN_START };
 	emit(e, &ev);
-	if (evaluate_timed(e, e->b, NULL, err) != 0)
+	if (!resumed && evaluate_timed(e, e->b, NULL, err) != 0)
 		return -1;
-	for (e->step = 0; e->step < T; e->step++) {
-		struct timespec t0;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (resumed && e->rows_done == T) {
+		engine_log(e, "lethe", LETHE_LOG_INFO, "the checkpoint holds the whole run: nothing "
+			   "is left to train; its results are written again");
+		if (write_results(e, out_dir, 1, err) != 0)
+			return -1;
+	}
+	for (; e->step < T; e->step++) {
+		if (!e->resume_step)
+			clock_gettime(CLOCK_MONOTONIC, &e->step_t0);
 		ev = (struct event){ .kind = EVENT_STEP_START };
 		emit(e, &ev);
 		e->in_step = 1;
@@ -674,7 +744,7 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err)
 			rc = evaluate_timed(e, e->R + e->step * T, e->confusion + e->step, err);
 		if (rc != 0)
 			return stop_run(e, out_dir, -1);
-		e->step_seconds[e->step] = seconds_since(&t0);
+		e->step_seconds[e->step] = seconds_since(&e->step_t0);
 		e->rows_done = e->step + 1;
 		e->total_seconds = seconds_since(&e->t0);
 		ev = (struct event){ .kind = EVENT_STEP_END };
@@ -687,12 +757,19 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err)
 				ev = (struct event){ .kind = EVENT_FORGET_END };
 				emit(e, &ev);
 			}
+			rc = rc > 0 ? 0 : rc;
 		}
 		if (rc != 0)
 			return stop_run(e, out_dir, -1);
-		if (write_results(e, out_dir, e->rows_done == T, err) != 0)
+		e->total_seconds = seconds_since(&e->t0);
+		if (write_results(e, out_dir, e->rows_done == T, err) != 0 ||
+		    checkpoint_timed(e, err) != 0)
 			return -1;
-		if ((rc = serve_requests(e, err)) != 0)
+		size_t forgets = e->num_unlearning;
+		rc = serve_requests(e, err);
+		if (rc >= 0 && forgets != e->num_unlearning && checkpoint_timed(e, err) != 0)
+			rc = -1;
+		if (rc != 0)
 			return rc == ENGINE_STOPPED ? stop_run(e, out_dir, rc) : -1;
 	}
 	e->step = T - 1;
@@ -724,7 +801,7 @@ static void remove_ids(struct engine *e, const lethe_forget_request *req)
 				t->train[kept++] = t->train[i];
 		t->num_train = kept;
 	}
-	refresh_task_info(e);
+	engine_refresh_tasks(e);
 }
 
 int engine_forget(struct engine *e, const lethe_forget_request *req, struct error *err)
@@ -841,6 +918,12 @@ static int build_sets(struct engine *e, const struct scenario_forget *f, size_t 
 	if (rc != 0)
 		return error_set(err, "out of memory for the forget sets");
 	qsort(*ids, *num_ids, sizeof(**ids), cmp_u64);
+	if (fs->num_forget == 0 && e->num_asked > 0) {
+		/* Not the scenario's fault: the user forgot this data already, at run time. */
+		engine_log(e, "lethe", LETHE_LOG_WARN, "[%s] skipped: what it names was already "
+			   "forgotten at run time", f->section);
+		return 1;
+	}
 	if (fs->num_forget == 0)
 		return error_set(err, "[%s] covers no training sample of the tasks learned by step "
 				 "%zu", f->section, f->after);
@@ -1016,8 +1099,9 @@ int engine_forget_now(struct engine *e, size_t task, struct error *err)
 	e->num_asked++;
 	engine_log(e, "lethe", LETHE_LOG_INFO, "forgetting task %zu now with %s", task + 1,
 		   f->plugin);
-	if (engine_forget_step(e, f, err) != 0)
-		return -1;
+	int rc = engine_forget_step(e, f, err);
+	if (rc != 0)
+		return rc;
 	e->order_stale = e->in_step;
 	struct event ev = { .kind = EVENT_FORGET_END };
 	emit(e, &ev);
@@ -1037,10 +1121,11 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 	uint64_t *ids = NULL;
 	size_t num_ids = 0;
 	struct forget_sets fs;
-	if (build_sets(e, f, index, &ids, &num_ids, &fs, err) != 0) {
+	int built = build_sets(e, f, index, &ids, &num_ids, &fs, err);
+	if (built != 0) {
 		free(ids);
 		forget_sets_free(&fs);
-		return -1;
+		return built;
 	}
 	u->num_forget = fs.num_forget;
 	struct unlearn_spec spec = {
@@ -1158,6 +1243,60 @@ int engine_plugin_load(struct engine *e, size_t i, FILE *f, struct error *err)
 		return error_set(err, "plugin %s: load left %llu bytes of its state unread",
 				 p->file.entry.name, (unsigned long long)r.left);
 	return 0;
+}
+
+/* What a plugin's create and load may change of the host's side of it. */
+struct services_snapshot {
+	struct rng rng;
+	size_t reserved;
+	struct services_metric metrics[SERVICES_METRICS_MAX];
+	size_t num_metrics;
+};
+
+int engine_plugins_restore(struct engine *e, const void *const *states, const size_t *sizes,
+			   struct error *err)
+{
+	lethe_plugin *fresh[SCENARIO_PLUGINS_MAX] = { 0 };
+	struct services_snapshot was[SCENARIO_PLUGINS_MAX];
+	int rc = 0;
+	for (size_t i = 0; i < e->num_plugins; i++) {
+		struct services_ctx *c = &e->plugins[i].svc;
+		was[i].rng = c->rng;
+		was[i].reserved = c->reserved;
+		memcpy(was[i].metrics, c->metrics, sizeof(c->metrics));
+		was[i].num_metrics = c->num_metrics;
+	}
+	for (size_t i = 0; i < e->num_plugins && rc == 0; i++) {
+		struct engine_plugin *p = &e->plugins[i];
+		if (!(fresh[i] = plugin_create(p, err))) {
+			rc = -1;
+			break;
+		}
+		/* The fresh instance takes the hooks while it loads, then gives them back. */
+		lethe_plugin *live = p->inst;
+		plugin_use(p, fresh[i]);
+		FILE *f = fmemopen((void *)states[i], sizes[i], "rb");
+		rc = f ? engine_plugin_load(e, i, f, err)
+		       : error_set(err, "plugin %s: %s", p->file.entry.name, strerror(errno));
+		if (f)
+			fclose(f);
+		plugin_use(p, live);
+	}
+	for (size_t i = 0; i < e->num_plugins; i++) {
+		struct engine_plugin *p = &e->plugins[i];
+		lethe_plugin *gone = rc == 0 ? p->inst : fresh[i];
+		if (gone)
+			gone->destroy(gone);
+		if (rc == 0) {
+			plugin_use(p, fresh[i]);
+			continue;
+		}
+		p->svc.rng = was[i].rng;
+		p->svc.reserved = was[i].reserved;
+		memcpy(p->svc.metrics, was[i].metrics, sizeof(was[i].metrics));
+		p->svc.num_metrics = was[i].num_metrics;
+	}
+	return rc;
 }
 
 void engine_close(struct engine *e)

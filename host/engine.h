@@ -113,6 +113,18 @@ struct engine_plugin {
 	double hook_seconds[HOOK_COUNT];
 };
 
+/* Where the learning step under way stands: what a checkpoint records of it, and where a
+ * resumed step picks up. */
+struct engine_position {
+	size_t epoch;	  /* 0-based */
+	size_t pos;	  /* samples of the epoch's order trained on */
+	size_t batch;	  /* batches of the epoch done */
+	size_t batches;	  /* batches in every epoch of the step */
+	size_t n;	  /* samples in the step's order */
+	size_t head_from; /* the first head-only epoch */
+	int shuffled;	  /* the epoch's before_epoch ran and its order is drawn */
+};
+
 struct engine {
 	const struct scenario *s;
 	const struct plugin_path *pp; /* borrowed from engine_open: the retrain reference reopens */
@@ -146,12 +158,13 @@ struct engine {
 	const uint8_t **masks;
 	uint64_t *order; /* (task << 32) | position of every sample of the step */
 	size_t order_cap;
+	struct engine_position at;
 
 	/* Results so far. R and b are num_tasks x num_tasks and num_tasks. */
 	double *R, *b, *step_seconds;
 	double *confusion; /* per step: inter-task confusion (class-incremental), else NaN */
 	size_t rows_done;
-	struct timespec t0;
+	struct timespec t0, step_t0;
 	double total_seconds;
 	uint64_t batches_done, batches_total, samples_done;
 	size_t step;
@@ -164,8 +177,12 @@ struct engine {
 	struct scenario_forget asked[ENGINE_UNLEARNING_MAX];
 
 	struct engine_control control;
-	const char *out_dir;	/* engine_run's, for a control's write request */
+	const char *out_dir;	/* engine_run's, for a control's write request and checkpoints */
 	double phase_seconds[PHASE_COUNT];
+
+	int resumed;		  /* engine_resume restored a run: engine_run continues it */
+	int resume_step;	  /* ... from the middle of step `step`, where `at` stands */
+	uint64_t checkpoint_batches; /* batches_done at the last checkpoint */
 };
 
 /* Loads the data, builds the tasks and the model, loads and creates the plugins (checking each
@@ -185,7 +202,14 @@ int engine_resume(struct engine *e, const char *dir, struct error *err);
 /* Runs every step and writes DIR/metrics.json and DIR/accuracy.csv after each. On an error the
  * results of the finished steps stay on disk. out_dir may be NULL (no files). Returns 0, -1 on
  * an error, or ENGINE_STOPPED when the control asked to quit (the results then say
- * "complete": false). */
+ * "complete": false).
+ *
+ * Unless train.checkpoint_every is -1 it also writes DIR/checkpoint.lethe (see checkpoint.h):
+ * after every step (its forget steps and results included), every checkpoint_every batches
+ * within a step, after a forget asked for at run time, and when the control asks to quit. A
+ * checkpoint that cannot be written stops the run with an error; the previous one stays whole.
+ * After engine_resume the run continues from the checkpoint and ends as an uninterrupted one
+ * would, bit for bit; a checkpoint of a finished run only has its results written again. */
 int engine_run(struct engine *e, const char *out_dir, struct error *err);
 
 /* Forgets task `task`'s classes now (the task itself where tasks share their classes, as in
@@ -206,7 +230,9 @@ int engine_forget(struct engine *e, const lethe_forget_request *req, struct erro
 
 /* A scenario's forget step: builds the request and its sets, runs the asked-for reference
  * methods on copies, then the named plugin's unlearn on the model (while the data is still
- * there), then engine_forget, and measures the result; the figures join e->unlearning. */
+ * there), then engine_forget, and measures the result; the figures join e->unlearning.
+ * Returns 0, -1 on an error, or 1 with a warning logged when what it names was already forgotten
+ * at run time (engine_forget_now), so there is nothing left to forget. */
 int engine_forget_step(struct engine *e, const struct scenario_forget *f, struct error *err);
 
 /* Evaluates the model on every task: acc[j] for j < num_tasks. confusion, if not NULL,
@@ -219,6 +245,16 @@ int engine_evaluate(struct engine *e, double *acc, double *confusion, struct err
  * bytes) in f: what checkpoints are made of. */
 int engine_plugin_save(struct engine *e, size_t i, FILE *f, struct error *err);
 int engine_plugin_load(struct engine *e, size_t i, FILE *f, struct error *err);
+
+/* Every plugin's state at once: states[i] (sizes[i] bytes) is plugin i's framed record. Each
+ * goes into a fresh instance, and the fresh instances replace the plugins' only if every one
+ * loads; otherwise the plugins, their random streams, reservations and figures stay as they
+ * were. */
+int engine_plugins_restore(struct engine *e, const void *const *states, const size_t *sizes,
+			   struct error *err);
+
+/* Recomputes the tasks' lethe_task_info after their training lists changed. */
+void engine_refresh_tasks(struct engine *e);
 
 /* Sends a log event from `source` to the sinks. */
 void engine_log(struct engine *e, const char *source, lethe_log_level level, const char *fmt, ...)

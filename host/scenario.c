@@ -86,7 +86,7 @@ static const lethe_param_decl model_decls[MDL_COUNT] = {
 
 enum {
 	TRN_BASELINE, TRN_OPTIMIZER, TRN_LR, TRN_MOMENTUM, TRN_WEIGHT_DECAY, TRN_BATCH_SIZE,
-	TRN_EPOCHS, TRN_SEED, TRN_THREADS, TRN_COUNT
+	TRN_EPOCHS, TRN_SEED, TRN_THREADS, TRN_CHECKPOINT_EVERY, TRN_COUNT
 };
 static const lethe_param_decl train_decls[TRN_COUNT] = {
 	[TRN_BASELINE] = PARAM("baseline", LETHE_PARAM_CHOICE, "naive", 0, 0, baseline_names,
@@ -105,6 +105,10 @@ static const lethe_param_decl train_decls[TRN_COUNT] = {
 	[TRN_SEED] = PARAM("seed", LETHE_PARAM_INT, "1", 0, SEED_MAX, NULL,
 			   "seed of every random stream (data, initialisation, plugins)"),
 	[TRN_THREADS] = PARAM("threads", LETHE_PARAM_INT, "1", 1, 256, NULL, "BLAS threads"),
+	[TRN_CHECKPOINT_EVERY] = PARAM("checkpoint_every", LETHE_PARAM_INT, "1000", -1, 1e9, NULL,
+				       "batches between checkpoints in the results directory, "
+				       "besides one after every step (0: after steps only; -1: "
+				       "none, so no --resume)"),
 };
 
 static const char *const what_names[] = { "class", "task", "samples", NULL };
@@ -441,6 +445,7 @@ static int read_train(struct scenario *s, struct error *e)
 	s->epochs = (size_t)v[TRN_EPOCHS].i;
 	s->seed = (uint64_t)v[TRN_SEED].i;
 	s->threads = (int)v[TRN_THREADS].i;
+	s->checkpoint_every = v[TRN_CHECKPOINT_EVERY].i;
 	return 0;
 }
 
@@ -485,7 +490,7 @@ static int read_model(struct scenario *s, struct error *e)
 	return 0;
 }
 
-/* Checks the tasks against the number of classes in the data. */
+/* Checks the tasks and the forget steps' classes against the number of classes in the data. */
 static int check_classes(const struct scenario *s, int num_classes, struct error *e)
 {
 	if (s->tasks_kind == TASKS_SPLIT && (s->num_tasks > (size_t)num_classes ||
@@ -494,6 +499,18 @@ static int check_classes(const struct scenario *s, int num_classes, struct error
 				     "[tasks] split = %zu: the data's %d classes do not divide "
 				     "into %zu equal tasks", s->num_tasks, num_classes,
 				     s->num_tasks);
+	/* Caught here, not after training up to the step that would find nothing to forget. */
+	for (size_t f = 0; f < s->num_forgets; f++) {
+		const struct scenario_forget *g = &s->forgets[f];
+		for (size_t j = 0; g->what == FORGET_WHAT_CLASS && j < g->num_classes; j++) {
+			if (g->classes[j] < num_classes)
+				continue;
+			return scenario_fail(s, g->section, "classes", e,
+					     "[%s] classes: class %d is not in the data (classes "
+					     "0..%d)", g->section, (int)g->classes[j],
+					     num_classes - 1);
+		}
+	}
 	if (s->tasks_kind != TASKS_EXPLICIT)
 		return 0;
 	for (size_t k = 0; k < s->num_tasks; k++) {
@@ -625,8 +642,7 @@ static int read_tasks(struct scenario *s, struct error *e)
 		if (read_task_lists(s, &t, v, e) < 0)
 			return -1;
 	}
-	/* Synthetic data's classes are known now: catch a bad split before any run. */
-	return s->data == DATA_SYNTHETIC ? check_classes(s, s->synth.num_classes, e) : 0;
+	return 0;
 }
 
 /* Reads "retrain, finetune" into bits of enum unlearn_reference (the order of reference_names). */
@@ -753,7 +769,9 @@ int scenario_load(struct scenario *s, const char *path, const char *const *overr
 	if (apply_overrides(s, overrides, num_overrides, e) < 0 ||
 	    read_scenario(s, path, e) < 0 || check_sections(s, e) < 0 ||
 	    read_train(s, e) < 0 || read_data(s, e) < 0 || read_model(s, e) < 0 ||
-	    read_tasks(s, e) < 0 || read_forgets(s, e) < 0) {
+	    read_tasks(s, e) < 0 || read_forgets(s, e) < 0 ||
+	    /* Synthetic data's classes are known now: catch a bad class before any run. */
+	    (s->data == DATA_SYNTHETIC && check_classes(s, s->synth.num_classes, e) < 0)) {
 		scenario_free(s);
 		return -1;
 	}

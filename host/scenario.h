@@ -5,7 +5,7 @@
  *   [tasks]     split = N | permuted = N (with permute_first) | task1 = 0,1 ... taskN = ...
  *   [model]     hidden = 256,256
  *   [train]     baseline (naive | joint), optimizer (sgd), lr, momentum, weight_decay,
- *               batch_size, epochs, seed, threads
+ *               batch_size, epochs, seed, threads, checkpoint_every
  *   [forgetN]   forget1, forget2, ...: after = STEP, what = class | task | samples, classes,
  *               task, fraction, plugin (an unlearning plugin listed in [scenario] plugins),
  *               references (retrain, finetune, gradient_ascent, random_labels), epochs of the
@@ -80,6 +80,7 @@ struct scenario {
 	size_t batch_size, epochs;
 	uint64_t seed;
 	int threads;
+	int64_t checkpoint_every; /* batches; 0: after every step only; -1: never */
 
 	size_t num_plugins;
 	char plugins[SCENARIO_PLUGINS_MAX][SCENARIO_PATH_MAX]; /* names, or paths resolved

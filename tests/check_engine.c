@@ -314,6 +314,7 @@ struct script {
 	size_t task;
 	int served;		    /* the request went out */
 	int refused_logged;	    /* a warning came back */
+	int skipped_logged;	    /* a scenario forget step was skipped */
 	int bad_label_after;	    /* a batch after the forget held the forgotten classes */
 	int forgot;		    /* EVENT_FORGET_END seen */
 	int file_after_write;	    /* metrics.json existed at the poll after a write */
@@ -346,6 +347,8 @@ static void observe(void *ctx, const struct event *ev)
 		sc->forgot = 1;
 	if (ev->kind == EVENT_LOG && ev->level == LETHE_LOG_WARN && strstr(ev->msg, "not done"))
 		sc->refused_logged = 1;
+	if (ev->kind == EVENT_LOG && ev->level == LETHE_LOG_WARN && strstr(ev->msg, "skipped"))
+		sc->skipped_logged = 1;
 	if (ev->kind == EVENT_BATCH && sc->forgot)
 		for (size_t i = 0; i < ev->engine->batch.n; i++)
 			sc->bad_label_after |= ev->engine->batch.y[i] < 2;
@@ -433,6 +436,22 @@ START_TEST(test_control_forget_now)
 	ck_assert_int_eq(json_integer_value(json_object_get(u, "after")), 2);
 	ck_assert(json_is_object(json_object_get(json_object_get(u, "references"), "retrain")));
 	json_decref(j);
+	free(path);
+}
+END_TEST
+
+/* A [forgetN] naming data the user already forgot at run time is skipped with a warning. */
+START_TEST(test_control_forget_before_scenario)
+{
+	char *path = write_scenario(WITH_REPULSION, "split = 3",
+				    "[forget1]\nafter = 3\nwhat = class\nclasses = 0\n"
+				    "plugin = repulsion\nreferences = finetune\n");
+	struct script sc = { .at_batch = 35, .request = ENGINE_REQ_FORGET, .task = 0 };
+	size_t unlearned, rows;
+	ck_assert_int_eq(run_scripted(path, &sc, &unlearned, &rows), 0);
+	ck_assert_uint_eq(unlearned, 1);
+	ck_assert_uint_eq(rows, 3);
+	ck_assert(sc.skipped_logged);
 	free(path);
 }
 END_TEST
@@ -576,6 +595,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_control_write);
 	tcase_add_test(tc, test_control_forget_now);
 	tcase_add_test(tc, test_control_forget_refused);
+	tcase_add_test(tc, test_control_forget_before_scenario);
 	tcase_add_test(tc, test_phase_seconds);
 	suite_add_tcase(s, tc);
 

@@ -111,7 +111,7 @@ static int logged(const struct run *r, const char *text)
 	return 0;
 }
 
-/* ---- the state, parsed as ewc.c documents its encoding 1 ---- */
+/* ---- the state, parsed as ewc.c documents its encoding 2 ---- */
 
 struct state {
 	unsigned char *bytes; /* the framed record engine_plugin_save writes */
@@ -138,7 +138,7 @@ static void state_save(struct run *r, struct state *st)
 	ck_assert_uint_ge(st->size, 12 + 16);
 	memcpy(&version, st->bytes, 4);
 	memcpy(&len, st->bytes + 4, 8);
-	ck_assert_uint_eq(version, 1);
+	ck_assert_uint_eq(version, 2);
 	ck_assert_uint_eq(len, st->size - 12);
 	memcpy(&st->mode, st->bytes + 12, 4);
 	memcpy(&st->tasks, st->bytes + 16, 4);
@@ -146,7 +146,7 @@ static void state_save(struct run *r, struct state *st)
 	ck_assert_uint_eq(st->P, r->e.model.num_params);
 	st->slots = st->mode == 1 ? st->tasks > 0 : st->tasks;
 	size_t n = st->slots * st->P;
-	ck_assert_uint_eq(len, 16 + 2 * n * sizeof(float));
+	ck_assert_uint_eq(len, 16 + 2 * n * sizeof(float) + sizeof(double));
 	st->F = malloc((n ? n : 1) * sizeof(float));
 	st->anchor = malloc((n ? n : 1) * sizeof(float));
 	memcpy(st->F, st->bytes + 28, n * sizeof(float));

@@ -668,7 +668,8 @@ START_TEST(test_state_round_trip)
 	run_all(&a, "ovor", "epochs = 2\n", "");
 	size_t size, again_size;
 	char *state = saved(&a, &size);
-	ck_assert_uint_eq(size, 4 + 8 + 3 * sizeof(double) + 8);
+	/* The figures, then the last task's features and outliers. */
+	ck_assert_uint_gt(size, 4 + 8 + 3 * sizeof(double) + 8);
 
 	run_open(&b, "ovor", "epochs = 2\n", "");
 	ck_assert_msg(load(&b, state, size) == 0, "%s", b.err.msg);

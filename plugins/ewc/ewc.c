@@ -10,14 +10,15 @@
  * are the model's own statistics just as its weights are; making the weights forget is the
  * unlearning plugin's job.
  *
- * State encoding 1, in native byte order:
+ * State encoding 2, in native byte order:
  *	uint32 mode      0 separate, 1 online
  *	uint32 tasks     tasks whose Fisher the state holds (online: folded into one)
  *	uint64 P         the model's parameter count
  *	float  F[S][P]   each task's Fisher (online: F̃)
  *	float  θ*[S][P]  the anchors
+ *	double seconds   the Fisher's time so far (the figure fisher_seconds)
  * with S = tasks (separate) or min(tasks, 1) (online), and F and θ* in the model's flat
- * parameter layout. */
+ * parameter layout. Encoding 1 is the same without seconds. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,7 +30,7 @@
 
 #include "fisher.h"
 
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 
 enum { MODE_SEPARATE, MODE_ONLINE };
 
@@ -109,16 +110,19 @@ static void report_state(const struct ewc *e, uint64_t P)
  * whole SPANs (a multiple of every vector width), then once on the rest. */
 #define SPAN 16
 
-/* grad += λ F ⊙ (θ − θ*); lanes gathers F ⊙ (θ − θ*)², a lane per element of the span. */
+/* grad += λ Σ_k F_k ⊙ (θ − θ*_k) over one span, every task's pair in turn while the span of
+ * grad stays in cache: θ and grad cross memory once a batch, not once per task. lanes gathers
+ * F ⊙ (θ − θ*)², a lane per element of the span. */
 static void penalty_span(float *restrict grad, float *restrict lanes, const float *restrict theta,
-			 const float *restrict F, const float *restrict anchor, float lambda,
-			 size_t n)
+			 const float *restrict F, const float *restrict anchor, size_t stride,
+			 size_t slots, float lambda, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		float d = theta[i] - anchor[i], fd = F[i] * d;
-		grad[i] += lambda * fd;
-		lanes[i] += fd * d;
-	}
+	for (size_t k = 0; k < slots; k++, F += stride, anchor += stride)
+		for (size_t i = 0; i < n; i++) {
+			float d = theta[i] - anchor[i], fd = F[i] * d;
+			grad[i] += lambda * fd;
+			lanes[i] += fd * d;
+		}
 }
 
 static int on_gradient(lethe_plugin *p, const lethe_batch *b, double *loss)
@@ -133,16 +137,12 @@ static int on_gradient(lethe_plugin *p, const lethe_batch *b, double *loss)
 	lethe_model *m = h->model(h);
 	const float *theta = h->model_params(h, m, &P);
 	float *grad = h->model_grads(h, m, NULL);
-	float lanes[SPAN] = { 0 };
-	for (size_t k = 0; k < S; k++) {
-		const float *F = e->F + k * P, *anchor = e->anchor + k * P;
-		size_t i = 0;
-		for (; i + SPAN <= P; i += SPAN)
-			penalty_span(grad + i, lanes, theta + i, F + i, anchor + i,
-				     (float)e->lambda, SPAN);
-		penalty_span(grad + i, lanes, theta + i, F + i, anchor + i, (float)e->lambda,
-			     P - i);
-	}
+	float lanes[SPAN] = { 0 }, lambda = (float)e->lambda;
+	size_t i = 0;
+	for (; i + SPAN <= P; i += SPAN)
+		penalty_span(grad + i, lanes, theta + i, e->F + i, e->anchor + i, P, S, lambda,
+			     SPAN);
+	penalty_span(grad + i, lanes, theta + i, e->F + i, e->anchor + i, P, S, lambda, P - i);
 	double sum = 0.0;
 	for (size_t j = 0; j < SPAN; j++)
 		sum += lanes[j];
@@ -293,6 +293,8 @@ static int save(lethe_plugin *p, const lethe_ostream *out)
 		rc = out->write(out, e->F, floats * sizeof(float));
 	if (rc == LETHE_OK && floats)
 		rc = out->write(out, e->anchor, floats * sizeof(float));
+	if (rc == LETHE_OK)
+		rc = out->write(out, &e->fisher_seconds, sizeof(e->fisher_seconds));
 	return rc == LETHE_OK ? rc : fail(e, rc, "cannot write the state");
 }
 
@@ -328,9 +330,9 @@ static int load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 {
 	struct ewc *e = self(p);
 	const lethe_run_info *run = e->host->run_info(e->host);
-	if (version != STATE_VERSION)
+	if (version != 1 && version != STATE_VERSION)
 		return fail(e, LETHE_ERR_INVALID, "state encoding %u is unknown (this plugin "
-			    "reads %d)", version, STATE_VERSION);
+			    "reads 1 and %d)", version, STATE_VERSION);
 	uint32_t mode, tasks;
 	uint64_t P, want = num_params(e);
 	if (in->read(in, &mode, sizeof(mode)) != LETHE_OK ||
@@ -352,7 +354,13 @@ static int load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 			    "%u", tasks, run->num_tasks);
 	size_t S = mode == MODE_ONLINE ? tasks > 0 : tasks;
 	float *F = NULL, *anchor = NULL;
+	double seconds = 0.0;
 	int rc = S ? load_arrays(e, in, S, P, &F, &anchor) : LETHE_OK;
+	if (rc == LETHE_OK && version == STATE_VERSION &&
+	    in->read(in, &seconds, sizeof(seconds)) != LETHE_OK)
+		rc = fail(e, LETHE_ERR_IO, "the state is truncated in its seconds");
+	if (rc == LETHE_OK && !(seconds >= 0.0))
+		rc = fail(e, LETHE_ERR_INVALID, "the state's seconds are %g", seconds);
 	if (rc != LETHE_OK) {
 		free(F);
 		free(anchor);
@@ -364,6 +372,7 @@ static int load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 	e->anchor = anchor;
 	e->slots_cap = S;
 	e->tasks = tasks;
+	e->fisher_seconds = seconds;
 	report_state(e, P);
 	return LETHE_OK;
 }

@@ -229,16 +229,18 @@ static void keep_farthest(struct outliers *o, size_t cands, size_t keep, float s
 void outliers_synthesise(struct outliers *o, const lethe_host *h)
 {
 	const struct outliers_config *cfg = &o->cfg;
+	/* The block as this task needs it, not as an earlier one grew it: the GEMMs then split
+	 * the same way in a run resumed from a checkpoint. */
+	size_t block = o->n > OUTLIERS_BLOCK ? o->n : OUTLIERS_BLOCK;
 	struct knn all = { o->unit, o->sq, o->n, o->dim, cfg->k < o->n ? cfg->k : o->n,
-			   o->block, o->block_floats, o->heap };
+			   o->block, block, o->heap };
 	o->count = 0;
 	for (size_t c = 0; c < o->num_classes; c++) {
 		size_t first = o->start[c], rows = o->start[c + 1] - first;
 		if (rows < 2)
 			continue;
 		struct knn own = { o->unit + first * o->dim, o->sq + first, rows, o->dim,
-				   cfg->k < rows ? cfg->k : rows - 1, o->block, o->block_floats,
-				   o->heap };
+				   cfg->k < rows ? cfg->k : rows - 1, o->block, block, o->heap };
 		knn_kth(h, &own, own.ref, own.ref_sq, rows, 0, o->row_kth);
 		size_t boundary = cfg->boundary < rows ? cfg->boundary : rows;
 		top_m(o->row_kth, rows, boundary, o->picks, o->picked);
@@ -264,6 +266,121 @@ void outliers_wipe(struct outliers *o)
 		memset(o->unit_points, 0, o->count * o->dim * sizeof(float));
 	}
 	o->n = o->count = o->num_classes = 0;
+}
+
+static int write_u64(const lethe_ostream *out, uint64_t v)
+{
+	return out->write(out, &v, sizeof(v));
+}
+
+static int write_sizes(const lethe_ostream *out, const size_t *v, size_t n)
+{
+	int rc = LETHE_OK;
+	for (size_t i = 0; i < n && rc == LETHE_OK; i++)
+		rc = write_u64(out, v[i]);
+	return rc;
+}
+
+int outliers_save(const struct outliers *o, int features, const lethe_ostream *out)
+{
+	size_t n = features ? o->n : 0, d = o->dim, m = o->count;
+	int rc = write_u64(out, n);
+	if (rc == LETHE_OK && n) {
+		rc = write_u64(out, o->num_classes);
+		if (rc == LETHE_OK)
+			rc = write_sizes(out, o->start, o->num_classes + 1);
+		if (rc == LETHE_OK)
+			rc = out->write(out, o->unit, n * d * sizeof(float));
+		if (rc == LETHE_OK)
+			rc = out->write(out, o->sq, n * sizeof(float));
+		if (rc == LETHE_OK)
+			rc = out->write(out, o->norm, n * sizeof(float));
+	}
+	if (rc == LETHE_OK)
+		rc = write_u64(out, m);
+	if (rc == LETHE_OK)
+		rc = out->write(out, o->points, m * d * sizeof(float));
+	if (rc == LETHE_OK)
+		rc = out->write(out, o->unit_points, m * d * sizeof(float));
+	if (rc == LETHE_OK)
+		rc = out->write(out, o->kth, m * sizeof(float));
+	if (rc == LETHE_OK)
+		rc = write_sizes(out, o->source, m);
+	return rc;
+}
+
+static int read_u64(const lethe_istream *in, uint64_t *v)
+{
+	return in->read(in, v, sizeof(*v));
+}
+
+/* The features: their class starts, then outliers_begin sizes the rows, which follow. */
+static int load_features(struct outliers *o, const lethe_istream *in, uint64_t n)
+{
+	uint64_t classes, at = 0;
+	int rc = read_u64(in, &classes);
+	if (rc != LETHE_OK)
+		return rc;
+	if (classes == 0 || classes > o->max_classes || n > SIZE_MAX / sizeof(float) / o->dim)
+		return LETHE_ERR_INVALID;
+	size_t *counts = malloc((size_t)classes * sizeof(*counts));
+	if (!counts)
+		return LETHE_ERR_NOMEM;
+	for (uint64_t c = 0; c <= classes && rc == LETHE_OK; c++) {
+		uint64_t start;
+		if ((rc = read_u64(in, &start)) != LETHE_OK)
+			break;
+		if ((c == 0 && start != 0) || start < at || start > n ||
+		    (c == classes && start != n))
+			rc = LETHE_ERR_INVALID;
+		else if (c > 0)
+			counts[c - 1] = (size_t)(start - at);
+		at = start;
+	}
+	if (rc == LETHE_OK)
+		rc = outliers_begin(o, (size_t)classes, counts);
+	free(counts);
+	if (rc == LETHE_OK)
+		rc = in->read(in, o->unit, n * o->dim * sizeof(float));
+	if (rc == LETHE_OK)
+		rc = in->read(in, o->sq, n * sizeof(float));
+	if (rc == LETHE_OK)
+		rc = in->read(in, o->norm, n * sizeof(float));
+	return rc;
+}
+
+int outliers_load(struct outliers *o, const lethe_istream *in, int *features)
+{
+	uint64_t n, m;
+	int rc = read_u64(in, &n);
+	if (rc == LETHE_OK && n)
+		rc = load_features(o, in, n);
+	else if (rc == LETHE_OK)
+		o->n = o->num_classes = 0;
+	if (rc == LETHE_OK)
+		rc = read_u64(in, &m);
+	if (rc != LETHE_OK)
+		return rc;
+	if (m > o->cfg.per_class * o->max_classes || (m && !n))
+		return LETHE_ERR_INVALID;
+	size_t d = o->dim;
+	rc = in->read(in, o->points, m * d * sizeof(float));
+	if (rc == LETHE_OK)
+		rc = in->read(in, o->unit_points, m * d * sizeof(float));
+	if (rc == LETHE_OK)
+		rc = in->read(in, o->kth, m * sizeof(float));
+	for (uint64_t i = 0; i < m && rc == LETHE_OK; i++) {
+		uint64_t src;
+		rc = read_u64(in, &src);
+		if (rc == LETHE_OK && src >= n && src != KNN_NO_SELF)
+			rc = LETHE_ERR_INVALID;
+		o->source[i] = (size_t)src;
+	}
+	if (rc != LETHE_OK)
+		return rc;
+	o->count = (size_t)m;
+	*features = n > 0;
+	return LETHE_OK;
 }
 
 void outliers_free(struct outliers *o)

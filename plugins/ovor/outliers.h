@@ -12,7 +12,7 @@
  * (or one row of the reference set, if longer): never an n x n matrix. All products go through
  * lethe_host.sgemm and all draws through lethe_host.rng_normal, so a test or a benchmark can run
  * this with a host table of its own that fills only those two. Nothing here allocates except
- * outliers_init and outliers_begin. */
+ * outliers_init, outliers_begin and outliers_load. */
 #ifndef OVOR_OUTLIERS_H
 #define OVOR_OUTLIERS_H
 
@@ -93,6 +93,16 @@ void outliers_put(struct outliers *o, size_t row, const float *h, size_t rows);
 void outliers_synthesise(struct outliers *o, const lethe_host *h);
 /* Wipes the features and the outliers, which come from the task's samples; keeps the memory. */
 void outliers_wipe(struct outliers *o);
+
+/* The task's features (when `features` is set; else none) and the last synthesis, in native
+ * byte order: uint64 rows n, and when n > 0 uint64 classes, classes + 1 uint64 class starts
+ * and n x dim normalised floats, n squared norms and n norms; then uint64 outliers m, m x dim
+ * points, m x dim normalised points, m distances and m uint64 source rows. */
+int outliers_save(const struct outliers *o, int features, const lethe_ostream *out);
+/* Reads what outliers_save wrote for outliers of the same settings; *features receives whether
+ * it held features. LETHE_ERR_IO when it is cut short, LETHE_ERR_INVALID when it does not fit
+ * these settings, LETHE_ERR_NOMEM. */
+int outliers_load(struct outliers *o, const lethe_istream *in, int *features);
 void outliers_free(struct outliers *o);
 
 /* The energy E(z) = -log sum_{c in mask} exp z_c of one row of C logits (mask: C bytes, at

@@ -40,8 +40,12 @@
  * Figures: outliers (the last synthesis), tau_id, tau_ood, synthesis_seconds (features and
  * outliers, over the run).
  *
- * State, version 1, native byte order: double tau_id, tau_ood, synthesis_seconds; uint64
- * outliers: the figures, so a resumed run reports what an uninterrupted one would. */
+ * State, version 2, native byte order: double tau_id, tau_ood, synthesis_seconds; uint64
+ * outliers: the figures, so a resumed run reports what an uninterrupted one would (all of
+ * version 1). Then what a checkpoint within a task needs to go on as if never stopped: uint64
+ * classes C, int32 slot[C] (each class's position in the task being learned, -1 for none),
+ * and the task's features and outliers as outliers_save writes them. Version 1 loads as a
+ * state between tasks. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,7 +57,7 @@
 
 #include "outliers.h"
 
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 #define CHUNK 256 /* rows per forward pass while computing features */
 
 static const char *const threshold_choices[] = { "calibrated", "fixed", NULL };
@@ -428,18 +432,50 @@ static int save(lethe_plugin *p, const lethe_ostream *out)
 {
 	struct ovor *o = self(p);
 	double figures[3] = { o->tau_id, o->tau_ood, o->synthesis_seconds };
+	uint64_t classes = o->classes;
 	int rc = out->write(out, figures, sizeof(figures));
 	if (rc == LETHE_OK)
 		rc = out->write(out, &o->outliers, sizeof(o->outliers));
+	if (rc == LETHE_OK)
+		rc = out->write(out, &classes, sizeof(classes));
+	if (rc == LETHE_OK)
+		rc = out->write(out, o->slot, o->classes * sizeof(*o->slot));
+	if (rc == LETHE_OK)
+		rc = outliers_save(&o->out, o->have_features, out);
 	return rc == LETHE_OK ? rc : fail(o, rc, "cannot write the state");
+}
+
+/* Version 2's task under way: its classes, features and outliers. */
+static int load_task(struct ovor *o, const lethe_istream *in)
+{
+	uint64_t classes;
+	if (in->read(in, &classes, sizeof(classes)) != LETHE_OK)
+		return fail(o, LETHE_ERR_IO, "the state is truncated");
+	if (classes != o->classes)
+		return fail(o, LETHE_ERR_INVALID, "the state is for a head of %llu classes, this "
+			    "one has %u", (unsigned long long)classes, o->classes);
+	if (in->read(in, o->slot, o->classes * sizeof(*o->slot)) != LETHE_OK)
+		return fail(o, LETHE_ERR_IO, "the state is truncated");
+	for (uint32_t c = 0; c < o->classes; c++) {
+		if (o->slot[c] < -1 || o->slot[c] >= (int32_t)o->out.max_classes)
+			return fail(o, LETHE_ERR_INVALID, "the state puts class %u at %d of a task",
+				    c, o->slot[c]);
+		o->mask[c] = o->slot[c] >= 0;
+	}
+	int rc = outliers_load(&o->out, in, &o->have_features);
+	if (rc == LETHE_OK)
+		return LETHE_OK;
+	return fail(o, rc, rc == LETHE_ERR_IO ? "the state is truncated"
+			   : rc == LETHE_ERR_NOMEM ? "out of memory for the state's features"
+						   : "its features or outliers are malformed");
 }
 
 static int load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 {
 	struct ovor *o = self(p);
-	if (version != STATE_VERSION)
+	if (version != 1 && version != STATE_VERSION)
 		return fail(o, LETHE_ERR_INVALID, "state encoding %u is unknown (this plugin reads "
-			    "%d)", version, STATE_VERSION);
+			    "1 and %d)", version, STATE_VERSION);
 	double figures[3];
 	uint64_t count;
 	if (in->read(in, figures, sizeof(figures)) != LETHE_OK ||
@@ -448,6 +484,9 @@ static int load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 	if (!isfinite(figures[0]) || !isfinite(figures[1]) || !(figures[2] >= 0.0) ||
 	    count > o->out.cfg.per_class * o->out.max_classes)
 		return fail(o, LETHE_ERR_INVALID, "the state holds an impossible figure");
+	int rc = version == STATE_VERSION ? load_task(o, in) : LETHE_OK;
+	if (rc != LETHE_OK)
+		return rc;
 	o->tau_id = figures[0];
 	o->tau_ood = figures[1];
 	o->synthesis_seconds = figures[2];
@@ -547,6 +586,11 @@ static lethe_plugin *create(const lethe_host *host, const lethe_param_value *v)
 		if (outliers_init(&o->out, &cfg, o->layer.in, max_classes) != LETHE_OK ||
 		    !o->slot || !o->mask || !o->z || !o->dz)
 			rc = fail(o, LETHE_ERR_NOMEM, "out of memory");
+	}
+	/* No task yet: no class has a place in one (the state saves these). */
+	for (uint32_t c = 0; rc == LETHE_OK && c < o->classes; c++) {
+		o->slot[c] = -1;
+		o->mask[c] = 0;
 	}
 	if (rc != LETHE_OK) {
 		destroy(&o->plugin);

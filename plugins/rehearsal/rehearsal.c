@@ -23,13 +23,19 @@
  *   drawn without replacement from the whole buffer (the current task's, once stored, too).
  *
  * Forget requests drop every stored sample whose id they list; the reservoir's count of samples
- * seen stays. Figures, after every task and forget: stored_samples, and stored_bytes = stored x
- * (input_dim + 16), what the pixels, int32 labels, uint64 ids and uint32 tasks take. One INFO
- * line per task says what is stored of each earlier task and how much of it an epoch replays.
+ * seen stays. One in the middle of a task also drops the rest of the epoch's draw, which names
+ * slots that moved. Figures, after every task and forget: stored_samples, and stored_bytes =
+ * stored x (input_dim + 16), what the pixels, int32 labels, uint64 ids and uint32 tasks take.
+ * One INFO line per task says what is stored of each earlier task and how much of it an epoch
+ * replays.
  *
- * State, version 1, native byte order: uint32 input_dim, uint64 stored, uint64 seen (the
+ * State, version 2, native byte order: uint32 input_dim, uint64 stored, uint64 seen (the
  * reservoir's count), then stored x input_dim pixel bytes, stored int32 labels, stored uint64
- * ids and stored uint32 tasks. */
+ * ids and stored uint32 tasks (all of version 1); then the task being learned, so that a
+ * checkpoint within it resumes the same draws: uint32 task, uint64 batches per epoch, rows per
+ * batch, num_tasks x uint64 per-epoch quotas, num_tasks + 1 uint64 group starts, stored
+ * uint64 slots in their current order, uint64 plan length, position in the plan, and the plan's
+ * uint64 slots. Version 1 loads as a state between tasks. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,13 +282,14 @@ static int rehearsal_plan(struct rehearsal *r, const lethe_task_info *task)
 	return LETHE_OK;
 }
 
-/* A fresh draw for the epoch, shuffled so that every batch mixes the tasks. */
+/* A fresh draw for the epoch, shuffled so that every batch mixes the tasks. A task a forget
+ * left with nothing stored has nothing to replay. */
 static void rehearsal_draw(struct rehearsal *r)
 {
 	size_t n = 0;
 	for (uint32_t k = 0; k < r->task; k++) {
 		size_t *group = r->order + r->start[k], len = rehearsal_stored(r, k);
-		size_t want = (size_t)r->quota[k];
+		size_t want = len ? (size_t)r->quota[k] : 0;
 		if (want <= len) {
 			rehearsal_pick(r, group, len, want);
 			memcpy(r->plan + n, group, want * sizeof(*group));
@@ -293,6 +300,7 @@ static void rehearsal_draw(struct rehearsal *r)
 		}
 	}
 	rehearsal_pick(r, r->plan, n, n);
+	r->plan_len = n;
 	r->at = 0;
 }
 
@@ -451,6 +459,10 @@ static int rehearsal_after_task(lethe_plugin *p, const lethe_task_info *task)
 		if (rc != LETHE_OK)
 			return rc;
 	}
+	/* The task's draws are over; the groups follow the store as it now is, so that a state
+	 * saved between tasks agrees with itself. */
+	rehearsal_group(r);
+	r->at = r->plan_len;
 	rehearsal_report(r);
 	return LETHE_OK;
 }
@@ -477,12 +489,25 @@ static int rehearsal_on_forget(lethe_plugin *p, const lethe_forget_request *req)
 			st->task[i] = DEAD;
 	size_t dropped = store_sweep(st);
 	rehearsal_group(r);
+	/* The slots moved: what is left of the epoch's draw names the old ones, so it goes. */
+	r->at = r->plan_len;
 	rehearsal_report(r);
 	char msg[128];
 	snprintf(msg, sizeof(msg), "forget: dropped %zu stored samples, %zu left", dropped,
 		 st->count);
 	r->host->log(r->host, LETHE_LOG_INFO, msg);
 	return LETHE_OK;
+}
+
+/* size_t arrays go out as uint64, whatever size_t is. */
+static int rehearsal_write_sizes(const lethe_ostream *out, const size_t *v, size_t n)
+{
+	int rc = LETHE_OK;
+	for (size_t i = 0; i < n && !rc; i++) {
+		uint64_t x = v[i];
+		rc = out->write(out, &x, sizeof(x));
+	}
+	return rc;
 }
 
 static int rehearsal_save(lethe_plugin *p, const lethe_ostream *out)
@@ -504,6 +529,22 @@ static int rehearsal_save(lethe_plugin *p, const lethe_ostream *out)
 		rc = out->write(out, st->id, count * sizeof(*st->id));
 	if (!rc)
 		rc = out->write(out, st->task, count * sizeof(*st->task));
+	const uint64_t task[] = { r->batches_per_epoch, r->per_batch };
+	if (!rc)
+		rc = out->write(out, &r->task, sizeof(r->task));
+	if (!rc)
+		rc = out->write(out, task, sizeof(task));
+	if (!rc)
+		rc = out->write(out, r->quota, r->num_tasks * sizeof(*r->quota));
+	if (!rc)
+		rc = rehearsal_write_sizes(out, r->start, r->num_tasks + 1);
+	if (!rc)
+		rc = rehearsal_write_sizes(out, r->order, st->count);
+	const uint64_t plan[] = { r->plan_len, r->at };
+	if (!rc)
+		rc = out->write(out, plan, sizeof(plan));
+	if (!rc)
+		rc = rehearsal_write_sizes(out, r->plan, r->plan_len);
 	return rc;
 }
 
@@ -520,14 +561,85 @@ static int rehearsal_check(struct rehearsal *r, size_t count)
 	return LETHE_OK;
 }
 
+/* n uint64 values below `bound` into v; LETHE_ERR_INVALID naming `what` for one that is not
+ * (SIZE_MAX: no bound). */
+static int rehearsal_read_sizes(struct rehearsal *r, const lethe_istream *in, size_t *v, size_t n,
+				uint64_t bound, const char *what)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t x;
+		int rc = in->read(in, &x, sizeof(x));
+		if (rc)
+			return rc;
+		if (x >= bound)
+			return rehearsal_fail(r, LETHE_ERR_INVALID, "the state's %s holds %llu, "
+					      "beyond %llu", what, (unsigned long long)x,
+					      (unsigned long long)bound);
+		v[i] = (size_t)x;
+	}
+	return LETHE_OK;
+}
+
+/* Version 2's task under way: its draws and where they stand. Only the plan's rest, from at,
+ * is still to replay; the next draw overwrites the rest. */
+static int rehearsal_load_task(struct rehearsal *r, const lethe_istream *in)
+{
+	size_t count = r->st.count;
+	uint64_t task[2], plan[2];
+	int rc = in->read(in, &r->task, sizeof(r->task));
+	if (!rc)
+		rc = in->read(in, task, sizeof(task));
+	if (!rc && (r->task >= r->num_tasks || task[0] == 0))
+		return rehearsal_fail(r, LETHE_ERR_INVALID, "the state's task %u is not of this "
+				      "run", r->task);
+	if (!rc)
+		rc = in->read(in, r->quota, r->num_tasks * sizeof(*r->quota));
+	if (!rc)
+		rc = rehearsal_read_sizes(r, in, r->start, r->num_tasks + 1, count + 1, "groups");
+	for (uint32_t k = 0; k < r->num_tasks && !rc; k++)
+		if (r->start[k] > r->start[k + 1])
+			return rehearsal_fail(r, LETHE_ERR_INVALID, "the state's groups overlap");
+	if (!rc)
+		rc = rehearsal_read_sizes(r, in, r->order, count, count, "order");
+	if (!rc)
+		rc = in->read(in, plan, sizeof(plan));
+	if (rc)
+		return rc;
+	/* Room for the state's plan and for the draws its quotas make. */
+	uint64_t room = plan[0];
+	for (uint32_t k = 0; k < r->task; k++)
+		room = room + r->quota[k] < room ? UINT64_MAX : room + r->quota[k];
+	if (plan[1] > plan[0] || room > SIZE_MAX / sizeof(*r->plan))
+		return rehearsal_fail(r, LETHE_ERR_INVALID, "the state's plan is malformed");
+	if (room > r->plan_cap) {
+		size_t *grown = realloc(r->plan, (size_t)room * sizeof(*grown));
+		if (!grown)
+			return rehearsal_fail(r, LETHE_ERR_NOMEM, "out of memory for a plan of "
+					      "%llu samples", (unsigned long long)room);
+		r->plan = grown;
+		r->plan_cap = (size_t)room;
+	}
+	r->batches_per_epoch = task[0];
+	r->per_batch = (size_t)task[1];
+	r->plan_len = (size_t)plan[0];
+	r->at = (size_t)plan[1];
+	rc = rehearsal_read_sizes(r, in, r->plan, r->plan_len, SIZE_MAX, "plan");
+	for (size_t i = r->at; i < r->plan_len && !rc; i++)
+		if (r->plan[i] >= count)
+			return rehearsal_fail(r, LETHE_ERR_INVALID, "the state's plan replays slot "
+					      "%zu of %zu", r->plan[i], count);
+	return rc;
+}
+
 static int rehearsal_load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 {
 	struct rehearsal *r = rehearsal_of(p);
 	struct store *st = &r->st;
 	uint32_t dim;
 	uint64_t count, seen;
-	if (version != 1)
-		return rehearsal_fail(r, LETHE_ERR_INVALID, "state version %u is not 1", version);
+	if (version != 1 && version != 2)
+		return rehearsal_fail(r, LETHE_ERR_INVALID, "state version %u is not 1 or 2",
+				      version);
 	int rc = in->read(in, &dim, sizeof(dim));
 	if (!rc)
 		rc = in->read(in, &count, sizeof(count));
@@ -553,6 +665,8 @@ static int rehearsal_load(lethe_plugin *p, const lethe_istream *in, uint32_t ver
 	st->count = (size_t)count;
 	r->seen = seen;
 	rehearsal_group(r);
+	if (version == 2 && (rc = rehearsal_load_task(r, in)) != LETHE_OK)
+		return rc;
 	rehearsal_report(r);
 	return LETHE_OK;
 }
@@ -622,6 +736,6 @@ LETHE_EXPORT const lethe_plugin_entry lethe_entry = {
 		       "reservoir schedule",
 	.params = rehearsal_params,
 	.num_params = P_COUNT,
-	.state_version = 1,
+	.state_version = 2,
 	.create = rehearsal_create,
 };

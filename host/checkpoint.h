@@ -1,0 +1,115 @@
+/* Checkpoints: the whole state of a run in DIR/checkpoint.lethe, written atomically (a
+ * temporary file in DIR, fsync, rename, fsync of DIR), so that a run killed at any moment
+ * resumes from its last checkpoint and ends as if it had never stopped.
+ *
+ * The file, in the writer's byte order (the header says which):
+ *	char     magic[8]     CHECKPOINT_MAGIC
+ *	uint32   version      CHECKPOINT_VERSION
+ *	uint32   byte order   CHECKPOINT_BYTE_ORDER as the writer stores it
+ *	uint64   length       of the payload
+ *	uint32   crc          zlib's CRC-32 of the payload
+ *	payload, every integer a uint64 unless said, every real a double, a string a uint64
+ *	length and its bytes:
+ *	  settings            the scenario's effective settings, "section.key=value" lines
+ *			      sorted by section.key, --set included, train.checkpoint_every not
+ *	  T, P, N, plugins    tasks, model parameters, training samples in the data set, plugins
+ *	  steps done          rows of R; the step under way or next
+ *	  in step             1: the checkpoint is within that step, at:
+ *	  epoch, pos, batch, batches, n, head_from, shuffled (struct engine_position)
+ *	  step seconds        spent in the step so far
+ *	  batches done, batches total, samples done; seconds elapsed, total seconds
+ *	  phases, then that many phase seconds
+ *	  the engine's RNG    4 x uint64
+ *	  parameters          P floats
+ *	  momentum            0 or 1, SGD started, and P floats of velocity when 1
+ *	  order               in step: n uint64 entries (task << 32 | position), else 0 of them
+ *	  per task            its training sample count, then that many uint32 positions
+ *	  R, b, step seconds, inter-task confusion: T x T, T, T, T
+ *	  forgets asked       count, then each forget step asked for at run time: section,
+ *			      after, what, classes (count, each), task, fraction, plugin,
+ *			      references, retrain_joint, retrain_epochs, finetune_epochs,
+ *			      ascent_epochs, relearn_loss, relearn_max_epochs
+ *	  forget steps done   count, then each: which (< SCENARIO_FORGETS_MAX: the scenario's
+ *			      [forgetN], N - 1; else asked, minus that), |D_f|, the plugin
+ *			      (int64, -1 for none), its figures (ua, ra, ta, forget_test_acc,
+ *			      mia, relearn_epochs, seconds), the references that ran, theirs
+ *	  per plugin          name, RNG, reserved rows, its figures (count,
+ *			      key, value), hooks and their seconds, and its state as
+ *			      engine_plugin_save frames it (uint32 version, uint64 length, bytes)
+ */
+#ifndef LETHE_CHECKPOINT_H
+#define LETHE_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+#define CHECKPOINT_FILE "checkpoint.lethe"
+#define CHECKPOINT_MAGIC "LETHECKP"
+#define CHECKPOINT_VERSION 1
+#define CHECKPOINT_BYTE_ORDER 0x01020304u
+#define CHECKPOINT_HEADER_SIZE 28
+
+/* count elements of a checkpoint's array, where they lie in the parsed bytes (not aligned:
+ * copy them out with memcpy). */
+struct checkpoint_span {
+	const unsigned char *data;
+	uint64_t count;
+};
+
+struct checkpoint_plugin {
+	struct checkpoint_span name;  /* bytes */
+	struct rng rng;
+	uint64_t reserved;
+	size_t num_metrics;
+	struct services_metric metrics[SERVICES_METRICS_MAX];
+	double hook_seconds[HOOK_COUNT];
+	struct checkpoint_span state; /* bytes: the framed record */
+};
+
+struct checkpoint_forget_done {
+	uint64_t which;	  /* as the file says */
+	uint64_t num_forget;
+	int64_t plugin;	  /* index, or -1 */
+	unsigned references;
+	struct unlearn_figures figures, reference[REFERENCE_COUNT];
+};
+
+/* A checkpoint parsed and checked as far as it can be without the run it belongs to. */
+struct checkpoint_view {
+	struct checkpoint_span settings; /* bytes */
+	uint64_t num_tasks, num_params, num_samples;
+	uint64_t steps_done;
+	int in_step;
+	struct engine_position at;
+	double step_seconds_so_far;
+	uint64_t batches_done, batches_total, samples_done;
+	double elapsed, total_seconds;
+	double phase_seconds[PHASE_COUNT];
+	struct rng rng;
+	struct checkpoint_span params;	 /* floats */
+	int momentum, sgd_started;
+	struct checkpoint_span velocity; /* floats */
+	struct checkpoint_span order;	 /* uint64 */
+	struct checkpoint_span train[TASKS_MAX]; /* uint32, ascending */
+	struct checkpoint_span R, b, step_seconds, confusion; /* doubles */
+	size_t num_asked;
+	struct scenario_forget asked[ENGINE_UNLEARNING_MAX];
+	size_t num_done;
+	struct checkpoint_forget_done done[ENGINE_UNLEARNING_MAX];
+	size_t num_plugins;
+	struct checkpoint_plugin plugins[SCENARIO_PLUGINS_MAX];
+};
+
+/* Parses size bytes of a checkpoint file into v, which points into data. Refuses, with a
+ * message saying why, anything but a whole, uncorrupted checkpoint of this version whose parts
+ * agree with each other. Touches nothing else: safe on any bytes. */
+int checkpoint_parse(const void *data, size_t size, struct checkpoint_view *v,
+		     struct error *err);
+
+/* Writes e's state to DIR/checkpoint.lethe, replacing the file only once the new one is whole
+ * on disk; on failure the previous checkpoint stays, and the message says so. */
+int checkpoint_write(struct engine *e, const char *dir, struct error *err);
+
+#endif

@@ -1,0 +1,244 @@
+#!/bin/sh
+# Runs killed with SIGKILL at seeded pseudo-random moments, resumed with --resume each time, end
+# with the same accuracy.csv, byte for byte, and the same unlearning figures as an uninterrupted
+# run. A corrupt, truncated, foreign or missing checkpoint is refused with exit 2 and one line;
+# a full disk, a file size limit and a read-only directory stop the run with a clear error and
+# leave the previous checkpoint whole, and the run resumes from it. Run from the build
+# directory, as make check does.
+set -u
+export LC_ALL=C
+
+LETHE=${LETHE_BIN:-host/lethe}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/lethe-kill-XXXXXX")
+MOUNTED=
+cleanup() {
+	[ -n "$MOUNTED" ] && umount "$MOUNTED" 2>/dev/null
+	chattr -i "$TMP/ro" 2>/dev/null
+	chmod -R u+w "$TMP" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+passed=0
+failed=0
+KILLS=10
+
+ok() { passed=$((passed + 1)); echo "ok: $1"; }
+not_ok() { failed=$((failed + 1)); echo "FAILED: $1"; sed 's/^/    /' "$TMP/err" 2>/dev/null; }
+
+# A synthetic scenario of 900 batches, a second or so, with checkpoints every 3 batches so that
+# kills land in the middle of epochs. Extra lines follow.
+scenario() { # FILE PLUGINS EXTRA-LINES...
+	file=$1 plugins=$2
+	shift 2
+	{
+		printf '[scenario]\nname = kill\nprotocol = class-incremental\nplugins = %s\n' "$plugins"
+		printf '[data]\nsource = synthetic\nclasses = 6\ndim = 32\ntrain_per_class = 1200\n'
+		printf 'test_per_class = 40\nspread = 70\n[tasks]\nsplit = 3\n[model]\nhidden = 32\n'
+		printf '[train]\nlr = 0.05\nmomentum = 0.5\nbatch_size = 16\nepochs = 2\nseed = 4\n'
+		printf 'checkpoint_every = 3\n'
+		for line in "$@"; do printf '%s\n' "$line"; done
+	} >"$file"
+}
+
+scenario "$TMP/ewc.ini" "ewc, rehearsal" "[ewc]" "lambda = 10" "[rehearsal]" \
+	"schedule = power-law" "max_stored = 100"
+scenario "$TMP/forget.ini" "rehearsal, repulsion" "[rehearsal]" "max_stored = 100" \
+	"[repulsion]" "unlearn_steps = 20" "[forget1]" "after = 2" "classes = 1" \
+	"plugin = repulsion" "references = retrain, finetune"
+
+now() { date +%s.%N; }
+
+# The unlearning figures of a metrics.json, less their times.
+unlearning() {
+	awk '/^  "unlearning": / { on = 1 } on { print } on && (/^  \]/ || /\[\],?$/) { exit }' \
+		"$1" | grep -v '"seconds"'
+}
+
+# same NAME REF DIR: DIR's results are REF's.
+same() {
+	if ! cmp -s "$2/accuracy.csv" "$3/accuracy.csv"; then
+		diff "$2/accuracy.csv" "$3/accuracy.csv" >"$TMP/err" 2>&1
+		not_ok "$1: accuracy.csv differs"
+	elif ! unlearning "$2/metrics.json" >"$TMP/u1" || ! unlearning "$3/metrics.json" >"$TMP/u2" ||
+		! cmp -s "$TMP/u1" "$TMP/u2"; then
+		diff "$TMP/u1" "$TMP/u2" >"$TMP/err" 2>&1
+		not_ok "$1: the unlearning figures differ"
+	else
+		ok "$1"
+	fi
+}
+
+# start DIR SCENARIO: lethe run in the background, resuming when DIR has a checkpoint.
+start() {
+	if [ -f "$1/checkpoint.lethe" ]; then
+		"$LETHE" run "$2" --out "$1" --quiet --resume >/dev/null 2>>"$TMP/log" &
+	else
+		"$LETHE" run "$2" --out "$1" --quiet >/dev/null 2>>"$TMP/log" &
+	fi
+	pid=$!
+}
+
+# The batches a checkpoint says are done, and the run's total: checkpoint.h has the layout (a
+# 28-byte header, the settings' length and text, 14 eight-byte values, then these two).
+progress() { # FILE OFFSET: 0 for batches done, 8 for the total; 0 without a checkpoint
+	len=$(od -An -tu8 -j 28 -N 8 "$1" 2>/dev/null | tr -d ' ') v=
+	[ -n "$len" ] && v=$(od -An -tu8 -j $((28 + 8 + len + 8 * 14 + $2)) -N 8 "$1" 2>/dev/null |
+		tr -d ' ')
+	echo "${v:-0}"
+}
+
+# The moments, from a fixed seed: the i-th kill once the checkpoints reach a point drawn in the
+# i-th tenth of the run's batches, 0 to 10 ms after that checkpoint (a clock that keeps the
+# run's own pace, however slow its disk), so that the kills spread over the whole run and land
+# between checkpoints. The run with a forget step has one more, aimed at it: 20 ms after the
+# last checkpoint of step 2, which forget1 follows.
+awk -v n=$KILLS 'BEGIN { srand(1); for (i = 0; i < n; i++)
+	printf "%.4f %.4f\n", (i + rand()) / n, 0.01 * rand() }' >"$TMP/moments-ewc"
+{ cat "$TMP/moments-ewc"; echo "0.6667 0.02"; } | sort -n >"$TMP/moments-forget"
+
+for name in ewc forget; do
+	S=$TMP/$name.ini
+	t0=$(now)
+	"$LETHE" run "$S" --out "$TMP/$name-ref" --quiet >/dev/null 2>"$TMP/err" ||
+		not_ok "$name: the uninterrupted run"
+	took=$(echo "$t0 $(now)" | awk '{ printf "%.2f", $2 - $1 }')
+	total=$(progress "$TMP/$name-ref/checkpoint.lethe" 8)
+	: >"$TMP/log"
+	hit=0 kills=0
+	while read -r at delay; do
+		kills=$((kills + 1))
+		target=$(echo "$at $total" | awk '{ printf "%d", $1 * $2 }')
+		start "$TMP/$name-cut" "$S"
+		while kill -0 "$pid" 2>/dev/null &&
+			[ "$(progress "$TMP/$name-cut/checkpoint.lethe" 0)" -lt "$target" ]; do
+			sleep 0.001
+		done
+		sleep "$delay"
+		kill -9 "$pid" 2>/dev/null && hit=$((hit + 1))
+		wait "$pid" 2>/dev/null
+	done <"$TMP/moments-$name"
+	start "$TMP/$name-cut" "$S"
+	if ! wait "$pid"; then
+		cp "$TMP/log" "$TMP/err"
+		not_ok "$name: the last resume failed"
+	elif [ "$hit" -lt $((kills / 2)) ]; then
+		: >"$TMP/err"
+		not_ok "$name: only $hit of $kills kills found the run going"
+	else
+		same "$name: killed $hit times of $kills, resumed each time (uninterrupted: ${took}s)" \
+			"$TMP/$name-ref" "$TMP/$name-cut"
+	fi
+done
+
+# refused STATUS TEXT NAME -- CMD...: CMD exits with STATUS and says TEXT in one line.
+refused() {
+	status=$1 text=$2 name=$3
+	shift 4
+	"$@" >/dev/null 2>"$TMP/err"
+	got=$?
+	if [ "$got" -ne "$status" ]; then
+		not_ok "$name (exit $got, expected $status)"
+	elif ! grep -qF -- "$text" "$TMP/err"; then
+		not_ok "$name (stderr lacks '$text')"
+	elif [ "$(wc -l <"$TMP/err")" -ne 1 ]; then
+		not_ok "$name (more than one line)"
+	else
+		ok "$name"
+	fi
+}
+
+# A checkpoint in the middle of the run: the first one the run writes.
+CK=$TMP/first/checkpoint.lethe
+start "$TMP/first" "$TMP/ewc.ini"
+while kill -0 "$pid" 2>/dev/null && [ ! -f "$CK" ]; do sleep 0.01; done
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+size=$(wc -c <"$CK")
+
+mkdir -p "$TMP/flip" "$TMP/cut" "$TMP/none"
+cp "$CK" "$TMP/flip/checkpoint.lethe"
+printf '\377' | dd of="$TMP/flip/checkpoint.lethe" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+refused 2 "flip/checkpoint.lethe: corrupt: its CRC-32 does not match" "a flipped byte is refused" \
+	-- "$LETHE" run "$TMP/ewc.ini" --out "$TMP/flip" --resume
+head -c $((size - 100)) "$CK" >"$TMP/cut/checkpoint.lethe"
+refused 2 "cut/checkpoint.lethe: truncated: $((size - 100)) of its $size bytes" \
+	"a truncated checkpoint is refused" -- "$LETHE" run "$TMP/ewc.ini" --out "$TMP/cut" --resume
+refused 2 "first/checkpoint.lethe: another scenario: the checkpoint's run has train.lr = 0.05, this one 0.06" \
+	"another scenario's checkpoint is refused" \
+	-- "$LETHE" run "$TMP/ewc.ini" --out "$TMP/first" --resume --set train.lr=0.06
+refused 2 "another scenario: the checkpoint's run set" "another plugin list is refused" \
+	-- "$LETHE" run "$TMP/forget.ini" --out "$TMP/first" --resume
+refused 2 "none/checkpoint.lethe: no checkpoint to resume from" "no checkpoint, no resume" \
+	-- "$LETHE" run "$TMP/ewc.ini" --out "$TMP/none" --resume
+if cmp -s "$CK" "$TMP/first/checkpoint.lethe"; then
+	ok "refusals leave the checkpoint alone"
+else
+	: >"$TMP/err"
+	not_ok "a refusal changed the checkpoint"
+fi
+
+# stopped NAME DIR WHY STATUS: lethe --resume in DIR failed (exit STATUS, 1 expected) naming the
+# checkpoint and the cause WHY; the checkpoint is the one it resumed from, and that one still
+# resumes to the end.
+stopped() {
+	name=$1 dir=$2 why=$3 status=$4
+	if [ "$status" -ne 1 ]; then
+		not_ok "$name (exit $status, expected 1)"
+	elif ! grep -q "checkpoint.lethe: cannot write the checkpoint: $why; the previous one" \
+		"$TMP/err"; then
+		not_ok "$name (no clear error)"
+	elif ! cmp -s "$CK" "$dir/checkpoint.lethe"; then
+		not_ok "$name (the previous checkpoint changed)"
+	else
+		mkdir -p "$TMP/again-$name"
+		cp "$dir/checkpoint.lethe" "$TMP/again-$name/"
+		"$LETHE" run "$TMP/ewc.ini" --out "$TMP/again-$name" --resume --quiet >/dev/null \
+			2>"$TMP/err" || not_ok "$name: the previous checkpoint does not resume"
+		same "$name: stopped with a clear error, the previous checkpoint resumes" \
+			"$TMP/ewc-ref" "$TMP/again-$name"
+	fi
+}
+
+# A full disk: a tmpfs that holds one checkpoint but not a second beside it (root only).
+mkdir -p "$TMP/full"
+if mount -t tmpfs -o size=$((size * 3 / 2)) tmpfs "$TMP/full" 2>/dev/null; then
+	MOUNTED=$TMP/full
+	cp "$CK" "$TMP/full/"
+	"$LETHE" run "$TMP/ewc.ini" --out "$TMP/full" --resume --quiet >/dev/null 2>"$TMP/err"
+	stopped "disk-full" "$TMP/full" "No space left on device" $?
+	umount "$TMP/full" && MOUNTED=
+else
+	echo "skip: a full disk: cannot mount a tmpfs here (root in a privileged container only)"
+fi
+
+# A file size limit fails a write the same way, for anyone.
+mkdir -p "$TMP/limit"
+cp "$CK" "$TMP/limit/"
+(
+	trap '' XFSZ
+	ulimit -f $((size / 1024 / 2))
+	exec "$LETHE" run "$TMP/ewc.ini" --out "$TMP/limit" --resume --quiet >/dev/null 2>"$TMP/err"
+)
+stopped "file-size-limit" "$TMP/limit" "File too large" $?
+
+# A read-only directory: permissions for a user; root ignores them, but not an immutable
+# directory, where the file system has that attribute.
+mkdir -p "$TMP/ro"
+cp "$CK" "$TMP/ro/"
+chmod 555 "$TMP/ro"
+if ! touch "$TMP/ro/probe" 2>/dev/null; then
+	"$LETHE" run "$TMP/ewc.ini" --out "$TMP/ro" --resume --quiet >/dev/null 2>"$TMP/err"
+	stopped "read-only" "$TMP/ro" "Permission denied" $?
+elif rm -f "$TMP/ro/probe" && chattr +i "$TMP/ro" 2>/dev/null; then
+	"$LETHE" run "$TMP/ewc.ini" --out "$TMP/ro" --resume --quiet >/dev/null 2>"$TMP/err"
+	status=$?
+	chattr -i "$TMP/ro"
+	stopped "read-only" "$TMP/ro" "Operation not permitted" $status
+else
+	echo "skip: a read-only directory: running as root, and this file system has no" \
+		"immutable attribute"
+fi
+chmod 755 "$TMP/ro"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
