@@ -114,7 +114,8 @@ typedef struct lethe_plugin {
 	int (*unlearn)(struct lethe_plugin *p, const lethe_forget_request *req);
 
 	/* Writes the instance's state for a checkpoint, in the plugin's own encoding (tagged with
-	 * lethe_plugin_entry.state_version). */
+	 * lethe_plugin_entry.state_version). Called between any two batches and between tasks:
+	 * write all that load needs to continue the task under way exactly. */
 	int (*save)(struct lethe_plugin *p, const lethe_ostream *out);
 	/* Restores state that save wrote with encoding `version` (which may be older than the
 	 * plugin's state_version: migrate it). Called right after create. */
