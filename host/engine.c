@@ -233,6 +233,21 @@ static int load_plugins(struct engine *e, const struct plugin_path *pp, struct e
 	return 0;
 }
 
+static struct engine_plugin *plugin_named(struct engine *e, const char *section);
+
+/* A forget step's plugin must be an unlearning one: found before training, not after hours. */
+static int check_forget_plugins(struct engine *e, struct error *err)
+{
+	for (size_t i = 0; i < e->s->num_forgets; i++) {
+		const struct scenario_forget *f = &e->s->forgets[i];
+		struct engine_plugin *p = f->plugin[0] ? plugin_named(e, f->plugin) : NULL;
+		if (p && !p->hooks.unlearn)
+			return error_set(err, "[%s] plugin %s has no unlearn hook: it is not an "
+					 "unlearning plugin", f->section, f->plugin);
+	}
+	return 0;
+}
+
 int engine_open(struct engine *e, const struct scenario *s, const struct plugin_path *pp,
 		struct error *err)
 {
@@ -286,7 +301,9 @@ int engine_open(struct engine *e, const struct scenario *s, const struct plugin_
 		return error_set(err, "out of memory");
 	if (engine_reserve_batch(e, err) != 0)
 		return -1;
-	return load_plugins(e, pp, err);
+	if (load_plugins(e, pp, err) != 0)
+		return -1;
+	return check_forget_plugins(e, err);
 }
 
 /* The task each class belongs to, -1 for none: class-incremental tasks own disjoint classes. */

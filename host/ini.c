@@ -1,6 +1,7 @@
 /* INI files through inih, plus what inih leaves to its caller: line numbers (our reader counts
  * the lines it hands over, and inih calls the handler for a line right after reading it),
- * duplicate keys and sections, lines too long for inih's buffer, and --set overrides.
+ * duplicate keys and sections, lines too long for inih's buffer, control characters, and --set
+ * overrides.
  *
  * Built against inih's defaults: ';' and '#' start a comment line, " ;" starts an inline
  * comment, and an indented line after a key continues that key's value (we reject those). */
@@ -171,23 +172,62 @@ static int parse_at_eof(FILE *f)
 	return 0;
 }
 
-/* inih's reader: fgets that counts lines and stops at the first error, so inih never splits a
- * long line into two silently. */
+/* The first control character of s[0..len) other than a tab, or NULL. A NUL would hide the rest
+ * of its line from inih, and any of them, echoed in a message, would break it into lines or
+ * drive the terminal. */
+static const char *find_control(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return s + i;
+	}
+	return NULL;
+}
+
+/* fgets that says how many bytes it read, NUL bytes included. */
+static size_t read_line(FILE *f, char *buf, size_t size)
+{
+	size_t len = 0;
+	int c;
+
+	while (len + 1 < size && (c = getc(f)) != EOF) {
+		buf[len++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	buf[len] = '\0';
+	return len;
+}
+
+/* inih's reader: counts lines and stops at the first error, so inih never splits a long line
+ * into two silently, nor reads a line cut short by a NUL byte. */
 static char *parse_read(char *buf, int size, void *stream)
 {
 	struct parse *p = stream;
 
 	if (p->error_line)
 		return NULL;
-	if (!fgets(buf, size, p->f)) {
+	size_t len = read_line(p->f, buf, (size_t)size);
+	if (!len) {
 		if (ferror(p->f))
 			p->read_errno = errno;
 		return NULL;
 	}
 	p->line++;
-	size_t len = strlen(buf);
 	if (len == (size_t)size - 1 && buf[len - 1] != '\n' && !parse_at_eof(p->f)) {
 		parse_fail(p, "line longer than %d characters", size - 2);
+		return NULL;
+	}
+	size_t text = len; /* without the line's end, "\n" or "\r\n" */
+	if (buf[text - 1] == '\n')
+		text--;
+	if (text && buf[text - 1] == '\r')
+		text--;
+	const char *bad = find_control(buf, text);
+	if (bad) {
+		parse_fail(p, "control character 0x%02x in column %zu (not a text file?)",
+			   (unsigned char)*bad, (size_t)(bad - buf) + 1);
 		return NULL;
 	}
 	return parse_classify(p, buf) ? buf : NULL;
@@ -248,7 +288,13 @@ int ini_set(struct ini *ini, const char *assignment, struct error *e)
 	char section[INI_NAME_MAX], key[INI_NAME_MAX];
 	const char *eq = strchr(assignment, '=');
 	const char *dot = eq ? memchr(assignment, '.', (size_t)(eq - assignment)) : NULL;
+	const char *bad = find_control(assignment, strlen(assignment));
 
+	/* Quoted up to the character, which must not reach the message. */
+	if (bad)
+		return error_set(e, "--set '%.*s': control character 0x%02x in column %zu",
+				 (int)(bad - assignment), assignment, (unsigned char)*bad,
+				 (size_t)(bad - assignment) + 1);
 	if (!dot)
 		return error_set(e, "--set '%s': expected section.key=value", assignment);
 	if (copy_trimmed(section, sizeof(section), assignment, (size_t)(dot - assignment)) < 0 ||

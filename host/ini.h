@@ -31,7 +31,8 @@ struct ini {
 };
 
 /* Reads path. Errors: the file cannot be opened, a syntax error (with its line), a key given
- * twice in a section (both lines), a key outside any section, names too long. */
+ * twice in a section (both lines), a key outside any section, names too long, a control
+ * character (not a text file). */
 int ini_load(struct ini *ini, const char *path, struct error *e);
 
 /* Applies one "section.key=value" override: replaces the entry or adds it. Malformed text is an

@@ -497,7 +497,8 @@ START_TEST(test_phase_seconds)
 	for (size_t i = 0; i < 4; i++)
 		ck_assert_msg(json_number_value(json_object_get(ph, names[i])) > 0, "%s", names[i]);
 	double total = json_number_value(json_object_get(sec, "total"));
-	ck_assert_msg(sum <= total * 1.02 + 0.01 && sum >= total * 0.7, "phases %g, total %g", sum,
+	/* Loose bounds: on a loaded machine the untimed glue (events, ordering) grows too. */
+	ck_assert_msg(sum <= total * 1.05 + 0.05 && sum >= total * 0.5, "phases %g, total %g", sum,
 		      total);
 	json_t *rep = json_object_get(json_object_get(sec, "hooks"), "repulsion");
 	ck_assert(json_is_number(json_object_get(rep, "unlearn")));

@@ -201,6 +201,39 @@ START_TEST(test_ini_continuation)
 }
 END_TEST
 
+/* Found by fuzz/fuzz_scenario: a control character echoed in a message broke the one-line rule
+ * (a newline in --set), and a NUL byte hid the rest of its line from inih. Both are refused,
+ * naming the place without echoing the character; tabs and CRLF line ends stay text. */
+START_TEST(test_ini_control_characters)
+{
+	static const char nul[] = "[train]\nlr = 1\0\nepochs = 2\n";
+	static const char *const bad[] = { "[train]\nlr = 1\033[2J\n", "[train]\nlr = 1\r2\n",
+					   "[train]\nlr = \x7f\n" };
+	struct ini ini;
+	struct error e;
+
+	char *file = testutil_write(dir, "nul.ini", nul, sizeof(nul) - 1);
+	ck_assert_int_eq(ini_load(&ini, file, &e), -1);
+	free(file);
+	assert_has(e.msg, "nul.ini:2: control character 0x00 in column 7 (not a text file?)");
+	assert_has(ini_fails(bad[0]), "s.ini:2: control character 0x1b in column 7");
+	assert_has(ini_fails(bad[1]), "s.ini:2: control character 0x0d in column 7");
+	assert_has(ini_fails(bad[2]), "s.ini:2: control character 0x7f in column 6");
+
+	ck_assert_int_eq(ini_load(&ini, put("s.ini", "[train]\r\nlr =\t1\r\nepochs = 2\r"), &e),
+			 0);
+	ck_assert_str_eq(ini_get(&ini, "train", "lr")->value, "1");
+	ck_assert_str_eq(ini_get(&ini, "train", "epochs")->value, "2");
+	ck_assert_int_eq(ini_set(&ini, "train.lr=0.1\n", &e), -1);
+	ck_assert_str_eq(e.msg, "--set 'train.lr=0.1': control character 0x0a in column 13");
+	ck_assert_int_eq(ini_set(&ini, "\n", &e), -1);
+	ck_assert_str_eq(e.msg, "--set '': control character 0x0a in column 1");
+	ck_assert_int_eq(ini_set(&ini, "train.lr=\t0.5", &e), 0);
+	ck_assert_str_eq(ini_get(&ini, "train", "lr")->value, "0.5");
+	ini_free(&ini);
+}
+END_TEST
+
 START_TEST(test_ini_set)
 {
 	struct ini ini;
@@ -949,6 +982,40 @@ START_TEST(test_forget_sections)
 }
 END_TEST
 
+/* A forget step's class must exist in the data: refused at load for synthetic data, when the data
+ * is read for idx files, not after training up to the step (a bad input, not a failed run). */
+START_TEST(test_forget_class_outside_data)
+{
+	static const uint32_t images[] = { 4, 1, 1 }, labels[] = { 4 };
+	static const uint8_t pixels[4] = { 0 }, classes[4] = { 0, 1, 2, 3 };
+	struct scenario s;
+	struct dataset train, test;
+	struct task_list tl;
+	struct error e;
+
+	const char *msg = scenario_fails(FORGET_BASE "[forget1]\nafter = 1\nclasses = 1, 4\n",
+					 NULL, 0);
+	assert_has(msg, "s.ini:8: [forget1] classes: class 4 is not in the data (classes 0..3)");
+	const char *const set[] = { "forget1.classes=3" };
+	scenario_loads(&s, "s.ini", FORGET_BASE "[forget1]\nafter = 1\nclasses = 9\n", set, 1);
+	scenario_free(&s);
+
+	char sub[4200];
+	snprintf(sub, sizeof(sub), "%s/idx", dir);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	put_idx("idx/train-images-idx3-ubyte", 3, images, pixels, sizeof(pixels));
+	put_idx("idx/train-labels-idx1-ubyte", 1, labels, classes, sizeof(classes));
+	put_idx("idx/t10k-images-idx3-ubyte", 3, images, pixels, sizeof(pixels));
+	put_idx("idx/t10k-labels-idx1-ubyte", 1, labels, classes, sizeof(classes));
+	scenario_loads(&s, "s.ini", "[data]\nsource = idx\ndir = idx\n[tasks]\nsplit = 2\n"
+				    "[forget1]\nafter = 2\nclasses = 4\n", NULL, 0);
+	ck_assert_int_eq(scenario_build_data(&s, &train, &test, &tl, &e), -1);
+	assert_has(e.msg, "s.ini:8: [forget1] classes: class 4 is not in the data (classes 0..3)");
+	ck_assert_ptr_null(train.x);
+	scenario_free(&s);
+}
+END_TEST
+
 static Suite *scenario_suite(void)
 {
 	Suite *s = suite_create("scenario");
@@ -964,6 +1031,7 @@ static Suite *scenario_suite(void)
 	tcase_add_test(tc, test_ini_long_line);
 	tcase_add_test(tc, test_ini_long_names);
 	tcase_add_test(tc, test_ini_continuation);
+	tcase_add_test(tc, test_ini_control_characters);
 	tcase_add_test(tc, test_ini_set);
 	tcase_add_test(tc, test_ini_set_malformed);
 	suite_add_tcase(s, tc);
@@ -1001,6 +1069,7 @@ static Suite *scenario_suite(void)
 	tc = tcase_create("forget");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_forget_sections);
+	tcase_add_test(tc, test_forget_class_outside_data);
 	suite_add_tcase(s, tc);
 	return s;
 }
