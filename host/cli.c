@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "config.h"
 #include "engine.h"
 #include "params.h"
@@ -141,6 +142,8 @@ static int cmd_run(const struct options *o)
 	struct scenario s;
 	if (scenario_load(&s, o->scenario, o->overrides, o->num_overrides, &err) != 0)
 		return fail(err.msg, CLI_BAD_INPUT);
+	if (!o->quiet)
+		blas_check_kernel(stderr);
 	char out[SCENARIO_PATH_MAX];
 	if (o->out) {
 		snprintf(out, sizeof(out), "%s", o->out);

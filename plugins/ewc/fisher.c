@@ -127,7 +127,7 @@ static int scratch_alloc(struct fisher *f, lethe_model *m)
 		return LETHE_OK;
 	const lethe_host *h = f->host;
 	const lethe_run_info *run = h->run_info(h);
-	size_t widest_in = 0, widest_out = 0;
+	size_t widest_in = 0, outs = 0;
 	uint32_t layers = h->model_num_layers(h, m);
 	for (uint32_t l = 0; l < layers; l++) {
 		lethe_layer ly = { .struct_size = sizeof(ly) };
@@ -135,7 +135,7 @@ static int scratch_alloc(struct fisher *f, lethe_model *m)
 		if (rc != LETHE_OK)
 			return rc;
 		widest_in = ly.in > widest_in ? ly.in : widest_in;
-		widest_out = ly.out > widest_out ? ly.out : widest_out;
+		outs += ly.out;
 	}
 	size_t rows = f->kind == FISHER_BATCHED ? run->batch_size : f->chunk;
 	size_t c = run->num_classes;
@@ -145,7 +145,7 @@ static int scratch_alloc(struct fisher *f, lethe_model *m)
 	f->prob = malloc(rows * c * sizeof(float));
 	f->dlogits = malloc(rows * c * sizeof(float));
 	f->sq_in = squares ? malloc(rows * widest_in * sizeof(float)) : NULL;
-	f->sq_delta = squares ? malloc(rows * widest_out * sizeof(float)) : NULL;
+	f->sq_delta = squares ? malloc(rows * outs * sizeof(float)) : NULL;
 	f->y = malloc(rows * sizeof(int32_t));
 	f->allowed = malloc(c);
 	f->run = malloc(rows * sizeof(uint64_t));
@@ -203,22 +203,44 @@ static int forward(struct fisher *f, lethe_model *m, uint32_t task, const uint64
 	return rc;
 }
 
-/* Deltas from f->dlogits, then per layer F_W += alpha (δ⊙δ)ᵀ(a⊙a), F_b += alpha Σ_n δ_n². */
-static int accumulate(struct fisher *f, lethe_model *m, size_t n, float alpha, float *F)
+/* Per layer F_W += alpha S_lᵀ(a⊙a), F_b += alpha Σ_n S_l, S_l the squared deltas in sq_delta
+ * (n x out of each layer, one after the other). */
+static int accumulate_squares(struct fisher *f, lethe_model *m, size_t n, float alpha, float *F)
+{
+	const lethe_host *h = f->host;
+	uint32_t layers = h->model_num_layers(h, m);
+	const float *sq = f->sq_delta;
+	for (uint32_t l = 0; l < layers; l++) {
+		lethe_layer ly = { .struct_size = sizeof(ly) };
+		int rc = h->model_layer(h, m, l, &ly);
+		if (rc != LETHE_OK)
+			return rc;
+		square(f->sq_in, ly.input, n * ly.in);
+		h->sgemm(h, 1, 0, ly.out, ly.in, n, alpha, sq, ly.out, f->sq_in, ly.in, 1.0f,
+			 F + ly.weight_offset, ly.in);
+		add_rows(F + ly.bias_offset, sq, alpha, n, ly.out);
+		sq += n * ly.out;
+	}
+	return LETHE_OK;
+}
+
+/* Deltas from f->dlogits; their squares go to sq_delta (add: added to what it holds). */
+static int square_deltas(struct fisher *f, lethe_model *m, size_t n, int add)
 {
 	const lethe_host *h = f->host;
 	int rc = h->model_backward_deltas(h, m, f->dlogits, n);
 	uint32_t layers = h->model_num_layers(h, m);
+	float *sq = f->sq_delta;
 	for (uint32_t l = 0; l < layers && rc == LETHE_OK; l++) {
 		lethe_layer ly = { .struct_size = sizeof(ly) };
 		rc = h->model_layer(h, m, l, &ly);
 		if (rc != LETHE_OK)
 			break;
-		square(f->sq_in, ly.input, n * ly.in);
-		square(f->sq_delta, ly.delta, n * ly.out);
-		h->sgemm(h, 1, 0, ly.out, ly.in, n, alpha, f->sq_delta, ly.out, f->sq_in, ly.in,
-			 1.0f, F + ly.weight_offset, ly.in);
-		add_rows(F + ly.bias_offset, f->sq_delta, alpha, n, ly.out);
+		if (add)
+			add_squares(sq, ly.delta, 1.0f, n * ly.out);
+		else
+			square(sq, ly.delta, n * ly.out);
+		sq += n * ly.out;
 	}
 	return rc;
 }
@@ -233,19 +255,24 @@ static int chunk_pass(struct fisher *f, lethe_model *m, uint32_t task, const uin
 	if (rc != LETHE_OK)
 		return rc;
 	if (f->kind == FISHER_EXACT) {
+		/* The inputs do not depend on the class: Σ_y (δ_y⊙δ_y)ᵀ(a⊙a) = (Σ_y δ_y⊙δ_y)ᵀ(a⊙a),
+		 * so a backward per class and one product per layer. */
+		int first = 1;
 		for (size_t y = 0; y < c && rc == LETHE_OK; y++) {
 			if (!f->allowed[y])
 				continue;
 			class_rows(f->dlogits, f->prob, y, n, c);
-			rc = accumulate(f, m, n, alpha, F);
+			rc = square_deltas(f, m, n, !first);
+			first = 0;
 		}
-		return rc;
+		return rc == LETHE_OK && !first ? accumulate_squares(f, m, n, alpha, F) : rc;
 	}
 	if (f->kind == FISHER_SAMPLED)
 		for (size_t i = 0; i < n; i++)
 			f->y[i] = draw_class(f->prob + i * c, c, h->rng_uniform(h));
 	label_rows(f->dlogits, f->prob, f->y, n, c, 1.0f);
-	return accumulate(f, m, n, alpha, F);
+	rc = square_deltas(f, m, n, 0);
+	return rc == LETHE_OK ? accumulate_squares(f, m, n, alpha, F) : rc;
 }
 
 /* One batch of the batched kind: F += scale g², g the gradient of the batch's mean loss. */

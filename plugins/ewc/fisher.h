@@ -2,9 +2,10 @@
  * training data.
  *
  * A dense layer's per-sample weight gradient is the outer product δ_n a_nᵀ, so the sum of its
- * squares over a chunk of rows is one GEMM, (δ⊙δ)ᵀ(a⊙a). The Fisher therefore costs one forward
- * and one backward per chunk (one backward per class for the exact Fisher) plus one GEMM per
- * layer per backward: no loop runs over samples.
+ * squares over a chunk of rows is one GEMM, (δ⊙δ)ᵀ(a⊙a); the exact Fisher sums the squared
+ * deltas over the classes first, the inputs being the same for every class. The Fisher therefore
+ * costs one forward and one backward per chunk (one backward per class for the exact Fisher)
+ * plus one GEMM per layer: no loop runs over samples.
  *
  * Random draws come from the plugin's host RNG stream, in this order, so that a run can be
  * replayed: first, when `samples` is below the task's N training samples, the subset, by
@@ -43,7 +44,7 @@ struct fisher {
 	 * positions grow only when a larger subset is asked for. */
 	size_t rows;
 	float *x, *logits, *prob, *dlogits;
-	float *sq_in, *sq_delta; /* the squares of a layer's inputs and deltas */
+	float *sq_in, *sq_delta; /* the squares of a layer's inputs, every layer's deltas */
 	int32_t *y;
 	uint8_t *allowed;	 /* per class: in the model's likelihood for this task */
 	uint64_t *run;		 /* consecutive positions of one pass */

@@ -72,6 +72,22 @@ static int l2_after_task(lethe_plugin *p, const lethe_task_info *task)
 	return LETHE_OK;
 }
 
+/* GCC at -O2 vectorises a loop only when it leaves no scalar remainder, so the pull runs on
+ * whole SPANs (a multiple of every vector width), then once on the rest; the squares gather in
+ * a lane per element of the span, not in one chain of dependent additions. */
+#define SPAN 16
+
+/* grad += 2 lambda (θ - θ*); lanes gathers (θ - θ*)². */
+static void pull_span(float *restrict grad, double *restrict lanes, const float *restrict theta,
+		      const float *restrict anchor, float two_lambda, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float diff = theta[i] - anchor[i];
+		lanes[i] += (double)diff * diff;
+		grad[i] += two_lambda * diff;
+	}
+}
+
 static int l2_on_gradient(lethe_plugin *p, const lethe_batch *b, double *loss)
 {
 	struct l2 *l = l2_of(p);
@@ -80,16 +96,16 @@ static int l2_on_gradient(lethe_plugin *p, const lethe_batch *b, double *loss)
 	const float *theta = h->model_params(h, m, NULL);
 	float *grad = h->model_grads(h, m, NULL);
 	float two_lambda = (float)(2.0 * l->lambda);
-	double sum = 0.0;
+	double lanes[SPAN] = { 0 }, sum = 0.0;
 	(void)b;
 	for (uint32_t s = 0; s < l->num_spans; s++) {
-		uint64_t end = l->spans[s].off + l->spans[s].len;
-		for (uint64_t i = l->spans[s].off; i < end; i++) {
-			float diff = theta[i] - l->anchor[i];
-			sum += (double)diff * diff;
-			grad[i] += two_lambda * diff;
-		}
+		uint64_t i = l->spans[s].off, end = i + l->spans[s].len;
+		for (; i + SPAN <= end; i += SPAN)
+			pull_span(grad + i, lanes, theta + i, l->anchor + i, two_lambda, SPAN);
+		pull_span(grad + i, lanes, theta + i, l->anchor + i, two_lambda, end - i);
 	}
+	for (size_t j = 0; j < SPAN; j++)
+		sum += lanes[j];
 	*loss += l->lambda * sum;
 	return LETHE_OK;
 }

@@ -1,0 +1,82 @@
+#!/bin/sh
+# lethe against its PyTorch twin (bench/torch/twin.py) on the split Fashion-MNIST naive, EWC and
+# rehearsal scenarios, on the same number of threads: wall time of the whole process (start,
+# imports, data loading, training, evaluation), its processor time (user + system: what a
+# loaded machine leaves steady), peak RSS (getrusage), and both average accuracies, side by
+# side with the ratios. The two sides alternate, REPS times; the median of each figure counts.
+#
+#   bench/bench_compare.sh             (from a built tree; make bench-compare runs it)
+#
+# Env: LETHE (host/lethe), THREADS (1), REPS (3), EPOCHS (2, the scenarios' own),
+# PYTHON (/usr/bin/python3: Debian's, which python3-torch installs into), STRATEGIES
+# (naive ewc rehearsal), TWIN_ARGS (more options for twin.py, e.g. --data float), OUT (a scratch
+# directory, removed afterwards unless given).
+set -eu
+LETHE=${LETHE:-host/lethe}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+THREADS=${THREADS:-1}
+REPS=${REPS:-3}
+EPOCHS=${EPOCHS:-2}
+PYTHON=${PYTHON:-/usr/bin/python3}
+STRATEGIES=${STRATEGIES:-naive ewc rehearsal}
+TWIN_ARGS=${TWIN_ARGS:-}
+
+if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
+	echo "bench-compare: skipped: $PYTHON cannot import torch (apt-get install python3-torch)"
+	exit 0
+fi
+if ! command -v jq >/dev/null; then
+	echo "bench-compare: skipped: jq is not installed"
+	exit 0
+fi
+if [ -n "${OUT:-}" ]; then
+	mkdir -p "$OUT"
+else
+	OUT=$(mktemp -d "${TMPDIR:-/tmp}/bench-compare.XXXXXX")
+	trap 'rm -rf "$OUT"' EXIT
+fi
+
+now() { date +%s.%N; }
+median() { sort -n | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# timed NAME COMMAND...: runs it; appends its wall and processor seconds to $OUT/NAME.wall and
+# $OUT/NAME.cpu (the children's user + system time from the shell's `times`).
+timed() {
+	name=$1
+	shift
+	t0=$(now)
+	( "$@"; times >"$OUT/times" ) >"$OUT/stdout"
+	echo "$t0 $(now)" | awk '{ printf "%.3f\n", $2 - $1 }' >>"$OUT/$name.wall"
+	awk 'function s(t) { sub(/s$/, "", t); split(t, p, "m"); return p[1] * 60 + p[2] }
+		NR == 2 { printf "%.3f\n", s($1) + s($2) }' "$OUT/times" >>"$OUT/$name.cpu"
+}
+
+# Both libraries read these; torch.set_num_threads is set by the twin too.
+export OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS"
+
+echo "lethe vs PyTorch $("$PYTHON" -c 'import torch; print(torch.__version__)'), split" \
+	"Fashion-MNIST, $EPOCHS epochs per task, $THREADS thread(s), median of $REPS alternating runs" \
+	"${TWIN_ARGS:+(twin: $TWIN_ARGS)}"
+printf "%-10s %8s %8s %7s %8s %8s %7s %8s %8s %6s %7s %7s\n" strategy "lethe s" "torch s" \
+	speedup "l cpu s" "t cpu s" "cpu x" "lethe MB" "torch MB" "RSS /" "ACC l" "ACC t"
+for s in $STRATEGIES; do
+	i=0
+	while [ "$i" -lt "$REPS" ]; do
+		d=$OUT/$s-$i
+		timed "$s.lethe" "$LETHE" run "$SRC/scenarios/split-fashion-$s.ini" --out "$d" \
+			--force --quiet --set train.threads="$THREADS" --set train.epochs="$EPOCHS"
+		jq '.peak_rss_bytes' "$d/metrics.json" >>"$OUT/$s.lethe.rss"
+		jq '.average_accuracy' "$d/metrics.json" >>"$OUT/$s.lethe.acc"
+		# shellcheck disable=SC2086
+		timed "$s.torch" "$PYTHON" "$SRC/bench/torch/twin.py" "$s" --threads "$THREADS" \
+			--epochs "$EPOCHS" $TWIN_ARGS
+		sed -n 's/.*peak_rss=\([0-9]*\).*/\1/p' "$OUT/stdout" >>"$OUT/$s.torch.rss"
+		sed -n 's/.* acc=\([0-9.]*\).*/\1/p' "$OUT/stdout" >>"$OUT/$s.torch.acc"
+		i=$((i + 1))
+	done
+	for f in lethe.wall torch.wall lethe.cpu torch.cpu lethe.rss torch.rss lethe.acc torch.acc; do
+		median <"$OUT/$s.$f"
+	done | tr '\n' ' ' | awk -v s="$s" '{
+		printf "%-10s %8.2f %8.2f %6.1fx %8.2f %8.2f %6.1fx %8.0f %8.0f %5.1fx %7.4f %7.4f\n",
+			s, $1, $2, $2 / $1, $3, $4, $4 / $3, $5 / 1048576, $6 / 1048576, $6 / $5, $7, $8 }'
+done
