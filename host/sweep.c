@@ -1,5 +1,417 @@
-/* SCAFFOLD: replaced by the sweep work in progress. */
-#include <stdio.h>
-#include "cli.h"
+/* `lethe sweep`: the command line, and the local sweep: every run a child process, --jobs at a
+ * time. The sweep file, checks, children, summary, Slurm script and MPI dealing live in
+ * sweep_*.c. */
+#define _GNU_SOURCE
 #include "sweep.h"
-int sweep_main(int argc, char **argv) { (void)argc; (void)argv; fputs("lethe: sweep is not built yet\n", stderr); return CLI_BAD_INPUT; }
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blas.h"
+#include "cli.h"
+#include "plugin_loader.h"
+#include "sweep_check.h"
+#include "sweep_child.h"
+#include "sweep_file.h"
+#include "sweep_mpi.h"
+#include "sweep_plan.h"
+#include "sweep_pool.h"
+#include "sweep_progress.h"
+#include "sweep_slurm.h"
+#include "sweep_summary.h"
+
+#define WAIT_MS 250 /* the live line's heartbeat */
+
+static const char usage[] =
+	"usage: lethe sweep SWEEP.ini --out DIR [--jobs N] [--quiet] [--plugin-path D]\n"
+	"       lethe sweep SWEEP.ini --out DIR --emit-slurm | --only INDEX\n"
+	"       lethe sweep --summary DIR\n"
+	"\n"
+	"Runs every setting of SWEEP.ini with every seed, each a `lethe run` of its own\n"
+	"in DIR/runs/SETTING/seed-S (its messages in run.log there), then writes\n"
+	"summary.json and summary.csv in DIR: per setting, mean and standard deviation\n"
+	"over the seeds. Every setting is checked before anything runs. The same command\n"
+	"again skips the finished runs and resumes the others.\n"
+	"\n"
+	"  --out DIR           where the runs and the summary go (required)\n"
+	"  --jobs N            runs at a time (default: the online cores; under mpirun,\n"
+	"                      1 per rank)\n"
+	"  --quiet             no progress, no table: failures and errors only\n"
+	"  --plugin-path DIRS  passed on to every run\n"
+	"  --emit-slurm        write DIR/sweep.slurm: a Slurm job array, a task a run\n"
+	"  --only INDEX        run run INDEX alone (0-based; what an array task does)\n"
+	"  --summary DIR       collect DIR's runs again, rewrite the summary, print it\n"
+	"\n"
+	"Under mpirun (mpirun -n K lethe sweep ...) rank 0 deals the runs to the ranks.\n"
+	"Exit status: 0 every run succeeded, 1 some failed (or did not run), 2 bad usage\n"
+	"or input (nothing ran). See docs/sweeps.md.\n";
+
+struct options {
+	const char *file, *out, *plugin_path, *summary;
+	long jobs;  /* 0: the default */
+	long only;  /* -1: every run */
+	int quiet, emit_slurm;
+};
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+	fputs("lethe sweep: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs(" (see lethe sweep --help)\n", stderr);
+	return CLI_BAD_INPUT;
+}
+
+static int fail(const char *msg, int status)
+{
+	fprintf(stderr, "lethe: %s\n", msg);
+	return status;
+}
+
+static int parse_count(const char *opt, const char *text, long min, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (!*text || *end || errno || v < min) {
+		fprintf(stderr, "lethe sweep: %s %s: expected a whole number of at least %ld\n",
+			opt, text, min);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_options(struct options *o, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int has_value = i + 1 < argc;
+		if (!strcmp(a, "--out") || !strcmp(a, "--jobs") || !strcmp(a, "--only") ||
+		    !strcmp(a, "--plugin-path") || !strcmp(a, "--summary")) {
+			if (!has_value)
+				return bad_usage("%s needs a value", a);
+			const char *v = argv[++i];
+			if (!strcmp(a, "--out"))
+				o->out = v;
+			else if (!strcmp(a, "--plugin-path"))
+				o->plugin_path = v;
+			else if (!strcmp(a, "--summary"))
+				o->summary = v;
+			else if (parse_count(a, v, !strcmp(a, "--jobs"),
+					     !strcmp(a, "--jobs") ? &o->jobs : &o->only) != 0)
+				return CLI_BAD_INPUT;
+		} else if (!strcmp(a, "--quiet")) {
+			o->quiet = 1;
+		} else if (!strcmp(a, "--emit-slurm")) {
+			o->emit_slurm = 1;
+		} else if (a[0] == '-') {
+			return bad_usage("unknown option '%s'", a);
+		} else if (!o->file) {
+			o->file = a;
+		} else {
+			return bad_usage("unexpected argument '%s'", a);
+		}
+	}
+	if (o->summary && (o->file || o->out))
+		return bad_usage("%s takes only the directory", "--summary");
+	if (!o->summary && !o->file)
+		return bad_usage("%s", "no sweep file given");
+	if (!o->summary && !o->out)
+		return bad_usage("%s", "--out DIR is needed: where the runs and the summary go");
+	if (o->emit_slurm && o->only >= 0)
+		return bad_usage("%s", "--emit-slurm and --only do not mix");
+	return CLI_OK;
+}
+
+/* The ranks of the MPI job we run in, from the launcher's environment: 0 when not under one.
+ * Nothing else may initialise MPI, so a plain sweep never does. */
+static long mpi_size(void)
+{
+	const char *v = getenv("OMPI_COMM_WORLD_SIZE");
+	if (!v)
+		v = getenv("PMI_SIZE");
+	return v ? strtol(v, NULL, 10) : 0;
+}
+
+/* Under mpirun every rank reads and checks the same files to the same verdict: rank 0 alone
+ * reports it. */
+static int speaker(void)
+{
+	const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+	if (!rank)
+		rank = getenv("PMI_RANK");
+	return mpi_size() <= 1 || !rank || !strcmp(rank, "0");
+}
+
+/* Collects, writes and (unless quiet) prints the summary; the exit status of the sweep. */
+static int finish(const struct sweep *sw, const char *out, int quiet)
+{
+	struct sweep_summary sum;
+	struct error err;
+	if (sweep_summary_collect(&sum, sw, out, &err) != 0)
+		return fail(err.msg, CLI_RUN_FAILED);
+	int status = sum.done == sum.runs ? CLI_OK : CLI_RUN_FAILED;
+	if (sweep_summary_write(&sum, out, &err) != 0)
+		status = fail(err.msg, CLI_RUN_FAILED);
+	if (!quiet)
+		sweep_summary_print(&sum, stdout);
+	sweep_summary_free(&sum);
+	return status;
+}
+
+static int cmd_summary(const struct options *o)
+{
+	struct sweep sw;
+	struct error err;
+	if (sweep_plan_read(&sw, o->summary, &err) != 0)
+		return fail(err.msg, CLI_BAD_INPUT);
+	int status = finish(&sw, o->summary, o->quiet);
+	sweep_free(&sw);
+	return status;
+}
+
+static int mkdir_out(const char *out)
+{
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", out);
+	for (char *p = buf + 1;; p++) {
+		if (*p && *p != '/')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+			fprintf(stderr, "lethe: %s: cannot create: %s\n", buf, strerror(errno));
+			return -1;
+		}
+		if (!c)
+			return 0;
+		*p = c;
+	}
+}
+
+/* A directory holds one sweep's runs: another base scenario there would mix results, and
+ * finished runs of the old one would be taken for the new one's. */
+static int check_out(const struct sweep *sw, const char *out)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/plan.json", out);
+	if (access(path, F_OK) != 0)
+		return 0;
+	struct sweep old;
+	struct error err;
+	if (sweep_plan_read(&old, out, &err) != 0) {
+		fail(err.msg, CLI_BAD_INPUT);
+		return -1;
+	}
+	int same = !strcmp(old.base, sw->base);
+	if (!same)
+		fprintf(stderr, "lethe: %s holds a sweep of %s, not %s; choose another --out\n",
+			out, old.base, sw->base);
+	sweep_free(&old);
+	return same ? 0 : -1;
+}
+
+/* One sweep at a time in a directory: two would start the same runs twice. The lock lasts as
+ * long as the returned descriptor stays open. */
+static int lock_out(const char *out)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/sweep.lock", out);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		fprintf(stderr, "lethe: %s: cannot create: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr, "lethe: %s: another lethe sweep is running there\n", out);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void outcome_failed(struct sweep_outcome *o, size_t run, const char *msg)
+{
+	memset(o, 0, sizeof(*o));
+	o->run = run;
+	snprintf(o->message, sizeof(o->message), "%s", msg);
+}
+
+/* Runs todo[0..n) --jobs at a time. Returns 0, or -1 when interrupted. */
+static int run_local(const struct sweep_job *job, const size_t *todo, size_t n, size_t jobs,
+		     struct sweep_progress *prog)
+{
+	struct sweep_pool pool;
+	struct error err;
+	if (sweep_pool_open(&pool, job, jobs, &err) != 0) {
+		fail(err.msg, CLI_RUN_FAILED);
+		return -1;
+	}
+	size_t next = 0;
+	while (next < n || pool.running) {
+		struct sweep_outcome o;
+		char rel[4096];
+		while (pool.running < jobs && next < n) {
+			size_t run = todo[next++];
+			sweep_progress_started(prog);
+			if (sweep_pool_start(&pool, run, &err) != 0) {
+				outcome_failed(&o, run, err.msg);
+				sweep_run_path(job->sw, run, rel, sizeof(rel));
+				sweep_progress_ended(prog, &o, rel);
+			}
+		}
+		int rc = sweep_pool_wait(&pool, WAIT_MS, &o);
+		if (rc < 0)
+			break;
+		if (rc == 1) {
+			sweep_run_path(job->sw, o.run, rel, sizeof(rel));
+			sweep_progress_ended(prog, &o, rel);
+		}
+		sweep_progress_tick(prog);
+	}
+	sweep_progress_end(prog);
+	int interrupted = pool.interrupted;
+	if (interrupted) {
+		fprintf(stderr, "lethe sweep: interrupted; stopping %zu running runs\n",
+			pool.running);
+		sweep_pool_stop(&pool);
+	}
+	sweep_pool_close(&pool);
+	return interrupted ? -1 : 0;
+}
+
+static int cmd_only(const struct sweep_job *job, size_t run, int quiet)
+{
+	char rel[4096];
+	sweep_run_path(job->sw, run, rel, sizeof(rel));
+	if (sweep_child_state(job, run) == SWEEP_RUN_COMPLETE) {
+		if (!quiet)
+			fprintf(stderr, "lethe sweep: %s is complete; nothing to do\n", rel);
+		return CLI_OK;
+	}
+	struct sweep_progress prog;
+	sweep_progress_init(&prog, stderr, 0, quiet, 1, 0);
+	return run_local(job, &run, 1, 1, &prog) == 0 && prog.done == 1 ? CLI_OK : CLI_RUN_FAILED;
+}
+
+/* Every run not complete yet: locally, or dealt over the MPI ranks. */
+static int run_all(const struct options *o, const struct sweep_job *job, long ranks)
+{
+	const struct sweep *sw = job->sw;
+	size_t runs = sweep_num_runs(sw);
+	int speaks = speaker(), rc;
+
+	size_t *todo = malloc(runs * sizeof(*todo)), n = 0;
+	if (!todo)
+		return fail("out of memory", CLI_RUN_FAILED);
+	for (size_t r = 0; r < runs; r++)
+		if (sweep_child_state(job, r) != SWEEP_RUN_COMPLETE)
+			todo[n++] = r;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t jobs = o->jobs ? (size_t)o->jobs : ranks > 1 ? 1 : cores > 0 ? (size_t)cores : 1;
+	if (ranks <= 1 && jobs > n)
+		jobs = n ? n : 1;
+	if (!o->quiet && speaks)
+		blas_check_kernel(stderr);
+	if (!o->quiet && speaks)
+		fprintf(stderr, "lethe sweep: %s: %zu settings x %zu seeds = %zu runs, %zu to go, "
+			"%zu at a time%s; results in %s\n", sw->name, sw->num_settings,
+			sw->num_seeds, runs, n, jobs, ranks > 1 ? " per rank" : "", o->out);
+	struct sweep_progress prog;
+	sweep_progress_init(&prog, stderr, isatty(STDERR_FILENO), o->quiet, runs, runs - n);
+	if (ranks > 1) {
+		int root = sweep_mpi_run(job, todo, n, jobs, &prog);
+		free(todo);
+		if (!root)
+			return CLI_OK;
+		rc = 0;
+	} else {
+		rc = run_local(job, todo, n, jobs, &prog);
+		free(todo);
+	}
+	int status = finish(sw, o->out, o->quiet);
+	if (rc != 0) {
+		fprintf(stderr, "lethe sweep: stopped; what finished is in %s; the same command "
+			"resumes the rest\n", o->out);
+		return CLI_RUN_FAILED;
+	}
+	return status;
+}
+
+static int cmd_sweep(const struct options *o, const struct sweep *sw)
+{
+	long ranks = o->only < 0 && !o->emit_slurm ? mpi_size() : 0;
+	size_t runs = sweep_num_runs(sw);
+	if (o->only >= (long)runs) {
+		fprintf(stderr, "lethe sweep: --only %ld: the sweep has runs 0 to %zu\n", o->only,
+			runs - 1);
+		return CLI_BAD_INPUT;
+	}
+	if (ranks > 1 && !sweep_mpi_run)
+		return fail("this lethe was built without MPI: run the sweep without mpirun, or "
+			    "rebuild with ./configure --with-mpi", CLI_BAD_INPUT);
+	int speaks = speaker();
+	struct plugin_path pp;
+	plugin_path_init(&pp, o->plugin_path);
+	struct error err;
+	int rc = o->only >= 0 ? sweep_check(sw, &pp, (size_t)o->only, 1, 0, &err)
+			      : sweep_check(sw, &pp, 0, runs, 1, &err);
+	plugin_path_free(&pp);
+	if (rc != 0)
+		return speaks ? fail(err.msg, CLI_BAD_INPUT) : CLI_BAD_INPUT;
+	if (speaks && (mkdir_out(o->out) != 0 || check_out(sw, o->out) != 0))
+		return CLI_BAD_INPUT;
+	/* Slurm's array tasks share the plan --emit-slurm wrote; a lone --only writes its own. */
+	char plan[4096];
+	snprintf(plan, sizeof(plan), "%s/plan.json", o->out);
+	if (speaks && (o->only < 0 || access(plan, F_OK) != 0) &&
+	    sweep_plan_write(sw, o->out, &err) != 0)
+		return fail(err.msg, CLI_BAD_INPUT);
+
+	struct sweep_job job = { .sw = sw, .out = o->out, .plugin_path = o->plugin_path };
+	if (o->emit_slurm) {
+		if (sweep_slurm_write(sw, o->file, o->out, o->plugin_path, &err) != 0)
+			return fail(err.msg, CLI_BAD_INPUT);
+		printf("wrote %s/sweep.slurm: %zu runs as a job array; submit it with sbatch, "
+		       "then run lethe sweep --summary %s\n", o->out, runs, o->out);
+		return CLI_OK;
+	}
+	if (o->only >= 0)
+		return cmd_only(&job, (size_t)o->only, o->quiet);
+	int lock = speaks ? lock_out(o->out) : -1;
+	if (speaks && lock < 0)
+		return CLI_BAD_INPUT;
+	rc = run_all(o, &job, ranks);
+	if (lock >= 0)
+		close(lock);
+	return rc;
+}
+
+int sweep_main(int argc, char **argv)
+{
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(usage, stdout);
+		printf("MPI: %s.\n", sweep_mpi_run ? "built in" : "not built in (configure "
+		       "--with-mpi)");
+		return CLI_OK;
+	}
+	struct options o = { .only = -1 };
+	int rc = parse_options(&o, argc, argv);
+	if (rc != CLI_OK)
+		return rc;
+	if (o.summary)
+		return cmd_summary(&o);
+	struct sweep sw;
+	struct error err;
+	if (sweep_load(&sw, o.file, &err) != 0)
+		return speaker() ? fail(err.msg, CLI_BAD_INPUT) : CLI_BAD_INPUT;
+	rc = cmd_sweep(&o, &sw);
+	sweep_free(&sw);
+	return rc;
+}

@@ -1,0 +1,48 @@
+#include "sweep_json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int sweep_json_write(const json_t *root, const char *path, struct error *e)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0) {
+		error_set(e, "%s: cannot write: %s", tmp, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, path) != 0) {
+		error_set(e, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+json_t *sweep_json_read(const char *path, struct error *e)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, 0, &je);
+	if (!root) {
+		if (je.line <= 0)
+			error_set(e, "%s: cannot read: %s", path, je.text);
+		else
+			error_set(e, "%s:%d: %s", path, je.line, je.text);
+	}
+	return root;
+}
+
+double sweep_json_number(const json_t *obj, const char *key)
+{
+	const json_t *v = obj ? json_object_get(obj, key) : NULL;
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+json_t *sweep_json_real(double x)
+{
+	return isfinite(x) ? json_real(x) : json_null();
+}
