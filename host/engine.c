@@ -934,7 +934,8 @@ static int build_sets(struct engine *e, const struct scenario_forget *f, size_t 
 	free(chosen);
 	if (rc != 0)
 		return error_set(err, "out of memory for the forget sets");
-	qsort(*ids, *num_ids, sizeof(**ids), cmp_u64);
+	if (*num_ids)
+		qsort(*ids, *num_ids, sizeof(**ids), cmp_u64);
 	if (fs->num_forget == 0 && e->num_asked > 0) {
 		/* Not the scenario's fault: the user forgot this data already, at run time. */
 		engine_log(e, "lethe", LETHE_LOG_WARN, "[%s] skipped: what it names was already "
