@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "files.h"
 #include "report_run.h"
 #include "report_sweep.h"
 
@@ -43,35 +44,10 @@ static int draw_sweep(const struct page *p, FILE *f)
 	return report_sweep_draw(&p->sweep, f);
 }
 
-/* Writes dir/report.svg through dir/.report.svg.tmp and a rename. */
-static enum report_status write_page(const char *dir, const struct page *p, struct error *e)
+static int write_page(FILE *f, const void *data)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/report.svg", dir);
-	/* tmp is the longer name: if it fits, path does. */
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.report.svg.tmp", dir) >= sizeof(tmp)) {
-		error_set(e, "%s/report.svg: %s", dir, strerror(ENAMETOOLONG));
-		return REPORT_WRITE_FAILED;
-	}
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		error_set(e, "%s: %s", path, strerror(errno));
-		return REPORT_WRITE_FAILED;
-	}
-	int err = 0;
-	errno = 0;
-	if (p->draw(p, f) != 0 || fsync(fileno(f)) != 0)
-		err = errno ? errno : EIO;
-	if (fclose(f) != 0 && !err)
-		err = errno;
-	if (!err && rename(tmp, path) != 0)
-		err = errno;
-	if (err) {
-		unlink(tmp);
-		error_set(e, "%s: %s", path, strerror(err));
-		return REPORT_WRITE_FAILED;
-	}
-	return REPORT_OK;
+	const struct page *p = data;
+	return p->draw(p, f);
 }
 
 /* dir/metrics.json, else dir/summary.json, parsed. */
@@ -132,7 +108,9 @@ enum report_status report_write(const char *dir, struct error *e)
 	if (rc != 0) {
 		error_prefix(e, "%s", path);
 	} else {
-		status = write_page(dir, &p, e);
+		status = files_replace(dir, "report.svg", write_page, &p, e) == 0
+				 ? REPORT_OK
+				 : REPORT_WRITE_FAILED;
 		if (sweep)
 			report_sweep_free(&p.sweep);
 		else

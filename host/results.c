@@ -14,10 +14,9 @@
 
 #include <jansson.h>
 
+#include "files.h"
 #include "metrics.h"
 #include "scenario.h"
-
-typedef int (*dump_fn)(FILE *f, const void *data);
 
 /* Appends v to array a, both stolen; on failure frees a and returns NULL, so loops need no
  * checks of their own. */
@@ -278,77 +277,21 @@ static int dump_csv(FILE *f, const void *data)
 	return ferror(f) ? -1 : 0;
 }
 
-/* mkdir -p. On failure path is cut short at the component that failed, for the message. */
-static int make_dirs(char *path)
-{
-	for (char *p = path + (*path == '/');; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(path, 0777) != 0 && errno != EEXIST)
-			return -1;
-		if (c == '\0')
-			break;
-		*p = c;
-	}
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	return 0;
-}
-
-/* Writes dir/name through dir/.name.tmp and a rename, so a reader sees the old file or the new
- * one whole, and a crash leaves the old one. */
-static int replace_file(const char *dir, const char *name, dump_fn dump, const void *data,
-			struct error *e)
-{
-	char path[PATH_MAX], tmp[PATH_MAX];
-	/* tmp is the longer name: if it fits, path does. */
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= sizeof(tmp))
-		return error_set(e, "%s/%s: %s", dir, name, strerror(ENAMETOOLONG));
-
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return error_set(e, "%s: %s", path, strerror(errno));
-	int err = 0;
-	errno = 0;
-	if (dump(f, data) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0)
-		err = errno ? errno : EIO;
-	if (fclose(f) != 0 && !err)
-		err = errno;
-	if (!err && rename(tmp, path) != 0)
-		err = errno;
-	if (err) {
-		unlink(tmp);
-		return error_set(e, "%s: %s", path, strerror(err));
-	}
-	return 0;
-}
-
 int results_write(const char *dir, const struct results *r, struct error *e)
 {
-	char path[PATH_MAX];
-	if ((size_t)snprintf(path, sizeof(path), "%s", dir) >= sizeof(path))
-		return error_set(e, "%s: %s", dir, strerror(ENAMETOOLONG));
-	if (make_dirs(path) != 0)
-		return error_set(e, "%s: %s", path, strerror(errno));
+	if (files_make_dirs(dir, e) != 0)
+		return -1;
 
 	json_error_t jerr;
 	json_t *root = metrics_object(r, &jerr);
 	if (!root)
 		return error_set(e, "%s/metrics.json: cannot encode the results: %s", dir,
 				 jerr.text);
-	int rc = replace_file(dir, "metrics.json", dump_json, root, e);
+	int rc = files_replace(dir, "metrics.json", dump_json, root, e);
 	json_decref(root);
 	if (rc != 0)
 		return rc;
-	return replace_file(dir, "accuracy.csv", dump_csv, r, e);
+	return files_replace(dir, "accuracy.csv", dump_csv, r, e);
 }
 
 uint64_t results_peak_rss(void)

@@ -15,6 +15,7 @@
 
 #include "blas.h"
 #include "cli.h"
+#include "files.h"
 #include "plugin_loader.h"
 #include "sweep_check.h"
 #include "sweep_child.h"
@@ -174,25 +175,6 @@ static int cmd_summary(const struct options *o)
 	int status = finish(&sw, o->summary, o->quiet);
 	sweep_free(&sw);
 	return status;
-}
-
-static int mkdir_out(const char *out)
-{
-	char buf[4096];
-	snprintf(buf, sizeof(buf), "%s", out);
-	for (char *p = buf + 1;; p++) {
-		if (*p && *p != '/')
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-			fprintf(stderr, "lethe: %s: cannot create: %s\n", buf, strerror(errno));
-			return -1;
-		}
-		if (!c)
-			return 0;
-		*p = c;
-	}
 }
 
 /* A directory holds one sweep's runs: another base scenario there would mix results, and
@@ -365,7 +347,9 @@ static int cmd_sweep(const struct options *o, const struct sweep *sw)
 	plugin_path_free(&pp);
 	if (rc != 0)
 		return speaks ? fail(err.msg, CLI_BAD_INPUT) : CLI_BAD_INPUT;
-	if (speaks && (mkdir_out(o->out) != 0 || check_out(sw, o->out) != 0))
+	if (speaks && files_make_dirs(o->out, &err) != 0)
+		return fail(err.msg, CLI_BAD_INPUT);
+	if (speaks && check_out(sw, o->out) != 0)
 		return CLI_BAD_INPUT;
 	/* Slurm's array tasks share the plan --emit-slurm wrote; a lone --only writes its own. */
 	char plan[4096];

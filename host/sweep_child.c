@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "sweep_json.h"
 
 #define PATH_LEN 4096
@@ -45,21 +46,6 @@ enum sweep_state sweep_child_state(const struct sweep_job *job, size_t run)
 	return access(path, F_OK) == 0 ? SWEEP_RUN_RESUMABLE : SWEEP_RUN_NEW;
 }
 
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_LEN];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* In the child: never returns. */
 static void child_exec(char **argv, int log, pid_t parent)
 {
@@ -82,8 +68,8 @@ pid_t sweep_child_start(const struct sweep_job *job, size_t run, int resume, str
 {
 	char dir[PATH_LEN], path[PATH_LEN + 32];
 	sweep_child_dir(job, run, dir, sizeof(dir));
-	if (mkdir_p(dir) != 0)
-		return error_set(e, "%s: cannot create: %s", dir, strerror(errno));
+	if (files_make_dirs(dir, e) != 0)
+		return -1;
 	file_in(job, run, "exit_status", path, sizeof(path));
 	unlink(path);
 	file_in(job, run, "run.log", path, sizeof(path));
