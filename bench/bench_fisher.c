@@ -3,7 +3,8 @@
  * (MLP 784-256-256-10, batch 64, one BLAS thread). The task is Fashion-MNIST's classes 0 and 1
  * when the data set is installed, else synthetic data of that shape. Targets: at most 1 epoch
  * for the empirical and sampled Fisher, at most classes + 1 for the exact one, which runs a
- * backward per class. The batched Fisher is an epoch without the updates: it has no target.
+ * backward per class but one (fisher.h). The batched Fisher is an epoch without the updates: it
+ * has no target.
  *
  * Usage: bench_fisher. The plugin comes from $LETHE_BUILD_PLUGINS, else the build tree's
  * plugins/. */

@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "files.h"
+
 #define NAME_MAX_BYTES 255 /* a plugin's name in the file */
 
 /* ---- the effective settings: the run's identity ---- */
@@ -281,56 +283,115 @@ static int put_payload(struct engine *e, FILE *f, struct error *err)
 	return ferror(f) ? error_set(err, "out of memory") : 0;
 }
 
-/* mkdir -p: the checkpoint may come before the first results. */
-static int make_dirs(const char *dir)
-{
-	char path[PATH_MAX];
-	if ((size_t)snprintf(path, sizeof(path), "%s", dir) >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	for (char *p = path + (*path == '/');; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(path, 0777) != 0 && errno != EEXIST)
-			return -1;
-		if (c == '\0')
-			return 0;
-		*p = c;
-	}
-}
-
-static int write_all(int fd, const void *buf, size_t n)
+/* n bytes at offset of fd, or -1 with errno. */
+static int pwrite_all(int fd, const void *buf, size_t n, off_t offset)
 {
 	for (const char *p = buf; n > 0;) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = pwrite(fd, p, n, offset);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
 			return -1;
 		p += w;
 		n -= (size_t)w;
+		offset += w;
 	}
 	return 0;
 }
 
-/* Header and payload into a temporary file in dir, made durable, then renamed over path and
- * the rename made durable; errno on failure, the temporary file gone. */
-static int replace_durably(const char *dir, const char *path, const unsigned char *header,
-			   const char *payload, size_t size)
+static int pread_all(int fd, void *buf, size_t n, off_t offset)
 {
-	char tmp[PATH_MAX];
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, CHECKPOINT_FILE) >=
-	    sizeof(tmp))
-		return ENAMETOOLONG;
-	int fd = mkstemp(tmp);
-	if (fd < 0)
-		return errno;
-	int rc = write_all(fd, header, CHECKPOINT_HEADER_SIZE) || write_all(fd, payload, size) ||
-			 fdatasync(fd)
-		 ? errno : 0;
+	for (char *p = buf; n > 0;) {
+		ssize_t r = pread(fd, p, n, offset);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			errno = r ? errno : EIO;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+		offset += r;
+	}
+	return 0;
+}
+
+/* The payload goes straight to the temporary file, after room for the header, and its CRC-32
+ * is computed on the way: no copy of the checkpoint is ever held in memory. Offsets are the
+ * payload's. engine_plugin_save seeks back to fill in a frame's length once the state is
+ * written, so a write may land on bytes already counted; the CRC being linear, it is mended by
+ * the CRC of the old bytes xor the new, carried over the bytes after them. */
+struct payload_file {
+	int fd;
+	uint64_t pos, end; /* where the next write goes; the bytes written */
+	uLong crc;	   /* of payload[0, end) */
+	int errnum;	   /* the first failure, which every later write repeats */
+};
+
+static ssize_t payload_write(void *cookie, const char *buf, size_t n)
+{
+	struct payload_file *s = cookie;
+	size_t done = 0;
+	while (!s->errnum && done < n) {
+		size_t k = n - done;
+		if (s->pos < s->end) {
+			unsigned char old[64];
+			k = k < sizeof(old) ? k : sizeof(old);
+			k = k < s->end - s->pos ? k : (size_t)(s->end - s->pos);
+			if (pread_all(s->fd, old, k, CHECKPOINT_HEADER_SIZE + (off_t)s->pos) != 0) {
+				s->errnum = errno;
+				break;
+			}
+			uLong change = crc32_z(0, old, k) ^ crc32_z(0, (const Bytef *)buf + done, k);
+			s->crc ^= crc32_combine(change, 0, (z_off_t)(s->end - s->pos - k));
+		} else {
+			s->crc = crc32_z(s->crc, (const Bytef *)buf + done, k);
+		}
+		if (pwrite_all(s->fd, buf + done, k, CHECKPOINT_HEADER_SIZE + (off_t)s->pos) != 0) {
+			s->errnum = errno;
+			break;
+		}
+		done += k;
+		s->pos += k;
+		s->end = s->pos > s->end ? s->pos : s->end;
+	}
+	if (!s->errnum)
+		return (ssize_t)n;
+	errno = s->errnum;
+	return -1;
+}
+
+/* Anywhere within what is written: the payload has no holes. */
+static int payload_seek(void *cookie, off64_t *offset, int whence)
+{
+	struct payload_file *s = cookie;
+	off64_t to = *offset + (whence == SEEK_CUR ? (off64_t)s->pos
+				: whence == SEEK_END ? (off64_t)s->end : 0);
+	if (to < 0 || (uint64_t)to > s->end) {
+		errno = EINVAL;
+		return -1;
+	}
+	s->pos = (uint64_t)to;
+	*offset = to;
+	return 0;
+}
+
+/* The header, for a payload of length bytes whose CRC-32 is crc. */
+static void make_header(unsigned char *header, uint64_t length, uint32_t crc)
+{
+	uint32_t version = CHECKPOINT_VERSION, order = CHECKPOINT_BYTE_ORDER;
+	memcpy(header, CHECKPOINT_MAGIC, 8);
+	memcpy(header + 8, &version, 4);
+	memcpy(header + 12, &order, 4);
+	memcpy(header + 16, &length, 8);
+	memcpy(header + 24, &crc, 4);
+}
+
+/* The temporary file made durable, then renamed over path and the rename made durable; errno
+ * on failure, the temporary file gone. Closes fd. */
+static int replace_durably(int fd, const char *tmp, const char *dir, const char *path)
+{
+	int rc = fdatasync(fd) != 0 ? errno : 0;
 	if (close(fd) != 0 && !rc)
 		rc = errno;
 	if (!rc && rename(tmp, path) != 0)
@@ -348,35 +409,48 @@ static int replace_durably(const char *dir, const char *path, const unsigned cha
 	return rc;
 }
 
-int checkpoint_write(struct engine *e, const char *dir, struct error *err)
+/* The payload into the temporary file fd, then the header at its start; -1 with err set, or
+ * with *errnum set when the file refused a write. */
+static int put_file(struct engine *e, int fd, int *errnum, struct error *err)
 {
-	char path[PATH_MAX];
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_FILE) >= sizeof(path))
-		return error_set(err, "%s/%s: %s", dir, CHECKPOINT_FILE, strerror(ENAMETOOLONG));
-	char *payload = NULL;
-	size_t size = 0;
-	FILE *f = open_memstream(&payload, &size);
+	struct payload_file s = { fd, 0, 0, crc32_z(0, NULL, 0), 0 };
+	FILE *f = fopencookie(&s, "w", (cookie_io_functions_t){ .write = payload_write,
+								 .seek = payload_seek });
 	if (!f)
-		return error_set(err, "%s: cannot write the checkpoint: %s", path, strerror(errno));
+		return error_set(err, "out of memory");
 	int rc = put_payload(e, f, err);
 	if (fclose(f) != 0 && rc == 0)
 		rc = error_set(err, "out of memory");
-	if (rc != 0) {
-		free(payload);
-		return error_prefix(err, "%s: cannot write the checkpoint", path);
-	}
 	unsigned char header[CHECKPOINT_HEADER_SIZE];
-	uint32_t version = CHECKPOINT_VERSION, order = CHECKPOINT_BYTE_ORDER;
-	uint64_t length = size;
-	uint32_t crc = (uint32_t)crc32_z(0, (const Bytef *)payload, size);
-	memcpy(header, CHECKPOINT_MAGIC, 8);
-	memcpy(header + 8, &version, 4);
-	memcpy(header + 12, &order, 4);
-	memcpy(header + 16, &length, 8);
-	memcpy(header + 24, &crc, 4);
-	int errnum = make_dirs(dir) != 0 ? errno
-					 : replace_durably(dir, path, header, payload, size);
-	free(payload);
+	make_header(header, s.end, (uint32_t)s.crc);
+	if (!s.errnum && rc == 0 && pwrite_all(fd, header, sizeof(header), 0) != 0)
+		s.errnum = errno;
+	*errnum = s.errnum;
+	return s.errnum ? -1 : rc;
+}
+
+int checkpoint_write(struct engine *e, const char *dir, struct error *err)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_FILE) >= sizeof(path))
+		return error_set(err, "%s/%s: %s", dir, CHECKPOINT_FILE, strerror(ENAMETOOLONG));
+	/* The checkpoint may come before the first results. */
+	if (files_make_dirs(dir, err) != 0)
+		return error_prefix(err, "%s: cannot write the checkpoint", path);
+	int errnum = 0, fd = -1;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, CHECKPOINT_FILE) >=
+	    sizeof(tmp))
+		errnum = ENAMETOOLONG;
+	else if ((fd = mkstemp(tmp)) < 0)
+		errnum = errno;
+	if (fd >= 0 && put_file(e, fd, &errnum, err) != 0) {
+		close(fd);
+		unlink(tmp);
+		if (!errnum)
+			return error_prefix(err, "%s: cannot write the checkpoint", path);
+	} else if (fd >= 0) {
+		errnum = replace_durably(fd, tmp, dir, path);
+	}
 	if (errnum)
 		return error_set(err, "%s: cannot write the checkpoint: %s; the previous one, if "
 				 "any, is intact", path, strerror(errnum));

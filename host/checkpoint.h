@@ -1,6 +1,7 @@
 /* Checkpoints: the whole state of a run in DIR/checkpoint.lethe, written atomically (a
  * temporary file in DIR, fsync, rename, fsync of DIR), so that a run killed at any moment
- * resumes from its last checkpoint and ends as if it had never stopped.
+ * resumes from its last checkpoint and ends as if it had never stopped. The payload streams
+ * into the temporary file and the header, which needs its length and CRC, goes in last.
  *
  * The file, in the writer's byte order (the header says which):
  *	char     magic[8]     CHECKPOINT_MAGIC

@@ -94,13 +94,40 @@ static void label_rows(float *d, const float *p, const int32_t *y, size_t n, siz
 			d[j] = (p[j] - ((size_t)y[i] == j ? 1.0f : 0.0f)) * scale;
 }
 
-/* Rows sqrt(p_ny) (p_n - e_y): once squared, the gradients come weighted by p(y|x_n). */
-static void class_rows(float *d, const float *p, size_t y, size_t n, size_t c)
+/* Per row, the m classes of the likelihood in the order the factor below takes them: ascending,
+ * the most probable (the first of equals) moved last. */
+static void order_rows(struct fisher *f, size_t n, size_t c)
 {
-	for (size_t i = 0; i < n; i++, d += c, p += c) {
-		float s = sqrtf(p[y]);
-		for (size_t j = 0; j < c; j++)
-			d[j] = s * (p[j] - (j == y ? 1.0f : 0.0f));
+	const float *p = f->prob;
+	uint32_t *order = f->order, m = f->num_allowed;
+	for (size_t i = 0; i < n; i++, p += c, order += m) {
+		uint32_t top = 0, k = 0;
+		for (uint32_t j = 1; j < m; j++)
+			top = p[f->classes[j]] > p[f->classes[top]] ? j : top;
+		for (uint32_t j = 0; j < m; j++)
+			if (j != top)
+				order[k++] = f->classes[j];
+		order[k] = f->classes[top];
+	}
+}
+
+/* Rows l_r of each sample, column r of the factor of Σ_y p_y (p - e_y)(p - e_y)ᵀ that fisher.h
+ * gives. The most probable class being last, the tail T_{r+1} is at least about 1/m. */
+static void factor_rows(struct fisher *f, size_t r, size_t n, size_t c)
+{
+	const float *p = f->prob;
+	const uint32_t *order = f->order;
+	float *d = f->dlogits;
+	uint32_t m = f->num_allowed;
+	for (size_t i = 0; i < n; i++, p += c, d += c, order += m) {
+		double tail = 0.0, pr = p[order[r]];
+		for (uint32_t s = r + 1; s < m; s++)
+			tail += p[order[s]];
+		double total = pr + tail, off = sqrt(pr / (total * tail));
+		memset(d, 0, c * sizeof(float));
+		d[order[r]] = (float)sqrt(pr * tail / total);
+		for (uint32_t s = r + 1; s < m; s++)
+			d[order[s]] = (float)(-p[order[s]] * off);
 	}
 }
 
@@ -114,10 +141,13 @@ static void scratch_free(struct fisher *f)
 	free(f->sq_delta);
 	free(f->y);
 	free(f->allowed);
+	free(f->classes);
+	free(f->order);
 	free(f->run);
 	f->x = f->logits = f->prob = f->dlogits = f->sq_in = f->sq_delta = NULL;
 	f->y = NULL;
 	f->allowed = NULL;
+	f->classes = f->order = NULL;
 	f->run = NULL;
 }
 
@@ -148,9 +178,12 @@ static int scratch_alloc(struct fisher *f, lethe_model *m)
 	f->sq_delta = squares ? malloc(rows * outs * sizeof(float)) : NULL;
 	f->y = malloc(rows * sizeof(int32_t));
 	f->allowed = malloc(c);
+	f->classes = malloc(c * sizeof(uint32_t));
+	f->order = f->kind == FISHER_EXACT ? malloc(rows * c * sizeof(uint32_t)) : NULL;
 	f->run = malloc(rows * sizeof(uint64_t));
-	if (!f->x || !f->logits || !f->prob || !f->dlogits || !f->y || !f->allowed || !f->run ||
-	    (squares && (!f->sq_in || !f->sq_delta))) {
+	if (!f->x || !f->logits || !f->prob || !f->dlogits || !f->y || !f->allowed ||
+	    !f->classes || !f->run || (squares && (!f->sq_in || !f->sq_delta)) ||
+	    (f->kind == FISHER_EXACT && !f->order)) {
 		scratch_free(f);
 		h->error(h, "out of memory for the Fisher's scratch buffers");
 		return LETHE_ERR_NOMEM;
@@ -167,6 +200,10 @@ static void allow_classes(struct fisher *f, const lethe_task_info *task)
 	for (uint32_t j = 0; masked && j < task->num_classes; j++)
 		if (task->classes[j] >= 0 && (uint32_t)task->classes[j] < run->num_classes)
 			f->allowed[task->classes[j]] = 1;
+	f->num_allowed = 0;
+	for (uint32_t j = 0; j < run->num_classes; j++)
+		if (f->allowed[j])
+			f->classes[f->num_allowed++] = j;
 }
 
 /* The seeded subset of m of the task's n positions, in ascending order (see fisher.h). */
@@ -255,17 +292,15 @@ static int chunk_pass(struct fisher *f, lethe_model *m, uint32_t task, const uin
 	if (rc != LETHE_OK)
 		return rc;
 	if (f->kind == FISHER_EXACT) {
-		/* The inputs do not depend on the class: Σ_y (δ_y⊙δ_y)ᵀ(a⊙a) = (Σ_y δ_y⊙δ_y)ᵀ(a⊙a),
-		 * so a backward per class and one product per layer. */
-		int first = 1;
-		for (size_t y = 0; y < c && rc == LETHE_OK; y++) {
-			if (!f->allowed[y])
-				continue;
-			class_rows(f->dlogits, f->prob, y, n, c);
-			rc = square_deltas(f, m, n, !first);
-			first = 0;
+		/* The inputs do not depend on the class: Σ_r (δ_r⊙δ_r)ᵀ(a⊙a) = (Σ_r δ_r⊙δ_r)ᵀ(a⊙a),
+		 * so a backward per column of the factor and one product per layer. */
+		order_rows(f, n, c);
+		for (size_t r = 0; r + 1 < f->num_allowed && rc == LETHE_OK; r++) {
+			factor_rows(f, r, n, c);
+			rc = square_deltas(f, m, n, r > 0);
 		}
-		return rc == LETHE_OK && !first ? accumulate_squares(f, m, n, alpha, F) : rc;
+		return rc == LETHE_OK && f->num_allowed > 1 ? accumulate_squares(f, m, n, alpha, F)
+							     : rc;
 	}
 	if (f->kind == FISHER_SAMPLED)
 		for (size_t i = 0; i < n; i++)

@@ -3,9 +3,18 @@
  *
  * A dense layer's per-sample weight gradient is the outer product δ_n a_nᵀ, so the sum of its
  * squares over a chunk of rows is one GEMM, (δ⊙δ)ᵀ(a⊙a); the exact Fisher sums the squared
- * deltas over the classes first, the inputs being the same for every class. The Fisher therefore
- * costs one forward and one backward per chunk (one backward per class for the exact Fisher)
- * plus one GEMM per layer: no loop runs over samples.
+ * deltas over its backward passes first, the inputs being the same for every pass. The Fisher
+ * therefore costs one forward and one backward per chunk (m - 1 backward passes for the exact
+ * Fisher, below) plus one GEMM per layer: no loop runs over samples.
+ *
+ * The exact Fisher, Σ_y p_y g_y g_yᵀ over the m classes of the likelihood, is J G Jᵀ with J the
+ * Jacobian of the logits and G = Σ_y p_y (p - e_y)(p - e_y)ᵀ = diag(p) - p pᵀ / Σ_y p_y, which
+ * has rank m - 1. Its Cholesky factor (the multinomial covariance's: Tanabe and Sagae, J. R.
+ * Stat. Soc. B 54, 1992) has m - 1 columns l_r, so m - 1 backward passes of dlogits rows l_r
+ * stand for the m of the classes. Per row, with its classes ordered c_0 .. c_{m-1} (ascending,
+ * the most probable moved last) and T_r = p_{c_r} + ... + p_{c_{m-1}} in double:
+ * l_r[c_r] = sqrt(p_{c_r} T_{r+1} / T_r), l_r[c_s] = -p_{c_s} sqrt(p_{c_r} / (T_r T_{r+1})) for
+ * s > r, and 0 elsewhere.
  *
  * Random draws come from the plugin's host RNG stream, in this order, so that a run can be
  * replayed: first, when `samples` is below the task's N training samples, the subset, by
@@ -16,8 +25,7 @@
  *
  * The softmax: p_c = exp(z_c - max) / sum of exp(z_j - max), in double from the float logits z,
  * rounded to float. Under the task-incremental protocol the model's likelihood is this softmax
- * over the task's classes only: p is 0 elsewhere, and the exact Fisher loops over the task's
- * classes only. */
+ * over the task's classes only: p is 0 elsewhere, and m counts the task's classes only. */
 #ifndef EWC_FISHER_H
 #define EWC_FISHER_H
 
@@ -27,7 +35,7 @@
 #include <lethe/lethe.h>
 
 enum fisher_kind {
-	FISHER_EXACT,     /* sum over y of p(y|x) g_y²: one backward per class */
+	FISHER_EXACT,     /* sum over y of p(y|x) g_y²: m - 1 backward passes, above */
 	FISHER_SAMPLED,   /* g_y² for one y drawn from p(.|x) */
 	FISHER_EMPIRICAL, /* g_y² for the true label */
 	FISHER_BATCHED    /* Avalanche's: the square of each batch-mean gradient, averaged over
@@ -47,6 +55,9 @@ struct fisher {
 	float *sq_in, *sq_delta; /* the squares of a layer's inputs, every layer's deltas */
 	int32_t *y;
 	uint8_t *allowed;	 /* per class: in the model's likelihood for this task */
+	uint32_t *classes;	 /* those classes, ascending: num_allowed of them */
+	uint32_t num_allowed;
+	uint32_t *order;	 /* exact: per row, its classes in the factor's order */
 	uint64_t *run;		 /* consecutive positions of one pass */
 	uint64_t *subset;
 	size_t subset_cap;
