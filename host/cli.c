@@ -107,7 +107,7 @@ static int fail(const char *msg, int status)
 
 /* A scenario named without a directory is also looked up, with or without .ini, among the
  * shipped ones: the installed directory, or the source tree's when running from the build tree. */
-int cli_resolve_scenario(const char *arg, char *out, size_t size)
+int cli_resolve_scenario(const char *arg, char *out, size_t size, struct error *e)
 {
 	snprintf(out, size, "%s", arg);
 	if (access(arg, F_OK) == 0 || strchr(arg, '/'))
@@ -119,8 +119,7 @@ int cli_resolve_scenario(const char *arg, char *out, size_t size)
 	if (access(out, F_OK) == 0)
 		return 0;
 	snprintf(out, size, "%s", arg);
-	fprintf(stderr, "lethe: %s: no such file, nor a shipped scenario in %s\n", arg, dir);
-	return -1;
+	return error_set(e, "%s: no such file, nor a shipped scenario in %s", arg, dir);
 }
 
 /* results/NAME, or the first free results/NAME-N: a run never lands on an earlier one. */
@@ -307,8 +306,9 @@ int cli_main(int argc, char **argv)
 	if (!o.scenario)
 		return bad_usage("%s needs a scenario file", cmd);
 	char scenario[SCENARIO_PATH_MAX];
-	if (cli_resolve_scenario(o.scenario, scenario, sizeof(scenario)) != 0)
-		return CLI_BAD_INPUT;
+	struct error err;
+	if (cli_resolve_scenario(o.scenario, scenario, sizeof(scenario), &err) != 0)
+		return fail(err.msg, CLI_BAD_INPUT);
 	o.scenario = scenario;
 	return !strcmp(cmd, "check") ? cmd_check(&o) : cmd_run(&o);
 }

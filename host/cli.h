@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "error.h"
+
 /* Exit statuses, as lethe(1) documents them. */
 enum {
 	CLI_OK = 0,
@@ -14,7 +16,7 @@ enum {
 int cli_main(int argc, char **argv);
 
 /* A scenario argument as given, or, named without a directory, a shipped scenario of that name
- * (with or without .ini). Prints the error and returns -1 when neither exists. */
-int cli_resolve_scenario(const char *arg, char *out, size_t size);
+ * (with or without .ini); -1 with e set when neither exists. */
+int cli_resolve_scenario(const char *arg, char *out, size_t size, struct error *e);
 
 #endif

@@ -466,7 +466,7 @@ static int read_base(struct sweep *sw, const struct ini *ini, struct error *e)
 			 en->value);
 	if (access(sw->base, R_OK) != 0 &&
 	    (strchr(en->value, '/') ||
-	     cli_resolve_scenario(en->value, sw->base, sizeof(sw->base)) != 0))
+	     cli_resolve_scenario(en->value, sw->base, sizeof(sw->base), e) != 0))
 		return error_set(e, "%s:%d: scenario = %s: not found next to the sweep file",
 				 sw->path, en->line, en->value);
 	/* Absolute: the runs, a Slurm task and a later sweep into the same directory all name
