@@ -264,8 +264,10 @@ static int scenario_list(const struct scenario *s, const char *section, const ch
 /* A relative path resolves against the scenario file's directory. */
 static int scenario_path(const struct scenario *s, const char *path, char *out, size_t size)
 {
-	int len = path[0] == '/' ? snprintf(out, size, "%s", path)
-				 : snprintf(out, size, "%s/%s", s->dir, path);
+	/* A scenario in the working directory keeps its paths as written, for the messages. */
+	int as_written = path[0] == '/' || !strcmp(s->dir, ".");
+	int len = as_written ? snprintf(out, size, "%s", path)
+			     : snprintf(out, size, "%s/%s", s->dir, path);
 	return len >= 0 && (size_t)len < size ? 0 : -1;
 }
 
