@@ -12,24 +12,13 @@
 #include "testutil.h"
 
 static char plugin_dir[4096];
-static char *tmp;
 
 static void setup(void)
 {
 	const char *d = getenv("LETHE_TEST_PLUGINS");
 	snprintf(plugin_dir, sizeof(plugin_dir), "%s", d && *d ? d : "tests/plugins/.libs");
-	tmp = testutil_tmpdir();
+	testutil_setup();
 }
-
-static void teardown(void)
-{
-	testutil_rmtree(tmp);
-	free(tmp);
-}
-
-#define ck_assert_has(haystack, needle)                                                       \
-	ck_assert_msg(strstr((haystack), (needle)) != NULL, "'%s' lacks '%s'", (haystack),      \
-		      (needle))
 
 struct capture {
 	char last[512];
@@ -64,7 +53,7 @@ START_TEST(test_v1_0_plugin_runs)
 		 "test_per_class = 10\n[tasks]\nsplit = 2\n[model]\nhidden = 8\n"
 		 "[train]\nlr = 0.05\nbatch_size = 25\nepochs = 1\n"
 		 "[hooks_v1_0]\nappend = true\npenalty = 0.001\n", path);
-	char *ini = testutil_write_text(tmp, "abi.ini", text);
+	char *ini = testutil_write_text(testutil_dir, "abi.ini", text);
 	struct scenario s;
 	ck_assert_msg(scenario_load(&s, ini, NULL, 0, &err) == 0, "%s", err.msg);
 	struct plugin_path pp;
@@ -77,7 +66,7 @@ START_TEST(test_v1_0_plugin_runs)
 	ck_assert_ptr_null(e.plugins[0].hooks.head_epochs);
 	struct capture c = { .logs = 0 };
 	engine_add_sink(&e, capture, &c);
-	ck_assert_msg(engine_run(&e, tmp, &err) == 0, "%s", err.msg);
+	ck_assert_msg(engine_run(&e, testutil_dir, &err) == 0, "%s", err.msg);
 	ck_assert_str_eq(c.last, "after_task before_task=2 on_batch=8 on_logits=8 on_gradient=8 "
 				 "after_batch=8 after_task=2 on_forget=0 forgotten=0");
 	engine_close(&e);
@@ -110,7 +99,7 @@ static Suite *abi_suite(void)
 {
 	Suite *s = suite_create("abi");
 	TCase *tc = tcase_create("versions");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, testutil_teardown);
 	tcase_add_test(tc, test_v1_0_plugin_runs);
 	tcase_add_test(tc, test_future_versions_refused);
 	suite_add_tcase(s, tc);

@@ -21,23 +21,6 @@
 #include "scenario.h"
 #include "testutil.h"
 
-static char *tmp;
-
-static void setup(void)
-{
-	tmp = testutil_tmpdir();
-}
-
-static void teardown(void)
-{
-	testutil_rmtree(tmp);
-	free(tmp);
-}
-
-#define ck_assert_has(haystack, needle)                                                       \
-	ck_assert_msg(strstr((haystack), (needle)) != NULL, "'%s' lacks '%s'", (haystack),      \
-		      (needle))
-
 /* ---- scenarios and runs ---- */
 
 /* The plugins and their settings of each scenario; the data is the same for all. */
@@ -74,7 +57,7 @@ static char *write_scenario(const struct kind *k, const char *name)
 		 "[train]\nlr = 0.05\nbatch_size = 10\nseed = 5\n"
 		 "checkpoint_every = 4\n%s%s",
 		 k->plugins, k->train, k->sections);
-	return testutil_write_text(tmp, name, text);
+	return testutil_write_text(testutil_dir, name, text);
 }
 
 struct run {
@@ -108,7 +91,7 @@ static char *path_in(const char *dir, const char *name)
 
 static char *subdir(const char *name)
 {
-	char *p = path_in(tmp, name);
+	char *p = path_in(testutil_dir, name);
 	mkdir(p, 0777);
 	return p;
 }
@@ -331,7 +314,7 @@ static void keep_checkpoints(void *ctx, const struct event *ev)
 	size_t size;
 	char *bytes = testutil_read(from, &size);
 	ck_assert_ptr_nonnull(bytes);
-	free(testutil_write(tmp, name, bytes, size));
+	free(testutil_write(testutil_dir, name, bytes, size));
 	free(bytes);
 	free(from);
 }
@@ -353,7 +336,7 @@ START_TEST(test_rollback_resumes_bit_identical)
 	for (int i = 0; i < 4; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "kept-%d", i);
-		char *kept = path_in(tmp, name), *dir = subdir(name + 1);
+		char *kept = path_in(testutil_dir, name), *dir = subdir(name + 1);
 		size_t size;
 		char *bytes = testutil_read(kept, &size);
 		free(testutil_write(dir, CHECKPOINT_FILE, bytes, size));
@@ -378,8 +361,8 @@ END_TEST
 
 /* ---- the file ---- */
 
-/* The bytes of the checkpoint in dir of the first scenario (written as tmp/s.ini) stopped in
- * the middle of step 2. */
+/* The bytes of the checkpoint in dir of the first scenario (written as testutil_dir/s.ini)
+ * stopped in the middle of step 2. */
 static char *checkpoint_bytes(const char *dir, size_t *size)
 {
 	char *scenario = write_scenario(&kinds[0], "s.ini");
@@ -425,7 +408,7 @@ START_TEST(test_round_trip)
 	ck_assert_msg(!memmem(settings, v->settings.count, "checkpoint_every", 16),
 		      "checkpoint_every is no part of the run's identity");
 
-	char *scenario = path_in(tmp, "s.ini");
+	char *scenario = path_in(testutil_dir, "s.ini");
 	struct run r;
 	run_open(&r, scenario, NULL, 0);
 	ck_assert_msg(engine_resume(&r.e, dir, &r.err) == 0, "%s", r.err.msg);
@@ -467,7 +450,7 @@ END_TEST
  * opened: its weights, random streams and plugin states. */
 static void refused(const char *bytes, size_t size, const char *why)
 {
-	char *dir = subdir("bad"), *scenario = path_in(tmp, "s.ini");
+	char *dir = subdir("bad"), *scenario = path_in(testutil_dir, "s.ini");
 	free(testutil_write(dir, CHECKPOINT_FILE, bytes, size));
 	struct run fresh, r;
 	run_open(&fresh, scenario, NULL, 0);
@@ -600,7 +583,7 @@ START_TEST(test_other_scenario_refused)
 {
 	char *dir = subdir("a");
 	size_t size;
-	char *bytes = checkpoint_bytes(dir, &size), *scenario = path_in(tmp, "s.ini");
+	char *bytes = checkpoint_bytes(dir, &size), *scenario = path_in(testutil_dir, "s.ini");
 	const char *lr[] = { "train.lr=0.07" }, *lambda[] = { "ewc.lambda=6" },
 		   *added[] = { "rehearsal.n0=3" }, *every[] = { "train.checkpoint_every=0" };
 	struct run r;
@@ -651,7 +634,7 @@ START_TEST(test_failed_write_keeps_previous)
 {
 	char *dir = subdir("a");
 	size_t size;
-	char *bytes = checkpoint_bytes(dir, &size), *scenario = path_in(tmp, "s.ini");
+	char *bytes = checkpoint_bytes(dir, &size), *scenario = path_in(testutil_dir, "s.ini");
 	struct run r;
 	run_open(&r, scenario, NULL, 0);
 	ck_assert_msg(engine_resume(&r.e, dir, &r.err) == 0, "%s", r.err.msg);
@@ -743,7 +726,7 @@ static Suite *checkpoint_suite(void)
 {
 	Suite *s = suite_create("checkpoint");
 	TCase *tc = tcase_create("file");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_every_truncation_refused);
@@ -754,7 +737,7 @@ static Suite *checkpoint_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("resume");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, test_stops_resume_bit_identical, 0, NUM_KINDS);
 	tcase_add_loop_test(tc, test_rollback_resumes_bit_identical, 0, NUM_KINDS);
@@ -763,7 +746,7 @@ static Suite *checkpoint_suite(void)
 
 #ifndef ALLOC_HOOK_OFF
 	tc = tcase_create("allocation");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_add_test(tc, test_batches_between_checkpoints_allocate_nothing);
 	suite_add_tcase(s, tc);
 #endif

@@ -22,19 +22,6 @@
 
 static const uint8_t fix_labels[FIX_N] = { 0, 1, 2, 0, 1, 2 };
 
-static char *tmp;
-
-static void tmp_setup(void)
-{
-	tmp = testutil_tmpdir();
-}
-
-static void tmp_teardown(void)
-{
-	testutil_rmtree(tmp);
-	free(tmp);
-}
-
 static void fix_pixels(uint8_t *p)
 {
 	for (int i = 0; i < FIX_N * FIX_DIM; i++)
@@ -75,7 +62,8 @@ static char *write_gz(const char *dir, const char *name, const void *data, size_
 
 static char *write_file(const char *name, const void *data, size_t size, int gz)
 {
-	return gz ? write_gz(tmp, name, data, size) : testutil_write(tmp, name, data, size);
+	return gz ? write_gz(testutil_dir, name, data, size)
+		  : testutil_write(testutil_dir, name, data, size);
 }
 
 /* The fixture's image file, n images claimed in the header, with `extra` bytes of data added
@@ -182,7 +170,7 @@ END_TEST
 START_TEST(idx_truncated_header)
 {
 	uint8_t head[10] = { 0, 0, 8, 3, 0, 0, 0, 6, 0, 0 };
-	char *images = testutil_write(tmp, "img", head, sizeof(head));
+	char *images = testutil_write(testutil_dir, "img", head, sizeof(head));
 	char *labels = write_labels("lab", FIX_N, 0);
 
 	load_fails(images, labels, (const char *[]){ images, "truncated", "header", NULL });
@@ -193,7 +181,7 @@ END_TEST
 
 START_TEST(idx_empty_file)
 {
-	char *images = testutil_write(tmp, "img", "", 0);
+	char *images = testutil_write(testutil_dir, "img", "", 0);
 	char *labels = write_labels("lab", FIX_N, 0);
 
 	load_fails(images, labels, (const char *[]){ images, "truncated", "found 0", NULL });
@@ -232,7 +220,7 @@ START_TEST(idx_zero_dims)
 	static const char *const why[] = { "says 0 images", "says 0 rows", "says 0 columns" };
 	size_t len;
 	uint8_t *buf = idx_build(0x803, bad[_i], 3, (const uint8_t *)"", 0, &len);
-	char *images = testutil_write(tmp, "img", buf, len);
+	char *images = testutil_write(testutil_dir, "img", buf, len);
 	char *labels = write_labels("lab", FIX_N, 0);
 
 	load_fails(images, labels, (const char *[]){ images, why[_i], NULL });
@@ -249,7 +237,7 @@ START_TEST(idx_too_large)
 					   "268435457 samples is too many" };
 	size_t len;
 	uint8_t *buf = idx_build(0x803, bad[_i], 3, (const uint8_t *)"", 0, &len);
-	char *images = testutil_write(tmp, "img", buf, len);
+	char *images = testutil_write(testutil_dir, "img", buf, len);
 	char *labels = write_labels("lab", FIX_N, 0);
 
 	load_fails(images, labels, (const char *[]){ images, why[_i], NULL });
@@ -265,7 +253,7 @@ START_TEST(idx_huge_claim)
 	uint32_t dims[3] = { 1u << 28, 1024, 1024 };
 	size_t len;
 	uint8_t *buf = idx_build(0x803, dims, 3, (const uint8_t *)"abc", 3, &len);
-	char *images = testutil_write(tmp, "img", buf, len);
+	char *images = testutil_write(testutil_dir, "img", buf, len);
 	char *labels = write_labels("lab", FIX_N, 0);
 
 	load_fails(images, labels, (const char *[]){ images, "truncated", "found 3", NULL });
@@ -292,7 +280,7 @@ START_TEST(idx_corrupt_gz)
 		gz[2] = 7;
 	else
 		size -= 6;
-	free(testutil_write(tmp, "img.gz", gz, size));
+	free(testutil_write(testutil_dir, "img.gz", gz, size));
 	load_fails(images, labels, (const char *[]){ images, "corrupt", why[_i], NULL });
 	free(gz);
 	free(images);
@@ -306,7 +294,7 @@ START_TEST(idx_missing)
 	char *labels = write_labels("lab", FIX_N, 0);
 	char *missing;
 
-	ck_assert_int_ge(asprintf(&missing, "%s/nothing-here", tmp), 0);
+	ck_assert_int_ge(asprintf(&missing, "%s/nothing-here", testutil_dir), 0);
 	load_fails(missing, labels, (const char *[]){ missing, "No such file", NULL });
 	load_fails(images, missing, (const char *[]){ missing, "No such file", NULL });
 	free(missing);
@@ -329,11 +317,11 @@ START_TEST(dir_load)
 	uint32_t dims[1] = { 2 };
 	size_t len;
 	uint8_t *buf = idx_build(0x801, dims, 1, (const uint8_t[]){ 3, 1 }, 2, &len);
-	free(testutil_write(tmp, "t10k-labels-idx1-ubyte", buf, len));
+	free(testutil_write(testutil_dir, "t10k-labels-idx1-ubyte", buf, len));
 	free(buf);
 	free(write_images("t10k-images-idx3-ubyte", 2, -(FIX_N - 2) * FIX_DIM, 0));
 
-	ck_assert_msg(dataset_load_dir(&train, &test, tmp, &e) == 0, "%s", e.msg);
+	ck_assert_msg(dataset_load_dir(&train, &test, testutil_dir, &e) == 0, "%s", e.msg);
 	check_fixture(&train);
 	ck_assert_uint_eq(test.n, 2);
 	ck_assert_uint_eq(test.dim, FIX_DIM);
@@ -360,7 +348,7 @@ START_TEST(dir_prefers_gz)
 	snprintf(name, sizeof(name), "%s.gz", dir_names[0]);
 	free(write_images(name, FIX_N, -FIX_DIM, 1));
 
-	ck_assert_int_eq(dataset_load_dir(&train, &test, tmp, &e), -1);
+	ck_assert_int_eq(dataset_load_dir(&train, &test, testutil_dir, &e), -1);
 	ck_assert_msg(strstr(e.msg, name) && strstr(e.msg, "truncated"), "%s", e.msg);
 	ck_assert_ptr_null(train.x);
 	ck_assert_ptr_null(test.x);
@@ -373,7 +361,7 @@ START_TEST(dir_missing)
 	struct error e = { "" };
 	char *dir;
 
-	ck_assert_int_ge(asprintf(&dir, "%s/no-such-dir", tmp), 0);
+	ck_assert_int_ge(asprintf(&dir, "%s/no-such-dir", testutil_dir), 0);
 	ck_assert_int_eq(dataset_load_dir(&train, &test, dir, &e), -1);
 	ck_assert_msg(strstr(e.msg, dir), "%s", e.msg);
 	ck_assert_msg(strstr(e.msg, "train-images-idx3-ubyte[.gz]"), "%s", e.msg);
@@ -392,7 +380,7 @@ START_TEST(dir_missing_test)
 
 	free(write_images(dir_names[0], FIX_N, 0, 0));
 	free(write_labels(dir_names[1], FIX_N, 0));
-	ck_assert_int_eq(dataset_load_dir(&train, &test, tmp, &e), -1);
+	ck_assert_int_eq(dataset_load_dir(&train, &test, testutil_dir, &e), -1);
 	ck_assert_msg(strstr(e.msg, "t10k-images-idx3-ubyte[.gz]"), "%s", e.msg);
 	ck_assert_msg(strstr(e.msg, "apt-get install dataset-fashion-mnist"), "%s", e.msg);
 	ck_assert_ptr_null(train.x);
@@ -411,12 +399,12 @@ START_TEST(dir_dim_mismatch)
 
 	free(write_images(dir_names[0], FIX_N, 0, 0));
 	free(write_labels(dir_names[1], FIX_N, 0));
-	free(testutil_write(tmp, dir_names[2], buf, len));
+	free(testutil_write(testutil_dir, dir_names[2], buf, len));
 	free(write_labels(dir_names[3], FIX_N, 0));
 	free(buf);
 
-	ck_assert_int_eq(dataset_load_dir(&train, &test, tmp, &e), -1);
-	ck_assert_msg(strstr(e.msg, tmp) && strstr(e.msg, "6 values") &&
+	ck_assert_int_eq(dataset_load_dir(&train, &test, testutil_dir, &e), -1);
+	ck_assert_msg(strstr(e.msg, testutil_dir) && strstr(e.msg, "6 values") &&
 		      strstr(e.msg, "test samples 4"), "%s", e.msg);
 	ck_assert_ptr_null(train.x);
 	ck_assert_ptr_null(test.x);
@@ -860,7 +848,7 @@ static Suite *data_suite(void)
 	Suite *s = suite_create("data");
 
 	TCase *tc = tcase_create("idx");
-	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_add_loop_test(tc, idx_load, 0, 2);
 	tcase_add_test(tc, idx_bad_magic);
 	tcase_add_test(tc, idx_bad_label_magic);
@@ -877,7 +865,7 @@ static Suite *data_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dir");
-	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_add_test(tc, dir_load);
 	tcase_add_test(tc, dir_prefers_gz);
 	tcase_add_test(tc, dir_missing);

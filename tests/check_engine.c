@@ -13,24 +13,6 @@
 #include "scenario.h"
 #include "testutil.h"
 
-
-static char *tmp;
-
-static void setup(void)
-{
-	tmp = testutil_tmpdir();
-}
-
-static void teardown(void)
-{
-	testutil_rmtree(tmp);
-	free(tmp);
-}
-
-#define ck_assert_has(haystack, needle)                                                       \
-	ck_assert_msg(strstr((haystack), (needle)) != NULL, "'%s' lacks '%s'", (haystack),      \
-		      (needle))
-
 /* 6 well-separated classes in 3 tasks; the [tasks] and [train] lines vary per test. */
 static char *write_scenario(const char *protocol, const char *tasks, const char *train)
 {
@@ -42,7 +24,7 @@ static char *write_scenario(const char *protocol, const char *tasks, const char 
 		 "[tasks]\n%s\n[model]\nhidden = 32,32\n"
 		 "[train]\nlr = 0.2\nbatch_size = 32\nepochs = 2\nseed = 7\n%s",
 		 protocol, tasks, train ? train : "");
-	return testutil_write_text(tmp, "syn.ini", text);
+	return testutil_write_text(testutil_dir, "syn.ini", text);
 }
 
 struct outcome {
@@ -84,7 +66,7 @@ START_TEST(test_class_incremental_forgets)
 {
 	char *path = write_scenario("class-incremental", "split = 3", NULL);
 	struct outcome o;
-	run_scenario(path, NULL, 0, tmp, &o);
+	run_scenario(path, NULL, 0, testutil_dir, &o);
 	ck_assert_msg(o.rc == 0, "%s", o.err);
 	ck_assert_uint_eq(o.T, 3);
 	for (size_t i = 0; i < 3; i++)
@@ -135,10 +117,10 @@ START_TEST(test_inter_task_confusion)
 
 	path = write_scenario("task-incremental", "split = 3", NULL);
 	struct outcome o;
-	run_scenario(path, NULL, 0, tmp, &o);
+	run_scenario(path, NULL, 0, testutil_dir, &o);
 	ck_assert_msg(o.rc == 0, "%s", o.err);
 	char file[4200];
-	snprintf(file, sizeof(file), "%s/metrics.json", tmp);
+	snprintf(file, sizeof(file), "%s/metrics.json", testutil_dir);
 	char *json = testutil_read(file, NULL);
 	ck_assert_has(json, "\"inter_task_confusion\": null");
 	free(json);
@@ -203,7 +185,7 @@ START_TEST(test_forget_step)
 	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
 	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
 	size_t before = e.tasks.t[0].num_train;
-	ck_assert_msg(engine_run(&e, tmp, &err) == 0, "%s", err.msg);
+	ck_assert_msg(engine_run(&e, testutil_dir, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(e.num_unlearning, 1);
 	const struct results_unlearning *u = &e.unlearning[0];
 	ck_assert_uint_eq(u->num_forget, 150);
@@ -223,7 +205,7 @@ START_TEST(test_forget_step)
 	scenario_free(&s);
 
 	char file[4200];
-	snprintf(file, sizeof(file), "%s/metrics.json", tmp);
+	snprintf(file, sizeof(file), "%s/metrics.json", testutil_dir);
 	json_error_t jerr;
 	json_t *j = json_load_file(file, 0, &jerr);
 	ck_assert_msg(j != NULL, "%s", jerr.text);
@@ -273,10 +255,10 @@ START_TEST(test_results_files)
 {
 	char *path = write_scenario("class-incremental", "split = 3", NULL);
 	struct outcome o;
-	run_scenario(path, NULL, 0, tmp, &o);
+	run_scenario(path, NULL, 0, testutil_dir, &o);
 	ck_assert_msg(o.rc == 0, "%s", o.err);
 	char file[4200];
-	snprintf(file, sizeof(file), "%s/metrics.json", tmp);
+	snprintf(file, sizeof(file), "%s/metrics.json", testutil_dir);
 	json_error_t jerr;
 	json_t *j = json_load_file(file, 0, &jerr);
 	ck_assert_msg(j != NULL, "%s", jerr.text);
@@ -297,7 +279,7 @@ START_TEST(test_results_files)
 	ck_assert(json_is_true(json_object_get(j, "complete")));
 	ck_assert(json_integer_value(json_object_get(j, "peak_rss_bytes")) > 0);
 	json_decref(j);
-	snprintf(file, sizeof(file), "%s/accuracy.csv", tmp);
+	snprintf(file, sizeof(file), "%s/accuracy.csv", testutil_dir);
 	char *csv = testutil_read(file, NULL);
 	ck_assert_ptr_nonnull(csv);
 	ck_assert_has(csv, "step,task_1,task_2,task_3\nuntrained,");
@@ -366,8 +348,8 @@ static int run_scripted(const char *path, struct script *sc, size_t *unlearned, 
 	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
 	engine_add_sink(&e, observe, sc);
 	engine_set_control(&e, &(struct engine_control){ scripted, sc });
-	sc->dir = tmp;
-	int rc = engine_run(&e, tmp, &err);
+	sc->dir = testutil_dir;
+	int rc = engine_run(&e, testutil_dir, &err);
 	ck_assert_msg(rc >= 0, "%s", err.msg);
 	*unlearned = e.num_unlearning;
 	*rows = e.rows_done;
@@ -384,7 +366,7 @@ static int run_scripted(const char *path, struct script *sc, size_t *unlearned, 
 static json_t *load_metrics(void)
 {
 	char file[4200];
-	snprintf(file, sizeof(file), "%s/metrics.json", tmp);
+	snprintf(file, sizeof(file), "%s/metrics.json", testutil_dir);
 	json_error_t jerr;
 	json_t *j = json_load_file(file, 0, &jerr);
 	ck_assert_msg(j != NULL, "%s", jerr.text);
@@ -483,7 +465,7 @@ START_TEST(test_phase_seconds)
 				    "[forget1]\nafter = 3\nwhat = class\nclasses = 1\n"
 				    "plugin = repulsion\nreferences = finetune\n");
 	struct outcome o;
-	run_scenario(path, NULL, 0, tmp, &o);
+	run_scenario(path, NULL, 0, testutil_dir, &o);
 	ck_assert_msg(o.rc == 0, "%s", o.err);
 	json_t *j = load_metrics();
 	json_t *sec = json_object_get(j, "seconds"), *ph = json_object_get(sec, "phases");
@@ -563,7 +545,7 @@ static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
 	TCase *tc = tcase_create("run");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_class_incremental_forgets);
 	tcase_add_test(tc, test_joint_remembers);
@@ -573,24 +555,24 @@ static Suite *engine_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("forget");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_forget_step);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("determinism");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_same_seed_same_bits);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("results");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_add_test(tc, test_results_files);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("control");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_control_quit);
 	tcase_add_test(tc, test_control_write);
@@ -602,7 +584,7 @@ static Suite *engine_suite(void)
 
 #ifndef ALLOC_HOOK_OFF
 	tc = tcase_create("allocation");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_add_test(tc, test_no_allocation_per_batch);
 	suite_add_tcase(s, tc);
 #endif

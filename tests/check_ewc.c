@@ -22,24 +22,13 @@
 #define STEPS_MAX 3  /* the most any test here runs */
 
 static const char *plugin_dir;
-static char *tmp;
 
 static void setup(void)
 {
 	const char *d = getenv("LETHE_BUILD_PLUGINS");
 	plugin_dir = d && *d ? d : "plugins";
-	tmp = testutil_tmpdir();
+	testutil_setup();
 }
-
-static void teardown(void)
-{
-	testutil_rmtree(tmp);
-	free(tmp);
-}
-
-#define ck_assert_has(haystack, needle)                                                       \
-	ck_assert_msg(strstr((haystack), (needle)) != NULL, "'%s' lacks '%s'", (haystack),      \
-		      (needle))
 
 /* Two classes a task, 60 training samples a class, 6 inputs, one hidden layer: 2 epochs of 4
  * batches per task, the last one short. */
@@ -55,7 +44,7 @@ static char *write_scenario(const char *protocol, const char *hidden, unsigned t
 		 "[train]\nlr = %g\nbatch_size = %d\nepochs = 2\nseed = %d\n"
 		 "[ewc]\n%s",
 		 protocol, 2 * tasks, tasks, hidden, LR, BATCH, SEED, ewc);
-	return testutil_write_text(tmp, "ewc.ini", text);
+	return testutil_write_text(testutil_dir, "ewc.ini", text);
 }
 
 /* ---- the state, parsed as ewc.c documents its encoding 3 ---- */
@@ -782,14 +771,14 @@ static Suite *ewc_suite(void)
 {
 	Suite *s = suite_create("ewc");
 	TCase *tc = tcase_create("fisher");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, testutil_teardown);
 	tcase_add_loop_test(tc, test_fisher_brute_force, 0, 8);
 	tcase_add_test(tc, test_fisher_subset);
 	tcase_add_test(tc, test_fisher_chunks);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("penalty");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, testutil_teardown);
 	tcase_add_test(tc, test_penalty_gradient);
 	tcase_add_test(tc, test_penalty_holds_weights);
 	tcase_add_test(tc, test_online_recursion);
@@ -799,7 +788,7 @@ static Suite *ewc_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("state");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, testutil_teardown);
 	tcase_add_test(tc, test_state_round_trip);
 	tcase_add_test(tc, test_state_mismatch);
 	tcase_add_test(tc, test_state_old_encodings);

@@ -14,19 +14,6 @@
 
 #define DIM 64
 
-static char *tmp;
-
-static void setup(void)
-{
-	tmp = testutil_tmpdir();
-}
-
-static void teardown(void)
-{
-	testutil_rmtree(tmp);
-	free(tmp);
-}
-
 /* Whether any forgotten sample's DIM raw bytes occur in buf. */
 static int holds_forgotten(const struct engine *e, int32_t cls, const unsigned char *buf,
 			   size_t size)
@@ -64,7 +51,7 @@ START_TEST(test_no_trace_left)
 		 "[train]\nlr = 0.05\nbatch_size = 20\nepochs = 1\n"
 		 "[rehearsal]\nmax_stored = 400\n[ewc]\nlambda = 1\n[l2]\nlambda = 0.01\n"
 		 "[forget1]\nafter = 2\nclasses = 1\nplugin = repulsion\nreferences = finetune\n", DIM);
-	char *path = testutil_write_text(tmp, "f.ini", text);
+	char *path = testutil_write_text(testutil_dir, "f.ini", text);
 	struct scenario s;
 	struct error err;
 	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
@@ -85,7 +72,7 @@ START_TEST(test_no_trace_left)
 	s.num_forgets = num_forgets;
 
 	char out[4200];
-	snprintf(out, sizeof(out), "%s/out", tmp);
+	snprintf(out, sizeof(out), "%s/out", testutil_dir);
 	ck_assert_msg(engine_run(&e, out, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(e.num_unlearning, 1);
 	ck_assert_ptr_eq(e.unlearning[0].forget, f);
@@ -123,7 +110,7 @@ static Suite *forget_suite(void)
 {
 	Suite *s = suite_create("forget");
 	TCase *tc = tcase_create("traces");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_no_trace_left);
 	suite_add_tcase(s, tc);

@@ -12,23 +12,6 @@
 #include "scenario.h"
 #include "testutil.h"
 
-static char *tmp;
-
-static void setup(void)
-{
-	tmp = testutil_tmpdir();
-}
-
-static void teardown(void)
-{
-	testutil_rmtree(tmp);
-	free(tmp);
-}
-
-#define ck_assert_has(haystack, needle)                                                       \
-	ck_assert_msg(strstr((haystack), (needle)) != NULL, "'%s' lacks '%s'", (haystack),      \
-		      (needle))
-
 /* The rest of [train], after lr: batch 50, 2 epochs, so 8 batches a task. */
 #define TRAIN "batch_size = 50\nepochs = 2\nseed = 3\n"
 
@@ -44,7 +27,7 @@ static char *write_scenario(const char *l2, const char *train, const char *hidde
 		 "[train]\n%s%s%s",
 		 l2 ? "plugins = l2\n" : "", hidden ? hidden : "16", train,
 		 l2 ? "[l2]\n" : "", l2 ? l2 : "");
-	return testutil_write_text(tmp, "l2.ini", text);
+	return testutil_write_text(testutil_dir, "l2.ini", text);
 }
 
 struct losses {
@@ -296,7 +279,7 @@ static Suite *l2_suite(void)
 {
 	Suite *s = suite_create("l2");
 	TCase *tc = tcase_create("l2");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_add_loop_test(tc, test_gradient_matches_loss, 0, 2);
 	tcase_add_test(tc, test_anchor_starts_at_initial_weights);
 	tcase_add_test(tc, test_lr_guard);

@@ -19,24 +19,13 @@
 #include "scenario.h"
 #include "testutil.h"
 
-static char *tmp;
 static struct rng draws;
 
 static void setup(void)
 {
-	tmp = testutil_tmpdir();
+	testutil_setup();
 	rng_seed(&draws, 11, 0);
 }
-
-static void teardown(void)
-{
-	testutil_rmtree(tmp);
-	free(tmp);
-}
-
-#define ck_assert_has(haystack, needle)                                                       \
-	ck_assert_msg(strstr((haystack), (needle)) != NULL, "'%s' lacks '%s'", (haystack),      \
-		      (needle))
 
 /* ---- the synthesis on a host of the test's own ---- */
 
@@ -317,7 +306,7 @@ static char *write_scenario(const char *plugins, const char *train, const char *
 		 "[train]\nlr = 0.05\nbatch_size = 50\nseed = 3\n%s%s"
 		 "[ovor]\nk = 10\nboundary = 10\ncandidates = 5\nper_class = 8\n%s",
 		 plugins, train, strstr(plugins, "l2") ? "[l2]\nlambda = 0.5\n" : "", ovor);
-	return testutil_write_text(tmp, "ovor.ini", text);
+	return testutil_write_text(testutil_dir, "ovor.ini", text);
 }
 
 struct trunk_watch {
@@ -713,7 +702,7 @@ static Suite *ovor_suite(void)
 {
 	Suite *s = suite_create("ovor");
 	TCase *tc = tcase_create("ovor");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, testutil_teardown);
 	tcase_add_loop_test(tc, test_knn_matches_brute_force, 0, 2);
 	tcase_add_test(tc, test_outliers_beyond_boundary);
 	tcase_add_test(tc, test_outliers_small_classes);

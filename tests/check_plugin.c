@@ -12,29 +12,18 @@
 #include "testutil.h"
 
 static char plugin_dir[4096];
-static char *tmp;
 
 static void setup(void)
 {
 	const char *d = getenv("LETHE_TEST_PLUGINS");
 	snprintf(plugin_dir, sizeof(plugin_dir), "%s", d && *d ? d : "tests/plugins/.libs");
-	tmp = testutil_tmpdir();
-}
-
-static void teardown(void)
-{
-	testutil_rmtree(tmp);
-	free(tmp);
+	testutil_setup();
 }
 
 static void plugin_file(char *buf, size_t size, const char *name)
 {
 	snprintf(buf, size, "%s/%s.so", plugin_dir, name);
 }
-
-#define ck_assert_has(haystack, needle)                                                       \
-	ck_assert_msg(strstr((haystack), (needle)) != NULL, "'%s' lacks '%s'", (haystack),      \
-		      (needle))
 
 /* ---- loader ---- */
 
@@ -96,7 +85,7 @@ END_TEST
 
 START_TEST(test_refuse_not_shared_object)
 {
-	char *path = testutil_write_text(tmp, "bogus.so", "this is not an ELF file\n");
+	char *path = testutil_write_text(testutil_dir, "bogus.so", "this is not an ELF file\n");
 	struct plugin_file pf;
 	struct error e;
 	ck_assert_int_eq(plugin_file_open(&pf, path, &e), -1);
@@ -141,7 +130,7 @@ static char *write_scenario(const char *extra_hooks, const char *extra_train)
 		 "[train]\nlr = 0.05\nbatch_size = 50\nepochs = 2\nseed = 3\n%s"
 		 "[hooks]\n%s",
 		 plugin_dir, extra_train ? extra_train : "", extra_hooks ? extra_hooks : "");
-	return testutil_write_text(tmp, "plug.ini", text);
+	return testutil_write_text(testutil_dir, "plug.ini", text);
 }
 
 struct log_capture {
@@ -180,7 +169,7 @@ static void run_start(struct run *r, const char *hooks, const char *train, int r
 	if (r->open_rc == 0) {
 		engine_add_sink(&r->e, capture, &r->log);
 		if (run)
-			r->run_rc = engine_run(&r->e, tmp, &r->err);
+			r->run_rc = engine_run(&r->e, testutil_dir, &r->err);
 	}
 }
 
@@ -204,7 +193,7 @@ START_TEST(test_hooks_counts)
 			 "hooks: after_task before_task=2 on_batch=16 on_logits=16 "
 			 "on_gradient=16 after_batch=16 after_task=2 on_forget=0 forgotten=0");
 	char path[4200];
-	snprintf(path, sizeof(path), "%s/metrics.json", tmp);
+	snprintf(path, sizeof(path), "%s/metrics.json", testutil_dir);
 	char *json = testutil_read(path, NULL);
 	ck_assert_ptr_nonnull(json);
 	ck_assert_has(json, "\"plugin_metrics\": {\n    \"hooks\": {\n      \"batches\": 16.0");
@@ -275,7 +264,7 @@ START_TEST(test_nan_loss)
 	/* The first step finished and its results stay on disk. */
 	ck_assert_uint_eq(r.e.rows_done, 1);
 	char path[4200];
-	snprintf(path, sizeof(path), "%s/metrics.json", tmp);
+	snprintf(path, sizeof(path), "%s/metrics.json", testutil_dir);
 	char *json = testutil_read(path, NULL);
 	ck_assert_ptr_nonnull(json);
 	ck_assert_has(json, "\"complete\": false");
@@ -324,7 +313,7 @@ START_TEST(test_head_only_epochs)
 	size_t trunk = r.e.model.layer[r.e.model.num_layers - 1].w_off;
 	float *before = malloc(P * sizeof(float));
 	memcpy(before, r.e.model.params, P * sizeof(float));
-	ck_assert_msg(engine_run(&r.e, tmp, &r.err) == 0, "%s", r.err.msg);
+	ck_assert_msg(engine_run(&r.e, testutil_dir, &r.err) == 0, "%s", r.err.msg);
 	ck_assert_int_eq(memcmp(before, r.e.model.params, trunk * sizeof(float)), 0);
 	ck_assert_int_ne(memcmp(before + trunk, r.e.model.params + trunk,
 				(P - trunk) * sizeof(float)), 0);
@@ -335,7 +324,7 @@ START_TEST(test_head_only_epochs)
 	run_start(&r, "head_epochs = 1\n", NULL, 1);
 	ck_assert_msg(r.run_rc == 0, "%s", r.err.msg);
 	char path[4200];
-	snprintf(path, sizeof(path), "%s/metrics.json", tmp);
+	snprintf(path, sizeof(path), "%s/metrics.json", testutil_dir);
 	char *json = testutil_read(path, NULL);
 	ck_assert_has(json, "\"epochs\": 4.0");
 	free(json);
@@ -415,7 +404,7 @@ static Suite *plugin_suite(void)
 {
 	Suite *s = suite_create("plugin");
 	TCase *tc = tcase_create("loader");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, testutil_teardown);
 	tcase_add_test(tc, test_open_valid);
 	tcase_add_test(tc, test_refuse_major);
 	tcase_add_test(tc, test_refuse_newer_minor);
@@ -425,7 +414,7 @@ static Suite *plugin_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hooks");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, testutil_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_hooks_counts);
 	tcase_add_loop_test(tc, test_hook_failure_stops_run, 0,
@@ -439,7 +428,7 @@ static Suite *plugin_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("forget_state");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, testutil_teardown);
 	tcase_add_test(tc, test_forget_reaches_plugins);
 	tcase_add_test(tc, test_forget_failure);
 	tcase_add_test(tc, test_state_round_trip);

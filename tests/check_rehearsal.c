@@ -15,23 +15,6 @@
 
 #include "../plugins/rehearsal/schedule.h"
 
-static char *tmp;
-
-static void setup(void)
-{
-	tmp = testutil_tmpdir();
-}
-
-static void teardown(void)
-{
-	testutil_rmtree(tmp);
-	free(tmp);
-}
-
-#define ck_assert_has(haystack, needle)                                                       \
-	ck_assert_msg(strstr((haystack), (needle)) != NULL, "'%s' lacks '%s'", (haystack),      \
-		      (needle))
-
 /* ---- the schedules ---- */
 
 START_TEST(test_schedule_formulas)
@@ -84,7 +67,7 @@ static char *write_scenario(const char *protocol, const char *data, const char *
 		 "[data]\nsource = synthetic\n%s[tasks]\n%s[model]\nhidden = 16\n[train]\n%s%s%s",
 		 protocol, rehearsal ? "plugins = rehearsal\n" : "", data, tasks, train,
 		 rehearsal ? "[rehearsal]\n" : "", rehearsal ? rehearsal : "");
-	return testutil_write_text(tmp, "rehearsal.ini", text);
+	return testutil_write_text(testutil_dir, "rehearsal.ini", text);
 }
 
 /* The plugin's state, decoded as rehearsal.c documents it. */
@@ -529,9 +512,9 @@ START_TEST(test_stored_bytes_in_metrics)
 	struct run r;
 	run_open(&r, "class-incremental", DATA_SMALL, "split = 3\n", TRAIN_SMALL,
 		 "max_stored = 45\n");
-	run_go(&r, tmp);
+	run_go(&r, testutil_dir);
 	char path[4200];
-	snprintf(path, sizeof(path), "%s/metrics.json", tmp);
+	snprintf(path, sizeof(path), "%s/metrics.json", testutil_dir);
 	json_error_t jerr;
 	json_t *root = json_load_file(path, 0, &jerr);
 	ck_assert_msg(root != NULL, "%s", jerr.text);
@@ -581,7 +564,7 @@ static Suite *rehearsal_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("store");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_add_loop_test(tc, test_equal_shares, 0, 3);
 	tcase_add_test(tc, test_reservoir_uniform);
 	tcase_add_test(tc, test_reservoir_rows);

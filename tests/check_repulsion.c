@@ -19,23 +19,6 @@
 
 #include "../plugins/repulsion/repulsion.c"
 
-static char *tmp;
-
-static void setup(void)
-{
-	tmp = testutil_tmpdir();
-}
-
-static void teardown(void)
-{
-	testutil_rmtree(tmp);
-	free(tmp);
-}
-
-#define ck_assert_has(haystack, needle)                                                       \
-	ck_assert_msg(strstr((haystack), (needle)) != NULL, "'%s' lacks '%s'", (haystack),      \
-		      (needle))
-
 /* ---- the term, in isolation ---- */
 
 #define TERM_P 15
@@ -132,7 +115,7 @@ static char *write_scenario(const char *protocol, int seed, const char *params)
 		 "[train]\nbaseline = joint\nlr = 0.2\nbatch_size = 32\nepochs = 10\nseed = %d\n"
 		 "[repulsion]\nlr = 0.01\n%s",
 		 protocol, seed, params);
-	return testutil_write_text(tmp, "repulsion.ini", text);
+	return testutil_write_text(testutil_dir, "repulsion.ini", text);
 }
 
 /* The defaults' stage 2 is tuned on Fashion-MNIST; this toy model's repair takes longer. */
@@ -409,7 +392,7 @@ static Suite *repulsion_suite(void)
 {
 	Suite *s = suite_create("repulsion");
 	TCase *tc = tcase_create("repulsion");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_add_loop_test(tc, test_term_gradient, KIND_NL2, KIND_IL2 + 1);
 	tcase_add_loop_test(tc, test_forgets_class, 0, 2);
 	tcase_add_test(tc, test_adapted_models_carry_forget_set);

@@ -16,23 +16,6 @@
 #include "../plugins/sfd/distill.h"
 #include "../plugins/sfd/invert.h"
 
-static char *tmp;
-
-static void setup(void)
-{
-	tmp = testutil_tmpdir();
-}
-
-static void teardown(void)
-{
-	testutil_rmtree(tmp);
-	free(tmp);
-}
-
-#define ck_assert_has(haystack, needle)                                                       \
-	ck_assert_msg(strstr((haystack), (needle)) != NULL, "'%s' lacks '%s'", (haystack),      \
-		      (needle))
-
 #define CLASSES 6
 #define DIM 16
 
@@ -49,7 +32,7 @@ static char *write_scenario(const char *sfd, int dim)
 		 "[train]\nbaseline = joint\nlr = 0.1\nbatch_size = 32\nepochs = 2\nseed = 5\n"
 		 "[sfd]\n%s",
 		 CLASSES, dim, sfd);
-	return testutil_write_text(tmp, "sfd.ini", text);
+	return testutil_write_text(testutil_dir, "sfd.ini", text);
 }
 
 struct run {
@@ -466,7 +449,7 @@ static Suite *sfd_suite(void)
 {
 	Suite *s = suite_create("sfd");
 	TCase *tc = tcase_create("sfd");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_add_test(tc, test_kl_gradient);
 	tcase_add_loop_test(tc, test_inversion, 0, 2);
 	tcase_add_loop_test(tc, test_forgets_class, 0, 3);

@@ -14,19 +14,6 @@
 #include "testutil.h"
 #include "unlearn.h"
 
-static char *tmp;
-
-static void setup(void)
-{
-	tmp = testutil_tmpdir();
-}
-
-static void teardown(void)
-{
-	testutil_rmtree(tmp);
-	free(tmp);
-}
-
 struct run {
 	struct scenario s;
 	struct plugin_path pp;
@@ -44,7 +31,7 @@ static void run_open(struct run *r, const char *protocol, const char *data, cons
 	snprintf(text, sizeof(text),
 		 "[scenario]\nname = unl\nprotocol = %s\n[data]\nsource = synthetic\n%s\n%s",
 		 protocol, data, rest);
-	char *path = testutil_write_text(tmp, "unl.ini", text);
+	char *path = testutil_write_text(testutil_dir, "unl.ini", text);
 	ck_assert_msg(scenario_load(&r->s, path, NULL, 0, &err) == 0, "%s", err.msg);
 	free(path);
 	plugin_path_init(&r->pp, NULL);
@@ -669,7 +656,7 @@ static Suite *unlearn_suite(void)
 {
 	Suite *s = suite_create("unlearn");
 	TCase *tc = tcase_create("measure");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_figures_recount);
 	tcase_add_test(tc, test_bad_ids);
@@ -680,7 +667,7 @@ static Suite *unlearn_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("references");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_retrain);
 	tcase_add_test(tc, test_gradient_ascent);

@@ -18,6 +18,20 @@ char *testutil_tmpdir(void)
 	return path;
 }
 
+char *testutil_dir;
+
+void testutil_setup(void)
+{
+	testutil_dir = testutil_tmpdir();
+}
+
+void testutil_teardown(void)
+{
+	testutil_rmtree(testutil_dir);
+	free(testutil_dir);
+	testutil_dir = NULL;
+}
+
 char *testutil_write(const char *dir, const char *name, const void *data, size_t size)
 {
 	char *path;
