@@ -15,10 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
-#include "scenario.h"
+#include "bench_engine.h"
 
-#define FASHION_MNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 #define REPS 5
 #define TARGET_PERCENT 2.0
 
@@ -32,61 +30,45 @@ static const char synthetic_data[] =
 	"test_per_class = 100\n";
 static const char noops[] = "scenario.plugins=noop1,noop2,noop3,noop4,noop5,noop6,noop7,noop8";
 
-/* Processor time, steady on a machine others share; with one BLAS thread it is the engine's. */
-static double cpu_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* The training loops' time: each step from its start to its last batch. */
 struct timing {
 	double step_start, last_batch, loops;
 	uint64_t batches;
+	double hooks; /* the engine's own count of the time inside hooks */
 };
 
 static void watch(void *ctx, const struct event *ev)
 {
 	struct timing *t = ctx;
 	if (ev->kind == EVENT_STEP_START) {
-		t->step_start = t->last_batch = cpu_seconds();
+		t->step_start = t->last_batch = bench_cpu_seconds();
 	} else if (ev->kind == EVENT_BATCH) {
-		t->last_batch = cpu_seconds();
+		t->last_batch = bench_cpu_seconds();
 		t->batches++;
 	} else if (ev->kind == EVENT_STEP_END) {
 		t->loops += t->last_batch - t->step_start;
 	}
 }
 
+static void finished(const struct engine *e, void *ctx)
+{
+	struct timing *t = ctx;
+	t->hooks = e->phase_seconds[PHASE_HOOKS];
+}
+
 /* One run; its training loops' seconds go to *loops, the time inside hooks to *hooks. */
-static int run(const char *ini, int with_noops, const struct plugin_path *pp, double *loops,
-	       double *hooks, uint64_t *batches)
+static int run(const struct bench_scenario *b, int with_noops, const struct plugin_path *pp,
+	       double *loops, double *hooks, uint64_t *batches)
 {
 	const char *overrides[] = { noops };
-	struct scenario s;
-	struct engine e;
-	struct error err;
 	struct timing t = { 0 };
-	if (scenario_load(&s, ini, overrides, with_noops ? 1 : 0, &err) != 0) {
-		fprintf(stderr, "bench_dispatch: %s\n", err.msg);
+	if (bench_engine_run("bench_dispatch", b, overrides, with_noops ? 1 : 0, pp, watch,
+			     finished, &t) != 0)
 		return -1;
-	}
-	int rc = engine_open(&e, &s, pp, &err);
-	if (rc == 0) {
-		engine_add_sink(&e, watch, &t);
-		rc = engine_run(&e, NULL, &err);
-	}
-	if (rc == 0) {
-		*loops = t.loops;
-		*hooks = e.phase_seconds[PHASE_HOOKS];
-		*batches = t.batches;
-	} else {
-		fprintf(stderr, "bench_dispatch: %s\n", err.msg);
-	}
-	engine_close(&e);
-	scenario_free(&s);
-	return rc;
+	*loops = t.loops;
+	*hooks = t.hooks;
+	*batches = t.batches;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -95,21 +77,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s\n", argv[0]);
 		return EXIT_FAILURE;
 	}
-	int fashion = access(FASHION_MNIST, R_OK) == 0;
-	char dir[] = "/tmp/bench-dispatch-XXXXXX", ini[64];
-	if (!mkdtemp(dir)) {
-		perror("bench_dispatch: mkdtemp");
+	struct bench_scenario b;
+	if (bench_scenario_write(&b, "dispatch", scenario_text, fashion_data, synthetic_data) != 0)
 		return EXIT_FAILURE;
-	}
-	snprintf(ini, sizeof(ini), "%s/dispatch.ini", dir);
-	FILE *f = fopen(ini, "w");
-	int written = f && fprintf(f, "%s%s", scenario_text, fashion ? fashion_data
-								   : synthetic_data) > 0;
-	if ((f && fclose(f) != 0) || !written) {
-		perror("bench_dispatch: writing the scenario");
-		rmdir(dir);
-		return EXIT_FAILURE;
-	}
 	const char *noop_path = getenv("NOOP_PATH");
 	struct plugin_path pp;
 	plugin_path_init(&pp, noop_path && *noop_path ? noop_path : LETHE_BUILD_DIR "/bench/.libs");
@@ -119,8 +89,8 @@ int main(int argc, char **argv)
 	int status = EXIT_SUCCESS;
 	for (int r = 0; r < REPS && status == EXIT_SUCCESS; r++)
 		for (int side = 0; side < 2 && status == EXIT_SUCCESS; side++) {
-			double loops, h;
-			if (run(ini, side, &pp, &loops, &h, &batches) != 0)
+			double loops = INFINITY, h = 0;
+			if (run(&b, side, &pp, &loops, &h, &batches) != 0)
 				status = EXIT_FAILURE;
 			best[side] = fmin(best[side], loops);
 			if (side)
@@ -132,13 +102,12 @@ int main(int argc, char **argv)
 		       "of the training loops, the fastest of %d alternating runs\n"
 		       "  no plugin %.3f s, 8 no-op plugins in every hook %.3f s: %+.2f%% "
 		       "(target < %.0f%%: %s); %.4f s inside the hooks, %.0f ns a call\n",
-		       fashion ? "Fashion-MNIST" : "synthetic data", (unsigned long long)batches,
+		       b.fashion ? "Fashion-MNIST" : "synthetic data", (unsigned long long)batches,
 		       REPS, best[0], best[1], overhead, TARGET_PERCENT,
 		       overhead < TARGET_PERCENT ? "met" : "MISSED", hooks,
 		       1e9 * hooks / ((double)batches * 8 * 4));
 	}
 	plugin_path_free(&pp);
-	remove(ini);
-	rmdir(dir);
+	bench_scenario_remove(&b);
 	return status;
 }

@@ -16,10 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
-#include "scenario.h"
+#include "bench_engine.h"
 
-#define FASHION_MNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 #define CLASSES 10
 #define REPEATS 3 /* runs per kind; the fastest of each figure counts */
 
@@ -36,62 +34,44 @@ static const char synthetic_data[] =
 	"[data]\nsource = synthetic\nclasses = 10\ndim = 784\ntrain_per_class = 6000\n"
 	"test_per_class = 10\n";
 
-/* Processor time, not wall time, so that the figures hold on a machine others share. With one
- * BLAS thread the process's time is the engine thread's. */
-static double cpu_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* The epoch runs from the step's start to its last batch; the Fisher from there to the line
  * the plugin logs once it has computed it. */
 struct timing {
 	double step_start, last_batch, fisher_logged;
+	size_t samples; /* the task's */
 };
 
 static void watch(void *ctx, const struct event *ev)
 {
 	struct timing *t = ctx;
 	if (ev->kind == EVENT_STEP_START)
-		t->step_start = cpu_seconds();
+		t->step_start = bench_cpu_seconds();
 	else if (ev->kind == EVENT_BATCH)
-		t->last_batch = cpu_seconds();
+		t->last_batch = bench_cpu_seconds();
 	else if (ev->kind == EVENT_LOG && !strcmp(ev->source, "ewc") && strstr(ev->msg, "Fisher"))
-		t->fisher_logged = cpu_seconds();
+		t->fisher_logged = bench_cpu_seconds();
+}
+
+static void finished(const struct engine *e, void *ctx)
+{
+	struct timing *t = ctx;
+	t->samples = e->tasks.t[0].num_train;
 }
 
 /* One epoch and one Fisher of this kind; their seconds go to *epoch and *fisher. */
-static int bench_kind(const char *ini, const char *kind, const struct plugin_path *pp,
-		      double *epoch, double *fisher, size_t *samples)
+static int bench_kind(const struct bench_scenario *b, const char *kind,
+		      const struct plugin_path *pp, double *epoch, double *fisher, size_t *samples)
 {
 	char set_kind[64];
 	snprintf(set_kind, sizeof(set_kind), "ewc.fisher=%s", kind);
 	const char *overrides[] = { set_kind };
-	struct scenario s;
-	struct engine e;
-	struct error err;
 	struct timing t = { 0 };
-	if (scenario_load(&s, ini, overrides, 1, &err) != 0) {
-		fprintf(stderr, "bench_fisher: %s\n", err.msg);
+	if (bench_engine_run("bench_fisher", b, overrides, 1, pp, watch, finished, &t) != 0)
 		return -1;
-	}
-	int rc = engine_open(&e, &s, pp, &err);
-	if (rc == 0) {
-		engine_add_sink(&e, watch, &t);
-		rc = engine_run(&e, NULL, &err);
-	}
-	if (rc == 0) {
-		*epoch = t.last_batch - t.step_start;
-		*fisher = t.fisher_logged - t.last_batch;
-		*samples = e.tasks.t[0].num_train;
-	} else {
-		fprintf(stderr, "bench_fisher: %s\n", err.msg);
-	}
-	engine_close(&e);
-	scenario_free(&s);
-	return rc;
+	*epoch = t.last_batch - t.step_start;
+	*fisher = t.fisher_logged - t.last_batch;
+	*samples = t.samples;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -100,28 +80,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s\n", argv[0]);
 		return EXIT_FAILURE;
 	}
-	int fashion = access(FASHION_MNIST, R_OK) == 0;
-	char dir[] = "/tmp/bench-fisher-XXXXXX", ini[64];
-	if (!mkdtemp(dir)) {
-		perror("bench_fisher: mkdtemp");
+	struct bench_scenario b;
+	if (bench_scenario_write(&b, "fisher", scenario_text, fashion_data, synthetic_data) != 0)
 		return EXIT_FAILURE;
-	}
-	snprintf(ini, sizeof(ini), "%s/fisher.ini", dir);
-	FILE *f = fopen(ini, "w");
-	int written = f && fprintf(f, "%s%s", scenario_text, fashion ? fashion_data
-								   : synthetic_data) > 0;
-	if ((f && fclose(f) != 0) || !written) {
-		perror("bench_fisher: writing the scenario");
-		rmdir(dir);
-		return EXIT_FAILURE;
-	}
 	const char *plugins = getenv("LETHE_BUILD_PLUGINS");
 	struct plugin_path pp;
 	plugin_path_init(&pp, plugins && *plugins ? plugins : LETHE_BUILD_DIR "/plugins");
 
 	printf("EWC Fisher over one task (%s classes 0 and 1), MLP 784-256-256-10, 1 thread;\n"
 	       "processor seconds, the fastest of %d runs\n",
-	       fashion ? "Fashion-MNIST" : "synthetic", REPEATS);
+	       b.fashion ? "Fashion-MNIST" : "synthetic", REPEATS);
 	printf("%-10s %8s %9s %9s %7s %7s\n", "fisher", "samples", "fisher s", "epoch s", "ratio",
 	       "target");
 	int status = EXIT_SUCCESS;
@@ -130,7 +98,7 @@ int main(int argc, char **argv)
 		size_t samples = 0;
 		for (int r = 0; r < REPEATS && status == EXIT_SUCCESS; r++) {
 			double e, f;
-			if (bench_kind(ini, kinds[i], &pp, &e, &f, &samples) != 0)
+			if (bench_kind(&b, kinds[i], &pp, &e, &f, &samples) != 0)
 				status = EXIT_FAILURE;
 			else {
 				epoch = fmin(epoch, e);
@@ -149,7 +117,6 @@ int main(int argc, char **argv)
 		}
 	}
 	plugin_path_free(&pp);
-	remove(ini);
-	rmdir(dir);
+	bench_scenario_remove(&b);
 	return status;
 }
