@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
+
+#include <libdeflate.h>
 
 #include "checkpoint.h"
 
@@ -66,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(fixed, data, size);
 	uint32_t version = CHECKPOINT_VERSION, order = CHECKPOINT_BYTE_ORDER;
 	uint64_t length = size - CHECKPOINT_HEADER_SIZE;
-	uint32_t crc = (uint32_t)crc32_z(0, fixed + CHECKPOINT_HEADER_SIZE, length);
+	uint32_t crc = libdeflate_crc32(0, fixed + CHECKPOINT_HEADER_SIZE, length);
 	memcpy(fixed, CHECKPOINT_MAGIC, 8);
 	memcpy(fixed + 8, &version, 4);
 	memcpy(fixed + 12, &order, 4);

@@ -1,7 +1,8 @@
 /* libFuzzer harness for the idx loader: the input is an image file and a label file joined by
- * SEPARATOR (without it, the whole input is tried as both). zlib reads plain and gzip files
- * alike, so gzip inputs reach the same code through gzread. A pair that loads is cut into tasks
- * the way a scenario would cut it; a pair refused must be refused in one line naming a file. */
+ * SEPARATOR (without it, the whole input is tried as both). An input that starts with the gzip
+ * magic goes through the loader's own member parser and libdeflate, any other is read as it is;
+ * both end in the same idx checks. A pair that loads is cut into tasks the way a scenario would
+ * cut it; a pair refused must be refused in one line naming a file. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>

@@ -12,7 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
+
+#include <libdeflate.h>
 
 #include "files.h"
 
@@ -20,10 +21,13 @@
 
 /* ---- the effective settings: the run's identity ---- */
 
-/* The key train.checkpoint_every changes when checkpoints are written, not what a run does. */
+/* train.checkpoint_every changes when checkpoints are written and train.threads how fast the
+ * products run (OpenBLAS never splits a sum between threads), not what a run computes: a run
+ * may be resumed with other values. */
 static int identity_key(const struct ini_entry *en)
 {
-	return strcmp(en->section, "train") != 0 || strcmp(en->key, "checkpoint_every") != 0;
+	return strcmp(en->section, "train") != 0 ||
+	       (strcmp(en->key, "checkpoint_every") != 0 && strcmp(en->key, "threads") != 0);
 }
 
 /* A setting by its name, "section.key": the order the lines are sorted in. */
@@ -316,6 +320,34 @@ static int pread_all(int fd, void *buf, size_t n, off_t offset)
 	return 0;
 }
 
+/* CRC-32 arithmetic for mending a CRC, which libdeflate leaves out (zlib's crc32_combine): a
+ * CRC is a polynomial over GF(2) modulo the CRC-32 one, its bits reflected, so x^0 is bit 31. */
+#define CRC32_POLY 0xedb88320u
+
+/* a * b modulo the polynomial. */
+static uint32_t crc32_mul(uint32_t a, uint32_t b)
+{
+	uint32_t product = 0;
+
+	for (uint32_t m = 1u << 31; m && a; m >>= 1) {
+		if (a & m) {
+			product ^= b;
+			a ^= m;
+		}
+		b = b & 1 ? (b >> 1) ^ CRC32_POLY : b >> 1;
+	}
+	return product;
+}
+
+/* crc carried over n zero bytes: times x^(8n), by squaring. */
+static uint32_t crc32_zeros(uint32_t crc, uint64_t n)
+{
+	for (uint32_t x8 = 1u << 23; n; n >>= 1, x8 = crc32_mul(x8, x8))
+		if (n & 1)
+			crc = crc32_mul(x8, crc);
+	return crc;
+}
+
 /* The payload goes straight to the temporary file, after room for the header, and its CRC-32
  * is computed on the way: no copy of the checkpoint is ever held in memory. Offsets are the
  * payload's. engine_plugin_save seeks back to fill in a frame's length once the state is
@@ -324,7 +356,7 @@ static int pread_all(int fd, void *buf, size_t n, off_t offset)
 struct payload_file {
 	int fd;
 	uint64_t pos, end; /* where the next write goes; the bytes written */
-	uLong crc;	   /* of payload[0, end) */
+	uint32_t crc;	   /* of payload[0, end) */
 	int errnum;	   /* the first failure, which every later write repeats */
 };
 
@@ -342,10 +374,11 @@ static ssize_t payload_write(void *cookie, const char *buf, size_t n)
 				s->errnum = errno;
 				break;
 			}
-			uLong change = crc32_z(0, old, k) ^ crc32_z(0, (const Bytef *)buf + done, k);
-			s->crc ^= crc32_combine(change, 0, (z_off_t)(s->end - s->pos - k));
+			uint32_t change = libdeflate_crc32(0, old, k) ^
+					  libdeflate_crc32(0, buf + done, k);
+			s->crc ^= crc32_zeros(change, s->end - s->pos - k);
 		} else {
-			s->crc = crc32_z(s->crc, (const Bytef *)buf + done, k);
+			s->crc = libdeflate_crc32(s->crc, buf + done, k);
 		}
 		if (pwrite_all(s->fd, buf + done, k, CHECKPOINT_HEADER_SIZE + (off_t)s->pos) != 0) {
 			s->errnum = errno;
@@ -413,7 +446,7 @@ static int replace_durably(int fd, const char *tmp, const char *dir, const char 
  * with *errnum set when the file refused a write. */
 static int put_file(struct engine *e, int fd, int *errnum, struct error *err)
 {
-	struct payload_file s = { fd, 0, 0, crc32_z(0, NULL, 0), 0 };
+	struct payload_file s = { fd, 0, 0, 0, 0 };
 	FILE *f = fopencookie(&s, "w", (cookie_io_functions_t){ .write = payload_write,
 								 .seek = payload_seek });
 	if (!f)
@@ -422,7 +455,7 @@ static int put_file(struct engine *e, int fd, int *errnum, struct error *err)
 	if (fclose(f) != 0 && rc == 0)
 		rc = error_set(err, "out of memory");
 	unsigned char header[CHECKPOINT_HEADER_SIZE];
-	make_header(header, s.end, (uint32_t)s.crc);
+	make_header(header, s.end, s.crc);
 	if (!s.errnum && rc == 0 && pwrite_all(fd, header, sizeof(header), 0) != 0)
 		s.errnum = errno;
 	*errnum = s.errnum;
@@ -641,7 +674,7 @@ static int parse_header(const unsigned char *b, size_t size, struct error *err)
 	if (have > length)
 		return error_set(err, "%zu bytes past the end its header gives",
 				 have - (size_t)length);
-	if ((uint32_t)crc32_z(0, b + CHECKPOINT_HEADER_SIZE, have) != crc)
+	if (libdeflate_crc32(0, b + CHECKPOINT_HEADER_SIZE, have) != crc)
 		return error_set(err, "corrupt: its CRC-32 does not match its contents");
 	return 0;
 }

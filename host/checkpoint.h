@@ -8,7 +8,7 @@
  *	uint32   version      CHECKPOINT_VERSION
  *	uint32   byte order   CHECKPOINT_BYTE_ORDER as the writer stores it
  *	uint64   length       of the payload
- *	uint32   crc          zlib's CRC-32 of the payload
+ *	uint32   crc          CRC-32 (IEEE 802.3, gzip's) of the payload
  *	payload, every integer a uint64 unless said, every real a double, a string a uint64
  *	length and its bytes:
  *	  settings            the scenario's effective settings, "section.key=value" lines

@@ -16,9 +16,10 @@ struct dataset {
 	int num_classes;   /* 1 + the largest label */
 };
 
-/* Reads an idx3 image file and an idx1 label file, each plain or gzip-compressed (zlib reads
- * both). Validates the magic numbers, the dimensions, that the counts agree, that the files are
- * neither truncated nor longer than their header says, and that labels are < 256 classes.
+/* Reads an idx3 image file and an idx1 label file, each plain or gzip-compressed (one member or
+ * several joined; anything after the last member is refused). Validates the magic numbers, the
+ * dimensions, that the counts agree, that the files are neither truncated nor longer than their
+ * header says, and that labels are < 256 classes.
  * Errors name the file and what is wrong. Returns 0, or -1 with e set. */
 int dataset_load_idx(struct dataset *d, const char *images_path, const char *labels_path,
 		     struct error *e);

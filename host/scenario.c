@@ -104,7 +104,9 @@ static const lethe_param_decl train_decls[TRN_COUNT] = {
 	[TRN_EPOCHS] = PARAM("epochs", LETHE_PARAM_INT, "1", 1, 10000, NULL, "epochs per task"),
 	[TRN_SEED] = PARAM("seed", LETHE_PARAM_INT, "1", 0, SEED_MAX, NULL,
 			   "seed of every random stream (data, initialisation, plugins)"),
-	[TRN_THREADS] = PARAM("threads", LETHE_PARAM_INT, "1", 1, 256, NULL, "BLAS threads"),
+	[TRN_THREADS] = PARAM("threads", LETHE_PARAM_INT, "1", 1, 256, NULL,
+			      "OpenBLAS threads for the products; the results are the same bits "
+			      "whatever the number"),
 	[TRN_CHECKPOINT_EVERY] = PARAM("checkpoint_every", LETHE_PARAM_INT, "1000", -1, 1e9, NULL,
 				       "batches between checkpoints in the results directory, "
 				       "besides one after every step (0: after steps only; -1: "

@@ -13,7 +13,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
+
+#include <libdeflate.h>
 
 #include "alloc_hook.h"
 #include "checkpoint.h"
@@ -504,10 +505,18 @@ START_TEST(test_every_truncation_refused)
 }
 END_TEST
 
+/* The header's CRC-32 is the standard one (zlib's, gzip's): its check value. Checkpoints
+ * written when lethe computed it with zlib load the same. */
+START_TEST(test_crc32_check_value)
+{
+	ck_assert_uint_eq(libdeflate_crc32(0, "123456789", 9), 0xcbf43926);
+}
+END_TEST
+
 /* Sets the header's CRC to match the payload, as a careful forger would. */
 static void fix_crc(char *bytes, size_t size)
 {
-	uint32_t crc = (uint32_t)crc32_z(0, (const Bytef *)bytes + 28, size - 28);
+	uint32_t crc = libdeflate_crc32(0, bytes + 28, size - 28);
 	memcpy(bytes + 24, &crc, 4);
 }
 
@@ -585,7 +594,8 @@ START_TEST(test_other_scenario_refused)
 	size_t size;
 	char *bytes = checkpoint_bytes(dir, &size), *scenario = path_in(testutil_dir, "s.ini");
 	const char *lr[] = { "train.lr=0.07" }, *lambda[] = { "ewc.lambda=6" },
-		   *added[] = { "rehearsal.n0=3" }, *every[] = { "train.checkpoint_every=0" };
+		   *added[] = { "rehearsal.n0=3" },
+		   *every[] = { "train.checkpoint_every=0", "train.threads=2" };
 	struct run r;
 	run_open(&r, scenario, lr, 1);
 	ck_assert_int_eq(engine_resume(&r.e, dir, &r.err), -1);
@@ -600,8 +610,9 @@ START_TEST(test_other_scenario_refused)
 	ck_assert_int_eq(engine_resume(&r.e, dir, &r.err), -1);
 	ck_assert_has(r.err.msg, "this run sets rehearsal.n0 = 3, the checkpoint's did not");
 	run_close(&r);
-	/* How often checkpoints are written is no part of what the run computes. */
-	run_open(&r, scenario, every, 1);
+	/* How often checkpoints are written and how many threads multiply are no part of what
+	 * the run computes. */
+	run_open(&r, scenario, every, 2);
 	ck_assert_msg(engine_resume(&r.e, dir, &r.err) == 0, "%s", r.err.msg);
 	run_close(&r);
 	/* A checkpoint missing altogether. */
@@ -728,6 +739,7 @@ static Suite *checkpoint_suite(void)
 	TCase *tc = tcase_create("file");
 	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_crc32_check_value);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_every_truncation_refused);
 	tcase_add_test(tc, test_corruption_refused);

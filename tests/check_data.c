@@ -3,10 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <check.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include "dataset.h"
 #include "tasks.h"
@@ -49,14 +52,25 @@ static uint8_t *idx_build(uint32_t magic, const uint32_t *dims, int ndims, const
 	return buf;
 }
 
+/* size bytes of data as one gzip member, with no optional header fields; *len gets its size. */
+static uint8_t *gz_build(const void *data, size_t size, size_t *len)
+{
+	struct libdeflate_compressor *c = libdeflate_alloc_compressor(6);
+	ck_assert_ptr_nonnull(c);
+	size_t cap = libdeflate_gzip_compress_bound(c, size);
+	uint8_t *gz = malloc(cap);
+	*len = libdeflate_gzip_compress(c, data, size, gz, cap);
+	ck_assert_uint_gt(*len, 0);
+	libdeflate_free_compressor(c);
+	return gz;
+}
+
 static char *write_gz(const char *dir, const char *name, const void *data, size_t size)
 {
-	char *path;
-	ck_assert_int_ge(asprintf(&path, "%s/%s", dir, name), 0);
-	gzFile gz = gzopen(path, "wb");
-	ck_assert_ptr_nonnull(gz);
-	ck_assert_int_eq(gzwrite(gz, data, (unsigned)size), (int)size);
-	ck_assert_int_eq(gzclose(gz), Z_OK);
+	size_t len;
+	uint8_t *gz = gz_build(data, size, &len);
+	char *path = testutil_write(dir, name, gz, len);
+	free(gz);
 	return path;
 }
 
@@ -68,17 +82,32 @@ static char *write_file(const char *name, const void *data, size_t size, int gz)
 
 /* The fixture's image file, n images claimed in the header, with `extra` bytes of data added
  * (negative: cut off). */
-static char *write_images(const char *name, uint32_t n, long extra, int gz)
+static uint8_t *images_build(uint32_t n, long extra, size_t *len)
 {
 	uint8_t pixels[FIX_N * FIX_DIM + 16] = { 0 };
 	uint32_t dims[3] = { n, FIX_ROWS, FIX_COLS };
-	size_t size = (size_t)(FIX_N * FIX_DIM + extra), len;
 
 	fix_pixels(pixels);
-	uint8_t *buf = idx_build(0x803, dims, 3, pixels, size, &len);
+	return idx_build(0x803, dims, 3, pixels, (size_t)(FIX_N * FIX_DIM + extra), len);
+}
+
+static char *write_images(const char *name, uint32_t n, long extra, int gz)
+{
+	size_t len;
+	uint8_t *buf = images_build(n, extra, &len);
 	char *path = write_file(name, buf, len, gz);
 	free(buf);
 	return path;
+}
+
+/* The fixture's image file as one gzip member. */
+static uint8_t *gz_images(size_t *len)
+{
+	size_t size;
+	uint8_t *idx = images_build(FIX_N, 0, &size);
+	uint8_t *gz = gz_build(idx, size, len);
+	free(idx);
+	return gz;
 }
 
 static char *write_labels(const char *name, uint32_t n, int gz)
@@ -285,6 +314,250 @@ START_TEST(idx_corrupt_gz)
 	free(gz);
 	free(images);
 	free(labels);
+}
+END_TEST
+
+/* Loads the fixture's images from the gzip bytes at gz, with plain labels. */
+static void gz_loads(const uint8_t *gz, size_t len)
+{
+	char *images = testutil_write(testutil_dir, "img.gz", gz, len);
+	char *labels = write_labels("lab", FIX_N, 0);
+	struct dataset d;
+	struct error e = { "" };
+
+	ck_assert_msg(dataset_load_idx(&d, images, labels, &e) == 0, "%s", e.msg);
+	check_fixture(&d);
+	dataset_free(&d);
+	free(images);
+	free(labels);
+}
+
+/* Loading fails naming the file, as corrupt, for the reason given. */
+static void gz_refused(const uint8_t *gz, size_t len, const char *why)
+{
+	char *images = testutil_write(testutil_dir, "img.gz", gz, len);
+	char *labels = write_labels("lab", FIX_N, 0);
+
+	load_fails(images, labels, (const char *[]){ images, "corrupt or unreadable", why, NULL });
+	free(images);
+	free(labels);
+}
+
+/* Concatenated members are one file, as `cat a.gz b.gz` makes them: a large file cut in two
+ * (the last member's ISIZE then says little of the whole, so the buffer has to grow), or after
+ * an empty member. Either loads to the same bytes as one member. */
+START_TEST(idx_gz_members)
+{
+	enum { N = 3000 };
+	static uint8_t pixels[N * FIX_DIM], labels[N];
+	uint32_t idims[3] = { N, FIX_ROWS, FIX_COLS }, ldims[1] = { N };
+	size_t isize, lsize, cut = _i == 0 ? N * FIX_DIM : 0, len[2];
+
+	for (size_t i = 0; i < sizeof(pixels); i++)
+		pixels[i] = (uint8_t)(i * i / 7);
+	for (size_t i = 0; i < N; i++)
+		labels[i] = (uint8_t)(i % 3);
+	uint8_t *idx = idx_build(0x803, idims, 3, pixels, sizeof(pixels), &isize);
+	uint8_t *lidx = idx_build(0x801, ldims, 1, labels, N, &lsize);
+	uint8_t *first = gz_build(idx, cut, &len[0]);
+	uint8_t *rest = gz_build(idx + cut, isize - cut, &len[1]);
+	first = realloc(first, len[0] + len[1]);
+	memcpy(first + len[0], rest, len[1]);
+	char *one = write_gz(testutil_dir, "one.gz", idx, isize);
+	char *two = testutil_write(testutil_dir, "two.gz", first, len[0] + len[1]);
+	char *lab = write_gz(testutil_dir, "lab.gz", lidx, lsize);
+	struct dataset a, b;
+	struct error e = { "" };
+
+	ck_assert_msg(dataset_load_idx(&a, one, lab, &e) == 0, "%s", e.msg);
+	ck_assert_msg(dataset_load_idx(&b, two, lab, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(a.n, N);
+	ck_assert_mem_eq(a.x, pixels, sizeof(pixels));
+	ck_assert_uint_eq(b.n, N);
+	ck_assert_uint_eq(b.dim, FIX_DIM);
+	ck_assert_mem_eq(b.x, a.x, sizeof(pixels));
+	ck_assert_mem_eq(b.y, labels, N);
+	dataset_free(&a);
+	dataset_free(&b);
+	free(lab);
+	free(two);
+	free(one);
+	free(rest);
+	free(first);
+	free(lidx);
+	free(idx);
+}
+END_TEST
+
+/* The member rewritten with the optional header fields of flags (RFC 1952, 2.3.1), which the
+ * loader must step over; a header CRC matches unless bad_hcrc. */
+static uint8_t *gz_with_fields(unsigned flags, int bad_hcrc, size_t *len)
+{
+	static const uint8_t extra[] = { 6, 0, 'A', 'p', 2, 0, 0, 1 }, name[] = "img",
+			     comment[] = "fixture";
+	size_t size;
+	uint8_t *gz = gz_images(&size), *out = malloc(size + 64), *p = out;
+
+	memcpy(p, gz, 10);
+	p[3] = (uint8_t)flags;
+	p += 10;
+	if (flags & 0x04) {
+		memcpy(p, extra, sizeof(extra));
+		p += sizeof(extra);
+	}
+	if (flags & 0x08) {
+		memcpy(p, name, sizeof(name));
+		p += sizeof(name);
+	}
+	if (flags & 0x10) {
+		memcpy(p, comment, sizeof(comment));
+		p += sizeof(comment);
+	}
+	if (flags & 0x02) {
+		uint32_t crc = libdeflate_crc32(0, out, (size_t)(p - out)) ^ (bad_hcrc ? 1 : 0);
+		*p++ = (uint8_t)crc;
+		*p++ = (uint8_t)(crc >> 8);
+	}
+	memcpy(p, gz + 10, size - 10);
+	*len = (size_t)(p - out) + size - 10;
+	free(gz);
+	return out;
+}
+
+/* _i: FEXTRA and FNAME; FCOMMENT and FHCRC; all of them with FTEXT. */
+START_TEST(idx_gz_header_fields)
+{
+	static const unsigned flags[] = { 0x04 | 0x08, 0x10 | 0x02, 0x1f };
+	size_t len;
+	uint8_t *gz = gz_with_fields(flags[_i], 0, &len);
+
+	gz_loads(gz, len);
+	free(gz);
+}
+END_TEST
+
+/* A member made wrong in each way the loader checks itself, and the reason it must give. */
+START_TEST(idx_gz_refused)
+{
+	static const char *const why[] = {
+		"trailing data after the gzip stream (from byte",
+		"trailing data after the gzip stream (from byte",
+		"incorrect length check",
+		"unknown header flags set",
+		"header crc mismatch",
+		"unexpected end of file",
+		"unexpected end of file",
+		"unexpected end of file",
+		"invalid or truncated compressed data",
+	};
+	size_t len;
+	uint8_t *gz = gz_images(&len), *bad = malloc(len + 64);
+
+	memcpy(bad, gz, len);
+	switch (_i) {
+	case 0: /* garbage after the member */
+		memcpy(bad + len, "junk", 4);
+		len += 4;
+		break;
+	case 1: /* zero padding after it */
+		memset(bad + len, 0, 16);
+		len += 16;
+		break;
+	case 2: /* ISIZE one too large */
+		bad[len - 4]++;
+		break;
+	case 3: /* a reserved flag */
+		bad[3] |= 0x20;
+		break;
+	case 4: /* a header CRC that does not match */
+		free(bad);
+		bad = gz_with_fields(0x02, 1, &len);
+		break;
+	case 5: /* FNAME set, the name never ended */
+		bad[3] = 0x08;
+		memcpy(bad + 10, "name", 4);
+		len = 14;
+		break;
+	case 6: /* FEXTRA longer than the file */
+		bad[3] = 0x04;
+		bad[10] = 0xff;
+		bad[11] = 0xff;
+		break;
+	case 7: /* a second member cut inside its header */
+		memcpy(bad + len, gz, 6);
+		len += 6;
+		break;
+	case 8: /* a stored block whose length and its complement disagree */
+		memset(bad + 10, 0, 40);
+		len = 50;
+		break;
+	}
+	gz_refused(bad, len, why[_i]);
+	free(bad);
+	free(gz);
+}
+END_TEST
+
+/* ASan reserves terabytes of address space up front, so none can be capped under it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_ADDRESS_SPACE_LIMIT 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NO_ADDRESS_SPACE_LIMIT 1
+#endif
+#endif
+
+static rlim_t address_space_used(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long pages = 0;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%lu", &pages), 1);
+	fclose(f);
+	return (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A small file whose ISIZE claims 4 GiB is refused for that, having allocated no such buffer:
+ * it loads in a child with only 256 MiB of address space to spare, where a 4 GiB malloc fails
+ * (checked first) and would have made the refusal "out of memory". */
+START_TEST(idx_gz_lying_isize)
+{
+	size_t len;
+	uint8_t *gz = gz_images(&len);
+	memset(gz + len - 4, 0xff, 4);
+	char *images = testutil_write(testutil_dir, "img.gz", gz, len);
+	char *labels = write_labels("lab", FIX_N, 0);
+	rlim_t used = address_space_used();
+	int status;
+
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+#ifndef NO_ADDRESS_SPACE_LIMIT
+		struct rlimit lim = { used + ((rlim_t)256 << 20), RLIM_INFINITY };
+		void *big = NULL;
+		if (setrlimit(RLIMIT_AS, &lim) != 0 || (big = malloc((size_t)1 << 32))) {
+			fprintf(stderr, "the address space limit does not hold\n");
+			_exit(2);
+		}
+#else
+		(void)used;
+#endif
+		struct dataset d;
+		struct error e = { "" };
+		if (dataset_load_idx(&d, images, labels, &e) == 0 ||
+		    !strstr(e.msg, "incorrect length check")) {
+			fprintf(stderr, "%s\n", e.msg);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+	free(images);
+	free(labels);
+	free(gz);
 }
 END_TEST
 
@@ -861,6 +1134,10 @@ static Suite *data_suite(void)
 	tcase_add_loop_test(tc, idx_too_large, 0, 2);
 	tcase_add_test(tc, idx_huge_claim);
 	tcase_add_loop_test(tc, idx_corrupt_gz, 0, 3);
+	tcase_add_loop_test(tc, idx_gz_members, 0, 2);
+	tcase_add_loop_test(tc, idx_gz_header_fields, 0, 3);
+	tcase_add_loop_test(tc, idx_gz_refused, 0, 9);
+	tcase_add_test(tc, idx_gz_lying_isize);
 	tcase_add_test(tc, idx_missing);
 	suite_add_tcase(s, tc);
 
