@@ -5,12 +5,18 @@
 # loaded machine leaves steady), peak RSS (getrusage), and both average accuracies, side by
 # side with the ratios. The two sides alternate, REPS times; the median of each figure counts.
 #
+# PyTorch has two thread pools, its own (OpenMP, torch.set_num_threads) and OpenBLAS's for the
+# products, and on THREADS > 1 no setting of them suits every machine, so the twin runs under
+# each of TWIN_SETTINGS (torch:blas thread counts; by default both pools at THREADS, as PyTorch
+# starts, one pool at THREADS and the other at 1, and 1:1), a row each, and a last line per
+# strategy compares lethe with the fastest of them.
+#
 #   bench/bench_compare.sh             (from a built tree; make bench-compare runs it)
 #
 # Env: LETHE (host/lethe), THREADS (1), REPS (3), EPOCHS (2, the scenarios' own),
 # PYTHON (/usr/bin/python3: Debian's, which python3-torch installs into), STRATEGIES
-# (naive ewc rehearsal), TWIN_ARGS (more options for twin.py, e.g. --data float), OUT (a scratch
-# directory, removed afterwards unless given).
+# (naive ewc rehearsal), TWIN_ARGS (more options for twin.py, e.g. --data float),
+# TWIN_SETTINGS (see above), OUT (a scratch directory, removed afterwards unless given).
 set -eu
 LETHE=${LETHE:-host/lethe}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +26,11 @@ EPOCHS=${EPOCHS:-2}
 PYTHON=${PYTHON:-/usr/bin/python3}
 STRATEGIES=${STRATEGIES:-naive ewc rehearsal}
 TWIN_ARGS=${TWIN_ARGS:-}
+if [ "$THREADS" -gt 1 ]; then
+	TWIN_SETTINGS=${TWIN_SETTINGS:-$THREADS:$THREADS $THREADS:1 1:$THREADS 1:1}
+else
+	TWIN_SETTINGS=${TWIN_SETTINGS:-1:1}
+fi
 
 if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
 	echo "bench-compare: skipped: $PYTHON cannot import torch (apt-get install python3-torch)"
@@ -51,32 +62,42 @@ timed() {
 		NR == 2 { printf "%.3f\n", s($1) + s($2) }' "$OUT/times" >>"$OUT/$name.cpu"
 }
 
-# Both libraries read these; torch.set_num_threads is set by the twin too.
-export OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS"
-
 echo "lethe vs PyTorch $("$PYTHON" -c 'import torch; print(torch.__version__)'), split" \
 	"Fashion-MNIST, $EPOCHS epochs per task, $THREADS thread(s), median of $REPS alternating runs" \
 	"${TWIN_ARGS:+(twin: $TWIN_ARGS)}"
-printf "%-10s %8s %8s %7s %8s %8s %7s %8s %8s %6s %7s %7s\n" strategy "lethe s" "torch s" \
-	speedup "l cpu s" "t cpu s" "cpu x" "lethe MB" "torch MB" "RSS /" "ACC l" "ACC t"
+printf "%-10s %-5s %8s %8s %7s %8s %8s %7s %8s %8s %6s %7s %7s\n" strategy twin "lethe s" \
+	"torch s" speedup "l cpu s" "t cpu s" "cpu x" "lethe MB" "torch MB" "RSS /" "ACC l" "ACC t"
 for s in $STRATEGIES; do
 	i=0
 	while [ "$i" -lt "$REPS" ]; do
 		d=$OUT/$s-$i
-		timed "$s.lethe" "$LETHE" run "$SRC/scenarios/split-fashion-$s.ini" --out "$d" \
-			--force --quiet --set train.threads="$THREADS" --set train.epochs="$EPOCHS"
+		timed "$s.lethe" env OPENBLAS_NUM_THREADS="$THREADS" "$LETHE" run \
+			"$SRC/scenarios/split-fashion-$s.ini" --out "$d" --force --quiet \
+			--set train.threads="$THREADS" --set train.epochs="$EPOCHS"
 		jq '.peak_rss_bytes' "$d/metrics.json" >>"$OUT/$s.lethe.rss"
 		jq '.average_accuracy' "$d/metrics.json" >>"$OUT/$s.lethe.acc"
-		# shellcheck disable=SC2086
-		timed "$s.torch" "$PYTHON" "$SRC/bench/torch/twin.py" "$s" --threads "$THREADS" \
-			--epochs "$EPOCHS" $TWIN_ARGS
-		sed -n 's/.*peak_rss=\([0-9]*\).*/\1/p' "$OUT/stdout" >>"$OUT/$s.torch.rss"
-		sed -n 's/.* acc=\([0-9.]*\).*/\1/p' "$OUT/stdout" >>"$OUT/$s.torch.acc"
+		for t in $TWIN_SETTINGS; do
+			tw=$s.torch-$t
+			# shellcheck disable=SC2086
+			timed "$tw" env OMP_NUM_THREADS="${t%:*}" OPENBLAS_NUM_THREADS="${t#*:}" "$PYTHON" \
+				"$SRC/bench/torch/twin.py" "$s" --threads "${t%:*}" --epochs "$EPOCHS" \
+				$TWIN_ARGS
+			sed -n 's/.*peak_rss=\([0-9]*\).*/\1/p' "$OUT/stdout" >>"$OUT/$tw.rss"
+			sed -n 's/.* acc=\([0-9.]*\).*/\1/p' "$OUT/stdout" >>"$OUT/$tw.acc"
+		done
 		i=$((i + 1))
 	done
-	for f in lethe.wall torch.wall lethe.cpu torch.cpu lethe.rss torch.rss lethe.acc torch.acc; do
-		median <"$OUT/$s.$f"
-	done | tr '\n' ' ' | awk -v s="$s" '{
-		printf "%-10s %8.2f %8.2f %6.1fx %8.2f %8.2f %6.1fx %8.0f %8.0f %5.1fx %7.4f %7.4f\n",
-			s, $1, $2, $2 / $1, $3, $4, $4 / $3, $5 / 1048576, $6 / 1048576, $6 / $5, $7, $8 }'
+	for t in $TWIN_SETTINGS; do
+		for f in lethe.wall torch-$t.wall lethe.cpu torch-$t.cpu lethe.rss torch-$t.rss \
+			lethe.acc torch-$t.acc; do
+			median <"$OUT/$s.$f"
+		done | tr '\n' ' ' | awk -v s="$s" -v t="$t" '{
+			printf "%-10s %-5s %8.2f %8.2f %6.1fx %8.2f %8.2f %6.1fx %8.0f %8.0f %5.1fx %7.4f %7.4f\n",
+				s, t, $1, $2, $2 / $1, $3, $4, $4 / $3, $5 / 1048576, $6 / 1048576, $6 / $5,
+				$7, $8 }'
+	done | tee "$OUT/$s.rows"
+	if [ "$(echo $TWIN_SETTINGS | wc -w)" -gt 1 ]; then
+		sort -k4,4n "$OUT/$s.rows" | awk 'NR == 1 { printf "%-10s fastest twin %s (torch:blas threads): " \
+			"lethe %.1fx faster, %.1fx less memory\n", $1, $2, $4 / $3, $10 / $9 }'
+	fi
 done
