@@ -21,13 +21,10 @@
 
 /* ---- the effective settings: the run's identity ---- */
 
-/* train.checkpoint_every changes when checkpoints are written and train.threads how fast the
- * products run (OpenBLAS never splits a sum between threads), not what a run computes: a run
- * may be resumed with other values. */
+/* The key train.checkpoint_every changes when checkpoints are written, not what a run does. */
 static int identity_key(const struct ini_entry *en)
 {
-	return strcmp(en->section, "train") != 0 ||
-	       (strcmp(en->key, "checkpoint_every") != 0 && strcmp(en->key, "threads") != 0);
+	return strcmp(en->section, "train") != 0 || strcmp(en->key, "checkpoint_every") != 0;
 }
 
 /* A setting by its name, "section.key": the order the lines are sorted in. */

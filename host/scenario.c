@@ -105,8 +105,8 @@ static const lethe_param_decl train_decls[TRN_COUNT] = {
 	[TRN_SEED] = PARAM("seed", LETHE_PARAM_INT, "1", 0, SEED_MAX, NULL,
 			   "seed of every random stream (data, initialisation, plugins)"),
 	[TRN_THREADS] = PARAM("threads", LETHE_PARAM_INT, "1", 1, 256, NULL,
-			      "OpenBLAS threads for the products; the results are the same bits "
-			      "whatever the number"),
+			      "OpenBLAS threads for the products (part of what a run computes: "
+			      "another number may change the last bits)"),
 	[TRN_CHECKPOINT_EVERY] = PARAM("checkpoint_every", LETHE_PARAM_INT, "1000", -1, 1e9, NULL,
 				       "batches between checkpoints in the results directory, "
 				       "besides one after every step (0: after steps only; -1: "

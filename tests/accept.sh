@@ -61,13 +61,15 @@ run split-fashion-naive-til --out "$OUT/til-seed2" --set train.seed=2 && {
 	else failed=$((failed + 1)); echo "FAILED: train.seed=2 gave the same matrix"; fi
 }
 run split-fashion-joint-til
-# OpenBLAS parts a product between threads by rows and columns, never along the sum, so the
-# thread count must not change a bit (EWC: training, the exact Fisher and evaluation).
-run split-fashion-ewc --out "$OUT/ewc-1-thread" --set train.threads=1 &&
-	run split-fashion-ewc --out "$OUT/ewc-2-threads" --set train.threads=2 && {
-	if cmp -s "$OUT/ewc-1-thread/accuracy.csv" "$OUT/ewc-2-threads/accuracy.csv"; then
-		passed=$((passed + 1)); echo "ok: 1 and 2 threads, identical accuracy matrix"
-	else failed=$((failed + 1)); echo "FAILED: 2 threads gave another matrix than 1"; fi
+# Two threads, twice: OpenBLAS parts its products between threads the same way every time, so
+# the bits repeat (another thread count may change the last bits: rehearsal's 128-row batches
+# do, 0.7620 on 1 thread and 0.7624 on 2).
+run split-fashion-rehearsal --out "$OUT/rehearsal-2-threads" --set train.threads=2 &&
+	run split-fashion-rehearsal --out "$OUT/rehearsal-2-threads-again" --set train.threads=2 && {
+	if cmp -s "$OUT/rehearsal-2-threads/accuracy.csv" \
+		"$OUT/rehearsal-2-threads-again/accuracy.csv"; then
+		passed=$((passed + 1)); echo "ok: 2 threads twice, identical accuracy matrix"
+	else failed=$((failed + 1)); echo "FAILED: 2 threads twice gave two matrices"; fi
 }
 
 # ---- strategies (issue: EWC, L2, rehearsal) ----

@@ -8,17 +8,13 @@
 # Every case must exit with that status (2 bad input, 1 a failed run; never a signal), print
 # exactly one line on stderr, containing the string, and leave no half-written results: no
 # *.tmp, and any metrics.json well-formed JSON.
-set -u
-
-LETHE=${LETHE_BIN:-host/lethe}
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/testlib.sh"
 SRCDIR=${LETHE_TEST_SRCDIR:-.}
 CASES=$SRCDIR/tests/bad_inputs
 JSON_CHECK=$(dirname "$(dirname "$LETHE")")/tests/bad_inputs_json
-PLUGINS=${LETHE_TEST_PLUGINS:-tests/plugins/.libs}:${LETHE_BUILD_PLUGINS:-plugins}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lethe-bad-XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-passed=0
-failed=0
+PLUGINS=$PLUGINS:${LETHE_BUILD_PLUGINS:-plugins}
+scratch bad
 
 # ---- fixture helpers for setup files ----
 
@@ -73,8 +69,7 @@ cut_to() {
 # ---- the run ----
 
 fail_case() {
-	failed=$((failed + 1))
-	echo "FAILED: $name: $1"
+	not_ok "$name: $1"
 	sed 's/^/    stderr: /' "$work.err"
 }
 
@@ -118,11 +113,9 @@ for case in "$CASES"/*/; do
 	elif [ -z "$json_ok" ]; then
 		fail_case "a results file is not well-formed JSON: $(cat "$work.json")"
 	else
-		passed=$((passed + 1))
-		echo "ok: $name"
+		ok "$name"
 	fi
 done
 
-echo "$passed passed, $failed failed"
 # At least the 30 cases promised: a catalogue gone missing must not pass quietly.
-[ "$passed" -ge 30 ] && [ "$failed" -eq 0 ]
+finish && [ "$passed" -ge 30 ]

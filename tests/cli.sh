@@ -1,33 +1,9 @@
 #!/bin/sh
 # The lethe command line end to end: the real binary, real plugin files, real files on disk.
 # Every bad input must give exit status 2 (or 1 for a failed run) and one clear line on stderr.
-set -u
-
-LETHE=${LETHE_BIN:-host/lethe}
-PLUGINS=${LETHE_TEST_PLUGINS:-tests/plugins/.libs}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lethe-cli-XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); echo "ok: $1"; }
-not_ok() { failed=$((failed + 1)); echo "FAILED: $1"; sed 's/^/    /' "$TMP/err" "$TMP/out" 2>/dev/null; }
-
-# expect STATUS TEXT NAME -- CMD...: runs CMD, checks its exit status and that stdout+stderr
-# contain TEXT (a fixed string).
-expect() {
-	status=$1 text=$2 name=$3
-	shift 4
-	"$@" >"$TMP/out" 2>"$TMP/err"
-	got=$?
-	if [ "$got" -ne "$status" ]; then
-		not_ok "$name (exit $got, expected $status)"
-	elif ! cat "$TMP/out" "$TMP/err" | grep -qF -- "$text"; then
-		not_ok "$name (output lacks '$text')"
-	else
-		ok "$name"
-	fi
-}
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/testlib.sh"
+scratch cli
 
 scenario() { # FILE EXTRA-LINES...: a small synthetic scenario
 	file=$1
@@ -119,5 +95,4 @@ sed "s|fail_hook = after_task|nan_at_batch = 2|" "$TMP/hooks.ini" >"$TMP/nan.ini
 expect 1 "NaN" "NaN loss stops the run" -- "$LETHE" run "$TMP/nan.ini" --out "$TMP/r5"
 expect 2 "plugin 'nosuch' not found" "unknown plugin" -- "$LETHE" check "$S" --set scenario.plugins=nosuch
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

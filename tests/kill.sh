@@ -5,25 +5,19 @@
 # a full disk, a file size limit and a read-only directory stop the run with a clear error and
 # leave the previous checkpoint whole, and the run resumes from it. Run from the build
 # directory, as make check does.
-set -u
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/testlib.sh"
 export LC_ALL=C
 
-LETHE=${LETHE_BIN:-host/lethe}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lethe-kill-XXXXXX")
+# What a failed test may leave in the way of the removal: the tmpfs, the immutable directory.
 MOUNTED=
 cleanup() {
 	[ -n "$MOUNTED" ] && umount "$MOUNTED" 2>/dev/null
 	chattr -i "$TMP/ro" 2>/dev/null
 	chmod -R u+w "$TMP" 2>/dev/null
-	rm -rf "$TMP"
 }
-trap cleanup EXIT
-passed=0
-failed=0
+scratch kill cleanup
 KILLS=10
-
-ok() { passed=$((passed + 1)); echo "ok: $1"; }
-not_ok() { failed=$((failed + 1)); echo "FAILED: $1"; sed 's/^/    /' "$TMP/err" 2>/dev/null; }
 
 # A synthetic scenario of 900 batches, a second or so, with checkpoints every 3 batches so that
 # kills land in the middle of epochs. Extra lines follow.
@@ -240,5 +234,4 @@ else
 fi
 chmod 755 "$TMP/ro"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -2,37 +2,14 @@
 # lethe sweep end to end, on small synthetic runs: runs in parallel and their summary, a failing
 # setting, resuming (finished runs untouched), Ctrl-C, --summary, and the Slurm path (the
 # emitted script's command run by hand for every array task).
-set -u
-
-LETHE=${LETHE_BIN:-host/lethe}
-PLUGINS=${LETHE_TEST_PLUGINS:-tests/plugins/.libs}
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/testlib.sh"
 if ! command -v jq >/dev/null; then
 	echo "skip: the summary checks need jq (apt-get install jq)"
 	exit 77
 fi
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lethe-sweep-XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); echo "ok: $1"; }
-not_ok() { failed=$((failed + 1)); echo "FAILED: $1"; sed 's/^/    /' "$TMP/err" "$TMP/out" 2>/dev/null; }
+scratch sweep
 check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
-
-# expect STATUS TEXT NAME -- CMD...: CMD's exit status, and TEXT in its stdout or stderr.
-expect() {
-	status=$1 text=$2 name=$3
-	shift 4
-	"$@" >"$TMP/out" 2>"$TMP/err"
-	got=$?
-	if [ "$got" -ne "$status" ]; then
-		not_ok "$name (exit $got, expected $status)"
-	elif ! cat "$TMP/out" "$TMP/err" | grep -qF -- "$text"; then
-		not_ok "$name (output lacks '$text')"
-	else
-		ok "$name"
-	fi
-}
 
 # A synthetic scenario with the test plugin `hooks`, whose fail_hook makes a run fail at run
 # time; the sizes set how long a run takes.
@@ -209,5 +186,4 @@ check "no run outlives the sweep" '! pgrep -f -- "--out $TMP/i/" >/dev/null'
 expect 0 "4/4 runs done" "the same command finishes the sweep" -- \
 	"$LETHE" sweep "$TMP/slow-sweep.ini" --out "$TMP/i" --jobs 2
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -2,9 +2,8 @@
 # lethe sweep under mpirun: two ranks deal the runs of a small synthetic sweep between them and
 # must give the same summary (wall time and memory aside) as a local sweep with --jobs 2.
 # Skipped (77) when lethe was built without MPI or mpirun is missing.
-set -u
-
-LETHE=${LETHE_BIN:-host/lethe}
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/testlib.sh"
 if ! "$LETHE" sweep --help | grep -q "^MPI: built in"; then
 	echo "skip: lethe was built without MPI (configure --with-mpi, libopenmpi-dev)"
 	exit 77
@@ -17,8 +16,7 @@ if ! command -v jq >/dev/null; then
 	echo "skip: the summary comparison needs jq (apt-get install jq)"
 	exit 77
 fi
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lethe-sweep-mpi-XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+scratch sweep-mpi
 
 # Two ranks on whatever cores there are, as root in CI, over shared memory without the
 # kernel's cross-memory attach (containers forbid it); MPI's own allocations are no leaks of

@@ -2,9 +2,8 @@
 # The dashboard end to end: the real binary in a detached 100x30 tmux window on a private
 # server, driven with send-keys and read with capture-pane. A synthetic scenario trains long
 # enough for the keys to act during training; every wait polls the screen with a timeout.
-set -u
-
-LETHE=${LETHE_BIN:-host/lethe}
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/testlib.sh"
 if ! command -v tmux >/dev/null 2>&1; then
 	echo "tmux not found: skipped"
 	exit 77
@@ -14,14 +13,12 @@ if [ -n "${LETHE_BUILD_PLUGINS:-}" ]; then
 	LETHE_PLUGIN_PATH=$LETHE_BUILD_PLUGINS/repulsion/.libs
 	export LETHE_PLUGIN_PATH
 fi
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lethe-tui-XXXXXX")
 TM="tmux -L lethe-test-$$ -f /dev/null"
-trap '$TM kill-server 2>/dev/null; rm -rf "$TMP"' EXIT
-passed=0
-failed=0
+# shellcheck disable=SC2016 # run at exit
+scratch tui '$TM kill-server 2>/dev/null'
 ESC=$(printf '\033')
 
-ok() { passed=$((passed + 1)); echo "ok: $1"; }
+# A failure shows the session's screen rather than $TMP/err and $TMP/out.
 not_ok() {
 	failed=$((failed + 1))
 	echo "FAILED: $1"
@@ -233,5 +230,4 @@ else
 	sed 's/^/    /' "$TMP/err"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -4,22 +4,17 @@
 # plugins with forget steps and every reference method) under each protocol, plus `check`,
 # `plugins`, a resumed run and runs refused or failed part way. Any memory error or definite or indirect leak
 # fails. No suppressions: Debian's OpenBLAS thread pool and dlopen leave nothing behind.
-set -u
-
-LETHE=${LETHE_BIN:-host/lethe}
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/testlib.sh"
 LIBTOOL=${LIBTOOL:-libtool}
-TEST_PLUGINS=${LETHE_TEST_PLUGINS:-tests/plugins/.libs}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lethe-valgrind-XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-passed=0
-failed=0
+scratch valgrind
 
 if ! command -v valgrind >/dev/null 2>&1; then
 	echo "valgrind not found (apt-get install valgrind)"
 	exit 1
 fi
 # The test plugins, and the build tree's shipped ones (found as plugins/NAME/.libs/NAME.so).
-LETHE_PLUGIN_PATH=$TEST_PLUGINS:${LETHE_BUILD_PLUGINS:-plugins}
+LETHE_PLUGIN_PATH=$PLUGINS:${LETHE_BUILD_PLUGINS:-plugins}
 export LETHE_PLUGIN_PATH
 
 # grind NAME STATUS ARGS...: lethe ARGS under memcheck must exit with STATUS (memcheck's own
@@ -33,11 +28,9 @@ grind() {
 		--track-origins=yes "$LETHE" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
 	status=$?
 	if [ "$status" -eq "$want" ]; then
-		passed=$((passed + 1))
-		echo "ok: $name"
+		ok "$name"
 	else
-		failed=$((failed + 1))
-		echo "FAILED: $name (exit $status, expected $want)"
+		not_ok "$name (exit $status, expected $want)"
 		sed 's/^/    /' "$TMP/$name.err"
 	fi
 }
@@ -103,5 +96,4 @@ grind create-fails 2 run "$TMP/sfd.ini" --out "$TMP/out-bad" --quiet \
 grind hook-fails 1 run "$TMP/sfd.ini" --out "$TMP/out-hook" --quiet \
 	--set scenario.plugins=rehearsal,sfd,hooks --set hooks.fail_hook=after_task
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
