@@ -227,6 +227,12 @@ void dashboard_event(struct dashboard *d, const struct event *ev)
 	case EVENT_STEP_END:
 		step_ended(d, ev);
 		break;
+	case EVENT_FORGET_PROGRESS:
+		d->run = DASHBOARD_FORGETTING;
+		dashboard_status(d, "forgetting: %s reference, batch %llu of %llu (keys wait for it)",
+				 ev->source, (unsigned long long)ev->reference_done,
+				 (unsigned long long)ev->reference_total);
+		break;
 	case EVENT_FORGET_END:
 		forget_ended(d);
 		rate_restart(d, ev);

@@ -35,6 +35,14 @@ static void emit(struct engine *e, struct event *ev)
 		e->sinks[i].event(e->sinks[i].ctx, ev);
 }
 
+void engine_forget_progress(struct engine *e, const char *reference, uint64_t done,
+			    uint64_t total)
+{
+	struct event ev = { .kind = EVENT_FORGET_PROGRESS, .source = reference,
+			    .reference_done = done, .reference_total = total };
+	emit(e, &ev);
+}
+
 void engine_log(struct engine *e, const char *source, lethe_log_level level, const char *fmt, ...)
 {
 	char msg[ERROR_MSG_MAX];
@@ -629,10 +637,11 @@ static int learn_step(struct engine *e, size_t step, struct error *err)
 	return 0;
 }
 
-static uint64_t count_batches(const struct engine *e)
+/* The training batches of steps 1..steps. */
+static uint64_t count_batches(const struct engine *e, size_t steps)
 {
 	uint64_t total = 0, seen = 0;
-	for (size_t k = 0; k < e->tasks.count; k++) {
+	for (size_t k = 0; k < steps; k++) {
 		seen += e->tasks.t[k].num_train;
 		uint64_t n = e->s->baseline == BASELINE_JOINT ? seen : e->tasks.t[k].num_train;
 		total += e->s->epochs * ((n + e->s->batch_size - 1) / e->s->batch_size);
@@ -732,7 +741,7 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err)
 	e->out_dir = out_dir;
 	if (!resumed) {
 		clock_gettime(CLOCK_MONOTONIC, &e->t0);
-		e->batches_total = count_batches(e);
+		e->batches_total = count_batches(e, e->tasks.count);
 		e->step = 0;
 	}
 	struct event ev = { .kind = EVENT_RUN_START };
@@ -956,6 +965,14 @@ static struct engine_plugin *plugin_named(struct engine *e, const char *section)
 	return NULL;
 }
 
+/* The retrain engine's batches, told to the sinks of the engine that asked for it. */
+static void relay_retrain(void *ctx, const struct event *ev)
+{
+	if (ev->kind == EVENT_BATCH)
+		engine_forget_progress(ctx, unlearn_reference_name(REFERENCE_RETRAIN),
+				       ev->batches_done, ev->batches_total);
+}
+
 /* The gold standard as the scenario defines it: a second engine learns steps 1..after from
  * the same initial weights, plugins and seeds, on the data this one still has less the ids. */
 static int retrain_sequence(struct engine *e, const struct scenario_forget *f,
@@ -976,7 +993,8 @@ static int retrain_sequence(struct engine *e, const struct scenario_forget *f,
 	}
 	if (rc == 0) {
 		remove_ids(r, &req);
-		r->batches_total = count_batches(r);
+		r->batches_total = count_batches(r, f->after);
+		engine_add_sink(r, relay_retrain, e);
 	}
 	for (r->step = 0; rc == 0 && r->step < f->after; r->step++)
 		rc = learn_step(r, r->step, err);

@@ -27,6 +27,7 @@ enum event_kind {
 	EVENT_STEP_START, /* step begins */
 	EVENT_BATCH,      /* after every optimiser step */
 	EVENT_STEP_END,   /* the step's row of the accuracy matrix is known */
+	EVENT_FORGET_PROGRESS, /* a batch of a forget step's reference training (retrain, ...) */
 	EVENT_FORGET_END, /* a forget step finished: its figures are in the unlearning list */
 	EVENT_RUN_END,    /* every step finished */
 	EVENT_LOG         /* a message from the engine or a plugin */
@@ -44,7 +45,10 @@ struct event {
 	uint64_t samples_done; /* training samples processed in the run so far */
 	double loss;	      /* of the last batch */
 	double elapsed;	      /* seconds since the run started */
-	const char *source;   /* EVENT_LOG: "lethe" or the plugin's name */
+	uint64_t reference_done;  /* EVENT_FORGET_PROGRESS: the reference's batches so far, */
+	uint64_t reference_total; /* of so many at most (gradient ascent may stop sooner) */
+	const char *source;   /* EVENT_LOG: "lethe" or the plugin's name; EVENT_FORGET_PROGRESS:
+			       * the reference method */
 	lethe_log_level level;
 	const char *msg;
 };
@@ -255,6 +259,11 @@ int engine_plugins_restore(struct engine *e, const void *const *states, const si
 
 /* Recomputes the tasks' lethe_task_info after their training lists changed. */
 void engine_refresh_tasks(struct engine *e);
+
+/* Tells the sinks that `reference` (unlearn_reference_name) trained its done-th batch of total:
+ * a reference can take as long as the steps before it, and a front end must not look hung. */
+void engine_forget_progress(struct engine *e, const char *reference, uint64_t done,
+			    uint64_t total);
 
 /* Sends a log event from `source` to the sinks. */
 void engine_log(struct engine *e, const char *source, lethe_log_level level, const char *fmt, ...)

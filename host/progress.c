@@ -97,6 +97,16 @@ void progress_event(void *ctx, const struct event *ev)
 		fflush(p->out);
 		p->line_open = 1;
 		break;
+	case EVENT_FORGET_PROGRESS:
+		if (!p->tty || p->quiet || ev->elapsed - p->last_draw < REDRAW_SECONDS)
+			break;
+		p->last_draw = ev->elapsed;
+		fprintf(p->out, "\r\033[Kforgetting: %s reference, batch %llu of %llu", ev->source,
+			(unsigned long long)ev->reference_done,
+			(unsigned long long)ev->reference_total);
+		fflush(p->out);
+		p->line_open = 1;
+		break;
 	case EVENT_STEP_END:
 		if (p->quiet)
 			break;

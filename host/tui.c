@@ -445,7 +445,7 @@ void tui_event(void *ctx, const struct event *ev)
 	dashboard_event(&t->d, ev);
 	t->dirty = 1;
 	/* Steps' and forgets' ends are drawn at once: a long forget step may follow them. */
-	if (ev->kind == EVENT_BATCH || ev->kind == EVENT_LOG)
+	if (ev->kind == EVENT_BATCH || ev->kind == EVENT_FORGET_PROGRESS || ev->kind == EVENT_LOG)
 		render_if_due(t);
 	else
 		render(t);

@@ -27,6 +27,8 @@ struct work {
 	float *x, *logits, *dlogits;
 	int32_t *y;
 	const uint8_t **masks;
+	const char *reference;	  /* a reference's training, which reports its progress: */
+	uint64_t batches, planned; /* batches trained and planned; planned 0 reports nothing */
 };
 
 /* Samples to evaluate or train on: ids into one split, with labels overriding the data's
@@ -233,6 +235,8 @@ static int train_step(struct work *w, struct mlp *m, struct sgd *opt, const stru
 	if (keep)
 		memcpy(keep, m->params, m->num_params * sizeof(float));
 	sgd_step(opt, m->params, m->grads, m->num_params);
+	if (w->planned)
+		engine_forget_progress(w->e, w->reference, ++w->batches, w->planned);
 	return 0;
 }
 
@@ -604,17 +608,18 @@ int unlearn_reference_run(struct engine *e, enum unlearn_reference r, const stru
 	struct rows retain = { &e->train, fs->retain, NULL, fs->num_retain };
 	struct rows forget = { &e->train, fs->forget, NULL, fs->num_forget };
 	struct rows mixed = { &e->train, ids, labels, n };
+	size_t epochs = r == REFERENCE_RETRAIN		 ? spec->retrain_epochs
+			: r == REFERENCE_GRADIENT_ASCENT ? spec->ascent_epochs
+							 : spec->finetune_epochs;
+	w.reference = unlearn_reference_name(r);
+	w.planned = rc == 0 ? (uint64_t)epochs * batches_of(&w, n) : 0;
 	if (rc == 0 && r == REFERENCE_GRADIENT_ASCENT)
-		rc = ascend_epochs(&w, out, &opt, &forget, order, prev, spec->ascent_epochs, &rng,
-				   err);
+		rc = ascend_epochs(&w, out, &opt, &forget, order, prev, epochs, &rng, err);
 	else if (rc == 0 && r == REFERENCE_RANDOM_LABELS)
 		rc = relabel(e, fs, &rng, ids, labels, err) ||
-		     descend_epochs(&w, out, &opt, &mixed, order, spec->finetune_epochs, &rng, err);
+		     descend_epochs(&w, out, &opt, &mixed, order, epochs, &rng, err);
 	else if (rc == 0)
-		rc = descend_epochs(&w, out, &opt, &retain, order,
-				    r == REFERENCE_RETRAIN ? spec->retrain_epochs
-							   : spec->finetune_epochs,
-				    &rng, err);
+		rc = descend_epochs(&w, out, &opt, &retain, order, epochs, &rng, err);
 	sgd_free(&opt);
 	work_free(&w);
 	free(order);

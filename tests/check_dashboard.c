@@ -540,6 +540,14 @@ START_TEST(test_forget_outcomes)
 	};
 	dashboard_forget_asked(&dash, 0);
 	log_event(LETHE_LOG_INFO, "forgetting task 1 now with sfd");
+	/* The reference's batches keep the screen alive meanwhile, the run's counts untouched. */
+	struct event progress = { .kind = EVENT_FORGET_PROGRESS, .engine = &eng, .step = 1,
+				  .elapsed = 4, .batches_done = 7, .batches_total = 100,
+				  .source = "retrain", .reference_done = 3, .reference_total = 40 };
+	dashboard_event(&dash, &progress);
+	ck_assert_int_eq(dash.run, DASHBOARD_FORGETTING);
+	ck_assert_str_eq(dash.status, "forgetting: retrain reference, batch 3 of 40 (keys wait for it)");
+	ck_assert_uint_eq(dash.batches_done, 7);
 	eng.num_unlearning = 1;
 	feed(EVENT_FORGET_END, 1, 5, 0);
 	dashboard_settled(&dash);

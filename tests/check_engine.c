@@ -168,6 +168,32 @@ END_TEST
 
 /* ---- forget steps ---- */
 
+/* What the forget step's progress events said, reference by reference. */
+struct references_seen {
+	const char *name[8];
+	uint64_t done[8], total[8];
+	size_t count;
+	int out_of_order; /* a count that did not follow the one before, or passed its total */
+};
+
+static void follow_references(void *ctx, const struct event *ev)
+{
+	struct references_seen *r = ctx;
+	if (ev->kind != EVENT_FORGET_PROGRESS)
+		return;
+	size_t k = r->count;
+	if (k == 0 || strcmp(r->name[k - 1], ev->source) != 0) {
+		ck_assert_uint_lt(k, 8);
+		r->name[k] = ev->source;
+		r->total[k] = ev->reference_total;
+		r->count = ++k;
+	}
+	r->out_of_order |= ev->reference_done != r->done[k - 1] + 1 ||
+			   ev->reference_total != r->total[k - 1] ||
+			   ev->reference_done > ev->reference_total;
+	r->done[k - 1] = ev->reference_done;
+}
+
 /* A class forgotten after step 1 of a joint run: every reference runs, the figures land in
  * metrics.json, and the later joint step never trains on the class again. */
 START_TEST(test_forget_step)
@@ -184,9 +210,21 @@ START_TEST(test_forget_step)
 	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
 	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
 	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
+	struct references_seen seen = { .count = 0 };
+	engine_add_sink(&e, follow_references, &seen);
 	size_t before = e.tasks.t[0].num_train;
 	ck_assert_msg(engine_run(&e, testutil_dir, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(e.num_unlearning, 1);
+	/* Every reference reported each batch it trained; all but gradient ascent, which stops
+	 * where the loss overflows, trained every batch they planned. */
+	ck_assert_msg(seen.count == 4, "%zu references reported progress", seen.count);
+	ck_assert(!seen.out_of_order);
+	for (size_t k = 0; k < seen.count; k++)
+		if (strcmp(seen.name[k], "gradient_ascent") != 0)
+			ck_assert_msg(seen.done[k] == seen.total[k] && seen.total[k] > 0,
+				      "%s: %llu of %llu", seen.name[k],
+				      (unsigned long long)seen.done[k],
+				      (unsigned long long)seen.total[k]);
 	const struct results_unlearning *u = &e.unlearning[0];
 	ck_assert_uint_eq(u->num_forget, 150);
 	ck_assert_uint_eq(e.tasks.t[0].num_train, before - 150);
