@@ -60,6 +60,28 @@ static void run_scenario(const char *path, const char *const *overrides, size_t 
 	scenario_free(&s);
 }
 
+/* A scenario and the engine opened on it, for the tests that reach into the engine. */
+struct engine_fixture {
+	struct scenario s;
+	struct plugin_path pp;
+	struct engine e;
+};
+
+static void open_engine(struct engine_fixture *o, const char *path)
+{
+	struct error err;
+	ck_assert_msg(scenario_load(&o->s, path, NULL, 0, &err) == 0, "%s", err.msg);
+	plugin_path_init(&o->pp, getenv("LETHE_BUILD_PLUGINS"));
+	ck_assert_msg(engine_open(&o->e, &o->s, &o->pp, &err) == 0, "%s", err.msg);
+}
+
+static void close_engine(struct engine_fixture *o)
+{
+	engine_close(&o->e);
+	plugin_path_free(&o->pp);
+	scenario_free(&o->s);
+}
+
 /* ---- run ---- */
 
 START_TEST(test_class_incremental_forgets)
@@ -81,22 +103,19 @@ END_TEST
 START_TEST(test_inter_task_confusion)
 {
 	char *path = write_scenario("class-incremental", "split = 3", NULL);
-	struct scenario s;
+	struct engine_fixture fix;
 	struct error err;
-	struct plugin_path pp;
-	struct engine e;
-	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
-	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
-	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
-	ck_assert_msg(engine_run(&e, NULL, &err) == 0, "%s", err.msg);
-	size_t errors = 0, across = 0, C = e.num_classes;
+	open_engine(&fix, path);
+	struct engine *e = &fix.e;
+	ck_assert_msg(engine_run(e, NULL, &err) == 0, "%s", err.msg);
+	size_t errors = 0, across = 0, C = e->num_classes;
 	float x[16], logits[6];
 	int32_t y;
-	for (size_t j = 0; j < e.tasks.count; j++) {
-		const struct task *t = &e.tasks.t[j];
+	for (size_t j = 0; j < e->tasks.count; j++) {
+		const struct task *t = &e->tasks.t[j];
 		for (size_t i = 0; i < t->num_test; i++) {
-			tasks_gather(t, &e.test, t->test + i, 1, x, &y);
-			ck_assert_int_eq(mlp_forward(&e.model, x, 1, logits, &err), 0);
+			tasks_gather(t, &e->test, t->test + i, 1, x, &y);
+			ck_assert_int_eq(mlp_forward(&e->model, x, 1, logits, &err), 0);
 			size_t best = 0;
 			for (size_t c = 1; c < C; c++)
 				best = logits[c] > logits[best] ? c : best;
@@ -108,11 +127,9 @@ START_TEST(test_inter_task_confusion)
 	}
 	ck_assert(errors > 0);
 	double want = (double)across / (double)errors;
-	ck_assert_msg(e.confusion[2] == want, "%g, recount %g", e.confusion[2], want);
+	ck_assert_msg(e->confusion[2] == want, "%g, recount %g", e->confusion[2], want);
 	ck_assert(want > 0.9); /* naive forgetting: the last task takes the old classes */
-	engine_close(&e);
-	plugin_path_free(&pp);
-	scenario_free(&s);
+	close_engine(&fix);
 	free(path);
 
 	path = write_scenario("task-incremental", "split = 3", NULL);
@@ -203,18 +220,15 @@ START_TEST(test_forget_step)
 				    "[forget1]\nafter = 1\nwhat = class\nclasses = 1\n"
 				    "references = retrain, finetune, gradient_ascent, "
 				    "random_labels\nrelearn_max_epochs = 3\n");
-	struct scenario s;
+	struct engine_fixture fix;
 	struct error err;
-	struct plugin_path pp;
-	struct engine e;
-	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
-	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
-	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
+	open_engine(&fix, path);
+	struct engine *e = &fix.e;
 	struct references_seen seen = { .count = 0 };
-	engine_add_sink(&e, follow_references, &seen);
-	size_t before = e.tasks.t[0].num_train;
-	ck_assert_msg(engine_run(&e, testutil_dir, &err) == 0, "%s", err.msg);
-	ck_assert_uint_eq(e.num_unlearning, 1);
+	engine_add_sink(e, follow_references, &seen);
+	size_t before = e->tasks.t[0].num_train;
+	ck_assert_msg(engine_run(e, testutil_dir, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(e->num_unlearning, 1);
 	/* Every reference reported each batch it trained; all but gradient ascent, which stops
 	 * where the loss overflows, trained every batch they planned. */
 	ck_assert_msg(seen.count == 4, "%zu references reported progress", seen.count);
@@ -225,22 +239,20 @@ START_TEST(test_forget_step)
 				      "%s: %llu of %llu", seen.name[k],
 				      (unsigned long long)seen.done[k],
 				      (unsigned long long)seen.total[k]);
-	const struct results_unlearning *u = &e.unlearning[0];
+	const struct results_unlearning *u = &e->unlearning[0];
 	ck_assert_uint_eq(u->num_forget, 150);
-	ck_assert_uint_eq(e.tasks.t[0].num_train, before - 150);
-	for (size_t i = 0; i < e.tasks.t[0].num_train; i++)
-		ck_assert_int_ne(e.train.y[e.tasks.t[0].train[i]], 1);
+	ck_assert_uint_eq(e->tasks.t[0].num_train, before - 150);
+	for (size_t i = 0; i < e->tasks.t[0].num_train; i++)
+		ck_assert_int_ne(e->train.y[e->tasks.t[0].train[i]], 1);
 	ck_assert_uint_eq(u->references, 0xf);
 	/* Retrain never saw the class; the joint steps after it never see it again either. */
 	ck_assert_msg(u->reference[REFERENCE_RETRAIN].ua > 0.95, "retrain UA %g",
 		      u->reference[REFERENCE_RETRAIN].ua);
 	ck_assert_msg(u->reference[REFERENCE_RETRAIN].forget_test_acc < 0.05, "%g",
 		      u->reference[REFERENCE_RETRAIN].forget_test_acc);
-	ck_assert_msg(e.R[2 * 3 + 0] < 0.6, "class 1 still recognised: R[3][1] = %g",
-		      e.R[2 * 3 + 0]);
-	engine_close(&e);
-	plugin_path_free(&pp);
-	scenario_free(&s);
+	ck_assert_msg(e->R[2 * 3 + 0] < 0.6, "class 1 still recognised: R[3][1] = %g",
+		      e->R[2 * 3 + 0]);
+	close_engine(&fix);
 
 	char file[4200];
 	snprintf(file, sizeof(file), "%s/metrics.json", testutil_dir);
@@ -377,27 +389,22 @@ static void observe(void *ctx, const struct event *ev)
 /* Runs the scenario at path with a scripted control; returns engine_run's status. */
 static int run_scripted(const char *path, struct script *sc, size_t *unlearned, size_t *rows)
 {
-	struct scenario s;
+	struct engine_fixture fix;
 	struct error err;
-	struct plugin_path pp;
-	struct engine e;
-	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
-	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
-	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
-	engine_add_sink(&e, observe, sc);
-	engine_set_control(&e, &(struct engine_control){ scripted, sc });
+	open_engine(&fix, path);
+	struct engine *e = &fix.e;
+	engine_add_sink(e, observe, sc);
+	engine_set_control(e, &(struct engine_control){ scripted, sc });
 	sc->dir = testutil_dir;
-	int rc = engine_run(&e, testutil_dir, &err);
+	int rc = engine_run(e, testutil_dir, &err);
 	ck_assert_msg(rc >= 0, "%s", err.msg);
-	*unlearned = e.num_unlearning;
-	*rows = e.rows_done;
-	if (e.num_unlearning) {
-		ck_assert_str_eq(e.unlearning[0].forget->section, "forget-now-1");
-		ck_assert_uint_eq(e.tasks.t[0].num_train, 0);
+	*unlearned = e->num_unlearning;
+	*rows = e->rows_done;
+	if (e->num_unlearning) {
+		ck_assert_str_eq(e->unlearning[0].forget->section, "forget-now-1");
+		ck_assert_uint_eq(e->tasks.t[0].num_train, 0);
 	}
-	engine_close(&e);
-	plugin_path_free(&pp);
-	scenario_free(&s);
+	close_engine(&fix);
 	return rc;
 }
 
@@ -555,25 +562,20 @@ static void watch(void *ctx, const struct event *ev)
 START_TEST(test_no_allocation_per_batch)
 {
 	char *path = write_scenario("task-incremental", "split = 3", NULL);
-	struct scenario s;
+	struct engine_fixture fix;
 	struct error err;
-	struct plugin_path pp;
-	struct engine e;
-	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
-	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
-	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
+	open_engine(&fix, path);
+	struct engine *e = &fix.e;
 	struct alloc_watch w = { 0 };
-	engine_add_sink(&e, watch, &w);
+	engine_add_sink(e, watch, &w);
 	alloc_counting = 1;
-	int rc = engine_run(&e, NULL, &err);
+	int rc = engine_run(e, NULL, &err);
 	alloc_counting = 0;
 	ck_assert_msg(rc == 0, "%s", err.msg);
 	ck_assert(w.batches_checked > 50);
 	ck_assert_msg(w.offending == 0, "%lu of %lu batches allocated", w.offending,
 		      w.batches_checked);
-	engine_close(&e);
-	plugin_path_free(&pp);
-	scenario_free(&s);
+	close_engine(&fix);
 	free(path);
 }
 END_TEST
