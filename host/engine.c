@@ -256,16 +256,25 @@ static int check_forget_plugins(struct engine *e, struct error *err)
 	return 0;
 }
 
-int engine_open(struct engine *e, const struct scenario *s, const struct plugin_path *pp,
-		struct error *err)
+/* engine_open; with `data` an engine of the same scenario, on its train and test sets instead of
+ * a copy of its own (which, for Fashion-MNIST, would take 55 MiB and a tenth of a second more). */
+static int open_on(struct engine *e, const struct scenario *s, const struct plugin_path *pp,
+		   const struct engine *data, struct error *err)
 {
 	memset(e, 0, sizeof(*e));
 	e->s = s;
 	e->pp = pp;
 	clock_gettime(CLOCK_MONOTONIC, &e->t0);
 	openblas_set_num_threads(s->threads);
-	if (scenario_build_data(s, &e->train, &e->test, &e->tasks, err) != 0)
+	if (data) {
+		e->train = data->train;
+		e->test = data->test;
+		e->borrowed_data = 1;
+		if (scenario_build_tasks(s, &e->train, &e->test, &e->tasks, err) != 0)
+			return -1;
+	} else if (scenario_build_data(s, &e->train, &e->test, &e->tasks, err) != 0) {
 		return -1;
+	}
 	size_t T = e->tasks.count;
 	e->num_classes = (size_t)e->train.num_classes;
 	if (e->test.num_classes > e->train.num_classes)
@@ -312,6 +321,12 @@ int engine_open(struct engine *e, const struct scenario *s, const struct plugin_
 	if (load_plugins(e, pp, err) != 0)
 		return -1;
 	return check_forget_plugins(e, err);
+}
+
+int engine_open(struct engine *e, const struct scenario *s, const struct plugin_path *pp,
+		struct error *err)
+{
+	return open_on(e, s, pp, NULL, err);
 }
 
 /* The task each class belongs to, -1 for none: class-incremental tasks own disjoint classes. */
@@ -985,7 +1000,7 @@ static int retrain_sequence(struct engine *e, const struct scenario_forget *f,
 	if (!r)
 		return error_set(err, "out of memory");
 	lethe_forget_request req = { .struct_size = sizeof(req), .ids = ids, .num_ids = num_ids };
-	int rc = engine_open(r, e->s, e->pp, err);
+	int rc = open_on(r, e->s, e->pp, e, err);
 	for (size_t k = 0; rc == 0 && k < e->tasks.count; k++) {
 		struct task *t = &r->tasks.t[k];
 		memcpy(t->train, e->tasks.t[k].train, e->tasks.t[k].num_train * sizeof(*t->train));
@@ -1361,7 +1376,9 @@ void engine_close(struct engine *e)
 	free(e->step_seconds);
 	free(e->confusion);
 	tasks_free(&e->tasks);
-	dataset_free(&e->train);
-	dataset_free(&e->test);
+	if (!e->borrowed_data) {
+		dataset_free(&e->train);
+		dataset_free(&e->test);
+	}
 	memset(e, 0, sizeof(*e));
 }

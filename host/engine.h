@@ -133,6 +133,7 @@ struct engine {
 	const struct scenario *s;
 	const struct plugin_path *pp; /* borrowed from engine_open: the retrain reference reopens */
 	struct dataset train, test;
+	int borrowed_data; /* train and test are another engine's (the retrain reference's are) */
 	struct task_list tasks;
 	lethe_run_info run_info;
 	lethe_task_info task_info[TASKS_MAX];

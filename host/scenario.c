@@ -810,6 +810,15 @@ static int build_tasks(const struct scenario *s, const struct dataset *train,
 	return 0;
 }
 
+int scenario_build_tasks(const struct scenario *s, const struct dataset *train,
+			 const struct dataset *test, struct task_list *tl, struct error *e)
+{
+	if (build_tasks(s, train, test, tl, e) < 0)
+		return -1;
+	tasks_limit(tl, s->max_train, s->max_test, s->seed);
+	return 0;
+}
+
 int scenario_build_data(const struct scenario *s, struct dataset *train, struct dataset *test,
 			struct task_list *tl, struct error *e)
 {
@@ -817,12 +826,11 @@ int scenario_build_data(const struct scenario *s, struct dataset *train, struct 
 					   : dataset_load_dir(train, test, s->data_dir, e);
 	if (rc < 0)
 		return -1;
-	if (build_tasks(s, train, test, tl, e) < 0) {
+	if (scenario_build_tasks(s, train, test, tl, e) < 0) {
 		dataset_free(train);
 		dataset_free(test);
 		return -1;
 	}
-	tasks_limit(tl, s->max_train, s->max_test, s->seed);
 	return 0;
 }
 

@@ -101,6 +101,10 @@ int scenario_load(struct scenario *s, const char *path, const char *const *overr
 int scenario_build_data(const struct scenario *s, struct dataset *train, struct dataset *test,
 			struct task_list *tl, struct error *e);
 
+/* The task list alone, over a data set already built for this scenario. */
+int scenario_build_tasks(const struct scenario *s, const struct dataset *train,
+			 const struct dataset *test, struct task_list *tl, struct error *e);
+
 const char *scenario_protocol_name(lethe_protocol p);
 
 /* A built-in section and the declarations its keys are checked against: the tables the parser
