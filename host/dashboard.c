@@ -229,9 +229,8 @@ void dashboard_event(struct dashboard *d, const struct event *ev)
 		break;
 	case EVENT_FORGET_PROGRESS:
 		d->run = DASHBOARD_FORGETTING;
-		dashboard_status(d, "forgetting: %s reference, batch %llu of %llu (keys wait for it)",
-				 ev->source, (unsigned long long)ev->reference_done,
-				 (unsigned long long)ev->reference_total);
+		progress_format_forget(ev, line, sizeof(line));
+		dashboard_status(d, "%s (keys wait for it)", line);
 		break;
 	case EVENT_FORGET_END:
 		forget_ended(d);

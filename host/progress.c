@@ -39,6 +39,12 @@ void progress_format_batch(const struct progress *p, const struct event *ev, cha
 		 ev->batches, ev->loss, rate, eta);
 }
 
+void progress_format_forget(const struct event *ev, char *buf, size_t size)
+{
+	snprintf(buf, size, "forgetting: %s reference, batch %llu of %llu", ev->source,
+		 (unsigned long long)ev->reference_done, (unsigned long long)ev->reference_total);
+}
+
 void progress_format_step(const struct event *ev, char *buf, size_t size)
 {
 	const struct engine *e = ev->engine;
@@ -101,9 +107,8 @@ void progress_event(void *ctx, const struct event *ev)
 		if (!p->tty || p->quiet || ev->elapsed - p->last_draw < REDRAW_SECONDS)
 			break;
 		p->last_draw = ev->elapsed;
-		fprintf(p->out, "\r\033[Kforgetting: %s reference, batch %llu of %llu", ev->source,
-			(unsigned long long)ev->reference_done,
-			(unsigned long long)ev->reference_total);
+		progress_format_forget(ev, line, sizeof(line));
+		fprintf(p->out, "\r\033[K%s", line);
 		fflush(p->out);
 		p->line_open = 1;
 		break;

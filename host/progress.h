@@ -25,6 +25,8 @@ void progress_event(void *ctx, const struct event *ev);
 /* The live line for a batch event, without terminal control codes. */
 void progress_format_batch(const struct progress *p, const struct event *ev, char *buf,
 			   size_t size);
+/* The live line for a forget step's reference training (EVENT_FORGET_PROGRESS). */
+void progress_format_forget(const struct event *ev, char *buf, size_t size);
 /* The line that closes a step: its time, the accuracy row over the tasks so far, ACC. */
 void progress_format_step(const struct event *ev, char *buf, size_t size);
 /* The closing line of a run: protocol, ACC, BWT, FWT, forgetting, wall time. */

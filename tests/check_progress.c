@@ -62,6 +62,16 @@ START_TEST(test_step_line)
 }
 END_TEST
 
+START_TEST(test_forget_line)
+{
+	struct event ev = { .kind = EVENT_FORGET_PROGRESS, .engine = &eng, .source = "retrain",
+			    .reference_done = 140, .reference_total = 1692 };
+	char line[512];
+	progress_format_forget(&ev, line, sizeof(line));
+	ck_assert_str_eq(line, "forgetting: retrain reference, batch 140 of 1692");
+}
+END_TEST
+
 START_TEST(test_summary_line)
 {
 	struct event ev = { .kind = EVENT_RUN_END, .engine = &eng, .step = 1, .elapsed = 3.75 };
@@ -106,6 +116,7 @@ static Suite *progress_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_batch_line);
 	tcase_add_test(tc, test_step_line);
+	tcase_add_test(tc, test_forget_line);
 	tcase_add_test(tc, test_summary_line);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("output");
