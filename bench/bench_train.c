@@ -1,13 +1,13 @@
 /* Training throughput of a 784-256-256-10 MLP, and how close its matrix products come to the
  * same cblas_sgemm calls run back to back: everything else a step does (bias, ReLU, softmax,
  * SGD) shows up as the gap. Usage: bench_train [threads]. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include <cblas.h>
 
+#include "bench_threads.h"
 #include "mlp.h"
 
 #define RUN_SECONDS 2.5
@@ -194,22 +194,9 @@ static double bench_gemms(size_t batch)
 int main(int argc, char **argv)
 {
 	static const size_t batches[] = {64, 256};
-	long threads = 1;
-
-	if (argc > 2) {
-		fprintf(stderr, "usage: %s [threads]\n", argv[0]);
+	long threads;
+	if (bench_threads(argc, argv, "bench_train", &threads) != 0)
 		return EXIT_FAILURE;
-	}
-	if (argc == 2) {
-		char *end;
-		errno = 0;
-		threads = strtol(argv[1], &end, 10);
-		if (errno || *end || end == argv[1] || threads < 1 || threads > 1024) {
-			fprintf(stderr, "bench_train: bad thread count '%s'\n", argv[1]);
-			return EXIT_FAILURE;
-		}
-	}
-	openblas_set_num_threads((int)threads);
 
 	printf("MLP 784-256-256-10, SGD lr %g, %ld thread%s; %.1f s per figure\n", LR, threads,
 	       threads == 1 ? "" : "s", RUN_SECONDS);

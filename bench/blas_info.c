@@ -1,7 +1,6 @@
 /* The BLAS that lethe's products run on, for the head of `make bench`: OpenBLAS's version,
  * kernel and thread count, the CPU, and the kernel check's notice if it has one.
  * Usage: blas_info [threads] (default 1, as lethe's train.threads). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include <cblas.h>
 
+#include "bench_threads.h"
 #include "blas.h"
 
 /* The "model name" line of /proc/cpuinfo, or "unknown CPU". */
@@ -33,21 +33,9 @@ static void cpu_model(char *buf, size_t size)
 
 int main(int argc, char **argv)
 {
-	long threads = 1;
-	if (argc > 2) {
-		fprintf(stderr, "usage: %s [threads]\n", argv[0]);
+	long threads;
+	if (bench_threads(argc, argv, "blas_info", &threads) != 0)
 		return EXIT_FAILURE;
-	}
-	if (argc == 2) {
-		char *end;
-		errno = 0;
-		threads = strtol(argv[1], &end, 10);
-		if (errno || *end || end == argv[1] || threads < 1 || threads > 1024) {
-			fprintf(stderr, "blas_info: bad thread count '%s'\n", argv[1]);
-			return EXIT_FAILURE;
-		}
-	}
-	openblas_set_num_threads((int)threads);
 	struct blas_cpu cpu;
 	blas_cpu_detect(&cpu);
 	char blas[160], model[256];
