@@ -984,20 +984,21 @@ static void apply(struct engine *e, const struct checkpoint_view *v)
 	engine_reserve_batch(e, NULL);
 }
 
-/* The whole file, malloc'd. */
+/* The whole file, malloc'd; the error names it. */
 static unsigned char *read_file(const char *path, size_t *size, struct error *err)
 {
-	int fd = open(path, O_RDONLY);
+	struct stat st;
+	int fd = files_open_regular(path, &st, err);
 	if (fd < 0) {
-		error_set(err, errno == ENOENT ? "no checkpoint to resume from (%s)" : "%s",
-			  strerror(errno));
+		if (errno == ENOENT)
+			error_set(err, "%s: no checkpoint to resume from (%s)", path,
+				  strerror(ENOENT));
 		return NULL;
 	}
-	struct stat st;
 	unsigned char *data = NULL;
 	size_t got = 0;
-	int errnum = fstat(fd, &st) != 0 ? errno : 0;
-	if (!errnum && !(data = malloc(st.st_size ? (size_t)st.st_size : 1)))
+	int errnum = 0;
+	if (!(data = malloc(st.st_size ? (size_t)st.st_size : 1)))
 		errnum = ENOMEM;
 	while (!errnum && got < (size_t)st.st_size) {
 		ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
@@ -1010,7 +1011,7 @@ static unsigned char *read_file(const char *path, size_t *size, struct error *er
 	}
 	close(fd);
 	if (errnum) {
-		error_set(err, "cannot read it: %s", strerror(errnum));
+		error_set(err, "%s: cannot read it: %s", path, strerror(errnum));
 		free(data);
 		return NULL;
 	}
@@ -1025,11 +1026,13 @@ int engine_resume(struct engine *e, const char *dir, struct error *err)
 		return error_set(err, "%s/%s: %s", dir, CHECKPOINT_FILE, strerror(ENAMETOOLONG));
 	size_t size;
 	unsigned char *data = read_file(path, &size, err);
-	struct checkpoint_view *v = data ? malloc(sizeof(*v)) : NULL;
+	if (!data)
+		return -1; /* the error names the file */
+	struct checkpoint_view *v = malloc(sizeof(*v));
 	int rc = -1;
-	if (data && !v)
+	if (!v)
 		error_set(err, "out of memory");
-	else if (v && checkpoint_parse(data, size, v, err) == 0 && check_view(e, v, err) == 0 &&
+	else if (checkpoint_parse(data, size, v, err) == 0 && check_view(e, v, err) == 0 &&
 		 prepare(e, v, err) == 0) {
 		const void *states[SCENARIO_PLUGINS_MAX];
 		size_t sizes[SCENARIO_PLUGINS_MAX];

@@ -1,7 +1,6 @@
 #include "dataset.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,8 @@
 #include <unistd.h>
 
 #include <libdeflate.h>
+
+#include "files.h"
 
 #define IDX_SAMPLES_MAX (1u << 28)
 #define IDX_VALUES_MAX (1u << 20)
@@ -239,19 +240,11 @@ static int file_bytes(const char *path, int fd, size_t size, uint8_t **data, siz
  * freed at once), else as they are (as zlib's transparent mode read them). */
 static int file_load(const char *path, uint8_t **data, size_t *len, struct error *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return error_set(e, "%s: %s", path, strerror(errno));
-
 	struct stat st;
-	int rc;
-	if (fstat(fd, &st) != 0)
-		rc = error_set(e, "%s: %s", path, strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		rc = error_set(e, "%s: %s", path,
-			       S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
-	else
-		rc = file_bytes(path, fd, (size_t)st.st_size, data, len, e);
+	int fd = files_open_regular(path, &st, e);
+	if (fd < 0)
+		return -1;
+	int rc = file_bytes(path, fd, (size_t)st.st_size, data, len, e);
 	close(fd);
 	if (rc == 0 && *len >= 2 && (*data)[0] == 0x1f && (*data)[1] == 0x8b) {
 		uint8_t *gz = *data;

@@ -2,10 +2,101 @@
 #include "files.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* What a path is when it is not a regular file, for messages. */
+static const char *file_kind(mode_t mode)
+{
+	return S_ISDIR(mode)	? "a directory"
+	       : S_ISFIFO(mode) ? "a FIFO"
+	       : S_ISCHR(mode)	? "a character device"
+	       : S_ISBLK(mode)	? "a block device"
+	       : S_ISSOCK(mode) ? "a socket"
+				: "of an unknown type";
+}
+
+int files_open_regular(const char *path, struct stat *st, struct error *e)
+{
+	struct stat own;
+	st = st ? st : &own;
+	/* Non-blocking: a FIFO would wait for a writer here, a tty or a tape for their device. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	int flags = -1, err = fd < 0 ? errno : 0;
+	if (!err && (fstat(fd, st) != 0 || (flags = fcntl(fd, F_GETFL)) < 0))
+		err = errno;
+	if (!err && !S_ISREG(st->st_mode)) {
+		close(fd);
+		error_set(e, "%s: %s, not a regular file", path, file_kind(st->st_mode));
+		errno = S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
+		return -1;
+	}
+	if (!err && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0)
+		err = errno;
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		error_set(e, "%s: cannot open: %s", path, strerror(err));
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+FILE *files_fopen_regular(const char *path, struct error *e)
+{
+	int fd = files_open_regular(path, NULL, e);
+	if (fd < 0)
+		return NULL;
+	FILE *f = fdopen(fd, "r");
+	if (!f) {
+		int err = errno;
+		close(fd);
+		error_set(e, "%s: cannot open: %s", path, strerror(err));
+		errno = err;
+	}
+	return f;
+}
+
+int files_lock(const char *dir, const char *what, struct error *e)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s.lock", dir, what) >= sizeof(path))
+		return error_set(e, "%s: %s", dir, strerror(ENAMETOOLONG));
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
+	if (fd < 0)
+		return error_set(e, "%s: cannot write in it: %s", dir, strerror(errno));
+	/* flock, not fcntl: the lock belongs to this descriptor, and goes when the process does,
+	 * however it ends; the file stays, as removing it would race with the next locker. */
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int err = errno;
+		char pid[32] = "";
+		ssize_t n = err == EWOULDBLOCK ? pread(fd, pid, sizeof(pid) - 1, 0) : -1;
+		close(fd);
+		if (err != EWOULDBLOCK)
+			return error_set(e, "%s: cannot lock it: %s", path, strerror(err));
+		pid[n > 0 ? n : 0] = '\0';
+		long holder = strtol(pid, NULL, 10);
+		if (holder > 0)
+			return error_set(e, "%s: another lethe %s is using it (pid %ld)", dir, what,
+					 holder);
+		return error_set(e, "%s: another lethe %s is using it", dir, what);
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	errno = 0;
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+		int err = errno ? errno : EIO;
+		close(fd);
+		return error_set(e, "%s: cannot write in it: %s", dir, strerror(err));
+	}
+	return fd;
+}
 
 int files_make_dirs(const char *dir, struct error *e)
 {

@@ -16,6 +16,8 @@
 
 #include <ini.h>
 
+#include "files.h"
+
 struct parse {
 	struct ini *ini;
 	FILE *f;
@@ -257,9 +259,9 @@ static int parse_entry(void *user, const char *section, const char *key, const c
 int ini_load(struct ini *ini, const char *path, struct error *e)
 {
 	memset(ini, 0, sizeof(*ini));
-	FILE *f = fopen(path, "r");
+	FILE *f = files_fopen_regular(path, e);
 	if (!f)
-		return error_set(e, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
 	ini->path = strdup(path);
 	if (!ini->path) {
 		fclose(f);

@@ -74,11 +74,9 @@ static json_t *load(const char *dir, char path[PATH_MAX], int *sweep, struct err
 		return NULL;
 	}
 
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		error_set(e, "%s: %s", path, strerror(errno));
+	FILE *f = files_fopen_regular(path, e);
+	if (!f)
 		return NULL;
-	}
 	json_error_t jerr;
 	json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
 	fclose(f);

@@ -5,11 +5,9 @@
 #include "sweep.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -199,25 +197,6 @@ static int check_out(const struct sweep *sw, const char *out)
 	return same ? 0 : -1;
 }
 
-/* One sweep at a time in a directory: two would start the same runs twice. The lock lasts as
- * long as the returned descriptor stays open. */
-static int lock_out(const char *out)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/sweep.lock", out);
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-	if (fd < 0) {
-		fprintf(stderr, "lethe: %s: cannot create: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		fprintf(stderr, "lethe: %s: another lethe sweep is running there\n", out);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void outcome_failed(struct sweep_outcome *o, size_t run, const char *msg)
 {
 	memset(o, 0, sizeof(*o));
@@ -368,9 +347,10 @@ static int cmd_sweep(const struct options *o, const struct sweep *sw)
 	}
 	if (o->only >= 0)
 		return cmd_only(&job, (size_t)o->only, o->quiet);
-	int lock = speaks ? lock_out(o->out) : -1;
+	/* One sweep at a time in a directory: two would start the same runs twice. */
+	int lock = speaks ? files_lock(o->out, "sweep", &err) : -1;
 	if (speaks && lock < 0)
-		return CLI_BAD_INPUT;
+		return fail(err.msg, CLI_BAD_INPUT);
 	rc = run_all(o, &job, ranks);
 	if (lock >= 0)
 		close(lock);

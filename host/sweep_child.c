@@ -37,7 +37,7 @@ enum sweep_state sweep_child_state(const struct sweep_job *job, size_t run)
 {
 	char path[PATH_LEN + 32];
 	file_in(job, run, "metrics.json", path, sizeof(path));
-	json_t *m = json_load_file(path, 0, NULL);
+	json_t *m = sweep_json_read(path, NULL);
 	int complete = json_is_true(json_object_get(m, "complete"));
 	json_decref(m);
 	if (complete)

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
+
 int sweep_json_write(const json_t *root, const char *path, struct error *e)
 {
 	char tmp[4096];
@@ -25,8 +27,12 @@ int sweep_json_write(const json_t *root, const char *path, struct error *e)
 
 json_t *sweep_json_read(const char *path, struct error *e)
 {
+	FILE *f = files_fopen_regular(path, e);
+	if (!f)
+		return NULL;
 	json_error_t je;
-	json_t *root = json_load_file(path, 0, &je);
+	json_t *root = json_loadf(f, 0, &je);
+	fclose(f);
 	if (!root) {
 		if (je.line <= 0)
 			error_set(e, "%s: cannot read: %s", path, je.text);

@@ -51,7 +51,7 @@ void sweep_mean_std(const double *x, size_t n, double *mean, double *std)
 /* A finished run's figures; 0 when metrics.json does not say complete. */
 static int read_figures(const char *path, double *fig)
 {
-	json_t *m = json_load_file(path, 0, NULL);
+	json_t *m = sweep_json_read(path, NULL);
 	if (!json_is_true(json_object_get(m, "complete"))) {
 		json_decref(m);
 		return 0;

@@ -5,9 +5,9 @@
 #           case's scratch directory, where its files are copied and lethe runs
 #   setup   shell sourced in that directory first, to write data fixtures (helpers below)
 #   expect  line 1 the exit status, line 2 a fixed string the error line must contain
-# Every case must exit with that status (2 bad input, 1 a failed run; never a signal), print
-# exactly one line on stderr, containing the string, and leave no half-written results: no
-# *.tmp, and any metrics.json well-formed JSON.
+# Every case must exit with that status (2 bad input, 1 a failed run; never a signal or a
+# hang), print exactly one line on stderr, containing the string, and leave no half-written
+# results: no *.tmp, and any metrics.json well-formed JSON.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/testlib.sh"
 SRCDIR=${LETHE_TEST_SRCDIR:-.}
@@ -68,6 +68,11 @@ cut_to() {
 
 # ---- the run ----
 
+# A case that hangs (a FIFO opened for reading waits for a writer) fails instead of stopping
+# the suite; every case takes a second or less.
+TIMEOUT=
+command -v timeout >/dev/null 2>&1 && TIMEOUT="timeout 60"
+
 fail_case() {
 	not_ok "$name: $1"
 	sed 's/^/    stderr: /' "$work.err"
@@ -90,7 +95,7 @@ for case in "$CASES"/*/; do
 	# The arguments hold no blanks but @WORK@'s, which mktemp's name has none of.
 	# shellcheck disable=SC2046
 	set -- $(printf '%s\n' "$cmd" | sed "s|@WORK@|$work|g")
-	(cd "$work" && exec "$LETHE" "$@" --quiet --plugin-path "$PLUGINS") \
+	(cd "$work" && exec $TIMEOUT "$LETHE" "$@" --quiet --plugin-path "$PLUGINS") \
 		>"$work.out" 2>"$work.err"
 	got=$?
 
@@ -98,7 +103,9 @@ for case in "$CASES"/*/; do
 	tmps=$(find "$work" -name '*.tmp' | head -n 1)
 	json_ok=1
 	find "$work" -name metrics.json -exec "$JSON_CHECK" {} + 2>"$work.json" || json_ok=
-	if [ "$got" -ge 128 ]; then
+	if [ -n "$TIMEOUT" ] && [ "$got" -eq 124 ]; then
+		fail_case "still running after ${TIMEOUT#timeout } s: a hang"
+	elif [ "$got" -ge 128 ]; then
 		fail_case "killed by signal $((got - 128))"
 	elif grep -qE 'Sanitizer|runtime error:' "$work.err"; then
 		fail_case "sanitizer report"

@@ -124,7 +124,12 @@ START_TEST(test_ini_cannot_open)
 	ck_assert_int_eq(ini_load(&ini, path, &e), -1);
 	ck_assert_str_eq(e.msg, want);
 	ck_assert_int_eq(ini_load(&ini, dir, &e), -1);
-	assert_has(e.msg, ": cannot read: Is a directory");
+	assert_has(e.msg, ": a directory, not a regular file");
+	/* A FIFO without a writer: refused at once, where a plain open would wait forever. */
+	snprintf(path, sizeof(path), "%s/fifo.ini", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(ini_load(&ini, path, &e), -1);
+	assert_has(e.msg, "fifo.ini: a FIFO, not a regular file");
 }
 END_TEST
 
