@@ -324,9 +324,14 @@ static int read_plugins(struct scenario *s, const char *list, struct error *e)
 		int is_path = strchr(item, '/') || (len > 3 && strcmp(item + len - 3, ".so") == 0);
 		char *path = s->plugins[s->num_plugins];
 		char *section = s->plugin_sections[s->num_plugins];
+		/* A path keeps a '/' (./x.so) even as written: without one, the plugin search
+		 * would take it for a plugin's name. */
+		char found[SCENARIO_PATH_MAX];
 		if (!is_path)
 			snprintf(path, SCENARIO_PATH_MAX, "%s", item);
-		else if (scenario_path(s, item, path, SCENARIO_PATH_MAX) < 0)
+		else if (scenario_path(s, item, found, sizeof(found)) < 0 ||
+			 snprintf(path, SCENARIO_PATH_MAX, "%s%s", strchr(found, '/') ? "" : "./",
+				  found) >= SCENARIO_PATH_MAX)
 			return scenario_fail(s, "scenario", "plugins", e,
 					     "[scenario] plugins: '%s': path too long", item);
 		if (plugin_section(item, is_path, section, INI_NAME_MAX) < 0 || !*section)
@@ -346,6 +351,26 @@ static int read_plugins(struct scenario *s, const char *list, struct error *e)
 		}
 		s->num_plugins++;
 	}
+	return 0;
+}
+
+/* The name makes the default results directory, results/NAME: a name that is a path could
+ * write anywhere, and one with control characters would reach the terminal. */
+static int check_name(const struct scenario *s, const char *name, size_t len, struct error *e)
+{
+	if (!len)
+		return scenario_fail(s, "scenario", "name", e, "[scenario] name is empty");
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f)
+			return scenario_fail(s, "scenario", "name", e,
+					     "[scenario] name: control character 0x%02x at "
+					     "character %zu", c, i + 1);
+	}
+	if (memchr(name, '/', len) || (len <= 2 && !strncmp(name, "..", len)))
+		return scenario_fail(s, "scenario", "name", e,
+				     "[scenario] name '%.*s' is a path; a name holds no '/' and "
+				     "is not '.' or '..'", (int)len, name);
 	return 0;
 }
 
@@ -370,7 +395,7 @@ static int read_scenario(struct scenario *s, const char *path, struct error *e)
 
 	const char *name = v[SCN_NAME].s;
 	size_t len = strlen(name);
-	if (!len) {
+	if (!len && !ini_get(&s->ini, "scenario", "name")) {
 		name = base;
 		len = strlen(base);
 		if (len > 4 && strcmp(base + len - 4, ".ini") == 0)
@@ -380,6 +405,8 @@ static int read_scenario(struct scenario *s, const char *path, struct error *e)
 		return scenario_fail(s, "scenario", "name", e,
 				     "[scenario] name '%.*s' is longer than %d characters",
 				     (int)len, name, INI_NAME_MAX - 1);
+	if (check_name(s, name, len, e) != 0)
+		return -1;
 	memcpy(s->name, name, len);
 	s->name[len] = '\0';
 	return read_plugins(s, v[SCN_PLUGINS].s, e);

@@ -35,7 +35,8 @@ struct note {
 static const struct note notes[] = {
 	{ "scenario", "name",
 	  "Results go to \\fBresults/\\fINAME\\fR unless \\fBlethe run \\-\\-out\\fR says "
-	  "otherwise." },
+	  "otherwise, so a name is one directory name: not empty, no slash, not \\fB.\\fR or "
+	  "\\fB..\\fR, no control character." },
 	{ "scenario", "protocol",
 	  "With \\fBclass\\-incremental\\fR, one output layer covers every class and no task "
 	  "identity is given; with \\fBtask\\-incremental\\fR, the task is known in training and "

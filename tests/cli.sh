@@ -95,4 +95,32 @@ sed "s|fail_hook = after_task|nan_at_batch = 2|" "$TMP/hooks.ini" >"$TMP/nan.ini
 expect 1 "NaN" "NaN loss stops the run" -- "$LETHE" run "$TMP/nan.ini" --out "$TMP/r5"
 expect 2 "plugin 'nosuch' not found" "unknown plugin" -- "$LETHE" check "$S" --set scenario.plugins=nosuch
 
+# Paths in a scenario resolve against its directory, the same from there as from elsewhere: a
+# plugin named by its file beside the scenario, and the data directory.
+case $LETHE in /*) ABS=$LETHE ;; *) ABS=$(pwd)/$LETHE ;; esac
+in_dir() { # DIR CMD...: CMD run in DIR
+	(cd "$1" && shift && exec "$@")
+}
+mkdir -p "$TMP/here"
+cp "$PLUGINS/hooks.so" "$TMP/here/"
+scenario "$TMP/here/s.ini" && sed -i "s|^protocol.*|&\nplugins = hooks.so|" "$TMP/here/s.ini"
+expect 0 "ok: class-incremental, 2 tasks" "a plugin path, from the scenario's directory" -- \
+	in_dir "$TMP/here" "$ABS" check s.ini
+expect 0 "ok: class-incremental, 2 tasks" "a plugin path, from its parent" -- \
+	in_dir "$TMP" "$ABS" check here/s.ini
+if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+	ln -s /usr/share/datasets/fashion-mnist "$TMP/here/fm"
+	printf '[data]\nsource = fashion-mnist\ndir = fm\n[tasks]\nsplit = 5\n' >"$TMP/here/fm.ini"
+	expect 0 "ok: class-incremental, 5 tasks" "a data directory, from the scenario's directory" \
+		-- in_dir "$TMP/here" "$ABS" check fm.ini
+	expect 0 "ok: class-incremental, 5 tasks" "a data directory, from its parent" -- \
+		in_dir "$TMP" "$ABS" check here/fm.ini
+fi
+
+# Results: a FIFO where a run's metrics.json should be is refused, not waited on.
+mkdir -p "$TMP/fifo"
+mkfifo "$TMP/fifo/metrics.json"
+expect 2 "fifo/metrics.json: a FIFO, not a regular file" "report refuses a FIFO" -- \
+	timeout 60 "$LETHE" report "$TMP/fifo"
+
 finish
