@@ -14,6 +14,7 @@
 #include "plugin_loader.h"
 #include "progress.h"
 #include "report.h"
+#include "run_dir.h"
 #include "scenario.h"
 #include "sweep.h"
 #include "tui.h"
@@ -122,50 +123,35 @@ int cli_resolve_scenario(const char *arg, char *out, size_t size, struct error *
 	return error_set(e, "%s: no such file, nor a shipped scenario in %s", arg, dir);
 }
 
-/* results/NAME, or the first free results/NAME-N: a run never lands on an earlier one. */
-static void default_out(char *out, size_t size, const char *name)
-{
-	snprintf(out, size, "results/%s", name);
-	for (int n = 2; access(out, F_OK) == 0; n++)
-		snprintf(out, size, "results/%s-%d", name, n);
-}
-
 static int cmd_run(const struct options *o)
 {
-	if (o->tui && (!isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO)))
-		return fail("tui needs a terminal on stdin and stdout; for a headless run use "
-			    "lethe run", CLI_BAD_INPUT);
+	struct error err;
+	if (o->tui && tui_check_terminal(&err) != 0)
+		return fail(err.msg, CLI_BAD_INPUT);
 	if (o->resume && !o->out)
 		return bad_usage("%s needs --out DIR, the run to continue", "--resume");
-	struct error err;
 	struct scenario s;
 	if (scenario_load(&s, o->scenario, o->overrides, o->num_overrides, &err) != 0)
 		return fail(err.msg, CLI_BAD_INPUT);
 	if (!o->quiet)
 		blas_check_kernel(stderr);
-	char out[SCENARIO_PATH_MAX];
-	if (o->out) {
-		snprintf(out, sizeof(out), "%s", o->out);
-		char existing[SCENARIO_PATH_MAX + 32];
-		snprintf(existing, sizeof(existing), "%s/metrics.json", out);
-		if (!o->force && !o->resume && access(existing, F_OK) == 0) {
-			scenario_free(&s);
-			return bad_usage("%s already holds a run's results; choose another --out "
-					 "or pass --force to replace them", out);
-		}
-	} else {
-		default_out(out, sizeof(out), s.name);
-	}
 	struct plugin_path pp;
 	plugin_path_init(&pp, o->plugin_path);
 	struct engine e;
 	struct progress prog;
 	progress_init(&prog, stderr, isatty(STDERR_FILENO), o->quiet);
 	struct tui *tui = NULL;
-	int status = CLI_OK;
+	struct run_dir dir = { .lock = -1 };
+	const char *out = dir.path;
+	int status = CLI_OK, start = -1;
 	if (engine_open(&e, &s, &pp, &err) != 0) {
 		status = fail(err.msg, CLI_BAD_INPUT);
-	} else if (o->resume && engine_resume(&e, out, &err) != 0) {
+	} else if ((start = run_dir_open(&dir, o->out, s.name, o->force, o->resume, &err)) < 0) {
+		status = fail(err.msg, CLI_BAD_INPUT);
+	} else if (start == RUN_DIR_FINISHED) {
+		if (!o->quiet)
+			fprintf(stderr, "lethe: %s\n", dir.note);
+	} else if (start == RUN_DIR_RESUME && engine_resume(&e, out, &err) != 0) {
 		status = fail(err.msg, CLI_BAD_INPUT);
 	} else if (o->tui && tui_open(&tui, &e, out, &err) != 0) {
 		status = fail(err.msg, CLI_RUN_FAILED);
@@ -180,6 +166,10 @@ static int cmd_run(const struct options *o)
 			fprintf(stderr, "lethe: %s: %s, %zu tasks, baseline %s, results in %s\n",
 				s.name, scenario_protocol_name(s.protocol), e.tasks.count,
 				s.baseline == BASELINE_JOINT ? "joint" : "naive", out);
+		if (start == RUN_DIR_RESUME)
+			run_dir_resumed(&dir, &e);
+		if (*dir.note)
+			engine_log(&e, "lethe", LETHE_LOG_INFO, "%s", dir.note);
 		int rc = engine_run(&e, out, &err);
 		/* The terminal is back to normal before anything is printed. */
 		if (tui)
@@ -191,6 +181,7 @@ static int cmd_run(const struct options *o)
 				"in %s\n", out);
 	}
 	engine_close(&e);
+	run_dir_close(&dir);
 	plugin_path_free(&pp);
 	scenario_free(&s);
 	return status;

@@ -8,6 +8,10 @@
 
 struct tui;
 
+/* Whether the dashboard can be drawn here: stdin and stdout are a terminal whose type (TERM)
+ * terminfo knows and which can place the cursor. 0, or -1 and the error, which suggests
+ * lethe run. */
+int tui_check_terminal(struct error *err);
 /* Takes over the terminal (stdout must be one) for a run of e writing into out_dir. */
 int tui_open(struct tui **t, struct engine *e, const char *out_dir, struct error *err);
 /* The sink: pass with the struct tui * as ctx. */

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Runs killed with SIGKILL at seeded pseudo-random moments, resumed with --resume each time, end
 # with the same accuracy.csv, byte for byte, and the same unlearning figures as an uninterrupted
-# run. A corrupt, truncated, foreign or missing checkpoint is refused with exit 2 and one line;
-# a full disk, a file size limit and a read-only directory stop the run with a clear error and
-# leave the previous checkpoint whole, and the run resumes from it. Run from the build
+# run. A corrupt, truncated, foreign checkpoint or a FIFO is refused with exit 2 and one line, as
+# are a second run on the same directory and a read-only directory; a full disk and a file size
+# limit stop the run with a clear error and leave the previous checkpoint whole, and the run
+# resumes from it. --resume with no checkpoint yet starts from the beginning. Run from the build
 # directory, as make check does.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/testlib.sh"
@@ -148,8 +149,9 @@ while kill -0 "$pid" 2>/dev/null && [ ! -f "$CK" ]; do sleep 0.01; done
 kill -9 "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 size=$(wc -c <"$CK")
+cp "$CK" "$TMP/first.lethe" # what the refusals below must leave as it is
 
-mkdir -p "$TMP/flip" "$TMP/cut" "$TMP/none"
+mkdir -p "$TMP/flip" "$TMP/cut"
 cp "$CK" "$TMP/flip/checkpoint.lethe"
 printf '\377' | dd of="$TMP/flip/checkpoint.lethe" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
 refused 2 "flip/checkpoint.lethe: corrupt: its CRC-32 does not match" "a flipped byte is refused" \
@@ -162,13 +164,63 @@ refused 2 "first/checkpoint.lethe: another scenario: the checkpoint's run has tr
 	-- "$LETHE" run "$TMP/ewc.ini" --out "$TMP/first" --resume --set train.lr=0.06
 refused 2 "another scenario: the checkpoint's run set" "another plugin list is refused" \
 	-- "$LETHE" run "$TMP/forget.ini" --out "$TMP/first" --resume
-refused 2 "none/checkpoint.lethe: no checkpoint to resume from" "no checkpoint, no resume" \
-	-- "$LETHE" run "$TMP/ewc.ini" --out "$TMP/none" --resume
-if cmp -s "$CK" "$TMP/first/checkpoint.lethe"; then
+mkdir -p "$TMP/fifo"
+mkfifo "$TMP/fifo/checkpoint.lethe"
+refused 2 "fifo/checkpoint.lethe: a FIFO, not a regular file" "a FIFO is refused, not waited on" \
+	-- timeout 60 "$LETHE" run "$TMP/ewc.ini" --out "$TMP/fifo" --resume
+refused 2 "first holds the checkpoint of a run stopped in its first step; pass --resume" \
+	"a checkpoint alone is a run's results too" \
+	-- "$LETHE" run "$TMP/ewc.ini" --out "$TMP/first"
+if cmp -s "$TMP/first.lethe" "$CK"; then
 	ok "refusals leave the checkpoint alone"
 else
 	: >"$TMP/err"
 	not_ok "a refusal changed the checkpoint"
+fi
+
+# A requeued job says --resume from its first start on: with no checkpoint and no results there,
+# the run starts from the beginning, and says so in one line.
+"$LETHE" run "$TMP/ewc.ini" --out "$TMP/requeued" --resume >/dev/null 2>"$TMP/err"
+status=$?
+if [ "$status" -ne 0 ]; then
+	not_ok "--resume without a checkpoint starts from the beginning (exit $status)"
+elif [ "$(grep -c "requeued holds no checkpoint yet: starting from the beginning" "$TMP/err")" \
+	-ne 1 ]; then
+	not_ok "--resume without a checkpoint says it starts from the beginning"
+else
+	same "--resume without a checkpoint starts from the beginning" "$TMP/ewc-ref" \
+		"$TMP/requeued"
+fi
+
+# --resume says where it resumed, in one line: the checkpoint's step, epoch and batch (step 1
+# has 2 epochs of 150 batches; the first checkpoint is early in it).
+mkdir -p "$TMP/where"
+cp "$CK" "$TMP/where/"
+want=$(awk -v b="$(progress "$CK" 0)" -v dir="$TMP/where" 'BEGIN { e = b > 150 ? 2 : 1
+	printf "resuming %s from step 1/3, epoch %d/2, after batch %d/150", dir, e,
+		b - 150 * (e - 1) }')
+"$LETHE" run "$TMP/ewc.ini" --out "$TMP/where" --resume >/dev/null 2>"$TMP/err"
+if [ "$(grep -cF "lethe: $want" "$TMP/err")" -eq 1 ]; then
+	same "--resume says where: $want" "$TMP/ewc-ref" "$TMP/where"
+else
+	not_ok "--resume says where ($want)"
+fi
+
+# Two runs on one directory: the second is refused, naming the first's pid, while the first
+# holds the lock (stopped, so that it cannot finish first); killed with -9, the first leaves no
+# lock behind, and its run resumes.
+"$LETHE" run "$TMP/ewc.ini" --out "$TMP/busy" --quiet >/dev/null 2>&1 &
+pid=$!
+while kill -0 "$pid" 2>/dev/null && ! grep -qs "^$pid\$" "$TMP/busy/run.lock"; do sleep 0.01; done
+kill -STOP "$pid" 2>/dev/null
+refused 2 "busy: another lethe run is using it (pid $pid)" "a second run on one directory" \
+	-- "$LETHE" run "$TMP/ewc.ini" --out "$TMP/busy" --force
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+if "$LETHE" run "$TMP/ewc.ini" --out "$TMP/busy" --resume --quiet >/dev/null 2>"$TMP/err"; then
+	same "kill -9 leaves no lock behind" "$TMP/ewc-ref" "$TMP/busy"
+else
+	not_ok "kill -9 leaves no lock behind"
 fi
 
 # stopped NAME DIR WHY STATUS: lethe --resume in DIR failed (exit STATUS, 1 expected) naming the
@@ -215,19 +267,23 @@ cp "$CK" "$TMP/limit/"
 )
 stopped "file-size-limit" "$TMP/limit" "File too large" $?
 
-# A read-only directory: permissions for a user; root ignores them, but not an immutable
-# directory, where the file system has that attribute.
+# A read-only directory is refused before anything trains, its checkpoint untouched: by its
+# permissions for a user; root ignores them, but not an immutable directory, where the file
+# system has that attribute.
 mkdir -p "$TMP/ro"
 cp "$CK" "$TMP/ro/"
 chmod 555 "$TMP/ro"
+ro=
 if ! touch "$TMP/ro/probe" 2>/dev/null; then
-	"$LETHE" run "$TMP/ewc.ini" --out "$TMP/ro" --resume --quiet >/dev/null 2>"$TMP/err"
-	stopped "read-only" "$TMP/ro" "Permission denied" $?
+	ro="Permission denied"
 elif rm -f "$TMP/ro/probe" && chattr +i "$TMP/ro" 2>/dev/null; then
-	"$LETHE" run "$TMP/ewc.ini" --out "$TMP/ro" --resume --quiet >/dev/null 2>"$TMP/err"
-	status=$?
-	chattr -i "$TMP/ro"
-	stopped "read-only" "$TMP/ro" "Operation not permitted" $status
+	ro="Operation not permitted"
+fi
+if [ -n "$ro" ]; then
+	refused 2 "ro: cannot write in it: $ro" "a read-only directory is refused before training" \
+		-- "$LETHE" run "$TMP/ewc.ini" --out "$TMP/ro" --resume
+	chattr -i "$TMP/ro" 2>/dev/null
+	cmp -s "$CK" "$TMP/ro/checkpoint.lethe" || not_ok "read-only: the checkpoint changed"
 else
 	echo "skip: a read-only directory: running as root, and this file system has no" \
 		"immutable attribute"

@@ -220,6 +220,17 @@ if [ -n "${LETHE_TEST_PLUGINS:-}" ] && [ -e "$LETHE_TEST_PLUGINS/hooks.so" ]; th
 	check "the error is printed once the terminal is back" nan shows nan "lethe: step 1"
 fi
 
+# ---- terminals the dashboard cannot use: refused at once (nothing loaded), lethe run hinted ----
+for term in dumb nosuchterm; do
+	start "$term" "TERM=$term" tui "$S" --out "$TMP/$term"
+	check "TERM=$term is refused at once with exit 2" "$term" \
+		wait_for "$term" "exit status 2, terminal restored"
+	check "TERM=$term: the refusal names TERM and hints lethe run" "$term" \
+		sh -c "$TM capture-pane -p -J -t $term | grep -q 'TERM=$term.*use lethe run'"
+	if [ -e "$TMP/$term" ]; then not_ok "TERM=$term: nothing ran" "$term"
+	else ok "TERM=$term: nothing ran"; fi
+done
+
 # ---- not a terminal ----
 "$LETHE" tui "$S" --out "$TMP/none" </dev/null >/dev/null 2>"$TMP/err"
 status=$?
