@@ -95,5 +95,7 @@ grind create-fails 2 run "$TMP/sfd.ini" --out "$TMP/out-bad" --quiet \
 	--set scenario.plugins=rehearsal,hooks --set forget1.plugin= --set hooks.fail_hook=create
 grind hook-fails 1 run "$TMP/sfd.ini" --out "$TMP/out-hook" --quiet \
 	--set scenario.plugins=rehearsal,sfd,hooks --set hooks.fail_hook=after_task
+# A results directory refused once the engine is open (it holds a run's results).
+grind out-taken 2 run "$TMP/sfd.ini" --out "$TMP/out-repulsion" --quiet
 
 finish
