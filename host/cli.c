@@ -41,6 +41,7 @@ static const char usage[] =
 	"  --plugin-path DIRS   colon-separated directories searched first for plugins\n"
 	"  --force              let run replace the results already in DIR\n"
 	"  --resume             continue the run in --out DIR from its last checkpoint\n"
+	"                       (or start it, when DIR holds neither checkpoint nor results)\n"
 	"  --quiet              print warnings and errors only\n"
 	"  --help, --version\n"
 	"\n"
