@@ -83,12 +83,17 @@ void engine_refresh_tasks(struct engine *e)
 
 int engine_reserve_batch(struct engine *e, struct error *err)
 {
-	size_t cap = e->s->batch_size;
-	for (size_t i = 0; i < e->num_plugins; i++)
-		cap += e->plugins[i].svc.reserved;
+	size_t cap = e->s->batch_size, dim = e->train.dim, c = e->num_classes;
+	for (size_t i = 0; i < e->num_plugins; i++) {
+		size_t extra = e->plugins[i].svc.reserved;
+		if (extra > SIZE_MAX - cap)
+			return error_set(err, "the plugins' batch reservations overflow");
+		cap += extra;
+	}
 	if (cap <= e->batch_capacity)
 		return 0;
-	size_t dim = e->train.dim, c = e->num_classes;
+	if (cap > SIZE_MAX / sizeof(float) / (dim > c ? dim : c))
+		return error_set(err, "a batch of %zu rows overflows", cap);
 	float *x = realloc(e->x, cap * dim * sizeof(float));
 	if (x)
 		e->x = x;
@@ -125,12 +130,15 @@ int engine_reserve_batch(struct engine *e, struct error *err)
 	return mlp_reserve(&e->model, cap, err);
 }
 
-/* Calls a hook and turns a failure into "plugin NAME: HOOK: message". */
+/* Turns a hook's failure into "plugin NAME: HOOK failed (status N): reason"; a hook that called
+ * a service which could not say it refused its arguments fails too. */
 static int hook_result(struct engine_plugin *p, const char *hook, int rc,
 		       struct error *err)
 {
-	if (rc == LETHE_OK)
+	if (rc == LETHE_OK && !p->svc.misused)
 		return 0;
+	if (rc == LETHE_OK)
+		return error_set(err, "plugin %s: %s: %s", p->file.entry.name, hook, p->svc.error);
 	error_set(err, "plugin %s: %s failed (status %d): %s", p->file.entry.name, hook, rc,
 		  p->svc.has_error ? p->svc.error : "no reason given");
 	return -1;
@@ -165,18 +173,87 @@ static void hook_timed(struct engine *e, struct engine_plugin *p, enum engine_ho
 	e->phase_seconds[PHASE_HOOKS] += dt;
 }
 
+/* What a hook may break, checked after each plugin's call so that a NaN or an infinity is
+ * blamed on the plugin that wrote it, not on train.lr a step later. One pass over the vector
+ * per call: the model's parameters after the hooks that may change them (after_batch is
+ * read-only, but nothing else would notice), the batch's inputs after on_batch, dlogits after
+ * on_logits, the gradients after on_gradient. The per-batch ones cost only scenarios whose
+ * plugins have those hooks. */
+enum guard { GUARD_NONE, GUARD_PARAMS, GUARD_ROWS, GUARD_DLOGITS, GUARD_GRADS };
+
+static const enum guard hook_guards[HOOK_COUNT] = {
+	[HOOK_BEFORE_TASK] = GUARD_PARAMS,  [HOOK_BEFORE_EPOCH] = GUARD_PARAMS,
+	[HOOK_ON_BATCH] = GUARD_ROWS,       [HOOK_ON_LOGITS] = GUARD_DLOGITS,
+	[HOOK_ON_GRADIENT] = GUARD_GRADS,   [HOOK_AFTER_BATCH] = GUARD_PARAMS,
+	[HOOK_AFTER_TASK] = GUARD_PARAMS,   [HOOK_ON_FORGET] = GUARD_PARAMS,
+	[HOOK_UNLEARN] = GUARD_PARAMS,
+};
+
+/* The parameters' state before any plugin's hook: non-finite ones come from the training. */
+static int params_finite(const struct engine *e, struct error *err)
+{
+	size_t bad = mlp_count_nonfinite(e->model.params, e->model.num_params);
+	if (bad == 0)
+		return 0;
+	return error_set(err, "%zu of %zu parameters are NaN or infinite: the training diverged; "
+			 "train.lr = %g may be too large", bad, e->model.num_params, e->s->lr);
+}
+
+/* Before the first plugin's hook `id`: the parameters it is given are finite. (The batch's
+ * rows, dlogits and the gradients the host makes from finite ones.) */
+static int guard_before(const struct engine *e, enum engine_hook id, struct error *err)
+{
+	return hook_guards[id] == GUARD_PARAMS ? params_finite(e, err) : 0;
+}
+
+/* After plugin p's hook `id`: what the hook may break is still finite. */
+static int guard_after(const struct engine *e, const struct engine_plugin *p,
+		       enum engine_hook id, struct error *err)
+{
+	const float *v = NULL;
+	size_t n = 0;
+	const char *what = NULL;
+	switch (hook_guards[id]) {
+	case GUARD_NONE:
+		return 0;
+	case GUARD_PARAMS:
+		v = e->model.params, n = e->model.num_params, what = "parameters";
+		break;
+	case GUARD_ROWS: /* n beyond capacity is check_batch's to refuse */
+		v = e->x, what = "inputs in the batch";
+		n = (e->batch.n < e->batch_capacity ? e->batch.n : e->batch_capacity) * e->train.dim;
+		break;
+	case GUARD_DLOGITS:
+		v = e->dlogits, n = e->batch.n * e->num_classes, what = "entries of dlogits";
+		break;
+	case GUARD_GRADS:
+		v = e->model.grads, n = e->model.num_params, what = "gradients";
+		break;
+	}
+	size_t bad = mlp_count_nonfinite(v, n);
+	if (bad == 0)
+		return 0;
+	return error_set(err, "plugin %s: %s left %zu of %zu %s NaN or infinite", p->file.entry.name,
+			 hook_names[id], bad, n, what);
+}
+
 #define CALL_HOOKS(e, err, id, name, ...)                                                     \
 	do {                                                                                  \
+		int first_ = 1;                                                               \
 		for (size_t i_ = 0; i_ < (e)->num_plugins; i_++) {                            \
 			struct engine_plugin *p_ = &(e)->plugins[i_];                         \
 			if (!p_->hooks.name)                                                  \
 				continue;                                                     \
-			p_->svc.has_error = 0;                                                \
+			if (first_ && guard_before((e), (id), (err)) != 0)                    \
+				return -1;                                                    \
+			first_ = 0;                                                           \
+			services_enter(&p_->svc);                                             \
 			struct timespec t_;                                                   \
 			clock_gettime(CLOCK_MONOTONIC, &t_);                                  \
 			int rc_ = p_->hooks.name(p_->inst, __VA_ARGS__);                      \
 			hook_timed((e), p_, (id), &t_);                                       \
-			if (hook_result(p_, #name, rc_, (err)) != 0)                          \
+			if (hook_result(p_, #name, rc_, (err)) != 0 ||                        \
+			    guard_after((e), p_, (id), (err)) != 0)                           \
 				return -1;                                                    \
 		}                                                                             \
 	} while (0)
@@ -184,7 +261,7 @@ static void hook_timed(struct engine *e, struct engine_plugin *p, enum engine_ho
 /* An instance of p from its create, checked to be one this host can call. */
 static lethe_plugin *plugin_create(struct engine_plugin *p, struct error *err)
 {
-	p->svc.has_error = 0;
+	services_enter(&p->svc);
 	lethe_plugin *inst = p->file.entry.create(&p->host, p->values);
 	if (!inst) {
 		error_set(err, "plugin %s: create failed: %s", p->file.entry.name,
@@ -197,6 +274,11 @@ static lethe_plugin *plugin_create(struct engine_plugin *p, struct error *err)
 			  inst->destroy ? "a" : "no");
 		if (inst->destroy)
 			inst->destroy(inst);
+		return NULL;
+	}
+	if (p->svc.misused) {
+		error_set(err, "plugin %s: create: %s", p->file.entry.name, p->svc.error);
+		inst->destroy(inst);
 		return NULL;
 	}
 	return inst;
@@ -341,6 +423,9 @@ static void class_tasks(const struct engine *e, int *owner)
 
 int engine_evaluate(struct engine *e, double *acc, double *confusion, struct error *err)
 {
+	/* A non-finite model's argmax is an accuracy of nothing: never written down. */
+	if (params_finite(e, err) != 0)
+		return -1;
 	size_t dim = e->test.dim, C = e->num_classes;
 	float *x = malloc(EVAL_CHUNK * dim * sizeof(float));
 	float *logits = malloc(EVAL_CHUNK * C * sizeof(float));
@@ -472,6 +557,7 @@ static size_t head_epochs(struct engine *e, const lethe_task_info *info)
 		struct engine_plugin *p = &e->plugins[i];
 		if (!p->hooks.head_epochs)
 			continue;
+		services_enter(&p->svc);
 		uint32_t h = p->hooks.head_epochs(p->inst, info, epochs);
 		most = h > most ? h : most;
 	}
@@ -1206,11 +1292,15 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 	int rc = forget_references(e, f, ids, num_ids, &fs, &spec, u, err);
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (rc == 0 && p)
+		rc = guard_before(e, HOOK_UNLEARN, err);
 	if (rc == 0 && p) {
-		p->svc.has_error = 0;
+		services_enter(&p->svc);
 		int hrc = p->hooks.unlearn(p->inst, &req);
 		hook_timed(e, p, HOOK_UNLEARN, &t0);
 		rc = hook_result(p, "unlearn", hrc, err);
+		if (rc == 0)
+			rc = guard_after(e, p, HOOK_UNLEARN, err);
 		u->plugin = p->file.entry.name;
 	}
 	double seconds = seconds_since(&t0);
@@ -1260,7 +1350,7 @@ int engine_plugin_save(struct engine *e, size_t i, FILE *f, struct error *err)
 		return error_set(err, "plugin %s: cannot write its state", p->file.entry.name);
 	if (p->hooks.save) {
 		lethe_ostream out = { sizeof(out), f, stream_write };
-		p->svc.has_error = 0;
+		services_enter(&p->svc);
 		if (hook_result(p, "save", p->hooks.save(p->inst, &out), err) != 0)
 			return -1;
 	}
@@ -1286,7 +1376,7 @@ int engine_plugin_load(struct engine *e, size_t i, FILE *f, struct error *err)
 	struct bounded_reader r = { f, len };
 	if (p->hooks.load) {
 		lethe_istream in = { sizeof(in), &r, stream_read_bounded };
-		p->svc.has_error = 0;
+		services_enter(&p->svc);
 		if (hook_result(p, "load", p->hooks.load(p->inst, &in, version), err) != 0)
 			return -1;
 	}

@@ -242,3 +242,38 @@ void mlp_backward_deltas(struct mlp *m, const float *dlogits)
 {
 	backward(m, dlogits, 0, 0);
 }
+
+/* GCC at -O2 vectorises a loop only if it leaves no scalar remainder (as in sgd.c): whole
+ * blocks, then the rest. */
+#define FINITE_BLOCK 256
+
+/* Nonzero if a value of v[0..n) is NaN or infinite: an exponent of all ones, which the +1 in the
+ * exponent field carries into the sign bit. Integer operations only, so the loop vectorises
+ * without -ffast-math. */
+static uint32_t span_nonfinite(const float *v, size_t n)
+{
+	uint32_t any = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		memcpy(&u, &v[i], sizeof(u));
+		any |= (u & 0x7f800000u) + 0x00800000u;
+	}
+	return any >> 31;
+}
+
+static size_t span_count(const float *v, size_t n)
+{
+	size_t count = 0;
+	for (size_t i = 0; i < n; i++)
+		count += !isfinite(v[i]);
+	return count;
+}
+
+size_t mlp_count_nonfinite(const float *v, size_t n)
+{
+	size_t count = 0, i = 0;
+	for (; i + FINITE_BLOCK <= n; i += FINITE_BLOCK)
+		if (span_nonfinite(v + i, FINITE_BLOCK))
+			count += span_count(v + i, FINITE_BLOCK);
+	return count + span_count(v + i, n - i);
+}

@@ -74,6 +74,10 @@ double loss_softmax_ce(const float *logits, size_t n, size_t num_classes, const 
  * wins a tie, and -1 means mask allows no class. */
 int32_t mlp_argmax(const float *row, size_t num_classes, const uint8_t *mask);
 
+/* How many of v[0..n) are NaN or infinite: one vectorised pass, cheap next to a batch's
+ * products, so the engine can check the model after the hooks that may change it. */
+size_t mlp_count_nonfinite(const float *v, size_t n);
+
 /* SGD as PyTorch defines it: g = grad + weight_decay * θ; v = momentum * v + g (v = g on the
  * first step); θ -= lr * v. */
 struct sgd {

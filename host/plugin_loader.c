@@ -217,12 +217,61 @@ static int check_params(struct plugin_file *pf, const lethe_param_decl *decls, s
 	return 0;
 }
 
+/* One file or directory a plugin's code comes from: it may be changed only by you or root, as
+ * ssh's StrictModes asks of keys. Group-writable is fine when it is yours (a private group
+ * under umask 002), world-writable only for a sticky directory such as /tmp, where nobody can
+ * replace what is not theirs. */
+static int trusted(const char *plugin, const char *path, int is_dir, struct error *e)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return 0; /* gone: dlopen says so */
+	uid_t me = geteuid();
+	mode_t mode = st.st_mode & 07777;
+	int sticky = is_dir && (mode & S_ISVTX);
+	if (st.st_uid != me && st.st_uid != 0)
+		return error_set(e, "plugin %s: refused: %s is owned by uid %u, not by you or root",
+				 plugin, path, (unsigned)st.st_uid);
+	if ((mode & S_IWOTH) && !sticky)
+		return error_set(e, "plugin %s: refused: %s is writable by anyone (mode %04o); "
+				 "chmod o-w it", plugin, path, (unsigned)mode);
+	if ((mode & S_IWGRP) && st.st_uid != me && !sticky)
+		return error_set(e, "plugin %s: refused: %s is writable by its group (mode %04o) "
+				 "and not yours; chmod g-w it", plugin, path, (unsigned)mode);
+	return 0;
+}
+
+/* The file, and the directory that holds it (that of the path as given and, through a symlink,
+ * the target's): whoever may write there may swap the code. */
+static int plugin_trusted(const char *path, struct error *e)
+{
+	char real[PATH_MAX], dir[PATH_MAX];
+	if (trusted(path, path, 0, e) != 0)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if (trusted(path, slash ? dir : ".", 1, e) != 0)
+		return -1;
+	if (!realpath(path, real))
+		return 0;
+	slash = strrchr(real, '/');
+	*(slash == real ? slash + 1 : slash) = '\0';
+	return trusted(path, real, 1, e);
+}
+
 int plugin_file_open(struct plugin_file *pf, const char *path, struct error *e)
 {
 	memset(pf, 0, sizeof(*pf));
 	pf->path = strdup(path);
 	if (!pf->path)
 		return error_set(e, "out of memory");
+	/* dlopen runs the file's constructors: nothing is loaded before the check. */
+	if (plugin_trusted(path, e) != 0) {
+		plugin_file_close(pf);
+		return -1;
+	}
 	dlerror();
 	pf->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!pf->handle) {

@@ -46,10 +46,13 @@ struct plugin_file {
 	lethe_version plugin_abi;
 };
 
-/* dlopen(RTLD_NOW | RTLD_LOCAL) and check. Errors name the file and the reason: not a shared
- * object (dlerror's words), no entry symbol, another ABI major or a newer minor (both versions
- * named), a struct too small, a missing create, a bad name, a parameter whose default is not
- * valid. */
+/* dlopen(RTLD_NOW | RTLD_LOCAL) and check. Before dlopen runs any of its code, the file is
+ * refused if someone else could have changed it, as ssh refuses such keys: the file and the
+ * directory that holds it (through a symlink, the target's too) must be owned by you or root,
+ * not writable by anyone (but a sticky directory such as /tmp), and writable by their group only
+ * if yours. Errors name the file and the reason: that, not a shared object (dlerror's words),
+ * no entry symbol, another ABI major or a newer minor (both versions named), a struct too small,
+ * a missing create, a bad name, a parameter whose default is not valid. */
 int plugin_file_open(struct plugin_file *pf, const char *path, struct error *e);
 void plugin_file_close(struct plugin_file *pf);
 

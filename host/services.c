@@ -1,28 +1,137 @@
 #include "services.h"
 
 #include <cblas.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
 
-static struct services_ctx *ctx_of(const lethe_host *h)
+/* A printable character's UTF-8 sequence at s: its length, or 0 for a control character (C0,
+ * DEL, C1) or a byte that does not start a well-formed sequence. */
+static size_t utf8_printable(const unsigned char *s)
 {
-	return h->host_data;
+	static const uint32_t least[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+	uint32_t cp;
+	size_t len;
+	if (s[0] < 0x80)
+		return s[0] >= 0x20 && s[0] != 0x7f;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < least[len] || cp < 0xa0 || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+void services_escape(char *out, size_t size, const char *in)
+{
+	const unsigned char *s = (const unsigned char *)(in ? in : "");
+	size_t n = 0;
+	while (*s) {
+		char esc[8];
+		const char *piece = (const char *)s;
+		size_t len = utf8_printable(s), width = len;
+		if (!len) {
+			len = 1;
+			piece = esc;
+			width = (size_t)(*s == '\n'   ? snprintf(esc, sizeof(esc), "\\n")
+					 : *s == '\r' ? snprintf(esc, sizeof(esc), "\\r")
+					 : *s == '\t' ? snprintf(esc, sizeof(esc), "\\t")
+						      : snprintf(esc, sizeof(esc), "\\x%02x", *s));
+		}
+		if (n + width >= size)
+			break;
+		memcpy(out + n, piece, width);
+		n += width;
+		s += len;
+	}
+	out[n] = '\0';
+}
+
+/* The plugin whose hook (or create) is running: a service called with a NULL host still has
+ * someone to tell. Hooks run one at a time, on the engine's thread. */
+static _Thread_local struct services_ctx *current;
+
+void services_enter(struct services_ctx *ctx)
+{
+	ctx->has_error = 0;
+	ctx->misused = 0;
+	current = ctx;
+}
+
+/* How a service whose arguments are not valid tells the plugin: */
+enum refusal {
+	BY_STATUS,  /* it returns LETHE_ERR_INVALID */
+	BY_POINTER, /* it returns NULL or 0, which may be all a plugin checks: the reason is logged */
+	BY_FAILING  /* it returns nothing that can say so: the hook fails even if it returns OK */
+};
+
+/* Sets the reason (the hook's error, which a plugin may replace with its own) and returns
+ * LETHE_ERR_INVALID. */
+__attribute__((format(printf, 3, 4))) static int refuse(struct services_ctx *c, enum refusal how,
+							 const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+	c->has_error = 1;
+	if (how == BY_POINTER)
+		engine_log(c->engine, c->name, LETHE_LOG_WARN, "%s", c->error);
+	else if (how == BY_FAILING)
+		c->misused = 1;
+	return LETHE_ERR_INVALID;
+}
+
+/* The calling plugin's context, or NULL for a NULL host (refused through the running hook's
+ * plugin, if any). */
+static struct services_ctx *caller(const lethe_host *h, const char *service, enum refusal how)
+{
+	if (h)
+		return h->host_data;
+	if (current)
+		refuse(current, how, "%s: the host is NULL; pass the lethe_host that create received",
+		       service);
+	return NULL;
 }
 
 static void svc_log(const lethe_host *h, lethe_log_level level, const char *msg)
 {
-	struct services_ctx *c = ctx_of(h);
-	engine_log(c->engine, h->plugin_name, level, "%s", msg ? msg : "");
+	struct services_ctx *c = caller(h, "log", BY_FAILING);
+	if (!c)
+		return;
+	char line[ERROR_MSG_MAX];
+	services_escape(line, sizeof(line), msg);
+	if ((unsigned)level > LETHE_LOG_WARN)
+		level = LETHE_LOG_WARN;
+	engine_log(c->engine, c->name, level, "%s", line);
 }
 
 static void svc_error(const lethe_host *h, const char *msg)
 {
-	struct services_ctx *c = ctx_of(h);
-	snprintf(c->error, sizeof(c->error), "%s", msg ? msg : "");
+	struct services_ctx *c = caller(h, "error", BY_FAILING);
+	if (!c)
+		return;
+	services_escape(c->error, sizeof(c->error), msg);
 	c->has_error = 1;
 }
 
@@ -38,10 +147,14 @@ static int valid_key(const char *key)
 
 static void svc_report(const lethe_host *h, const char *key, double value)
 {
-	struct services_ctx *c = ctx_of(h);
+	struct services_ctx *c = caller(h, "report", BY_FAILING);
+	if (!c)
+		return;
 	if (!valid_key(key)) {
-		engine_log(c->engine, h->plugin_name, LETHE_LOG_WARN,
-			   "report: key '%s' is not [a-z0-9_]{1,31}; dropped", key ? key : "");
+		char shown[SERVICES_KEY_MAX * 4];
+		services_escape(shown, sizeof(shown), key);
+		engine_log(c->engine, c->name, LETHE_LOG_WARN,
+			   "report: key '%s' is not [a-z0-9_]{1,31}; dropped", shown);
 		return;
 	}
 	for (size_t i = 0; i < c->num_metrics; i++) {
@@ -51,7 +164,7 @@ static void svc_report(const lethe_host *h, const char *key, double value)
 		}
 	}
 	if (c->num_metrics == SERVICES_METRICS_MAX) {
-		engine_log(c->engine, h->plugin_name, LETHE_LOG_WARN,
+		engine_log(c->engine, c->name, LETHE_LOG_WARN,
 			   "report: more than %d keys; '%s' dropped", SERVICES_METRICS_MAX, key);
 		return;
 	}
@@ -61,49 +174,64 @@ static void svc_report(const lethe_host *h, const char *key, double value)
 
 static const lethe_run_info *svc_run_info(const lethe_host *h)
 {
-	return &ctx_of(h)->engine->run_info;
+	struct services_ctx *c = caller(h, "run_info", BY_POINTER);
+	return c ? &c->engine->run_info : NULL;
 }
 
 static const lethe_task_info *svc_task_info(const lethe_host *h, uint32_t k)
 {
-	struct engine *e = ctx_of(h)->engine;
+	struct services_ctx *c = caller(h, "task_info", BY_POINTER);
+	if (!c)
+		return NULL;
+	struct engine *e = c->engine;
 	return k < e->tasks.count ? &e->task_info[k] : NULL;
 }
 
 static uint64_t svc_rng_u64(const lethe_host *h)
 {
-	return rng_u64(&ctx_of(h)->rng);
+	struct services_ctx *c = caller(h, "rng_u64", BY_FAILING);
+	return c ? rng_u64(&c->rng) : 0;
 }
 
 static double svc_rng_uniform(const lethe_host *h)
 {
-	return rng_uniform(&ctx_of(h)->rng);
+	struct services_ctx *c = caller(h, "rng_uniform", BY_FAILING);
+	return c ? rng_uniform(&c->rng) : 0.0;
 }
 
 static double svc_rng_normal(const lethe_host *h)
 {
-	return rng_normal(&ctx_of(h)->rng);
+	struct services_ctx *c = caller(h, "rng_normal", BY_FAILING);
+	return c ? rng_normal(&c->rng) : 0.0;
 }
 
-static int fail(const lethe_host *h, const char *msg)
+/* n rows of dim floats fit in memory's address range. */
+static int rows_fit(size_t n, size_t dim)
 {
-	svc_error(h, msg);
-	return LETHE_ERR_INVALID;
+	return dim == 0 || n <= SIZE_MAX / sizeof(float) / dim;
 }
 
 static int svc_task_load(const lethe_host *h, uint32_t k, lethe_split split,
 			 const uint64_t *positions, size_t n, float *x, int32_t *y, uint64_t *ids)
 {
-	struct engine *e = ctx_of(h)->engine;
-	if (k >= e->tasks.count || split > LETHE_SPLIT_TEST)
-		return fail(h, "task_load: no such task or split");
+	struct services_ctx *c = caller(h, "task_load", BY_STATUS);
+	if (!c)
+		return LETHE_ERR_INVALID;
+	struct engine *e = c->engine;
+	if (k >= e->tasks.count || (unsigned)split > LETHE_SPLIT_TEST)
+		return refuse(c, BY_STATUS, "task_load: no such task or split");
 	const struct task *t = &e->tasks.t[k];
 	const struct dataset *d = split == LETHE_SPLIT_TRAIN ? &e->train : &e->test;
+	if (n > 0 && (!positions || !x))
+		return refuse(c, BY_STATUS, "task_load: %s is NULL", positions ? "x" : "positions");
+	if (!rows_fit(n, d->dim))
+		return refuse(c, BY_STATUS, "task_load: n = %zu rows of %zu floats overflow", n,
+			      d->dim);
 	const uint32_t *list = split == LETHE_SPLIT_TRAIN ? t->train : t->test;
 	size_t count = split == LETHE_SPLIT_TRAIN ? t->num_train : t->num_test;
 	for (size_t i = 0; i < n; i++) {
 		if (positions[i] >= count)
-			return fail(h, "task_load: position out of range");
+			return refuse(c, BY_STATUS, "task_load: position out of range");
 		uint32_t p = list[positions[i]];
 		tasks_convert(t, d->x + (size_t)p * d->dim, 1, d->dim, x + i * d->dim);
 		if (y)
@@ -117,9 +245,12 @@ static int svc_task_load(const lethe_host *h, uint32_t k, lethe_split split,
 static int svc_task_raw(const lethe_host *h, uint32_t k, uint64_t position, const uint8_t **pixels,
 			int32_t *y, uint64_t *id)
 {
-	struct engine *e = ctx_of(h)->engine;
+	struct services_ctx *c = caller(h, "task_raw", BY_STATUS);
+	if (!c)
+		return LETHE_ERR_INVALID;
+	struct engine *e = c->engine;
 	if (k >= e->tasks.count || position >= e->tasks.t[k].num_train)
-		return fail(h, "task_raw: no such task or position");
+		return refuse(c, BY_STATUS, "task_raw: no such task or position");
 	uint32_t p = e->tasks.t[k].train[position];
 	if (pixels)
 		*pixels = e->train.x + (size_t)p * e->train.dim;
@@ -132,10 +263,13 @@ static int svc_task_raw(const lethe_host *h, uint32_t k, uint64_t position, cons
 
 static int svc_sample_raw(const lethe_host *h, uint64_t id, const uint8_t **pixels, int32_t *y)
 {
-	struct engine *e = ctx_of(h)->engine;
+	struct services_ctx *c = caller(h, "sample_raw", BY_STATUS);
+	if (!c)
+		return LETHE_ERR_INVALID;
+	struct engine *e = c->engine;
 	uint64_t task = id >> 32, p = id & 0xffffffffu;
 	if (task >= e->tasks.count || !tasks_has_train(&e->tasks.t[task], (uint32_t)p))
-		return fail(h, "sample_raw: no training sample has this id");
+		return refuse(c, BY_STATUS, "sample_raw: no training sample has this id");
 	if (pixels)
 		*pixels = e->train.x + p * e->train.dim;
 	if (y)
@@ -146,49 +280,91 @@ static int svc_sample_raw(const lethe_host *h, uint64_t id, const uint8_t **pixe
 static int svc_task_convert(const lethe_host *h, uint32_t k, const uint8_t *pixels, size_t n,
 			    float *x)
 {
-	struct engine *e = ctx_of(h)->engine;
+	struct services_ctx *c = caller(h, "task_convert", BY_STATUS);
+	if (!c)
+		return LETHE_ERR_INVALID;
+	struct engine *e = c->engine;
 	if (k >= e->tasks.count)
-		return fail(h, "task_convert: no such task");
+		return refuse(c, BY_STATUS, "task_convert: no such task");
+	if (n > 0 && (!pixels || !x))
+		return refuse(c, BY_STATUS, "task_convert: %s is NULL", pixels ? "x" : "pixels");
+	if (!rows_fit(n, e->train.dim))
+		return refuse(c, BY_STATUS, "task_convert: n = %zu rows of %zu floats overflow", n,
+			      e->train.dim);
 	tasks_convert(&e->tasks.t[k], pixels, n, e->train.dim, x);
 	return LETHE_OK;
 }
 
 static int svc_batch_reserve(const lethe_host *h, size_t extra)
 {
-	struct services_ctx *c = ctx_of(h);
-	if (c->engine->in_batch)
-		return fail(h, "batch_reserve: called from a per-batch hook");
+	struct services_ctx *c = caller(h, "batch_reserve", BY_STATUS);
+	if (!c)
+		return LETHE_ERR_INVALID;
+	struct engine *e = c->engine;
+	if (e->in_batch)
+		return refuse(c, BY_STATUS, "batch_reserve: called from a per-batch hook");
+	/* A forward pass takes at most INT_MAX rows: a larger batch could never train. */
+	size_t others = e->s->batch_size;
+	for (size_t i = 0; i < e->num_plugins; i++)
+		if (&e->plugins[i].svc != c)
+			others += e->plugins[i].svc.reserved;
+	if (others > INT_MAX || extra > INT_MAX - others)
+		return refuse(c, BY_STATUS, "batch_reserve: %zu extra rows would make a batch of "
+			      "more than %d rows", extra, INT_MAX);
+	size_t was = c->reserved;
 	c->reserved = extra;
 	struct error err;
-	if (engine_reserve_batch(c->engine, &err) != 0)
-		return fail(h, err.msg);
+	if (engine_reserve_batch(e, &err) != 0) {
+		c->reserved = was;
+		return refuse(c, BY_STATUS, "batch_reserve: %s", err.msg);
+	}
 	return LETHE_OK;
 }
 
 static lethe_model *svc_model(const lethe_host *h)
 {
-	return (lethe_model *)&ctx_of(h)->engine->model;
+	struct services_ctx *c = caller(h, "model", BY_POINTER);
+	return c ? (lethe_model *)&c->engine->model : NULL;
+}
+
+/* m as the host's model or one of this plugin's live clones; NULL for anything else (NULL, a
+ * clone already freed, another plugin's), refused as `how` says. */
+static struct mlp *model_of(struct services_ctx *c, const lethe_model *m, const char *service,
+			    enum refusal how)
+{
+	if (m && m == (const lethe_model *)&c->engine->model)
+		return &c->engine->model;
+	for (size_t i = 0; m && i < c->num_clones; i++)
+		if (m == (const lethe_model *)c->clones[i])
+			return c->clones[i];
+	refuse(c, how, "%s: m is %s", service,
+	       m ? "neither the host's model nor a live clone of this plugin's" : "NULL");
+	return NULL;
 }
 
 static lethe_model *svc_model_clone(const lethe_host *h, const lethe_model *m)
 {
-	struct services_ctx *c = ctx_of(h);
+	struct services_ctx *c = caller(h, "model_clone", BY_POINTER);
+	const struct mlp *src = c ? model_of(c, m, "model_clone", BY_POINTER) : NULL;
+	if (!src)
+		return NULL;
 	if (c->num_clones == c->clones_cap) {
 		size_t cap = c->clones_cap ? c->clones_cap * 2 : 4;
 		struct mlp **grown = realloc(c->clones, cap * sizeof(*grown));
-		if (!grown)
+		if (!grown) {
+			refuse(c, BY_POINTER, "model_clone: out of memory");
 			return NULL;
+		}
 		c->clones = grown;
 		c->clones_cap = cap;
 	}
 	struct mlp *copy = calloc(1, sizeof(*copy));
-	const struct mlp *src = (const struct mlp *)m;
 	struct error err;
 	if (!copy || mlp_clone(copy, src, &err) != 0 || mlp_reserve(copy, src->capacity, &err)) {
 		if (copy)
 			mlp_free(copy);
 		free(copy);
-		svc_error(h, "model_clone: out of memory");
+		refuse(c, BY_POINTER, "model_clone: out of memory");
 		return NULL;
 	}
 	c->clones[c->num_clones++] = copy;
@@ -197,7 +373,9 @@ static lethe_model *svc_model_clone(const lethe_host *h, const lethe_model *m)
 
 static void svc_model_free(const lethe_host *h, lethe_model *m)
 {
-	struct services_ctx *c = ctx_of(h);
+	struct services_ctx *c = caller(h, "model_free", BY_FAILING);
+	if (!c || !m)
+		return;
 	for (size_t i = 0; i < c->num_clones; i++) {
 		if (c->clones[i] == (struct mlp *)m) {
 			mlp_free(c->clones[i]);
@@ -206,30 +384,33 @@ static void svc_model_free(const lethe_host *h, lethe_model *m)
 			return;
 		}
 	}
+	engine_log(c->engine, c->name, LETHE_LOG_WARN, "model_free: m is not a live clone of "
+		   "this plugin's; ignored");
 }
 
 static float *svc_model_params(const lethe_host *h, lethe_model *m, uint64_t *count)
 {
-	(void)h;
-	struct mlp *mm = (struct mlp *)m;
+	struct services_ctx *c = caller(h, "model_params", BY_POINTER);
+	struct mlp *mm = c ? model_of(c, m, "model_params", BY_POINTER) : NULL;
 	if (count)
-		*count = mm->num_params;
-	return mm->params;
+		*count = mm ? mm->num_params : 0;
+	return mm ? mm->params : NULL;
 }
 
 static float *svc_model_grads(const lethe_host *h, lethe_model *m, uint64_t *count)
 {
-	(void)h;
-	struct mlp *mm = (struct mlp *)m;
+	struct services_ctx *c = caller(h, "model_grads", BY_POINTER);
+	struct mlp *mm = c ? model_of(c, m, "model_grads", BY_POINTER) : NULL;
 	if (count)
-		*count = mm->num_params;
-	return mm->grads;
+		*count = mm ? mm->num_params : 0;
+	return mm ? mm->grads : NULL;
 }
 
 static uint32_t svc_model_num_layers(const lethe_host *h, const lethe_model *m)
 {
-	(void)h;
-	return (uint32_t)((const struct mlp *)m)->num_layers;
+	struct services_ctx *c = caller(h, "model_num_layers", BY_POINTER);
+	const struct mlp *mm = c ? model_of(c, m, "model_num_layers", BY_POINTER) : NULL;
+	return mm ? (uint32_t)mm->num_layers : 0;
 }
 
 /* ABI 1.0's lethe_layer ends with delta; a later minor may append fields. */
@@ -237,9 +418,13 @@ static uint32_t svc_model_num_layers(const lethe_host *h, const lethe_model *m)
 
 static int svc_model_layer(const lethe_host *h, const lethe_model *m, uint32_t i, lethe_layer *out)
 {
-	const struct mlp *mm = (const struct mlp *)m;
+	struct services_ctx *c = caller(h, "model_layer", BY_STATUS);
+	const struct mlp *mm = c ? model_of(c, m, "model_layer", BY_STATUS) : NULL;
+	if (!mm)
+		return LETHE_ERR_INVALID;
 	if (i >= mm->num_layers || !out || out->struct_size < LAYER_MIN_SIZE)
-		return fail(h, "model_layer: no such layer, or out->struct_size not set");
+		return refuse(c, BY_STATUS,
+			      "model_layer: no such layer, or out->struct_size not set");
 	const struct mlp_layer *l = &mm->layer[i];
 	lethe_layer info = {
 		.struct_size = out->struct_size,
@@ -258,17 +443,42 @@ static int svc_model_layer(const lethe_host *h, const lethe_model *m, uint32_t i
 static int svc_model_forward(const lethe_host *h, lethe_model *m, const float *x, size_t n,
 			     float *logits)
 {
+	struct services_ctx *c = caller(h, "model_forward", BY_STATUS);
+	struct mlp *mm = c ? model_of(c, m, "model_forward", BY_STATUS) : NULL;
+	if (!mm)
+		return LETHE_ERR_INVALID;
+	if (n > 0 && (!x || !logits))
+		return refuse(c, BY_STATUS, "model_forward: %s is NULL", x ? "logits" : "x");
 	struct error err;
-	if (mlp_forward((struct mlp *)m, x, n, logits, &err) != 0)
-		return fail(h, err.msg);
+	if (mlp_forward(mm, x, n, logits, &err) != 0)
+		return refuse(c, BY_STATUS, "model_forward: %s", err.msg);
 	return LETHE_OK;
+}
+
+/* model_backward and model_backward_deltas: the same checks. */
+static struct mlp *backward_target(const lethe_host *h, lethe_model *m, const float *dlogits,
+				   size_t n, const char *service)
+{
+	struct services_ctx *c = caller(h, service, BY_STATUS);
+	struct mlp *mm = c ? model_of(c, m, service, BY_STATUS) : NULL;
+	if (!mm)
+		return NULL;
+	if (n != mm->rows) {
+		refuse(c, BY_STATUS, "%s: n differs from the last forward", service);
+		return NULL;
+	}
+	if (n > 0 && !dlogits) {
+		refuse(c, BY_STATUS, "%s: dlogits is NULL", service);
+		return NULL;
+	}
+	return mm;
 }
 
 static int svc_model_backward(const lethe_host *h, lethe_model *m, const float *dlogits, size_t n)
 {
-	struct mlp *mm = (struct mlp *)m;
-	if (n != mm->rows)
-		return fail(h, "model_backward: n differs from the last forward");
+	struct mlp *mm = backward_target(h, m, dlogits, n, "model_backward");
+	if (!mm)
+		return LETHE_ERR_INVALID;
 	mlp_backward(mm, dlogits);
 	return LETHE_OK;
 }
@@ -276,33 +486,71 @@ static int svc_model_backward(const lethe_host *h, lethe_model *m, const float *
 static int svc_model_backward_deltas(const lethe_host *h, lethe_model *m, const float *dlogits,
 				     size_t n)
 {
-	struct mlp *mm = (struct mlp *)m;
-	if (n != mm->rows)
-		return fail(h, "model_backward_deltas: n differs from the last forward");
+	struct mlp *mm = backward_target(h, m, dlogits, n, "model_backward_deltas");
+	if (!mm)
+		return LETHE_ERR_INVALID;
 	mlp_backward_deltas(mm, dlogits);
 	return LETHE_OK;
+}
+
+/* BLAS takes int sizes; a matrix of r > 0 rows needs a leading dimension of at least its cols. */
+static int blas_size_ok(size_t v)
+{
+	return v <= INT_MAX;
+}
+
+static int matrix_ok(const float *p, size_t rows, size_t cols, size_t ld)
+{
+	return blas_size_ok(ld) && ld >= (cols ? cols : 1) && (rows == 0 || cols == 0 || p);
 }
 
 static void svc_sgemm(const lethe_host *h, int trans_a, int trans_b, size_t m, size_t n, size_t k,
 		      float alpha, const float *a, size_t lda, const float *b, size_t ldb,
 		      float beta, float *c, size_t ldc)
 {
-	(void)h;
+	struct services_ctx *ctx = caller(h, "sgemm", BY_FAILING);
+	if (!ctx)
+		return;
+	/* Row-major: A is stored m x k (k x m transposed), B k x n (n x k), C m x n. */
+	if (!blas_size_ok(m) || !blas_size_ok(n) || !blas_size_ok(k)) {
+		refuse(ctx, BY_FAILING, "sgemm: m = %zu, n = %zu, k = %zu: a size is above %d", m,
+		       n, k, INT_MAX);
+		return;
+	}
+	if (!matrix_ok(a, trans_a ? k : m, trans_a ? m : k, lda) ||
+	    !matrix_ok(b, trans_b ? n : k, trans_b ? k : n, ldb) || !matrix_ok(c, m, n, ldc)) {
+		refuse(ctx, BY_FAILING, "sgemm: m = %zu, n = %zu, k = %zu, lda = %zu, ldb = %zu, "
+		       "ldc = %zu: a matrix is NULL or a leading dimension is below its row "
+		       "length", m, n, k, lda, ldb, ldc);
+		return;
+	}
 	cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
 		    trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a, (int)lda,
 		    b, (int)ldb, beta, c, (int)ldc);
 }
 
+/* saxpy and sdot: n fits BLAS's int and both vectors are there. */
+static struct services_ctx *vectors_ok(const lethe_host *h, size_t n, const float *x,
+				       const float *y, const char *service)
+{
+	struct services_ctx *c = caller(h, service, BY_FAILING);
+	if (c && (!blas_size_ok(n) || (n > 0 && (!x || !y)))) {
+		refuse(c, BY_FAILING, "%s: n = %zu%s", service, n,
+		       blas_size_ok(n) ? " with a NULL vector" : " is above INT_MAX");
+		return NULL;
+	}
+	return c;
+}
+
 static void svc_saxpy(const lethe_host *h, size_t n, float alpha, const float *x, float *y)
 {
-	(void)h;
-	cblas_saxpy((int)n, alpha, x, 1, y, 1);
+	if (vectors_ok(h, n, x, y, "saxpy"))
+		cblas_saxpy((int)n, alpha, x, 1, y, 1);
 }
 
 static float svc_sdot(const lethe_host *h, size_t n, const float *x, const float *y)
 {
-	(void)h;
-	return cblas_sdot((int)n, x, 1, y, 1);
+	return vectors_ok(h, n, x, y, "sdot") ? cblas_sdot((int)n, x, 1, y, 1) : 0.0f;
 }
 
 void services_init(lethe_host *h, struct services_ctx *ctx, struct engine *e, size_t index,
@@ -311,6 +559,7 @@ void services_init(lethe_host *h, struct services_ctx *ctx, struct engine *e, si
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->engine = e;
 	ctx->index = index;
+	ctx->name = name;
 	/* Streams 0-99 are the engine's; each plugin draws from its own. */
 	rng_seed(&ctx->rng, e->s->seed, 100 + index);
 	*h = (lethe_host){
@@ -349,6 +598,8 @@ void services_init(lethe_host *h, struct services_ctx *ctx, struct engine *e, si
 
 void services_free(struct services_ctx *ctx)
 {
+	if (current == ctx)
+		current = NULL;
 	for (size_t i = 0; i < ctx->num_clones; i++) {
 		mlp_free(ctx->clones[i]);
 		free(ctx->clones[i]);

@@ -18,9 +18,12 @@ struct engine;
 struct services_ctx {
 	struct engine *engine;
 	size_t index;	      /* the plugin's position in the scenario */
+	const char *name;     /* the plugin's, for its log lines */
 	struct rng rng;	      /* the plugin's own stream */
 	char error[ERROR_MSG_MAX];
-	int has_error;	      /* error() was called since the last hook */
+	int has_error;	      /* error() was called, or a service refused, since the hook began */
+	int misused;	      /* a service that cannot return a failure refused its arguments: the
+			       * hook fails even if it returns LETHE_OK */
 	size_t reserved;      /* extra batch rows asked for */
 	struct services_metric {
 		char key[SERVICES_KEY_MAX];
@@ -35,5 +38,15 @@ struct services_ctx {
 void services_init(lethe_host *h, struct services_ctx *ctx, struct engine *e, size_t index,
 		   const char *name);
 void services_free(struct services_ctx *ctx);
+
+/* Before each hook (and create) of ctx's plugin: no error reason yet, and ctx is where a
+ * service called with a NULL host reports. */
+void services_enter(struct services_ctx *ctx);
+
+/* Plugin text (log lines, error reasons) made fit for one line of a terminal or the dashboard:
+ * out (size >= 1 bytes) receives in with each control character (C0, DEL, the C1 range) and
+ * each byte that is not part of well-formed UTF-8 written as \n, \r, \t or \xHH; printable
+ * UTF-8 passes intact. Cut at a character's boundary when out is too small; in may be NULL. */
+void services_escape(char *out, size_t size, const char *in);
 
 #endif

@@ -1,7 +1,10 @@
 /* The plugin loader and the hook contract, through real dlopen of real plugin files. */
 #define _GNU_SOURCE
 #include <check.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +403,267 @@ START_TEST(test_state_round_trip)
 }
 END_TEST
 
+/* ---- what the host checks of its plugins ---- */
+
+/* The vandal plugin on the hooks scenario's data, with a forget step after step 1 that it
+ * performs, so that every hook it may spoil runs. */
+static void vandal_start(struct run *r, const char *values, int run)
+{
+	memset(r, 0, sizeof(*r));
+	char text[8192];
+	snprintf(text, sizeof(text),
+		 "[scenario]\nname = vandal\nprotocol = class-incremental\n"
+		 "plugins = %s/vandal.so\n"
+		 "[data]\nsource = synthetic\nclasses = 4\ndim = 8\ntrain_per_class = 100\n"
+		 "test_per_class = 20\nspread = 10\n"
+		 "[tasks]\nsplit = 2\n[model]\nhidden = 16\n"
+		 "[train]\nlr = 0.05\nbatch_size = 50\nepochs = 2\nseed = 3\n"
+		 "[forget1]\nafter = 1\nclasses = 0\nplugin = vandal\nreferences =\n"
+		 "[vandal]\n%s",
+		 plugin_dir, values);
+	char *path = testutil_write_text(testutil_dir, "vandal.ini", text);
+	ck_assert_msg(scenario_load(&r->s, path, NULL, 0, &r->err) == 0, "%s", r->err.msg);
+	free(path);
+	plugin_path_init(&r->pp, NULL);
+	r->open_rc = engine_open(&r->e, &r->s, &r->pp, &r->err);
+	ck_assert_msg(r->open_rc == 0, "%s", r->err.msg);
+	engine_add_sink(&r->e, capture, &r->log);
+	if (run)
+		r->run_rc = engine_run(&r->e, testutil_dir, &r->err);
+}
+
+static const struct {
+	const char *hook, *what;
+	size_t rows_done; /* steps whose accuracies stand: those before the spoiled one */
+} spoiled[] = {
+	{ "before_task", "parameters", 0 },	 { "before_epoch", "parameters", 0 },
+	{ "on_batch", "inputs in the batch", 0 }, { "on_logits", "entries of dlogits", 0 },
+	{ "on_gradient", "gradients", 0 },	 { "after_batch", "parameters", 0 },
+	{ "after_task", "parameters", 0 },	 { "unlearn", "parameters", 1 },
+	{ "on_forget", "parameters", 1 },
+};
+
+/* A NaN a plugin writes stops the run there, naming the plugin, the hook and what it broke,
+ * and the accuracy of the broken model is never written. */
+START_TEST(test_nan_names_plugin)
+{
+	char values[64], want[128];
+	snprintf(values, sizeof(values), "nan_in = %s\n", spoiled[_i].hook);
+	struct run r;
+	vandal_start(&r, values, 1);
+	ck_assert_int_eq(r.run_rc, -1);
+	snprintf(want, sizeof(want), "plugin vandal: %s left 1 of ", spoiled[_i].hook);
+	ck_assert_has(r.err.msg, want);
+	snprintf(want, sizeof(want), " %s NaN or infinite", spoiled[_i].what);
+	ck_assert_has(r.err.msg, want);
+	ck_assert_msg(!strstr(r.err.msg, "train.lr"), "%s", r.err.msg);
+	ck_assert_uint_eq(r.e.rows_done, spoiled[_i].rows_done);
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/metrics.json", testutil_dir);
+	char *json = testutil_read(path, NULL);
+	ck_assert_ptr_nonnull(json);
+	if (spoiled[_i].rows_done == 0)
+		ck_assert_has(json, "\"accuracy_matrix\": [],");
+	ck_assert_has(json, "\"complete\": false");
+	free(json);
+	run_end(&r);
+}
+END_TEST
+
+/* The training itself diverging is not a plugin's fault, and its accuracies are not written. */
+START_TEST(test_nonfinite_model_not_evaluated)
+{
+	struct run r;
+	vandal_start(&r, "", 0);
+	double acc[2] = { -1, -1 };
+	r.e.model.params[r.e.model.num_params - 1] = INFINITY;
+	ck_assert_int_eq(engine_evaluate(&r.e, acc, NULL, &r.err), -1);
+	ck_assert_has(r.err.msg, "1 of ");
+	ck_assert_has(r.err.msg, "parameters are NaN or infinite: the training diverged");
+	ck_assert(acc[0] == -1 && acc[1] == -1);
+	run_end(&r);
+}
+END_TEST
+
+START_TEST(test_count_nonfinite)
+{
+	float v[1000];
+	for (size_t i = 0; i < 1000; i++)
+		v[i] = (float)i - 500.0f;
+	v[3] = FLT_MAX;
+	v[4] = -FLT_MAX;
+	v[5] = FLT_MIN / 2; /* subnormal */
+	ck_assert_uint_eq(mlp_count_nonfinite(v, 1000), 0);
+	v[0] = NAN;
+	v[511] = INFINITY; /* in the second block */
+	v[999] = -INFINITY; /* in the remainder */
+	ck_assert_uint_eq(mlp_count_nonfinite(v, 1000), 3);
+	ck_assert_uint_eq(mlp_count_nonfinite(v, 999), 2);
+	ck_assert_uint_eq(mlp_count_nonfinite(v + 1, 0), 0);
+}
+END_TEST
+
+/* Plugin text reaches a terminal: on one line, with no control sequence left to act. */
+START_TEST(test_escape)
+{
+	char out[64];
+	services_escape(out, sizeof(out), "\x1b[2J\nevil\a\r\t\x7f end");
+	ck_assert_str_eq(out, "\\x1b[2J\\nevil\\x07\\r\\t\\x7f end");
+	/* printable UTF-8 passes: é, €, 𝄞, and a backslash as it is */
+	services_escape(out, sizeof(out), "\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e a\\b");
+	ck_assert_str_eq(out, "\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e a\\b");
+	/* C1 controls (U+009B is a CSI), stray, overlong and surrogate bytes do not */
+	services_escape(out, sizeof(out), "\xc2\x9b" "2J \xff \xc0\xaf \xed\xa0\x80 \xc3");
+	ck_assert_str_eq(out, "\\xc2\\x9b2J \\xff \\xc0\\xaf \\xed\\xa0\\x80 \\xc3");
+	/* cut at a whole character or escape, never inside one */
+	services_escape(out, 6, "ab\ncd");
+	ck_assert_str_eq(out, "ab\\nc");
+	services_escape(out, 4, "ab\ncd");
+	ck_assert_str_eq(out, "ab");
+	services_escape(out, 3, "a\xc3\xa9");
+	ck_assert_str_eq(out, "a");
+	services_escape(out, sizeof(out), NULL);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
+START_TEST(test_hostile_text_escaped)
+{
+	struct run r;
+	vandal_start(&r, "text = log\n", 1);
+	ck_assert_msg(r.run_rc == 0, "%s", r.err.msg);
+	ck_assert_str_eq(r.log.lines[0], "vandal: \\x1b[2J\\nevil\\x07\\r\xc3\xa9t\xc3\xa9");
+	run_end(&r);
+	vandal_start(&r, "text = error\n", 1);
+	ck_assert_int_eq(r.run_rc, -1);
+	ck_assert_has(r.err.msg, "before_task failed (status -1): \\x1b[2J\\nevil\\x07\\r");
+	ck_assert_ptr_null(strpbrk(r.err.msg, "\x1b\n\a\r"));
+	run_end(&r);
+}
+END_TEST
+
+/* Every service refuses arguments it cannot use with LETHE_ERR_INVALID, NULL or 0 and a reason
+ * (the hook's error), instead of crashing the host. */
+START_TEST(test_services_refuse)
+{
+	struct run r;
+	vandal_start(&r, "", 0);
+	const lethe_host *h = &r.e.plugins[0].host;
+	struct services_ctx *c = &r.e.plugins[0].svc;
+	lethe_model *m = h->model(h);
+	float x[64] = { 0 }, y[64];
+	int32_t labels[4];
+	uint64_t pos[2] = { 0, 1 }, n;
+	const uint8_t *pixels;
+#define REFUSED(call, reason)                                                                 \
+	do {                                                                                  \
+		services_enter(c);                                                            \
+		ck_assert_int_eq((call), LETHE_ERR_INVALID);                                  \
+		ck_assert_has(c->error, reason);                                              \
+	} while (0)
+	REFUSED(h->task_load(h, 0, LETHE_SPLIT_TRAIN, pos, 2, NULL, labels, NULL),
+		"task_load: x is NULL");
+	REFUSED(h->task_load(h, 0, LETHE_SPLIT_TRAIN, NULL, 2, x, NULL, NULL),
+		"task_load: positions is NULL");
+	REFUSED(h->task_load(h, 0, (lethe_split)7, pos, 2, x, NULL, NULL), "no such task or split");
+	REFUSED(h->task_load(h, 0, LETHE_SPLIT_TRAIN, pos, SIZE_MAX / 4, x, NULL, NULL),
+		"overflow");
+	REFUSED(h->task_raw(h, 9, 0, &pixels, NULL, NULL), "no such task");
+	REFUSED(h->sample_raw(h, UINT64_MAX, &pixels, NULL), "no training sample");
+	REFUSED(h->task_convert(h, 0, NULL, 1, x), "task_convert: pixels is NULL");
+	REFUSED(h->task_convert(h, 0, (const uint8_t *)"", SIZE_MAX / 2, x), "overflow");
+	size_t capacity = r.e.batch_capacity;
+	REFUSED(h->batch_reserve(h, SIZE_MAX), "would make a batch of more than");
+	REFUSED(h->batch_reserve(h, (size_t)INT_MAX), "would make a batch of more than");
+	ck_assert_uint_eq(r.e.batch_capacity, capacity);
+	ck_assert_uint_eq(c->reserved, 0);
+	lethe_layer layer = { .struct_size = sizeof(layer) };
+	REFUSED(h->model_layer(h, NULL, 0, &layer), "model_layer: m is NULL");
+	REFUSED(h->model_layer(h, (lethe_model *)x, 0, &layer), "model_layer: m is neither");
+	REFUSED(h->model_forward(h, NULL, x, 1, y), "model_forward: m is NULL");
+	REFUSED(h->model_forward(h, m, NULL, 1, y), "model_forward: x is NULL");
+	REFUSED(h->model_forward(h, m, x, 1, NULL), "model_forward: logits is NULL");
+	services_enter(c);
+	ck_assert_int_eq(h->model_forward(h, m, x, 1, y), LETHE_OK);
+	REFUSED(h->model_backward(h, m, NULL, 1), "model_backward: dlogits is NULL");
+	REFUSED(h->model_backward_deltas(h, (lethe_model *)y, y, 0), "m is neither");
+	/* A clone freed is no longer a model. */
+	services_enter(c);
+	lethe_model *clone = h->model_clone(h, m);
+	ck_assert_ptr_nonnull(clone);
+	h->model_free(h, clone);
+	REFUSED(h->model_forward(h, clone, x, 1, y), "m is neither the host's model nor a live clone");
+#undef REFUSED
+
+	/* What returns a pointer or a count returns NULL or 0, and logs why. */
+	size_t logged = r.log.count;
+	services_enter(c);
+	ck_assert_ptr_null(h->model_clone(h, NULL));
+	ck_assert_has(c->error, "model_clone: m is NULL");
+	n = 7;
+	ck_assert_ptr_null(h->model_params(h, NULL, &n));
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(h->model_grads(h, (lethe_model *)x, NULL));
+	ck_assert_uint_eq(h->model_num_layers(h, NULL), 0);
+	ck_assert_has(c->error, "model_num_layers: m is NULL");
+	ck_assert_uint_eq(r.log.count, logged + 4);
+	ck_assert_has(r.log.lines[logged], "vandal: model_clone: m is NULL");
+	ck_assert_int_eq(c->misused, 0);
+
+	/* A NULL host: the plugin whose hook runs hears of it. */
+	services_enter(c);
+	ck_assert_ptr_null(h->run_info(NULL));
+	ck_assert_has(c->error, "run_info: the host is NULL");
+	ck_assert_ptr_null(h->model(NULL));
+	ck_assert_ptr_null(h->task_info(NULL, 0));
+	services_enter(c);
+	ck_assert_int_eq(h->task_load(NULL, 0, LETHE_SPLIT_TRAIN, pos, 1, x, NULL, NULL),
+			 LETHE_ERR_INVALID);
+	ck_assert_has(c->error, "task_load: the host is NULL");
+	ck_assert_int_eq(c->misused, 0);
+	h->log(NULL, LETHE_LOG_INFO, "lost");
+	ck_assert_int_eq(c->misused, 1);
+
+	/* What returns nothing, or a number, does nothing and fails the hook. */
+	static const char *const reasons[] = { "sgemm: m = 2147483648", "leading dimension",
+					       "sgemm: m = 1, n = 1, k = 1", "saxpy: n = 4 with a NULL",
+					       "sdot: n = 2147483648 is above INT_MAX" };
+	for (int i = 0; i < 5; i++) {
+		services_enter(c);
+		y[0] = 5;
+		if (i == 0)
+			h->sgemm(h, 0, 0, (size_t)INT_MAX + 1, 1, 1, 1, x, 1, x, 1, 0, y, 1);
+		else if (i == 1)
+			h->sgemm(h, 0, 0, 2, 2, 3, 1, x, 2, x, 2, 0, y, 2); /* lda 2 < k 3 */
+		else if (i == 2)
+			h->sgemm(h, 1, 1, 1, 1, 1, 1, NULL, 1, x, 1, 0, y, 1);
+		else if (i == 3)
+			h->saxpy(h, 4, 1, x, NULL);
+		else
+			ck_assert(h->sdot(h, (size_t)INT_MAX + 1, x, y) == 0.0f);
+		ck_assert_int_eq(c->misused, 1);
+		ck_assert_has(c->error, reasons[i]);
+		ck_assert(y[0] == 5);
+	}
+	services_enter(c);
+	h->sgemm(h, 0, 1, 2, 2, 3, 1, x, 3, x, 3, 0, y, 2);
+	ck_assert_int_eq(c->misused, 0);
+	run_end(&r);
+}
+END_TEST
+
+/* A hook that misused a service fails though it returned LETHE_OK: what it computed is not. */
+START_TEST(test_misuse_fails_hook)
+{
+	struct run r;
+	vandal_start(&r, "misuse = true\n", 1);
+	ck_assert_int_eq(r.run_rc, -1);
+	ck_assert_has(r.err.msg, "plugin vandal: before_task: saxpy: n = 1 with a NULL vector");
+	ck_assert_uint_eq(r.e.rows_done, 0);
+	run_end(&r);
+}
+END_TEST
+
 static Suite *plugin_suite(void)
 {
 	Suite *s = suite_create("plugin");
@@ -432,6 +696,18 @@ static Suite *plugin_suite(void)
 	tcase_add_test(tc, test_forget_reaches_plugins);
 	tcase_add_test(tc, test_forget_failure);
 	tcase_add_test(tc, test_state_round_trip);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("checked");
+	tcase_add_checked_fixture(tc, setup, testutil_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_nan_names_plugin, 0, sizeof(spoiled) / sizeof(spoiled[0]));
+	tcase_add_test(tc, test_nonfinite_model_not_evaluated);
+	tcase_add_test(tc, test_count_nonfinite);
+	tcase_add_test(tc, test_escape);
+	tcase_add_test(tc, test_hostile_text_escaped);
+	tcase_add_test(tc, test_services_refuse);
+	tcase_add_test(tc, test_misuse_fails_hook);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,8 +1,9 @@
 #!/bin/sh
 # The installed lethe as a third party meets it (run by `make installcheck`): the installed binary
-# finds its plugins and scenarios with no environment; sdk/example builds with nothing but its
-# Makefile and pkg-config against the prefix; its LwF scenario runs and beats naive's average
-# accuracy on task-incremental Split Fashion-MNIST.
+# finds its plugins and scenarios with no environment; its manual pages are installed, the
+# plugin guide among them; sdk/example builds with nothing but its Makefile and pkg-config
+# against the prefix; its LwF scenario runs and beats naive's average accuracy on
+# task-incremental Split Fashion-MNIST.
 set -eu
 PREFIX=$1
 SRC=$2
@@ -16,6 +17,13 @@ for p in ewc l2 rehearsal; do
 	grep -q "^$p " "$work/plugins" || { echo "installed lethe does not list $p"; exit 1; }
 done
 echo "ok: the installed lethe finds its plugins"
+
+for page in man1/lethe.1 man5/lethe-scenario.5 man7/lethe-plugin.7; do
+	[ -s "$PREFIX/share/man/$page" ] || { echo "$PREFIX/share/man/$page is not installed"; exit 1; }
+done
+MANPATH=$PREFIX/share/man man -w lethe-plugin >/dev/null 2>&1 ||
+	{ echo "man does not find lethe-plugin(7) under $PREFIX/share/man"; exit 1; }
+echo "ok: the manual pages are installed, lethe-plugin(7) among them"
 
 cp -R "$SRC/sdk/example" "$work/example"
 chmod -R u+w "$work/example"

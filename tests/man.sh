@@ -1,15 +1,17 @@
 #!/bin/sh
-# The manual pages as built: both render without a warning from groff (and mandoc's linter when
+# The manual pages as built: each renders without a warning from groff (and mandoc's linter when
 # installed), lethe-scenario(5) documents every key of every built-in section under that
-# section, its example scenario passes lethe check, and lethe(1) covers every command and
-# option of lethe --help. Run from the build directory, as make check does.
+# section, its example scenario passes lethe check, lethe(1) covers every command and option of
+# lethe --help, and lethe-plugin(7) holds every section of docs/plugin-guide.md. Run from the
+# build directory, as make check does.
 set -u
 export LC_ALL=C # sort and comm must agree on the order
 
 LETHE=${LETHE_BIN:-host/lethe}
 PLUGINS=${LETHE_BUILD_PLUGINS:-plugins}
 GEN=man/gen_scenario_man
-PAGES="man/lethe.1 man/lethe-scenario.5"
+SRCDIR=${LETHE_TEST_SRCDIR:-.}
+PAGES="man/lethe.1 man/lethe-scenario.5 man/lethe-plugin.7"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lethe-man-XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 passed=0
@@ -44,6 +46,19 @@ for page in $PAGES; do
 	fi
 done
 command -v mandoc >/dev/null 2>&1 || echo "note: mandoc not found, its lint skipped"
+
+# The guide's headings, ## as .SH (upper-cased) and ### and #### as .SS, in its order.
+awk '/^```/ { code = !code } !code && /^##+ / {
+	level = index($0, " ") - 1; text = substr($0, level + 2); gsub(/`/, "", text)
+	print (level == 2 ? ".SH \"" toupper(text) : ".SS \"" text) "\""
+}' "$SRCDIR/docs/plugin-guide.md" >"$TMP/headings"
+grep -E '^\.S[HS] ' man/lethe-plugin.7 | sed 's/\\-/-/g' |
+	grep -vxE '\.SH (NAME|DESCRIPTION)' >"$TMP/page"
+if [ -s "$TMP/headings" ] && diff "$TMP/headings" "$TMP/page" >"$TMP/out"; then
+	ok "lethe-plugin.7 holds all $(wc -l <"$TMP/headings") sections of docs/plugin-guide.md"
+else
+	not_ok "lethe-plugin.7 and docs/plugin-guide.md differ in their sections"
+fi
 
 if grep -n '@[A-Z_]*@' man/lethe.1 >"$TMP/out"; then
 	not_ok "lethe.1 keeps a placeholder"

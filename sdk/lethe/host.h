@@ -5,6 +5,14 @@
  * plugin is destroyed. All services are called from the thread that called the hook; none may be
  * called from another thread. Buffers a service returns are the host's: never free them.
  *
+ * A service given arguments it cannot use (a NULL host or buffer, a model that is neither
+ * model() nor a live clone, n rows that overflow, BLAS sizes above INT_MAX or a leading
+ * dimension below its row) does nothing and says why, in the calling hook's error reason: one
+ * that returns a status returns LETHE_ERR_INVALID; one that returns a pointer or a count
+ * returns NULL or 0 and logs the reason as a warning too; one that cannot say it failed (sgemm,
+ * saxpy, sdot, log, error, report, the RNG) makes the calling hook fail even if it returns
+ * LETHE_OK.
+ *
  * Sample layout: inputs are float rows of lethe_run_info.input_dim values in [0, 1], row-major,
  * batch-first; labels are int32 class indices in [0, num_classes). Each training sample has a
  * 64-bit id, (task << 32) | index in the data set's training split, stable for a whole run:
@@ -92,10 +100,12 @@ typedef struct lethe_host {
 
 	/* ---- messages ---- */
 
-	/* A line for the log (dashboard, stderr). msg needs no newline. */
+	/* A line for the log (dashboard, stderr). msg needs no newline. Plugin text stays on one
+	 * line and sends no terminal control: control characters (C0, DEL, the C1 range) and bytes
+	 * that are not UTF-8 are shown as \n, \r, \t or \xHH; printable UTF-8 is shown as is. */
 	void (*log)(const struct lethe_host *h, lethe_log_level level, const char *msg);
 	/* Sets the reason for the error status the calling hook is about to return; the host shows
-	 * it with the plugin's and the hook's name. */
+	 * it with the plugin's and the hook's name, escaped as log's text is. */
 	void (*error)(const struct lethe_host *h, const char *msg);
 
 	/* Reports a figure of the plugin's (e.g. "stored_bytes"): the last value given for a key
@@ -139,19 +149,21 @@ typedef struct lethe_host {
 	 * that appends to batches (see lethe_plugin.on_batch). Each call replaces the plugin's
 	 * earlier reservation; the batch holds batch_size plus every plugin's. Call it from create
 	 * or before_task, never from a per-batch hook: the host allocates here so training need
-	 * not. */
+	 * not. A batch of more than INT_MAX rows is refused. */
 	int (*batch_reserve)(const struct lethe_host *h, size_t extra);
 
 	/* ---- models ---- */
 
-	/* The model being trained. Hooks other than those documented in lethe_plugin may read it,
-	 * and only after_task/before_task/on_forget/unlearn may run forward or backward on it. */
+	/* The model being trained. Every hook may read it; only before_task, before_epoch,
+	 * after_task, on_forget and unlearn may run forward or backward on it or change its
+	 * parameters (on_gradient changes its gradients), as lethe_plugin documents. */
 	lethe_model *(*model)(const struct lethe_host *h);
 	/* A deep copy (parameters, not gradients or momentum), or NULL on failure, with working
 	 * memory for as many rows as the source has seen, so forwards of batch size allocate
 	 * nothing. Free it with model_free; the host frees any left when the plugin is
-	 * destroyed. */
+	 * destroyed. A clone is this plugin's alone: another plugin's host refuses it. */
 	lethe_model *(*model_clone)(const struct lethe_host *h, const lethe_model *m);
+	/* m NULL does nothing; m not a live clone of this plugin's is ignored with a warning. */
 	void (*model_free)(const struct lethe_host *h, lethe_model *m);
 	/* The flat parameter vector and its gradient, both of *count floats. */
 	float *(*model_params)(const struct lethe_host *h, lethe_model *m, uint64_t *count);

@@ -9,7 +9,14 @@
  * Ownership: what the plugin allocates, the plugin frees (in destroy); what the host hands out,
  * the host frees. Threads: every hook is called on the host's engine thread, one at a time.
  * Errors: a hook returns a lethe_status; anything but LETHE_OK stops the run after the host has
- * written the results of the steps already finished. Call lethe_host.error() first to say why. */
+ * written the results of the steps already finished. Call lethe_host.error() first to say why.
+ * The host also stops the run, naming the plugin and the hook, when a hook leaves NaN or
+ * infinity in what it may change: the model's parameters (before_task, before_epoch,
+ * after_batch, after_task, unlearn, on_forget), the batch's inputs (on_batch), dlogits
+ * (on_logits), the gradients (on_gradient).
+ *
+ * C++: every hook, create and destroy is called from C. Declare lethe_entry extern "C", and let
+ * no exception leave a hook: catch everything in each one and return an error status. */
 #ifndef LETHE_PLUGIN_H
 #define LETHE_PLUGIN_H
 
@@ -103,8 +110,10 @@ typedef struct lethe_plugin {
 	 * anchors, fill buffers. May run forward/backward on the model (gradients are scratch). */
 	int (*after_task)(struct lethe_plugin *p, const lethe_task_info *task);
 
-	/* Every plugin hears of every forget request, before the unlearning procedure runs, and
-	 * must drop whatever it keeps of the samples req->ids lists. */
+	/* Every plugin hears of every forget request, after the unlearning procedure (the unlearn
+	 * of the plugin the forget step names, if it names one) and while the covered samples are
+	 * still in the tasks' data, and must drop whatever it keeps of the samples req->ids lists.
+	 * Then the samples leave the tasks. */
 	int (*on_forget)(struct lethe_plugin *p, const lethe_forget_request *req);
 
 	/* The unlearning procedure, called only on the plugin a forget step names, before any
