@@ -45,6 +45,7 @@ struct idx_file {
 	uint32_t dims[3];
 	size_t head, size; /* the header's bytes, and the data's it announces */
 	int gz;
+	size_t file_size;
 };
 
 static uint32_t be32(const uint8_t *p)
@@ -142,6 +143,7 @@ static int idx_probe(struct idx_file *f, const struct idx_kind *k, const char *p
 	f->k = k;
 	if (file_open(path, &fd, &size, e) < 0)
 		return -1;
+	f->file_size = size;
 	int rc = file_bytes(path, fd, size < PROBE_BYTES ? size : PROBE_BYTES, &buf, &len, e);
 	f->gz = rc == 0 && gz_is(buf, len);
 	if (f->gz) {
@@ -381,9 +383,11 @@ int dataset_open_dir(struct dataset *train, struct dataset *test, const char *di
 	int rc = split_labels(&d[1], &f[1][0], &f[1][1], e);
 	if (rc == 0)
 		rc = labels_check(d, labels, e);
-	for (int s = 0; s < 2 && rc == 0; s++)
+	for (int s = 0; s < 2 && rc == 0; s++) {
 		if (!(d[s].images = strdup(paths[s][0])))
 			rc = error_set(e, "%s: out of memory", dir);
+		d[s].images_gz = f[s][0].gz ? f[s][0].file_size : 0;
+	}
 	if (rc < 0) {
 		dataset_free(&d[0]);
 		dataset_free(&d[1]);

@@ -15,7 +15,8 @@ struct dataset {
 	uint8_t *y;	   /* n labels */
 	int num_classes;   /* 1 + the largest label */
 	uint32_t rows, cols; /* the images' shape (synthetic: 1 x dim) */
-	char *images;	   /* the idx file x is to be read from, until it is */
+	char *images;	   /* the idx file x is to be read from, until it is, */
+	size_t images_gz;  /* and its size when gzip-compressed (held while it inflates), else 0 */
 };
 
 /* Reads an idx3 image file and an idx1 label file, each plain or gzip-compressed (one member or
