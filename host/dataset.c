@@ -44,8 +44,8 @@ struct idx_file {
 	const struct idx_kind *k;
 	uint32_t dims[3];
 	size_t head, size; /* the header's bytes, and the data's it announces */
-	int gz;
-	size_t file_size;
+	int gz;		   /* gzip-compressed */
+	size_t file_size;  /* as it was probed */
 };
 
 static uint32_t be32(const uint8_t *p)
@@ -129,8 +129,8 @@ static int idx_parse(struct idx_file *f, const uint8_t *buf, size_t len, struct 
 	return 0;
 }
 
-/* Reads f->path's header alone: the first bytes of a plain file, or what the start of a gzip
- * file inflates to (nothing more is inflated). */
+/* Reads the header of path, a file of kind k, into f: the first bytes of a plain file, or what
+ * the start of a gzip file inflates to (nothing more is inflated). */
 static int idx_probe(struct idx_file *f, const struct idx_kind *k, const char *path,
 		     struct error *e)
 {
