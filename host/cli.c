@@ -10,6 +10,7 @@
 #include "blas.h"
 #include "config.h"
 #include "engine.h"
+#include "memory.h"
 #include "params.h"
 #include "plugin_loader.h"
 #include "progress.h"
@@ -215,7 +216,11 @@ static int cmd_check(const struct options *o)
 			printf("%s%s after step %zu%s%s", f ? ", " : "; forget steps: ",
 			       s.forgets[f].section, s.forgets[f].after,
 			       s.forgets[f].plugin[0] ? " by " : "", s.forgets[f].plugin);
-		printf("\n");
+		struct memory_estimate m;
+		char peak[32];
+		memory_estimate(&e, &m);
+		memory_format(m.total, peak, sizeof(peak));
+		printf("; peak memory about %s\n", peak);
 	}
 	engine_close(&e);
 	plugin_path_free(&pp);

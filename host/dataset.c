@@ -1,6 +1,7 @@
 #include "dataset.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,29 +10,20 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include <libdeflate.h>
-
 #include "files.h"
+#include "gz.h"
 
 #define IDX_SAMPLES_MAX (1u << 28)
 #define IDX_VALUES_MAX (1u << 20)
-
-/* Buffers follow the bytes a file holds, so that a lying header cannot make us allocate much
- * more: a plain file is read at its size, and the idx header is checked only once the bytes are
- * in memory. Deflate spends at least 2 bits on a 258-byte match, so gzip data cannot inflate to
- * more than 1032 times its size (the slack covers the few bytes libdeflate reads past the end):
- * an ISIZE claiming more is a lie and gets no such buffer. */
+#define IDX_HEADER_MAX 16
+/* The bytes of a gzip file read to find its idx header: far more than any encoder's first
+ * block needs; a file whose header lies further is read whole. */
+#define PROBE_BYTES (1u << 16)
+/* Deflate spends at least 2 bits on a 258-byte match, so gzip data cannot inflate to more than
+ * 1032 times its size (the slack covers a small file's headers and trailers): a header that
+ * announces more is a truncated file, found so before anything is inflated. */
 #define GZ_RATIO_MAX 1032
 #define GZ_SLACK (1u << 16)
-#define GZ_OUT_MIN (1u << 12) /* the first buffer, at least: few retries for a small guess */
-#define GZ_HEADER 10
-#define GZ_TRAILER 8
-/* RFC 1952 header flags; the three high bits are reserved. */
-#define GZ_FHCRC 0x02
-#define GZ_FEXTRA 0x04
-#define GZ_FNAME 0x08
-#define GZ_FCOMMENT 0x10
-#define GZ_RESERVED 0xe0
 
 struct idx_kind {
 	uint32_t magic; /* unsigned byte data; the low byte is the number of dimensions */
@@ -45,10 +37,16 @@ static const struct idx_kind idx_images = {
 };
 static const struct idx_kind idx_labels = { 0x00000801, "idx1 label", "labels", { "labels" } };
 
-/* The output of a gzip file: len bytes inflated so far in cap, which may grow up to max. */
-struct gz_out {
-	uint8_t *buf;
-	size_t len, cap, max;
+/* An idx file as its header describes it. Buffers follow what the header announces, checked
+ * against the file's size first, so a lying header makes us read or inflate no more than the
+ * file holds, and a file holding more is refused without inflating the rest. */
+struct idx_file {
+	const char *path;
+	const struct idx_kind *k;
+	uint32_t dims[3];
+	size_t head, size; /* the header's bytes, and the data's it announces */
+	int gz;		   /* gzip-compressed */
+	size_t file_size;  /* as it was probed */
 };
 
 static uint32_t be32(const uint8_t *p)
@@ -56,292 +54,200 @@ static uint32_t be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
-
-static unsigned le16(const uint8_t *p)
-{
-	return (unsigned)p[1] << 8 | p[0];
-}
-
-/* A gzip file refused; the reasons are zlib's words for the faults zlib also caught. */
-static int gz_corrupt(const char *path, const char *reason, struct error *e)
-{
-	return error_set(e, "%s: corrupt or unreadable: %s", path, reason);
-}
-
-/* The length of the member header at p (RFC 1952, 2.3), or 0 with *why set. */
-static size_t gz_header(const uint8_t *p, size_t avail, const char **why)
-{
-	size_t at = GZ_HEADER;
-
-	*why = "unexpected end of file";
-	if (avail < at)
-		return 0;
-	if (p[2] != 8) {
-		*why = "unknown compression method";
-		return 0;
-	}
-	unsigned flags = p[3];
-	if (flags & GZ_RESERVED) {
-		*why = "unknown header flags set";
-		return 0;
-	}
-	if (flags & GZ_FEXTRA) {
-		if (avail - at < 2 || avail - at - 2 < le16(p + at))
-			return 0;
-		at += 2 + le16(p + at);
-	}
-	for (unsigned flag = GZ_FNAME; flag <= GZ_FCOMMENT; flag <<= 1) {
-		if (!(flags & flag))
-			continue;
-		const uint8_t *nul = memchr(p + at, 0, avail - at);
-		if (!nul)
-			return 0;
-		at = (size_t)(nul - p) + 1;
-	}
-	if (flags & GZ_FHCRC) {
-		if (avail - at < 2)
-			return 0;
-		if ((libdeflate_crc32(0, p, at) & 0xffff) != le16(p + at)) {
-			*why = "header crc mismatch";
-			return 0;
-		}
-		at += 2;
-	}
-	return at;
-}
-
-static int gz_grow(const char *path, struct gz_out *out, size_t cap, struct error *e)
-{
-	uint8_t *grown = realloc(out->buf, cap);
-
-	if (!grown)
-		return error_set(e, "%s: out of memory for %zu bytes", path, cap);
-	out->buf = grown;
-	out->cap = cap;
-	return 0;
-}
-
-/* Inflates the deflate data at in onto the end of out; *used gets the input bytes it took and
- * *made the bytes it added. The size is known only once it is done: a buffer too small is
- * doubled and the member inflated again, up to out->max. */
-static int gz_inflate(const char *path, struct libdeflate_decompressor *dec, const uint8_t *in,
-		      size_t avail, struct gz_out *out, size_t *used, size_t *made, struct error *e)
-{
-	for (;;) {
-		enum libdeflate_result r = libdeflate_deflate_decompress_ex(
-			dec, in, avail, out->buf + out->len, out->cap - out->len, used, made);
-		if (r == LIBDEFLATE_SUCCESS)
-			return 0;
-		/* At max the space cannot be short: the data is no deflate stream. */
-		if (r != LIBDEFLATE_INSUFFICIENT_SPACE || out->cap == out->max)
-			return gz_corrupt(path, "invalid or truncated compressed data", e);
-		size_t cap = out->cap > out->max / 2 ? out->max : out->cap * 2;
-		if (gz_grow(path, out, cap, e) < 0)
-			return -1;
-	}
-}
-
-/* One gzip member at in: header, deflate data, then the CRC-32 and length of what it held.
- * *used gets its length in the file. */
-static int gz_member(const char *path, struct libdeflate_decompressor *dec, const uint8_t *in,
-		     size_t avail, struct gz_out *out, size_t *used, struct error *e)
-{
-	const char *why;
-	size_t head = gz_header(in, avail, &why), body, made;
-
-	if (!head)
-		return gz_corrupt(path, why, e);
-	if (gz_inflate(path, dec, in + head, avail - head, out, &body, &made, e) < 0)
-		return -1;
-	const uint8_t *tail = in + head + body;
-	if (avail - head - body < GZ_TRAILER)
-		return gz_corrupt(path, "unexpected end of file", e);
-	if (libdeflate_crc32(0, out->buf + out->len, made) != le32(tail))
-		return gz_corrupt(path, "incorrect data check", e);
-	if ((uint32_t)made != le32(tail + 4))
-		return gz_corrupt(path, "incorrect length check", e);
-	out->len += made;
-	*used = head + body + GZ_TRAILER;
-	return 0;
-}
-
-/* The first buffer: the last member's ISIZE, which for the usual one-member file under 4 GiB
- * is the whole output; failing that (a lie past max, or several members) a guess that grows. */
-static size_t gz_first_cap(const uint8_t *in, size_t size, size_t max)
-{
-	size_t isize = size >= 4 ? le32(in + size - 4) : 0;
-	size_t cap = isize <= max ? isize : 4 * size;
-
-	return cap < GZ_OUT_MIN ? GZ_OUT_MIN : cap > max ? max : cap;
-}
-
-/* Inflates a whole gzip file: its members one after another, joined, as zlib did; anything
- * after the last that is not a member is refused, where zlib ignored it. */
-static int gz_read(const char *path, const uint8_t *in, size_t size, uint8_t **data,
-		   size_t *len, struct error *e)
-{
-	struct gz_out out = { NULL, 0, 0, SIZE_MAX };
-
-	if (size <= (SIZE_MAX - GZ_SLACK) / GZ_RATIO_MAX)
-		out.max = size * GZ_RATIO_MAX + GZ_SLACK;
-	struct libdeflate_decompressor *dec = libdeflate_alloc_decompressor();
-	if (!dec)
-		return error_set(e, "%s: out of memory", path);
-	int rc = gz_grow(path, &out, gz_first_cap(in, size, out.max), e);
-	for (size_t at = 0, used = 0; rc == 0 && at < size; at += used) {
-		if (size - at < 2 || in[at] != 0x1f || in[at + 1] != 0x8b)
-			rc = error_set(e, "%s: corrupt or unreadable: trailing data after the "
-				       "gzip stream (from byte %zu)", path, at);
-		else
-			rc = gz_member(path, dec, in + at, size - at, &out, &used, e);
-	}
-	libdeflate_free_decompressor(dec);
-	if (rc < 0) {
-		free(out.buf);
-		return -1;
-	}
-	*data = out.buf;
-	*len = out.len;
-	return 0;
-}
-
-/* The file's size bytes, as many as it still holds. Read, not mapped: a file cut short while
- * mapped would kill the process with SIGBUS. */
-static int file_bytes(const char *path, int fd, size_t size, uint8_t **data, size_t *len,
-		      struct error *e)
-{
-	uint8_t *buf = malloc(size ? size : 1);
-	size_t got = 0;
-
-	if (!buf)
-		return error_set(e, "%s: out of memory for %zu bytes", path, size);
-	while (got < size) {
-		ssize_t r = read(fd, buf + got, size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			free(buf);
-			return error_set(e, "%s: corrupt or unreadable: %s", path, strerror(errno));
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	*data = buf;
-	*len = got;
-	return 0;
-}
-
-/* The file's bytes in memory: inflated if they start with the gzip magic (the compressed bytes
- * freed at once), else as they are (as zlib's transparent mode read them). */
-static int file_load(const char *path, uint8_t **data, size_t *len, struct error *e)
+/* path opened for reading, a regular file: *fd and *size. */
+static int file_open(const char *path, int *fd, size_t *size, struct error *e)
 {
 	struct stat st;
-	int fd = files_open_regular(path, &st, e);
-	if (fd < 0)
+	*fd = files_open_regular(path, &st, e);
+	if (*fd < 0)
 		return -1;
-	int rc = file_bytes(path, fd, (size_t)st.st_size, data, len, e);
-	close(fd);
-	if (rc == 0 && *len >= 2 && (*data)[0] == 0x1f && (*data)[1] == 0x8b) {
-		uint8_t *gz = *data;
-		rc = gz_read(path, gz, *len, data, len, e);
-		free(gz);
-	}
-	return rc;
+	*size = (size_t)st.st_size;
+	return 0;
 }
 
-/* Checks the header at the front of the len bytes at buf: dims gets the dimensions, head the
- * header's length, size the bytes of data they claim. */
-static int idx_header(const char *path, const struct idx_kind *k, const uint8_t *buf,
-		      size_t len, uint32_t *dims, size_t *head, size_t *size, struct error *e)
+/* Reads on into *buf (*len bytes so far) until it holds upto bytes or the file ends. Read, not
+ * mapped: a file cut short while mapped would kill the process with SIGBUS. */
+static int file_bytes(const char *path, int fd, size_t upto, uint8_t **buf, size_t *len,
+		      struct error *e)
 {
+	uint8_t *grown = realloc(*buf, upto ? upto : 1);
+
+	if (!grown)
+		return error_set(e, "%s: out of memory for %zu bytes", path, upto);
+	*buf = grown;
+	while (*len < upto) {
+		ssize_t r = read(fd, *buf + *len, upto - *len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return error_set(e, "%s: corrupt or unreadable: %s", path, strerror(errno));
+		if (r == 0)
+			break;
+		*len += (size_t)r;
+	}
+	return 0;
+}
+
+/* Checks the header at the front of the len bytes at buf into f. */
+static int idx_parse(struct idx_file *f, const uint8_t *buf, size_t len, struct error *e)
+{
+	const struct idx_kind *k = f->k;
 	size_t ndims = k->magic & 0xff;
 
-	*head = 4 + 4 * ndims;
+	f->head = 4 + 4 * ndims;
 	if (len >= 4 && be32(buf) != k->magic)
-		return error_set(e, "%s: not an %s file (magic 0x%08x, expected 0x%08x)", path,
+		return error_set(e, "%s: not an %s file (magic 0x%08x, expected 0x%08x)", f->path,
 				 k->name, be32(buf), k->magic);
-	if (len < *head)
+	if (len < f->head)
 		return error_set(e, "%s: truncated: expected a %zu-byte header, found %zu bytes",
-				 path, *head, len);
+				 f->path, f->head, len);
 
 	uint64_t values = 1;
 	for (size_t i = 0; i < ndims; i++) {
-		dims[i] = be32(buf + 4 + 4 * i);
-		if (dims[i] == 0)
-			return error_set(e, "%s: the header says 0 %s", path, k->dims[i]);
+		f->dims[i] = be32(buf + 4 + 4 * i);
+		if (f->dims[i] == 0)
+			return error_set(e, "%s: the header says 0 %s", f->path, k->dims[i]);
 		if (i > 0)
-			values *= dims[i];
+			values *= f->dims[i];
 	}
-	if (dims[0] > IDX_SAMPLES_MAX)
-		return error_set(e, "%s: %u samples is too many (at most %u)", path, dims[0],
+	if (f->dims[0] > IDX_SAMPLES_MAX)
+		return error_set(e, "%s: %u samples is too many (at most %u)", f->path, f->dims[0],
 				 IDX_SAMPLES_MAX);
 	if (values > IDX_VALUES_MAX)
-		return error_set(e, "%s: %llu values per sample is too many (at most %u)", path,
+		return error_set(e, "%s: %llu values per sample is too many (at most %u)", f->path,
 				 (unsigned long long)values, IDX_VALUES_MAX);
-	*size = (size_t)dims[0] * values;
+	f->size = (size_t)f->dims[0] * values;
 	return 0;
+}
+
+/* Reads the header of path, a file of kind k, into f: the first bytes of a plain file, or what
+ * the start of a gzip file inflates to (nothing more is inflated). */
+static int idx_probe(struct idx_file *f, const struct idx_kind *k, const char *path,
+		     struct error *e)
+{
+	uint8_t header[IDX_HEADER_MAX], *buf = NULL;
+	size_t size, len = 0, got = 0, want = 4 + 4 * (size_t)(k->magic & 0xff);
+	int fd;
+
+	memset(f, 0, sizeof(*f));
+	f->path = path;
+	f->k = k;
+	if (file_open(path, &fd, &size, e) < 0)
+		return -1;
+	f->file_size = size;
+	int rc = file_bytes(path, fd, size < PROBE_BYTES ? size : PROBE_BYTES, &buf, &len, e);
+	f->gz = rc == 0 && gz_is(buf, len);
+	if (f->gz) {
+		rc = gz_head(path, buf, len, len < size, header, want, &got, e);
+		if (rc == 1 && (rc = file_bytes(path, fd, size, &buf, &len, e)) == 0)
+			rc = gz_head(path, buf, len, 0, header, want, &got, e);
+	} else if (rc == 0) {
+		got = len < want ? len : want;
+		memcpy(header, buf, got);
+	}
+	close(fd);
+	free(buf);
+	return rc < 0 ? -1 : idx_parse(f, header, got, e);
+}
+
+static int idx_longer(const struct idx_file *f, struct error *e)
+{
+	return error_set(e, "%s: longer than its header says (%zu bytes of %s)", f->path, f->size,
+			 f->k->what);
 }
 
 /* The have bytes after the header must be the size bytes it claims, no fewer and no more. */
-static int idx_body(const char *path, const struct idx_kind *k, size_t have, size_t size,
-		    struct error *e)
+static int idx_body(const struct idx_file *f, size_t have, struct error *e)
 {
-	if (have < size)
-		return error_set(e, "%s: truncated: expected %zu bytes of %s, found %zu", path,
-				 size, k->what, have);
-	if (have > size)
-		return error_set(e, "%s: longer than its header says (%zu bytes of %s)", path,
-				 size, k->what);
-	return 0;
+	if (have < f->size)
+		return error_set(e, "%s: truncated: expected %zu bytes of %s, found %zu", f->path,
+				 f->size, f->k->what, have);
+	return have > f->size ? idx_longer(f, e) : 0;
 }
 
-/* Reads a whole idx file of the given kind: dims gets its dimensions, data its bytes. */
-static int idx_read(const char *path, const struct idx_kind *k, uint32_t *dims, uint8_t **data,
-		    struct error *e)
+/* The whole file f was probed from, header and data, no more than the header announces:
+ * *buf and *len. */
+static int idx_bytes(const struct idx_file *f, uint8_t **buf, size_t *len, struct error *e)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0, head, size = 0;
+	size_t size, total = f->head + f->size;
+	int fd;
 
-	if (file_load(path, &buf, &len, e) < 0)
+	*buf = NULL;
+	*len = 0;
+	if (file_open(f->path, &fd, &size, e) < 0)
 		return -1;
-	if (idx_header(path, k, buf, len, dims, &head, &size, e) < 0 ||
-	    idx_body(path, k, len - head, size, e) < 0) {
+	int rc = 0;
+	if (!f->gz) {
+		rc = size > total ? idx_longer(f, e) : file_bytes(f->path, fd, size, buf, len, e);
+	} else if (size <= (SIZE_MAX - GZ_SLACK) / GZ_RATIO_MAX &&
+		   total > size * GZ_RATIO_MAX + GZ_SLACK) {
+		rc = error_set(e, "%s: truncated: its header announces %zu bytes of %s, more than "
+			       "its %zu compressed bytes can hold", f->path, f->size, f->k->what,
+			       size);
+	} else {
+		uint8_t *gz = NULL;
+		size_t gz_len = 0;
+		rc = file_bytes(f->path, fd, size, &gz, &gz_len, e);
+		if (rc == 0)
+			rc = gz_inflate(f->path, gz, gz_len, total, buf, len, e);
+		if (rc == 1)
+			rc = idx_longer(f, e);
+		free(gz);
+	}
+	close(fd);
+	return rc;
+}
+
+/* Reads the data of the file f was probed from: *data gets its bytes. The header must not have
+ * changed since. */
+static int idx_data(const struct idx_file *f, uint8_t **data, struct error *e)
+{
+	struct idx_file now = *f;
+	uint8_t *buf;
+	size_t len;
+
+	if (idx_bytes(f, &buf, &len, e) < 0)
+		return -1;
+	int rc = idx_parse(&now, buf, len, e);
+	if (rc == 0 && memcmp(now.dims, f->dims, sizeof(f->dims)) != 0)
+		rc = error_set(e, "%s: its header changed while it was read", f->path);
+	if (rc == 0)
+		rc = idx_body(f, len - f->head, e);
+	if (rc < 0) {
 		free(buf);
 		return -1;
 	}
 	/* The data moves over the header, and the file's buffer becomes the data set's: one copy
 	 * of the bytes, never two. */
-	memmove(buf, buf + head, size);
-	uint8_t *fitted = realloc(buf, size);
+	memmove(buf, buf + f->head, f->size);
+	uint8_t *fitted = realloc(buf, f->size);
 	*data = fitted ? fitted : buf;
 	return 0;
 }
 
-int dataset_load_idx(struct dataset *d, const char *images_path, const char *labels_path,
-		     struct error *e)
+/* The headers of a split's two files, whose counts must agree. */
+static int split_probe(struct idx_file *img, struct idx_file *lab, const char *images_path,
+		       const char *labels_path, struct error *e)
 {
-	uint32_t img[3], lab[1];
-
-	memset(d, 0, sizeof(*d));
-	if (idx_read(images_path, &idx_images, img, &d->x, e) < 0)
+	if (idx_probe(img, &idx_images, images_path, e) < 0 ||
+	    idx_probe(lab, &idx_labels, labels_path, e) < 0)
 		return -1;
-	if (idx_read(labels_path, &idx_labels, lab, &d->y, e) < 0) {
-		dataset_free(d);
-		return -1;
-	}
-	if (img[0] != lab[0]) {
-		dataset_free(d);
+	if (img->dims[0] != lab->dims[0])
 		return error_set(e, "%s holds %u images but %s holds %u labels", images_path,
-				 img[0], labels_path, lab[0]);
-	}
+				 img->dims[0], labels_path, lab->dims[0]);
+	return 0;
+}
 
-	d->n = img[0];
-	d->dim = (size_t)img[1] * img[2];
+/* A split's labels and shape, its pixels aside. */
+static int split_labels(struct dataset *d, const struct idx_file *img,
+			const struct idx_file *lab, struct error *e)
+{
+	if (idx_data(lab, &d->y, e) < 0)
+		return -1;
+	d->n = img->dims[0];
+	d->rows = img->dims[1];
+	d->cols = img->dims[2];
+	d->dim = (size_t)img->dims[1] * img->dims[2];
 	int max = 0;
 	for (size_t i = 0; i < d->n; i++)
 		if (d->y[i] > max)
@@ -350,7 +256,53 @@ int dataset_load_idx(struct dataset *d, const char *images_path, const char *lab
 	return 0;
 }
 
-/* dir/NAME.gz if it exists, else dir/NAME; the install hint if neither does. */
+int dataset_load_idx(struct dataset *d, const char *images_path, const char *labels_path,
+		     struct error *e)
+{
+	struct idx_file img, lab;
+
+	memset(d, 0, sizeof(*d));
+	if (split_probe(&img, &lab, images_path, labels_path, e) < 0 ||
+	    idx_data(&img, &d->x, e) < 0)
+		return -1;
+	if (split_labels(d, &img, &lab, e) < 0) {
+		dataset_free(d);
+		return -1;
+	}
+	return 0;
+}
+
+int dataset_read_pixels(struct dataset *d, struct error *e)
+{
+	struct idx_file img;
+
+	if (d->x)
+		return 0;
+	if (idx_probe(&img, &idx_images, d->images, e) < 0)
+		return -1;
+	if (img.dims[0] != d->n || img.dims[1] != d->rows || img.dims[2] != d->cols)
+		return error_set(e, "%s: its header changed while it was read", d->images);
+	if (idx_data(&img, &d->x, e) < 0)
+		return -1;
+	free(d->images);
+	d->images = NULL;
+	return 0;
+}
+
+/* The four files of a data set directory, train then test. */
+static const char *const dir_files[2][2] = {
+	{ "train-images-idx3-ubyte", "train-labels-idx1-ubyte" },
+	{ "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte" },
+};
+
+static int dir_missing(const char *dir, const char *name, struct error *e)
+{
+	return error_set(e, "%s: no Fashion-MNIST files (%s[.gz]); install them with: "
+			 "apt-get install dataset-fashion-mnist", dir, name);
+}
+
+/* dir/NAME.gz if it exists, else dir/NAME; the install hint if neither does, and the cause
+ * when one cannot be reached (a symlink loop, no permission). */
 static int dir_find(char *path, size_t size, const char *dir, const char *name,
 		    struct error *e)
 {
@@ -363,46 +315,93 @@ static int dir_find(char *path, size_t size, const char *dir, const char *name,
 			return error_set(e, "%s: path too long", dir);
 		if (stat(path, &st) == 0)
 			return 0;
+		if (errno != ENOENT)
+			return error_set(e, "%s: %s", path, strerror(errno));
 	}
-	return error_set(e, "%s: no Fashion-MNIST files (%s[.gz]); install them with: "
-			 "apt-get install dataset-fashion-mnist", dir, name);
+	return dir_missing(dir, name, e);
 }
 
-static int dir_load_split(struct dataset *d, const char *dir, const char *images,
-			  const char *labels, struct error *e)
+/* The classes are 0..K-1, K the distinct labels of both splits: a label past them (a stray 255
+ * among ten classes) is refused here, naming it, not later as classes the data lacks. */
+static int labels_check(const struct dataset *d, const char *const *paths, struct error *e)
 {
-	char ipath[PATH_MAX], lpath[PATH_MAX];
+	uint8_t seen[256] = { 0 };
+	int distinct = 0;
 
-	memset(d, 0, sizeof(*d));
-	if (dir_find(ipath, sizeof(ipath), dir, images, e) < 0 ||
-	    dir_find(lpath, sizeof(lpath), dir, labels, e) < 0)
+	for (int s = 0; s < 2; s++)
+		for (size_t i = 0; i < d[s].n; i++)
+			distinct += !seen[d[s].y[i]]++;
+	for (int s = 0; s < 2; s++)
+		for (size_t i = 0; i < d[s].n; i++)
+			if (d[s].y[i] >= distinct)
+				return error_set(e, "%s: label %u at index %zu is out of range: the "
+						 "train and test labels take %d distinct values, so "
+						 "they must be 0..%d", paths[s], d[s].y[i], i,
+						 distinct, distinct - 1);
+	return 0;
+}
+
+int dataset_open_dir(struct dataset *train, struct dataset *test, const char *dir,
+		     struct error *e)
+{
+	char paths[2][2][PATH_MAX];
+	struct idx_file f[2][2];
+	struct dataset d[2];
+	struct stat st;
+
+	memset(train, 0, sizeof(*train));
+	memset(test, 0, sizeof(*test));
+	memset(d, 0, sizeof(d));
+	if (stat(dir, &st) != 0)
+		return errno == ENOENT ? dir_missing(dir, dir_files[0][0], e)
+				       : error_set(e, "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return error_set(e, "%s: %s", dir, strerror(ENOTDIR));
+	for (int s = 0; s < 2; s++)
+		for (int k = 0; k < 2; k++)
+			if (dir_find(paths[s][k], PATH_MAX, dir, dir_files[s][k], e) < 0)
+				return -1;
+	for (int s = 0; s < 2; s++)
+		if (split_probe(&f[s][0], &f[s][1], paths[s][0], paths[s][1], e) < 0)
+			return -1;
+	if (f[0][0].dims[1] != f[1][0].dims[1] || f[0][0].dims[2] != f[1][0].dims[2])
+		return error_set(e, "%s: test images of %ux%u pixels, but the training images (%s) "
+				 "are %ux%u", paths[1][0], f[1][0].dims[1], f[1][0].dims[2],
+				 paths[0][0], f[0][0].dims[1], f[0][0].dims[2]);
+	if (split_labels(&d[0], &f[0][0], &f[0][1], e) < 0)
 		return -1;
-	return dataset_load_idx(d, ipath, lpath, e);
+	const char *labels[2] = { paths[0][1], paths[1][1] };
+	int rc = split_labels(&d[1], &f[1][0], &f[1][1], e);
+	if (rc == 0)
+		rc = labels_check(d, labels, e);
+	for (int s = 0; s < 2 && rc == 0; s++) {
+		if (!(d[s].images = strdup(paths[s][0])))
+			rc = error_set(e, "%s: out of memory", dir);
+		d[s].images_gz = f[s][0].gz ? f[s][0].file_size : 0;
+	}
+	if (rc < 0) {
+		dataset_free(&d[0]);
+		dataset_free(&d[1]);
+		return -1;
+	}
+	/* One label space for both splits: a test label must never fall outside the model. */
+	int classes = d[0].num_classes > d[1].num_classes ? d[0].num_classes : d[1].num_classes;
+	d[0].num_classes = d[1].num_classes = classes;
+	*train = d[0];
+	*test = d[1];
+	return 0;
 }
 
 int dataset_load_dir(struct dataset *train, struct dataset *test, const char *dir,
 		     struct error *e)
 {
-	memset(test, 0, sizeof(*test));
-	if (dir_load_split(train, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-			   e) < 0)
+	if (dataset_open_dir(train, test, dir, e) < 0)
 		return -1;
-	if (dir_load_split(test, dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
-			   e) < 0) {
-		dataset_free(train);
-		return -1;
-	}
-	if (train->dim != test->dim) {
-		error_set(e, "%s: train samples have %zu values but test samples %zu", dir,
-			  train->dim, test->dim);
+	if (dataset_read_pixels(train, e) < 0 || dataset_read_pixels(test, e) < 0) {
 		dataset_free(train);
 		dataset_free(test);
 		return -1;
 	}
-	/* One label space for both splits: a test label must never fall outside the model. */
-	int classes = train->num_classes > test->num_classes ? train->num_classes :
-								 test->num_classes;
-	train->num_classes = test->num_classes = classes;
 	return 0;
 }
 
@@ -410,5 +409,6 @@ void dataset_free(struct dataset *d)
 {
 	free(d->x);
 	free(d->y);
+	free(d->images);
 	memset(d, 0, sizeof(*d));
 }

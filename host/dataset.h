@@ -11,23 +11,38 @@
 struct dataset {
 	size_t n;	   /* samples */
 	size_t dim;	   /* values per sample (rows * cols for images) */
-	uint8_t *x;	   /* n x dim */
+	uint8_t *x;	   /* n x dim; NULL until the pixels are read (dataset_read_pixels) */
 	uint8_t *y;	   /* n labels */
 	int num_classes;   /* 1 + the largest label */
+	uint32_t rows, cols; /* the images' shape (synthetic: 1 x dim) */
+	char *images;	   /* the idx file x is to be read from, until it is, */
+	size_t images_gz;  /* and its size when gzip-compressed (held while it inflates), else 0 */
 };
 
 /* Reads an idx3 image file and an idx1 label file, each plain or gzip-compressed (one member or
  * several joined; anything after the last member is refused). Validates the magic numbers, the
  * dimensions, that the counts agree, that the files are neither truncated nor longer than their
- * header says, and that labels are < 256 classes.
+ * header says, and that labels are < 256 classes. Each header is read first, and no more than
+ * it announces is ever read or inflated.
  * Errors name the file and what is wrong. Returns 0, or -1 with e set. */
 int dataset_load_idx(struct dataset *d, const char *images_path, const char *labels_path,
 		     struct error *e);
 
-/* Loads a data set directory holding the four standard files
- * (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...). A missing directory or
- * file yields a message that says how to install Fashion-MNIST (apt-get install
- * dataset-fashion-mnist). */
+/* Opens a data set directory holding the four standard files
+ * (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...): every header checked
+ * (the counts of each split agree, the train and test images have one shape), the labels read
+ * and checked (the classes are 0..K-1, K the distinct labels of both splits: a label past them
+ * is refused, naming its file and index), the pixels not read yet: what a run weighs before
+ * the bulk arrives. A missing directory or file yields a message that says how to install
+ * Fashion-MNIST (apt-get install dataset-fashion-mnist); any other failure to reach one, its
+ * cause. */
+int dataset_open_dir(struct dataset *train, struct dataset *test, const char *dir,
+		     struct error *e);
+
+/* Reads the pixels of a split dataset_open_dir opened (nothing when they are in). */
+int dataset_read_pixels(struct dataset *d, struct error *e);
+
+/* dataset_open_dir, then both splits' pixels. */
 int dataset_load_dir(struct dataset *train, struct dataset *test, const char *dir,
 		     struct error *e);
 
@@ -44,6 +59,12 @@ struct synth_spec {
 };
 int dataset_synth(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
 		  struct error *e);
+/* The same in two stages, as dataset_open_dir and dataset_read_pixels: the labels and shapes,
+ * then the pixels of both splits. */
+int dataset_synth_open(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
+		       struct error *e);
+int dataset_synth_draw(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
+		       struct error *e);
 
 void dataset_free(struct dataset *d);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "memory.h"
 #include "params.h"
 #include "results.h"
 
@@ -293,7 +294,8 @@ static void plugin_use(struct engine_plugin *p, lethe_plugin *inst)
 	       inst->struct_size < sizeof(p->hooks) ? inst->struct_size : sizeof(p->hooks));
 }
 
-static int load_plugins(struct engine *e, const struct plugin_path *pp, struct error *err)
+/* The plugins' files and parameter values: what a run's memory estimate reads of them. */
+static int open_plugins(struct engine *e, const struct plugin_path *pp, struct error *err)
 {
 	const struct scenario *s = e->s;
 	for (size_t i = 0; i < s->num_plugins; i++) {
@@ -315,6 +317,14 @@ static int load_plugins(struct engine *e, const struct plugin_path *pp, struct e
 		if (params_fill(p->file.params, n, &s->ini, p->section, p->values, err) != 0)
 			return -1;
 		services_init(&p->host, &p->svc, e, i, p->file.entry.name);
+	}
+	return 0;
+}
+
+static int create_plugins(struct engine *e, struct error *err)
+{
+	for (size_t i = 0; i < e->num_plugins; i++) {
+		struct engine_plugin *p = &e->plugins[i];
 		lethe_plugin *inst = plugin_create(p, err);
 		if (!inst)
 			return -1;
@@ -354,7 +364,7 @@ static int open_on(struct engine *e, const struct scenario *s, const struct plug
 		e->borrowed_data = 1;
 		if (scenario_build_tasks(s, &e->train, &e->test, &e->tasks, err) != 0)
 			return -1;
-	} else if (scenario_build_data(s, &e->train, &e->test, &e->tasks, err) != 0) {
+	} else if (scenario_open_data(s, &e->train, &e->test, &e->tasks, err) != 0) {
 		return -1;
 	}
 	size_t T = e->tasks.count;
@@ -362,6 +372,13 @@ static int open_on(struct engine *e, const struct scenario *s, const struct plug
 	if (e->test.num_classes > e->train.num_classes)
 		e->num_classes = (size_t)e->test.num_classes;
 	engine_refresh_tasks(e);
+	/* The run is weighed once the labels, tasks and plugins' values are known, before the
+	 * pixels, the model and the plugins' instances take their memory. */
+	if (open_plugins(e, pp, err) != 0)
+		return -1;
+	if (!data && (memory_admit(e, err) != 0 ||
+		      scenario_read_data(s, &e->train, &e->test, err) != 0))
+		return -1;
 
 	size_t sizes[SCENARIO_HIDDEN_MAX + 2];
 	sizes[0] = e->train.dim;
@@ -400,7 +417,7 @@ static int open_on(struct engine *e, const struct scenario *s, const struct plug
 		return error_set(err, "out of memory");
 	if (engine_reserve_batch(e, err) != 0)
 		return -1;
-	if (load_plugins(e, pp, err) != 0)
+	if (create_plugins(e, err) != 0)
 		return -1;
 	return check_forget_plugins(e, err);
 }

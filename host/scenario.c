@@ -846,14 +846,36 @@ int scenario_build_tasks(const struct scenario *s, const struct dataset *train,
 	return 0;
 }
 
-int scenario_build_data(const struct scenario *s, struct dataset *train, struct dataset *test,
-			struct task_list *tl, struct error *e)
+int scenario_open_data(const struct scenario *s, struct dataset *train, struct dataset *test,
+		       struct task_list *tl, struct error *e)
 {
-	int rc = s->data == DATA_SYNTHETIC ? dataset_synth(train, test, &s->synth, e)
-					   : dataset_load_dir(train, test, s->data_dir, e);
+	int rc = s->data == DATA_SYNTHETIC ? dataset_synth_open(train, test, &s->synth, e)
+					   : dataset_open_dir(train, test, s->data_dir, e);
 	if (rc < 0)
 		return -1;
 	if (scenario_build_tasks(s, train, test, tl, e) < 0) {
+		dataset_free(train);
+		dataset_free(test);
+		return -1;
+	}
+	return 0;
+}
+
+int scenario_read_data(const struct scenario *s, struct dataset *train, struct dataset *test,
+		       struct error *e)
+{
+	if (s->data == DATA_SYNTHETIC)
+		return dataset_synth_draw(train, test, &s->synth, e);
+	return dataset_read_pixels(train, e) < 0 || dataset_read_pixels(test, e) < 0 ? -1 : 0;
+}
+
+int scenario_build_data(const struct scenario *s, struct dataset *train, struct dataset *test,
+			struct task_list *tl, struct error *e)
+{
+	if (scenario_open_data(s, train, test, tl, e) < 0)
+		return -1;
+	if (scenario_read_data(s, train, test, e) < 0) {
+		tasks_free(tl);
 		dataset_free(train);
 		dataset_free(test);
 		return -1;

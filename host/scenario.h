@@ -101,6 +101,13 @@ int scenario_load(struct scenario *s, const char *path, const char *const *overr
 int scenario_build_data(const struct scenario *s, struct dataset *train, struct dataset *test,
 			struct task_list *tl, struct error *e);
 
+/* The same in two stages: the labels, shapes and task list, then the pixels; between them a run
+ * weighs what it will need (memory.h) before the bulk of the data arrives. */
+int scenario_open_data(const struct scenario *s, struct dataset *train, struct dataset *test,
+		       struct task_list *tl, struct error *e);
+int scenario_read_data(const struct scenario *s, struct dataset *train, struct dataset *test,
+		       struct error *e);
+
 /* The task list alone, over a data set already built for this scenario. */
 int scenario_build_tasks(const struct scenario *s, const struct dataset *train,
 			 const struct dataset *test, struct task_list *tl, struct error *e);

@@ -307,6 +307,14 @@ static int split_values(const struct sweep *sw, const struct ini_entry *en, char
 	return 0;
 }
 
+static int too_many_runs(const struct sweep *sw, int line, const char *what, size_t settings,
+			 struct error *e)
+{
+	return error_set(e, "%s:%d: %s %zu settings x %zu seeds = %zu runs, more than the %d runs "
+			 "a sweep may hold; split it into several sweeps", sw->path, line, what,
+			 settings, sw->num_seeds, settings * sw->num_seeds, SWEEP_RUNS_MAX);
+}
+
 static int read_grid(struct sweep *sw, const struct ini *ini, int header, struct error *e)
 {
 	struct sweep_value cur[SWEEP_KEYS_MAX];
@@ -342,9 +350,8 @@ static int read_grid(struct sweep *sw, const struct ini *ini, int header, struct
 		snprintf(cur[k].key, sizeof(cur[k].key), "%s", en->key);
 		cur[k].line = en->line;
 		total *= counts[k++];
-		if (total > SWEEP_SETTINGS_MAX)
-			rc = error_set(e, "%s:%d: the grid holds more than %d settings", sw->path,
-				       en->line, SWEEP_SETTINGS_MAX);
+		if (total * sw->num_seeds > SWEEP_RUNS_MAX)
+			rc = too_many_runs(sw, en->line, "[grid] makes at least", total, e);
 	}
 	/* The product, an odometer whose last key turns fastest. */
 	while (rc == 0) {
@@ -410,6 +417,11 @@ static int read_list_line(struct sweep *sw, const struct ini_entry *en, struct e
 
 static int read_list(struct sweep *sw, const struct ini *ini, int header, struct error *e)
 {
+	size_t lines = 0;
+	for (size_t i = 0; i < ini->count; i++)
+		lines += !strcmp(ini->entries[i].section, "list");
+	if (lines * sw->num_seeds > SWEEP_RUNS_MAX)
+		return too_many_runs(sw, header, "[list] makes", lines, e);
 	for (size_t i = 0; i < ini->count; i++) {
 		const struct ini_entry *en = &ini->entries[i];
 		if (!strcmp(en->section, "list") && read_list_line(sw, en, e) < 0)

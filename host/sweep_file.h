@@ -21,8 +21,10 @@
 #define SWEEP_KEY_MAX (2 * INI_NAME_MAX) /* "section.key" */
 #define SWEEP_KEYS_MAX 32		 /* overrides in one setting */
 #define SWEEP_FOLDER_MAX 200		 /* a setting's folder name, in bytes */
-#define SWEEP_SETTINGS_MAX 100000
 #define SWEEP_SEEDS_MAX 10000
+/* Settings x seeds: checking them all takes about 5 s; a sweep file that asks for more is
+ * refused before anything is expanded. */
+#define SWEEP_RUNS_MAX 100000
 
 struct sweep_value {
 	char key[SWEEP_KEY_MAX];

@@ -36,45 +36,65 @@ static int synth_check(const struct synth_spec *s, struct error *e)
 }
 
 /* Sample i has class i % num_classes, so every prefix of a split is balanced. */
-static int synth_split(struct dataset *d, const struct synth_spec *s, const float *centres,
-		       size_t per_class, uint64_t stream, struct error *e)
+static int synth_labels(struct dataset *d, const struct synth_spec *s, size_t per_class,
+			struct error *e)
 {
-	struct rng r;
 	size_t classes = (size_t)s->num_classes;
 
 	d->n = per_class * classes;
 	d->dim = s->dim;
+	d->rows = 1;
+	d->cols = (uint32_t)s->dim;
 	d->num_classes = s->num_classes;
-	d->x = malloc(d->n * d->dim);
 	d->y = malloc(d->n);
-	if (!d->x || !d->y) {
-		dataset_free(d);
-		return error_set(e, "synthetic data: out of memory for %zu samples of %zu values",
-				 per_class * classes, s->dim);
-	}
+	if (!d->y)
+		return error_set(e, "synthetic data: out of memory for %zu labels", d->n);
+	for (size_t i = 0; i < d->n; i++)
+		d->y[i] = (uint8_t)(i % classes);
+	return 0;
+}
 
+static int synth_pixels(struct dataset *d, const struct synth_spec *s, const float *centres,
+			uint64_t stream, struct error *e)
+{
+	struct rng r;
+	size_t classes = (size_t)s->num_classes;
+
+	d->x = malloc(d->n * d->dim);
+	if (!d->x)
+		return error_set(e, "synthetic data: out of memory for %zu samples of %zu values",
+				 d->n, d->dim);
 	rng_seed(&r, s->seed, stream);
 	for (size_t i = 0; i < d->n; i++) {
-		size_t c = i % classes;
-		const float *centre = centres + c * d->dim;
+		const float *centre = centres + (i % classes) * d->dim;
 		uint8_t *x = d->x + i * d->dim;
 		for (size_t j = 0; j < d->dim; j++) {
 			double v = round(centre[j] + s->spread * rng_normal(&r));
 			x[j] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 		}
-		d->y[i] = (uint8_t)c;
 	}
 	return 0;
 }
 
-int dataset_synth(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
-		  struct error *e)
+int dataset_synth_open(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
+		       struct error *e)
 {
 	memset(train, 0, sizeof(*train));
 	memset(test, 0, sizeof(*test));
 	if (synth_check(spec, e) < 0)
 		return -1;
+	if (synth_labels(train, spec, spec->train_per_class, e) < 0 ||
+	    synth_labels(test, spec, spec->test_per_class, e) < 0) {
+		dataset_free(train);
+		dataset_free(test);
+		return -1;
+	}
+	return 0;
+}
 
+int dataset_synth_draw(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
+		       struct error *e)
+{
 	size_t size = (size_t)spec->num_classes * spec->dim;
 	float *centres = malloc(size * sizeof(*centres));
 	if (!centres)
@@ -85,11 +105,22 @@ int dataset_synth(struct dataset *train, struct dataset *test, const struct synt
 	for (size_t i = 0; i < size; i++)
 		centres[i] = (float)(64.0 + 128.0 * rng_uniform(&r));
 
-	int rc = synth_split(train, spec, centres, spec->train_per_class, STREAM_TRAIN, e);
+	int rc = synth_pixels(train, spec, centres, STREAM_TRAIN, e);
 	if (rc == 0)
-		rc = synth_split(test, spec, centres, spec->test_per_class, STREAM_TEST, e);
-	if (rc < 0)
-		dataset_free(train);
+		rc = synth_pixels(test, spec, centres, STREAM_TEST, e);
 	free(centres);
 	return rc;
+}
+
+int dataset_synth(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
+		  struct error *e)
+{
+	if (dataset_synth_open(train, test, spec, e) < 0)
+		return -1;
+	if (dataset_synth_draw(train, test, spec, e) < 0) {
+		dataset_free(train);
+		dataset_free(test);
+		return -1;
+	}
+	return 0;
 }

@@ -60,7 +60,10 @@ static const struct note notes[] = {
 	  "Read by \\fBfashion\\-mnist\\fR and \\fBidx\\fR: \\fBtrain\\-images\\-idx3\\-ubyte\\fR, "
 	  "\\fBtrain\\-labels\\-idx1\\-ubyte\\fR, \\fBt10k\\-images\\-idx3\\-ubyte\\fR and "
 	  "\\fBt10k\\-labels\\-idx1\\-ubyte\\fR, each plain or gzip\\-compressed (a \\fB.gz\\fR "
-	  "file is preferred)." },
+	  "file is preferred). The training and test images have one shape; the labels of both "
+	  "number the classes from 0 without a gap (a label past the number of distinct labels "
+	  "is refused, with its file and index). Each file's header is read first, and no more "
+	  "than it announces is read or inflated." },
 	{ "data", "max_train",
 	  "The samples kept are drawn with \\fB[train] seed\\fR." },
 	{ "tasks", "split",

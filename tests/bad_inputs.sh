@@ -5,6 +5,10 @@
 #           case's scratch directory, where its files are copied and lethe runs
 #   setup   shell sourced in that directory first, to write data fixtures (helpers below)
 #   expect  line 1 the exit status, line 2 a fixed string the error line must contain
+#   limit   the memory (KiB) lethe runs under, for cases whose input asks for more than the
+#           machine has: a regression then fails at once instead of exhausting it. It is
+#           ulimit -v, or, where that stops the binary from starting (AddressSanitizer
+#           reserves terabytes), ASan's own cap on one allocation.
 # Every case must exit with that status (2 bad input, 1 a failed run; never a signal or a
 # hang), print exactly one line on stderr, containing the string, and leave no half-written
 # results: no *.tmp, and any metrics.json well-formed JSON.
@@ -66,12 +70,26 @@ cut_to() {
 	dd if="$1" of="$1.cut" bs=1 count="$2" 2>/dev/null && mv "$1.cut" "$1"
 }
 
+# gz_zeros FILE N: appends 2^N MiB of zeros to FILE as gzip members, a few KiB of them.
+gz_zeros() {
+	head -c 1048576 /dev/zero | gzip -n >"$1.z"
+	for _ in $(seq "$2"); do
+		cat "$1.z" "$1.z" >"$1.zz" && mv "$1.zz" "$1.z"
+	done
+	cat "$1.z" >>"$1" && rm "$1.z"
+}
+
 # ---- the run ----
 
 # A case that hangs (a FIFO opened for reading waits for a writer) fails instead of stopping
 # the suite; every case takes a second or less.
 TIMEOUT=
 command -v timeout >/dev/null 2>&1 && TIMEOUT="timeout 60"
+
+# Whether ulimit -v (dash's and bash's, if not POSIX's) leaves lethe able to start.
+ulimit_works=
+# shellcheck disable=SC3045
+(ulimit -v 2097152 && "$LETHE" --version) >/dev/null 2>&1 && ulimit_works=1
 
 fail_case() {
 	not_ok "$name: $1"
@@ -95,8 +113,18 @@ for case in "$CASES"/*/; do
 	# The arguments hold no blanks but @WORK@'s, which mktemp's name has none of.
 	# shellcheck disable=SC2046
 	set -- $(printf '%s\n' "$cmd" | sed "s|@WORK@|$work|g")
-	(cd "$work" && exec $TIMEOUT "$LETHE" "$@" --quiet --plugin-path "$PLUGINS") \
-		>"$work.out" 2>"$work.err"
+	limit=$(cat "$case/limit" 2>/dev/null)
+	(
+		cd "$work" || exit 1
+		if [ -n "$limit" ] && [ -n "$ulimit_works" ]; then
+			# shellcheck disable=SC3045
+			ulimit -v "$limit" || exit 1
+		elif [ -n "$limit" ]; then
+			ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1"
+			export ASAN_OPTIONS="$ASAN_OPTIONS:max_allocation_size_mb=$((limit / 1024))"
+		fi
+		exec $TIMEOUT "$LETHE" "$@" --quiet --plugin-path "$PLUGINS"
+	) >"$work.out" 2>"$work.err"
 	got=$?
 
 	lines=$(grep -c '' "$work.err")

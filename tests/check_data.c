@@ -12,6 +12,7 @@
 #include <libdeflate.h>
 
 #include "dataset.h"
+#include "gz.h"
 #include "tasks.h"
 #include "testutil.h"
 
@@ -276,17 +277,25 @@ START_TEST(idx_too_large)
 }
 END_TEST
 
-/* A header that claims far more than the file holds must fail cleanly, not allocate it. */
+/* A header that claims far more than the file holds must fail cleanly, not allocate it: a
+ * plain file is read at its size, and a gzip file announcing more than its bytes can inflate
+ * to is refused before anything is inflated. _i = 0: plain, 1: gzip. */
 START_TEST(idx_huge_claim)
 {
 	uint32_t dims[3] = { 1u << 28, 1024, 1024 };
 	size_t len;
 	uint8_t *buf = idx_build(0x803, dims, 3, (const uint8_t *)"abc", 3, &len);
-	char *images = testutil_write(testutil_dir, "img", buf, len);
-	char *labels = write_labels("lab", FIX_N, 0);
+	char *images = write_file(_i ? "img.gz" : "img", buf, len, _i);
+	uint8_t *lab = idx_build(0x801, dims, 1, fix_labels, FIX_N, &len);
+	char *labels = testutil_write(testutil_dir, "lab", lab, len);
 
-	load_fails(images, labels, (const char *[]){ images, "truncated", "found 3", NULL });
+	if (_i)
+		load_fails(images, labels, (const char *[]){ images, "truncated", "announces "
+			   "281474976710656 bytes of pixels, more than its", NULL });
+	else
+		load_fails(images, labels, (const char *[]){ images, "truncated", "found 3", NULL });
 	free(buf);
+	free(lab);
 	free(images);
 	free(labels);
 }
@@ -498,6 +507,93 @@ START_TEST(idx_gz_refused)
 }
 END_TEST
 
+/* gz_head, the hand decoder of a file's first bytes, against libdeflate's encoder: stored
+ * blocks (level 0), fixed codes (a small input) and dynamic ones (a larger one). Asked for the
+ * whole stream it must give back every byte, so it decodes what libdeflate encodes; asked for
+ * 16 bytes, those. */
+START_TEST(gz_head_blocks)
+{
+	enum { BIG = 30016 };
+	static uint8_t data[BIG], out[BIG];
+	static const int levels[] = { 0, 1, 6, 12 };
+	static const size_t sizes[] = { 52, BIG };
+	int types = 0;
+	struct error e = { "" };
+
+	for (size_t i = 0; i < BIG; i++)
+		data[i] = (uint8_t)(i * i / 7);
+	for (size_t l = 0; l < sizeof(levels) / sizeof(*levels); l++) {
+		for (size_t z = 0; z < 2; z++) {
+			struct libdeflate_compressor *c = libdeflate_alloc_compressor(levels[l]);
+			ck_assert_ptr_nonnull(c);
+			size_t cap = libdeflate_gzip_compress_bound(c, sizes[z]), got;
+			uint8_t *gz = malloc(cap);
+			size_t len = libdeflate_gzip_compress(c, data, sizes[z], gz, cap);
+			libdeflate_free_compressor(c);
+			types |= 1 << (gz[10] >> 1 & 3);
+			ck_assert_int_eq(gz_head("f", gz, len, 0, out, sizes[z], &got, &e), 0);
+			ck_assert_uint_eq(got, sizes[z]);
+			ck_assert_mem_eq(out, data, sizes[z]);
+			memset(out, 0, 16);
+			ck_assert_int_eq(gz_head("f", gz, len, 0, out, 16, &got, &e), 0);
+			ck_assert_uint_eq(got, 16);
+			ck_assert_mem_eq(out, data, 16);
+			/* Cut short: more to come, or the file's end. */
+			ck_assert_int_eq(gz_head("f", gz, 12, 1, out, 16, &got, &e), 1);
+			ck_assert_int_eq(gz_head("f", gz, 12, 0, out, 16, &got, &e), -1);
+			ck_assert_msg(strstr(e.msg, "f: corrupt or unreadable: unexpected end of file"),
+				      "%s", e.msg);
+			free(gz);
+		}
+	}
+	ck_assert_int_eq(types, 7);
+}
+END_TEST
+
+/* The first bytes may span members: here the first 20 come one a member. */
+START_TEST(gz_head_members)
+{
+	uint8_t data[64], out[16], *all = NULL;
+	size_t len = 0, got;
+	struct error e = { "" };
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(200 - i);
+	for (size_t i = 0; i <= 20; i++) {
+		size_t n;
+		uint8_t *gz = gz_build(data + i, i < 20 ? 1 : sizeof(data) - 20, &n);
+		all = realloc(all, len + n);
+		memcpy(all + len, gz, n);
+		len += n;
+		free(gz);
+	}
+	ck_assert_int_eq(gz_head("f", all, len, 0, out, 16, &got, &e), 0);
+	ck_assert_uint_eq(got, 16);
+	ck_assert_mem_eq(out, data, 16);
+	free(all);
+}
+END_TEST
+
+/* A header field of 64 KiB puts the data past the bytes first read for the header: the file is
+ * then read whole, and loads. */
+START_TEST(idx_gz_far_header)
+{
+	size_t size, len;
+	uint8_t *gz = gz_images(&size), *big = malloc(size + 70000);
+
+	memcpy(big, gz, 10);
+	big[3] = 0x04;
+	big[10] = 0xff;
+	big[11] = 0xff;
+	memset(big + 12, 'x', 0xffff);
+	len = 12 + 0xffff;
+	memcpy(big + len, gz + 10, size - 10);
+	gz_loads(big, len + size - 10);
+	free(big);
+	free(gz);
+}
+END_TEST
+
 /* ASan reserves terabytes of address space up front, so none can be capped under it. */
 #if defined(__SANITIZE_ADDRESS__)
 #define NO_ADDRESS_SPACE_LIMIT 1
@@ -677,8 +773,9 @@ START_TEST(dir_dim_mismatch)
 	free(buf);
 
 	ck_assert_int_eq(dataset_load_dir(&train, &test, testutil_dir, &e), -1);
-	ck_assert_msg(strstr(e.msg, testutil_dir) && strstr(e.msg, "6 values") &&
-		      strstr(e.msg, "test samples 4"), "%s", e.msg);
+	ck_assert_msg(strstr(e.msg, dir_names[0]) && strstr(e.msg, dir_names[2]) &&
+		      strstr(e.msg, "test images of 2x2 pixels, but the training images") &&
+		      strstr(e.msg, "are 2x3"), "%s", e.msg);
 	ck_assert_ptr_null(train.x);
 	ck_assert_ptr_null(test.x);
 }
@@ -858,8 +955,10 @@ static uint8_t hand_train_y[] = { 0, 1, 2, 3, 0, 1, 2, 3, 2 };
 static uint8_t hand_test_y[] = { 3, 2, 1, 0 };
 static uint8_t hand_train_x[9 * 2];
 static uint8_t hand_test_x[4 * 2];
-static const struct dataset hand_train = { 9, 2, hand_train_x, hand_train_y, 4 };
-static const struct dataset hand_test = { 4, 2, hand_test_x, hand_test_y, 4 };
+static const struct dataset hand_train = { .n = 9, .dim = 2, .x = hand_train_x,
+					    .y = hand_train_y, .num_classes = 4 };
+static const struct dataset hand_test = { .n = 4, .dim = 2, .x = hand_test_x,
+					   .y = hand_test_y, .num_classes = 4 };
 
 static void assert_positions(const uint32_t *got, size_t n, const uint32_t *want, size_t m)
 {
@@ -932,7 +1031,8 @@ END_TEST
 START_TEST(tasks_classes_no_test)
 {
 	static uint8_t test_y[] = { 0, 0, 2, 3 };
-	const struct dataset test = { 4, 2, hand_test_x, test_y, 4 };
+	const struct dataset test = { .n = 4, .dim = 2, .x = hand_test_x, .y = test_y,
+				      .num_classes = 4 };
 	static const int32_t t1[] = { 0 }, t2[] = { 3 }, t3[] = { 1 };
 	const int32_t *const classes[] = { t1, t2, t3 };
 	const size_t counts[] = { 1, 1, 1 };
@@ -1030,7 +1130,7 @@ START_TEST(tasks_gathering)
 {
 	static uint8_t px[] = { 0, 255, 51, 102, 153, 204 };
 	static uint8_t labels[] = { 7, 8, 9 };
-	const struct dataset split = { 3, 2, px, labels, 10 };
+	const struct dataset split = { .n = 3, .dim = 2, .x = px, .y = labels, .num_classes = 10 };
 	uint32_t perm[] = { 1, 0 };
 	struct task t = { .perm = perm };
 	const uint32_t positions[] = { 2, 0 };
@@ -1132,12 +1232,15 @@ static Suite *data_suite(void)
 	tcase_add_test(tc, idx_count_mismatch);
 	tcase_add_loop_test(tc, idx_zero_dims, 0, 3);
 	tcase_add_loop_test(tc, idx_too_large, 0, 2);
-	tcase_add_test(tc, idx_huge_claim);
+	tcase_add_loop_test(tc, idx_huge_claim, 0, 2);
 	tcase_add_loop_test(tc, idx_corrupt_gz, 0, 3);
 	tcase_add_loop_test(tc, idx_gz_members, 0, 2);
 	tcase_add_loop_test(tc, idx_gz_header_fields, 0, 3);
 	tcase_add_loop_test(tc, idx_gz_refused, 0, 9);
 	tcase_add_test(tc, idx_gz_lying_isize);
+	tcase_add_test(tc, gz_head_blocks);
+	tcase_add_test(tc, gz_head_members);
+	tcase_add_test(tc, idx_gz_far_header);
 	tcase_add_test(tc, idx_missing);
 	suite_add_tcase(s, tc);
 

@@ -207,6 +207,33 @@ START_TEST(test_file_errors)
 }
 END_TEST
 
+/* The runs are capped before anything is expanded: 10^5 settings x 10^4 seeds would otherwise
+ * be checked one by one for hours. */
+START_TEST(test_runs_cap)
+{
+	const char *ten = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10\n";
+	char text[2048];
+	snprintf(text, sizeof(text), "[sweep]\nscenario = base.ini\nseeds = 1-10000\n[grid]\n"
+		 "a.a = %sa.b = %sa.c = %sa.d = %sa.e = %s", ten, ten, ten, ten, ten);
+	const char *msg = fails(text);
+	assert_has(msg, "sw.ini:");
+	assert_has(msg, "more than the 100000 runs a sweep may hold");
+	/* 11 settings of a list, each over 10^4 seeds. */
+	size_t len = (size_t)snprintf(text, sizeof(text),
+				      "[sweep]\nscenario = base.ini\nseeds = 1-10000\n[list]\n");
+	for (int i = 0; i < 11; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "s%d = a.b=%d\n", i, i);
+	msg = fails(text);
+	assert_has(msg, "sw.ini:4: [list] makes 11 settings x 10000 seeds = 110000 runs");
+	/* At the cap itself, a sweep loads. */
+	struct sweep sw;
+	loads(&sw, "[sweep]\nscenario = base.ini\nseeds = 1-10000\n[grid]\n"
+		   "a.b = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10\n");
+	ck_assert_uint_eq(sweep_num_runs(&sw), 100000);
+	sweep_free(&sw);
+}
+END_TEST
+
 /* ---- names ---- */
 
 START_TEST(test_folder_names)
@@ -501,6 +528,7 @@ static Suite *sweep_suite(void)
 	tcase_add_test(tc, test_seeds_only);
 	tcase_add_test(tc, test_seeds_parse);
 	tcase_add_test(tc, test_file_errors);
+	tcase_add_test(tc, test_runs_cap);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("names");
