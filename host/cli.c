@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "blas.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "engine.h"
 #include "params.h"
@@ -130,6 +131,17 @@ static void default_out(char *out, size_t size, const char *name)
 		snprintf(out, size, "results/%s-%d", name, n);
 }
 
+/* engine_resume, and a line when the checkpoint's BLAS kernel is not this one's. */
+static int resume(struct engine *e, const char *dir, struct error *err)
+{
+	if (engine_resume(e, dir, err) != 0)
+		return -1;
+	char line[512];
+	if (checkpoint_kernel_warning(e, blas_kernel(), line, sizeof(line)))
+		fprintf(stderr, "%s\n", line);
+	return 0;
+}
+
 static int cmd_run(const struct options *o)
 {
 	if (o->tui && (!isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO)))
@@ -137,6 +149,8 @@ static int cmd_run(const struct options *o)
 			    "lethe run", CLI_BAD_INPUT);
 	if (o->resume && !o->out)
 		return bad_usage("%s needs --out DIR, the run to continue", "--resume");
+	if (blas_check_runnable(stderr) != 0)
+		return CLI_BAD_INPUT;
 	struct error err;
 	struct scenario s;
 	if (scenario_load(&s, o->scenario, o->overrides, o->num_overrides, &err) != 0)
@@ -165,7 +179,7 @@ static int cmd_run(const struct options *o)
 	int status = CLI_OK;
 	if (engine_open(&e, &s, &pp, &err) != 0) {
 		status = fail(err.msg, CLI_BAD_INPUT);
-	} else if (o->resume && engine_resume(&e, out, &err) != 0) {
+	} else if (o->resume && resume(&e, out, &err) != 0) {
 		status = fail(err.msg, CLI_BAD_INPUT);
 	} else if (o->tui && tui_open(&tui, &e, out, &err) != 0) {
 		status = fail(err.msg, CLI_RUN_FAILED);
@@ -198,6 +212,8 @@ static int cmd_run(const struct options *o)
 
 static int cmd_check(const struct options *o)
 {
+	if (blas_check_runnable(stderr) != 0)
+		return CLI_BAD_INPUT;
 	struct error err;
 	struct scenario s;
 	if (scenario_load(&s, o->scenario, o->overrides, o->num_overrides, &err) != 0)

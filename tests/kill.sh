@@ -164,6 +164,19 @@ refused 2 "another scenario: the checkpoint's run set" "another plugin list is r
 	-- "$LETHE" run "$TMP/forget.ini" --out "$TMP/first" --resume
 refused 2 "none/checkpoint.lethe: no checkpoint to resume from" "no checkpoint, no resume" \
 	-- "$LETHE" run "$TMP/ewc.ini" --out "$TMP/none" --resume
+# A checkpoint written under another BLAS kernel (here its name's first letter made '~', the
+# CRC mended with gzip's) resumes, with one line naming both kernels.
+mkdir -p "$TMP/kernel"
+K=$TMP/kernel/checkpoint.lethe
+cp "$CK" "$K"
+settings=$(od -An -t u8 -j 28 -N 8 "$K" | tr -d ' ')
+printf '~' | dd of="$K" bs=1 seek=$((28 + 8 + settings + 8)) conv=notrunc 2>/dev/null
+tail -c +29 "$K" | gzip -c | tail -c 8 | head -c 4 | dd of="$K" bs=1 seek=24 conv=notrunc 2>/dev/null
+expect 0 "lethe: warning: the checkpoint was written under OpenBLAS's ~" \
+	"another kernel's checkpoint resumes, warned" \
+	-- "$LETHE" run "$TMP/ewc.ini" --out "$TMP/kernel" --resume --quiet
+if [ "$(grep -c 'kernel and resumes under' "$TMP/err")" -eq 1 ]; then ok "warned once"
+else not_ok "warned once"; fi
 if cmp -s "$CK" "$TMP/first/checkpoint.lethe"; then
 	ok "refusals leave the checkpoint alone"
 else
