@@ -371,13 +371,8 @@ static void brute_fisher(struct engine *e, uint32_t k, const float *theta, enum 
 			 double *bound)
 {
 	const struct mlp *m = &e->model;
-	size_t P = m->num_params, C = e->num_classes, dim = e->train.dim, L = m->num_layers;
-	size_t sizes[MLP_LAYERS_MAX + 1], classes = 0;
+	size_t P = m->num_params, C = e->num_classes, dim = e->train.dim, classes = 0;
 	ck_assert(C <= WIDTH_MAX && dim <= WIDTH_MAX);
-	for (size_t l = 0; l < L; l++) {
-		sizes[l] = m->layer[l].in;
-		sizes[l + 1] = m->layer[l].out;
-	}
 	const struct task *t = &e->tasks.t[k];
 	uint8_t allowed[WIDTH_MAX];
 	for (size_t j = 0; j < C; j++) {
@@ -386,20 +381,19 @@ static void brute_fisher(struct engine *e, uint32_t k, const float *theta, enum 
 	}
 	/* The per-sample kinds take a row at a time, the batched kind a batch. */
 	size_t B = kind == BATCHED ? e->s->batch_size : 1, batches = (n + B - 1) / B;
-	double *th = malloc(P * sizeof(double)), *abs_th = malloc(P * sizeof(double));
-	double *alt = malloc(P * sizeof(double)), *x = malloc(B * dim * sizeof(double));
+	double *abs_th = malloc(P * sizeof(double)), *alt = malloc(P * sizeof(double)), *x = malloc(B * dim * sizeof(double));
 	float *xf = malloc(B * dim * sizeof(float));
 	int32_t *y = malloc(B * sizeof(int32_t));
 	struct sums s = { out, calloc(P, sizeof(double)), calloc(P, sizeof(double)) };
 	memset(out, 0, P * sizeof(double));
-	for (size_t i = 0; i < P; i++) {
-		th[i] = theta[i];
-		abs_th[i] = fabs(th[i]);
-	}
 	for (size_t at = 0; at < n; at += B) {
 		size_t rows = n - at < B ? n - at : B;
 		struct ref_mlp ref;
-		ref_mlp_init(&ref, sizes, L + 1, rows);
+		double *th = ref_mlp_init_for(&ref, m, rows);
+		for (size_t i = 0; i < P; i++) {
+			th[i] = theta[i];
+			abs_th[i] = fabs(th[i]);
+		}
 		for (size_t row = 0; row < rows; row++) {
 			uint32_t pos = t->train[positions[at + row]];
 			tasks_gather(t, &e->train, &pos, 1, xf + row * dim, y + row);
@@ -420,10 +414,10 @@ static void brute_fisher(struct engine *e, uint32_t k, const float *theta, enum 
 					     1.0 / (double)n, alt, &s);
 		}
 		ref_mlp_free(&ref);
+		free(th);
 	}
 	for (size_t i = 0; i < P; i++)
 		bound[i] = s.lin[i] + ref_gamma(2 * n + classes + 8) * s.mag[i];
-	free(th);
 	free(abs_th);
 	free(alt);
 	free(x);

@@ -769,17 +769,11 @@ START_TEST(test_thresholds_calibrate)
 	const struct mlp *mm = &r.e.model;
 	const struct task *t = &r.e.tasks.t[1];
 	size_t n = t->num_train, C = r.e.num_classes, dim = r.e.train.dim, L = mm->num_layers;
-	size_t sizes[MLP_LAYERS_MAX + 1];
-	for (size_t l = 0; l < L; l++) {
-		sizes[l] = mm->layer[l].in;
-		sizes[l + 1] = mm->layer[l].out;
-	}
 	struct ref_mlp ref;
-	ref_mlp_init(&ref, sizes, L + 1, n);
+	double *theta = ref_mlp_init_for(&ref, mm, n);
 	float *x = malloc(n * dim * sizeof(float));
 	int32_t *y = malloc(n * sizeof(int32_t));
-	double *E = malloc(n * sizeof(double)), *theta = malloc(mm->num_params * sizeof(double));
-	double *xd = malloc(n * dim * sizeof(double)), e = 0.0;
+	double *E = malloc(n * sizeof(double)), *xd = malloc(n * dim * sizeof(double)), e = 0.0;
 	tasks_gather(t, &r.e.train, t->train, n, x, y);
 	for (size_t i = 0; i < n * dim; i++)
 		xd[i] = x[i];

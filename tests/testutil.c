@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mlp.h"
+
 char *testutil_tmpdir(void)
 {
 	const char *base = getenv("TMPDIR");
@@ -134,6 +136,21 @@ void ref_mlp_init(struct ref_mlp *r, const size_t *sizes, size_t num_sizes, size
 	r->edx = calloc(rows * sizes[0], sizeof(double));
 }
 
+double *ref_mlp_init_for(struct ref_mlp *r, const struct mlp *m, size_t rows)
+{
+	size_t sizes[MLP_LAYERS_MAX + 1];
+	for (size_t l = 0; l < m->num_layers; l++) {
+		sizes[l] = m->layer[l].in;
+		sizes[l + 1] = m->layer[l].out;
+	}
+	ref_mlp_init(r, sizes, m->num_layers + 1, rows);
+	ck_assert_uint_eq(r->num_params, m->num_params);
+	double *theta = malloc(m->num_params * sizeof(double));
+	for (size_t i = 0; i < m->num_params; i++)
+		theta[i] = m->params[i];
+	return theta;
+}
+
 void ref_mlp_free(struct ref_mlp *r)
 {
 	for (size_t l = 0; l <= r->num_layers; l++) {
@@ -194,6 +211,21 @@ void ref_mlp_forward(struct ref_mlp *r, const double *theta, const double *x,
 				r->ea[l + 1][at] = z > -ez ? ez : 0.0;
 			}
 	}
+}
+
+size_t ref_mlp_argmax(const struct ref_mlp *r, size_t row, const uint8_t *allow, uint8_t *can)
+{
+	size_t L = r->num_layers - 1, C = r->size[L + 1], n = 0;
+	const double *z = r->z[L] + row * C, *ez = r->ez[L] + row * C;
+	double floor = -INFINITY;
+	for (size_t j = 0; j < C; j++)
+		if (!allow || allow[j])
+			floor = fmax(floor, z[j] - ez[j]);
+	for (size_t j = 0; j < C; j++) {
+		can[j] = (!allow || allow[j]) && z[j] + ez[j] >= floor;
+		n += can[j];
+	}
+	return n;
 }
 
 double ref_softmax_error(double p, double e)

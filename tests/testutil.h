@@ -9,6 +9,8 @@
 
 #include <check.h>
 
+struct mlp;
+
 /* A fresh directory under $TMPDIR (or /tmp); the returned path is malloc'd. */
 char *testutil_tmpdir(void);
 
@@ -74,6 +76,9 @@ struct ref_mlp {
 
 /* For num_sizes layer widths (inputs first, classes last) and rows rows. */
 void ref_mlp_init(struct ref_mlp *r, const size_t *sizes, size_t num_sizes, size_t rows);
+/* ref_mlp_init for the shape of the host's model m; returns m's parameters in double
+ * (malloc'd). */
+double *ref_mlp_init_for(struct ref_mlp *r, const struct mlp *m, size_t rows);
 void ref_mlp_free(struct ref_mlp *r);
 /* The forward pass on parameters theta and inputs x (rows x size[0]), both taken as the float
  * pass's own values (exact). masks: NULL for the reference's own ReLU masks, else another
@@ -87,6 +92,11 @@ void ref_mlp_forward(struct ref_mlp *r, const double *theta, const double *x,
  * float pass's loss. */
 double ref_mlp_ce(const struct ref_mlp *r, const int32_t *y, const uint8_t *allow, double scale,
 		  double *dl, double *edl, double *eloss);
+/* The classes a float pass may predict for row of the last forward's logits, among allow[c] !=
+ * 0 (NULL: all): every class whose logit, within its bound, may reach the largest (a tie may go
+ * either way). Marks them in can (classes bytes) and returns how many: 1 unless rounding could
+ * change the argmax. */
+size_t ref_mlp_argmax(const struct ref_mlp *r, size_t row, const uint8_t *allow, uint8_t *can);
 /* A bound on |p_f - p| for softmax probability p when every logit is within e of its float
  * value: p and 1 - p both change by a factor within exp(+-2e). */
 double ref_softmax_error(double p, double e);
