@@ -32,7 +32,8 @@ char *testutil_read(const char *path, size_t *size);
 void testutil_rmtree(const char *dir);
 /* The source tree's top directory ($LETHE_TEST_SRCDIR, else "."). */
 const char *testutil_srcdir(void);
-/* Runs the suite with Check's normal output and returns the process exit status. */
+/* Runs the suite with Check's normal output and returns the process exit status; 99, with a
+ * line saying why, when OpenBLAS's kernel is one this CPU cannot run. */
 int testutil_run(Suite *s);
 
 /* ---- the model in double, with bounds on the float model's error ----
