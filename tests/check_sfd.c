@@ -264,10 +264,10 @@ static double priors(const double *x, size_t n, size_t dim, size_t side, double 
 	return total / (double)n;
 }
 
-/* The reference of the teacher's m (its layers through the host), for rows inputs; theta its
- * parameters in double. */
-static void teacher_reference(const lethe_host *h, lethe_model *m, size_t rows,
-			      struct ref_mlp *ref, double **theta)
+/* The reference of the teacher's m (its layers through the host), for rows inputs; returns its
+ * parameters in double (malloc'd). */
+static double *teacher_reference(const lethe_host *h, lethe_model *m, size_t rows,
+				 struct ref_mlp *ref)
 {
 	size_t L = h->model_num_layers(h, m), sizes[REF_LAYERS_MAX + 1];
 	for (uint32_t l = 0; l < L; l++) {
@@ -286,9 +286,10 @@ static void teacher_reference(const lethe_host *h, lethe_model *m, size_t rows,
 	uint64_t count;
 	const float *params = h->model_params(h, m, &count);
 	ck_assert_uint_eq(count, ref->num_params);
-	*theta = malloc(count * sizeof(double));
+	double *theta = malloc(count * sizeof(double));
 	for (size_t i = 0; i < count; i++)
-		(*theta)[i] = params[i];
+		theta[i] = params[i];
+	return theta;
 }
 
 /* The sum over rows of the reference's J_i with the masks of fixed, and its float bound. */
@@ -341,10 +342,9 @@ START_TEST(test_inversion)
 	double *want = calloc(N * dim, sizeof(double)), *mag = calloc(N * dim, sizeof(double));
 	for (size_t i = 0; i < N * dim; i++)
 		xd[i] = x[i];
-	teacher_reference(h, m, N, &ref, &theta);
-	teacher_reference(h, m, N, &up, &theta);
-	free(theta);
-	teacher_reference(h, m, N, &down, &theta);
+	theta = teacher_reference(h, m, N, &ref);
+	ref_mlp_init(&up, ref.size, ref.num_layers + 1, N);
+	ref_mlp_init(&down, ref.size, ref.num_layers + 1, N);
 
 	/* The NLL halves are one float pass, bit for bit; the priors differ by the rounding of
 	 * each neighbour difference in float, 2u of its square. */
