@@ -1,8 +1,9 @@
 /* Checkpoints: the file round-trips through an engine; every truncation, a corrupt byte, another
  * format or byte order, a malformed part and another scenario are refused with the file named
- * and nothing loaded; another BLAS kernel, or an older format, resumes (the one with a warning); a failed write leaves the previous file; runs stopped at many places, or
- * rolled back to an earlier checkpoint as a kill would, resume in a fresh engine and end bit
- * for bit as uninterrupted ones, for every shipped plugin; and only the checkpoints allocate. */
+ * and nothing loaded; another BLAS kernel (with a warning) and the older format resume; a
+ * failed write leaves the previous file; runs stopped at many places, or rolled back to an
+ * earlier checkpoint as a kill would, resume in a fresh engine and end bit for bit as
+ * uninterrupted ones, for every shipped plugin; and only the checkpoints allocate. */
 #define _GNU_SOURCE
 #include <check.h>
 #include <dirent.h>

@@ -149,7 +149,8 @@ START_TEST(test_inter_task_confusion)
 			found = reach[errors * (n + 1) + across] &&
 				e->confusion[2] == (double)across / (double)errors;
 	ck_assert_msg(found, "confusion %g is no recount's", e->confusion[2]);
-	ck_assert(e->confusion[2] > 0.9); /* naive forgetting: the last task takes the old classes */
+	/* Naive forgetting: the last task takes the old classes. */
+	ck_assert(e->confusion[2] > 0.9);
 	free(reach);
 	free(next);
 	free(theta);

@@ -381,7 +381,8 @@ static void brute_fisher(struct engine *e, uint32_t k, const float *theta, enum 
 	}
 	/* The per-sample kinds take a row at a time, the batched kind a batch. */
 	size_t B = kind == BATCHED ? e->s->batch_size : 1, batches = (n + B - 1) / B;
-	double *abs_th = malloc(P * sizeof(double)), *alt = malloc(P * sizeof(double)), *x = malloc(B * dim * sizeof(double));
+	double *abs_th = malloc(P * sizeof(double)), *alt = malloc(P * sizeof(double));
+	double *x = malloc(B * dim * sizeof(double));
 	float *xf = malloc(B * dim * sizeof(float));
 	int32_t *y = malloc(B * sizeof(int32_t));
 	struct sums s = { out, calloc(P, sizeof(double)), calloc(P, sizeof(double)) };

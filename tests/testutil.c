@@ -213,7 +213,7 @@ void ref_mlp_forward(struct ref_mlp *r, const double *theta, const double *x,
 					r->num_ambiguous += r->ambiguous[l][at];
 				}
 				r->a[l + 1][at] = r->mask[l][at] ? z : 0.0;
-				/* Below -ez the float z is not positive either: its ReLU is 0 too. */
+				/* Below -ez the float z is not positive: its ReLU is 0 too. */
 				r->ea[l + 1][at] = z > -ez ? ez : 0.0;
 			}
 	}
@@ -348,8 +348,8 @@ double ref_mlp_slope(const struct ref_mlp *up, const struct ref_mlp *down, doubl
 	size_t L = up->num_layers - 1, C = up->size[L + 1];
 	double most = 0.0;
 	for (size_t j = 0; j < C; j++)
-		most = fmax(most, fabs(up->z[L][row * C + j] - down->z[L][row * C + j]) / (2.0 * h));
-	return most;
+		most = fmax(most, fabs(up->z[L][row * C + j] - down->z[L][row * C + j]));
+	return most / (2.0 * h);
 }
 
 double ref_fd_error(double h, double third, double eloss)
