@@ -15,6 +15,7 @@
 
 #include <libdeflate.h>
 
+#include "blas.h"
 #include "files.h"
 
 #define NAME_MAX_BYTES 255 /* a plugin's name in the file */
@@ -220,6 +221,7 @@ static int put_payload(struct engine *e, FILE *f, struct error *err)
 	put_u64(f, len);
 	put(f, settings, len);
 	free(settings);
+	put_str(f, blas_kernel());
 	put_u64(f, T);
 	put_u64(f, e->model.num_params);
 	put_u64(f, e->train.n);
@@ -645,25 +647,27 @@ static int parse_plugin(struct cursor *c, struct checkpoint_plugin *p, struct er
 	return 0;
 }
 
-/* The header: magic, byte order, version, length and CRC against the bytes that follow. */
-static int parse_header(const unsigned char *b, size_t size, struct error *err)
+/* The header: magic, byte order, version (into *version), length and CRC against the bytes
+ * that follow. */
+static int parse_header(const unsigned char *b, size_t size, uint32_t *version,
+			struct error *err)
 {
 	if (memcmp(b, CHECKPOINT_MAGIC, size < 8 ? size : 8) != 0)
 		return error_set(err, "not a lethe checkpoint");
 	if (size < CHECKPOINT_HEADER_SIZE)
 		return error_set(err, "truncated: %zu bytes, not even its %d-byte header", size,
 				 CHECKPOINT_HEADER_SIZE);
-	uint32_t version, order, crc;
+	uint32_t order, crc;
 	uint64_t length;
-	memcpy(&version, b + 8, 4);
+	memcpy(version, b + 8, 4);
 	memcpy(&order, b + 12, 4);
 	memcpy(&length, b + 16, 8);
 	memcpy(&crc, b + 24, 4);
 	if (order != CHECKPOINT_BYTE_ORDER)
 		return error_set(err, "written by a machine of another byte order");
-	if (version != CHECKPOINT_VERSION)
-		return error_set(err, "checkpoint format %u; this lethe reads format %d", version,
-				 CHECKPOINT_VERSION);
+	if (*version < 1 || *version > CHECKPOINT_VERSION)
+		return error_set(err, "checkpoint format %u; this lethe reads formats 1 to %d",
+				 *version, CHECKPOINT_VERSION);
 	size_t have = size - CHECKPOINT_HEADER_SIZE;
 	if (have < length)
 		return error_set(err, "truncated: %zu of its %llu bytes", size,
@@ -744,12 +748,21 @@ int checkpoint_parse(const void *data, size_t size, struct checkpoint_view *v,
 		     struct error *err)
 {
 	memset(v, 0, sizeof(*v));
-	if (parse_header(data, size, err) != 0)
+	if (parse_header(data, size, &v->version, err) != 0)
 		return -1;
 	struct cursor c = { (const unsigned char *)data + CHECKPOINT_HEADER_SIZE,
 			    (const unsigned char *)data + size, "its settings", 0 };
 	int rc = -1;
 	v->settings = get_str(&c);
+	if (v->version >= 2) {
+		c.part = "its BLAS kernel";
+		v->kernel = get_str(&c);
+		if (v->kernel.count >= sizeof(((struct engine *)0)->resumed_kernel) ||
+		    (v->kernel.count && memchr(v->kernel.data, '\0', v->kernel.count))) {
+			malformed(err, "its BLAS kernel's name");
+			goto out;
+		}
+	}
 	c.part = "its sizes";
 	v->num_tasks = get_u64(&c);
 	v->num_params = get_u64(&c);
@@ -944,6 +957,8 @@ static void apply(struct engine *e, const struct checkpoint_view *v)
 	e->step = e->rows_done = v->steps_done;
 	e->resumed = 1;
 	e->resume_step = v->in_step;
+	snprintf(e->resumed_kernel, sizeof(e->resumed_kernel), "%.*s", (int)v->kernel.count,
+		 (const char *)v->kernel.data);
 	copy_span(e->R, &v->R, sizeof(double));
 	copy_span(e->b, &v->b, sizeof(double));
 	copy_span(e->step_seconds, &v->step_seconds, sizeof(double));
@@ -1047,4 +1062,15 @@ int engine_resume(struct engine *e, const char *dir, struct error *err)
 	free(v);
 	free(data);
 	return rc == 0 ? 0 : error_prefix(err, "%s", path);
+}
+
+int checkpoint_kernel_warning(const struct engine *e, const char *now, char *buf, size_t size)
+{
+	if (!e->resumed_kernel[0] || !strcmp(e->resumed_kernel, now))
+		return 0;
+	snprintf(buf, size, "the checkpoint was written under OpenBLAS's %s "
+		 "kernel and resumes under %s, whose products round differently: the results "
+		 "will differ in their last bits from an uninterrupted run's", e->resumed_kernel,
+		 now);
+	return 1;
 }

@@ -13,6 +13,8 @@
  *	length and its bytes:
  *	  settings            the scenario's effective settings, "section.key=value" lines
  *			      sorted by section.key, --set included, train.checkpoint_every not
+ *	  kernel              (format 2 on) the OpenBLAS kernel that wrote it: another one
+ *			      resumes it, with a warning (the products' last bits differ)
  *	  T, P, N, plugins    tasks, model parameters, training samples in the data set, plugins
  *	  steps done          rows of R; the step under way or next
  *	  in step             1: the checkpoint is within that step, at:
@@ -48,7 +50,7 @@
 
 #define CHECKPOINT_FILE "checkpoint.lethe"
 #define CHECKPOINT_MAGIC "LETHECKP"
-#define CHECKPOINT_VERSION 1
+#define CHECKPOINT_VERSION 2 /* what it writes; it reads 1 on, format 1 lacking the kernel */
 #define CHECKPOINT_BYTE_ORDER 0x01020304u
 #define CHECKPOINT_HEADER_SIZE 28
 
@@ -79,7 +81,9 @@ struct checkpoint_forget_done {
 
 /* A checkpoint parsed and checked as far as it can be without the run it belongs to. */
 struct checkpoint_view {
+	uint32_t version;
 	struct checkpoint_span settings; /* bytes */
+	struct checkpoint_span kernel;	 /* bytes; none in format 1 */
 	uint64_t num_tasks, num_params, num_samples;
 	uint64_t steps_done;
 	int in_step;
@@ -108,6 +112,12 @@ struct checkpoint_view {
  * agree with each other. Touches nothing else: safe on any bytes. */
 int checkpoint_parse(const void *data, size_t size, struct checkpoint_view *v,
 		     struct error *err);
+
+/* After engine_resume: into buf, the one-line warning that the checkpoint was written under
+ * another OpenBLAS kernel than now (so the resumed run's results will differ in their last bits
+ * from an uninterrupted run's), and 1; 0 when the kernels agree or the checkpoint (format 1)
+ * does not say. */
+int checkpoint_kernel_warning(const struct engine *e, const char *now, char *buf, size_t size);
 
 /* Writes e's state to DIR/checkpoint.lethe, replacing the file only once the new one is whole
  * on disk; on failure the previous checkpoint stays, and the message says so. */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "blas.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "engine.h"
 #include "memory.h"
@@ -125,6 +126,18 @@ int cli_resolve_scenario(const char *arg, char *out, size_t size, struct error *
 	return error_set(e, "%s: no such file, nor a shipped scenario in %s", arg, dir);
 }
 
+/* engine_resume; warning receives a line when the checkpoint's BLAS kernel is not this one's,
+ * else "". */
+static int resume(struct engine *e, const char *dir, char *warning, size_t size,
+		  struct error *err)
+{
+	if (engine_resume(e, dir, err) != 0)
+		return -1;
+	if (!checkpoint_kernel_warning(e, blas_kernel(), warning, size))
+		*warning = 0;
+	return 0;
+}
+
 static int cmd_run(const struct options *o)
 {
 	struct error err;
@@ -132,6 +145,8 @@ static int cmd_run(const struct options *o)
 		return fail(err.msg, CLI_BAD_INPUT);
 	if (o->resume && !o->out)
 		return bad_usage("%s needs --out DIR, the run to continue", "--resume");
+	if (blas_check_runnable(stderr) != 0)
+		return CLI_BAD_INPUT;
 	struct scenario s;
 	if (scenario_load(&s, o->scenario, o->overrides, o->num_overrides, &err) != 0)
 		return fail(err.msg, CLI_BAD_INPUT);
@@ -146,6 +161,7 @@ static int cmd_run(const struct options *o)
 	struct run_dir dir = { .lock = -1 };
 	const char *out = dir.path;
 	int status = CLI_OK, start = -1;
+	char kernel_warning[512] = "";
 	if (engine_open(&e, &s, &pp, &err) != 0) {
 		status = fail(err.msg, CLI_BAD_INPUT);
 	} else if ((start = run_dir_open(&dir, o->out, s.name, o->force, o->resume, &err)) < 0) {
@@ -153,7 +169,8 @@ static int cmd_run(const struct options *o)
 	} else if (start == RUN_DIR_FINISHED) {
 		if (!o->quiet)
 			fprintf(stderr, "lethe: %s\n", dir.note);
-	} else if (start == RUN_DIR_RESUME && engine_resume(&e, out, &err) != 0) {
+	} else if (start == RUN_DIR_RESUME &&
+		   resume(&e, out, kernel_warning, sizeof(kernel_warning), &err) != 0) {
 		status = fail(err.msg, CLI_BAD_INPUT);
 	} else if (o->tui && tui_open(&tui, &e, out, &err) != 0) {
 		status = fail(err.msg, CLI_RUN_FAILED);
@@ -172,6 +189,8 @@ static int cmd_run(const struct options *o)
 			run_dir_resumed(&dir, &e);
 		if (*dir.note)
 			engine_log(&e, "lethe", LETHE_LOG_INFO, "%s", dir.note);
+		if (*kernel_warning)
+			engine_log(&e, "lethe", LETHE_LOG_WARN, "%s", kernel_warning);
 		int rc = engine_run(&e, out, &err);
 		/* The terminal is back to normal before anything is printed. */
 		if (tui)
@@ -191,6 +210,8 @@ static int cmd_run(const struct options *o)
 
 static int cmd_check(const struct options *o)
 {
+	if (blas_check_runnable(stderr) != 0)
+		return CLI_BAD_INPUT;
 	struct error err;
 	struct scenario s;
 	if (scenario_load(&s, o->scenario, o->overrides, o->num_overrides, &err) != 0)

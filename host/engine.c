@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "checkpoint.h"
 #include "memory.h"
 #include "params.h"
@@ -779,6 +780,7 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 	size_t num_figures = 0;
 	struct results_figure hook_times[SCENARIO_PLUGINS_MAX * HOOK_COUNT];
 	size_t num_hook_times = 0;
+	char library[64];
 	for (size_t i = 0; i < e->num_plugins; i++) {
 		const struct engine_plugin *p = &e->plugins[i];
 		plugins[i] = p->file.entry.name;
@@ -819,6 +821,9 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 		.figures = figures,
 		.num_unlearning = e->num_unlearning,
 		.unlearning = e->unlearning,
+		.blas_library = blas_library(library, sizeof(library)),
+		.blas_kernel = blas_kernel(),
+		.blas_threads = e->s->threads,
 	};
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

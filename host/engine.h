@@ -187,6 +187,7 @@ struct engine {
 
 	int resumed;		  /* engine_resume restored a run: engine_run continues it */
 	int resume_step;	  /* ... from the middle of step `step`, where `at` stands */
+	char resumed_kernel[64];  /* the BLAS kernel that wrote the checkpoint ("": unknown) */
 	uint64_t checkpoint_batches; /* batches_done at the last checkpoint */
 };
 

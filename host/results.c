@@ -205,7 +205,7 @@ static json_t *metrics_object(const struct results *r, json_error_t *jerr)
 	/* Every "o" reference is stolen, even when packing fails. */
 	return json_pack_ex(jerr, 0,
 		"{s:s, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-		" s:o, s:{s:o, s:o, s:o, s:o}, s:I, s:b, s:o, s:o, s:o}",
+		" s:o, s:{s:o, s:o, s:o, s:o}, s:I, s:b, s:o, s:o, s:o, s:{s:s?, s:s?, s:i}}",
 		"protocol", scenario_protocol_name(r->protocol),
 		"scenario", r->scenario,
 		"scenario_path", r->scenario_path,
@@ -232,7 +232,9 @@ static json_t *metrics_object(const struct results *r, json_error_t *jerr)
 		"inter_task_confusion",
 		r->rows_done && r->confusion ? number(r->confusion[r->rows_done - 1]) : json_null(),
 		"inter_task_confusion_per_step",
-		r->confusion ? reals(r->confusion, r->rows_done) : json_array());
+		r->confusion ? reals(r->confusion, r->rows_done) : json_array(),
+		"blas", "library", r->blas_library, "kernel", r->blas_kernel,
+		"threads", r->blas_threads);
 }
 
 static int dump_json(FILE *f, const void *data)

@@ -62,6 +62,10 @@ struct results {
 	const struct results_figure *figures;
 	size_t num_unlearning;
 	const struct results_unlearning *unlearning;
+	/* The BLAS that computed the results: its last bits depend on all three. */
+	const char *blas_library;   /* "OpenBLAS 0.3.21" */
+	const char *blas_kernel;    /* openblas_get_corename's */
+	int blas_threads;
 };
 
 /* Writes DIR/metrics.json and DIR/accuracy.csv, creating DIR if needed. metrics.json holds:
@@ -75,7 +79,8 @@ struct results {
  * ({"steps": [...], "total": s, "phases": {PHASE: s, ...}, "hooks": {PLUGIN: {HOOK: s}}}), "peak_rss_bytes", "complete",
  * "inter_task_confusion" (after the last step done; null but for class-incremental runs) and
  * "inter_task_confusion_per_step",
- * "plugin_metrics" ({"PLUGIN": {"KEY": value, ...}, ...}). The summary figures are those
+ * "plugin_metrics" ({"PLUGIN": {"KEY": value, ...}, ...}), "blas" ({"library": ...,
+ * "kernel": ..., "threads": N}). The summary figures are those
  * of the rows done, null while rows_done is 0. Numbers carry 17 significant digits, so they
  * read back exactly; NaN and infinities, which JSON lacks, are written as null. accuracy.csv:
  * a header "step,task_1,...", then a row "untrained,..." and one row per step (%.17g). Errors

@@ -318,6 +318,9 @@ static int cmd_sweep(const struct options *o, const struct sweep *sw)
 		return fail("this lethe was built without MPI: run the sweep without mpirun, or "
 			    "rebuild with ./configure --with-mpi", CLI_BAD_INPUT);
 	int speaks = speaker();
+	/* The runs would die on their first product; a Slurm script runs elsewhere. */
+	if (!o->emit_slurm && blas_check_runnable(speaks ? stderr : NULL) != 0)
+		return CLI_BAD_INPUT;
 	struct plugin_path pp;
 	plugin_path_init(&pp, o->plugin_path);
 	struct error err;

@@ -1,6 +1,7 @@
 /* The BLAS kernel check: which OpenBLAS kernels count as a generic fallback on which CPU, the
- * one-line notice, that it is printed once at most, and the description benches print. Nothing
- * here sets OPENBLAS_CORETYPE: the decision is a pure function of a core name and CPU flags. */
+ * one-line notice, that it is printed once at most, which kernels a CPU cannot run and the
+ * refusal that says so, and the description benches print. Nothing here sets
+ * OPENBLAS_CORETYPE: the decisions are pure functions of a core name and CPU flags. */
 #define _GNU_SOURCE
 #include <check.h>
 #include <stdio.h>
@@ -12,7 +13,9 @@
 #include "blas.h"
 #include "testutil.h"
 
-static const struct blas_cpu sse_only = { 0, 0 }, avx2 = { 1, 0 }, avx512 = { 1, 1 };
+static const struct blas_cpu sse_only = { 0 }, avx_only = { .avx = 1 },
+			     avx2 = { .avx = 1, .avx2 = 1, .fma = 1 },
+			     avx512 = { .avx = 1, .avx2 = 1, .fma = 1, .avx512f = 1 };
 
 static void assert_advice(const char *core, const struct blas_cpu *cpu, const char *want)
 {
@@ -47,6 +50,60 @@ START_TEST(test_fitting_left_alone)
 	assert_advice("Prescott", &sse_only, NULL);
 	assert_advice("Sandybridge", &sse_only, NULL);
 	assert_advice(NULL, &avx512, NULL);
+}
+END_TEST
+
+static void assert_missing(const char *core, const struct blas_cpu *cpu, const char *want)
+{
+	const char *got = blas_missing(core, cpu);
+	ck_assert_msg(want ? got && !strcmp(got, want) : !got, "%s: missing %s, want %s",
+		      core ? core : "no core name", got ? got : "nothing", want ? want : "nothing");
+}
+
+/* A kernel needs its instruction set, whatever the name's case; older kernels, names this
+ * table does not know (another architecture's) and no name need nothing. */
+START_TEST(test_missing_instructions)
+{
+	static const char *const avx512_kernels[] = { "SkylakeX", "Cooperlake", "SapphireRapids",
+						      "skylakex" };
+	for (size_t i = 0; i < sizeof(avx512_kernels) / sizeof(avx512_kernels[0]); i++) {
+		assert_missing(avx512_kernels[i], &avx2, "AVX-512");
+		assert_missing(avx512_kernels[i], &sse_only, "AVX-512");
+		assert_missing(avx512_kernels[i], &avx512, NULL);
+	}
+	assert_missing("Haswell", &avx_only, "AVX2");
+	assert_missing("ZEN", &sse_only, "AVX2");
+	assert_missing("Haswell", &(struct blas_cpu){ .avx = 1, .avx2 = 1 }, "AVX2"); /* no FMA */
+	assert_missing("Zen", &avx2, NULL);
+	assert_missing("Sandybridge", &sse_only, "AVX");
+	assert_missing("Piledriver", &sse_only, "AVX");
+	assert_missing("Sandybridge", &avx_only, NULL);
+	static const char *const plain[] = { "Prescott", "Nehalem", "Core2", "Barcelona",
+					     "ARMV8", "Unknown" };
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		assert_missing(plain[i], &sse_only, NULL);
+	assert_missing(NULL, &sse_only, NULL);
+}
+END_TEST
+
+/* One line naming the variable, the kernel, the instruction set and a kernel that runs here;
+ * nothing when the kernel runs. */
+START_TEST(test_refusal_line)
+{
+	char line[512] = "untouched";
+	ck_assert_int_eq(blas_refusal(line, sizeof(line), "SkylakeX", &avx512, "SkylakeX"), 0);
+	ck_assert_str_eq(line, "untouched");
+	ck_assert_int_eq(blas_refusal(line, sizeof(line), "SkylakeX", &avx2, "skylakex"), 1);
+	ck_assert_has(line, "OPENBLAS_CORETYPE=skylakex");
+	ck_assert_has(line, "SkylakeX kernel, which needs AVX-512, and this CPU lacks it");
+	ck_assert_has(line, "unset OPENBLAS_CORETYPE, or set it to Haswell");
+	ck_assert_ptr_null(strchr(line, '\n'));
+	ck_assert_int_eq(blas_refusal(line, sizeof(line), "Haswell", &avx_only, "Haswell"), 1);
+	ck_assert_has(line, "needs AVX2");
+	ck_assert_has(line, "set it to Sandybridge");
+	ck_assert_int_eq(blas_refusal(line, sizeof(line), "Haswell", &sse_only, NULL), 1);
+	ck_assert_has(line, "OpenBLAS chose its Haswell kernel");
+	ck_assert_has(line, "export OPENBLAS_CORETYPE=Prescott");
 }
 END_TEST
 
@@ -88,7 +145,11 @@ END_TEST
 
 START_TEST(test_describe)
 {
-	char buf[128];
+	char buf[128], library[64];
+	ck_assert_ptr_eq(blas_library(library, sizeof(library)), library);
+	ck_assert_msg(!strncmp(library, "OpenBLAS ", 9) && !strchr(library + 9, ' '), "%s",
+		      library);
+	ck_assert_str_eq(blas_kernel(), openblas_get_corename());
 	openblas_set_num_threads(1);
 	ck_assert_ptr_eq(blas_describe(buf, sizeof(buf)), buf);
 	ck_assert_msg(!strncmp(buf, "OpenBLAS ", 9) && strstr(buf, openblas_get_corename()) &&
@@ -106,6 +167,8 @@ static Suite *blas_suite(void)
 	tcase_add_test(tc, test_fallback_advised);
 	tcase_add_test(tc, test_fitting_left_alone);
 	tcase_add_test(tc, test_notice_line);
+	tcase_add_test(tc, test_missing_instructions);
+	tcase_add_test(tc, test_refusal_line);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("process");
 	tcase_add_test(tc, test_check_once);

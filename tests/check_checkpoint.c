@@ -1,8 +1,9 @@
 /* Checkpoints: the file round-trips through an engine; every truncation, a corrupt byte, another
  * format or byte order, a malformed part and another scenario are refused with the file named
- * and nothing loaded; a failed write leaves the previous file; runs stopped at many places, or
- * rolled back to an earlier checkpoint as a kill would, resume in a fresh engine and end bit
- * for bit as uninterrupted ones, for every shipped plugin; and only the checkpoints allocate. */
+ * and nothing loaded; another BLAS kernel (with a warning) and the older format resume; a
+ * failed write leaves the previous file; runs stopped at many places, or rolled back to an
+ * earlier checkpoint as a kill would, resume in a fresh engine and end bit for bit as
+ * uninterrupted ones, for every shipped plugin; and only the checkpoints allocate. */
 #define _GNU_SOURCE
 #include <check.h>
 #include <dirent.h>
@@ -17,6 +18,7 @@
 #include <libdeflate.h>
 
 #include "alloc_hook.h"
+#include "blas.h"
 #include "checkpoint.h"
 #include "engine.h"
 #include "scenario.h"
@@ -543,7 +545,10 @@ START_TEST(test_corruption_refused)
 	refused(bad, size, "not a lethe checkpoint");
 	memcpy(bad, bytes, size);
 	bad[8] = 9;
-	refused(bad, size, "checkpoint format 9; this lethe reads format 1");
+	refused(bad, size, "checkpoint format 9; this lethe reads formats 1 to 2");
+	memcpy(bad, bytes, size);
+	bad[8] = 0;
+	refused(bad, size, "checkpoint format 0; this lethe reads formats 1 to 2");
 	memcpy(bad, bytes, size);
 	bad[12] ^= 0xff;
 	refused(bad, size, "another byte order");
@@ -552,12 +557,19 @@ START_TEST(test_corruption_refused)
 	refused(bad, size + 1, "1 bytes past the end");
 	/* Well-formed bytes in the wrong place, with a CRC to match. */
 	memcpy(bad, bytes, size);
-	uint64_t len;
+	uint64_t len, kernel;
 	memcpy(&len, bad + 28, 8);
+	memcpy(&kernel, bad + 28 + 8 + len, 8);
 	uint64_t tasks = 0;
-	memcpy(bad + 28 + 8 + len, &tasks, 8);
+	memcpy(bad + 28 + 8 + len + 8 + kernel, &tasks, 8);
 	fix_crc(bad, size);
 	refused(bad, size, "malformed: its sizes or steps");
+	/* A kernel's name too long for any. */
+	memcpy(bad, bytes, size);
+	uint64_t huge = 1000;
+	memcpy(bad + 28 + 8 + len, &huge, 8);
+	fix_crc(bad, size);
+	refused(bad, size, "malformed: its BLAS kernel's name");
 	free(bad);
 	free(bytes);
 	free(dir);
@@ -565,6 +577,90 @@ START_TEST(test_corruption_refused)
 END_TEST
 
 /* A plugin that refuses its state after the others took theirs: none keeps it. */
+/* The checkpoint's bytes with its BLAS kernel's name replaced by kernel (of any length), or
+ * dropped as format 1 had it (kernel NULL); *size updated, header and CRC to match. */
+static char *with_kernel(const char *bytes, size_t *size, const char *kernel)
+{
+	uint64_t len, old;
+	memcpy(&len, bytes + 28, 8);
+	size_t at = 28 + 8 + len;
+	memcpy(&old, bytes + at, 8);
+	size_t rest = at + 8 + old, added = kernel ? 8 + strlen(kernel) : 0;
+	size_t n = at + added + (*size - rest);
+	char *out = malloc(n);
+	memcpy(out, bytes, at);
+	if (kernel) {
+		uint64_t k = strlen(kernel);
+		memcpy(out + at, &k, 8);
+		memcpy(out + at + 8, kernel, k);
+	}
+	memcpy(out + at + added, bytes + rest, *size - rest);
+	uint32_t version = kernel ? 2 : 1;
+	uint64_t length = n - 28;
+	memcpy(out + 8, &version, 4);
+	memcpy(out + 16, &length, 8);
+	fix_crc(out, n);
+	*size = n;
+	return out;
+}
+
+/* Resumes the checkpoint bytes in a fresh engine of s.ini; into line the kernel warning, if
+ * any (1). */
+static int resume_warns(const char *bytes, size_t size, char *line, size_t line_size)
+{
+	char *dir = subdir("k"), *scenario = path_in(testutil_dir, "s.ini");
+	free(testutil_write(dir, CHECKPOINT_FILE, bytes, size));
+	struct run r;
+	run_open(&r, scenario, NULL, 0);
+	ck_assert_msg(engine_resume(&r.e, dir, &r.err) == 0, "%s", r.err.msg);
+	int warned = checkpoint_kernel_warning(&r.e, blas_kernel(), line, line_size);
+	run_close(&r);
+	testutil_rmtree(dir);
+	free(dir);
+	free(scenario);
+	return warned;
+}
+
+/* The checkpoint records the BLAS kernel that wrote it. Under another the run resumes, with
+ * one line that names both and says the results will differ; under the same one, or from a
+ * format 1 checkpoint that did not record it, silently. */
+START_TEST(test_blas_kernel_recorded)
+{
+	char *dir = subdir("a");
+	size_t size;
+	char *bytes = checkpoint_bytes(dir, &size);
+	struct checkpoint_view *v = malloc(sizeof(*v));
+	struct error err;
+	ck_assert_msg(checkpoint_parse(bytes, size, v, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(v->version, CHECKPOINT_VERSION);
+	ck_assert_uint_eq(v->kernel.count, strlen(blas_kernel()));
+	ck_assert(!memcmp(v->kernel.data, blas_kernel(), v->kernel.count));
+
+	char line[512] = "";
+	ck_assert_int_eq(resume_warns(bytes, size, line, sizeof(line)), 0);
+	size_t other_size = size;
+	char *other = with_kernel(bytes, &other_size, "NotARealKernel");
+	ck_assert_int_eq(resume_warns(other, other_size, line, sizeof(line)), 1);
+	ck_assert_has(line, "the checkpoint was written under OpenBLAS");
+	ck_assert_has(line, "NotARealKernel kernel and resumes under ");
+	ck_assert_has(line, blas_kernel());
+	ck_assert_has(line, "will differ in their last bits from an uninterrupted run's");
+	ck_assert_ptr_null(strchr(line, '\n'));
+
+	size_t old_size = size;
+	char *old = with_kernel(bytes, &old_size, NULL);
+	ck_assert_msg(checkpoint_parse(old, old_size, v, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(v->version, 1);
+	ck_assert_uint_eq(v->kernel.count, 0);
+	ck_assert_int_eq(resume_warns(old, old_size, line, sizeof(line)), 0);
+	free(other);
+	free(old);
+	free(v);
+	free(bytes);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_plugin_refusal_loads_nothing)
 {
 	char *dir = subdir("a");
@@ -742,6 +838,7 @@ static Suite *checkpoint_suite(void)
 	tcase_add_test(tc, test_every_truncation_refused);
 	tcase_add_test(tc, test_corruption_refused);
 	tcase_add_test(tc, test_plugin_refusal_loads_nothing);
+	tcase_add_test(tc, test_blas_kernel_recorded);
 	tcase_add_test(tc, test_other_scenario_refused);
 	tcase_add_test(tc, test_failed_write_keeps_previous);
 	suite_add_tcase(s, tc);

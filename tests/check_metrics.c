@@ -164,6 +164,9 @@ static struct results sample(size_t rows_done)
 		.num_plugins = 2,
 		.plugins = plugin_names,
 		.complete = rows_done == 3,
+		.blas_library = "OpenBLAS 0.3.21",
+		.blas_kernel = "Haswell",
+		.blas_threads = 2,
 	};
 }
 
@@ -320,6 +323,11 @@ START_TEST(test_metrics_json)
 	ck_assert_uint_eq(json_array_size(unlearning), 0);
 	ck_assert_int_eq(json_integer_value(json_object_get(root, "peak_rss_bytes")), 123456789);
 	ck_assert(json_is_true(json_object_get(root, "complete")));
+	/* The BLAS that made the results' last bits. */
+	const json_t *blas = json_object_get(root, "blas");
+	check_string(blas, "library", "OpenBLAS 0.3.21");
+	check_string(blas, "kernel", "Haswell");
+	ck_assert_int_eq(json_integer_value(json_object_get(blas, "threads")), 2);
 
 	json_decref(root);
 	testutil_rmtree(dir);

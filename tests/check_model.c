@@ -66,22 +66,51 @@ static void tiny_model(struct mlp *m)
 	memcpy(m->params, tiny_params, sizeof(tiny_params));
 }
 
+/* The tiny network in double, for the float pass's rounding bounds; dlogits (exact) backward. */
+static void tiny_reference(struct ref_mlp *r, double *theta, const float *dlogits)
+{
+	double x[6], dl[4], exact[4] = {0};
+	for (size_t i = 0; i < 14; i++)
+		theta[i] = tiny_params[i];
+	for (size_t i = 0; i < 6; i++)
+		x[i] = tiny_x[i];
+	ref_mlp_init(r, tiny_sizes, 3, 2);
+	ref_mlp_forward(r, theta, x, NULL);
+	for (size_t i = 0; dlogits && i < 4; i++)
+		dl[i] = dlogits[i];
+	if (dlogits)
+		ref_mlp_backward(r, theta, dl, exact);
+}
+
+/* got against values worked by hand, within the float pass's bound plus 1e-8 for the hand's
+ * decimals (0.1 and -0.2 for the floats nearest them). */
+static void assert_by_hand(const float *got, const double *want, const double *bound, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(fabs(got[i] - want[i]) <= bound[i] + 1e-8,
+			      "[%zu]: got %.9g, want %.9g", i, (double)got[i], want[i]);
+}
+
 START_TEST(test_forward_by_hand)
 {
 	struct mlp m;
 	struct error e;
+	struct ref_mlp r;
+	double theta[14];
 	float logits[4];
 	tiny_model(&m);
+	tiny_reference(&r, theta, NULL);
 	ck_assert_uint_eq(mlp_inputs(&m), 3);
 	ck_assert_uint_eq(mlp_outputs(&m), 2);
 	ck_assert_int_eq(mlp_forward(&m, tiny_x, 2, logits, &e), 0);
 	/* h = relu(W0 x + b0): (0.6, 1.3) and (2.6, relu(-0.2) = 0) */
-	assert_close(m.act[1], (const double[]){0.6, 1.3, 2.6, 0.0}, 4, 1e-6);
-	assert_close(logits, (const double[]){3.7, -0.45, 3.1, -3.1}, 4, 1e-6);
+	assert_by_hand(m.act[1], (const double[]){0.6, 1.3, 2.6, 0.0}, r.ea[1], 4);
+	assert_by_hand(logits, (const double[]){3.7, -0.45, 3.1, -3.1}, r.ez[1], 4);
 	ck_assert_ptr_eq(m.act[0], tiny_x);
 	ck_assert_mem_eq(m.act[2], logits, sizeof(logits));
 	ck_assert_uint_eq(m.rows, 2);
 	mlp_free(&m);
+	ref_mlp_free(&r);
 }
 END_TEST
 
@@ -179,76 +208,25 @@ START_TEST(test_empty_batch)
 }
 END_TEST
 
-/* The network again, in double precision and written apart from mlp.c: the oracle for the
- * gradient checks. Optionally nudges one pre-activation (layer `layer`, flat index `index`) by
- * h; reports the smallest |pre-activation| of the hidden layers, so a check can make sure no
- * finite difference straddles ReLU's kink. */
-#define REF_ROWS 4
-#define REF_WIDTH 18
-
-struct ref_nudge {
-	size_t layer, index;
-	double h;
-};
-
-static double ref_loss(const struct mlp *m, const double *theta, const float *x,
-		       const int32_t *y, const struct ref_nudge *nudge, double *min_hidden)
-{
-	double a[REF_ROWS * REF_WIDTH], z[REF_ROWS * REF_WIDTH];
-	for (size_t i = 0; i < REF_ROWS * m->layer[0].in; i++)
-		a[i] = x[i];
-	*min_hidden = INFINITY;
-	for (size_t l = 0; l < m->num_layers; l++) {
-		size_t in = m->layer[l].in, out = m->layer[l].out;
-		const double *w = theta + m->layer[l].w_off, *b = theta + m->layer[l].b_off;
-		for (size_t r = 0; r < REF_ROWS; r++)
-			for (size_t j = 0; j < out; j++) {
-				double s = b[j];
-				for (size_t k = 0; k < in; k++)
-					s += w[j * in + k] * a[r * in + k];
-				z[r * out + j] = s;
-			}
-		if (nudge && nudge->layer == l)
-			z[nudge->index] += nudge->h;
-		if (l + 1 == m->num_layers)
-			break;
-		for (size_t i = 0; i < REF_ROWS * out; i++) {
-			*min_hidden = fmin(*min_hidden, fabs(z[i]));
-			a[i] = z[i] > 0.0 ? z[i] : 0.0;
-		}
-	}
-	size_t c = mlp_outputs(m);
-	double loss = 0.0;
-	for (size_t r = 0; r < REF_ROWS; r++) {
-		double sum = 0.0;
-		for (size_t j = 0; j < c; j++)
-			sum += exp(z[r * c + j]);
-		loss += log(sum) - z[r * c + (size_t)y[r]];
-	}
-	return loss / REF_ROWS;
-}
-
-/* float32 backward against a double-precision difference quotient: they agree to about 1e-6
- * relative, so 1e-4 (with a floor for values near zero) leaves room yet catches a wrong term. */
-static void assert_gradient(double got, double want, const char *what, size_t i)
-{
-	ck_assert_msg(fabs(got - want) <= 1e-4 * fabs(want) + 1e-6,
-		      "%s[%zu]: backward %.9g, finite difference %.9g", what, i, got, want);
-}
+/* The float pass against the double reference of testutil.h (written apart from mlp.c): a
+ * 7-18-5-3 network (18 is wider than the model's elementwise blocks), He weights and small
+ * random biases, on FD_ROWS samples, after forward, loss and backward. */
+#define FD_ROWS 4
+#define FD_CLASSES 3
 
 struct fd_case {
 	struct mlp m;
-	float *x, logits[REF_ROWS * REF_WIDTH], dlogits[REF_ROWS * REF_WIDTH];
+	float *x, logits[FD_ROWS * FD_CLASSES], dlogits[FD_ROWS * FD_CLASSES];
 	int32_t *y;
-	double *theta;
-	double loss;
+	double *theta, *xd, loss;
+	/* The reference at the fixture, its dL/dlogits and their bounds, its loss's bound. */
+	struct ref_mlp ref;
+	double dl[FD_ROWS * FD_CLASSES], edl[FD_ROWS * FD_CLASSES], eloss;
 };
 
-/* A 7-18-5-3 network (18 is wider than the model's elementwise blocks), He weights and small
- * random biases, on REF_ROWS samples, after forward, loss and backward. */
 static void fd_setup(struct fd_case *c)
 {
-	static const size_t sizes[] = {7, 18, 5, 3};
+	static const size_t sizes[] = {7, 18, 5, FD_CLASSES};
 	struct error e;
 	struct rng r;
 	init_model(&c->m, sizes, 4, 11);
@@ -256,89 +234,141 @@ static void fd_setup(struct fd_case *c)
 	for (size_t l = 0; l < c->m.num_layers; l++)
 		for (size_t j = 0; j < c->m.layer[l].out; j++)
 			c->m.params[c->m.layer[l].b_off + j] = (float)(0.1 * rng_normal(&r));
-	c->x = random_inputs(REF_ROWS * 7, 11);
-	c->y = random_labels(REF_ROWS, 3, 11);
+	c->x = random_inputs(FD_ROWS * 7, 11);
+	c->y = random_labels(FD_ROWS, FD_CLASSES, 11);
 	c->theta = malloc(c->m.num_params * sizeof(double));
 	for (size_t i = 0; i < c->m.num_params; i++)
 		c->theta[i] = c->m.params[i];
-	ck_assert_int_eq(mlp_forward(&c->m, c->x, REF_ROWS, c->logits, &e), 0);
-	c->loss = loss_softmax_ce(c->logits, REF_ROWS, 3, c->y, NULL, c->dlogits);
+	c->xd = malloc(FD_ROWS * 7 * sizeof(double));
+	for (size_t i = 0; i < FD_ROWS * 7; i++)
+		c->xd[i] = c->x[i];
+	ck_assert_int_eq(mlp_forward(&c->m, c->x, FD_ROWS, c->logits, &e), 0);
+	c->loss = loss_softmax_ce(c->logits, FD_ROWS, FD_CLASSES, c->y, NULL, c->dlogits);
 	mlp_backward(&c->m, c->dlogits);
+
+	ref_mlp_init(&c->ref, sizes, 4, FD_ROWS);
+	ck_assert_uint_eq(c->ref.num_params, c->m.num_params);
+	ref_mlp_forward(&c->ref, c->theta, c->xd, NULL);
+	/* Every unit is farther from its kink than rounding can move it, so every gradient below
+	 * is held to its float bound (the fixture is computed in double: no kernel changes it). */
+	ck_assert_uint_eq(c->ref.num_ambiguous, 0);
+	double want = ref_mlp_ce(&c->ref, c->y, NULL, 1.0 / FD_ROWS, c->dl, c->edl, &c->eloss);
+	ck_assert_msg(fabs(c->loss - want) <= c->eloss, "loss %.9g, reference %.9g, bound %g",
+		      c->loss, want, c->eloss);
+	ref_mlp_backward(&c->ref, c->theta, c->dl, c->edl);
 }
 
 static void fd_teardown(struct fd_case *c)
 {
 	mlp_free(&c->m);
+	ref_mlp_free(&c->ref);
 	free(c->x);
+	free(c->xd);
 	free(c->y);
 	free(c->theta);
 }
 
-#define FD_EPS 1e-6
-#define FD_KINK 1e-3
+/* The step of the central differences, in double on the reference with the fixture's ReLU masks
+ * kept (the loss is then smooth along every step). Their error (ref_fd_error) is some 1e-11,
+ * thousands of times below the float bounds they are compared within. */
+#define FD_H 0x1p-20
 
+/* The reference's loss with the fixture's masks, and the central difference's error bound
+ * from the logits' slope along the step: a row's log-sum-exp has a third derivative of at most
+ * twice the cube of its largest slope (the third central moment of the slopes under softmax). */
+static double fd_loss(struct fd_case *c, struct ref_mlp *pass)
+{
+	double dl[FD_ROWS * FD_CLASSES], edl[FD_ROWS * FD_CLASSES], unused;
+	ref_mlp_forward(pass, c->theta, c->xd, &c->ref);
+	return ref_mlp_ce(pass, c->y, NULL, 1.0 / FD_ROWS, dl, edl, &unused);
+}
+
+static double fd_error(struct fd_case *c, const struct ref_mlp *up, const struct ref_mlp *down)
+{
+	double third = 0.0;
+	for (size_t r = 0; r < FD_ROWS; r++)
+		third += 2.0 * pow(ref_mlp_slope(up, down, FD_H, r), 3) / FD_ROWS;
+	return ref_fd_error(FD_H, third, c->eloss);
+}
+
+/* Every dL/dθ of the float backward against central differences of the reference's loss, within
+ * the float pass's bound; the reference's own backward, which made that bound, agrees too. */
 START_TEST(test_gradient_finite_difference)
 {
+	static const size_t sizes[] = {7, 18, 5, FD_CLASSES};
 	struct fd_case c;
-	double min_hidden;
+	struct ref_mlp up, down;
 	fd_setup(&c);
-	double want = ref_loss(&c.m, c.theta, c.x, c.y, NULL, &min_hidden);
-	ck_assert_double_eq_tol(c.loss, want, 1e-6);
-	ck_assert_msg(min_hidden > FD_KINK, "fixture too close to a ReLU kink: %g", min_hidden);
+	ref_mlp_init(&up, sizes, 4, FD_ROWS);
+	ref_mlp_init(&down, sizes, 4, FD_ROWS);
 	for (size_t i = 0; i < c.m.num_params; i++) {
-		double keep = c.theta[i], plus, minus;
-		c.theta[i] = keep + FD_EPS;
-		plus = ref_loss(&c.m, c.theta, c.x, c.y, NULL, &min_hidden);
-		c.theta[i] = keep - FD_EPS;
-		minus = ref_loss(&c.m, c.theta, c.x, c.y, NULL, &min_hidden);
+		double keep = c.theta[i];
+		c.theta[i] = keep + FD_H;
+		double plus = fd_loss(&c, &up);
+		c.theta[i] = keep - FD_H;
+		double minus = fd_loss(&c, &down);
 		c.theta[i] = keep;
-		assert_gradient(c.m.grads[i], (plus - minus) / (2 * FD_EPS), "grad", i);
+		double fd = (plus - minus) / (2 * FD_H), err = fd_error(&c, &up, &down);
+		ck_assert_msg(fabs(c.m.grads[i] - fd) <= c.ref.egrad[i] + err,
+			      "grad[%zu]: backward %.9g, finite difference %.9g, bound %g", i,
+			      (double)c.m.grads[i], fd, c.ref.egrad[i] + err);
+		ck_assert_msg(fabs(c.ref.grad[i] - fd) <= err + ldexp(c.ref.egrad[i], -29),
+			      "grad[%zu]: the reference's %.12g, finite difference %.12g", i,
+			      c.ref.grad[i], fd);
 	}
+	ref_mlp_free(&up);
+	ref_mlp_free(&down);
 	fd_teardown(&c);
 }
 END_TEST
 
 /* What plugins read after backward: act[l] is layer l's input, delta[l] is dL/dz of layer l
- * row by row, and together they give the weight gradient as Σ_n δ_n a_nᵀ. */
+ * row by row (central differences of the reference nudging that z), and together they give the
+ * weight gradient as Σ_n δ_n a_nᵀ, each within its float bound. */
 START_TEST(test_gradient_deltas)
 {
+	static const size_t sizes[] = {7, 18, 5, FD_CLASSES};
 	struct fd_case c;
-	double min_hidden, scratch;
+	struct ref_mlp up, down;
 	fd_setup(&c);
-	ref_loss(&c.m, c.theta, c.x, c.y, NULL, &min_hidden);
-	ck_assert_double_gt(min_hidden, FD_KINK);
+	ref_mlp_init(&up, sizes, 4, FD_ROWS);
+	ref_mlp_init(&down, sizes, 4, FD_ROWS);
 	ck_assert_ptr_eq(c.m.act[0], c.x);
 	for (size_t l = 0; l < c.m.num_layers; l++) {
 		const struct mlp_layer *ly = &c.m.layer[l];
-		if (l + 1 < c.m.num_layers)
-			for (size_t r = 0; r < REF_ROWS; r++)
-				for (size_t j = 0; j < ly->out; j++) {
-					double z = c.m.params[ly->b_off + j];
-					for (size_t k = 0; k < ly->in; k++)
-						z += (double)c.m.params[ly->w_off + j * ly->in + k] *
-						     c.m.act[l][r * ly->in + k];
-					ck_assert_double_eq_tol(c.m.act[l + 1][r * ly->out + j],
-								z > 0.0 ? z : 0.0, 1e-6);
-				}
-		for (size_t i = 0; i < REF_ROWS * ly->out; i++) {
-			struct ref_nudge up = {l, i, FD_EPS}, down = {l, i, -FD_EPS};
-			double fd = (ref_loss(&c.m, c.theta, c.x, c.y, &up, &scratch) -
-				     ref_loss(&c.m, c.theta, c.x, c.y, &down, &scratch)) /
-				    (2 * FD_EPS);
-			assert_gradient(c.m.delta[l][i], fd, "delta", i);
+		for (size_t i = 0; i < FD_ROWS * ly->in; i++)
+			ck_assert_msg(fabs(c.m.act[l][i] - c.ref.a[l][i]) <= c.ref.ea[l][i],
+				      "act[%zu][%zu] = %.9g, reference %.9g", l, i,
+				      (double)c.m.act[l][i], c.ref.a[l][i]);
+		for (size_t i = 0; i < FD_ROWS * ly->out; i++) {
+			up.nudge_layer = down.nudge_layer = l;
+			up.nudge_at = down.nudge_at = i;
+			up.nudge = FD_H;
+			down.nudge = -FD_H;
+			double fd = (fd_loss(&c, &up) - fd_loss(&c, &down)) / (2 * FD_H);
+			double bound = c.ref.edelta[l][i] + fd_error(&c, &up, &down);
+			ck_assert_msg(fabs(c.m.delta[l][i] - fd) <= bound,
+				      "delta[%zu][%zu]: backward %.9g, finite difference %.9g, "
+				      "bound %g", l, i, (double)c.m.delta[l][i], fd, bound);
 		}
+		/* One GEMM over the rows of float inputs: gamma(rows) of the magnitudes. */
 		for (size_t j = 0; j < ly->out; j++)
 			for (size_t k = 0; k < ly->in; k++) {
-				double s = 0.0;
-				for (size_t r = 0; r < REF_ROWS; r++)
-					s += (double)c.m.delta[l][r * ly->out + j] *
-					     c.m.act[l][r * ly->in + k];
-				ck_assert_double_eq_tol(c.m.grads[ly->w_off + j * ly->in + k], s,
-							1e-6);
+				double s = 0.0, mag = 0.0;
+				for (size_t r = 0; r < FD_ROWS; r++) {
+					double t = (double)c.m.delta[l][r * ly->out + j] *
+						   c.m.act[l][r * ly->in + k];
+					s += t;
+					mag += fabs(t);
+				}
+				ck_assert_double_le(fabs(c.m.grads[ly->w_off + j * ly->in + k] - s),
+						    ref_gamma(FD_ROWS) * mag);
 			}
 	}
-	for (size_t i = 0; i < REF_ROWS * 3; i++)
+	for (size_t i = 0; i < FD_ROWS * FD_CLASSES; i++)
 		ck_assert_float_eq(c.m.delta[2][i], c.dlogits[i]);
+	ref_mlp_free(&up);
+	ref_mlp_free(&down);
 	fd_teardown(&c);
 }
 END_TEST
@@ -347,16 +377,20 @@ START_TEST(test_backward_by_hand)
 {
 	struct mlp m;
 	struct error e;
+	struct ref_mlp r;
+	double theta[14];
 	float logits[4];
 	const float dlogits[] = {1, 0, 0, 1};
 	tiny_model(&m);
+	tiny_reference(&r, theta, dlogits);
 	ck_assert_int_eq(mlp_forward(&m, tiny_x, 2, logits, &e), 0);
 	mlp_backward(&m, dlogits);
 	/* delta0 = (dlogits W1) masked by h > 0 = ((1, 2), (-1, 0)) */
-	assert_close(m.delta[0], (const double[]){1, 2, -1, 0}, 4, 1e-6);
-	assert_close(m.grads, (const double[]){-1, 2, 2, 2, 4, 6, 0, 2}, 8, 1e-6);
-	assert_close(m.grads + 8, (const double[]){0.6, 1.3, 2.6, 0, 1, 1}, 6, 1e-6);
+	assert_by_hand(m.delta[0], (const double[]){1, 2, -1, 0}, r.edelta[0], 4);
+	assert_by_hand(m.grads, (const double[]){-1, 2, 2, 2, 4, 6, 0, 2}, r.egrad, 8);
+	assert_by_hand(m.grads + 8, (const double[]){0.6, 1.3, 2.6, 0, 1, 1}, r.egrad + 8, 6);
 	mlp_free(&m);
+	ref_mlp_free(&r);
 }
 END_TEST
 

@@ -230,26 +230,92 @@ static double mean_log_prob(const lethe_host *h, lethe_model *m, const int32_t *
 	return total / (double)n;
 }
 
-/* The priors of n rows of x: (l2 / 2) ||x||^2 + (tv / 2) sum of squared differences between
- * neighbours, counted here the plain way: on a side x side grid, or along a row. */
-static double priors(const float *x, size_t n, size_t dim, size_t side, double l2, double tv)
+/* The priors of n rows of x, (l2 / 2) ||x||^2 + (tv / 2) sum of squared differences between
+ * neighbours, counted here the plain way: on a side x side grid, or along a row. Adds their
+ * gradient to grad (unless NULL) and, per value, into mag the magnitudes of the terms the
+ * float pass sums for it: l2 |x_i| and tv |x_i - x_j| for each neighbour j. */
+static double priors(const double *x, size_t n, size_t dim, size_t side, double l2, double tv,
+		     double *grad, double *mag)
 {
 	double total = 0;
 	for (size_t i = 0; i < n * dim; i++) {
 		size_t at = i % dim;
 		total += 0.5 * l2 * x[i] * x[i];
+		if (grad) {
+			grad[i] += l2 * x[i];
+			mag[i] += l2 * fabs(x[i]);
+		}
 		int right = side ? at % side + 1 < side : at + 1 < dim;
-		if (right)
-			total += 0.5 * tv * (x[i + 1] - x[i]) * (x[i + 1] - x[i]);
-		if (side && at + side < dim)
-			total += 0.5 * tv * (x[i + side] - x[i]) * (x[i + side] - x[i]);
+		size_t next[2] = { right ? i + 1 : i, side && at + side < dim ? i + side : i };
+		for (int t = 0; t < 2; t++) {
+			size_t j = next[t];
+			if (j == i)
+				continue;
+			double d = x[j] - x[i];
+			total += 0.5 * tv * d * d;
+			if (grad) {
+				grad[j] += tv * d;
+				grad[i] -= tv * d;
+				mag[j] += tv * fabs(d);
+				mag[i] += tv * fabs(d);
+			}
+		}
 	}
 	return total / (double)n;
 }
 
+/* The reference of the teacher's m (its layers through the host), for rows inputs; returns its
+ * parameters in double (malloc'd). */
+static double *teacher_reference(const lethe_host *h, lethe_model *m, size_t rows,
+				 struct ref_mlp *ref)
+{
+	size_t L = h->model_num_layers(h, m), sizes[REF_LAYERS_MAX + 1];
+	for (uint32_t l = 0; l < L; l++) {
+		lethe_layer ly = { .struct_size = sizeof(ly) };
+		ck_assert_int_eq(h->model_layer(h, m, l, &ly), LETHE_OK);
+		sizes[l] = ly.in;
+		sizes[l + 1] = ly.out;
+	}
+	ref_mlp_init(ref, sizes, L + 1, rows);
+	for (uint32_t l = 0; l < L; l++) {
+		lethe_layer ly = { .struct_size = sizeof(ly) };
+		ck_assert_int_eq(h->model_layer(h, m, l, &ly), LETHE_OK);
+		ck_assert_uint_eq(ly.weight_offset, ref->w_off[l]);
+		ck_assert_uint_eq(ly.bias_offset, ref->b_off[l]);
+	}
+	uint64_t count;
+	const float *params = h->model_params(h, m, &count);
+	ck_assert_uint_eq(count, ref->num_params);
+	double *theta = malloc(count * sizeof(double));
+	for (size_t i = 0; i < count; i++)
+		theta[i] = params[i];
+	return theta;
+}
+
+/* The sum over rows of the reference's J_i with the masks of fixed, and its float bound. */
+static double reference_objective(struct ref_mlp *pass, const struct ref_mlp *fixed,
+				  const double *theta, const double *x, const int32_t *c,
+				  const struct invert_spec *spec, size_t side, double *eJ)
+{
+	size_t n = pass->rows, dim = pass->size[0], C = pass->size[pass->num_layers];
+	double *dl = malloc(n * C * sizeof(double)), *edl = malloc(n * C * sizeof(double));
+	ref_mlp_forward(pass, theta, x, fixed);
+	double nll = ref_mlp_ce(pass, c, NULL, 1.0, dl, edl, eJ);
+	double prior = (double)n * priors(x, n, dim, side, spec->l2, spec->tv, NULL, NULL);
+	/* The float pass's priors: each difference rounded (2u in its square) and double sums. */
+	*eJ += 0x1p-22 * prior;
+	free(dl);
+	free(edl);
+	return nll + prior;
+}
+
+/* The step of the central differences in double, on the reference with the point's ReLU masks
+ * kept: J_i is then smooth along it. */
+#define FD_H 0x1p-20
+
 /* On 4 x 4 images, then on 1-D inputs of 12 values (_i): the priors' value, dJ/dx against
- * differences of J, and the synthesis raising the teacher's log-probability of each input's
- * class from noise, inside [0, 1]. */
+ * central differences of the teacher's double reference, and the synthesis raising the
+ * teacher's log-probability of each input's class from noise, inside [0, 1]. */
 START_TEST(test_inversion)
 {
 	const size_t dim = _i ? 12 : 16, side = _i ? 0 : 4, N = 12;
@@ -264,37 +330,72 @@ START_TEST(test_inversion)
 	ck_assert_int_eq(invert_work_init(&w, h, m, N), LETHE_OK);
 	ck_assert_uint_eq(w.dim, dim);
 	ck_assert_uint_eq(w.classes, CLASSES);
-	float *x = malloc(N * dim * sizeof(float)), *grad = malloc(N * dim * sizeof(float));
+	float *x = malloc(N * dim * sizeof(float));
 	int32_t c[N];
 	for (size_t i = 0; i < N; i++)
 		c[i] = (int32_t)(i % CLASSES);
 	for (size_t i = 0; i < N * dim; i++)
 		x[i] = (float)h->rng_uniform(h);
 
-	double mean, nll;
+	struct ref_mlp ref, up, down;
+	double *theta, *xd = malloc(N * dim * sizeof(double));
+	double *want = calloc(N * dim, sizeof(double)), *mag = calloc(N * dim, sizeof(double));
+	for (size_t i = 0; i < N * dim; i++)
+		xd[i] = x[i];
+	theta = teacher_reference(h, m, N, &ref);
+	ref_mlp_init(&up, ref.size, ref.num_layers + 1, N);
+	ref_mlp_init(&down, ref.size, ref.num_layers + 1, N);
+
+	/* The NLL halves are one float pass, bit for bit; the priors differ by the rounding of
+	 * each neighbour difference in float, 2u of its square. */
+	double mean, nll, eJ;
 	ck_assert_int_eq(invert_objective(h, m, &bare, c, N, x, &w, &nll), LETHE_OK);
 	ck_assert_int_eq(invert_objective(h, m, &spec, c, N, x, &w, &mean), LETHE_OK);
-	ck_assert_double_eq_tol(mean - nll, priors(x, N, dim, side, spec.l2, spec.tv), 1e-5);
-	memcpy(grad, w.grad, N * dim * sizeof(float));
-	/* A ReLU's kink may lie within a step of an input: the gradient is then one of the two
-	 * one-sided differences. */
+	double prior = priors(xd, N, dim, side, spec.l2, spec.tv, NULL, NULL);
+	ck_assert_double_le(fabs(mean - nll - prior), 0x1p-22 * prior + 0x1p-50 * fabs(mean));
+	double J = reference_objective(&ref, NULL, theta, xd, c, &spec, side, &eJ);
+	ck_assert_msg(fabs(mean - J / N) <= eJ / N, "J %.9g, reference %.9g, bound %g", mean,
+		      J / N, eJ / N);
+
+	/* The float dJ_i/dx_i: delta_0 W_0 (bounded by the reference's backward), then the
+	 * priors' terms added in float, each with at most 3 roundings (its weight to float, the
+	 * difference, the product) and at most 5 sums: gamma(8) of their magnitudes. */
+	size_t C = CLASSES;
+	double *dl = malloc(N * C * sizeof(double)), *edl = malloc(N * C * sizeof(double)), unused;
+	ref_mlp_ce(&ref, c, NULL, 1.0, dl, edl, &unused);
+	ref_mlp_backward(&ref, theta, dl, edl);
+	priors(xd, N, dim, side, spec.l2, spec.tv, want, mag);
 	for (size_t i = 0; i < N * dim; i++) {
-		const float step = 1.0f / 4096;
-		float keep = x[i];
-		double up, down;
-		x[i] = keep + step;
-		ck_assert_int_eq(invert_objective(h, m, &spec, c, N, x, &w, &up), LETHE_OK);
-		x[i] = keep - step;
-		ck_assert_int_eq(invert_objective(h, m, &spec, c, N, x, &w, &down), LETHE_OK);
-		x[i] = keep;
-		/* J is the mean over the rows; a row's gradient is its own J's */
-		double right = (double)N * (up - mean) / step;
-		double left = (double)N * (mean - down) / step;
-		double tol = 1e-2 * fabs(grad[i]) + 2e-3;
-		ck_assert_msg(fabs(right - grad[i]) <= tol || fabs(left - grad[i]) <= tol,
-			      "input %zu: gradient %.6g, one-sided differences %.6g and %.6g", i,
-			      grad[i], left, right);
+		double keep = xd[i];
+		xd[i] = keep + FD_H;
+		double plus = reference_objective(&up, &ref, theta, xd, c, &spec, side, &unused);
+		xd[i] = keep - FD_H;
+		double minus = reference_objective(&down, &ref, theta, xd, c, &spec, side, &unused);
+		xd[i] = keep;
+		double fd = (plus - minus) / (2 * FD_H);
+		/* Only row i / dim moves: its log-sum-exp's third derivative is at most twice the
+		 * cube of its logits' largest slope; the priors are quadratic. */
+		double slope = ref_mlp_slope(&up, &down, FD_H, i / dim);
+		double bound = ref.edx[i] +
+			       ref_gamma(8) * (fabs(ref.dx[i]) + ref.edx[i] + mag[i]) +
+			       ref_fd_error(FD_H, 2.0 * pow(slope, 3), eJ);
+		ck_assert_msg(fabs(w.grad[i] - fd) <= bound,
+			      "input %zu: gradient %.9g, central difference %.9g, bound %g", i,
+			      (double)w.grad[i], fd, bound);
+		double own = ref_fd_error(FD_H, 2.0 * pow(slope, 3), eJ) + ldexp(bound, -29);
+		ck_assert_msg(fabs(ref.dx[i] + want[i] - fd) <= own,
+			      "input %zu: the reference's gradient %.12g, central difference %.12g",
+			      i, ref.dx[i] + want[i], fd);
 	}
+	free(dl);
+	free(edl);
+	free(want);
+	free(mag);
+	free(xd);
+	free(theta);
+	ref_mlp_free(&ref);
+	ref_mlp_free(&up);
+	ref_mlp_free(&down);
 
 	size_t hits;
 	double before = mean_log_prob(h, m, c, N, x, &hits);
@@ -306,7 +407,6 @@ START_TEST(test_inversion)
 		      before, after);
 	ck_assert_uint_eq(hits, N);
 	free(x);
-	free(grad);
 	invert_work_free(&w);
 	run_close(&r);
 }

@@ -39,6 +39,10 @@ if [ -s "$TMP/r1/metrics.json" ] && [ -s "$TMP/r1/accuracy.csv" ]; then ok "resu
 else not_ok "results written"; fi
 if [ "$(grep -c '^step ' "$TMP/err")" -eq 2 ]; then ok "one line per step"
 else not_ok "one line per step"; fi
+# The BLAS that made the results' last bits: library, kernel and threads.
+if grep -A3 '"blas": {' "$TMP/r1/metrics.json" | grep -q '"kernel": "[A-Za-z]'; then
+	ok "metrics.json names the BLAS kernel"
+else not_ok "metrics.json names the BLAS kernel"; fi
 expect 2 "already holds a run's results" "no silent overwrite" -- "$LETHE" run "$S" --out "$TMP/r1"
 expect 0 "step 2/2" "--force replaces" -- "$LETHE" run "$S" --out "$TMP/r1" --force
 
@@ -122,5 +126,20 @@ mkdir -p "$TMP/fifo"
 mkfifo "$TMP/fifo/metrics.json"
 expect 2 "fifo/metrics.json: a FIFO, not a regular file" "report refuses a FIFO" -- \
 	timeout 60 "$LETHE" report "$TMP/fifo"
+
+# A BLAS kernel the CPU cannot run is refused before any product, not a SIGILL mid-run. This
+# one test sets OPENBLAS_CORETYPE, which tests otherwise never do (results must not hang on one
+# kernel): here the variable is the input under test. SkylakeX needs AVX-512, so only a CPU
+# without it can show the refusal.
+if [ -r /proc/cpuinfo ] && ! grep -qw avx512f /proc/cpuinfo; then
+	want="OPENBLAS_CORETYPE=SkylakeX makes OpenBLAS run its SkylakeX kernel, which needs AVX-512"
+	expect 2 "$want" "a kernel the CPU cannot run: run refused" \
+		-- env OPENBLAS_CORETYPE=SkylakeX "$LETHE" run "$S" --out "$TMP/sigill"
+	if [ "$(wc -l <"$TMP/err")" -eq 1 ] && [ ! -e "$TMP/sigill" ]; then
+		ok "one line, nothing written"
+	else not_ok "one line, nothing written"; fi
+	expect 2 "$want" "a kernel the CPU cannot run: check refused" \
+		-- env OPENBLAS_CORETYPE=SkylakeX "$LETHE" check "$S"
+fi
 
 finish

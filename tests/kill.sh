@@ -171,6 +171,19 @@ refused 2 "fifo/checkpoint.lethe: a FIFO, not a regular file" "a FIFO is refused
 refused 2 "first holds the checkpoint of a run stopped in its first step; pass --resume" \
 	"a checkpoint alone is a run's results too" \
 	-- "$LETHE" run "$TMP/ewc.ini" --out "$TMP/first"
+# A checkpoint written under another BLAS kernel (here its name's first letter made '~', the
+# CRC mended with gzip's) resumes, with one line naming both kernels.
+mkdir -p "$TMP/kernel"
+K=$TMP/kernel/checkpoint.lethe
+cp "$CK" "$K"
+settings=$(od -An -t u8 -j 28 -N 8 "$K" | tr -d ' ')
+printf '~' | dd of="$K" bs=1 seek=$((28 + 8 + settings + 8)) conv=notrunc 2>/dev/null
+tail -c +29 "$K" | gzip -c | tail -c 8 | head -c 4 | dd of="$K" bs=1 seek=24 conv=notrunc 2>/dev/null
+expect 0 "warning: lethe: the checkpoint was written under OpenBLAS's ~" \
+	"another kernel's checkpoint resumes, warned" \
+	-- "$LETHE" run "$TMP/ewc.ini" --out "$TMP/kernel" --resume --quiet
+if [ "$(grep -c 'kernel and resumes under' "$TMP/err")" -eq 1 ]; then ok "warned once"
+else not_ok "warned once"; fi
 if cmp -s "$TMP/first.lethe" "$CK"; then
 	ok "refusals leave the checkpoint alone"
 else
