@@ -77,8 +77,14 @@ start() {
 # 28-byte header, the settings' length and text, 14 eight-byte values, then these two).
 progress() { # FILE OFFSET: 0 for batches done, 8 for the total; 0 without a checkpoint
 	len=$(od -An -tu8 -j 28 -N 8 "$1" 2>/dev/null | tr -d ' ') v=
-	[ -n "$len" ] && v=$(od -An -tu8 -j $((28 + 8 + len + 8 * 14 + $2)) -N 8 "$1" 2>/dev/null |
-		tr -d ' ')
+	if [ -n "$len" ]; then
+		at=$((28 + 8 + len))
+		# format 2 records the BLAS kernel's name after the settings
+		if [ "$(od -An -tu4 -j 8 -N 4 "$1" | tr -d ' ')" -ge 2 ]; then
+			at=$((at + 8 + $(od -An -tu8 -j "$at" -N 8 "$1" | tr -d ' ')))
+		fi
+		v=$(od -An -tu8 -j $((at + 8 * 14 + $2)) -N 8 "$1" 2>/dev/null | tr -d ' ')
+	fi
 	echo "${v:-0}"
 }
 
