@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "engine.h"
+#include "core/engine.h"
 
 /* Processor seconds of this process: steady on a machine others share, and with one BLAS
  * thread the engine's own. */

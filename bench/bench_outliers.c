@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "../plugins/ovor/outliers.h"
-#include "rng.h"
+#include "util/rng.h"
 
 #define CLASSES 2
 #define ROWS_PER_CLASS 6000

@@ -7,8 +7,8 @@
 
 #include <cblas.h>
 
+#include "model/mlp.h"
 #include "bench_threads.h"
-#include "mlp.h"
 
 #define RUN_SECONDS 2.5
 #define WARM_SECONDS 0.5

@@ -8,8 +8,8 @@
 
 #include <cblas.h>
 
+#include "util/blas.h"
 #include "bench_threads.h"
-#include "blas.h"
 
 /* The "model name" line of /proc/cpuinfo, or "unknown CPU". */
 static void cpu_model(char *buf, size_t size)

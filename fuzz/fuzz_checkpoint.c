@@ -9,7 +9,7 @@
 
 #include <libdeflate.h>
 
-#include "checkpoint.h"
+#include "core/checkpoint.h"
 
 static struct checkpoint_view view;
 

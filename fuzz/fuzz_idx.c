@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dataset.h"
-#include "tasks.h"
+#include "data/dataset.h"
+#include "data/tasks.h"
 
 #define SEPARATOR "--labels--"
 

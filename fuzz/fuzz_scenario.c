@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "scenario.h"
+#include "scenario/scenario.h"
 
 #define SEPARATOR "\0--set\0" /* the file may hold NUL bytes, but not this */
 #define OVERRIDES_MAX 16

@@ -15,8 +15,8 @@
 
 #include <ini.h> /* inih: INI_MAX_LINE, the line buffer host/ini.c reads through */
 
-#include "params.h"
-#include "scenario.h"
+#include "scenario/params.h"
+#include "scenario/scenario.h"
 
 #define STR(x) #x
 #define XSTR(x) STR(x)

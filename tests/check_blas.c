@@ -10,7 +10,7 @@
 
 #include <cblas.h>
 
-#include "blas.h"
+#include "util/blas.h"
 #include "testutil.h"
 
 static const struct blas_cpu sse_only = { 0 }, avx_only = { .avx = 1 },

@@ -17,11 +17,11 @@
 
 #include <libdeflate.h>
 
+#include "core/checkpoint.h"
+#include "core/engine.h"
+#include "scenario/scenario.h"
+#include "util/blas.h"
 #include "alloc_hook.h"
-#include "blas.h"
-#include "checkpoint.h"
-#include "engine.h"
-#include "scenario.h"
 #include "testutil.h"
 
 /* ---- scenarios and runs ---- */

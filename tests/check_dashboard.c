@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dashboard.h"
+#include "ui/dashboard.h"
+#include "ui/view.h"
 #include "testutil.h"
-#include "view.h"
 
 /* ---- view: layout ---- */
 

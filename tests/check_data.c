@@ -11,9 +11,9 @@
 #include <check.h>
 #include <libdeflate.h>
 
-#include "dataset.h"
-#include "gz.h"
-#include "tasks.h"
+#include "data/dataset.h"
+#include "data/gz.h"
+#include "data/tasks.h"
 #include "testutil.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/engine.h"
+#include "scenario/scenario.h"
 #include "alloc_hook.h"
-#include "engine.h"
-#include "scenario.h"
 #include "testutil.h"
 
 /* 6 well-separated classes in 3 tasks; the [tasks] and [train] lines vary per test. */

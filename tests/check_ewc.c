@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
-#include "mlp.h"
-#include "rng.h"
-#include "scenario.h"
+#include "core/engine.h"
+#include "model/mlp.h"
+#include "scenario/scenario.h"
+#include "util/rng.h"
 #include "testutil.h"
 
 #define SEED 5

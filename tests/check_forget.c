@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
-#include "scenario.h"
+#include "core/engine.h"
+#include "scenario/scenario.h"
 #include "testutil.h"
 
 #define DIM 64

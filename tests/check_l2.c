@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
-#include "plugin_loader.h"
-#include "scenario.h"
+#include "core/engine.h"
+#include "core/plugin_loader.h"
+#include "scenario/scenario.h"
 #include "testutil.h"
 
 /* The rest of [train], after lr: batch 50, 2 epochs, so 8 batches a task. */

@@ -10,8 +10,8 @@
 
 #include <check.h>
 
-#include "engine.h"
-#include "memory.h"
+#include "core/engine.h"
+#include "core/memory.h"
 #include "testutil.h"
 
 /* 4 classes of 4 values, 8 training and 4 test samples each: 32 and 16; two tasks of 2 classes

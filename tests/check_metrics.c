@@ -11,8 +11,8 @@
 #include <check.h>
 #include <jansson.h>
 
-#include "metrics.h"
-#include "results.h"
+#include "results/metrics.h"
+#include "results/results.h"
 #include "testutil.h"
 
 #define EPS 1e-12

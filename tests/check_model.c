@@ -7,8 +7,8 @@
 
 #include <cblas.h>
 
+#include "model/mlp.h"
 #include "alloc_hook.h"
-#include "mlp.h"
 #include "testutil.h"
 
 

@@ -13,10 +13,10 @@
 #include <string.h>
 
 #include "../plugins/ovor/outliers.h"
-#include "engine.h"
-#include "mlp.h"
-#include "rng.h"
-#include "scenario.h"
+#include "core/engine.h"
+#include "model/mlp.h"
+#include "scenario/scenario.h"
+#include "util/rng.h"
 #include "testutil.h"
 
 static struct rng draws;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "progress.h"
+#include "ui/progress.h"
 #include "testutil.h"
 
 /* A finished two-task run: R = [[0.9, 0.1], [0.5, 0.8]], b = [0.2, 0.1]. */

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
-#include "plugin_loader.h"
-#include "scenario.h"
+#include "core/engine.h"
+#include "core/plugin_loader.h"
+#include "scenario/scenario.h"
 #include "testutil.h"
 
 #include "../plugins/rehearsal/schedule.h"

@@ -12,8 +12,8 @@
 #include <check.h>
 #include <jansson.h>
 
-#include "report.h"
-#include "svg.h"
+#include "report/report.h"
+#include "report/svg.h"
 #include "testutil.h"
 
 /* ---- svg ---- */

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
-#include "rng.h"
-#include "scenario.h"
+#include "core/engine.h"
+#include "scenario/scenario.h"
+#include "util/rng.h"
 #include "testutil.h"
 
 #include "../plugins/repulsion/repulsion.c"

@@ -8,9 +8,9 @@
 
 #include <check.h>
 
-#include "ini.h"
-#include "params.h"
-#include "scenario.h"
+#include "scenario/ini.h"
+#include "scenario/params.h"
+#include "scenario/scenario.h"
 #include "testutil.h"
 
 #define assert_has(text, needle) \

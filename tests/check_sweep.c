@@ -11,12 +11,12 @@
 #include <check.h>
 #include <jansson.h>
 
-#include "plugin_loader.h"
-#include "sweep_check.h"
-#include "sweep_file.h"
-#include "sweep_plan.h"
-#include "sweep_progress.h"
-#include "sweep_summary.h"
+#include "core/plugin_loader.h"
+#include "sweep/sweep_check.h"
+#include "sweep/sweep_file.h"
+#include "sweep/sweep_plan.h"
+#include "sweep/sweep_progress.h"
+#include "sweep/sweep_summary.h"
 #include "testutil.h"
 
 #define assert_has(text, needle) \

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/engine.h"
+#include "core/unlearn.h"
+#include "scenario/scenario.h"
 #include "alloc_hook.h"
-#include "engine.h"
-#include "scenario.h"
 #include "testutil.h"
-#include "unlearn.h"
 
 struct run {
 	struct scenario s;

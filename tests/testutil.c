@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "blas.h"
-#include "mlp.h"
+#include "model/mlp.h"
+#include "util/blas.h"
 
 char *testutil_tmpdir(void)
 {

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,19 +7,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "blas.h"
-#include "checkpoint.h"
 #include "config.h"
-#include "engine.h"
-#include "memory.h"
-#include "params.h"
-#include "plugin_loader.h"
-#include "progress.h"
-#include "report.h"
-#include "run_dir.h"
-#include "scenario.h"
-#include "sweep.h"
-#include "tui.h"
+#include "core/checkpoint.h"
+#include "core/engine.h"
+#include "core/memory.h"
+#include "core/plugin_loader.h"
+#include "report/report.h"
+#include "results/run_dir.h"
+#include "scenario/params.h"
+#include "scenario/paths.h"
+#include "scenario/scenario.h"
+#include "sweep/sweep.h"
+#include "ui/progress.h"
+#include "ui/tui.h"
+#include "util/blas.h"
 
 #define OVERRIDES_MAX 256
 
@@ -107,23 +108,6 @@ static int fail(const char *msg, int status)
 {
 	fprintf(stderr, "lethe: %s\n", msg);
 	return status;
-}
-
-/* A scenario named without a directory is also looked up, with or without .ini, among the
- * shipped ones: the installed directory, or the source tree's when running from the build tree. */
-int cli_resolve_scenario(const char *arg, char *out, size_t size, struct error *e)
-{
-	snprintf(out, size, "%s", arg);
-	if (access(arg, F_OK) == 0 || strchr(arg, '/'))
-		return 0;
-	const char *dir = plugin_running_from_build_tree() ? LETHE_SOURCE_DIR "/scenarios"
-							  : LETHE_SCENARIO_DIR;
-	const char *suffix = strstr(arg, ".ini") ? "" : ".ini";
-	snprintf(out, size, "%s/%s%s", dir, arg, suffix);
-	if (access(out, F_OK) == 0)
-		return 0;
-	snprintf(out, size, "%s", arg);
-	return error_set(e, "%s: no such file, nor a shipped scenario in %s", arg, dir);
 }
 
 /* engine_resume; warning receives a line when the checkpoint's BLAS kernel is not this one's,
@@ -325,7 +309,7 @@ int cli_main(int argc, char **argv)
 		return bad_usage("%s needs a scenario file", cmd);
 	char scenario[SCENARIO_PATH_MAX];
 	struct error err;
-	if (cli_resolve_scenario(o.scenario, scenario, sizeof(scenario), &err) != 0)
+	if (paths_resolve_scenario(o.scenario, scenario, sizeof(scenario), &err) != 0)
 		return fail(err.msg, CLI_BAD_INPUT);
 	o.scenario = scenario;
 	return !strcmp(cmd, "check") ? cmd_check(&o) : cmd_run(&o);

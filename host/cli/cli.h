@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "error.h"
+#include "util/error.h"
 
 /* Exit statuses, as lethe(1) documents them. */
 enum {
@@ -14,9 +14,5 @@ enum {
 };
 
 int cli_main(int argc, char **argv);
-
-/* A scenario argument as given, or, named without a directory, a shipped scenario of that name
- * (with or without .ini); -1 with e set when neither exists. */
-int cli_resolve_scenario(const char *arg, char *out, size_t size, struct error *e);
 
 #endif

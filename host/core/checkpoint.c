@@ -2,7 +2,7 @@
  * reads the whole file, parses and checks it, checks it against the run it is to continue, and
  * only then changes the engine: a refused checkpoint leaves nothing half loaded. */
 #define _GNU_SOURCE
-#include "checkpoint.h"
+#include "core/checkpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +15,8 @@
 
 #include <libdeflate.h>
 
-#include "blas.h"
-#include "files.h"
+#include "util/blas.h"
+#include "util/files.h"
 
 #define NAME_MAX_BYTES 255 /* a plugin's name in the file */
 

@@ -46,7 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine.h"
+#include "core/engine.h"
 
 #define CHECKPOINT_FILE "checkpoint.lethe"
 #define CHECKPOINT_MAGIC "LETHECKP"

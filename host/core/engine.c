@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "engine.h"
+#include "core/engine.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blas.h"
-#include "checkpoint.h"
-#include "memory.h"
-#include "params.h"
-#include "results.h"
+#include "core/checkpoint.h"
+#include "core/memory.h"
+#include "results/results.h"
+#include "scenario/params.h"
+#include "util/blas.h"
 
 /* Rows per evaluation forward pass: large enough for GEMM efficiency, small in memory. */
 #define EVAL_CHUNK 1000

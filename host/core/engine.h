@@ -11,16 +11,16 @@
 
 #include <lethe/plugin.h>
 
-#include "dataset.h"
-#include "error.h"
-#include "mlp.h"
-#include "plugin_loader.h"
-#include "results.h"
-#include "rng.h"
-#include "scenario.h"
-#include "services.h"
-#include "tasks.h"
-#include "unlearn.h"
+#include "core/plugin_loader.h"
+#include "core/services.h"
+#include "core/unlearn.h"
+#include "data/dataset.h"
+#include "data/tasks.h"
+#include "model/mlp.h"
+#include "results/results.h"
+#include "scenario/scenario.h"
+#include "util/error.h"
+#include "util/rng.h"
 
 enum event_kind {
 	EVENT_RUN_START,  /* before the untrained evaluation */

@@ -1,11 +1,11 @@
 #define _GNU_SOURCE
-#include "memory.h"
+#include "core/memory.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
-#include "engine.h"
+#include "core/engine.h"
 
 /* engine.c's and unlearn.c's EVAL_CHUNK: rows per evaluation pass. */
 #define EVAL_ROWS 1000

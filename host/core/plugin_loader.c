@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "plugin_loader.h"
+#include "core/plugin_loader.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -10,7 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "params.h"
+#include "scenario/params.h"
+#include "scenario/paths.h"
 
 /* A directory named twice (say in LETHE_PLUGIN_PATH and as the build tree) is searched once. */
 static void path_add(struct plugin_path *pp, const char *dir, size_t len)
@@ -40,29 +41,13 @@ static void path_add_list(struct plugin_path *pp, const char *list)
 	}
 }
 
-/* A freshly built tree finds its own plugins: the binary lives in BUILD/host. */
-int plugin_running_from_build_tree(void)
-{
-	char exe[PATH_MAX], want[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return 0;
-	exe[n] = '\0';
-	char *slash = strrchr(exe, '/');
-	if (!slash)
-		return 0;
-	*slash = '\0';
-	if (!realpath(LETHE_BUILD_DIR "/host", want))
-		return 0;
-	return strcmp(exe, want) == 0;
-}
-
 void plugin_path_init(struct plugin_path *pp, const char *option)
 {
 	memset(pp, 0, sizeof(*pp));
 	path_add_list(pp, option);
 	path_add_list(pp, getenv("LETHE_PLUGIN_PATH"));
-	if (plugin_running_from_build_tree())
+	/* A freshly built tree finds its own plugins. */
+	if (paths_running_from_build_tree())
 		path_add_list(pp, LETHE_BUILD_DIR "/plugins");
 	path_add_list(pp, LETHE_PLUGIN_DIR);
 }

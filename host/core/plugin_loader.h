@@ -7,7 +7,7 @@
 
 #include <lethe/plugin.h>
 
-#include "error.h"
+#include "util/error.h"
 
 #define PLUGIN_PATH_MAX 32
 
@@ -17,10 +17,6 @@ struct plugin_path {
 	size_t count;
 	char *dirs[PLUGIN_PATH_MAX];
 };
-
-/* Nonzero when this binary is the one in its build tree (not installed), which then finds the
- * tree's own plugins and scenarios. */
-int plugin_running_from_build_tree(void);
 
 /* option may be NULL; it and the environment variable are colon-separated lists. */
 void plugin_path_init(struct plugin_path *pp, const char *option);

@@ -1,4 +1,4 @@
-#include "services.h"
+#include "core/services.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "core/engine.h"
 
 /* A printable character's UTF-8 sequence at s: its length, or 0 for a control character (C0,
  * DEL, C1) or a byte that does not start a well-formed sequence. */

@@ -6,9 +6,9 @@
 
 #include <lethe/host.h>
 
-#include "error.h"
-#include "mlp.h"
-#include "rng.h"
+#include "model/mlp.h"
+#include "util/error.h"
+#include "util/rng.h"
 
 struct engine;
 

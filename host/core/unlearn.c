@@ -1,12 +1,12 @@
 #define _GNU_SOURCE
-#include "unlearn.h"
+#include "core/unlearn.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "engine.h"
+#include "core/engine.h"
 
 /* Rows per evaluation forward pass, as in the engine: GEMM-sized, small in memory. */
 #define EVAL_CHUNK 1000

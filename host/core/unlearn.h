@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "mlp.h"
+#include "model/mlp.h"
+#include "util/error.h"
 
 struct engine;
 

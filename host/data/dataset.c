@@ -1,4 +1,4 @@
-#include "dataset.h"
+#include "data/dataset.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,8 +10,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "files.h"
-#include "gz.h"
+#include "data/gz.h"
+#include "util/files.h"
 
 #define IDX_SAMPLES_MAX (1u << 28)
 #define IDX_VALUES_MAX (1u << 20)

@@ -1,4 +1,4 @@
-#include "gz.h"
+#include "data/gz.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "util/error.h"
 
 /* Whether the size bytes at in start with the gzip magic. */
 int gz_is(const uint8_t *in, size_t size);

@@ -1,10 +1,10 @@
-#include "dataset.h"
+#include "data/dataset.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
+#include "util/rng.h"
 
 #define SYNTH_CLASSES_MAX 256
 #define SYNTH_DIM_MAX (1u << 20)

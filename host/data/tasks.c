@@ -1,9 +1,9 @@
-#include "tasks.h"
+#include "data/tasks.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
+#include "util/rng.h"
 
 /* Stream bases for the task seed: task k draws from base + k, so permutations and subsets never
  * share a stream even when given the same seed. */

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dataset.h"
-#include "error.h"
+#include "data/dataset.h"
+#include "util/error.h"
 
 #define TASKS_MAX 64
 #define CLASSES_MAX 256

@@ -1,4 +1,4 @@
-#include "mlp.h"
+#include "model/mlp.h"
 
 #include <limits.h>
 #include <math.h>

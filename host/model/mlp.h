@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "rng.h"
+#include "util/error.h"
+#include "util/rng.h"
 
 #define MLP_LAYERS_MAX 9
 

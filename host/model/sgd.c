@@ -1,4 +1,4 @@
-#include "mlp.h"
+#include "model/mlp.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "report.h"
+#include "report/report.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -9,10 +9,10 @@
 
 #include <jansson.h>
 
-#include "cli.h"
-#include "files.h"
-#include "report_run.h"
-#include "report_sweep.h"
+#include "cli/cli.h"
+#include "report/report_run.h"
+#include "report/report_sweep.h"
+#include "util/files.h"
 
 static const char usage[] =
 	"usage: lethe report DIR [--quiet]\n"

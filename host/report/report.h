@@ -2,7 +2,7 @@
 #ifndef LETHE_REPORT_H
 #define LETHE_REPORT_H
 
-#include "error.h"
+#include "util/error.h"
 
 enum report_status {
 	REPORT_OK,

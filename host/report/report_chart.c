@@ -1,4 +1,4 @@
-#include "report_chart.h"
+#include "report/report_chart.h"
 
 #include <math.h>
 #include <stdio.h>

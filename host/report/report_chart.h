@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "svg.h"
+#include "report/svg.h"
 
 #define REPORT_PAGE_WIDTH 980.0
 #define REPORT_MARGIN 20.0

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "util/error.h"
 
 #define REPORT_PATH_MAX 256
 

@@ -1,12 +1,12 @@
 /* A run's page: the header, the headline figures, then the panels two to a row: the accuracy
  * matrix, accuracy across the steps, forgetting per task, then one per forget step. */
-#include "report_run.h"
+#include "report/report_run.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "report_chart.h"
+#include "report/report_chart.h"
 
 #define COLUMN_WIDTH ((REPORT_PAGE_WIDTH - 2 * REPORT_MARGIN - REPORT_GAP) / 2)
 #define CARDS_Y (REPORT_HEADER_HEIGHT + 6)

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "util/error.h"
 
 /* More tasks than this would not show in a page's width; their files are refused. */
 #define REPORT_TASKS_MAX 200

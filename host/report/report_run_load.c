@@ -1,12 +1,12 @@
 /* metrics.json (results.h) into struct report_run, every key it uses checked. */
-#include "report_run.h"
+#include "report/report_run.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "report_json.h"
+#include "report/report_json.h"
 
 #define NUMBER (REPORT_JSON_NUMBER | REPORT_JSON_NULL)
 

@@ -1,12 +1,12 @@
 /* A sweep's page: the header, then full-width panels: mean average accuracy per setting, mean
  * forgetting per setting, and the failed runs if any. */
-#include "report_sweep.h"
+#include "report/report_sweep.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "report_chart.h"
+#include "report/report_chart.h"
 
 #define PANEL_WIDTH (REPORT_PAGE_WIDTH - 2 * REPORT_MARGIN)
 #define PANEL_TOP 40.0	    /* the panel's title */

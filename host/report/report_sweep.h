@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "util/error.h"
 
 /* Strings point into the JSON document, which must outlive this. NaN stands for null. */
 struct report_setting {

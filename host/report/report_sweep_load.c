@@ -1,10 +1,10 @@
 /* summary.json (the schema of `lethe sweep`) into struct report_sweep, every key it uses
  * checked. */
-#include "report_sweep.h"
+#include "report/report_sweep.h"
 
 #include <stdlib.h>
 
-#include "report_json.h"
+#include "report/report_json.h"
 
 /* mean.KEY and std.KEY of a setting. */
 static int load_spread(const json_t *o, const char *path, const char *key, double *mean,

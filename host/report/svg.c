@@ -1,4 +1,4 @@
-#include "svg.h"
+#include "report/svg.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-#include "metrics.h"
+#include "results/metrics.h"
 
 /*
  * Every formula works on the leading n x n block of R, whose row stride stays T: the whole

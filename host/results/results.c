@@ -1,4 +1,4 @@
-#include "results.h"
+#include "results/results.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,9 +14,9 @@
 
 #include <jansson.h>
 
-#include "files.h"
-#include "metrics.h"
-#include "scenario.h"
+#include "results/metrics.h"
+#include "scenario/scenario.h"
+#include "util/files.h"
 
 /* Appends v to array a, both stolen; on failure frees a and returns NULL, so loops need no
  * checks of their own. */

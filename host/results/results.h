@@ -9,9 +9,9 @@
 
 #include <lethe/host.h>
 
-#include "error.h"
-#include "scenario.h"
-#include "unlearn.h"
+#include "core/unlearn.h"
+#include "scenario/scenario.h"
+#include "util/error.h"
 
 struct results_task {
 	size_t num_classes;

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "run_dir.h"
+#include "results/run_dir.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,8 +9,8 @@
 
 #include <jansson.h>
 
-#include "checkpoint.h"
-#include "files.h"
+#include "core/checkpoint.h"
+#include "util/files.h"
 
 /* Anything at dir/name, even what cannot be looked at, counts as there. */
 static int holds(const struct run_dir *d, const char *name)

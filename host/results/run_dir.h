@@ -4,9 +4,9 @@
 #ifndef LETHE_RUN_DIR_H
 #define LETHE_RUN_DIR_H
 
-#include "engine.h"
-#include "error.h"
-#include "scenario.h"
+#include "core/engine.h"
+#include "scenario/scenario.h"
+#include "util/error.h"
 
 enum run_dir_start {
 	RUN_DIR_NEW,	  /* train from the beginning */

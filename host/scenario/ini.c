@@ -5,7 +5,7 @@
  *
  * Built against inih's defaults: ';' and '#' start a comment line, " ;" starts an inline
  * comment, and an indented line after a key continues that key's value (we reject those). */
-#include "ini.h"
+#include "scenario/ini.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,7 +16,7 @@
 
 #include <ini.h>
 
-#include "files.h"
+#include "util/files.h"
 
 struct parse {
 	struct ini *ini;

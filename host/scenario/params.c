@@ -2,7 +2,7 @@
  * into values. The host's sections and every plugin's go through here, so all of them report
  * unknown keys, bad values and their locations the same way. */
 #define _GNU_SOURCE
-#include "params.h"
+#include "scenario/params.h"
 
 #include <errno.h>
 #include <locale.h>

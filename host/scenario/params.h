@@ -8,8 +8,8 @@
 
 #include <lethe/param.h>
 
-#include "error.h"
-#include "ini.h"
+#include "scenario/ini.h"
+#include "util/error.h"
 
 /* Parses text as decl's type and checks its range or choices. The message (on -1) says what is
  * wrong with the value only, e.g. "'abc' is not a number" or "2.5 is above the maximum 1";

@@ -2,14 +2,14 @@
  * declares its own, so params_fill gives them the same unknown-key, range and location checks.
  * This file adds what a table cannot say: lists, exclusive bounds, plugin names and sections,
  * and the consistency of tasks with the protocol and the data. */
-#include "scenario.h"
+#include "scenario/scenario.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "params.h"
+#include "scenario/params.h"
 
 #define PARAM(key, type, def, min, max, choices, help) \
 	{ sizeof(lethe_param_decl), (key), (type), (def), (min), (max), (choices), (help) }

@@ -21,10 +21,10 @@
 #include <lethe/host.h>
 #include <lethe/param.h>
 
-#include "dataset.h"
-#include "error.h"
-#include "ini.h"
-#include "tasks.h"
+#include "data/dataset.h"
+#include "data/tasks.h"
+#include "scenario/ini.h"
+#include "util/error.h"
 
 #define SCENARIO_HIDDEN_MAX 8
 #define SCENARIO_PLUGINS_MAX 16

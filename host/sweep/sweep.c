@@ -2,7 +2,7 @@
  * time. The sweep file, checks, children, summary, Slurm script and MPI dealing live in
  * sweep_*.c. */
 #define _GNU_SOURCE
-#include "sweep.h"
+#include "sweep/sweep.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,19 +11,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "blas.h"
-#include "cli.h"
-#include "files.h"
-#include "plugin_loader.h"
-#include "sweep_check.h"
-#include "sweep_child.h"
-#include "sweep_file.h"
-#include "sweep_mpi.h"
-#include "sweep_plan.h"
-#include "sweep_pool.h"
-#include "sweep_progress.h"
-#include "sweep_slurm.h"
-#include "sweep_summary.h"
+#include "cli/cli.h"
+#include "core/plugin_loader.h"
+#include "sweep/sweep_check.h"
+#include "sweep/sweep_child.h"
+#include "sweep/sweep_file.h"
+#include "sweep/sweep_mpi.h"
+#include "sweep/sweep_plan.h"
+#include "sweep/sweep_pool.h"
+#include "sweep/sweep_progress.h"
+#include "sweep/sweep_slurm.h"
+#include "sweep/sweep_summary.h"
+#include "util/blas.h"
+#include "util/files.h"
 
 #define WAIT_MS 250 /* the live line's heartbeat */
 

@@ -1,13 +1,13 @@
-#include "sweep_check.h"
+#include "sweep/sweep_check.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
-#include "params.h"
-#include "scenario.h"
+#include "core/engine.h"
+#include "scenario/params.h"
+#include "scenario/scenario.h"
 
 #define OPENED_MAX 64
 

@@ -5,9 +5,9 @@
 
 #include <stddef.h>
 
-#include "error.h"
-#include "plugin_loader.h"
-#include "sweep_file.h"
+#include "core/plugin_loader.h"
+#include "sweep/sweep_file.h"
+#include "util/error.h"
 
 /* Loads the base scenario with the overrides of every run in [first, first + count): built-in
  * keys and values, plugin sections and every plugin key and value (each plugin file is opened

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "sweep_child.h"
+#include "sweep/sweep_child.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "files.h"
-#include "sweep_json.h"
+#include "sweep/sweep_json.h"
+#include "util/files.h"
 
 #define PATH_LEN 4096
 #define ARGS_MAX (2 * (SWEEP_KEYS_MAX + 2) + 12)

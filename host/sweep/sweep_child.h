@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "error.h"
-#include "sweep_file.h"
+#include "sweep/sweep_file.h"
+#include "util/error.h"
 
 /* What every run of a sweep shares. */
 struct sweep_job {

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "sweep_file.h"
+#include "sweep/sweep_file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "params.h"
+#include "scenario/params.h"
+#include "scenario/paths.h"
 
 static const char *const sections[] = { "sweep", "grid", "list" };
 static const char *const sweep_keys[] = { "name", "scenario", "seeds", "mode" };
@@ -478,7 +478,7 @@ static int read_base(struct sweep *sw, const struct ini *ini, struct error *e)
 			 en->value);
 	if (access(sw->base, R_OK) != 0 &&
 	    (strchr(en->value, '/') ||
-	     cli_resolve_scenario(en->value, sw->base, sizeof(sw->base), e) != 0))
+	     paths_resolve_scenario(en->value, sw->base, sizeof(sw->base), e) != 0))
 		return error_set(e, "%s:%d: scenario = %s: not found next to the sweep file",
 				 sw->path, en->line, en->value);
 	/* Absolute: the runs, a Slurm task and a later sweep into the same directory all name

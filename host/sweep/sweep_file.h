@@ -14,9 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "ini.h"
-#include "scenario.h"
+#include "scenario/ini.h"
+#include "scenario/scenario.h"
+#include "util/error.h"
 
 #define SWEEP_KEY_MAX (2 * INI_NAME_MAX) /* "section.key" */
 #define SWEEP_KEYS_MAX 32		 /* overrides in one setting */

@@ -1,4 +1,4 @@
-#include "sweep_json.h"
+#include "sweep/sweep_json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "files.h"
+#include "util/files.h"
 
 int sweep_json_write(const json_t *root, const char *path, struct error *e)
 {

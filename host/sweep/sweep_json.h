@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "util/error.h"
 
 /* Writes root to path (indented, numbers to 17 digits). */
 int sweep_json_write(const json_t *root, const char *path, struct error *e);

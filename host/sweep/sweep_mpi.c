@@ -1,4 +1,4 @@
-#include "sweep_mpi.h"
+#include "sweep/sweep_mpi.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 
 #include <mpi.h>
 
-#include "sweep_pool.h"
+#include "sweep/sweep_pool.h"
 
 #define TAG_ASK 1  /* to rank 0: {kind, run or -1, ok, seconds} */
 #define TAG_DEAL 2 /* from rank 0: a run index, or -1 for no more */

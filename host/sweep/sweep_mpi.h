@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#include "sweep_child.h"
-#include "sweep_progress.h"
+#include "sweep/sweep_child.h"
+#include "sweep/sweep_progress.h"
 
 /* Initialises MPI, deals todo[0..n) (rank 0's list; the other ranks' is ignored), finalises.
  * Returns 1 on rank 0, which then writes the summary, and 0 on the others. An interrupt

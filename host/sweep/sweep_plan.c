@@ -1,11 +1,11 @@
 #define _GNU_SOURCE
-#include "sweep_plan.h"
+#include "sweep/sweep_plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sweep_json.h"
+#include "sweep/sweep_json.h"
 
 static json_t *setting_json(const struct sweep_setting *st)
 {

@@ -5,8 +5,8 @@
 #ifndef LETHE_SWEEP_PLAN_H
 #define LETHE_SWEEP_PLAN_H
 
-#include "error.h"
-#include "sweep_file.h"
+#include "util/error.h"
+#include "sweep/sweep_file.h"
 
 int sweep_plan_write(const struct sweep *sw, const char *out, struct error *e);
 

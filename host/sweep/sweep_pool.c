@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "sweep_pool.h"
+#include "sweep/sweep_pool.h"
 
 #include <errno.h>
 #include <fcntl.h>

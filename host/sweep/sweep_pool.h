@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "error.h"
-#include "sweep_child.h"
+#include "sweep/sweep_child.h"
+#include "util/error.h"
 
 struct sweep_outcome {
 	size_t run;

@@ -1,4 +1,4 @@
-#include "sweep_progress.h"
+#include "sweep/sweep_progress.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "sweep_pool.h"
+#include "sweep/sweep_pool.h"
 
 struct sweep_progress {
 	FILE *out;

@@ -1,4 +1,4 @@
-#include "sweep_slurm.h"
+#include "sweep/sweep_slurm.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -3,8 +3,8 @@
 #ifndef LETHE_SWEEP_SLURM_H
 #define LETHE_SWEEP_SLURM_H
 
-#include "error.h"
-#include "sweep_file.h"
+#include "util/error.h"
+#include "sweep/sweep_file.h"
 
 /* Writes OUT/sweep.slurm (executable). sweep_file, out and the lethe binary are written as
  * absolute paths, so the script runs from any directory; plugin_path may be NULL. */

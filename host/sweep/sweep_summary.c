@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "sweep_summary.h"
+#include "sweep/sweep_summary.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sweep_child.h"
-#include "sweep_json.h"
+#include "sweep/sweep_child.h"
+#include "sweep/sweep_json.h"
 
 #define PATH_LEN 4096
 

@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "error.h"
-#include "sweep_file.h"
+#include "sweep/sweep_file.h"
+#include "util/error.h"
 
 enum sweep_figure {
 	FIG_AVERAGE_ACCURACY,

@@ -1,11 +1,11 @@
-#include "dashboard.h"
+#include "ui/dashboard.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "progress.h"
+#include "ui/progress.h"
 
 /* Seconds of active time a samples/s figure spans. */
 #define RATE_WINDOW 1.0

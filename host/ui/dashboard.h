@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine.h"
-#include "metrics.h"
+#include "core/engine.h"
+#include "results/metrics.h"
 
 #define DASHBOARD_LOG_MAX 128
 #define DASHBOARD_LOSS_MAX 512

@@ -1,8 +1,8 @@
-#include "progress.h"
+#include "ui/progress.h"
 
 #include <string.h>
 
-#include "metrics.h"
+#include "results/metrics.h"
 
 #define REDRAW_SECONDS 0.1
 

@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-#include "engine.h"
+#include "core/engine.h"
 
 struct progress {
 	FILE *out;

@@ -1,4 +1,4 @@
-#include "tui.h"
+#include "ui/tui.h"
 
 #include <curses.h>
 #include <langinfo.h>
@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dashboard.h"
-#include "view.h"
+#include "ui/dashboard.h"
+#include "ui/view.h"
 
 /* At most this many frames a second while training... */
 #define DRAW_SECONDS (1.0 / 12)

@@ -3,8 +3,8 @@
 #ifndef LETHE_TUI_H
 #define LETHE_TUI_H
 
-#include "engine.h"
-#include "error.h"
+#include "core/engine.h"
+#include "util/error.h"
 
 struct tui;
 

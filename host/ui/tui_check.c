@@ -1,6 +1,6 @@
 /* Whether `lethe tui` can draw here, asked before anything loads. Apart from tui.c, as term.h's
  * capability macros (lines, columns, ...) would clash with the dashboard's names. */
-#include "tui.h"
+#include "ui/tui.h"
 
 #include <curses.h>
 #include <stdlib.h>

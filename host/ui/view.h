@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "dashboard.h"
+#include "ui/dashboard.h"
 
 /* Below this the screen only says it is too small. */
 #define VIEW_MIN_COLS 60

@@ -1,4 +1,4 @@
-#include "blas.h"
+#include "util/blas.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "files.h"
+#include "util/files.h"
 
 #include <errno.h>
 #include <fcntl.h>

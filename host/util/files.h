@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "error.h"
+#include "util/error.h"
 
 /* Opens path for reading without waiting on a FIFO or a device: the descriptor (close-on-exec,
  * blocking) of a regular file, st its status when not NULL; or -1, the error naming path and

@@ -1,0 +1,60 @@
+# Benchmarks, built and run by `make bench` (never by make check: timings need an idle machine).
+EXTRA_PROGRAMS += %D%/bench_train %D%/bench_fisher %D%/bench_outliers %D%/blas_info \
+	%D%/bench_dispatch
+BENCH_LDADD = host/liblethe.la -lm
+bench_bench_train_SOURCES = %D%/bench_train.c %D%/bench_threads.c %D%/bench_threads.h
+bench_bench_train_LDADD = $(BENCH_LDADD)
+bench_bench_fisher_SOURCES = %D%/bench_fisher.c %D%/bench_engine.c %D%/bench_engine.h
+bench_bench_fisher_LDADD = $(BENCH_LDADD)
+bench_bench_outliers_SOURCES = %D%/bench_outliers.c plugins/ovor/outliers.c \
+	plugins/ovor/outliers.h
+bench_bench_outliers_LDADD = $(BENCH_LDADD)
+bench_blas_info_SOURCES = %D%/blas_info.c %D%/bench_threads.c %D%/bench_threads.h
+bench_blas_info_LDADD = $(BENCH_LDADD)
+bench_bench_dispatch_SOURCES = %D%/bench_dispatch.c %D%/bench_engine.c %D%/bench_engine.h
+bench_bench_dispatch_LDADD = $(BENCH_LDADD)
+
+# The hook dispatch figure: a plugin that does nothing, under eight names (NOOP_NAME), since a
+# scenario lists a plugin once. One source, so one rule rather than eight libtool targets.
+NOOP_PLUGINS = $(foreach n,1 2 3 4 5 6 7 8,%D%/noop$(n).la)
+%D%/noop%.lo: $(srcdir)/%D%/noop.c
+	@$(MKDIR_P) %D%
+	$(AM_V_CC)$(LIBTOOL) $(AM_V_lt) --tag=CC --mode=compile $(CC) $(PLUGIN_CPPFLAGS) \
+		$(CPPFLAGS) $(AM_CFLAGS) $(CFLAGS) -DNOOP_NAME='"noop$*"' -c -o $@ $<
+%D%/noop%.la: %D%/noop%.lo
+	$(AM_V_CCLD)$(LIBTOOL) $(AM_V_lt) --tag=CC --mode=link $(CC) $(AM_CFLAGS) $(CFLAGS) \
+		$(PLUGIN_LDFLAGS) -rpath /nowhere $(LDFLAGS) -o $@ $<
+CLEANFILES += $(EXTRA_PROGRAMS) $(NOOP_PLUGINS) $(NOOP_PLUGINS:.la=.lo) $(NOOP_PLUGINS:.la=.o)
+clean-local: clean-bench
+clean-bench:
+	-rm -rf %D%/.libs %D%/_libs
+EXTRA_DIST += %D%/noop.c %D%/cl_table.sh %D%/tui_overhead.sh %D%/bench_checkpoint.sh \
+	%D%/bench_sweep.sh
+dist_noinst_SCRIPTS += %D%/bench_scenarios.sh %D%/bench_compare.sh %D%/bench_axes.sh \
+	%D%/torch/twin.py
+
+# The kernel and threads first, then the products against their roofline (1 and 2 threads),
+# the Fisher, the outliers and the hook dispatch, then every shipped scenario kind at
+# train.epochs = 1 (EPOCHS=2 for the scenarios' own) with the share of each phase.
+bench: all %D%/bench_train$(EXEEXT) %D%/bench_fisher$(EXEEXT) %D%/bench_outliers$(EXEEXT) \
+		%D%/blas_info$(EXEEXT) %D%/bench_dispatch$(EXEEXT) $(NOOP_PLUGINS)
+	bench/blas_info$(EXEEXT) 1
+	bench/bench_train$(EXEEXT) 1
+	bench/bench_train$(EXEEXT) 2
+	LETHE_BUILD_PLUGINS='$(abs_top_builddir)/plugins' bench/bench_fisher$(EXEEXT)
+	bench/bench_outliers$(EXEEXT)
+	NOOP_PATH='$(abs_top_builddir)/bench/.libs' bench/bench_dispatch$(EXEEXT)
+	LETHE=host/lethe $(SHELL) $(srcdir)/bench/bench_scenarios.sh
+
+# lethe against its PyTorch twin (Debian's python3-torch) on the split Fashion-MNIST naive, EWC
+# and rehearsal scenarios, THREADS threads each (1 unless given: make bench-compare THREADS=2;
+# TWIN_ARGS='--data float' for the twin that keeps a float32 copy of the data).
+# Skipped, with a message, where torch does not import. bench-axes: how both grow with the
+# number of tasks, the width and the rehearsal buffer (minutes).
+bench-compare: all %D%/blas_info$(EXEEXT)
+	bench/blas_info$(EXEEXT) $(THREADS)
+	LETHE=host/lethe THREADS='$(THREADS)' TWIN_ARGS='$(TWIN_ARGS)' \
+		$(SHELL) $(srcdir)/bench/bench_compare.sh
+bench-axes: all
+	LETHE=host/lethe THREADS='$(THREADS)' $(SHELL) $(srcdir)/bench/bench_axes.sh
+.PHONY: bench bench-compare bench-axes clean-bench

@@ -1,0 +1,9 @@
+# util: what every part uses: one-line errors, random streams, files, the BLAS.
+# host/liblethe.la is the core library: util, data, model, scenario, core and results.
+noinst_LTLIBRARIES += host/liblethe.la
+host_liblethe_la_SOURCES = \
+	%D%/error.c %D%/error.h \
+	%D%/rng.c %D%/rng.h \
+	%D%/files.c %D%/files.h \
+	%D%/blas.c %D%/blas.h
+host_liblethe_la_LIBADD = $(OPENBLAS_LIBS) $(INIH_LIBS) $(DEFLATE_LIBS) $(JANSSON_LIBS) -lm

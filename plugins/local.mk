@@ -1,0 +1,24 @@
+# The shipped plugins: libtool modules built against sdk/ alone (no host header is on their
+# path), exporting lethe_entry and nothing else.
+PLUGIN_CPPFLAGS = -I$(top_srcdir)/sdk -fvisibility=hidden
+PLUGIN_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^lethe_entry$$' -lm
+plugin_LTLIBRARIES = %D%/ewc/ewc.la %D%/l2/l2.la %D%/rehearsal/rehearsal.la %D%/ovor/ovor.la \
+	%D%/sfd/sfd.la %D%/repulsion/repulsion.la
+plugins_ewc_ewc_la_SOURCES = %D%/ewc/ewc.c %D%/ewc/fisher.c %D%/ewc/fisher.h
+plugins_ewc_ewc_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_ewc_ewc_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_l2_l2_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_l2_l2_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_rehearsal_rehearsal_la_SOURCES = %D%/rehearsal/rehearsal.c %D%/rehearsal/schedule.c \
+	%D%/rehearsal/schedule.h
+plugins_rehearsal_rehearsal_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_rehearsal_rehearsal_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_ovor_ovor_la_SOURCES = %D%/ovor/ovor.c %D%/ovor/outliers.c %D%/ovor/outliers.h
+plugins_ovor_ovor_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_ovor_ovor_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_sfd_sfd_la_SOURCES = %D%/sfd/sfd.c %D%/sfd/distill.c %D%/sfd/distill.h \
+	%D%/sfd/invert.c %D%/sfd/invert.h
+plugins_sfd_sfd_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_sfd_sfd_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_repulsion_repulsion_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_repulsion_repulsion_la_LDFLAGS = $(PLUGIN_LDFLAGS)
