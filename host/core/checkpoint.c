@@ -16,6 +16,7 @@
 #include <libdeflate.h>
 
 #include "util/blas.h"
+#include "util/elapsed.h"
 #include "util/files.h"
 
 #define NAME_MAX_BYTES 255 /* a plugin's name in the file */
@@ -205,13 +206,6 @@ static void put_unlearning(FILE *f, const struct engine *e, const struct results
 		put_figures(f, &u->reference[r]);
 }
 
-static double since(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) * 1e-9;
-}
-
 static int put_payload(struct engine *e, FILE *f, struct error *err)
 {
 	size_t T = e->tasks.count, len;
@@ -234,11 +228,11 @@ static int put_payload(struct engine *e, FILE *f, struct error *err)
 	const uint64_t position[] = { at.epoch, at.pos, at.batch, at.batches, at.n, at.head_from,
 				      (uint64_t)at.shuffled };
 	put(f, position, sizeof(position));
-	put_f64(f, e->in_step ? since(&e->step_t0) : 0.0);
+	put_f64(f, e->in_step ? elapsed_since(&e->step_t0) : 0.0);
 	put_u64(f, e->batches_done);
 	put_u64(f, e->batches_total);
 	put_u64(f, e->samples_done);
-	put_f64(f, since(&e->t0));
+	put_f64(f, elapsed_since(&e->t0));
 	put_f64(f, e->total_seconds);
 	put_u64(f, PHASE_COUNT);
 	put(f, e->phase_seconds, sizeof(e->phase_seconds));
@@ -918,21 +912,6 @@ static int prepare(struct engine *e, const struct checkpoint_view *v, struct err
 	return rc;
 }
 
-/* Now minus seconds. */
-static struct timespec ago(double seconds)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	long long ns = (long long)t.tv_sec * 1000000000LL + t.tv_nsec - (long long)(seconds * 1e9);
-	t.tv_sec = (time_t)(ns / 1000000000LL);
-	t.tv_nsec = (long)(ns % 1000000000LL);
-	if (t.tv_nsec < 0) {
-		t.tv_sec--;
-		t.tv_nsec += 1000000000L;
-	}
-	return t;
-}
-
 static void copy_span(void *dst, const struct checkpoint_span *s, size_t size)
 {
 	if (s->count)
@@ -968,8 +947,8 @@ static void apply(struct engine *e, const struct checkpoint_view *v)
 	e->samples_done = v->samples_done;
 	e->total_seconds = v->total_seconds;
 	memcpy(e->phase_seconds, v->phase_seconds, sizeof(e->phase_seconds));
-	e->t0 = ago(v->elapsed);
-	e->step_t0 = ago(v->step_seconds_so_far);
+	e->t0 = elapsed_ago(v->elapsed);
+	e->step_t0 = elapsed_ago(v->step_seconds_so_far);
 
 	e->num_asked = v->num_asked;
 	memcpy(e->asked, v->asked, v->num_asked * sizeof(*e->asked));

@@ -226,10 +226,6 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err);
  * the task not learned yet, too many forget steps); -1 on an error that stops the run. */
 int engine_forget_now(struct engine *e, size_t task, struct error *err);
 
-/* Name of a hook or a phase as metrics.json spells it. */
-const char *engine_hook_name(enum engine_hook h);
-const char *engine_phase_name(enum engine_phase p);
-
 /* A forget request: every plugin's on_forget hears it, then the covered samples leave the
  * tasks' training data, so no later step (joint included) trains on them. */
 int engine_forget(struct engine *e, const lethe_forget_request *req, struct error *err);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/engine.h"
+#include "util/elapsed.h"
 
 /* Rows per evaluation forward pass, as in the engine: GEMM-sized, small in memory. */
 #define EVAL_CHUNK 1000
@@ -39,13 +40,6 @@ struct rows {
 	const int32_t *labels;
 	size_t n;
 };
-
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) * 1e-9;
-}
 
 static size_t min_size(size_t a, size_t b)
 {
@@ -628,6 +622,6 @@ int unlearn_reference_run(struct engine *e, enum unlearn_reference r, const stru
 	free(prev);
 	if (rc != 0)
 		mlp_free(out);
-	*seconds = seconds_since(&t0);
+	*seconds = elapsed_since(&t0);
 	return rc ? -1 : 0;
 }

@@ -4,6 +4,7 @@ noinst_LTLIBRARIES += host/liblethe.la
 host_liblethe_la_SOURCES = \
 	%D%/error.c %D%/error.h \
 	%D%/rng.c %D%/rng.h \
+	%D%/elapsed.c %D%/elapsed.h \
 	%D%/files.c %D%/files.h \
 	%D%/blas.c %D%/blas.h
 host_liblethe_la_LIBADD = $(OPENBLAS_LIBS) $(INIH_LIBS) $(DEFLATE_LIBS) $(JANSSON_LIBS) -lm
