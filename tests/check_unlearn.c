@@ -174,7 +174,7 @@ static void measure(struct run *r, const struct mlp *m, const struct forget_sets
 		    const struct unlearn_spec *spec, struct unlearn_figures *f)
 {
 	struct error err;
-	ck_assert_msg(unlearn_measure(&r->e, m, fs, spec, f, &err) == 0, "%s", err.msg);
+	ck_assert_msg(unlearn_measure(&r->e.unlearn, m, fs, spec, f, &err) == 0, "%s", err.msg);
 }
 
 static void reference(struct run *r, enum unlearn_reference ref, const struct mlp *before,
@@ -183,8 +183,8 @@ static void reference(struct run *r, enum unlearn_reference ref, const struct ml
 {
 	struct error err;
 	double seconds = -1;
-	int rc = unlearn_reference_run(&r->e, ref, before, &r->initial, fs, spec, out, &seconds,
-				       &err);
+	int rc = unlearn_reference_run(&r->e.unlearn, ref, before, &r->initial, fs, spec, out,
+				       &seconds, &err);
 	ck_assert_msg(rc == 0, "%s: %s", unlearn_reference_name(ref), err.msg);
 	ck_assert(seconds >= 0);
 }
@@ -242,13 +242,13 @@ START_TEST(test_bad_ids)
 	struct unlearn_spec spec = spec_quick();
 	struct unlearn_figures f;
 	struct error err;
-	ck_assert_int_eq(unlearn_measure(&r.e, &r.e.model, &fs, &spec, &f, &err), -1);
+	ck_assert_int_eq(unlearn_measure(&r.e.unlearn, &r.e.model, &fs, &spec, &f, &err), -1);
 	ck_assert_msg(strstr(err.msg, "D_f") && strstr(err.msg, "task 9"), "%s", err.msg);
 	fs.forget[0] = tasks_sample_id(0, 1u << 30);
 	struct mlp out;
 	double seconds;
-	ck_assert_int_eq(unlearn_reference_run(&r.e, REFERENCE_FINETUNE, &r.e.model, &r.initial,
-					       &fs, &spec, &out, &seconds, &err), -1);
+	ck_assert_int_eq(unlearn_reference_run(&r.e.unlearn, REFERENCE_FINETUNE, &r.e.model,
+					       &r.initial, &fs, &spec, &out, &seconds, &err), -1);
 	ck_assert_msg(strstr(err.msg, "position 1073741824"), "%s", err.msg);
 	ck_assert_ptr_null(out.params);
 	forget_sets_free(&fs);
@@ -620,7 +620,7 @@ START_TEST(test_random_labels_single_class)
 	struct mlp a;
 	double seconds;
 	struct error err;
-	ck_assert_int_eq(unlearn_reference_run(&r.e, REFERENCE_RANDOM_LABELS, &r.e.model,
+	ck_assert_int_eq(unlearn_reference_run(&r.e.unlearn, REFERENCE_RANDOM_LABELS, &r.e.model,
 					       &r.initial, &fs, &spec, &a, &seconds, &err), -1);
 	ck_assert_msg(strstr(err.msg, "no wrong label"), "%s", err.msg);
 	ck_assert_ptr_null(a.params);

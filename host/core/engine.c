@@ -32,14 +32,6 @@ void engine_emit(struct engine *e, struct event *ev)
 		e->sinks[i].event(e->sinks[i].ctx, ev);
 }
 
-void engine_forget_progress(struct engine *e, const char *reference, uint64_t done,
-			    uint64_t total)
-{
-	struct event ev = { .kind = EVENT_FORGET_PROGRESS, .source = reference,
-			    .reference_done = done, .reference_total = total };
-	engine_emit(e, &ev);
-}
-
 void engine_log(struct engine *e, const char *source, lethe_log_level level, const char *fmt, ...)
 {
 	char msg[ERROR_MSG_MAX];
@@ -155,6 +147,7 @@ int engine_open_on(struct engine *e, const struct scenario *s, const struct plug
 	if (e->test.num_classes > e->train.num_classes)
 		e->num_classes = (size_t)e->test.num_classes;
 	engine_refresh_tasks(e);
+	engine_forget_init(e);
 	/* The run is weighed once the labels, tasks and plugins' values are known, before the
 	 * pixels, the model and the plugins' instances take their memory. */
 	if (engine_plugins_open(e, pp, err) != 0)

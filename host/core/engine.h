@@ -180,6 +180,7 @@ struct engine {
 	struct results_unlearning unlearning[ENGINE_UNLEARNING_MAX];
 	size_t num_asked;
 	struct scenario_forget asked[ENGINE_UNLEARNING_MAX];
+	struct unlearn_env unlearn; /* what the forget steps' measures and references read */
 
 	struct engine_control control;
 	const char *out_dir;	/* engine_run's, for a control's write request and checkpoints */
@@ -257,11 +258,6 @@ int engine_plugins_restore(struct engine *e, const void *const *states, const si
 
 /* Recomputes the tasks' lethe_task_info after their training lists changed. */
 void engine_refresh_tasks(struct engine *e);
-
-/* Tells the sinks that `reference` (unlearn_reference_name) trained its done-th batch of total:
- * a reference can take as long as the steps before it, and a front end must not look hung. */
-void engine_forget_progress(struct engine *e, const char *reference, uint64_t done,
-			    uint64_t total);
 
 /* Sends a log event from `source` to the sinks. */
 void engine_log(struct engine *e, const char *source, lethe_log_level level, const char *fmt, ...)

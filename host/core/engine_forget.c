@@ -9,6 +9,34 @@
 #include <string.h>
 
 /* A forget step's plugin must be an unlearning one: found before training, not after hours. */
+/* Tells the sinks that `reference` (unlearn_reference_name) trained its done-th batch of total:
+ * a reference can take as long as the steps before it, and a front end must not look hung. */
+static void forget_progress(void *ctx, const char *reference, uint64_t done, uint64_t total)
+{
+	struct event ev = { .kind = EVENT_FORGET_PROGRESS, .source = reference,
+			    .reference_done = done, .reference_total = total };
+	engine_emit(ctx, &ev);
+}
+
+static void forget_warn(void *ctx, const char *msg)
+{
+	engine_log(ctx, "lethe", LETHE_LOG_WARN, "%s", msg);
+}
+
+void engine_forget_init(struct engine *e)
+{
+	e->unlearn = (struct unlearn_env){
+		.train = &e->train,
+		.test = &e->test,
+		.tasks = &e->tasks,
+		.num_classes = e->num_classes,
+		.protocol = e->s->protocol,
+		.progress = forget_progress,
+		.warn = forget_warn,
+		.ctx = e,
+	};
+}
+
 int engine_forget_check(struct engine *e, struct error *err)
 {
 	for (size_t i = 0; i < e->s->num_forgets; i++) {
@@ -178,7 +206,7 @@ static int build_sets(struct engine *e, const struct scenario_forget *f, size_t 
 static void relay_retrain(void *ctx, const struct event *ev)
 {
 	if (ev->kind == EVENT_BATCH)
-		engine_forget_progress(ctx, unlearn_reference_name(REFERENCE_RETRAIN),
+		forget_progress(ctx, unlearn_reference_name(REFERENCE_RETRAIN),
 				       ev->batches_done, ev->batches_total);
 }
 
@@ -227,11 +255,12 @@ static int forget_references(struct engine *e, const struct scenario_forget *f,
 		double seconds = 0;
 		int rc = r == REFERENCE_RETRAIN && !f->retrain_joint
 				 ? retrain_sequence(e, f, ids, num_ids, &ref, &seconds, err)
-				 : unlearn_reference_run(e, (enum unlearn_reference)r, &e->model,
-							 &e->initial, fs, spec, &ref, &seconds, err);
+				 : unlearn_reference_run(&e->unlearn, (enum unlearn_reference)r,
+							 &e->model, &e->initial, fs, spec, &ref,
+							 &seconds, err);
 		if (rc != 0)
 			return error_prefix(err, "[%s] %s", f->section, unlearn_reference_name(r));
-		rc = unlearn_measure(e, &ref, fs, spec, &u->reference[r], err);
+		rc = unlearn_measure(&e->unlearn, &ref, fs, spec, &u->reference[r], err);
 		mlp_free(&ref);
 		if (rc != 0)
 			return -1;
@@ -415,7 +444,7 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 	if (rc == 0)
 		rc = engine_forget(e, &req, err);
 	if (rc == 0)
-		rc = unlearn_measure(e, &e->model, &fs, &spec, &u->figures, err);
+		rc = unlearn_measure(&e->unlearn, &e->model, &fs, &spec, &u->figures, err);
 	u->figures.seconds = seconds;
 	if (rc == 0) {
 		e->num_unlearning++;

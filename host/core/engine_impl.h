@@ -78,6 +78,9 @@ int engine_guard_after(const struct engine *e, const struct engine_plugin *p,
 
 /* ---- engine_forget.c ---- */
 
+/* Points e->unlearn at e's data and tasks, its progress and warnings at e's sinks. */
+void engine_forget_init(struct engine *e);
+
 /* A forget step's plugin must be an unlearning one: found when the run opens, not after hours
  * of training. */
 int engine_forget_check(struct engine *e, struct error *err);

@@ -2,11 +2,11 @@
 #include "core/unlearn.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "core/engine.h"
 #include "util/elapsed.h"
 
 /* Rows per evaluation forward pass, as in the engine: GEMM-sized, small in memory. */
@@ -20,7 +20,7 @@ enum { STREAM_ATTACK = 1, STREAM_RELEARN, STREAM_REFERENCE };
 
 /* The buffers every pass shares, sized once per call: nothing is allocated per batch. */
 struct work {
-	struct engine *e;
+	const struct unlearn_env *env;
 	size_t dim, classes;
 	size_t cap;   /* rows of x, logits, dlogits, y, masks */
 	size_t batch; /* rows per training batch */
@@ -74,56 +74,58 @@ double unlearn_gap(const struct unlearn_figures *a, const struct unlearn_figures
 
 /* ---- checks ---- */
 
-static int check_ids(const struct engine *e, const uint64_t *ids, size_t n,
+static int check_ids(const struct unlearn_env *env, const uint64_t *ids, size_t n,
 		     const struct dataset *split, const char *set, struct error *err)
 {
 	if (n > UINT32_MAX)
 		return error_set(err, "%s holds %zu samples, more than a shuffle can index", set, n);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t k = ids[i] >> 32, p = (uint32_t)ids[i];
-		if (k >= e->tasks.count || p >= split->n)
+		if (k >= env->tasks->count || p >= split->n)
 			return error_set(err, "%s: sample id %#llx names task %llu, position %llu: "
 					 "there are %zu tasks and %zu samples", set,
 					 (unsigned long long)ids[i], (unsigned long long)k,
-					 (unsigned long long)p, e->tasks.count, split->n);
+					 (unsigned long long)p, env->tasks->count, split->n);
 	}
 	return 0;
 }
 
-static int check_sets(const struct engine *e, const struct forget_sets *fs, struct error *err)
+static int check_sets(const struct unlearn_env *env, const struct forget_sets *fs,
+		      struct error *err)
 {
-	if (check_ids(e, fs->forget, fs->num_forget, &e->train, "D_f", err) != 0 ||
-	    check_ids(e, fs->retain, fs->num_retain, &e->train, "D_r", err) != 0 ||
-	    check_ids(e, fs->test, fs->num_test, &e->test, "the test set", err) != 0 ||
-	    check_ids(e, fs->forget_test, fs->num_forget_test, &e->test, "the forget test set",
+	if (check_ids(env, fs->forget, fs->num_forget, env->train, "D_f", err) != 0 ||
+	    check_ids(env, fs->retain, fs->num_retain, env->train, "D_r", err) != 0 ||
+	    check_ids(env, fs->test, fs->num_test, env->test, "the test set", err) != 0 ||
+	    check_ids(env, fs->forget_test, fs->num_forget_test, env->test, "the forget test set",
 		      err) != 0)
 		return -1;
 	return 0;
 }
 
-static int check_model(const struct engine *e, const struct mlp *m, const char *what,
+static int check_model(const struct unlearn_env *env, const struct mlp *m, const char *what,
 		       struct error *err)
 {
-	if (m->num_layers == 0 || mlp_inputs(m) != e->train.dim ||
-	    mlp_outputs(m) != e->num_classes)
+	if (m->num_layers == 0 || mlp_inputs(m) != env->train->dim ||
+	    mlp_outputs(m) != env->num_classes)
 		return error_set(err, "the %s model does not map %zu inputs to %zu classes", what,
-				 e->train.dim, e->num_classes);
+				 env->train->dim, env->num_classes);
 	return 0;
 }
 
 /* ---- batches ---- */
 
-static int work_init(struct work *w, struct engine *e, size_t batch_size, struct error *err)
+static int work_init(struct work *w, const struct unlearn_env *env, size_t batch_size,
+		     struct error *err)
 {
 	memset(w, 0, sizeof(*w));
 	if (batch_size == 0)
 		return error_set(err, "the batch size is 0");
-	w->e = e;
-	w->dim = e->train.dim;
-	w->classes = e->num_classes;
+	w->env = env;
+	w->dim = env->train->dim;
+	w->classes = env->num_classes;
 	w->batch = batch_size;
 	w->cap = batch_size > EVAL_CHUNK ? batch_size : EVAL_CHUNK;
-	w->masked = e->s->protocol == LETHE_TASK_INCREMENTAL;
+	w->masked = env->protocol == LETHE_TASK_INCREMENTAL;
 	w->x = malloc(w->cap * w->dim * sizeof(float));
 	w->logits = malloc(w->cap * w->classes * sizeof(float));
 	w->dlogits = malloc(w->cap * w->classes * sizeof(float));
@@ -147,7 +149,7 @@ static void work_free(struct work *w)
 static void load_rows(struct work *w, const struct rows *r, const uint32_t *order, size_t at,
 		      size_t n)
 {
-	const struct task_list *tl = &w->e->tasks;
+	const struct task_list *tl = w->env->tasks;
 	for (size_t i = 0; i < n; i++) {
 		size_t j = order ? order[at + i] : at + i;
 		const struct task *t = &tl->t[r->ids[j] >> 32];
@@ -229,8 +231,8 @@ static int train_step(struct work *w, struct mlp *m, struct sgd *opt, const stru
 	if (keep)
 		memcpy(keep, m->params, m->num_params * sizeof(float));
 	sgd_step(opt, m->params, m->grads, m->num_params);
-	if (w->planned)
-		engine_forget_progress(w->e, w->reference, ++w->batches, w->planned);
+	if (w->planned && w->env->progress)
+		w->env->progress(w->env->ctx, w->reference, ++w->batches, w->planned);
 	return 0;
 }
 
@@ -309,10 +311,12 @@ static int ascend_epochs(struct work *w, struct mlp *m, struct sgd *opt, const s
 			if (isfinite(loss) && all_finite(m->params, m->num_params))
 				continue;
 			memcpy(m->params, prev, m->num_params * sizeof(float));
-			engine_log(w->e, "lethe", LETHE_LOG_WARN,
-				   "gradient_ascent: the loss on D_f stopped being finite at epoch "
-				   "%zu, batch %zu; kept the model from before that step", epoch + 1,
-				   b + 1);
+			char msg[160];
+			snprintf(msg, sizeof(msg), "gradient_ascent: the loss on D_f stopped being "
+				 "finite at epoch %zu, batch %zu; kept the model from before that "
+				 "step", epoch + 1, b + 1);
+			if (w->env->warn)
+				w->env->warn(w->env->ctx, msg);
 			return 0;
 		}
 	}
@@ -323,17 +327,17 @@ static int ascend_epochs(struct work *w, struct mlp *m, struct sgd *opt, const s
  * drawn, once, uniformly among the classes the model may answer for the sample less its true
  * one: its task's under task-incremental (the mask allows no other), else every class of the
  * tasks D_f and D_r come from (SalUn draws among all classes). */
-static int relabel(const struct engine *e, const struct forget_sets *fs, struct rng *rng,
+static int relabel(const struct unlearn_env *env, const struct forget_sets *fs, struct rng *rng,
 		   uint64_t *ids, int32_t *labels, struct error *err)
 {
 	uint8_t learned[CLASSES_MAX] = { 0 };
 	for (size_t i = 0; i < fs->num_forget + fs->num_retain; i++) {
 		uint64_t id = i < fs->num_forget ? fs->forget[i] : fs->retain[i - fs->num_forget];
-		const struct task *t = &e->tasks.t[id >> 32];
+		const struct task *t = &env->tasks->t[id >> 32];
 		for (uint32_t c = 0; c < t->num_classes; c++)
 			learned[t->classes[c]] = 1;
 		ids[i] = id;
-		labels[i] = e->train.y[(uint32_t)id];
+		labels[i] = env->train->y[(uint32_t)id];
 	}
 	int32_t all[CLASSES_MAX];
 	uint32_t num_all = 0;
@@ -341,9 +345,10 @@ static int relabel(const struct engine *e, const struct forget_sets *fs, struct 
 		if (learned[c])
 			all[num_all++] = c;
 	for (size_t i = 0; i < fs->num_forget; i++) {
-		const struct task *t = &e->tasks.t[ids[i] >> 32];
-		const int32_t *cand = e->s->protocol == LETHE_TASK_INCREMENTAL ? t->classes : all;
-		uint32_t n = e->s->protocol == LETHE_TASK_INCREMENTAL ? t->num_classes : num_all;
+		const struct task *t = &env->tasks->t[ids[i] >> 32];
+		int masked = env->protocol == LETHE_TASK_INCREMENTAL;
+		const int32_t *cand = masked ? t->classes : all;
+		uint32_t n = masked ? t->num_classes : num_all;
 		uint32_t wrong = n;
 		for (uint32_t c = 0; c < n; c++)
 			wrong -= cand[c] == labels[i];
@@ -516,11 +521,11 @@ static int relearn(struct work *w, struct mlp *m, const struct rows *f,
 
 /* ---- the entry points ---- */
 
-int unlearn_measure(struct engine *e, const struct mlp *m, const struct forget_sets *fs,
-		    const struct unlearn_spec *spec, struct unlearn_figures *out,
-		    struct error *err)
+int unlearn_measure(const struct unlearn_env *env, const struct mlp *m,
+		    const struct forget_sets *fs, const struct unlearn_spec *spec,
+		    struct unlearn_figures *out, struct error *err)
 {
-	if (check_model(e, m, "measured", err) != 0 || check_sets(e, fs, err) != 0)
+	if (check_model(env, m, "measured", err) != 0 || check_sets(env, fs, err) != 0)
 		return -1;
 	struct work w;
 	struct mlp c = { 0 };
@@ -529,15 +534,15 @@ int unlearn_measure(struct engine *e, const struct mlp *m, const struct forget_s
 	double *nll_r = malloc((fs->num_retain + 1) * sizeof(double));
 	double *nll_t = malloc((fs->num_test + 1) * sizeof(double));
 	struct scored *v = malloc((2 * k + 1) * sizeof(*v));
-	int rc = work_init(&w, e, spec->batch_size, err);
+	int rc = work_init(&w, env, spec->batch_size, err);
 	if (rc == 0 && (!nll_f || !nll_r || !nll_t || !v))
 		rc = error_set(err, "out of memory for the membership attack");
 	if (rc == 0 && (mlp_clone(&c, m, err) != 0 || mlp_reserve(&c, w.cap, err) != 0))
 		rc = -1;
-	struct rows forget = { &e->train, fs->forget, NULL, fs->num_forget };
-	struct rows retain = { &e->train, fs->retain, NULL, fs->num_retain };
-	struct rows test = { &e->test, fs->test, NULL, fs->num_test };
-	struct rows forget_test = { &e->test, fs->forget_test, NULL, fs->num_forget_test };
+	struct rows forget = { env->train, fs->forget, NULL, fs->num_forget };
+	struct rows retain = { env->train, fs->retain, NULL, fs->num_retain };
+	struct rows test = { env->test, fs->test, NULL, fs->num_test };
+	struct rows forget_test = { env->test, fs->forget_test, NULL, fs->num_forget_test };
 	double acc_f = NAN;
 	if (rc == 0)
 		rc = evaluate(&w, &c, &forget, &acc_f, NULL, nll_f, err) ||
@@ -559,10 +564,10 @@ int unlearn_measure(struct engine *e, const struct mlp *m, const struct forget_s
 	return rc ? -1 : 0;
 }
 
-int unlearn_reference_run(struct engine *e, enum unlearn_reference r, const struct mlp *before,
-			  const struct mlp *initial, const struct forget_sets *fs,
-			  const struct unlearn_spec *spec, struct mlp *out, double *seconds,
-			  struct error *err)
+int unlearn_reference_run(const struct unlearn_env *env, enum unlearn_reference r,
+			  const struct mlp *before, const struct mlp *initial,
+			  const struct forget_sets *fs, const struct unlearn_spec *spec,
+			  struct mlp *out, double *seconds, struct error *err)
 {
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -571,8 +576,8 @@ int unlearn_reference_run(struct engine *e, enum unlearn_reference r, const stru
 	if ((unsigned)r >= REFERENCE_COUNT)
 		return error_set(err, "no reference method %d", (int)r);
 	const struct mlp *from = r == REFERENCE_RETRAIN ? initial : before;
-	if (check_model(e, from, r == REFERENCE_RETRAIN ? "initial" : "before", err) != 0 ||
-	    check_sets(e, fs, err) != 0)
+	if (check_model(env, from, r == REFERENCE_RETRAIN ? "initial" : "before", err) != 0 ||
+	    check_sets(env, fs, err) != 0)
 		return -1;
 	struct work w;
 	struct sgd opt = { 0 };
@@ -585,7 +590,7 @@ int unlearn_reference_run(struct engine *e, enum unlearn_reference r, const stru
 	uint64_t *ids = NULL;
 	int32_t *labels = NULL;
 	float *prev = NULL;
-	int rc = work_init(&w, e, spec->batch_size, err);
+	int rc = work_init(&w, env, spec->batch_size, err);
 	if (rc == 0 && (mlp_clone(out, from, err) != 0 || mlp_reserve(out, w.cap, err) != 0 ||
 			sgd_init(&opt, out->num_params, spec->lr, spec->momentum,
 				 spec->weight_decay, err) != 0))
@@ -599,9 +604,9 @@ int unlearn_reference_run(struct engine *e, enum unlearn_reference r, const stru
 	if (rc == 0 && (!order || (r == REFERENCE_RANDOM_LABELS && (!ids || !labels)) ||
 			(r == REFERENCE_GRADIENT_ASCENT && !prev)))
 		rc = error_set(err, "out of memory for %zu training samples", n);
-	struct rows retain = { &e->train, fs->retain, NULL, fs->num_retain };
-	struct rows forget = { &e->train, fs->forget, NULL, fs->num_forget };
-	struct rows mixed = { &e->train, ids, labels, n };
+	struct rows retain = { env->train, fs->retain, NULL, fs->num_retain };
+	struct rows forget = { env->train, fs->forget, NULL, fs->num_forget };
+	struct rows mixed = { env->train, ids, labels, n };
 	size_t epochs = r == REFERENCE_RETRAIN		 ? spec->retrain_epochs
 			: r == REFERENCE_GRADIENT_ASCENT ? spec->ascent_epochs
 							 : spec->finetune_epochs;
@@ -610,7 +615,7 @@ int unlearn_reference_run(struct engine *e, enum unlearn_reference r, const stru
 	if (rc == 0 && r == REFERENCE_GRADIENT_ASCENT)
 		rc = ascend_epochs(&w, out, &opt, &forget, order, prev, epochs, &rng, err);
 	else if (rc == 0 && r == REFERENCE_RANDOM_LABELS)
-		rc = relabel(e, fs, &rng, ids, labels, err) ||
+		rc = relabel(env, fs, &rng, ids, labels, err) ||
 		     descend_epochs(&w, out, &opt, &mixed, order, epochs, &rng, err);
 	else if (rc == 0)
 		rc = descend_epochs(&w, out, &opt, &retain, order, epochs, &rng, err);

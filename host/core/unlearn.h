@@ -1,17 +1,33 @@
 /* Unlearning evaluation: the figures of a model after a forget request (UA, RA, TA,
  * MIA-efficacy, relearn time) and the reference methods it is compared with (retrain from
  * scratch, fine-tune, gradient ascent, random labels), SalUn and SCRUB conventions. Works on
- * models the engine hands it; never touches the engine's own model. */
+ * models and data the engine hands it (struct unlearn_env), never on the engine itself. */
 #ifndef LETHE_UNLEARN_H
 #define LETHE_UNLEARN_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include <lethe/host.h>
+
+#include "data/dataset.h"
+#include "data/tasks.h"
 #include "model/mlp.h"
 #include "util/error.h"
 
-struct engine;
+/* What the measures and references read of a run, and whom they tell of their progress. */
+struct unlearn_env {
+	const struct dataset *train, *test;
+	const struct task_list *tasks;
+	size_t num_classes;
+	lethe_protocol protocol;
+	/* A reference method trained its done-th batch of at most total: a reference can take as
+	 * long as the run before it, and a front end must not look hung. May be NULL. */
+	void (*progress)(void *ctx, const char *reference, uint64_t done, uint64_t total);
+	/* A warning for the run's log. May be NULL. */
+	void (*warn)(void *ctx, const char *msg);
+	void *ctx;
+};
 
 /* The samples a forget request splits the run into. Training samples are named by their SDK
  * ids ((task << 32) | dataset position, see tasks_sample_id); test samples the same way with
@@ -74,20 +90,20 @@ struct unlearn_figures {
  * members, so an attack that learned nothing credits no forgetting); its verdict on D_f gives
  * mia. Relearning runs on a copy of m with the references' SGD, its crossing located to the
  * batch by bisection within the epoch that gets below relearn_loss. */
-int unlearn_measure(struct engine *e, const struct mlp *m, const struct forget_sets *fs,
-		    const struct unlearn_spec *spec, struct unlearn_figures *out,
-		    struct error *err);
+int unlearn_measure(const struct unlearn_env *env, const struct mlp *m,
+		    const struct forget_sets *fs, const struct unlearn_spec *spec,
+		    struct unlearn_figures *out, struct error *err);
 
 /* Runs a reference method: out receives its model (out is initialised here; mlp_free it; on
  * failure it holds nothing). before is the model before the request; initial the model's
  * initial weights (retrain). seconds receives the wall time. gradient_ascent stops early, with
- * a warning in the engine's log, where the loss on D_f stops being finite; random_labels draws
+ * a warning (env->warn), where the loss on D_f stops being finite; random_labels draws
  * each D_f sample's label once among the classes the model may answer for it (its task's under
  * task-incremental, else every learned class), never its own. */
-int unlearn_reference_run(struct engine *e, enum unlearn_reference r, const struct mlp *before,
-			  const struct mlp *initial, const struct forget_sets *fs,
-			  const struct unlearn_spec *spec, struct mlp *out, double *seconds,
-			  struct error *err);
+int unlearn_reference_run(const struct unlearn_env *env, enum unlearn_reference r,
+			  const struct mlp *before, const struct mlp *initial,
+			  const struct forget_sets *fs, const struct unlearn_spec *spec,
+			  struct mlp *out, double *seconds, struct error *err);
 
 /* Mean |a - b| over UA, RA, TA and MIA: the average gap to retrain. */
 double unlearn_gap(const struct unlearn_figures *a, const struct unlearn_figures *b);
