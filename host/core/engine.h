@@ -146,6 +146,7 @@ struct engine {
 
 	size_t num_plugins;
 	struct engine_plugin plugins[SCENARIO_PLUGINS_MAX];
+	struct services_env services; /* what the plugins' services serve from */
 	int in_batch;	  /* per-batch hooks running: no allocation allowed */
 	int in_step;	  /* a learning step is under way (engine_forget_now counts it learned) */
 	int order_stale;  /* a forget mid-step took samples the step's order still holds */

@@ -4,6 +4,7 @@
 #include "core/engine_impl.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,10 +144,51 @@ static void plugin_use(struct engine_plugin *p, lethe_plugin *inst)
 	       inst->struct_size < sizeof(p->hooks) ? inst->struct_size : sizeof(p->hooks));
 }
 
+static void plugin_log(void *ctx, const char *source, lethe_log_level level, const char *msg)
+{
+	engine_log(ctx, source, level, "%s", msg);
+}
+
+/* batch_reserve for plugin `index`: never from a per-batch hook, whose batch is in use. */
+static int plugin_reserve(void *ctx, size_t index, size_t rows, struct error *err)
+{
+	struct engine *e = ctx;
+	if (e->in_batch)
+		return error_set(err, "called from a per-batch hook");
+	/* A forward pass takes at most INT_MAX rows: a larger batch could never train. */
+	size_t others = e->s->batch_size;
+	for (size_t i = 0; i < e->num_plugins; i++)
+		if (i != index)
+			others += e->plugins[i].svc.reserved;
+	if (others > INT_MAX || rows > INT_MAX - others)
+		return error_set(err, "%zu extra rows would make a batch of more than %d rows", rows,
+				 INT_MAX);
+	struct services_ctx *c = &e->plugins[index].svc;
+	size_t was = c->reserved;
+	c->reserved = rows;
+	if (engine_reserve_batch(e, err) != 0) {
+		c->reserved = was;
+		return -1;
+	}
+	return 0;
+}
+
 /* The plugins' files and parameter values: what a run's memory estimate reads of them. */
 int engine_plugins_open(struct engine *e, const struct plugin_path *pp, struct error *err)
 {
 	const struct scenario *s = e->s;
+	e->services = (struct services_env){
+		.run_info = &e->run_info,
+		.task_info = e->task_info,
+		.tasks = &e->tasks,
+		.train = &e->train,
+		.test = &e->test,
+		.model = &e->model,
+		.seed = s->seed,
+		.log = plugin_log,
+		.reserve = plugin_reserve,
+		.ctx = e,
+	};
 	for (size_t i = 0; i < s->num_plugins; i++) {
 		struct engine_plugin *p = &e->plugins[i];
 		char file[SCENARIO_PATH_MAX];
@@ -165,7 +207,7 @@ int engine_plugins_open(struct engine *e, const struct plugin_path *pp, struct e
 			return error_set(err, "out of memory");
 		if (params_fill(p->file.params, n, &s->ini, p->section, p->values, err) != 0)
 			return -1;
-		services_init(&p->host, &p->svc, e, i, p->file.entry.name);
+		services_init(&p->host, &p->svc, &e->services, i, p->file.entry.name);
 	}
 	return 0;
 }

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/engine.h"
 
 /* A printable character's UTF-8 sequence at s: its length, or 0 for a control character (C0,
  * DEL, C1) or a byte that does not start a well-formed sequence. */
@@ -67,6 +66,20 @@ void services_escape(char *out, size_t size, const char *in)
 	out[n] = '\0';
 }
 
+/* A line for the run's log from c's plugin. */
+static void say(struct services_ctx *c, lethe_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void say(struct services_ctx *c, lethe_log_level level, const char *fmt, ...)
+{
+	char msg[ERROR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->env->log(c->env->ctx, c->name, level, msg);
+}
+
 /* The plugin whose hook (or create) is running: a service called with a NULL host still has
  * someone to tell. Hooks run one at a time, on the engine's thread. */
 static _Thread_local struct services_ctx *current;
@@ -96,7 +109,7 @@ __attribute__((format(printf, 3, 4))) static int refuse(struct services_ctx *c, 
 	va_end(ap);
 	c->has_error = 1;
 	if (how == BY_POINTER)
-		engine_log(c->engine, c->name, LETHE_LOG_WARN, "%s", c->error);
+		say(c, LETHE_LOG_WARN, "%s", c->error);
 	else if (how == BY_FAILING)
 		c->misused = 1;
 	return LETHE_ERR_INVALID;
@@ -123,7 +136,7 @@ static void svc_log(const lethe_host *h, lethe_log_level level, const char *msg)
 	services_escape(line, sizeof(line), msg);
 	if ((unsigned)level > LETHE_LOG_WARN)
 		level = LETHE_LOG_WARN;
-	engine_log(c->engine, c->name, level, "%s", line);
+	say(c, level, "%s", line);
 }
 
 static void svc_error(const lethe_host *h, const char *msg)
@@ -153,8 +166,7 @@ static void svc_report(const lethe_host *h, const char *key, double value)
 	if (!valid_key(key)) {
 		char shown[SERVICES_KEY_MAX * 4];
 		services_escape(shown, sizeof(shown), key);
-		engine_log(c->engine, c->name, LETHE_LOG_WARN,
-			   "report: key '%s' is not [a-z0-9_]{1,31}; dropped", shown);
+		say(c, LETHE_LOG_WARN, "report: key '%s' is not [a-z0-9_]{1,31}; dropped", shown);
 		return;
 	}
 	for (size_t i = 0; i < c->num_metrics; i++) {
@@ -164,8 +176,8 @@ static void svc_report(const lethe_host *h, const char *key, double value)
 		}
 	}
 	if (c->num_metrics == SERVICES_METRICS_MAX) {
-		engine_log(c->engine, c->name, LETHE_LOG_WARN,
-			   "report: more than %d keys; '%s' dropped", SERVICES_METRICS_MAX, key);
+		say(c, LETHE_LOG_WARN, "report: more than %d keys; '%s' dropped",
+		    SERVICES_METRICS_MAX, key);
 		return;
 	}
 	snprintf(c->metrics[c->num_metrics].key, SERVICES_KEY_MAX, "%s", key);
@@ -175,7 +187,7 @@ static void svc_report(const lethe_host *h, const char *key, double value)
 static const lethe_run_info *svc_run_info(const lethe_host *h)
 {
 	struct services_ctx *c = caller(h, "run_info", BY_POINTER);
-	return c ? &c->engine->run_info : NULL;
+	return c ? c->env->run_info : NULL;
 }
 
 static const lethe_task_info *svc_task_info(const lethe_host *h, uint32_t k)
@@ -183,8 +195,7 @@ static const lethe_task_info *svc_task_info(const lethe_host *h, uint32_t k)
 	struct services_ctx *c = caller(h, "task_info", BY_POINTER);
 	if (!c)
 		return NULL;
-	struct engine *e = c->engine;
-	return k < e->tasks.count ? &e->task_info[k] : NULL;
+	return k < c->env->tasks->count ? &c->env->task_info[k] : NULL;
 }
 
 static uint64_t svc_rng_u64(const lethe_host *h)
@@ -217,11 +228,11 @@ static int svc_task_load(const lethe_host *h, uint32_t k, lethe_split split,
 	struct services_ctx *c = caller(h, "task_load", BY_STATUS);
 	if (!c)
 		return LETHE_ERR_INVALID;
-	struct engine *e = c->engine;
-	if (k >= e->tasks.count || (unsigned)split > LETHE_SPLIT_TEST)
+	const struct services_env *env = c->env;
+	if (k >= env->tasks->count || (unsigned)split > LETHE_SPLIT_TEST)
 		return refuse(c, BY_STATUS, "task_load: no such task or split");
-	const struct task *t = &e->tasks.t[k];
-	const struct dataset *d = split == LETHE_SPLIT_TRAIN ? &e->train : &e->test;
+	const struct task *t = &env->tasks->t[k];
+	const struct dataset *d = split == LETHE_SPLIT_TRAIN ? env->train : env->test;
 	if (n > 0 && (!positions || !x))
 		return refuse(c, BY_STATUS, "task_load: %s is NULL", positions ? "x" : "positions");
 	if (!rows_fit(n, d->dim))
@@ -248,14 +259,15 @@ static int svc_task_raw(const lethe_host *h, uint32_t k, uint64_t position, cons
 	struct services_ctx *c = caller(h, "task_raw", BY_STATUS);
 	if (!c)
 		return LETHE_ERR_INVALID;
-	struct engine *e = c->engine;
-	if (k >= e->tasks.count || position >= e->tasks.t[k].num_train)
+	const struct task_list *tl = c->env->tasks;
+	const struct dataset *train = c->env->train;
+	if (k >= tl->count || position >= tl->t[k].num_train)
 		return refuse(c, BY_STATUS, "task_raw: no such task or position");
-	uint32_t p = e->tasks.t[k].train[position];
+	uint32_t p = tl->t[k].train[position];
 	if (pixels)
-		*pixels = e->train.x + (size_t)p * e->train.dim;
+		*pixels = train->x + (size_t)p * train->dim;
 	if (y)
-		*y = e->train.y[p];
+		*y = train->y[p];
 	if (id)
 		*id = tasks_sample_id(k, p);
 	return LETHE_OK;
@@ -266,14 +278,15 @@ static int svc_sample_raw(const lethe_host *h, uint64_t id, const uint8_t **pixe
 	struct services_ctx *c = caller(h, "sample_raw", BY_STATUS);
 	if (!c)
 		return LETHE_ERR_INVALID;
-	struct engine *e = c->engine;
+	const struct task_list *tl = c->env->tasks;
+	const struct dataset *train = c->env->train;
 	uint64_t task = id >> 32, p = id & 0xffffffffu;
-	if (task >= e->tasks.count || !tasks_has_train(&e->tasks.t[task], (uint32_t)p))
+	if (task >= tl->count || !tasks_has_train(&tl->t[task], (uint32_t)p))
 		return refuse(c, BY_STATUS, "sample_raw: no training sample has this id");
 	if (pixels)
-		*pixels = e->train.x + p * e->train.dim;
+		*pixels = train->x + p * train->dim;
 	if (y)
-		*y = e->train.y[p];
+		*y = train->y[p];
 	return LETHE_OK;
 }
 
@@ -283,15 +296,16 @@ static int svc_task_convert(const lethe_host *h, uint32_t k, const uint8_t *pixe
 	struct services_ctx *c = caller(h, "task_convert", BY_STATUS);
 	if (!c)
 		return LETHE_ERR_INVALID;
-	struct engine *e = c->engine;
-	if (k >= e->tasks.count)
+	const struct task_list *tl = c->env->tasks;
+	size_t dim = c->env->train->dim;
+	if (k >= tl->count)
 		return refuse(c, BY_STATUS, "task_convert: no such task");
 	if (n > 0 && (!pixels || !x))
 		return refuse(c, BY_STATUS, "task_convert: %s is NULL", pixels ? "x" : "pixels");
-	if (!rows_fit(n, e->train.dim))
+	if (!rows_fit(n, dim))
 		return refuse(c, BY_STATUS, "task_convert: n = %zu rows of %zu floats overflow", n,
-			      e->train.dim);
-	tasks_convert(&e->tasks.t[k], pixels, n, e->train.dim, x);
+			      dim);
+	tasks_convert(&tl->t[k], pixels, n, dim, x);
 	return LETHE_OK;
 }
 
@@ -300,31 +314,16 @@ static int svc_batch_reserve(const lethe_host *h, size_t extra)
 	struct services_ctx *c = caller(h, "batch_reserve", BY_STATUS);
 	if (!c)
 		return LETHE_ERR_INVALID;
-	struct engine *e = c->engine;
-	if (e->in_batch)
-		return refuse(c, BY_STATUS, "batch_reserve: called from a per-batch hook");
-	/* A forward pass takes at most INT_MAX rows: a larger batch could never train. */
-	size_t others = e->s->batch_size;
-	for (size_t i = 0; i < e->num_plugins; i++)
-		if (&e->plugins[i].svc != c)
-			others += e->plugins[i].svc.reserved;
-	if (others > INT_MAX || extra > INT_MAX - others)
-		return refuse(c, BY_STATUS, "batch_reserve: %zu extra rows would make a batch of "
-			      "more than %d rows", extra, INT_MAX);
-	size_t was = c->reserved;
-	c->reserved = extra;
 	struct error err;
-	if (engine_reserve_batch(e, &err) != 0) {
-		c->reserved = was;
+	if (c->env->reserve(c->env->ctx, c->index, extra, &err) != 0)
 		return refuse(c, BY_STATUS, "batch_reserve: %s", err.msg);
-	}
 	return LETHE_OK;
 }
 
 static lethe_model *svc_model(const lethe_host *h)
 {
 	struct services_ctx *c = caller(h, "model", BY_POINTER);
-	return c ? (lethe_model *)&c->engine->model : NULL;
+	return c ? (lethe_model *)c->env->model : NULL;
 }
 
 /* m as the host's model or one of this plugin's live clones; NULL for anything else (NULL, a
@@ -332,8 +331,8 @@ static lethe_model *svc_model(const lethe_host *h)
 static struct mlp *model_of(struct services_ctx *c, const lethe_model *m, const char *service,
 			    enum refusal how)
 {
-	if (m && m == (const lethe_model *)&c->engine->model)
-		return &c->engine->model;
+	if (m && m == (const lethe_model *)c->env->model)
+		return c->env->model;
 	for (size_t i = 0; m && i < c->num_clones; i++)
 		if (m == (const lethe_model *)c->clones[i])
 			return c->clones[i];
@@ -384,8 +383,7 @@ static void svc_model_free(const lethe_host *h, lethe_model *m)
 			return;
 		}
 	}
-	engine_log(c->engine, c->name, LETHE_LOG_WARN, "model_free: m is not a live clone of "
-		   "this plugin's; ignored");
+	say(c, LETHE_LOG_WARN, "model_free: m is not a live clone of this plugin's; ignored");
 }
 
 static float *svc_model_params(const lethe_host *h, lethe_model *m, uint64_t *count)
@@ -553,15 +551,15 @@ static float svc_sdot(const lethe_host *h, size_t n, const float *x, const float
 	return vectors_ok(h, n, x, y, "sdot") ? cblas_sdot((int)n, x, 1, y, 1) : 0.0f;
 }
 
-void services_init(lethe_host *h, struct services_ctx *ctx, struct engine *e, size_t index,
-		   const char *name)
+void services_init(lethe_host *h, struct services_ctx *ctx, const struct services_env *env,
+		   size_t index, const char *name)
 {
 	memset(ctx, 0, sizeof(*ctx));
-	ctx->engine = e;
+	ctx->env = env;
 	ctx->index = index;
 	ctx->name = name;
 	/* Streams 0-99 are the engine's; each plugin draws from its own. */
-	rng_seed(&ctx->rng, e->s->seed, 100 + index);
+	rng_seed(&ctx->rng, env->seed, 100 + index);
 	*h = (lethe_host){
 		.struct_size = sizeof(*h),
 		.abi = LETHE_ABI_VERSION_INIT,

@@ -1,4 +1,5 @@
-/* The lethe_host table each plugin instance receives: the engine's services behind the ABI. */
+/* The lethe_host table each plugin instance receives: the engine's services behind the ABI,
+ * served from what the engine hands over (struct services_env), never from the engine. */
 #ifndef LETHE_SERVICES_H
 #define LETHE_SERVICES_H
 
@@ -6,17 +7,33 @@
 
 #include <lethe/host.h>
 
+#include "data/dataset.h"
+#include "data/tasks.h"
 #include "model/mlp.h"
 #include "util/error.h"
 #include "util/rng.h"
 
-struct engine;
+/* What the services serve from, shared by every plugin of a run. */
+struct services_env {
+	const lethe_run_info *run_info;
+	const lethe_task_info *task_info; /* one per task */
+	const struct task_list *tasks;
+	const struct dataset *train, *test;
+	struct mlp *model;
+	uint64_t seed;		 /* the scenario's: each plugin's stream is seeded from it */
+	/* A line for the run's log from plugin `source`. */
+	void (*log)(void *ctx, const char *source, lethe_log_level level, const char *msg);
+	/* Makes plugin `index`'s reservation of extra batch rows `rows` (not on top of what it
+	 * had): 0, or -1 with err saying why, the reservation as it was. */
+	int (*reserve)(void *ctx, size_t index, size_t rows, struct error *err);
+	void *ctx;
+};
 
 #define SERVICES_METRICS_MAX 16
 #define SERVICES_KEY_MAX 32
 
 struct services_ctx {
-	struct engine *engine;
+	const struct services_env *env;
 	size_t index;	      /* the plugin's position in the scenario */
 	const char *name;     /* the plugin's, for its log lines */
 	struct rng rng;	      /* the plugin's own stream */
@@ -34,9 +51,9 @@ struct services_ctx {
 	size_t num_clones, clones_cap;
 };
 
-/* Fills h for plugin `index` of e; h->host_data points at ctx. */
-void services_init(lethe_host *h, struct services_ctx *ctx, struct engine *e, size_t index,
-		   const char *name);
+/* Fills h for the run's plugin `index`; h->host_data points at ctx. */
+void services_init(lethe_host *h, struct services_ctx *ctx, const struct services_env *env,
+		   size_t index, const char *name);
 void services_free(struct services_ctx *ctx);
 
 /* Before each hook (and create) of ctx's plugin: no error reason yet, and ctx is where a
