@@ -36,7 +36,7 @@ static void estimate(const char *plugins, const char *extra, struct memory_estim
 	ck_assert_msg(scenario_load(&s, path, NULL, 0, &err) == 0, "%s", err.msg);
 	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
 	ck_assert_msg(engine_open(&e, &s, &pp, &err) == 0, "%s", err.msg);
-	memory_estimate(&e, m);
+	engine_estimate_memory(&e, m);
 	engine_close(&e);
 	plugin_path_free(&pp);
 	scenario_free(&s);
@@ -125,7 +125,7 @@ START_TEST(test_huge)
 	/* Weighed without opening an engine, which would refuse it. */
 	struct engine e = { .s = &s, .num_classes = 4 };
 	ck_assert_int_eq(scenario_open_data(&s, &e.train, &e.test, &e.tasks, &err), 0);
-	memory_estimate(&e, &m);
+	engine_estimate_memory(&e, &m);
 	uint64_t P = 5ull * 65536 + 65537ull * 65536 + 65537ull * 4;
 	ck_assert_uint_eq(m.model, 16 * P);
 	ck_assert_int_eq(memory_check(&m, &a, "huge.ini", &err), -1);

@@ -223,7 +223,7 @@ static int cmd_check(const struct options *o)
 			       s.forgets[f].plugin[0] ? " by " : "", s.forgets[f].plugin);
 		struct memory_estimate m;
 		char peak[32];
-		memory_estimate(&e, &m);
+		engine_estimate_memory(&e, &m);
 		memory_format(m.total, peak, sizeof(peak));
 		printf("; peak memory about %s\n", peak);
 	}

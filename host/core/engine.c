@@ -123,6 +123,39 @@ static const char *const phase_names[PHASE_COUNT] = {
 	"train", "evaluate", "hooks", "forget", "checkpoint",
 };
 
+/* What the memory estimate reads of e: known once its data's labels, its tasks and its plugins'
+ * values are. */
+static void memory_run_of(const struct engine *e, struct memory_run *r)
+{
+	*r = (struct memory_run){
+		.s = e->s,
+		.train = &e->train,
+		.test = &e->test,
+		.tasks = &e->tasks,
+		.num_classes = e->num_classes,
+		.num_plugins = e->num_plugins,
+	};
+	for (size_t i = 0; i < e->num_plugins; i++) {
+		const struct engine_plugin *p = &e->plugins[i];
+		r->plugins[i] = (struct memory_plugin){ p->file.entry.name, p->file.params,
+							p->file.entry.num_params, p->values };
+	}
+}
+
+void engine_estimate_memory(const struct engine *e, struct memory_estimate *m)
+{
+	struct memory_run r;
+	memory_run_of(e, &r);
+	memory_estimate(&r, m);
+}
+
+static int memory_admit_run(const struct engine *e, struct error *err)
+{
+	struct memory_run r;
+	memory_run_of(e, &r);
+	return memory_admit(&r, err);
+}
+
 /* engine_open; with `data` an engine of the same scenario, on its train and test sets instead of
  * a copy of its own (which, for Fashion-MNIST, would take 55 MiB and a tenth of a second more). */
 int engine_open_on(struct engine *e, const struct scenario *s, const struct plugin_path *pp,
@@ -152,7 +185,7 @@ int engine_open_on(struct engine *e, const struct scenario *s, const struct plug
 	 * pixels, the model and the plugins' instances take their memory. */
 	if (engine_plugins_open(e, pp, err) != 0)
 		return -1;
-	if (!data && (memory_admit(e, err) != 0 ||
+	if (!data && (memory_admit_run(e, err) != 0 ||
 		      scenario_read_data(s, &e->train, &e->test, err) != 0))
 		return -1;
 

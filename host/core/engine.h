@@ -11,6 +11,7 @@
 
 #include <lethe/plugin.h>
 
+#include "core/memory.h"
 #include "core/plugin_loader.h"
 #include "core/services.h"
 #include "core/unlearn.h"
@@ -266,6 +267,9 @@ void engine_log(struct engine *e, const char *source, lethe_log_level level, con
 
 /* Makes the training batch hold batch_size plus every plugin's reserved rows. */
 int engine_reserve_batch(struct engine *e, struct error *err);
+
+/* The run's peak memory as engine_open estimated it before admitting it (memory.h). */
+void engine_estimate_memory(const struct engine *e, struct memory_estimate *m);
 
 void engine_close(struct engine *e);
 

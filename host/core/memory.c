@@ -5,7 +5,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "core/engine.h"
+#include "core/unlearn.h"
+
 
 /* engine.c's and unlearn.c's EVAL_CHUNK: rows per evaluation pass. */
 #define EVAL_ROWS 1000
@@ -75,21 +76,21 @@ static uint64_t clone_bytes(const struct shape *sh, uint64_t rows)
 
 /* Plugin p's value of key as the scenario sets it or the plugin declares it, NULL for a key it
  * does not declare (another plugin under a shipped one's name). */
-static const lethe_param_value *param(const struct engine_plugin *p, const char *key)
+static const lethe_param_value *param(const struct memory_plugin *p, const char *key)
 {
-	for (uint32_t i = 0; i < p->file.entry.num_params; i++)
-		if (!strcmp(p->file.params[i].key, key))
+	for (uint32_t i = 0; i < p->num_params; i++)
+		if (!strcmp(p->params[i].key, key))
 			return &p->values[i];
 	return NULL;
 }
 
-static uint64_t param_int(const struct engine_plugin *p, const char *key, uint64_t fallback)
+static uint64_t param_int(const struct memory_plugin *p, const char *key, uint64_t fallback)
 {
 	const lethe_param_value *v = param(p, key);
 	return v && v->i >= 0 ? (uint64_t)v->i : fallback;
 }
 
-static int param_is(const struct engine_plugin *p, const char *key, const char *choice)
+static int param_is(const struct memory_plugin *p, const char *key, const char *choice)
 {
 	const lethe_param_value *v = param(p, key);
 	return v && v->s && !strcmp(v->s, choice);
@@ -97,7 +98,7 @@ static int param_is(const struct engine_plugin *p, const char *key, const char *
 
 /* ewc.c: S, Ā and (separate) C, P floats each; after_task adds the task's Fisher and fisher.c's
  * scratch rows, chunk at a time through the model. */
-static void ewc_memory(const struct engine_plugin *p, const struct shape *sh,
+static void ewc_memory(const struct memory_plugin *p, const struct shape *sh,
 		       struct plugin_memory *m)
 {
 	uint64_t chunk = param_int(p, "chunk", 256);
@@ -108,7 +109,7 @@ static void ewc_memory(const struct engine_plugin *p, const struct shape *sh,
 }
 
 /* l2.c: the anchor, P floats. */
-static void l2_memory(const struct engine_plugin *p, const struct shape *sh,
+static void l2_memory(const struct memory_plugin *p, const struct shape *sh,
 		      struct plugin_memory *m)
 {
 	(void)p;
@@ -119,7 +120,7 @@ static void l2_memory(const struct engine_plugin *p, const struct shape *sh,
  * a uint32 task) and a slot index each. Rows appended: the reservoir's replay_batch (0: the
  * batch size); a schedule's share of every earlier task, at most a task's worth an epoch each,
  * spread over the batches, so at most (tasks - 1) x batch_size, and the epoch's draw. */
-static void rehearsal_memory(const struct engine_plugin *p, const struct shape *sh,
+static void rehearsal_memory(const struct memory_plugin *p, const struct shape *sh,
 			     struct plugin_memory *m)
 {
 	m->held = param_int(p, "max_stored", 500) * (sh->dim + 24);
@@ -136,7 +137,7 @@ static void rehearsal_memory(const struct engine_plugin *p, const struct shape *
  * distances' block (OUTLIERS_BLOCK floats, or a row a sample), the outliers kept and their
  * candidates, the outliers' logits and gradients; 256 rows a forward pass while the features
  * are computed, and the calibration's order, labels and energies. */
-static void ovor_memory(const struct engine_plugin *p, const struct shape *sh,
+static void ovor_memory(const struct memory_plugin *p, const struct shape *sh,
 			struct plugin_memory *m)
 {
 	uint64_t kept = param_int(p, "per_class", 40) * sh->task_classes;
@@ -151,7 +152,7 @@ static void ovor_memory(const struct engine_plugin *p, const struct shape *sh,
 /* sfd.c: nothing between requests; inside unlearn the teacher (a model_clone, through which
  * the synth inputs pass at once), the inputs with their logits and the inversion's gradients,
  * a step's buffers of batch rows, and (data_free = false) the retained samples' ids. */
-static void sfd_memory(const struct engine_plugin *p, const struct shape *sh,
+static void sfd_memory(const struct memory_plugin *p, const struct shape *sh,
 		       struct plugin_memory *m)
 {
 	uint64_t synth = param_int(p, "synth", 256), batch = param_int(p, "batch", 128);
@@ -165,7 +166,7 @@ static void sfd_memory(const struct engine_plugin *p, const struct shape *sh,
 /* repulsion.c: nothing between requests; inside unlearn one model_clone adapted K times in
  * turn, the adapted models' mean and the anchor's Fisher (4 P floats with the clone's two),
  * and buffers of batch_size rows (0: the training batch size). */
-static void repulsion_memory(const struct engine_plugin *p, const struct shape *sh,
+static void repulsion_memory(const struct memory_plugin *p, const struct shape *sh,
 			     struct plugin_memory *m)
 {
 	uint64_t batch = param_int(p, "batch_size", 128);
@@ -177,7 +178,7 @@ static void repulsion_memory(const struct engine_plugin *p, const struct shape *
 
 static const struct {
 	const char *name;
-	void (*fn)(const struct engine_plugin *p, const struct shape *sh,
+	void (*fn)(const struct memory_plugin *p, const struct shape *sh,
 		   struct plugin_memory *m);
 } known[] = {
 	{ "ewc", ewc_memory },
@@ -188,12 +189,12 @@ static const struct {
 	{ "repulsion", repulsion_memory },
 };
 
-static void plugin_memory(const struct engine_plugin *p, const struct shape *sh,
+static void plugin_memory(const struct memory_plugin *p, const struct shape *sh,
 			  struct plugin_memory *m)
 {
 	memset(m, 0, sizeof(*m));
 	for (size_t i = 0; i < sizeof(known) / sizeof(*known); i++) {
-		if (!strcmp(p->file.entry.name, known[i].name)) {
+		if (!strcmp(p->name, known[i].name)) {
 			known[i].fn(p, sh, m);
 			return;
 		}
@@ -201,19 +202,19 @@ static void plugin_memory(const struct engine_plugin *p, const struct shape *sh,
 	m->held = clone_bytes(sh, sh->ws_rows);
 }
 
-static void shape_of(const struct engine *e, struct shape *sh)
+static void shape_of(const struct memory_run *r, struct shape *sh)
 {
-	const struct scenario *s = e->s;
-	const struct task_list *tl = &e->tasks;
-	uint64_t in = e->train.dim, seen = 0;
+	const struct scenario *s = r->s;
+	const struct task_list *tl = r->tasks;
+	uint64_t in = r->train->dim, seen = 0;
 
 	memset(sh, 0, sizeof(*sh));
-	sh->dim = e->train.dim;
-	sh->classes = e->num_classes;
+	sh->dim = r->train->dim;
+	sh->classes = r->num_classes;
 	sh->tasks = tl->count;
 	sh->batch = s->batch_size;
-	sh->n_train = e->train.n;
-	sh->n_test = e->test.n;
+	sh->n_train = r->train->n;
+	sh->n_test = r->test->n;
 	sh->momentum = s->momentum > 0;
 	for (size_t l = 0; l <= s->num_hidden; l++) {
 		uint64_t out = l < s->num_hidden ? s->hidden[l] : sh->classes;
@@ -251,10 +252,10 @@ static uint64_t workspace_bytes(const struct shape *sh, uint64_t ws_rows, uint64
  * forget_step, unlearn.c): a reference method's model, trained a batch at a time, then
  * measured beside it; the unlearning plugin's own peak; the measurement of the unlearned
  * model. engine2 is the retraining engine of retrain = sequence. */
-static uint64_t forget_bytes(const struct engine *e, const struct shape *sh, uint64_t engine2,
-			     uint64_t unlearning)
+static uint64_t forget_bytes(const struct memory_run *r, const struct shape *sh,
+			     uint64_t engine2, uint64_t unlearning)
 {
-	const struct scenario *s = e->s;
+	const struct scenario *s = r->s;
 	if (!s->num_forgets && !unlearning)
 		return 0;
 	uint64_t cap = max64(sh->batch, EVAL_ROWS), P = sh->P * FLOAT;
@@ -269,38 +270,38 @@ static uint64_t forget_bytes(const struct engine *e, const struct shape *sh, uin
 	for (size_t i = 0; i < s->num_forgets || i == 0; i++) {
 		unsigned refs = s->num_forgets ? s->forgets[i].references : 1u << REFERENCE_RETRAIN;
 		int joint = s->num_forgets && s->forgets[i].retrain_joint;
-		for (int r = 0; r < REFERENCE_COUNT; r++) {
-			if (!(refs & (1u << r)))
+		for (int ref = 0; ref < REFERENCE_COUNT; ref++) {
+			if (!(refs & (1u << ref)))
 				continue;
-			if (r == REFERENCE_RETRAIN && !joint) {
+			if (ref == REFERENCE_RETRAIN && !joint) {
 				/* The engine and the copy it hands back (no workspace). */
 				peak = max64(peak, max64(engine2 + 2 * P, 2 * P + measure));
 				continue;
 			}
 			uint64_t train = trained + sh->batch * row + (sh->momentum ? P : 0) +
-					 (r == REFERENCE_GRADIENT_ASCENT ? P : 0) + 16 * sh->n_train;
+					 (ref == REFERENCE_GRADIENT_ASCENT ? P : 0) + 16 * sh->n_train;
 			peak = max64(peak, max64(train, trained + measure));
 		}
 	}
 	return 16 * sh->n_train + 8 * sh->n_test + peak;
 }
 
-void memory_estimate(const struct engine *e, struct memory_estimate *m)
+void memory_estimate(const struct memory_run *r, struct memory_estimate *m)
 {
 	struct plugin_memory pm;
 	struct shape sh;
 	uint64_t pass = 0, held = 0, transient = 0, unlearning = 0;
 
-	shape_of(e, &sh);
+	shape_of(r, &sh);
 	sh.rows = sh.batch;
-	for (size_t i = 0; i < e->num_plugins; i++) {
-		plugin_memory(&e->plugins[i], &sh, &pm);
+	for (size_t i = 0; i < r->num_plugins; i++) {
+		plugin_memory(&r->plugins[i], &sh, &pm);
 		sh.rows += pm.batch_rows;
 		pass = max64(pass, pm.pass_rows);
 	}
 	sh.ws_rows = max64(max64(sh.rows, sh.eval_rows), pass);
-	for (size_t i = 0; i < e->num_plugins; i++) {
-		plugin_memory(&e->plugins[i], &sh, &pm);
+	for (size_t i = 0; i < r->num_plugins; i++) {
+		plugin_memory(&r->plugins[i], &sh, &pm);
 		held += pm.held;
 		transient = max64(transient, pm.transient);
 		unlearning = max64(unlearning, pm.unlearning);
@@ -312,13 +313,13 @@ void memory_estimate(const struct engine *e, struct memory_estimate *m)
 	m->plugins = held + transient;
 	uint64_t engine2 = sh.lists + m->model + workspace_bytes(&sh, max64(sh.rows, pass), 0) +
 			   held + transient;
-	uint64_t forget = forget_bytes(e, &sh, engine2, unlearning);
+	uint64_t forget = forget_bytes(r, &sh, engine2, unlearning);
 	m->forget = forget > transient ? forget - transient : 0;
 	m->total = m->data + m->model + m->workspace + m->plugins + m->forget;
 	/* The pixels are read train first, each split's .gz beside what is in by then. */
 	uint64_t train = sh.n_train * sh.dim, test = sh.n_test * sh.dim;
 	uint64_t reading = sh.n_train + sh.n_test + sh.lists +
-			   max64(train + e->train.images_gz, train + test + e->test.images_gz);
+			   max64(train + r->train->images_gz, train + test + r->test->images_gz);
 	m->reading = reading > m->total ? reading - m->total : 0;
 	m->total += m->reading;
 }
@@ -355,9 +356,9 @@ int memory_available(struct memory_available *a)
 		{ RLIMIT_AS, "VmSize", "RLIMIT_AS, less what the process maps" },
 		{ RLIMIT_DATA, "VmData", "RLIMIT_DATA, less what the process holds" },
 	};
-	int known = proc_kib("/proc/meminfo", "MemAvailable", &a->bytes) == 0;
+	int found = proc_kib("/proc/meminfo", "MemAvailable", &a->bytes) == 0;
 
-	if (known)
+	if (found)
 		a->source = "MemAvailable";
 	for (size_t i = 0; i < sizeof(limits) / sizeof(*limits); i++) {
 		struct rlimit lim;
@@ -366,13 +367,13 @@ int memory_available(struct memory_available *a)
 			continue;
 		proc_kib("/proc/self/status", limits[i].used, &used);
 		uint64_t left = lim.rlim_cur > used ? lim.rlim_cur - used : 0;
-		if (!known || left < a->bytes) {
+		if (!found || left < a->bytes) {
 			a->bytes = left;
 			a->source = limits[i].source;
-			known = 1;
+			found = 1;
 		}
 	}
-	return known ? 0 : -1;
+	return found ? 0 : -1;
 }
 
 void memory_format(uint64_t bytes, char *out, size_t size)
@@ -424,13 +425,13 @@ int memory_check(const struct memory_estimate *m, const struct memory_available 
 			 a->source);
 }
 
-int memory_admit(const struct engine *e, struct error *err)
+int memory_admit(const struct memory_run *r, struct error *err)
 {
 	struct memory_estimate m;
 	struct memory_available a;
 
 	if (memory_available(&a) != 0)
 		return 0;
-	memory_estimate(e, &m);
-	return memory_check(&m, &a, e->s->ini.path, err);
+	memory_estimate(r, &m);
+	return memory_check(&m, &a, r->s->ini.path, err);
 }

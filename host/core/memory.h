@@ -7,9 +7,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <lethe/param.h>
+
+#include "data/dataset.h"
+#include "data/tasks.h"
+#include "scenario/scenario.h"
 #include "util/error.h"
 
-struct engine;
+/* A plugin as the estimate knows it: by its name, its parameters' declarations and values. */
+struct memory_plugin {
+	const char *name;
+	const lethe_param_decl *params;
+	uint32_t num_params;
+	const lethe_param_value *values;
+};
+
+/* What the estimate reads of a run: its scenario, its data's labels and shapes, its tasks and
+ * plugins, all known before the pixels, the model and the plugins' instances take memory. */
+struct memory_run {
+	const struct scenario *s;
+	const struct dataset *train, *test;
+	const struct task_list *tasks;
+	size_t num_classes;
+	size_t num_plugins;
+	struct memory_plugin plugins[SCENARIO_PLUGINS_MAX];
+};
 
 /* In bytes; total is the sum of the others. */
 struct memory_estimate {
@@ -25,10 +47,8 @@ struct memory_estimate {
 	uint64_t total;
 };
 
-/* The estimate for an engine whose data's labels and shapes, tasks and plugin files and
- * values are known (engine_open calls it before the pixels, the model and the plugin
- * instances): a pure function of those. */
-void memory_estimate(const struct engine *e, struct memory_estimate *m);
+/* The estimate for run r: a pure function of it. */
+void memory_estimate(const struct memory_run *r, struct memory_estimate *m);
 
 /* What this process may still allocate: MemAvailable (/proc/meminfo), or less when RLIMIT_AS
  * or RLIMIT_DATA, less what the process already maps, leaves less. */
@@ -46,7 +66,7 @@ int memory_check(const struct memory_estimate *m, const struct memory_available 
 		 const char *path, struct error *e);
 
 /* engine_open's gate: memory_estimate against memory_available. */
-int memory_admit(const struct engine *e, struct error *err);
+int memory_admit(const struct memory_run *r, struct error *err);
 
 /* bytes as "512 B", "48 KiB", "312 MiB", "70.3 GiB". */
 void memory_format(uint64_t bytes, char *out, size_t size);
