@@ -471,7 +471,8 @@ END_TEST
 
 START_TEST(test_disk_full)
 {
-	/* The temporary file leads to /dev/full: the write fails as on a full disk. */
+	/* The temporary file (this process's) leads to /dev/full: the write fails as on a full
+	 * disk. */
 	if (access("/dev/full", W_OK) != 0)
 		return;
 	char *dir = testutil_tmpdir();
@@ -480,7 +481,9 @@ START_TEST(test_disk_full)
 	ck_assert_msg(results_write(dir, &r, &e) == 0, "%s", e.msg);
 	char *before = read_file(dir, "metrics.json");
 
-	char *tmp = join(dir, ".metrics.json.tmp");
+	char *tmp;
+	if (asprintf(&tmp, "%s/.metrics.json.%ld.tmp", dir, (long)getpid()) < 0)
+		abort();
 	ck_assert_int_eq(symlink("/dev/full", tmp), 0);
 	r = sample(2);
 	char *want;

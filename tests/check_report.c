@@ -523,7 +523,9 @@ START_TEST(test_write_failures)
 	char *dir = testutil_tmpdir();
 	save(dir, "metrics.json", fixture(metrics_fixture));
 	char *target = join(dir, "report.svg");
-	char *tmp = join(dir, ".report.svg.tmp");
+	char *tmp;
+	if (asprintf(&tmp, "%s/.report.svg.%ld.tmp", dir, (long)getpid()) < 0)
+		abort();
 	char *rest;
 
 	/* report.svg a directory: the rename fails, even for root; the temporary file goes. */

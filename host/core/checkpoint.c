@@ -413,28 +413,6 @@ static void make_header(unsigned char *header, uint64_t length, uint32_t crc)
 	memcpy(header + 24, &crc, 4);
 }
 
-/* The temporary file made durable, then renamed over path and the rename made durable; errno
- * on failure, the temporary file gone. Closes fd. */
-static int replace_durably(int fd, const char *tmp, const char *dir, const char *path)
-{
-	int rc = fdatasync(fd) != 0 ? errno : 0;
-	if (close(fd) != 0 && !rc)
-		rc = errno;
-	if (!rc && rename(tmp, path) != 0)
-		rc = errno;
-	if (rc) {
-		unlink(tmp);
-		return rc;
-	}
-	/* The rename itself reaches the disk only with its directory. */
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (dfd < 0)
-		return errno;
-	rc = fsync(dfd) != 0 && errno != EINVAL ? errno : 0;
-	close(dfd);
-	return rc;
-}
-
 /* The payload into the temporary file fd, then the header at its start; -1 with err set, or
  * with *errnum set when the file refused a write. */
 static int put_file(struct engine *e, int fd, int *errnum, struct error *err)
@@ -455,32 +433,34 @@ static int put_file(struct engine *e, int fd, int *errnum, struct error *err)
 	return s.errnum ? -1 : rc;
 }
 
+/* files_replace's writer: the checkpoint into the temporary file's descriptor, past the stdio
+ * stream (the payload seeks back into what it wrote, and the header goes in last). */
+static int write_file(FILE *f, const void *data, struct error *err)
+{
+	int errnum = 0;
+	if (put_file((struct engine *)data, fileno(f), &errnum, err) == 0)
+		return 0;
+	if (!errnum)
+		return error_prefix(err, "cannot write the checkpoint");
+	err->msg[0] = '\0'; /* the file's fault, which errno tells */
+	errno = errnum;
+	return -1;
+}
+
 int checkpoint_write(struct engine *e, const char *dir, struct error *err)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
+	char path[PATH_MAX];
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_FILE) >= sizeof(path))
 		return error_set(err, "%s/%s: %s", dir, CHECKPOINT_FILE, strerror(ENAMETOOLONG));
 	/* The checkpoint may come before the first results. */
 	if (files_make_dirs(dir, err) != 0)
 		return error_prefix(err, "%s: cannot write the checkpoint", path);
-	int errnum = 0, fd = -1;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, CHECKPOINT_FILE) >=
-	    sizeof(tmp))
-		errnum = ENAMETOOLONG;
-	else if ((fd = mkstemp(tmp)) < 0)
-		errnum = errno;
-	if (fd >= 0 && put_file(e, fd, &errnum, err) != 0) {
-		close(fd);
-		unlink(tmp);
-		if (!errnum)
-			return error_prefix(err, "%s: cannot write the checkpoint", path);
-	} else if (fd >= 0) {
-		errnum = replace_durably(fd, tmp, dir, path);
-	}
-	if (errnum)
-		return error_set(err, "%s: cannot write the checkpoint: %s; the previous one, if "
-				 "any, is intact", path, strerror(errnum));
-	return 0;
+	if (files_replace(dir, CHECKPOINT_FILE, 0666, write_file, e, err) == 0)
+		return 0;
+	if (errno)
+		error_set(err, "%s: cannot write the checkpoint: %s; the previous one, if any, is "
+			  "intact", path, strerror(errno));
+	return -1;
 }
 
 /* ---- parsing ---- */

@@ -1,5 +1,5 @@
 /* Checkpoints: the whole state of a run in DIR/checkpoint.lethe, written atomically (a
- * temporary file in DIR, fsync, rename, fsync of DIR), so that a run killed at any moment
+ * temporary file in DIR, fsync, rename, fsync of DIR: files_replace), so that a run killed at any moment
  * resumes from its last checkpoint and ends as if it had never stopped. The payload streams
  * into the temporary file and the header, which needs its length and CRC, goes in last.
  *

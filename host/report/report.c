@@ -44,8 +44,9 @@ static int draw_sweep(const struct page *p, FILE *f)
 	return report_sweep_draw(&p->sweep, f);
 }
 
-static int write_page(FILE *f, const void *data)
+static int write_page(FILE *f, const void *data, struct error *e)
 {
+	(void)e;
 	const struct page *p = data;
 	return p->draw(p, f);
 }
@@ -106,7 +107,7 @@ enum report_status report_write(const char *dir, struct error *e)
 	if (rc != 0) {
 		error_prefix(e, "%s", path);
 	} else {
-		status = files_replace(dir, "report.svg", write_page, &p, e) == 0
+		status = files_replace(dir, "report.svg", 0666, write_page, &p, e) == 0
 				 ? REPORT_OK
 				 : REPORT_WRITE_FAILED;
 		if (sweep)

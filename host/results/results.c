@@ -237,8 +237,9 @@ static json_t *metrics_object(const struct results *r, json_error_t *jerr)
 		"threads", r->blas_threads);
 }
 
-static int dump_json(FILE *f, const void *data)
+static int dump_json(FILE *f, const void *data, struct error *e)
 {
+	(void)e;
 	/* 17 significant digits: every double reads back bit for bit. */
 	if (json_dumpf(data, f, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0)
 		return -1;
@@ -252,8 +253,9 @@ static void csv_row(FILE *f, const double *v, size_t n)
 	fputc('\n', f);
 }
 
-static int dump_csv(FILE *f, const void *data)
+static int dump_csv(FILE *f, const void *data, struct error *e)
 {
+	(void)e;
 	const struct results *r = data;
 	size_t T = r->num_tasks;
 
@@ -289,11 +291,11 @@ int results_write(const char *dir, const struct results *r, struct error *e)
 	if (!root)
 		return error_set(e, "%s/metrics.json: cannot encode the results: %s", dir,
 				 jerr.text);
-	int rc = files_replace(dir, "metrics.json", dump_json, root, e);
+	int rc = files_replace(dir, "metrics.json", 0666, dump_json, root, e);
 	json_decref(root);
 	if (rc != 0)
 		return rc;
-	return files_replace(dir, "accuracy.csv", dump_csv, r, e);
+	return files_replace(dir, "accuracy.csv", 0666, dump_csv, r, e);
 }
 
 uint64_t results_peak_rss(void)

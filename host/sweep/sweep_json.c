@@ -8,21 +8,15 @@
 
 #include "util/files.h"
 
-int sweep_json_write(const json_t *root, const char *path, struct error *e)
+static int dump(FILE *f, const void *root, struct error *e)
 {
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0) {
-		error_set(e, "%s: cannot write: %s", tmp, strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	if (rename(tmp, path) != 0) {
-		error_set(e, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	(void)e;
+	return json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+}
+
+int sweep_json_write(const json_t *root, const char *dir, const char *name, struct error *e)
+{
+	return files_replace(dir, name, 0666, dump, root, e);
 }
 
 json_t *sweep_json_read(const char *path, struct error *e)

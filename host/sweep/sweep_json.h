@@ -8,8 +8,8 @@
 
 #include "util/error.h"
 
-/* Writes root to path (indented, numbers to 17 digits). */
-int sweep_json_write(const json_t *root, const char *path, struct error *e);
+/* Writes root to dir/name (indented, numbers to 17 digits), durably (files_replace). */
+int sweep_json_write(const json_t *root, const char *dir, const char *name, struct error *e);
 
 /* The parsed file, or NULL with e set ("path: cannot read: ..." or "path:LINE: ..."). */
 json_t *sweep_json_read(const char *path, struct error *e);

@@ -26,9 +26,8 @@ int sweep_plan_write(const struct sweep *sw, const char *out, struct error *e)
 		json_array_append_new(settings, setting_json(&sw->settings[i]));
 	json_t *root = json_pack("{s:s, s:s, s:s, s:o, s:o}", "sweep", sw->name, "file", sw->path,
 				 "base", sw->base, "seeds", seeds, "settings", settings);
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/plan.json", out);
-	int rc = root ? sweep_json_write(root, path, e) : error_set(e, "%s: out of memory", path);
+	int rc = root ? sweep_json_write(root, out, "plan.json", e)
+		      : error_set(e, "%s/plan.json: out of memory", out);
 	json_decref(root);
 	return rc;
 }

@@ -10,6 +10,7 @@
 
 #include "sweep/sweep_child.h"
 #include "sweep/sweep_json.h"
+#include "util/files.h"
 
 #define PATH_LEN 4096
 
@@ -195,9 +196,8 @@ static int write_json(const struct sweep_summary *sum, const char *out, struct e
 				 "base", sum->sw->base, "runs", (json_int_t)sum->runs, "done",
 				 (json_int_t)sum->done, "failed", (json_int_t)sum->failed,
 				 "settings", settings, "failures", failures);
-	char path[PATH_LEN];
-	snprintf(path, sizeof(path), "%s/summary.json", out);
-	int rc = root ? sweep_json_write(root, path, e) : error_set(e, "%s: out of memory", path);
+	int rc = root ? sweep_json_write(root, out, "summary.json", e)
+		      : error_set(e, "%s/summary.json: out of memory", out);
 	json_decref(root);
 	return rc;
 }
@@ -251,8 +251,10 @@ static const char *value_of(const struct sweep_setting *set, const char *key)
 	return "";
 }
 
-static void csv_write(const struct sweep_summary *sum, FILE *f)
+static int csv_write(FILE *f, const void *data, struct error *e)
 {
+	const struct sweep_summary *sum = data;
+	(void)e;
 	const struct sweep *sw = sum->sw;
 	const char *keys[256];
 	size_t nk = value_keys(sw, keys, 256);
@@ -277,31 +279,14 @@ static void csv_write(const struct sweep_summary *sum, FILE *f)
 			csv_number(f, st->std[i], i == FIG_COUNT - 1);
 		}
 	}
-}
-
-static int write_csv(const struct sweep_summary *sum, const char *out, struct error *e)
-{
-	char path[PATH_LEN], tmp[PATH_LEN + 32];
-	snprintf(path, sizeof(path), "%s/summary.csv", out);
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return error_set(e, "%s: cannot create: %s", tmp, strerror(errno));
-	csv_write(sum, f);
-	int bad = ferror(f);
-	if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-		error_set(e, "%s: cannot write: %s", path, strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	return ferror(f) ? -1 : 0;
 }
 
 int sweep_summary_write(const struct sweep_summary *sum, const char *out, struct error *e)
 {
 	if (write_json(sum, out, e) != 0)
 		return -1;
-	return write_csv(sum, out, e);
+	return files_replace(out, "summary.csv", 0666, csv_write, sum, e);
 }
 
 /* ---- the table ---- */

@@ -122,29 +122,59 @@ int files_make_dirs(const char *dir, struct error *e)
 	return 0;
 }
 
-int files_replace(const char *dir, const char *name, files_writer write, const void *data,
-		  struct error *e)
+/* The rename reaches the disk only with its directory's entry: fsync the directory too. A file
+ * system that cannot sync a directory says EINVAL, and has nothing to make durable. */
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	int rc = fsync(fd) != 0 && errno != EINVAL ? errno : 0;
+	close(fd);
+	return rc;
+}
+
+int files_replace(const char *dir, const char *name, mode_t mode, files_writer write,
+		  const void *data, struct error *e)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	/* tmp is the longer name: if it fits, path does. */
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= sizeof(tmp))
-		return error_set(e, "%s/%s: %s", dir, name, strerror(ENAMETOOLONG));
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.%ld.tmp", dir, name, (long)getpid()) >=
+	    sizeof(tmp)) {
+		error_set(e, "%s/%s: %s", dir, name, strerror(ENAMETOOLONG));
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return error_set(e, "%s: %s", path, strerror(errno));
-	int err = 0;
-	errno = 0;
-	if (write(f, data) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0)
-		err = errno ? errno : EIO;
-	if (fclose(f) != 0 && !err)
-		err = errno;
-	if (!err && rename(tmp, path) != 0)
-		err = errno;
-	if (err) {
+	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	int err = f ? 0 : errno;
+	if (!f && fd >= 0) {
+		close(fd);
 		unlink(tmp);
-		return error_set(e, "%s: %s", path, strerror(err));
+	}
+	struct error own = { "" };
+	errno = 0;
+	if (f && (write(f, data, &own) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0))
+		err = own.msg[0] ? 0 : errno ? errno : EIO;
+	if (f && fclose(f) != 0 && !err && !own.msg[0])
+		err = errno;
+	if (!err && !own.msg[0] && rename(tmp, path) != 0)
+		err = errno;
+	if (err || own.msg[0]) {
+		unlink(tmp);
+		if (own.msg[0])
+			error_set(e, "%s: %s", path, own.msg);
+		else
+			error_set(e, "%s: %s", path, strerror(err));
+		errno = err;
+		return -1;
+	}
+	if ((err = sync_dir(dir)) != 0) {
+		error_set(e, "%s: %s", path, strerror(err));
+		errno = err;
+		return -1;
 	}
 	return 0;
 }

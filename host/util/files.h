@@ -27,12 +27,18 @@ int files_lock(const char *dir, const char *what, struct error *e);
 /* mkdir -p dir. The error names the component that could not be made and why. */
 int files_make_dirs(const char *dir, struct error *e);
 
-/* Writes f's contents; 0 or -1 (errno set where it means something). */
-typedef int (*files_writer)(FILE *f, const void *data);
+/* Writes a file's new contents to f: 0, or -1 with e set when the cause is its own (a plugin's
+ * state it could not get, say), else with errno set or f in error (the file's fault). */
+typedef int (*files_writer)(FILE *f, const void *data, struct error *e);
 
-/* Writes dir/name through dir/.name.tmp: write, flush, fsync, rename. On failure the temporary
- * file is gone, dir/name is as it was, and the error names dir/name and the cause. */
-int files_replace(const char *dir, const char *name, files_writer write, const void *data,
-		  struct error *e);
+/* Replaces dir/name durably, the one way lethe writes a file it keeps: the contents go to a
+ * temporary file beside it (dir/.name.PID.tmp, made with mode less the umask), which is
+ * flushed, fsync'd, renamed over dir/name, and dir fsync'd so that the rename lasts too. A
+ * reader, or a crash at any moment, finds the old file or the new one, never half of one. On
+ * failure the temporary file is gone, dir/name is as it was (unless only the last fsync
+ * failed), the error names dir/name and the cause, and errno is the failed call's, or 0 when
+ * the writer gave its own reason. */
+int files_replace(const char *dir, const char *name, mode_t mode, files_writer write,
+		  const void *data, struct error *e);
 
 #endif
