@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "core/checkpoint.h"
 #include "core/engine.h"
 #include "core/memory.h"
 #include "core/plugin_loader.h"
@@ -117,7 +116,7 @@ static int resume(struct engine *e, const char *dir, char *warning, size_t size,
 {
 	if (engine_resume(e, dir, err) != 0)
 		return -1;
-	if (!checkpoint_kernel_warning(e, blas_kernel(), warning, size))
+	if (!engine_kernel_warning(e, blas_kernel(), warning, size))
 		*warning = 0;
 	return 0;
 }
@@ -170,7 +169,7 @@ static int cmd_run(const struct options *o)
 				s.name, scenario_protocol_name(s.protocol), e.tasks.count,
 				s.baseline == BASELINE_JOINT ? "joint" : "naive", out);
 		if (start == RUN_DIR_RESUME)
-			run_dir_resumed(&dir, &e);
+			engine_resume_note(&e, out, dir.note, sizeof(dir.note));
 		if (*dir.note)
 			engine_log(&e, "lethe", LETHE_LOG_INFO, "%s", dir.note);
 		if (*kernel_warning)

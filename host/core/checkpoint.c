@@ -1,6 +1,6 @@
-/* Checkpoints: the engine's state to a file and back (the format is in checkpoint.h). A resume
- * reads the whole file, parses and checks it, checks it against the run it is to continue, and
- * only then changes the engine: a refused checkpoint leaves nothing half loaded. */
+/* The checkpoint file format (checkpoint.h): a view of a run's state written to a file, and a
+ * file parsed back into a view and checked as far as it can be without the run. What a view
+ * holds of an engine, and what an engine takes from one, is engine_checkpoint.c's. */
 #define _GNU_SOURCE
 #include "core/checkpoint.h"
 
@@ -15,8 +15,6 @@
 
 #include <libdeflate.h>
 
-#include "util/blas.h"
-#include "util/elapsed.h"
 #include "util/files.h"
 
 #define NAME_MAX_BYTES 255 /* a plugin's name in the file */
@@ -40,8 +38,7 @@ static int named_order(const void *a, const void *b)
 	return strcmp(((const struct named *)a)->name, ((const struct named *)b)->name);
 }
 
-/* "section.key=value" lines, sorted by name; malloc'd, *len bytes. */
-static char *settings_text(const struct ini *ini, size_t *len)
+char *checkpoint_settings(const struct ini *ini, size_t *len)
 {
 	struct named *sorted = malloc((ini->count ? ini->count : 1) * sizeof(*sorted));
 	char *text = NULL;
@@ -126,6 +123,21 @@ static int settings_differ(const char *was, size_t was_len, const char *now, siz
 	return error_set(err, "the scenario differs from the checkpoint's");
 }
 
+int checkpoint_same_settings(const struct checkpoint_view *v, const struct ini *ini,
+			     struct error *err)
+{
+	size_t len;
+	char *now = checkpoint_settings(ini, &len);
+	if (!now)
+		return error_set(err, "out of memory");
+	int rc = len == v->settings.count && !memcmp(now, v->settings.data, len)
+			 ? 0
+			 : settings_differ((const char *)v->settings.data, v->settings.count, now,
+					   len, err);
+	free(now);
+	return rc;
+}
+
 /* ---- writing ---- */
 
 static void put(FILE *f, const void *p, size_t n)
@@ -183,98 +195,94 @@ static void put_forget(FILE *f, const struct scenario_forget *g)
 	put_u64(f, g->relearn_max_epochs);
 }
 
-/* The number of a forget step in the file: the scenario's by index, those asked after. */
-static uint64_t forget_which(const struct engine *e, const struct scenario_forget *g)
+static void put_span(FILE *f, const struct checkpoint_span *s, size_t size)
 {
-	if (g >= e->s->forgets && g < e->s->forgets + SCENARIO_FORGETS_MAX)
-		return (uint64_t)(g - e->s->forgets);
-	return SCENARIO_FORGETS_MAX + (uint64_t)(g - e->asked);
+	put(f, s->data, s->count * size);
 }
 
-static void put_unlearning(FILE *f, const struct engine *e, const struct results_unlearning *u)
+static void put_done(FILE *f, const struct checkpoint_forget_done *d)
 {
-	int64_t plugin = -1;
-	for (size_t i = 0; u->plugin && i < e->num_plugins; i++)
-		if (u->plugin == e->plugins[i].file.entry.name)
-			plugin = (int64_t)i;
-	put_u64(f, forget_which(e, u->forget));
-	put_u64(f, u->num_forget);
-	put_u64(f, (uint64_t)plugin);
-	put_figures(f, &u->figures);
-	put_u64(f, u->references);
+	put_u64(f, d->which);
+	put_u64(f, d->num_forget);
+	put_u64(f, (uint64_t)d->plugin);
+	put_figures(f, &d->figures);
+	put_u64(f, d->references);
 	for (int r = 0; r < REFERENCE_COUNT; r++)
-		put_figures(f, &u->reference[r]);
+		put_figures(f, &d->reference[r]);
 }
 
-static int put_payload(struct engine *e, FILE *f, struct error *err)
+/* What checkpoint_write is handed: the view, and who writes the plugins' states. */
+struct writer {
+	const struct checkpoint_view *v;
+	checkpoint_save_fn save;
+	void *ctx;
+};
+
+static int put_payload(const struct writer *w, FILE *f, struct error *err)
 {
-	size_t T = e->tasks.count, len;
-	char *settings = settings_text(&e->s->ini, &len);
-	if (!settings)
-		return error_set(err, "out of memory");
-	put_u64(f, len);
-	put(f, settings, len);
-	free(settings);
-	put_str(f, blas_kernel());
+	const struct checkpoint_view *v = w->v;
+	size_t T = v->num_tasks;
+	put_u64(f, v->settings.count);
+	put_span(f, &v->settings, 1);
+	put_u64(f, v->kernel.count);
+	put_span(f, &v->kernel, 1);
 	put_u64(f, T);
-	put_u64(f, e->model.num_params);
-	put_u64(f, e->train.n);
-	put_u64(f, e->num_plugins);
+	put_u64(f, v->num_params);
+	put_u64(f, v->num_samples);
+	put_u64(f, v->num_plugins);
 
-	/* Between steps the position is the last step's: nothing to keep. */
-	const struct engine_position at = e->in_step ? e->at : (struct engine_position){ 0 };
-	put_u64(f, e->rows_done);
-	put_u64(f, (uint64_t)e->in_step);
-	const uint64_t position[] = { at.epoch, at.pos, at.batch, at.batches, at.n, at.head_from,
-				      (uint64_t)at.shuffled };
+	put_u64(f, v->steps_done);
+	put_u64(f, (uint64_t)v->in_step);
+	const struct checkpoint_position *at = &v->at;
+	const uint64_t position[] = { at->epoch, at->pos, at->batch, at->batches, at->n,
+				      at->head_from, (uint64_t)at->shuffled };
 	put(f, position, sizeof(position));
-	put_f64(f, e->in_step ? elapsed_since(&e->step_t0) : 0.0);
-	put_u64(f, e->batches_done);
-	put_u64(f, e->batches_total);
-	put_u64(f, e->samples_done);
-	put_f64(f, elapsed_since(&e->t0));
-	put_f64(f, e->total_seconds);
-	put_u64(f, PHASE_COUNT);
-	put(f, e->phase_seconds, sizeof(e->phase_seconds));
-	put_rng(f, &e->rng);
+	put_f64(f, v->step_seconds_so_far);
+	put_u64(f, v->batches_done);
+	put_u64(f, v->batches_total);
+	put_u64(f, v->samples_done);
+	put_f64(f, v->elapsed);
+	put_f64(f, v->total_seconds);
+	put_u64(f, CHECKPOINT_PHASES);
+	put(f, v->phase_seconds, sizeof(v->phase_seconds));
+	put_rng(f, &v->rng);
 
-	put(f, e->model.params, e->model.num_params * sizeof(float));
-	put_u64(f, e->opt.velocity != NULL);
-	put_u64(f, (uint64_t)e->opt.started);
-	if (e->opt.velocity)
-		put(f, e->opt.velocity, e->model.num_params * sizeof(float));
-	size_t n = at.n;
-	put_u64(f, n);
-	put(f, e->order, n * sizeof(*e->order));
+	put_span(f, &v->params, sizeof(float));
+	put_u64(f, (uint64_t)v->momentum);
+	put_u64(f, (uint64_t)v->sgd_started);
+	put_span(f, &v->velocity, sizeof(float));
+	put_u64(f, v->order.count);
+	put_span(f, &v->order, sizeof(uint64_t));
 	for (size_t k = 0; k < T; k++) {
-		put_u64(f, e->tasks.t[k].num_train);
-		put(f, e->tasks.t[k].train, e->tasks.t[k].num_train * sizeof(uint32_t));
+		put_u64(f, v->train[k].count);
+		put_span(f, &v->train[k], sizeof(uint32_t));
 	}
-	put(f, e->R, T * T * sizeof(double));
-	put(f, e->b, T * sizeof(double));
-	put(f, e->step_seconds, T * sizeof(double));
-	put(f, e->confusion, T * sizeof(double));
+	put_span(f, &v->R, sizeof(double));
+	put_span(f, &v->b, sizeof(double));
+	put_span(f, &v->step_seconds, sizeof(double));
+	put_span(f, &v->confusion, sizeof(double));
 
-	put_u64(f, e->num_asked);
-	for (size_t i = 0; i < e->num_asked; i++)
-		put_forget(f, &e->asked[i]);
-	put_u64(f, e->num_unlearning);
-	for (size_t i = 0; i < e->num_unlearning; i++)
-		put_unlearning(f, e, &e->unlearning[i]);
+	put_u64(f, v->num_asked);
+	for (size_t i = 0; i < v->num_asked; i++)
+		put_forget(f, &v->asked[i]);
+	put_u64(f, v->num_done);
+	for (size_t i = 0; i < v->num_done; i++)
+		put_done(f, &v->done[i]);
 
-	for (size_t i = 0; i < e->num_plugins; i++) {
-		const struct engine_plugin *p = &e->plugins[i];
-		put_str(f, p->file.entry.name);
-		put_rng(f, &p->svc.rng);
-		put_u64(f, p->svc.reserved);
-		put_u64(f, p->svc.num_metrics);
-		for (size_t m = 0; m < p->svc.num_metrics; m++) {
-			put_str(f, p->svc.metrics[m].key);
-			put_f64(f, p->svc.metrics[m].value);
+	for (size_t i = 0; i < v->num_plugins; i++) {
+		const struct checkpoint_plugin *p = &v->plugins[i];
+		put_u64(f, p->name.count);
+		put_span(f, &p->name, 1);
+		put_rng(f, &p->rng);
+		put_u64(f, p->reserved);
+		put_u64(f, p->num_metrics);
+		for (size_t m = 0; m < p->num_metrics; m++) {
+			put_str(f, p->metrics[m].key);
+			put_f64(f, p->metrics[m].value);
 		}
-		put_u64(f, HOOK_COUNT);
+		put_u64(f, CHECKPOINT_HOOKS);
 		put(f, p->hook_seconds, sizeof(p->hook_seconds));
-		if (engine_plugin_save(e, i, f, err) != 0)
+		if (w->save(w->ctx, i, f, err) != 0)
 			return -1;
 	}
 	return ferror(f) ? error_set(err, "out of memory") : 0;
@@ -343,9 +351,9 @@ static uint32_t crc32_zeros(uint32_t crc, uint64_t n)
 
 /* The payload goes straight to the temporary file, after room for the header, and its CRC-32
  * is computed on the way: no copy of the checkpoint is ever held in memory. Offsets are the
- * payload's. engine_plugin_save seeks back to fill in a frame's length once the state is
- * written, so a write may land on bytes already counted; the CRC being linear, it is mended by
- * the CRC of the old bytes xor the new, carried over the bytes after them. */
+ * payload's. A plugin's state (engine_plugin_save) seeks back to fill in its frame's length
+ * once it is written, so a write may land on bytes already counted; the CRC being linear, it
+ * is mended by the CRC of the old bytes xor the new, carried over the bytes after them. */
 struct payload_file {
 	int fd;
 	uint64_t pos, end; /* where the next write goes; the bytes written */
@@ -415,14 +423,14 @@ static void make_header(unsigned char *header, uint64_t length, uint32_t crc)
 
 /* The payload into the temporary file fd, then the header at its start; -1 with err set, or
  * with *errnum set when the file refused a write. */
-static int put_file(struct engine *e, int fd, int *errnum, struct error *err)
+static int put_file(const struct writer *w, int fd, int *errnum, struct error *err)
 {
 	struct payload_file s = { fd, 0, 0, 0, 0 };
 	FILE *f = fopencookie(&s, "w", (cookie_io_functions_t){ .write = payload_write,
 								 .seek = payload_seek });
 	if (!f)
 		return error_set(err, "out of memory");
-	int rc = put_payload(e, f, err);
+	int rc = put_payload(w, f, err);
 	if (fclose(f) != 0 && rc == 0)
 		rc = error_set(err, "out of memory");
 	unsigned char header[CHECKPOINT_HEADER_SIZE];
@@ -438,7 +446,7 @@ static int put_file(struct engine *e, int fd, int *errnum, struct error *err)
 static int write_file(FILE *f, const void *data, struct error *err)
 {
 	int errnum = 0;
-	if (put_file((struct engine *)data, fileno(f), &errnum, err) == 0)
+	if (put_file(data, fileno(f), &errnum, err) == 0)
 		return 0;
 	if (!errnum)
 		return error_prefix(err, "cannot write the checkpoint");
@@ -447,15 +455,17 @@ static int write_file(FILE *f, const void *data, struct error *err)
 	return -1;
 }
 
-int checkpoint_write(struct engine *e, const char *dir, struct error *err)
+int checkpoint_write(const char *dir, const struct checkpoint_view *v, checkpoint_save_fn save,
+		     void *ctx, struct error *err)
 {
 	char path[PATH_MAX];
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_FILE) >= sizeof(path))
-		return error_set(err, "%s/%s: %s", dir, CHECKPOINT_FILE, strerror(ENAMETOOLONG));
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, RUN_DIR_CHECKPOINT) >= sizeof(path))
+		return error_set(err, "%s/%s: %s", dir, RUN_DIR_CHECKPOINT, strerror(ENAMETOOLONG));
 	/* The checkpoint may come before the first results. */
 	if (files_make_dirs(dir, err) != 0)
 		return error_prefix(err, "%s: cannot write the checkpoint", path);
-	if (files_replace(dir, CHECKPOINT_FILE, 0666, write_file, e, err) == 0)
+	struct writer w = { v, save, ctx };
+	if (files_replace(dir, RUN_DIR_CHECKPOINT, 0666, write_file, &w, err) == 0)
 		return 0;
 	if (errno)
 		error_set(err, "%s: cannot write the checkpoint: %s; the previous one, if any, is "
@@ -608,9 +618,9 @@ static int parse_plugin(struct cursor *c, struct checkpoint_plugin *p, struct er
 			return malformed(err, "a plugin's figure");
 		p->metrics[m].value = get_f64(c);
 	}
-	if (get_u64(c) != HOOK_COUNT)
+	if (get_u64(c) != CHECKPOINT_HOOKS)
 		return malformed(err, "a plugin's hook times");
-	get_doubles(c, p->hook_seconds, HOOK_COUNT);
+	get_doubles(c, p->hook_seconds, CHECKPOINT_HOOKS);
 	/* The framed record: uint32 version, uint64 length, the bytes. */
 	const unsigned char *start = c->p;
 	get_span(c, 1, sizeof(uint32_t));
@@ -657,12 +667,12 @@ static int parse_header(const unsigned char *b, size_t size, uint32_t *version,
 /* Where the run stands; steps done and in_step are read. */
 static int parse_position(struct cursor *c, struct checkpoint_view *v, struct error *err)
 {
-	struct engine_position *at = &v->at;
+	struct checkpoint_position *at = &v->at;
 	uint64_t position[7];
 	for (int i = 0; i < 7; i++)
 		position[i] = get_u64(c);
-	*at = (struct engine_position){ position[0], position[1], position[2], position[3],
-					position[4], position[5], (int)position[6] };
+	*at = (struct checkpoint_position){ position[0], position[1], position[2], position[3],
+					    position[4], position[5], (int)position[6] };
 	if (position[6] > 1 || at->pos > at->n || at->batch > at->n)
 		return malformed(err, "the position within the step");
 	if (!v->in_step && (at->n || at->pos))
@@ -677,9 +687,9 @@ static int parse_position(struct cursor *c, struct checkpoint_view *v, struct er
 	if (!(v->elapsed >= 0 && v->elapsed < 1e12) ||
 	    !(v->step_seconds_so_far >= 0 && v->step_seconds_so_far <= v->elapsed))
 		return malformed(err, "its times");
-	if (get_u64(c) != PHASE_COUNT)
+	if (get_u64(c) != CHECKPOINT_PHASES)
 		return malformed(err, "its phases");
-	get_doubles(c, v->phase_seconds, PHASE_COUNT);
+	get_doubles(c, v->phase_seconds, CHECKPOINT_PHASES);
 	get_rng(c, &v->rng);
 	return 0;
 }
@@ -731,7 +741,7 @@ int checkpoint_parse(const void *data, size_t size, struct checkpoint_view *v,
 	if (v->version >= 2) {
 		c.part = "its BLAS kernel";
 		v->kernel = get_str(&c);
-		if (v->kernel.count >= sizeof(((struct engine *)0)->resumed_kernel) ||
+		if (v->kernel.count >= CHECKPOINT_KERNEL_MAX ||
 		    (v->kernel.count && memchr(v->kernel.data, '\0', v->kernel.count))) {
 			malformed(err, "its BLAS kernel's name");
 			goto out;
@@ -779,7 +789,7 @@ int checkpoint_parse(const void *data, size_t size, struct checkpoint_view *v,
 	v->confusion = get_span(&c, T, sizeof(double));
 	c.part = "the forget steps";
 	uint64_t asked = get_u64(&c);
-	if (asked > ENGINE_UNLEARNING_MAX) {
+	if (asked > CHECKPOINT_FORGETS_MAX) {
 		malformed(err, "%llu forget steps asked for", (unsigned long long)asked);
 		goto out;
 	}
@@ -788,7 +798,7 @@ int checkpoint_parse(const void *data, size_t size, struct checkpoint_view *v,
 		if (parse_forget(&c, T, i, &v->asked[i], err) != 0)
 			goto out;
 	uint64_t done = get_u64(&c);
-	if (done > ENGINE_UNLEARNING_MAX) {
+	if (done > CHECKPOINT_FORGETS_MAX) {
 		malformed(err, "%llu forget steps done", (unsigned long long)done);
 		goto out;
 	}
@@ -811,155 +821,9 @@ out:
 	return rc;
 }
 
-/* ---- resuming ---- */
+/* ---- reading ---- */
 
-/* The checkpoint belongs to this run: the same settings, and the same shapes. */
-static int check_view(const struct engine *e, const struct checkpoint_view *v,
-		      struct error *err)
-{
-	size_t len;
-	char *now = settings_text(&e->s->ini, &len);
-	if (!now)
-		return error_set(err, "out of memory");
-	int rc = len == v->settings.count && !memcmp(now, v->settings.data, len)
-			 ? 0
-			 : settings_differ((const char *)v->settings.data, v->settings.count, now,
-					   len, err);
-	free(now);
-	if (rc != 0)
-		return -1;
-	if (v->num_tasks != e->tasks.count || v->num_params != e->model.num_params ||
-	    v->num_samples != e->train.n || v->num_plugins != e->num_plugins ||
-	    v->momentum != (e->opt.velocity != NULL))
-		return error_set(err, "made for %llu tasks, %llu parameters, %llu training samples "
-				 "and %zu plugins; this run has %zu, %zu, %zu and %zu",
-				 (unsigned long long)v->num_tasks,
-				 (unsigned long long)v->num_params,
-				 (unsigned long long)v->num_samples, v->num_plugins, e->tasks.count,
-				 e->model.num_params, e->train.n, e->num_plugins);
-	for (size_t i = 0; i < v->num_plugins; i++) {
-		const char *name = e->plugins[i].file.entry.name;
-		const struct checkpoint_span *saved = &v->plugins[i].name;
-		if (saved->count != strlen(name) || memcmp(saved->data, name, saved->count))
-			return error_set(err, "its plugin %zu is not this run's %s", i + 1, name);
-	}
-	/* Forgets only ever take samples away. */
-	for (size_t k = 0; k < v->num_tasks; k++) {
-		const struct checkpoint_span *saved = &v->train[k];
-		for (uint64_t i = 0; i < saved->count; i++) {
-			uint32_t p;
-			memcpy(&p, saved->data + i * sizeof(p), sizeof(p));
-			if (!tasks_has_train(&e->tasks.t[k], p))
-				return error_set(err, "its task %zu trains on sample %u, which "
-						 "this run's does not have", k + 1, p);
-		}
-	}
-	for (size_t i = 0; i < v->num_done; i++)
-		if (v->done[i].which < SCENARIO_FORGETS_MAX &&
-		    v->done[i].which >= e->s->num_forgets)
-			return error_set(err, "it has done [forget%llu], which the scenario lacks",
-					 (unsigned long long)v->done[i].which + 1);
-	if (!v->in_step)
-		return 0;
-	size_t step = v->steps_done, n = 0;
-	for (size_t k = e->s->baseline == BASELINE_JOINT ? 0 : step; k <= step; k++)
-		n += v->train[k].count;
-	if (v->at.n != n || v->at.epoch > e->s->epochs || v->at.head_from > e->s->epochs)
-		return error_set(err, "malformed: its position within step %zu", step + 1);
-	return 0;
-}
-
-/* Everything the checkpoint needs allocated, so that applying it cannot fail: the step's
- * order and the batch rows the plugins had reserved. */
-static int prepare(struct engine *e, const struct checkpoint_view *v, struct error *err)
-{
-	size_t n = v->order.count;
-	if (n > e->order_cap) {
-		uint64_t *o = realloc(e->order, n * sizeof(*o));
-		if (!o)
-			return error_set(err, "out of memory for %zu training samples", n);
-		e->order = o;
-		e->order_cap = n;
-	}
-	size_t reserved[SCENARIO_PLUGINS_MAX];
-	for (size_t i = 0; i < e->num_plugins; i++) {
-		reserved[i] = e->plugins[i].svc.reserved;
-		e->plugins[i].svc.reserved = v->plugins[i].reserved;
-	}
-	int rc = engine_reserve_batch(e, err);
-	for (size_t i = 0; i < e->num_plugins; i++)
-		e->plugins[i].svc.reserved = reserved[i];
-	return rc;
-}
-
-static void copy_span(void *dst, const struct checkpoint_span *s, size_t size)
-{
-	if (s->count)
-		memcpy(dst, s->data, s->count * size);
-}
-
-/* Copies a checked view into the engine; nothing here can fail. */
-static void apply(struct engine *e, const struct checkpoint_view *v)
-{
-	size_t T = e->tasks.count;
-	for (size_t k = 0; k < T; k++) {
-		copy_span(e->tasks.t[k].train, &v->train[k], sizeof(uint32_t));
-		e->tasks.t[k].num_train = v->train[k].count;
-	}
-	engine_refresh_tasks(e);
-	copy_span(e->model.params, &v->params, sizeof(float));
-	copy_span(e->opt.velocity, &v->velocity, sizeof(float));
-	e->opt.started = v->sgd_started;
-	e->rng = v->rng;
-	copy_span(e->order, &v->order, sizeof(uint64_t));
-	e->at = v->at;
-	e->step = e->rows_done = v->steps_done;
-	e->resumed = 1;
-	e->resume_step = v->in_step;
-	snprintf(e->resumed_kernel, sizeof(e->resumed_kernel), "%.*s", (int)v->kernel.count,
-		 (const char *)v->kernel.data);
-	copy_span(e->R, &v->R, sizeof(double));
-	copy_span(e->b, &v->b, sizeof(double));
-	copy_span(e->step_seconds, &v->step_seconds, sizeof(double));
-	copy_span(e->confusion, &v->confusion, sizeof(double));
-	e->batches_done = e->checkpoint_batches = v->batches_done;
-	e->batches_total = v->batches_total;
-	e->samples_done = v->samples_done;
-	e->total_seconds = v->total_seconds;
-	memcpy(e->phase_seconds, v->phase_seconds, sizeof(e->phase_seconds));
-	e->t0 = elapsed_ago(v->elapsed);
-	e->step_t0 = elapsed_ago(v->step_seconds_so_far);
-
-	e->num_asked = v->num_asked;
-	memcpy(e->asked, v->asked, v->num_asked * sizeof(*e->asked));
-	e->num_unlearning = v->num_done;
-	for (size_t i = 0; i < v->num_done; i++) {
-		const struct checkpoint_forget_done *d = &v->done[i];
-		struct results_unlearning *u = &e->unlearning[i];
-		u->forget = d->which < SCENARIO_FORGETS_MAX
-				    ? &e->s->forgets[d->which]
-				    : &e->asked[d->which - SCENARIO_FORGETS_MAX];
-		u->num_forget = d->num_forget;
-		u->plugin = d->plugin < 0 ? NULL : e->plugins[d->plugin].file.entry.name;
-		u->figures = d->figures;
-		u->references = d->references;
-		memcpy(u->reference, d->reference, sizeof(u->reference));
-	}
-	for (size_t i = 0; i < e->num_plugins; i++) {
-		struct engine_plugin *p = &e->plugins[i];
-		const struct checkpoint_plugin *c = &v->plugins[i];
-		p->svc.rng = c->rng;
-		p->svc.reserved = c->reserved;
-		memcpy(p->svc.metrics, c->metrics, sizeof(c->metrics));
-		p->svc.num_metrics = c->num_metrics;
-		memcpy(p->hook_seconds, c->hook_seconds, sizeof(p->hook_seconds));
-	}
-	/* prepare made the room: this allocates nothing. */
-	engine_reserve_batch(e, NULL);
-}
-
-/* The whole file, malloc'd; the error names it. */
-static unsigned char *read_file(const char *path, size_t *size, struct error *err)
+unsigned char *checkpoint_read(const char *path, size_t *size, struct error *err)
 {
 	struct stat st;
 	int fd = files_open_regular(path, &st, err);
@@ -991,45 +855,4 @@ static unsigned char *read_file(const char *path, size_t *size, struct error *er
 	}
 	*size = got;
 	return data;
-}
-
-int engine_resume(struct engine *e, const char *dir, struct error *err)
-{
-	char path[PATH_MAX];
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_FILE) >= sizeof(path))
-		return error_set(err, "%s/%s: %s", dir, CHECKPOINT_FILE, strerror(ENAMETOOLONG));
-	size_t size;
-	unsigned char *data = read_file(path, &size, err);
-	if (!data)
-		return -1; /* the error names the file */
-	struct checkpoint_view *v = malloc(sizeof(*v));
-	int rc = -1;
-	if (!v)
-		error_set(err, "out of memory");
-	else if (checkpoint_parse(data, size, v, err) == 0 && check_view(e, v, err) == 0 &&
-		 prepare(e, v, err) == 0) {
-		const void *states[SCENARIO_PLUGINS_MAX];
-		size_t sizes[SCENARIO_PLUGINS_MAX];
-		for (size_t i = 0; i < v->num_plugins; i++) {
-			states[i] = v->plugins[i].state.data;
-			sizes[i] = v->plugins[i].state.count;
-		}
-		rc = engine_plugins_restore(e, states, sizes, err);
-	}
-	if (rc == 0)
-		apply(e, v);
-	free(v);
-	free(data);
-	return rc == 0 ? 0 : error_prefix(err, "%s", path);
-}
-
-int checkpoint_kernel_warning(const struct engine *e, const char *now, char *buf, size_t size)
-{
-	if (!e->resumed_kernel[0] || !strcmp(e->resumed_kernel, now))
-		return 0;
-	snprintf(buf, size, "the checkpoint was written under OpenBLAS's %s "
-		 "kernel and resumes under %s, whose products round differently: the results "
-		 "will differ in their last bits from an uninterrupted run's", e->resumed_kernel,
-		 now);
-	return 1;
 }

@@ -1,7 +1,9 @@
-/* Checkpoints: the whole state of a run in DIR/checkpoint.lethe, written atomically (a
- * temporary file in DIR, fsync, rename, fsync of DIR: files_replace), so that a run killed at any moment
- * resumes from its last checkpoint and ends as if it had never stopped. The payload streams
- * into the temporary file and the header, which needs its length and CRC, goes in last.
+/* The checkpoint file: the whole state of a run in DIR/checkpoint.lethe, written atomically (a
+ * temporary file in DIR, fsync, rename, fsync of DIR: files_replace), so that a run killed at
+ * any moment resumes from its last checkpoint and ends as if it had never stopped. The payload
+ * streams into the temporary file and the header, which needs its length and CRC, goes in last.
+ * This is the format alone: what the engine puts in a view and takes from one is
+ * engine_checkpoint.c's (engine_checkpoint, engine_resume).
  *
  * The file, in the writer's byte order (the header says which):
  *	char     magic[8]     CHECKPOINT_MAGIC
@@ -18,10 +20,10 @@
  *	  T, P, N, plugins    tasks, model parameters, training samples in the data set, plugins
  *	  steps done          rows of R; the step under way or next
  *	  in step             1: the checkpoint is within that step, at:
- *	  epoch, pos, batch, batches, n, head_from, shuffled (struct engine_position)
+ *	  epoch, pos, batch, batches, n, head_from, shuffled (struct checkpoint_position)
  *	  step seconds        spent in the step so far
  *	  batches done, batches total, samples done; seconds elapsed, total seconds
- *	  phases, then that many phase seconds
+ *	  phases (CHECKPOINT_PHASES), then that many phase seconds
  *	  the engine's RNG    4 x uint64
  *	  parameters          P floats
  *	  momentum            0 or 1, SGD started, and P floats of velocity when 1
@@ -37,28 +39,49 @@
  *			      (int64, -1 for none), its figures (ua, ra, ta, forget_test_acc,
  *			      mia, relearn_epochs, seconds), the references that ran, theirs
  *	  per plugin          name, RNG, reserved rows, its figures (count,
- *			      key, value), hooks and their seconds, and its state as
- *			      engine_plugin_save frames it (uint32 version, uint64 length, bytes)
+ *			      key, value), hooks (CHECKPOINT_HOOKS) and their seconds, and its
+ *			      state as engine_plugin_save frames it (uint32 version, uint64
+ *			      length, bytes)
  */
 #ifndef LETHE_CHECKPOINT_H
 #define LETHE_CHECKPOINT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
-#include "core/engine.h"
+#include "core/services.h"
+#include "core/unlearn.h"
+#include "data/tasks.h"
+#include "results/run_dir.h"
+#include "scenario/ini.h"
+#include "scenario/scenario.h"
+#include "util/error.h"
+#include "util/rng.h"
 
-#define CHECKPOINT_FILE "checkpoint.lethe"
 #define CHECKPOINT_MAGIC "LETHECKP"
 #define CHECKPOINT_VERSION 2 /* what it writes; it reads 1 on, format 1 lacking the kernel */
 #define CHECKPOINT_BYTE_ORDER 0x01020304u
 #define CHECKPOINT_HEADER_SIZE 28
+/* What the format counts: a run's phases and hooks (another would need another format), the
+ * forget steps it holds (the scenario's and as many asked for at run time), and the bytes of
+ * the BLAS kernel's name, NUL included. */
+#define CHECKPOINT_PHASES 5
+#define CHECKPOINT_HOOKS 9
+#define CHECKPOINT_FORGETS_MAX (2 * SCENARIO_FORGETS_MAX)
+#define CHECKPOINT_KERNEL_MAX 64
 
-/* count elements of a checkpoint's array, where they lie in the parsed bytes (not aligned:
- * copy them out with memcpy). */
+/* count elements of a checkpoint's array: where they lie in the parsed bytes (not aligned:
+ * copy them out with memcpy), or in the run's memory for one to write. */
 struct checkpoint_span {
 	const unsigned char *data;
 	uint64_t count;
+};
+
+/* Where the step under way stands (all 0 between steps). */
+struct checkpoint_position {
+	uint64_t epoch, pos, batch, batches, n, head_from;
+	int shuffled;
 };
 
 struct checkpoint_plugin {
@@ -67,8 +90,8 @@ struct checkpoint_plugin {
 	uint64_t reserved;
 	size_t num_metrics;
 	struct services_metric metrics[SERVICES_METRICS_MAX];
-	double hook_seconds[HOOK_COUNT];
-	struct checkpoint_span state; /* bytes: the framed record */
+	double hook_seconds[CHECKPOINT_HOOKS];
+	struct checkpoint_span state; /* bytes: the framed record (parsed views only) */
 };
 
 struct checkpoint_forget_done {
@@ -79,19 +102,20 @@ struct checkpoint_forget_done {
 	struct unlearn_figures figures, reference[REFERENCE_COUNT];
 };
 
-/* A checkpoint parsed and checked as far as it can be without the run it belongs to. */
+/* A run's state as a checkpoint holds it: what checkpoint_write writes, and what
+ * checkpoint_parse makes of a file, checked as far as it can be without the run. */
 struct checkpoint_view {
 	uint32_t version;
-	struct checkpoint_span settings; /* bytes */
+	struct checkpoint_span settings; /* bytes: checkpoint_settings */
 	struct checkpoint_span kernel;	 /* bytes; none in format 1 */
 	uint64_t num_tasks, num_params, num_samples;
 	uint64_t steps_done;
 	int in_step;
-	struct engine_position at;
+	struct checkpoint_position at;
 	double step_seconds_so_far;
 	uint64_t batches_done, batches_total, samples_done;
 	double elapsed, total_seconds;
-	double phase_seconds[PHASE_COUNT];
+	double phase_seconds[CHECKPOINT_PHASES];
 	struct rng rng;
 	struct checkpoint_span params;	 /* floats */
 	int momentum, sgd_started;
@@ -100,27 +124,38 @@ struct checkpoint_view {
 	struct checkpoint_span train[TASKS_MAX]; /* uint32, ascending */
 	struct checkpoint_span R, b, step_seconds, confusion; /* doubles */
 	size_t num_asked;
-	struct scenario_forget asked[ENGINE_UNLEARNING_MAX];
+	struct scenario_forget asked[CHECKPOINT_FORGETS_MAX];
 	size_t num_done;
-	struct checkpoint_forget_done done[ENGINE_UNLEARNING_MAX];
+	struct checkpoint_forget_done done[CHECKPOINT_FORGETS_MAX];
 	size_t num_plugins;
 	struct checkpoint_plugin plugins[SCENARIO_PLUGINS_MAX];
 };
+
+/* The run's identity: the scenario's effective settings as "section.key=value" lines sorted
+ * by name, train.checkpoint_every left out (it changes when checkpoints are written, not what
+ * a run does). malloc'd, *len bytes; NULL when out of memory. */
+char *checkpoint_settings(const struct ini *ini, size_t *len);
+
+/* 0 when v was written by a run of ini's settings; else -1 naming the first that differs. */
+int checkpoint_same_settings(const struct checkpoint_view *v, const struct ini *ini,
+			     struct error *err);
+
+/* Writes plugin `plugin`'s state into f as one framed record (engine_plugin_save). */
+typedef int (*checkpoint_save_fn)(void *ctx, size_t plugin, FILE *f, struct error *err);
+
+/* Writes v to DIR/checkpoint.lethe, each plugin's state by save, replacing the file only once
+ * the new one is whole on disk; on failure the previous checkpoint stays, and the message
+ * says so. */
+int checkpoint_write(const char *dir, const struct checkpoint_view *v, checkpoint_save_fn save,
+		     void *ctx, struct error *err);
+
+/* The whole file at path, malloc'd (*size bytes); NULL with the error naming it. */
+unsigned char *checkpoint_read(const char *path, size_t *size, struct error *err);
 
 /* Parses size bytes of a checkpoint file into v, which points into data. Refuses, with a
  * message saying why, anything but a whole, uncorrupted checkpoint of this version whose parts
  * agree with each other. Touches nothing else: safe on any bytes. */
 int checkpoint_parse(const void *data, size_t size, struct checkpoint_view *v,
 		     struct error *err);
-
-/* After engine_resume: into buf, the one-line warning that the checkpoint was written under
- * another OpenBLAS kernel than now (so the resumed run's results will differ in their last bits
- * from an uninterrupted run's), and 1; 0 when the kernels agree or the checkpoint (format 1)
- * does not say. */
-int checkpoint_kernel_warning(const struct engine *e, const char *now, char *buf, size_t size);
-
-/* Writes e's state to DIR/checkpoint.lethe, replacing the file only once the new one is whole
- * on disk; on failure the previous checkpoint stays, and the message says so. */
-int checkpoint_write(struct engine *e, const char *dir, struct error *err);
 
 #endif

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/checkpoint.h"
 #include "core/memory.h"
 #include "results/results.h"
 #include "util/blas.h"
@@ -461,7 +460,7 @@ static int checkpoint_timed(struct engine *e, struct error *err)
 		return 0;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = checkpoint_write(e, e->out_dir, err);
+	int rc = engine_checkpoint(e, e->out_dir, err);
 	e->phase_seconds[PHASE_CHECKPOINT] += elapsed_since(&t0);
 	e->checkpoint_batches = e->batches_done;
 	return rc;

@@ -208,12 +208,27 @@ void engine_set_control(struct engine *e, const struct engine_control *c);
  * cause, and the engine is left as opened. */
 int engine_resume(struct engine *e, const char *dir, struct error *err);
 
+/* Writes e's state to DIR/checkpoint.lethe (checkpoint.h), replacing the file only once the
+ * new one is whole on disk; on failure the previous checkpoint stays, and the message says so.
+ * engine_run calls it (see there); a test may too. */
+int engine_checkpoint(struct engine *e, const char *dir, struct error *err);
+
+/* After engine_resume, for the user: into buf, where it resumes ("resuming DIR from step 2/5,
+ * epoch 1/2, after batch 120/188"). */
+void engine_resume_note(const struct engine *e, const char *dir, char *buf, size_t size);
+
+/* After engine_resume: into buf, the one-line warning that the checkpoint was written under
+ * another OpenBLAS kernel than now (so the resumed run's results will differ in their last bits
+ * from an uninterrupted run's), and 1; 0 when the kernels agree or the checkpoint (format 1)
+ * does not say. */
+int engine_kernel_warning(const struct engine *e, const char *now, char *buf, size_t size);
+
 /* Runs every step and writes DIR/metrics.json and DIR/accuracy.csv after each. On an error the
  * results of the finished steps stay on disk. out_dir may be NULL (no files). Returns 0, -1 on
  * an error, or ENGINE_STOPPED when the control asked to quit (the results then say
  * "complete": false).
  *
- * Unless train.checkpoint_every is -1 it also writes DIR/checkpoint.lethe (see checkpoint.h):
+ * Unless train.checkpoint_every is -1 it also writes DIR/checkpoint.lethe (engine_checkpoint):
  * after every step (its forget steps and results included), every checkpoint_every batches
  * within a step, after a forget asked for at run time, and when the control asks to quit. A
  * checkpoint that cannot be written stops the run with an error; the previous one stays whole.
@@ -251,22 +266,9 @@ int engine_evaluate(struct engine *e, double *acc, double *confusion, struct err
 int engine_plugin_save(struct engine *e, size_t i, FILE *f, struct error *err);
 int engine_plugin_load(struct engine *e, size_t i, FILE *f, struct error *err);
 
-/* Every plugin's state at once: states[i] (sizes[i] bytes) is plugin i's framed record. Each
- * goes into a fresh instance, and the fresh instances replace the plugins' only if every one
- * loads; otherwise the plugins, their random streams, reservations and figures stay as they
- * were. */
-int engine_plugins_restore(struct engine *e, const void *const *states, const size_t *sizes,
-			   struct error *err);
-
-/* Recomputes the tasks' lethe_task_info after their training lists changed. */
-void engine_refresh_tasks(struct engine *e);
-
 /* Sends a log event from `source` to the sinks. */
 void engine_log(struct engine *e, const char *source, lethe_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-
-/* Makes the training batch hold batch_size plus every plugin's reserved rows. */
-int engine_reserve_batch(struct engine *e, struct error *err);
 
 /* The run's peak memory as engine_open estimated it before admitting it (memory.h). */
 void engine_estimate_memory(const struct engine *e, struct memory_estimate *m);

@@ -26,6 +26,12 @@ int engine_learn_step(struct engine *e, size_t step, struct error *err);
 /* The training batches of steps 1..steps. */
 uint64_t engine_count_batches(const struct engine *e, size_t steps);
 
+/* Recomputes the tasks' lethe_task_info after their training lists changed. */
+void engine_refresh_tasks(struct engine *e);
+
+/* Makes the training batch hold batch_size plus every plugin's reserved rows. */
+int engine_reserve_batch(struct engine *e, struct error *err);
+
 /* ---- engine_plugins.c ---- */
 
 /* The plugins' files and parameter values (what the memory estimate reads), then their
@@ -75,6 +81,13 @@ int engine_guard_after(const struct engine *e, const struct engine_plugin *p,
 				return -1;                                                    \
 		}                                                                             \
 	} while (0)
+
+/* Every plugin's state at once: states[i] (sizes[i] bytes) is plugin i's framed record. Each
+ * goes into a fresh instance, and the fresh instances replace the plugins' only if every one
+ * loads; otherwise the plugins, their random streams, reservations and figures stay as they
+ * were. */
+int engine_plugins_restore(struct engine *e, const void *const *states, const size_t *sizes,
+			   struct error *err);
 
 /* ---- engine_forget.c ---- */
 

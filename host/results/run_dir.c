@@ -9,7 +9,6 @@
 
 #include <jansson.h>
 
-#include "core/checkpoint.h"
 #include "util/files.h"
 
 /* Anything at dir/name, even what cannot be looked at, counts as there. */
@@ -53,7 +52,7 @@ static int make_default(struct run_dir *d, const char *name, struct error *e)
 /* How a run starts in the locked d, from what it holds. */
 static int decide(struct run_dir *d, int force, int resume, struct error *e)
 {
-	int checkpoint = holds(d, CHECKPOINT_FILE), results = holds(d, "metrics.json");
+	int checkpoint = holds(d, RUN_DIR_CHECKPOINT), results = holds(d, "metrics.json");
 	if (resume && checkpoint)
 		return RUN_DIR_RESUME;
 	if (resume && !results) {
@@ -81,7 +80,7 @@ static int decide(struct run_dir *d, int force, int resume, struct error *e)
 				 d->path);
 	/* A new run must not leave the old one's checkpoint to a later --resume. */
 	char path[SCENARIO_PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/%s", d->path, CHECKPOINT_FILE);
+	snprintf(path, sizeof(path), "%s/%s", d->path, RUN_DIR_CHECKPOINT);
 	if (checkpoint && unlink(path) != 0 && errno != ENOENT)
 		return error_set(e, "%s: cannot remove the old checkpoint: %s", path,
 				 strerror(errno));
@@ -105,19 +104,6 @@ int run_dir_open(struct run_dir *d, const char *out, const char *name, int force
 	if (access(d->path, W_OK | X_OK) != 0)
 		return error_set(e, "%s: cannot write in it: %s", d->path, strerror(errno));
 	return decide(d, force, resume, e);
-}
-
-void run_dir_resumed(struct run_dir *d, const struct engine *e)
-{
-	size_t T = e->tasks.count;
-	const struct engine_position *at = &e->at;
-	if (e->resume_step)
-		snprintf(d->note, sizeof(d->note), "resuming %s from step %zu/%zu, epoch %zu/%zu, "
-			 "after batch %zu/%zu", d->path, e->step + 1, T, at->epoch + 1,
-			 e->s->epochs, at->batch, at->batches);
-	else
-		snprintf(d->note, sizeof(d->note), "resuming %s after step %zu/%zu", d->path,
-			 e->rows_done, T);
 }
 
 void run_dir_close(struct run_dir *d)

@@ -4,9 +4,14 @@
 #ifndef LETHE_RUN_DIR_H
 #define LETHE_RUN_DIR_H
 
-#include "core/engine.h"
 #include "scenario/scenario.h"
 #include "util/error.h"
+
+/* The files a run's directory holds besides its lock (DIR/run.lock). */
+#define RUN_DIR_METRICS "metrics.json"	     /* results.h */
+#define RUN_DIR_ACCURACY "accuracy.csv"	     /* results.h */
+#define RUN_DIR_CHECKPOINT "checkpoint.lethe" /* checkpoint.h */
+#define RUN_DIR_REPORT "report.svg"	     /* report.h */
 
 enum run_dir_start {
 	RUN_DIR_NEW,	  /* train from the beginning */
@@ -29,10 +34,6 @@ struct run_dir {
  * before the call. */
 int run_dir_open(struct run_dir *d, const char *out, const char *name, int force, int resume,
 		 struct error *e);
-
-/* Sets d->note to where engine_resume left e: "resuming DIR from step 2/5, epoch 1/2, after
- * batch 120/188". */
-void run_dir_resumed(struct run_dir *d, const struct engine *e);
 
 /* Releases the lock (the process's end does the same). */
 void run_dir_close(struct run_dir *d);
