@@ -146,7 +146,7 @@ static void outcome_free(struct outcome *o)
 }
 
 /* The figures but their time. */
-static int figures_same(struct unlearn_figures a, struct unlearn_figures b)
+static int figures_same(struct forget_figures a, struct forget_figures b)
 {
 	a.seconds = b.seconds = 0;
 	return !memcmp(&a, &b, sizeof(a));

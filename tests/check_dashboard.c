@@ -378,7 +378,7 @@ START_TEST(test_unlearning_text)
 	u.plugin = NULL;
 	view_forget_heading(&u, line, sizeof(line));
 	ck_assert_str_eq(line, "forget1: 10% of task 2, data removed only");
-	struct unlearn_figures fig = { .ua = 0.985, .ra = 0.9, .ta = 0.875, .mia = NAN,
+	struct forget_figures fig = { .ua = 0.985, .ra = 0.9, .ta = 0.875, .mia = NAN,
 				       .seconds = 1.5 };
 	view_figures("retrain", &fig, 80, line, sizeof(line));
 	ck_assert_str_eq(line, "retrain    98.5  90.0  87.5     -    1.5");

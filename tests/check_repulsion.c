@@ -359,7 +359,7 @@ START_TEST(test_forget_step)
 		  "references = retrain\nrelearn_max_epochs = 0\n");
 	ck_assert_uint_eq(r.e.num_unlearning, 1);
 	const struct results_unlearning *u = &r.e.unlearning[0];
-	const struct unlearn_figures *f = &u->figures, *retrain = &u->reference[REFERENCE_RETRAIN];
+	const struct forget_figures *f = &u->figures, *retrain = &u->reference[REFERENCE_RETRAIN];
 	ck_assert_str_eq(u->plugin, "repulsion");
 	ck_assert_uint_eq(u->num_forget, 100);
 	ck_assert_msg(f->ua >= 0.95 && f->forget_test_acc <= 0.05, "UA %.3f, forget test %.3f",

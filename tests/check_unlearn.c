@@ -171,13 +171,13 @@ static struct unlearn_spec spec_quick(void)
 }
 
 static void measure(struct run *r, const struct mlp *m, const struct forget_sets *fs,
-		    const struct unlearn_spec *spec, struct unlearn_figures *f)
+		    const struct unlearn_spec *spec, struct forget_figures *f)
 {
 	struct error err;
 	ck_assert_msg(unlearn_measure(&r->e.unlearn, m, fs, spec, f, &err) == 0, "%s", err.msg);
 }
 
-static void reference(struct run *r, enum unlearn_reference ref, const struct mlp *before,
+static void reference(struct run *r, enum forget_reference ref, const struct mlp *before,
 		      const struct forget_sets *fs, const struct unlearn_spec *spec,
 		      struct mlp *out)
 {
@@ -185,7 +185,7 @@ static void reference(struct run *r, enum unlearn_reference ref, const struct ml
 	double seconds = -1;
 	int rc = unlearn_reference_run(&r->e.unlearn, ref, before, &r->initial, fs, spec, out,
 				       &seconds, &err);
-	ck_assert_msg(rc == 0, "%s: %s", unlearn_reference_name(ref), err.msg);
+	ck_assert_msg(rc == 0, "%s: %s", scenario_reference_name(ref), err.msg);
 	ck_assert(seconds >= 0);
 }
 
@@ -202,7 +202,7 @@ START_TEST(test_figures_recount)
 		memcpy(saved, m->params, m->num_params * sizeof(float));
 		struct unlearn_spec spec = spec_quick();
 		struct forget_sets fs;
-		struct unlearn_figures f, again;
+		struct forget_figures f, again;
 		sets_class(&r.e, 1, &fs);
 		measure(&r, m, &fs, &spec, &f);
 		assert_within(f.ua, complement(recount(&r.e, m, &r.e.train, fs.forget,
@@ -240,7 +240,7 @@ START_TEST(test_bad_ids)
 	sets_stride(&r.e, 0, 5, &fs);
 	fs.forget[0] = tasks_sample_id(9, 0);
 	struct unlearn_spec spec = spec_quick();
-	struct unlearn_figures f;
+	struct forget_figures f;
 	struct error err;
 	ck_assert_int_eq(unlearn_measure(&r.e.unlearn, &r.e.model, &fs, &spec, &f, &err), -1);
 	ck_assert_msg(strstr(err.msg, "D_f") && strstr(err.msg, "task 9"), "%s", err.msg);
@@ -301,7 +301,7 @@ static double handmade_mia(struct handmade *h, const int *members, const int *no
 	handmade_set(&e->train, &train, forget, num_forget, &h->fs.forget, &h->fs.num_forget);
 	handmade_set(&e->test, &test, nonmembers, n, &h->fs.test, &h->fs.num_test);
 	struct unlearn_spec spec = spec_quick();
-	struct unlearn_figures f;
+	struct forget_figures f;
 	measure(&h->r, &h->m, &h->fs, &spec, &f);
 	return f.mia;
 }
@@ -360,7 +360,7 @@ START_TEST(test_attack_memorised)
 	struct forget_sets fs;
 	sets_stride(e, 0, 5, &fs); /* D_f: members */
 	struct unlearn_spec spec = spec_quick();
-	struct unlearn_figures f;
+	struct forget_figures f;
 	measure(&r, &e->model, &fs, &spec, &f);
 	ck_assert_msg(f.ra == 1 && f.ua == 0, "not memorised: RA %g UA %g", f.ra, f.ua);
 	ck_assert_msg(f.ta < 0.9, "TA %g: the test samples are too easy", f.ta);
@@ -384,7 +384,7 @@ START_TEST(test_relearn)
 	struct unlearn_spec spec = spec_quick();
 	spec.relearn_loss = 0.01;
 	spec.relearn_max_epochs = 30;
-	struct unlearn_figures orig, untrained, retrained;
+	struct forget_figures orig, untrained, retrained;
 	measure(&r, &r.e.model, &fs, &spec, &orig);
 	measure(&r, &r.initial, &fs, &spec, &untrained);
 	struct mlp ref;
@@ -406,7 +406,7 @@ START_TEST(test_relearn)
 	/* With momentum, whose velocity the bisection's replays restore as well. */
 	spec.momentum = 0.5;
 	spec.weight_decay = 1e-4;
-	struct unlearn_figures m0, m1, m2;
+	struct forget_figures m0, m1, m2;
 	measure(&r, &r.e.model, &fs, &spec, &m0);
 	measure(&r, &r.initial, &fs, &spec, &m1);
 	measure(&r, &r.initial, &fs, &spec, &m2);
@@ -432,18 +432,18 @@ END_TEST
 
 START_TEST(test_gap_and_names)
 {
-	struct unlearn_figures a = { .ua = 0.2, .ra = 0.9, .ta = 0.8, .mia = 0.5, .seconds = 9 };
-	struct unlearn_figures b = { .ua = 0.3, .ra = 0.95, .ta = 0.7, .mia = 0.1 };
-	ck_assert_double_eq_tol(unlearn_gap(&a, &b), (0.1 + 0.05 + 0.1 + 0.4) / 4, 1e-12);
-	ck_assert_double_eq_tol(unlearn_gap(&b, &a), unlearn_gap(&a, &b), 1e-15);
-	ck_assert(unlearn_gap(&a, &a) == 0);
+	struct forget_figures a = { .ua = 0.2, .ra = 0.9, .ta = 0.8, .mia = 0.5, .seconds = 9 };
+	struct forget_figures b = { .ua = 0.3, .ra = 0.95, .ta = 0.7, .mia = 0.1 };
+	ck_assert_double_eq_tol(metrics_gap(&a, &b), (0.1 + 0.05 + 0.1 + 0.4) / 4, 1e-12);
+	ck_assert_double_eq_tol(metrics_gap(&b, &a), metrics_gap(&a, &b), 1e-15);
+	ck_assert(metrics_gap(&a, &a) == 0);
 	b.mia = NAN;
-	ck_assert(isnan(unlearn_gap(&a, &b)));
-	ck_assert_str_eq(unlearn_reference_name(REFERENCE_RETRAIN), "retrain");
-	ck_assert_str_eq(unlearn_reference_name(REFERENCE_FINETUNE), "finetune");
-	ck_assert_str_eq(unlearn_reference_name(REFERENCE_GRADIENT_ASCENT), "gradient_ascent");
-	ck_assert_str_eq(unlearn_reference_name(REFERENCE_RANDOM_LABELS), "random_labels");
-	ck_assert_ptr_null(unlearn_reference_name(REFERENCE_COUNT));
+	ck_assert(isnan(metrics_gap(&a, &b)));
+	ck_assert_str_eq(scenario_reference_name(REFERENCE_RETRAIN), "retrain");
+	ck_assert_str_eq(scenario_reference_name(REFERENCE_FINETUNE), "finetune");
+	ck_assert_str_eq(scenario_reference_name(REFERENCE_GRADIENT_ASCENT), "gradient_ascent");
+	ck_assert_str_eq(scenario_reference_name(REFERENCE_RANDOM_LABELS), "random_labels");
+	ck_assert_ptr_null(scenario_reference_name(REFERENCE_COUNT));
 	struct forget_sets fs = { 0 };
 	forget_sets_free(&fs);
 	push(&fs.test, &fs.num_test, 1);
@@ -483,7 +483,7 @@ START_TEST(test_retrain)
 	reference(&r, REFERENCE_RETRAIN, &r.e.model, &fs, &spec, &c);
 	ck_assert(!same_params(&a, &c));
 	/* Class 1 never seen: the retrained model gives it to other classes. */
-	struct unlearn_figures f;
+	struct forget_figures f;
 	measure(&r, &a, &fs, &spec, &f);
 	ck_assert_msg(f.ua > 0.95 && f.forget_test_acc < 0.05 && f.ra > 0.6,
 		      "UA %g, forget test %g, RA %g", f.ua, f.forget_test_acc, f.ra);
@@ -549,7 +549,7 @@ START_TEST(test_gradient_ascent)
 	struct unlearn_spec spec = spec_quick();
 	spec.ascent_epochs = 2;
 	spec.lr = 0.05;
-	struct unlearn_figures f0, f1;
+	struct forget_figures f0, f1;
 	measure(&r, &r.e.model, &fs, &spec, &f0);
 	struct mlp a;
 	reference(&r, REFERENCE_GRADIENT_ASCENT, &r.e.model, &fs, &spec, &a);
@@ -594,7 +594,7 @@ START_TEST(test_random_labels)
 		fs.num_retain = 0;
 		struct unlearn_spec spec = spec_quick();
 		spec.finetune_epochs = 300;
-		struct unlearn_figures f;
+		struct forget_figures f;
 		measure(&r, &r.e.model, &fs, &spec, &f);
 		ck_assert_msg(f.ua < 0.1, "%s: UA before %g", protocols[p], f.ua);
 		struct mlp a;
@@ -644,11 +644,11 @@ static size_t allocations(struct run *r, int ref, const struct forget_sets *fs,
 			  const struct unlearn_spec *spec)
 {
 	struct mlp out;
-	struct unlearn_figures f;
+	struct forget_figures f;
 	alloc_count = 0;
 	alloc_counting = 1;
 	if (ref >= 0)
-		reference(r, (enum unlearn_reference)ref, &r->e.model, fs, spec, &out);
+		reference(r, (enum forget_reference)ref, &r->e.model, fs, spec, &out);
 	else
 		measure(r, &r->e.model, fs, spec, &f);
 	alloc_counting = 0;
@@ -673,7 +673,7 @@ START_TEST(test_no_allocation_per_batch)
 	for (int ref = -1; ref < REFERENCE_COUNT; ref++) {
 		size_t a = allocations(&r, ref, &fs, &one), b = allocations(&r, ref, &fs, &four);
 		ck_assert_msg(a == b, "%s: %zu allocations for 1 epoch, %zu for 4",
-			      ref < 0 ? "measure" : unlearn_reference_name(ref), a, b);
+			      ref < 0 ? "measure" : scenario_reference_name(ref), a, b);
 	}
 	forget_sets_free(&fs);
 	run_close(&r);

@@ -168,7 +168,7 @@ static void put_rng(FILE *f, const struct rng *r)
 		put_u64(f, r->s[i]);
 }
 
-static void put_figures(FILE *f, const struct unlearn_figures *u)
+static void put_figures(FILE *f, const struct forget_figures *u)
 {
 	const double v[] = { u->ua, u->ra, u->ta, u->forget_test_acc, u->mia, u->relearn_epochs,
 			     u->seconds };
@@ -540,11 +540,11 @@ static void get_rng(struct cursor *c, struct rng *r)
 		r->s[i] = get_u64(c);
 }
 
-static void get_figures(struct cursor *c, struct unlearn_figures *u)
+static void get_figures(struct cursor *c, struct forget_figures *u)
 {
 	double v[7];
 	get_doubles(c, v, 7);
-	*u = (struct unlearn_figures){ v[0], v[1], v[2], v[3], v[4], v[5], v[6] };
+	*u = (struct forget_figures){ v[0], v[1], v[2], v[3], v[4], v[5], v[6] };
 }
 
 #define malformed(err, ...) error_set((err), "malformed: " __VA_ARGS__)

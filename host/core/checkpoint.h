@@ -99,7 +99,7 @@ struct checkpoint_forget_done {
 	uint64_t num_forget;
 	int64_t plugin;	  /* index, or -1 */
 	unsigned references;
-	struct unlearn_figures figures, reference[REFERENCE_COUNT];
+	struct forget_figures figures, reference[REFERENCE_COUNT];
 };
 
 /* A run's state as a checkpoint holds it: what checkpoint_write writes, and what

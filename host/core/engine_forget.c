@@ -206,7 +206,7 @@ static int build_sets(struct engine *e, const struct scenario_forget *f, size_t 
 static void relay_retrain(void *ctx, const struct event *ev)
 {
 	if (ev->kind == EVENT_BATCH)
-		forget_progress(ctx, unlearn_reference_name(REFERENCE_RETRAIN),
+		forget_progress(ctx, scenario_reference_name(REFERENCE_RETRAIN),
 				       ev->batches_done, ev->batches_total);
 }
 
@@ -255,11 +255,11 @@ static int forget_references(struct engine *e, const struct scenario_forget *f,
 		double seconds = 0;
 		int rc = r == REFERENCE_RETRAIN && !f->retrain_joint
 				 ? retrain_sequence(e, f, ids, num_ids, &ref, &seconds, err)
-				 : unlearn_reference_run(&e->unlearn, (enum unlearn_reference)r,
+				 : unlearn_reference_run(&e->unlearn, (enum forget_reference)r,
 							 &e->model, &e->initial, fs, spec, &ref,
 							 &seconds, err);
 		if (rc != 0)
-			return error_prefix(err, "[%s] %s", f->section, unlearn_reference_name(r));
+			return error_prefix(err, "[%s] %s", f->section, scenario_reference_name(r));
 		rc = unlearn_measure(&e->unlearn, &ref, fs, spec, &u->reference[r], err);
 		mlp_free(&ref);
 		if (rc != 0)

@@ -161,8 +161,8 @@ static int plugin_reserve(void *ctx, size_t index, size_t rows, struct error *er
 		if (i != index)
 			others += e->plugins[i].svc.reserved;
 	if (others > INT_MAX || rows > INT_MAX - others)
-		return error_set(err, "%zu extra rows would make a batch of more than %d rows", rows,
-				 INT_MAX);
+		return error_set(err, "%zu extra rows would make a batch of more than %d rows",
+				 rows, INT_MAX);
 	struct services_ctx *c = &e->plugins[index].svc;
 	size_t was = c->reserved;
 	c->reserved = rows;

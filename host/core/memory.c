@@ -279,7 +279,8 @@ static uint64_t forget_bytes(const struct memory_run *r, const struct shape *sh,
 				continue;
 			}
 			uint64_t train = trained + sh->batch * row + (sh->momentum ? P : 0) +
-					 (ref == REFERENCE_GRADIENT_ASCENT ? P : 0) + 16 * sh->n_train;
+					 (ref == REFERENCE_GRADIENT_ASCENT ? P : 0) +
+					 16 * sh->n_train;
 			peak = max64(peak, max64(train, trained + measure));
 		}
 	}

@@ -55,23 +55,6 @@ void forget_sets_free(struct forget_sets *fs)
 	memset(fs, 0, sizeof(*fs));
 }
 
-const char *unlearn_reference_name(enum unlearn_reference r)
-{
-	static const char *const names[REFERENCE_COUNT] = {
-		[REFERENCE_RETRAIN] = "retrain",
-		[REFERENCE_FINETUNE] = "finetune",
-		[REFERENCE_GRADIENT_ASCENT] = "gradient_ascent",
-		[REFERENCE_RANDOM_LABELS] = "random_labels",
-	};
-	return (unsigned)r < REFERENCE_COUNT ? names[r] : NULL;
-}
-
-double unlearn_gap(const struct unlearn_figures *a, const struct unlearn_figures *b)
-{
-	return (fabs(a->ua - b->ua) + fabs(a->ra - b->ra) + fabs(a->ta - b->ta) +
-		fabs(a->mia - b->mia)) / 4.0;
-}
-
 /* ---- checks ---- */
 
 static int check_ids(const struct unlearn_env *env, const uint64_t *ids, size_t n,
@@ -523,7 +506,7 @@ static int relearn(struct work *w, struct mlp *m, const struct rows *f,
 
 int unlearn_measure(const struct unlearn_env *env, const struct mlp *m,
 		    const struct forget_sets *fs, const struct unlearn_spec *spec,
-		    struct unlearn_figures *out, struct error *err)
+		    struct forget_figures *out, struct error *err)
 {
 	if (check_model(env, m, "measured", err) != 0 || check_sets(env, fs, err) != 0)
 		return -1;
@@ -564,7 +547,7 @@ int unlearn_measure(const struct unlearn_env *env, const struct mlp *m,
 	return rc ? -1 : 0;
 }
 
-int unlearn_reference_run(const struct unlearn_env *env, enum unlearn_reference r,
+int unlearn_reference_run(const struct unlearn_env *env, enum forget_reference r,
 			  const struct mlp *before, const struct mlp *initial,
 			  const struct forget_sets *fs, const struct unlearn_spec *spec,
 			  struct mlp *out, double *seconds, struct error *err)
@@ -610,7 +593,7 @@ int unlearn_reference_run(const struct unlearn_env *env, enum unlearn_reference 
 	size_t epochs = r == REFERENCE_RETRAIN		 ? spec->retrain_epochs
 			: r == REFERENCE_GRADIENT_ASCENT ? spec->ascent_epochs
 							 : spec->finetune_epochs;
-	w.reference = unlearn_reference_name(r);
+	w.reference = scenario_reference_name(r);
 	w.planned = rc == 0 ? (uint64_t)epochs * batches_of(&w, n) : 0;
 	if (rc == 0 && r == REFERENCE_GRADIENT_ASCENT)
 		rc = ascend_epochs(&w, out, &opt, &forget, order, prev, epochs, &rng, err);

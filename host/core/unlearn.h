@@ -13,6 +13,8 @@
 #include "data/dataset.h"
 #include "data/tasks.h"
 #include "model/mlp.h"
+#include "results/metrics.h"
+#include "scenario/scenario.h"
 #include "util/error.h"
 
 /* What the measures and references read of a run, and whom they tell of their progress. */
@@ -47,17 +49,6 @@ struct forget_sets {
 
 void forget_sets_free(struct forget_sets *fs);
 
-enum unlearn_reference {
-	REFERENCE_RETRAIN,	  /* from the initial weights, on D_r */
-	REFERENCE_FINETUNE,	  /* from the model before the request, on D_r */
-	REFERENCE_GRADIENT_ASCENT, /* from the model before, ascending the CE on D_f */
-	REFERENCE_RANDOM_LABELS,  /* from the model before, D_f with random wrong labels + D_r */
-	REFERENCE_COUNT
-};
-
-/* "retrain", "finetune", "gradient_ascent", "random_labels"; NULL for no reference. */
-const char *unlearn_reference_name(enum unlearn_reference r);
-
 struct unlearn_spec {
 	size_t retrain_epochs;	 /* epochs over D_r for retrain */
 	size_t finetune_epochs;	 /* epochs for finetune and random_labels */
@@ -71,18 +62,6 @@ struct unlearn_spec {
 	size_t relearn_max_epochs;
 };
 
-struct unlearn_figures {
-	double ua;		 /* 1 - accuracy on D_f */
-	double ra;		 /* accuracy on D_r */
-	double ta;		 /* accuracy on the test set of struct forget_sets.test */
-	double forget_test_acc;	 /* accuracy on forget_test (NaN when empty) */
-	double mia;		 /* MIA-efficacy: fraction of D_f the attack calls non-member */
-	double relearn_epochs;	 /* epochs (fractional, by batches) until D_f's CE < relearn_loss;
-				  * relearn_max_epochs + 1 when never */
-	double seconds;		 /* the method's wall time (filled by the caller; unlearn_measure
-				  * leaves it as it is) */
-};
-
 /* The figures of model m; an empty set's figures are NaN. The membership attack: confidence
  * p(y|x) of the true label (masked as the protocol masks), members = a seeded sample of D_r,
  * non-members = as many test samples (of `test`), at most 5000 each; a threshold classifier
@@ -92,7 +71,7 @@ struct unlearn_figures {
  * batch by bisection within the epoch that gets below relearn_loss. */
 int unlearn_measure(const struct unlearn_env *env, const struct mlp *m,
 		    const struct forget_sets *fs, const struct unlearn_spec *spec,
-		    struct unlearn_figures *out, struct error *err);
+		    struct forget_figures *out, struct error *err);
 
 /* Runs a reference method: out receives its model (out is initialised here; mlp_free it; on
  * failure it holds nothing). before is the model before the request; initial the model's
@@ -100,12 +79,9 @@ int unlearn_measure(const struct unlearn_env *env, const struct mlp *m,
  * a warning (env->warn), where the loss on D_f stops being finite; random_labels draws
  * each D_f sample's label once among the classes the model may answer for it (its task's under
  * task-incremental, else every learned class), never its own. */
-int unlearn_reference_run(const struct unlearn_env *env, enum unlearn_reference r,
+int unlearn_reference_run(const struct unlearn_env *env, enum forget_reference r,
 			  const struct mlp *before, const struct mlp *initial,
 			  const struct forget_sets *fs, const struct unlearn_spec *spec,
 			  struct mlp *out, double *seconds, struct error *err);
-
-/* Mean |a - b| over UA, RA, TA and MIA: the average gap to retrain. */
-double unlearn_gap(const struct unlearn_figures *a, const struct unlearn_figures *b);
 
 #endif

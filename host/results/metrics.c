@@ -1,5 +1,7 @@
 #include "results/metrics.h"
 
+#include <math.h>
+
 /*
  * Every formula works on the leading n x n block of R, whose row stride stays T: the whole
  * matrix is the block n = T, a run stopped after step n the block n. In 0-based terms the last
@@ -101,4 +103,10 @@ void metrics_summarise(const double *R, const double *b, size_t T, size_t rows,
 	out->fwt = fwt(R, b, T, rows);
 	out->forgetting = metrics_forgetting_rows(R, T, rows, NULL);
 	out->forgetting_last_first = forgetting_last_first(R, T, rows);
+}
+
+double metrics_gap(const struct forget_figures *a, const struct forget_figures *b)
+{
+	return (fabs(a->ua - b->ua) + fabs(a->ra - b->ra) + fabs(a->ta - b->ta) +
+		fabs(a->mia - b->mia)) / 4.0;
 }

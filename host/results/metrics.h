@@ -30,4 +30,21 @@ struct metrics_summary {
 void metrics_summarise(const double *R, const double *b, size_t T, size_t rows,
 		       struct metrics_summary *out);
 
+/* The figures of a model after a forget step (METHODS.md), SalUn's and SCRUB's conventions:
+ * unlearn.c measures them. */
+struct forget_figures {
+	double ua;		 /* 1 - accuracy on D_f */
+	double ra;		 /* accuracy on D_r */
+	double ta;		 /* accuracy on the test set of struct forget_sets.test */
+	double forget_test_acc;	 /* accuracy on forget_test (NaN when empty) */
+	double mia;		 /* MIA-efficacy: fraction of D_f the attack calls non-member */
+	double relearn_epochs;	 /* epochs (fractional, by batches) until D_f's CE < relearn_loss;
+				  * relearn_max_epochs + 1 when never */
+	double seconds;		 /* the method's wall time (filled by the caller; unlearn_measure
+				  * leaves it as it is) */
+};
+
+/* Mean |a - b| over UA, RA, TA and MIA: the average gap to retrain. */
+double metrics_gap(const struct forget_figures *a, const struct forget_figures *b);
+
 #endif

@@ -112,14 +112,14 @@ static json_t *phases(const struct results *r)
 	return o;
 }
 
-static json_t *unlearn_object(const struct unlearn_figures *f, const struct unlearn_figures *retrain)
+static json_t *unlearn_object(const struct forget_figures *f, const struct forget_figures *retrain)
 {
 	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "ua", number(f->ua), "ra",
 			      number(f->ra), "ta", number(f->ta), "forget_test_accuracy",
 			      number(f->forget_test_acc), "mia", number(f->mia), "relearn_epochs",
 			      number(f->relearn_epochs), "seconds", number(f->seconds));
 	if (o && json_object_set_new(o, "gap_to_retrain",
-				     retrain ? number(unlearn_gap(f, retrain)) : json_null()) != 0) {
+				     retrain ? number(metrics_gap(f, retrain)) : json_null()) != 0) {
 		json_decref(o);
 		return NULL;
 	}
@@ -131,7 +131,7 @@ static const char *const what_names[] = { "class", "task", "samples" };
 static json_t *unlearning_step(const struct results_unlearning *u)
 {
 	const struct scenario_forget *f = u->forget;
-	const struct unlearn_figures *retrain =
+	const struct forget_figures *retrain =
 		u->references & (1u << REFERENCE_RETRAIN) ? &u->reference[REFERENCE_RETRAIN] : NULL;
 	json_t *o = unlearn_object(&u->figures, retrain);
 	json_t *refs = json_object();
@@ -139,7 +139,7 @@ static json_t *unlearning_step(const struct results_unlearning *u)
 		if (!(u->references & (1u << r)))
 			continue;
 		json_t *fig = unlearn_object(&u->reference[r], r == REFERENCE_RETRAIN ? NULL : retrain);
-		if (!fig || json_object_set_new(refs, unlearn_reference_name(r), fig) != 0) {
+		if (!fig || json_object_set_new(refs, scenario_reference_name(r), fig) != 0) {
 			json_decref(refs);
 			refs = NULL;
 		}

@@ -9,7 +9,7 @@
 
 #include <lethe/host.h>
 
-#include "core/unlearn.h"
+#include "results/metrics.h"
 #include "scenario/scenario.h"
 #include "util/error.h"
 
@@ -23,9 +23,9 @@ struct results_unlearning {
 	const struct scenario_forget *forget;
 	size_t num_forget;		 /* |D_f| */
 	const char *plugin;		 /* NULL: the data left, no procedure ran */
-	struct unlearn_figures figures;
+	struct forget_figures figures;
 	unsigned references;		 /* bit r: reference r ran */
-	struct unlearn_figures reference[REFERENCE_COUNT];
+	struct forget_figures reference[REFERENCE_COUNT];
 };
 
 /* A figure a plugin reported (lethe_host.report). */

@@ -115,8 +115,12 @@ static const lethe_param_decl train_decls[TRN_COUNT] = {
 
 static const char *const what_names[] = { "class", "task", "samples", NULL };
 static const char *const retrain_names[] = { "sequence", "joint", NULL };
-static const char *const reference_names[] = { "retrain", "finetune", "gradient_ascent",
-					       "random_labels", NULL };
+static const char *const reference_names[REFERENCE_COUNT + 1] = {
+	[REFERENCE_RETRAIN] = "retrain",
+	[REFERENCE_FINETUNE] = "finetune",
+	[REFERENCE_GRADIENT_ASCENT] = "gradient_ascent",
+	[REFERENCE_RANDOM_LABELS] = "random_labels",
+};
 
 enum {
 	FGT_AFTER, FGT_WHAT, FGT_CLASSES, FGT_TASK, FGT_FRACTION, FGT_PLUGIN, FGT_REFERENCES,
@@ -676,7 +680,7 @@ static int read_tasks(struct scenario *s, struct error *e)
 	return 0;
 }
 
-/* Reads "retrain, finetune" into bits of enum unlearn_reference (the order of reference_names). */
+/* Reads "retrain, finetune" into bits of enum forget_reference. */
 static int read_references(const struct scenario *s, const char *section, const char *text,
 			   unsigned *bits, struct error *e)
 {
@@ -894,6 +898,11 @@ const char *scenario_protocol_name(lethe_protocol p)
 	if ((size_t)p < COUNT(protocol_names) - 1)
 		return protocol_names[p];
 	return "unknown";
+}
+
+const char *scenario_reference_name(enum forget_reference r)
+{
+	return (unsigned)r < REFERENCE_COUNT ? reference_names[r] : NULL;
 }
 
 void scenario_free(struct scenario *s)

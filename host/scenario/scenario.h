@@ -33,6 +33,15 @@
 
 enum forget_what { FORGET_WHAT_CLASS, FORGET_WHAT_TASK, FORGET_WHAT_SAMPLES };
 
+/* The reference methods a forget step's figures are set beside. */
+enum forget_reference {
+	REFERENCE_RETRAIN,	  /* from the initial weights, on D_r */
+	REFERENCE_FINETUNE,	  /* from the model before the request, on D_r */
+	REFERENCE_GRADIENT_ASCENT, /* from the model before, ascending the CE on D_f */
+	REFERENCE_RANDOM_LABELS,  /* from the model before, D_f with random wrong labels + D_r */
+	REFERENCE_COUNT
+};
+
 /* A [forgetN] section: after learning step `after`, forget some data. */
 struct scenario_forget {
 	char section[INI_NAME_MAX];
@@ -43,7 +52,7 @@ struct scenario_forget {
 	size_t task;		  /* task and samples: 1-based */
 	double fraction;	  /* samples */
 	char plugin[INI_NAME_MAX]; /* the unlearning plugin's section, "" for none */
-	unsigned references;	  /* bit r: run reference r (enum unlearn_reference) */
+	unsigned references;	  /* bit r: run reference r (enum forget_reference) */
 	int retrain_joint;	  /* retrain: one joint training on D_r, not the scenario's steps */
 	size_t retrain_epochs;	  /* 0: train.epochs x the steps learned */
 	size_t finetune_epochs, ascent_epochs;
@@ -113,6 +122,10 @@ int scenario_build_tasks(const struct scenario *s, const struct dataset *train,
 			 const struct dataset *test, struct task_list *tl, struct error *e);
 
 const char *scenario_protocol_name(lethe_protocol p);
+
+/* A reference method as scenarios and metrics.json name it ("retrain", "finetune",
+ * "gradient_ascent", "random_labels"); NULL for no reference. */
+const char *scenario_reference_name(enum forget_reference r);
 
 /* A built-in section and the declarations its keys are checked against: the tables the parser
  * uses, exposed so that lethe-scenario(5) is generated from them and cannot drift. [tasks]

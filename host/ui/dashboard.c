@@ -184,7 +184,7 @@ static void forget_ended(struct dashboard *d)
 	if (!d->num_unlearning)
 		return;
 	const struct results_unlearning *u = &e->unlearning[d->num_unlearning - 1];
-	const struct unlearn_figures *f = &u->figures;
+	const struct forget_figures *f = &u->figures;
 	char text[DASHBOARD_TEXT_MAX];
 	snprintf(text, sizeof(text), "[%s] done: UA %.3f RA %.3f TA %.3f MIA %.3f in %.1f s",
 		 u->forget ? u->forget->section : "forget", f->ua, f->ra, f->ta, f->mia,

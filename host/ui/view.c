@@ -398,7 +398,7 @@ void view_figures_head(size_t width, char *buf, size_t size)
 		 secs ? FIGURES_SECONDS_WIDTH : 0, secs ? "secs" : "");
 }
 
-void view_figures(const char *label, const struct unlearn_figures *f, size_t width, char *buf,
+void view_figures(const char *label, const struct forget_figures *f, size_t width, char *buf,
 		  size_t size)
 {
 	char ua[16], ra[16], ta[16], mia[16], secs[16] = "";

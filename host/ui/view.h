@@ -98,7 +98,7 @@ void view_metrics(const struct dashboard *d, size_t width, char *buf, size_t siz
  * (UA, RA, TA, MIA in percent, and the seconds when width has room for them). */
 void view_forget_heading(const struct results_unlearning *u, char *buf, size_t size);
 void view_figures_head(size_t width, char *buf, size_t size);
-void view_figures(const char *label, const struct unlearn_figures *f, size_t width, char *buf,
+void view_figures(const char *label, const struct forget_figures *f, size_t width, char *buf,
 		  size_t size);
 
 void view_log_line(const struct dashboard_log *l, char *buf, size_t size);
