@@ -312,7 +312,7 @@ static void keep_checkpoints(void *ctx, const struct event *ev)
 	struct keep *k = ctx;
 	if (ev->kind != EVENT_BATCH || k->kept == 4 || ev->batches_done != k->at[k->kept])
 		return;
-	char *from = path_in(k->dir, RUN_DIR_CHECKPOINT), name[32];
+	char *from = path_in(k->dir, RESULTS_CHECKPOINT), name[32];
 	snprintf(name, sizeof(name), "kept-%d", k->kept++);
 	size_t size;
 	char *bytes = testutil_read(from, &size);
@@ -342,7 +342,7 @@ START_TEST(test_rollback_resumes_bit_identical)
 		char *kept = path_in(testutil_dir, name), *dir = subdir(name + 1);
 		size_t size;
 		char *bytes = testutil_read(kept, &size);
-		free(testutil_write(dir, RUN_DIR_CHECKPOINT, bytes, size));
+		free(testutil_write(dir, RESULTS_CHECKPOINT, bytes, size));
 		run_open(&r, path, NULL, 0);
 		ck_assert_msg(engine_resume(&r.e, dir, &r.err) == 0, "%s", r.err.msg);
 		ck_assert_msg(r.e.batches_done < keep.at[i], "a checkpoint of the future");
@@ -376,7 +376,7 @@ static char *checkpoint_bytes(const char *dir, size_t *size)
 	ck_assert_int_eq(engine_run(&r.e, dir, &r.err), ENGINE_STOPPED);
 	run_close(&r);
 	free(scenario);
-	char *file = path_in(dir, RUN_DIR_CHECKPOINT);
+	char *file = path_in(dir, RESULTS_CHECKPOINT);
 	char *bytes = testutil_read(file, size);
 	ck_assert_ptr_nonnull(bytes);
 	free(file);
@@ -419,7 +419,7 @@ START_TEST(test_round_trip)
 	ck_assert_msg(engine_checkpoint(&r.e, again, &r.err) == 0, "%s", r.err.msg);
 	run_close(&r);
 	size_t size2;
-	char *file = path_in(again, RUN_DIR_CHECKPOINT), *bytes2 = testutil_read(file, &size2);
+	char *file = path_in(again, RESULTS_CHECKPOINT), *bytes2 = testutil_read(file, &size2);
 	ck_assert_msg(checkpoint_parse(bytes2, size2, w, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(size2, size);
 	span_same(&v->settings, &w->settings, 1, "settings");
@@ -454,12 +454,12 @@ END_TEST
 static void refused(const char *bytes, size_t size, const char *why)
 {
 	char *dir = subdir("bad"), *scenario = path_in(testutil_dir, "s.ini");
-	free(testutil_write(dir, RUN_DIR_CHECKPOINT, bytes, size));
+	free(testutil_write(dir, RESULTS_CHECKPOINT, bytes, size));
 	struct run fresh, r;
 	run_open(&fresh, scenario, NULL, 0);
 	run_open(&r, scenario, NULL, 0);
 	ck_assert_int_eq(engine_resume(&r.e, dir, &r.err), -1);
-	ck_assert_has(r.err.msg, RUN_DIR_CHECKPOINT);
+	ck_assert_has(r.err.msg, RESULTS_CHECKPOINT);
 	ck_assert_has(r.err.msg, why);
 	ck_assert_msg(!strchr(r.err.msg, '\n'), "more than a line: %s", r.err.msg);
 	ck_assert(!memcmp(r.e.model.params, fresh.e.model.params,
@@ -609,7 +609,7 @@ static char *with_kernel(const char *bytes, size_t *size, const char *kernel)
 static int resume_warns(const char *bytes, size_t size, char *line, size_t line_size)
 {
 	char *dir = subdir("k"), *scenario = path_in(testutil_dir, "s.ini");
-	free(testutil_write(dir, RUN_DIR_CHECKPOINT, bytes, size));
+	free(testutil_write(dir, RESULTS_CHECKPOINT, bytes, size));
 	struct run r;
 	run_open(&r, scenario, NULL, 0);
 	ck_assert_msg(engine_resume(&r.e, dir, &r.err) == 0, "%s", r.err.msg);
@@ -754,7 +754,7 @@ START_TEST(test_failed_write_keeps_previous)
 	ck_assert_int_eq(rc, -1);
 	ck_assert_has(r.err.msg, "cannot write the checkpoint: File too large; the previous one, "
 		      "if any, is intact");
-	char *file = path_in(dir, RUN_DIR_CHECKPOINT);
+	char *file = path_in(dir, RESULTS_CHECKPOINT);
 	size_t now_size;
 	char *now = testutil_read(file, &now_size);
 	ck_assert(now_size == size && !memcmp(now, bytes, size));

@@ -459,13 +459,13 @@ int checkpoint_write(const char *dir, const struct checkpoint_view *v, checkpoin
 		     void *ctx, struct error *err)
 {
 	char path[PATH_MAX];
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, RUN_DIR_CHECKPOINT) >= sizeof(path))
-		return error_set(err, "%s/%s: %s", dir, RUN_DIR_CHECKPOINT, strerror(ENAMETOOLONG));
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, RESULTS_CHECKPOINT) >= sizeof(path))
+		return error_set(err, "%s/%s: %s", dir, RESULTS_CHECKPOINT, strerror(ENAMETOOLONG));
 	/* The checkpoint may come before the first results. */
 	if (files_make_dirs(dir, err) != 0)
 		return error_prefix(err, "%s: cannot write the checkpoint", path);
 	struct writer w = { v, save, ctx };
-	if (files_replace(dir, RUN_DIR_CHECKPOINT, 0666, write_file, &w, err) == 0)
+	if (files_replace(dir, RESULTS_CHECKPOINT, 0666, write_file, &w, err) == 0)
 		return 0;
 	if (errno)
 		error_set(err, "%s: cannot write the checkpoint: %s; the previous one, if any, is "

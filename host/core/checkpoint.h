@@ -53,7 +53,7 @@
 #include "core/services.h"
 #include "core/unlearn.h"
 #include "data/tasks.h"
-#include "results/run_dir.h"
+#include "results/results.h"
 #include "scenario/ini.h"
 #include "scenario/scenario.h"
 #include "util/error.h"

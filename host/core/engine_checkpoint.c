@@ -116,7 +116,7 @@ int engine_checkpoint(struct engine *e, const char *dir, struct error *err)
 	char *settings = checkpoint_settings(&e->s->ini, &len);
 	struct checkpoint_view *v = malloc(sizeof(*v));
 	int rc = settings && v ? 0 : error_set(err, "%s/%s: cannot write the checkpoint: out of "
-					       "memory", dir, RUN_DIR_CHECKPOINT);
+					       "memory", dir, RESULTS_CHECKPOINT);
 	if (rc == 0) {
 		view_of(e, settings, len, v);
 		rc = checkpoint_write(dir, v, save_plugin, e, err);
@@ -266,8 +266,8 @@ static void apply(struct engine *e, const struct checkpoint_view *v)
 int engine_resume(struct engine *e, const char *dir, struct error *err)
 {
 	char path[PATH_MAX];
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, RUN_DIR_CHECKPOINT) >= sizeof(path))
-		return error_set(err, "%s/%s: %s", dir, RUN_DIR_CHECKPOINT, strerror(ENAMETOOLONG));
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, RESULTS_CHECKPOINT) >= sizeof(path))
+		return error_set(err, "%s/%s: %s", dir, RESULTS_CHECKPOINT, strerror(ENAMETOOLONG));
 	size_t size;
 	unsigned char *data = checkpoint_read(path, &size, err);
 	if (!data)

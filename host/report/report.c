@@ -12,7 +12,9 @@
 #include "cli/cli.h"
 #include "report/report_run.h"
 #include "report/report_sweep.h"
+#include "results/results.h"
 #include "util/files.h"
+#include "util/json_io.h"
 
 static const char usage[] =
 	"usage: lethe report DIR [--quiet]\n"
@@ -30,7 +32,7 @@ static const char usage[] =
 /* The page to write, whichever file it came from. */
 struct page {
 	int (*draw)(const struct page *p, FILE *f);
-	struct report_run run;
+	struct results_doc run;
 	struct report_sweep sweep;
 };
 
@@ -51,71 +53,57 @@ static int write_page(FILE *f, const void *data, struct error *e)
 	return p->draw(p, f);
 }
 
-/* dir/metrics.json, else dir/summary.json, parsed. */
-static json_t *load(const char *dir, char path[PATH_MAX], int *sweep, struct error *e)
+/* Into path, dir's metrics.json (0), else its summary.json (1); -1 when it holds neither. */
+static int results_in(const char *dir, char path[PATH_MAX], struct error *e)
 {
 	struct stat st;
-	if (stat(dir, &st) != 0) {
-		error_set(e, "%s: %s", dir, strerror(errno));
-		return NULL;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		error_set(e, "%s: %s", dir, strerror(ENOTDIR));
-		return NULL;
-	}
-	*sweep = 0;
-	snprintf(path, PATH_MAX, "%s/metrics.json", dir);
-	if (access(path, F_OK) != 0) {
-		*sweep = 1;
-		snprintf(path, PATH_MAX, "%s/summary.json", dir);
-	}
-	if (*sweep && access(path, F_OK) != 0) {
-		error_set(e, "%s: no metrics.json (a run's results) nor summary.json (a sweep's) "
-			  "in it", dir);
-		return NULL;
-	}
+	if (stat(dir, &st) != 0)
+		return error_set(e, "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return error_set(e, "%s: %s", dir, strerror(ENOTDIR));
+	snprintf(path, PATH_MAX, "%s/%s", dir, RESULTS_METRICS);
+	if (access(path, F_OK) == 0)
+		return 0;
+	snprintf(path, PATH_MAX, "%s/summary.json", dir);
+	if (access(path, F_OK) == 0)
+		return 1;
+	return error_set(e, "%s: no metrics.json (a run's results) nor summary.json (a sweep's) "
+			 "in it", dir);
+}
 
-	FILE *f = files_fopen_regular(path, e);
-	if (!f)
-		return NULL;
-	json_error_t jerr;
-	json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-	fclose(f);
-	if (!root) {
-		error_set(e, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-		return NULL;
-	}
-	if (!json_is_object(root)) {
-		json_decref(root);
-		error_set(e, "%s: not a JSON object", path);
-		return NULL;
-	}
-	return root;
+/* A sweep's summary.json; *root holds the document the page points into. */
+static int load_sweep(struct report_sweep *w, json_t **root, const char *path, struct error *e)
+{
+	if (!(*root = json_io_read(path, e)))
+		return -1;
+	if (!json_is_object(*root))
+		return error_set(e, "%s: not a JSON object", path);
+	if (report_sweep_load(w, *root, e) != 0)
+		return error_prefix(e, "%s", path);
+	return 0;
 }
 
 enum report_status report_write(const char *dir, struct error *e)
 {
 	char path[PATH_MAX];
-	int sweep;
-	json_t *root = load(dir, path, &sweep, e);
-	if (!root)
+	int sweep = results_in(dir, path, e);
+	if (sweep < 0)
 		return REPORT_BAD_INPUT;
-
 	struct page p = { .draw = sweep ? draw_sweep : draw_run };
-	int rc = sweep ? report_sweep_load(&p.sweep, root, e) : report_run_load(&p.run, root, e);
-	enum report_status status = REPORT_BAD_INPUT;
-	if (rc != 0) {
-		error_prefix(e, "%s", path);
-	} else {
-		status = files_replace(dir, "report.svg", 0666, write_page, &p, e) == 0
-				 ? REPORT_OK
-				 : REPORT_WRITE_FAILED;
-		if (sweep)
-			report_sweep_free(&p.sweep);
-		else
-			report_run_free(&p.run);
+	json_t *root = NULL;
+	if ((sweep ? load_sweep(&p.sweep, &root, path, e) : results_load(&p.run, path, e)) != 0) {
+		json_decref(root);
+		return REPORT_BAD_INPUT;
 	}
-	/* The pages point into the document: it goes last. */
+	enum report_status status =
+		files_replace(dir, RESULTS_REPORT, 0666, write_page, &p, e) == 0
+			? REPORT_OK
+			: REPORT_WRITE_FAILED;
+	if (sweep)
+		report_sweep_free(&p.sweep);
+	else
+		results_doc_free(&p.run);
+	/* The pages point into the documents: they go last. */
 	json_decref(root);
 	return status;
 }

@@ -3,6 +3,7 @@
 #include "report/report_run.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,17 +30,17 @@ static const struct svg_font small_right = { .size = 10, .fill = "#333333",
 static const struct svg_font bar_value = { .size = 10, .fill = "#333333",
 					   .anchor = SVG_ANCHOR_MIDDLE, .cls = "bar-value" };
 
-static double cell_width(const struct report_run *r)
+static double cell_width(const struct results_doc *r)
 {
 	return fmin(56, (COLUMN_WIDTH - MATRIX_LEFT - 16) / (double)r->num_tasks);
 }
 
-static double cell_height(const struct report_run *r)
+static double cell_height(const struct results_doc *r)
 {
 	return r->num_tasks <= 12 ? 24 : 18;
 }
 
-static double panel_height(const struct report_run *r, size_t panel)
+static double panel_height(const struct results_doc *r, size_t panel)
 {
 	switch (panel) {
 	case PANEL_MATRIX:
@@ -53,7 +54,7 @@ static double panel_height(const struct report_run *r, size_t panel)
 }
 
 /* Panels are laid out two to a row; a row is as tall as its taller panel. */
-static double row_height(const struct report_run *r, size_t row)
+static double row_height(const struct results_doc *r, size_t row)
 {
 	size_t panels = PANEL_FORGETS + r->num_forgets;
 	double h = panel_height(r, 2 * row);
@@ -81,7 +82,7 @@ static void heatmap_cell(struct svg *s, double x, double y, double w, double h, 
 		 text);
 }
 
-static void draw_matrix(struct svg *s, const struct report_run *r, const struct report_box *b)
+static void draw_matrix(struct svg *s, const struct results_doc *r, const struct report_box *b)
 {
 	size_t T = r->num_tasks;
 	double cw = cell_width(r), ch = cell_height(r);
@@ -132,16 +133,16 @@ static void draw_matrix(struct svg *s, const struct report_run *r, const struct 
 }
 
 /* Task j's accuracy before any step (k = 0) and after step k. */
-static double accuracy_at(const struct report_run *r, size_t j, size_t k)
+static double accuracy_at(const struct results_doc *r, size_t j, size_t k)
 {
 	return k == 0 ? r->b[j] : r->R[(k - 1) * r->num_tasks + j];
 }
 
-static void draw_series(struct svg *s, const struct report_run *r, size_t j,
+static void draw_series(struct svg *s, const struct results_doc *r, size_t j,
 			const struct report_scale *xs, const struct report_scale *ys)
 {
 	const char *colour = report_chart_series(j);
-	double x[REPORT_TASKS_MAX + 1], y[REPORT_TASKS_MAX + 1];
+	double x[RESULTS_TASKS_MAX + 1], y[RESULTS_TASKS_MAX + 1];
 	size_t n = 0;
 	char tip[96], value[16];
 
@@ -176,7 +177,7 @@ static void draw_series(struct svg *s, const struct report_run *r, size_t j,
 	svg_group_end(s);
 }
 
-static void draw_lines(struct svg *s, const struct report_run *r, const struct report_box *b)
+static void draw_lines(struct svg *s, const struct results_doc *r, const struct report_box *b)
 {
 	size_t T = r->num_tasks;
 	double px0 = b->x + 44, px1 = b->x + b->w - 84, py0 = b->y + 40, py1 = b->y + b->h - 40;
@@ -203,7 +204,7 @@ static void draw_lines(struct svg *s, const struct report_run *r, const struct r
 	svg_group_end(s);
 }
 
-static void draw_forgetting(struct svg *s, const struct report_run *r,
+static void draw_forgetting(struct svg *s, const struct results_doc *r,
 			    const struct report_box *b)
 {
 	char title[96], value[16];
@@ -249,11 +250,11 @@ static void draw_forgetting(struct svg *s, const struct report_run *r,
 	svg_group_end(s);
 }
 
-static const char *const figure_names[REPORT_UNLEARN_FIGURES] = { "UA", "RA", "TA", "MIA" };
+static const char *const figure_names[RESULTS_FORGET_FIGURES] = { "UA", "RA", "TA", "MIA" };
 
 /* Method k's figure g as a bar across [x, x + w], its value above it where there is room. */
 static void method_bar(struct svg *s, const struct report_scale *ys,
-		       const struct report_method *m, size_t k, int g, double x, double w)
+		       const struct results_method *m, size_t k, int g, double x, double w)
 {
 	static const struct svg_font tiny = { .size = 8, .anchor = SVG_ANCHOR_MIDDLE,
 					      .fill = "#333333" };
@@ -269,14 +270,42 @@ static void method_bar(struct svg *s, const struct report_scale *ys,
 			 report_chart_figure(value, sizeof(value), v, 2));
 }
 
-static void draw_forget(struct svg *s, const struct report_forget *f,
+/* Appends to buf (size bytes), cutting it short when full. */
+static void add(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void add(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t len = strlen(buf);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+}
+
+/* "forget1 after step 2: class 1,3, 60 samples, by repulsion" */
+static void caption(const struct results_forget *f, char *c, size_t size)
+{
+	snprintf(c, size, "%s after step %lld: ", f->section, f->after);
+	if (f->has_fraction)
+		add(c, size, "%.0f%% of ", f->fraction * 100);
+	add(c, size, "%s", f->what);
+	if (f->has_task)
+		add(c, size, " %lld", f->task);
+	for (size_t i = 0; i < f->num_classes; i++)
+		add(c, size, "%s%lld", i ? "," : " ", f->classes[i]);
+	add(c, size, ", %lld samples, %s%s", f->samples, f->plugin ? "by " : "",
+	    f->plugin ? f->plugin : "data removed, no procedure run");
+}
+
+static void draw_forget(struct svg *s, const struct results_forget *f,
 			const struct report_box *b)
 {
-	char gap[16], secs[16], line[160];
+	char gap[16], secs[16], line[160], what[256];
 	size_t m = f->num_methods;
 
 	report_chart_panel(s, b, "unlearning", "unlearning, beside the reference methods");
-	svg_text(s, b->x + 12, b->y + 40, &small, f->caption);
+	caption(f, what, sizeof(what));
+	svg_text(s, b->x + 12, b->y + 40, &small, what);
 	snprintf(line, sizeof(line), "gap to retrain %s (mean |difference| of UA, RA, TA, MIA); "
 		 "%s s", report_chart_figure(gap, sizeof(gap), f->gap_to_retrain, 3),
 		 report_chart_figure(secs, sizeof(secs), f->seconds, 2));
@@ -295,8 +324,8 @@ static void draw_forget(struct svg *s, const struct report_forget *f,
 	report_chart_grid_y(s, &ys, px0, px1);
 	/* A group of bars per figure, one bar per method, the groups a tenth of their width
 	 * apart on either side. */
-	double group = (px1 - px0) / REPORT_UNLEARN_FIGURES, bw = group * 0.8 / m;
-	for (int g = 0; g < REPORT_UNLEARN_FIGURES; g++) {
+	double group = (px1 - px0) / RESULTS_FORGET_FIGURES, bw = group * 0.8 / m;
+	for (int g = 0; g < RESULTS_FORGET_FIGURES; g++) {
 		double gx = px0 + g * group + group * 0.1;
 		for (size_t k = 0; k < m; k++)
 			method_bar(s, &ys, &f->methods[k], k, g, gx + k * bw, bw);
@@ -305,7 +334,7 @@ static void draw_forget(struct svg *s, const struct report_forget *f,
 	svg_group_end(s);
 }
 
-static void draw_cards(struct svg *s, const struct report_run *r)
+static void draw_cards(struct svg *s, const struct results_doc *r)
 {
 	const struct {
 		const char *label;
@@ -333,15 +362,17 @@ static void draw_cards(struct svg *s, const struct report_run *r)
 	svg_group_end(s);
 }
 
-int report_run_draw(const struct report_run *r, FILE *f)
+int report_run_draw(const struct results_doc *r, FILE *f)
 {
 	size_t panels = PANEL_FORGETS + r->num_forgets, rows = (panels + 1) / 2;
 	double height = PANELS_Y + REPORT_MARGIN;
 	for (size_t row = 0; row < rows; row++)
 		height += row_height(r, row) + (row ? REPORT_GAP : 0);
 
-	char title[256], subtitle[512];
+	char title[256], subtitle[512], plugins[256] = "";
 	char steps[64] = "complete";
+	for (size_t i = 0; i < r->num_plugins; i++)
+		add(plugins, sizeof(plugins), "%s%s", i ? ", " : "", r->plugins[i]);
 	if (!r->complete)
 		snprintf(steps, sizeof(steps), "partial, %zu of %zu steps", r->rows_done,
 			 r->num_tasks);
@@ -349,7 +380,7 @@ int report_run_draw(const struct report_run *r, FILE *f)
 		 r->scenario ? r->scenario : "(unnamed)", r->protocol, r->seed, steps);
 	snprintf(subtitle, sizeof(subtitle), "baseline %s; plugins: %s; %zu tasks; %zu forget "
 		 "step%s", r->baseline ? r->baseline : "not recorded",
-		 *r->plugins ? r->plugins : "none", r->num_tasks, r->num_forgets,
+		 *plugins ? plugins : "none", r->num_tasks, r->num_forgets,
 		 r->num_forgets == 1 ? "" : "s");
 
 	struct svg s;

@@ -17,6 +17,7 @@
 #include "results/metrics.h"
 #include "scenario/scenario.h"
 #include "util/files.h"
+#include "util/json_io.h"
 
 /* Appends v to array a, both stolen; on failure frees a and returns NULL, so loops need no
  * checks of their own. */
@@ -29,18 +30,11 @@ static json_t *append(json_t *a, json_t *v)
 	return a;
 }
 
-/* JSON has no NaN or infinity: such a value goes out as null, the way JavaScript writes it, and
- * the rest of the results still reach the disk. */
-static json_t *number(double v)
-{
-	return isfinite(v) ? json_real(v) : json_null();
-}
-
 static json_t *reals(const double *v, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++)
-		a = append(a, number(v[i]));
+		a = append(a, json_io_real(v[i]));
 	return a;
 }
 
@@ -93,7 +87,7 @@ static json_t *figures_object(const struct results_figure *figs, size_t n)
 		json_t *per = json_object_get(o, f->plugin);
 		if (!per && json_object_set_new(o, f->plugin, per = json_object()) != 0)
 			per = NULL;
-		if (!per || json_object_set_new(per, f->key, number(f->value)) != 0) {
+		if (!per || json_object_set_new(per, f->key, json_io_real(f->value)) != 0) {
 			json_decref(o);
 			return NULL;
 		}
@@ -104,22 +98,31 @@ static json_t *figures_object(const struct results_figure *figs, size_t n)
 static json_t *phases(const struct results *r)
 {
 	json_t *o = json_object();
-	for (size_t i = 0; o && i < r->num_phases; i++)
-		if (json_object_set_new(o, r->phase_names[i], number(r->phase_seconds[i])) != 0) {
+	for (size_t i = 0; o && i < r->num_phases; i++) {
+		json_t *v = json_io_real(r->phase_seconds[i]);
+		if (json_object_set_new(o, r->phase_names[i], v) != 0) {
 			json_decref(o);
 			return NULL;
 		}
+	}
 	return o;
 }
 
-static json_t *unlearn_object(const struct forget_figures *f, const struct forget_figures *retrain)
+static json_t *figures_json(const struct forget_figures *f,
+			    const struct forget_figures *retrain)
 {
-	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "ua", number(f->ua), "ra",
-			      number(f->ra), "ta", number(f->ta), "forget_test_accuracy",
-			      number(f->forget_test_acc), "mia", number(f->mia), "relearn_epochs",
-			      number(f->relearn_epochs), "seconds", number(f->seconds));
-	if (o && json_object_set_new(o, "gap_to_retrain",
-				     retrain ? number(metrics_gap(f, retrain)) : json_null()) != 0) {
+	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+			      "ua", json_io_real(f->ua),
+			      "ra", json_io_real(f->ra),
+			      "ta", json_io_real(f->ta),
+			      "forget_test_accuracy", json_io_real(f->forget_test_acc),
+			      "mia", json_io_real(f->mia),
+			      "relearn_epochs", json_io_real(f->relearn_epochs),
+			      "seconds", json_io_real(f->seconds));
+	if (!o)
+		return NULL;
+	json_t *gap = retrain ? json_io_real(metrics_gap(f, retrain)) : json_null();
+	if (json_object_set_new(o, "gap_to_retrain", gap) != 0) {
 		json_decref(o);
 		return NULL;
 	}
@@ -133,12 +136,13 @@ static json_t *unlearning_step(const struct results_unlearning *u)
 	const struct scenario_forget *f = u->forget;
 	const struct forget_figures *retrain =
 		u->references & (1u << REFERENCE_RETRAIN) ? &u->reference[REFERENCE_RETRAIN] : NULL;
-	json_t *o = unlearn_object(&u->figures, retrain);
+	json_t *o = figures_json(&u->figures, retrain);
 	json_t *refs = json_object();
 	for (int r = 0; o && refs && r < REFERENCE_COUNT; r++) {
 		if (!(u->references & (1u << r)))
 			continue;
-		json_t *fig = unlearn_object(&u->reference[r], r == REFERENCE_RETRAIN ? NULL : retrain);
+		const struct forget_figures *by = r == REFERENCE_RETRAIN ? NULL : retrain;
+		json_t *fig = figures_json(&u->reference[r], by);
 		if (!fig || json_object_set_new(refs, scenario_reference_name(r), fig) != 0) {
 			json_decref(refs);
 			refs = NULL;
@@ -183,7 +187,7 @@ static json_t *unlearning(const struct results *r)
 /* A summary figure, or null before the first step has finished: there is nothing to sum up. */
 static json_t *figure(const struct results *r, double v)
 {
-	return r->rows_done > 0 ? number(v) : json_null();
+	return r->rows_done > 0 ? json_io_real(v) : json_null();
 }
 
 /* jansson's integers are signed 64-bit: a larger seed goes out as its exact decimal string. */
@@ -196,7 +200,7 @@ static json_t *seed_value(uint64_t seed)
 	return json_string(s);
 }
 
-static json_t *metrics_object(const struct results *r, json_error_t *jerr)
+static json_t *document(const struct results *r, json_error_t *jerr)
 {
 	struct metrics_summary s = { 0 };
 	if (r->rows_done > 0)
@@ -223,27 +227,19 @@ static json_t *metrics_object(const struct results *r, json_error_t *jerr)
 		"forgetting_last_minus_first", figure(r, s.forgetting_last_first),
 		"unlearning", unlearning(r),
 		"seconds", "steps", reals(r->step_seconds, r->rows_done),
-		"total", number(r->total_seconds),
+		"total", json_io_real(r->total_seconds),
 		"phases", phases(r),
 		"hooks", figures_object(r->hook_times, r->num_hook_times),
 		"peak_rss_bytes", (json_int_t)r->peak_rss_bytes,
 		"complete", r->complete,
 		"plugin_metrics", figures_object(r->figures, r->num_figures),
 		"inter_task_confusion",
-		r->rows_done && r->confusion ? number(r->confusion[r->rows_done - 1]) : json_null(),
+		r->rows_done && r->confusion ? json_io_real(r->confusion[r->rows_done - 1])
+					     : json_null(),
 		"inter_task_confusion_per_step",
 		r->confusion ? reals(r->confusion, r->rows_done) : json_array(),
 		"blas", "library", r->blas_library, "kernel", r->blas_kernel,
 		"threads", r->blas_threads);
-}
-
-static int dump_json(FILE *f, const void *data, struct error *e)
-{
-	(void)e;
-	/* 17 significant digits: every double reads back bit for bit. */
-	if (json_dumpf(data, f, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0)
-		return -1;
-	return fputc('\n', f) == EOF ? -1 : 0;
 }
 
 static void csv_row(FILE *f, const double *v, size_t n)
@@ -287,15 +283,15 @@ int results_write(const char *dir, const struct results *r, struct error *e)
 		return -1;
 
 	json_error_t jerr;
-	json_t *root = metrics_object(r, &jerr);
+	json_t *root = document(r, &jerr);
 	if (!root)
-		return error_set(e, "%s/metrics.json: cannot encode the results: %s", dir,
+		return error_set(e, "%s/%s: cannot encode the results: %s", dir, RESULTS_METRICS,
 				 jerr.text);
-	int rc = files_replace(dir, "metrics.json", 0666, dump_json, root, e);
+	int rc = json_io_write(root, dir, RESULTS_METRICS, e);
 	json_decref(root);
 	if (rc != 0)
 		return rc;
-	return files_replace(dir, "accuracy.csv", 0666, dump_csv, r, e);
+	return files_replace(dir, RESULTS_ACCURACY, 0666, dump_csv, r, e);
 }
 
 uint64_t results_peak_rss(void)

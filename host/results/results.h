@@ -1,17 +1,26 @@
-/* The results files of a run: DIR/metrics.json (the keys DESIGN.md promises) and
- * DIR/accuracy.csv. Both are written to a temporary file and renamed, so a reader never sees a
- * half-written file, and rewritten after every step so a stopped run keeps what finished. */
+/* The results files of a run, DIR/metrics.json (the keys DESIGN.md promises) and
+ * DIR/accuracy.csv: the one module that writes them and reads them back, strictly for a report
+ * (results_load), loosely for a sweep (results_summary). Both files are replaced durably
+ * (files_replace), so a reader never sees a half-written one, and rewritten after every step
+ * so a stopped run keeps what finished. */
 #ifndef LETHE_RESULTS_H
 #define LETHE_RESULTS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <lethe/host.h>
 
 #include "results/metrics.h"
 #include "scenario/scenario.h"
 #include "util/error.h"
+
+/* The files of a run's directory (run_dir.h makes and locks it), besides its lock. */
+#define RESULTS_METRICS "metrics.json"
+#define RESULTS_ACCURACY "accuracy.csv"
+#define RESULTS_CHECKPOINT "checkpoint.lethe" /* core/checkpoint.h */
+#define RESULTS_REPORT "report.svg"	       /* report/report.h */
 
 struct results_task {
 	size_t num_classes;
@@ -89,5 +98,77 @@ int results_write(const char *dir, const struct results *r, struct error *e);
 
 /* Peak resident set size of this process in bytes (getrusage). */
 uint64_t results_peak_rss(void);
+
+/* ---- reading metrics.json back ---- */
+
+/* The figures of a forget step a reader gets, in this order ("ua", "ra", "ta", "mia"). */
+enum { RESULTS_UA, RESULTS_RA, RESULTS_TA, RESULTS_MIA, RESULTS_FORGET_FIGURES };
+
+/* The forget step's own procedure, or a reference method. */
+struct results_method {
+	const char *name;
+	double figure[RESULTS_FORGET_FIGURES];
+};
+
+struct results_forget {
+	const char *section, *what;
+	const char *plugin;	/* NULL: the data left, no procedure ran */
+	long long after, samples;
+	size_t num_classes;
+	long long *classes;
+	int has_task, has_fraction;
+	long long task;
+	double fraction;
+	double gap_to_retrain;	/* NaN: no retrain reference */
+	double seconds;
+	size_t num_methods;	/* the procedure first, then the references */
+	struct results_method *methods;
+};
+
+/* A run's metrics.json as results_load read it. Strings point into the document, which it
+ * holds; NaN stands for null. */
+struct results_doc {
+	json_t *root;
+	const char *scenario;	/* NULL: unnamed */
+	const char *protocol;
+	const char *baseline;	/* NULL: not recorded */
+	char seed[32];
+	size_t num_plugins;
+	const char **plugins;
+	size_t num_tasks;	/* T, at most RESULTS_TASKS_MAX */
+	size_t rows_done;
+	double *R;		/* rows_done x T */
+	double *b;		/* T */
+	double acc, bwt, fwt, forgetting;
+	size_t num_forgetting;
+	double *forgetting_per_task;
+	int complete;
+	size_t num_forgets;
+	struct results_forget *forgets;
+};
+
+/* More tasks than this no reader draws; such files are refused. */
+#define RESULTS_TASKS_MAX 200
+
+/* Reads the metrics.json at path strictly: every key it fills must be there with its type, and
+ * an error names the file and the key at fault (or the line and column of a syntax error). */
+int results_load(struct results_doc *d, const char *path, struct error *e);
+void results_doc_free(struct results_doc *d);
+
+/* What a sweep reads of a run: loosely, a key missing or of another type as NaN. */
+struct results_summary {
+	int complete;		       /* "complete": true */
+	double acc, bwt, fwt, forgetting;
+	double ua, ra, ta, mia;	       /* the last forget step's; NaN without one */
+	double total_seconds;	       /* "seconds"."total" */
+	double peak_rss_bytes;
+};
+
+/* Reads DIR/metrics.json loosely into s: 0, or -1 when there is none that can be read (no
+ * error: a run that has not written one yet). */
+int results_summary(const char *dir, struct results_summary *s);
+
+/* Whether DIR/metrics.json says the run is complete. */
+int results_complete(const char *dir);
 
 #endif

@@ -1,230 +1,264 @@
-/* metrics.json (results.h) into struct report_run, every key it uses checked. */
-#include "report/report_run.h"
+/* metrics.json read back: strictly into struct results_doc, every key it uses checked
+ * (results_load, for a report), or loosely into the few figures a sweep sums up
+ * (results_summary). The keys are results.c's. */
+#include "results/results.h"
 
-#include <stdarg.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "report/report_json.h"
+#include "util/json_io.h"
 
-#define NUMBER (REPORT_JSON_NUMBER | REPORT_JSON_NULL)
+#define NUMBER (JSON_IO_NUMBER | JSON_IO_NULL)
 
-static const char *const figure_keys[REPORT_UNLEARN_FIGURES] = { "ua", "ra", "ta", "mia" };
+static const char *const figure_keys[RESULTS_FORGET_FIGURES] = { "ua", "ra", "ta", "mia" };
 
-/* Appends to a caption, cutting it short when full. */
-static void add(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void add(char *buf, size_t size, const char *fmt, ...)
-{
-	size_t len = strlen(buf);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf + len, size - len, fmt, ap);
-	va_end(ap);
-}
-
-static int load_figures(struct report_method *m, const json_t *o, const char *path,
+static int load_figures(struct results_method *m, const json_t *o, const char *path,
 			struct error *e)
 {
-	for (int k = 0; k < REPORT_UNLEARN_FIGURES; k++)
-		if (report_json_number(o, path, figure_keys[k], &m->figure[k], e) != 0)
+	for (int k = 0; k < RESULTS_FORGET_FIGURES; k++)
+		if (json_io_number(o, path, figure_keys[k], &m->figure[k], e) != 0)
 			return -1;
 	return 0;
 }
 
-/* "forget1 after step 2: class 1,3, 60 samples, by repulsion" */
-static int load_caption(struct report_forget *f, const json_t *o, const char *path,
-			const char *plugin, struct error *e)
+/* What was forgotten, when and how many: section, after, what, forget_samples, and classes,
+ * task or fraction where given. */
+static int load_request(struct results_forget *f, const json_t *o, const char *path,
+			struct error *e)
 {
-	const char *section, *what;
-	long long after, samples;
 	const json_t *classes, *task, *fraction;
-	if (report_json_string(o, path, "section", &section, e) != 0 ||
-	    report_json_integer(o, path, "after", &after, e) != 0 ||
-	    report_json_string(o, path, "what", &what, e) != 0 ||
-	    report_json_integer(o, path, "forget_samples", &samples, e) != 0 ||
-	    report_json_find(o, path, "classes", REPORT_JSON_ARRAY, &classes, e) != 0 ||
-	    report_json_find(o, path, "task", REPORT_JSON_INTEGER, &task, e) != 0 ||
-	    report_json_find(o, path, "fraction", REPORT_JSON_NUMBER, &fraction, e) != 0)
+	if (json_io_string(o, path, "section", &f->section, e) != 0 ||
+	    json_io_integer(o, path, "after", &f->after, e) != 0 ||
+	    json_io_string(o, path, "what", &f->what, e) != 0 ||
+	    json_io_integer(o, path, "forget_samples", &f->samples, e) != 0 ||
+	    json_io_find(o, path, "classes", JSON_IO_ARRAY, &classes, e) != 0 ||
+	    json_io_find(o, path, "task", JSON_IO_INTEGER, &task, e) != 0 ||
+	    json_io_find(o, path, "fraction", JSON_IO_NUMBER, &fraction, e) != 0)
 		return -1;
-
-	char *c = f->caption;
-	size_t size = sizeof(f->caption);
-	snprintf(c, size, "%s after step %lld: ", section, after);
-	if (fraction)
-		add(c, size, "%.0f%% of ", json_number_value(fraction) * 100);
-	add(c, size, "%s", what);
-	if (task)
-		add(c, size, " %lld", (long long)json_integer_value(task));
-	for (size_t i = 0; i < json_array_size(classes); i++) {
+	f->has_task = task != NULL;
+	f->task = task ? json_integer_value(task) : 0;
+	f->has_fraction = fraction != NULL;
+	f->fraction = fraction ? json_number_value(fraction) : NAN;
+	size_t n = json_array_size(classes);
+	f->classes = n ? malloc(n * sizeof(*f->classes)) : NULL;
+	if (n && !f->classes)
+		return error_set(e, "out of memory");
+	for (size_t i = 0; i < n; i++) {
 		const json_t *v = json_array_get(classes, i);
-		char p[REPORT_PATH_MAX], q[REPORT_PATH_MAX];
-		report_json_key_path(p, path, "classes");
-		report_json_index_path(q, p, i);
-		if (report_json_check(v, q, REPORT_JSON_INTEGER, e) != 0)
+		char p[JSON_IO_PATH_MAX], q[JSON_IO_PATH_MAX];
+		json_io_key_path(p, path, "classes");
+		json_io_index_path(q, p, i);
+		if (json_io_check(v, q, JSON_IO_INTEGER, e) != 0)
 			return -1;
-		add(c, size, "%s%lld", i ? "," : " ", (long long)json_integer_value(v));
+		f->classes[f->num_classes++] = json_integer_value(v);
 	}
-	add(c, size, ", %lld samples, %s%s", samples, plugin ? "by " : "",
-	    plugin ? plugin : "data removed, no procedure run");
 	return 0;
 }
 
-static int load_forget(struct report_forget *f, const json_t *o, const char *path,
+static int load_forget(struct results_forget *f, const json_t *o, const char *path,
 		       struct error *e)
 {
-	const char *plugin;
 	const json_t *refs;
-	if (report_json_check(o, path, REPORT_JSON_OBJECT, e) != 0 ||
-	    report_json_optional_string(o, path, "plugin", &plugin, e) != 0 ||
-	    load_caption(f, o, path, plugin, e) != 0 ||
-	    report_json_number(o, path, "gap_to_retrain", &f->gap_to_retrain, e) != 0 ||
-	    report_json_number(o, path, "seconds", &f->seconds, e) != 0 ||
-	    report_json_get(o, path, "references", REPORT_JSON_OBJECT, &refs, e) != 0)
+	if (json_io_check(o, path, JSON_IO_OBJECT, e) != 0 ||
+	    json_io_optional_string(o, path, "plugin", &f->plugin, e) != 0 ||
+	    load_request(f, o, path, e) != 0 ||
+	    json_io_number(o, path, "gap_to_retrain", &f->gap_to_retrain, e) != 0 ||
+	    json_io_number(o, path, "seconds", &f->seconds, e) != 0 ||
+	    json_io_get(o, path, "references", JSON_IO_OBJECT, &refs, e) != 0)
 		return -1;
 
 	f->methods = calloc(1 + json_object_size(refs), sizeof(*f->methods));
 	if (!f->methods)
 		return error_set(e, "out of memory");
-	struct report_method *m = &f->methods[f->num_methods++];
-	m->name = plugin ? plugin : "no procedure";
+	struct results_method *m = &f->methods[f->num_methods++];
+	m->name = f->plugin ? f->plugin : "no procedure";
 	if (load_figures(m, o, path, e) != 0)
 		return -1;
 
-	char refs_path[REPORT_PATH_MAX];
-	report_json_key_path(refs_path, path, "references");
+	char refs_path[JSON_IO_PATH_MAX];
+	json_io_key_path(refs_path, path, "references");
 	const char *name;
 	const json_t *ref;
 	json_object_foreach((json_t *)refs, name, ref) {
-		char p[REPORT_PATH_MAX];
-		report_json_key_path(p, refs_path, name);
+		char p[JSON_IO_PATH_MAX];
+		json_io_key_path(p, refs_path, name);
 		m = &f->methods[f->num_methods++];
 		m->name = name;
-		if (report_json_check(ref, p, REPORT_JSON_OBJECT, e) != 0 ||
+		if (json_io_check(ref, p, JSON_IO_OBJECT, e) != 0 ||
 		    load_figures(m, ref, p, e) != 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int load_unlearning(struct report_run *r, const json_t *root, struct error *e)
+static int load_unlearning(struct results_doc *d, const json_t *root, struct error *e)
 {
 	const json_t *a;
-	if (report_json_find(root, "", "unlearning", REPORT_JSON_ARRAY, &a, e) != 0)
+	if (json_io_find(root, "", "unlearning", JSON_IO_ARRAY, &a, e) != 0)
 		return -1;
 	size_t n = json_array_size(a);
 	if (n == 0)
 		return 0;
-	r->forgets = calloc(n, sizeof(*r->forgets));
-	if (!r->forgets)
+	d->forgets = calloc(n, sizeof(*d->forgets));
+	if (!d->forgets)
 		return error_set(e, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		char p[REPORT_PATH_MAX];
-		report_json_index_path(p, "unlearning", i);
-		/* Counted before it is filled, so report_run_free frees a half-read one. */
-		r->num_forgets++;
-		if (load_forget(&r->forgets[i], json_array_get(a, i), p, e) != 0)
+		char p[JSON_IO_PATH_MAX];
+		json_io_index_path(p, "unlearning", i);
+		/* Counted before it is filled, so results_doc_free frees a half-read one. */
+		d->num_forgets++;
+		if (load_forget(&d->forgets[i], json_array_get(a, i), p, e) != 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int load_plugins(struct report_run *r, const json_t *root, struct error *e)
+static int load_plugins(struct results_doc *d, const json_t *root, struct error *e)
 {
 	const json_t *a;
-	if (report_json_find(root, "", "plugins", REPORT_JSON_ARRAY, &a, e) != 0)
+	if (json_io_find(root, "", "plugins", JSON_IO_ARRAY, &a, e) != 0)
 		return -1;
-	for (size_t i = 0; i < json_array_size(a); i++) {
+	size_t n = json_array_size(a);
+	d->plugins = n ? calloc(n, sizeof(*d->plugins)) : NULL;
+	if (n && !d->plugins)
+		return error_set(e, "out of memory");
+	for (size_t i = 0; i < n; i++) {
 		const json_t *v = json_array_get(a, i);
-		char p[REPORT_PATH_MAX];
-		report_json_index_path(p, "plugins", i);
-		if (report_json_check(v, p, REPORT_JSON_STRING, e) != 0)
+		char p[JSON_IO_PATH_MAX];
+		json_io_index_path(p, "plugins", i);
+		if (json_io_check(v, p, JSON_IO_STRING, e) != 0)
 			return -1;
-		add(r->plugins, sizeof(r->plugins), "%s%s", i ? ", " : "", json_string_value(v));
+		d->plugins[d->num_plugins++] = json_string_value(v);
 	}
 	return 0;
 }
 
 /* The matrix rows done, the untrained row and forgetting per task, all into one block. */
-static int load_matrix(struct report_run *r, const json_t *root, struct error *e)
+static int load_matrix(struct results_doc *d, const json_t *root, struct error *e)
 {
 	const json_t *tasks, *matrix, *untrained, *per_task;
-	const unsigned array = REPORT_JSON_ARRAY;
-	if (report_json_get(root, "", "tasks", array, &tasks, e) != 0 ||
-	    report_json_get(root, "", "accuracy_matrix", array, &matrix, e) != 0 ||
-	    report_json_get(root, "", "untrained_accuracy", array, &untrained, e) != 0 ||
-	    report_json_get(root, "", "forgetting_per_task", array, &per_task, e) != 0)
+	const unsigned array = JSON_IO_ARRAY;
+	if (json_io_get(root, "", "tasks", array, &tasks, e) != 0 ||
+	    json_io_get(root, "", "accuracy_matrix", array, &matrix, e) != 0 ||
+	    json_io_get(root, "", "untrained_accuracy", array, &untrained, e) != 0 ||
+	    json_io_get(root, "", "forgetting_per_task", array, &per_task, e) != 0)
 		return -1;
 	size_t T = json_array_size(tasks);
-	r->num_tasks = T;
-	r->rows_done = json_array_size(matrix);
-	r->num_forgetting = json_array_size(per_task);
+	d->num_tasks = T;
+	d->rows_done = json_array_size(matrix);
+	d->num_forgetting = json_array_size(per_task);
 	if (T == 0)
 		return error_set(e, "\"tasks\" is empty");
-	if (T > REPORT_TASKS_MAX)
+	if (T > RESULTS_TASKS_MAX)
 		return error_set(e, "\"tasks\" has %zu entries; a report draws at most %d", T,
-				 REPORT_TASKS_MAX);
-	if (r->rows_done > T)
+				 RESULTS_TASKS_MAX);
+	if (d->rows_done > T)
 		return error_set(e, "\"accuracy_matrix\" has %zu rows, more than the %zu tasks",
-				 r->rows_done, T);
-	if (r->num_forgetting > T)
+				 d->rows_done, T);
+	if (d->num_forgetting > T)
 		return error_set(e, "\"forgetting_per_task\" has %zu entries, more than the %zu "
-				 "tasks", r->num_forgetting, T);
+				 "tasks", d->num_forgetting, T);
 
-	r->b = malloc((T + r->rows_done * T + r->num_forgetting) * sizeof(double));
-	if (!r->b)
+	d->b = malloc((T + d->rows_done * T + d->num_forgetting) * sizeof(double));
+	if (!d->b)
 		return error_set(e, "out of memory");
-	r->R = r->b + T;
-	r->forgetting_per_task = r->R + r->rows_done * T;
-	if (report_json_numbers(untrained, "untrained_accuracy", T, r->b, e) != 0 ||
-	    report_json_numbers(per_task, "forgetting_per_task", r->num_forgetting,
-				r->forgetting_per_task, e) != 0)
+	d->R = d->b + T;
+	d->forgetting_per_task = d->R + d->rows_done * T;
+	if (json_io_numbers(untrained, "untrained_accuracy", T, d->b, e) != 0 ||
+	    json_io_numbers(per_task, "forgetting_per_task", d->num_forgetting,
+			    d->forgetting_per_task, e) != 0)
 		return -1;
-	for (size_t i = 0; i < r->rows_done; i++) {
+	for (size_t i = 0; i < d->rows_done; i++) {
 		const json_t *row = json_array_get(matrix, i);
-		char p[REPORT_PATH_MAX];
-		report_json_index_path(p, "accuracy_matrix", i);
-		if (report_json_check(row, p, REPORT_JSON_ARRAY, e) != 0 ||
-		    report_json_numbers(row, p, T, r->R + i * T, e) != 0)
+		char p[JSON_IO_PATH_MAX];
+		json_io_index_path(p, "accuracy_matrix", i);
+		if (json_io_check(row, p, JSON_IO_ARRAY, e) != 0 ||
+		    json_io_numbers(row, p, T, d->R + i * T, e) != 0)
 			return -1;
 	}
 	return 0;
 }
 
-int report_run_load(struct report_run *r, const json_t *root, struct error *e)
+static int load_doc(struct results_doc *d, const json_t *root, struct error *e)
 {
-	*r = (struct report_run){ 0 };
 	const json_t *seed, *complete;
-	if (report_json_optional_string(root, "", "scenario", &r->scenario, e) != 0 ||
-	    report_json_string(root, "", "protocol", &r->protocol, e) != 0 ||
-	    report_json_optional_string(root, "", "baseline", &r->baseline, e) != 0 ||
-	    report_json_get(root, "", "seed", REPORT_JSON_INTEGER | REPORT_JSON_STRING, &seed,
-			    e) != 0 ||
-	    report_json_get(root, "", "complete", REPORT_JSON_BOOL, &complete, e) != 0 ||
-	    report_json_number(root, "", "average_accuracy", &r->acc, e) != 0 ||
-	    report_json_number(root, "", "bwt", &r->bwt, e) != 0 ||
-	    report_json_number(root, "", "fwt", &r->fwt, e) != 0 ||
-	    report_json_number(root, "", "forgetting", &r->forgetting, e) != 0 ||
-	    load_plugins(r, root, e) != 0 || load_matrix(r, root, e) != 0 ||
-	    load_unlearning(r, root, e) != 0) {
-		report_run_free(r);
+	if (!json_is_object(root))
+		return error_set(e, "not a JSON object");
+	if (json_io_optional_string(root, "", "scenario", &d->scenario, e) != 0 ||
+	    json_io_string(root, "", "protocol", &d->protocol, e) != 0 ||
+	    json_io_optional_string(root, "", "baseline", &d->baseline, e) != 0 ||
+	    json_io_get(root, "", "seed", JSON_IO_INTEGER | JSON_IO_STRING, &seed, e) != 0 ||
+	    json_io_get(root, "", "complete", JSON_IO_BOOL, &complete, e) != 0 ||
+	    json_io_number(root, "", "average_accuracy", &d->acc, e) != 0 ||
+	    json_io_number(root, "", "bwt", &d->bwt, e) != 0 ||
+	    json_io_number(root, "", "fwt", &d->fwt, e) != 0 ||
+	    json_io_number(root, "", "forgetting", &d->forgetting, e) != 0 ||
+	    load_plugins(d, root, e) != 0 || load_matrix(d, root, e) != 0 ||
+	    load_unlearning(d, root, e) != 0)
 		return -1;
-	}
-	r->complete = json_is_true(complete);
+	d->complete = json_is_true(complete);
 	/* A seed above INT64_MAX comes as its decimal string (results.c). */
 	if (json_is_string(seed))
-		snprintf(r->seed, sizeof(r->seed), "%s", json_string_value(seed));
+		snprintf(d->seed, sizeof(d->seed), "%s", json_string_value(seed));
 	else
-		snprintf(r->seed, sizeof(r->seed), "%lld", (long long)json_integer_value(seed));
+		snprintf(d->seed, sizeof(d->seed), "%lld", (long long)json_integer_value(seed));
 	return 0;
 }
 
-void report_run_free(struct report_run *r)
+int results_load(struct results_doc *d, const char *path, struct error *e)
 {
-	for (size_t i = 0; i < r->num_forgets; i++)
-		free(r->forgets[i].methods);
-	free(r->forgets);
-	free(r->b);
-	*r = (struct report_run){ 0 };
+	*d = (struct results_doc){ 0 };
+	if (!(d->root = json_io_read(path, e)))
+		return -1;
+	if (load_doc(d, d->root, e) != 0) {
+		results_doc_free(d);
+		return error_prefix(e, "%s", path);
+	}
+	return 0;
+}
+
+void results_doc_free(struct results_doc *d)
+{
+	for (size_t i = 0; i < d->num_forgets; i++) {
+		free(d->forgets[i].methods);
+		free(d->forgets[i].classes);
+	}
+	free(d->forgets);
+	free(d->plugins);
+	free(d->b);
+	json_decref(d->root);
+	*d = (struct results_doc){ 0 };
+}
+
+int results_summary(const char *dir, struct results_summary *s)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", dir, RESULTS_METRICS);
+	json_t *m = json_io_read(path, NULL);
+	if (!m)
+		return -1;
+	s->complete = json_is_true(json_object_get(m, "complete"));
+	s->acc = json_io_number_or_nan(m, "average_accuracy");
+	s->bwt = json_io_number_or_nan(m, "bwt");
+	s->fwt = json_io_number_or_nan(m, "fwt");
+	s->forgetting = json_io_number_or_nan(m, "forgetting");
+	json_t *u = json_object_get(m, "unlearning");
+	json_t *last = json_array_size(u) ? json_array_get(u, json_array_size(u) - 1) : NULL;
+	s->ua = json_io_number_or_nan(last, "ua");
+	s->ra = json_io_number_or_nan(last, "ra");
+	s->ta = json_io_number_or_nan(last, "ta");
+	s->mia = json_io_number_or_nan(last, "mia");
+	s->total_seconds = json_io_number_or_nan(json_object_get(m, "seconds"), "total");
+	s->peak_rss_bytes = json_io_number_or_nan(m, "peak_rss_bytes");
+	json_decref(m);
+	return 0;
+}
+
+int results_complete(const char *dir)
+{
+	struct results_summary s;
+	return results_summary(dir, &s) == 0 && s.complete;
 }

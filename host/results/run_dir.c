@@ -7,8 +7,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "util/files.h"
 
 /* Anything at dir/name, even what cannot be looked at, counts as there. */
@@ -18,20 +16,6 @@ static int holds(const struct run_dir *d, const char *name)
 	struct stat st;
 	snprintf(path, sizeof(path), "%s/%s", d->path, name);
 	return lstat(path, &st) == 0 || errno != ENOENT;
-}
-
-/* metrics.json says the run is complete. */
-static int finished(const struct run_dir *d)
-{
-	char path[SCENARIO_PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/metrics.json", d->path);
-	FILE *f = files_fopen_regular(path, NULL);
-	json_t *m = f ? json_loadf(f, 0, NULL) : NULL;
-	if (f)
-		fclose(f);
-	int done = json_is_true(json_object_get(m, "complete"));
-	json_decref(m);
-	return done;
 }
 
 /* A fresh results/NAME or results/NAME-N: made at once, so that a run never lands on another's,
@@ -52,7 +36,7 @@ static int make_default(struct run_dir *d, const char *name, struct error *e)
 /* How a run starts in the locked d, from what it holds. */
 static int decide(struct run_dir *d, int force, int resume, struct error *e)
 {
-	int checkpoint = holds(d, RUN_DIR_CHECKPOINT), results = holds(d, "metrics.json");
+	int checkpoint = holds(d, RESULTS_CHECKPOINT), results = holds(d, RESULTS_METRICS);
 	if (resume && checkpoint)
 		return RUN_DIR_RESUME;
 	if (resume && !results) {
@@ -61,7 +45,7 @@ static int decide(struct run_dir *d, int force, int resume, struct error *e)
 			 "beginning", d->path);
 		return RUN_DIR_NEW;
 	}
-	if (resume && finished(d)) {
+	if (resume && results_complete(d->path)) {
 		snprintf(d->note, sizeof(d->note), "%s holds a finished run (and no checkpoint): "
 			 "nothing to do", d->path);
 		return RUN_DIR_FINISHED;
@@ -71,7 +55,7 @@ static int decide(struct run_dir *d, int force, int resume, struct error *e)
 				 "from; pass --force to start it again", d->path);
 	if (!force && results)
 		return error_set(e, "%s already holds a run's results; choose another --out, or "
-				 "pass %s", d->path, checkpoint && !finished(d)
+				 "pass %s", d->path, checkpoint && !results_complete(d->path)
 				 ? "--resume to continue the run or --force to replace them"
 				 : "--force to replace them");
 	if (!force && checkpoint)
@@ -80,7 +64,7 @@ static int decide(struct run_dir *d, int force, int resume, struct error *e)
 				 d->path);
 	/* A new run must not leave the old one's checkpoint to a later --resume. */
 	char path[SCENARIO_PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/%s", d->path, RUN_DIR_CHECKPOINT);
+	snprintf(path, sizeof(path), "%s/%s", d->path, RESULTS_CHECKPOINT);
 	if (checkpoint && unlink(path) != 0 && errno != ENOENT)
 		return error_set(e, "%s: cannot remove the old checkpoint: %s", path,
 				 strerror(errno));

@@ -5,13 +5,8 @@
 #define LETHE_RUN_DIR_H
 
 #include "scenario/scenario.h"
+#include "results/results.h"
 #include "util/error.h"
-
-/* The files a run's directory holds besides its lock (DIR/run.lock). */
-#define RUN_DIR_METRICS "metrics.json"	     /* results.h */
-#define RUN_DIR_ACCURACY "accuracy.csv"	     /* results.h */
-#define RUN_DIR_CHECKPOINT "checkpoint.lethe" /* checkpoint.h */
-#define RUN_DIR_REPORT "report.svg"	     /* report.h */
 
 enum run_dir_start {
 	RUN_DIR_NEW,	  /* train from the beginning */

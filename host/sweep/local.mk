@@ -6,7 +6,6 @@ host_sweep_libsweep_la_SOURCES = \
 	%D%/sweep_file.c %D%/sweep_file.h \
 	%D%/sweep_check.c %D%/sweep_check.h \
 	%D%/sweep_plan.c %D%/sweep_plan.h \
-	%D%/sweep_json.c %D%/sweep_json.h \
 	%D%/sweep_child.c %D%/sweep_child.h \
 	%D%/sweep_pool.c %D%/sweep_pool.h \
 	%D%/sweep_progress.c %D%/sweep_progress.h \

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "sweep/sweep_json.h"
+#include "results/results.h"
 #include "util/files.h"
 
 #define PATH_LEN 4096
@@ -35,12 +35,9 @@ static void file_in(const struct sweep_job *job, size_t run, const char *name, c
 
 enum sweep_state sweep_child_state(const struct sweep_job *job, size_t run)
 {
-	char path[PATH_LEN + 32];
-	file_in(job, run, "metrics.json", path, sizeof(path));
-	json_t *m = sweep_json_read(path, NULL);
-	int complete = json_is_true(json_object_get(m, "complete"));
-	json_decref(m);
-	if (complete)
+	char dir[PATH_LEN], path[PATH_LEN + 32];
+	sweep_child_dir(job, run, dir, sizeof(dir));
+	if (results_complete(dir))
 		return SWEEP_RUN_COMPLETE;
 	file_in(job, run, "checkpoint.lethe", path, sizeof(path));
 	return access(path, F_OK) == 0 ? SWEEP_RUN_RESUMABLE : SWEEP_RUN_NEW;

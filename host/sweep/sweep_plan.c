@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sweep/sweep_json.h"
+#include "util/json_io.h"
 
 static json_t *setting_json(const struct sweep_setting *st)
 {
@@ -26,7 +26,7 @@ int sweep_plan_write(const struct sweep *sw, const char *out, struct error *e)
 		json_array_append_new(settings, setting_json(&sw->settings[i]));
 	json_t *root = json_pack("{s:s, s:s, s:s, s:o, s:o}", "sweep", sw->name, "file", sw->path,
 				 "base", sw->base, "seeds", seeds, "settings", settings);
-	int rc = root ? sweep_json_write(root, out, "plan.json", e)
+	int rc = root ? json_io_write(root, out, "plan.json", e)
 		      : error_set(e, "%s/plan.json: out of memory", out);
 	json_decref(root);
 	return rc;
@@ -45,7 +45,7 @@ int sweep_plan_read(struct sweep *sw, const char *out, struct error *e)
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/plan.json", out);
 	memset(sw, 0, sizeof(*sw));
-	json_t *root = sweep_json_read(path, e);
+	json_t *root = json_io_read(path, e);
 	if (!root)
 		return -1;
 	const char *name, *file, *base;

@@ -8,9 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "results/results.h"
 #include "sweep/sweep_child.h"
-#include "sweep/sweep_json.h"
 #include "util/files.h"
+#include "util/json_io.h"
 
 #define PATH_LEN 4096
 
@@ -49,27 +50,22 @@ void sweep_mean_std(const double *x, size_t n, double *mean, double *std)
 	*std = k > 1 ? sqrt(ss / (double)(k - 1)) : NAN;
 }
 
-/* A finished run's figures; 0 when metrics.json does not say complete. */
-static int read_figures(const char *path, double *fig)
+/* A finished run's figures (of the run in dir); 0 when its metrics.json does not say complete. */
+static int read_figures(const char *dir, double *fig)
 {
-	json_t *m = sweep_json_read(path, NULL);
-	if (!json_is_true(json_object_get(m, "complete"))) {
-		json_decref(m);
+	struct results_summary r;
+	if (results_summary(dir, &r) != 0 || !r.complete)
 		return 0;
-	}
-	fig[FIG_AVERAGE_ACCURACY] = sweep_json_number(m, "average_accuracy");
-	fig[FIG_BWT] = sweep_json_number(m, "bwt");
-	fig[FIG_FWT] = sweep_json_number(m, "fwt");
-	fig[FIG_FORGETTING] = sweep_json_number(m, "forgetting");
-	json_t *u = json_object_get(m, "unlearning");
-	json_t *last = json_array_size(u) ? json_array_get(u, json_array_size(u) - 1) : NULL;
-	fig[FIG_UA] = sweep_json_number(last, "ua");
-	fig[FIG_RA] = sweep_json_number(last, "ra");
-	fig[FIG_TA] = sweep_json_number(last, "ta");
-	fig[FIG_MIA] = sweep_json_number(last, "mia");
-	fig[FIG_WALL_SECONDS] = sweep_json_number(json_object_get(m, "seconds"), "total");
-	fig[FIG_PEAK_RSS_MB] = sweep_json_number(m, "peak_rss_bytes") / 1048576.0;
-	json_decref(m);
+	fig[FIG_AVERAGE_ACCURACY] = r.acc;
+	fig[FIG_BWT] = r.bwt;
+	fig[FIG_FWT] = r.fwt;
+	fig[FIG_FORGETTING] = r.forgetting;
+	fig[FIG_UA] = r.ua;
+	fig[FIG_RA] = r.ra;
+	fig[FIG_TA] = r.ta;
+	fig[FIG_MIA] = r.mia;
+	fig[FIG_WALL_SECONDS] = r.total_seconds;
+	fig[FIG_PEAK_RSS_MB] = r.peak_rss_bytes / 1048576.0;
 	return 1;
 }
 
@@ -123,12 +119,11 @@ int sweep_summary_collect(struct sweep_summary *sum, const struct sweep *sw, con
 		for (size_t k = 0; k < sw->num_seeds; k++) {
 			size_t run = s * sw->num_seeds + k;
 			double *f = fig + k * FIG_COUNT;
-			char dir[PATH_LEN], path[PATH_LEN + 16], rel[PATH_LEN], msg[1200];
+			char dir[PATH_LEN], rel[PATH_LEN], msg[1200];
 			for (int i = 0; i < FIG_COUNT; i++)
 				f[i] = NAN;
 			sweep_child_dir(&job, run, dir, sizeof(dir));
-			snprintf(path, sizeof(path), "%s/metrics.json", dir);
-			if (read_figures(path, f)) {
+			if (read_figures(dir, f)) {
 				st->done++;
 			} else if (sweep_child_failure(&job, run, msg, sizeof(msg))) {
 				st->failed++;
@@ -164,7 +159,7 @@ static json_t *figures_json(const double *x)
 {
 	json_t *o = json_object();
 	for (int i = 0; i < FIG_COUNT; i++)
-		json_object_set_new(o, sweep_figure_names[i], sweep_json_real(x[i]));
+		json_object_set_new(o, sweep_figure_names[i], json_io_real(x[i]));
 	return o;
 }
 
@@ -196,7 +191,7 @@ static int write_json(const struct sweep_summary *sum, const char *out, struct e
 				 "base", sum->sw->base, "runs", (json_int_t)sum->runs, "done",
 				 (json_int_t)sum->done, "failed", (json_int_t)sum->failed,
 				 "settings", settings, "failures", failures);
-	int rc = root ? sweep_json_write(root, out, "summary.json", e)
+	int rc = root ? json_io_write(root, out, "summary.json", e)
 		      : error_set(e, "%s/summary.json: out of memory", out);
 	json_decref(root);
 	return rc;
