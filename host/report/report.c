@@ -9,25 +9,12 @@
 
 #include <jansson.h>
 
-#include "cli/cli.h"
 #include "report/report_run.h"
 #include "report/report_sweep.h"
 #include "results/results.h"
 #include "util/files.h"
 #include "util/json_io.h"
 
-static const char usage[] =
-	"usage: lethe report DIR [--quiet]\n"
-	"\n"
-	"Draws the results in DIR into DIR/report.svg. A run's metrics.json gives the\n"
-	"accuracy matrix, each task's accuracy across the steps, forgetting per task, the\n"
-	"headline figures and any unlearning figures beside the reference methods'; a\n"
-	"sweep's summary.json gives each setting's mean accuracy and forgetting over its\n"
-	"seeds, best first. A partial run is drawn as far as it went.\n"
-	"\n"
-	"  --quiet   print errors only\n"
-	"\n"
-	"Exit status: 0 written, 1 report.svg could not be written, 2 bad usage or input.\n";
 
 /* The page to write, whichever file it came from. */
 struct page {
@@ -106,45 +93,4 @@ enum report_status report_write(const char *dir, struct error *e)
 	/* The pages point into the documents: they go last. */
 	json_decref(root);
 	return status;
-}
-
-static int bad_usage(const char *fmt, const char *arg)
-{
-	fputs("lethe: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputs(" (see lethe report --help)\n", stderr);
-	return CLI_BAD_INPUT;
-}
-
-int report_main(int argc, char **argv)
-{
-	const char *dir = NULL;
-	int quiet = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			fputs(usage, stdout);
-			return CLI_OK;
-		} else if (!strcmp(a, "--quiet")) {
-			quiet = 1;
-		} else if (a[0] == '-') {
-			return bad_usage("unknown option '%s'", a);
-		} else if (dir) {
-			return bad_usage("unexpected argument '%s'", a);
-		} else {
-			dir = a;
-		}
-	}
-	if (!dir)
-		return bad_usage("%s", "report needs a results directory");
-
-	struct error e;
-	enum report_status status = report_write(dir, &e);
-	if (status != REPORT_OK) {
-		fprintf(stderr, "lethe: %s\n", e.msg);
-		return status == REPORT_BAD_INPUT ? CLI_BAD_INPUT : CLI_RUN_FAILED;
-	}
-	if (!quiet)
-		fprintf(stderr, "lethe: wrote %s/report.svg\n", dir);
-	return CLI_OK;
 }

@@ -16,7 +16,4 @@ enum report_status {
  * file: the line and column, or the key at fault). */
 enum report_status report_write(const char *dir, struct error *e);
 
-/* argv[0] is "report". Returns a CLI_* status. */
-int report_main(int argc, char **argv);
-
 #endif

@@ -1,6 +1,7 @@
-/* `lethe sweep`: the command line, and the local sweep: every run a child process, --jobs at a
- * time. The sweep file, checks, children, summary, Slurm script and MPI dealing live in
- * sweep_*.c. */
+/* A sweep run: checked, its plan written, then every run a child process, --jobs at a time
+ * (or dealt over MPI ranks, or written out as a Slurm array), and the summary. The sweep file,
+ * checks, children, summary, Slurm script and MPI dealing live in sweep_*.c; the command
+ * line is cli/cmd_sweep.c's. */
 #define _GNU_SOURCE
 #include "sweep/sweep.h"
 
@@ -11,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "core/plugin_loader.h"
 #include "sweep/sweep_check.h"
 #include "sweep/sweep_child.h"
@@ -24,108 +24,15 @@
 #include "sweep/sweep_summary.h"
 #include "util/blas.h"
 #include "util/files.h"
+#include "util/status.h"
 
 #define WAIT_MS 250 /* the live line's heartbeat */
 
-static const char usage[] =
-	"usage: lethe sweep SWEEP.ini --out DIR [--jobs N] [--quiet] [--plugin-path D]\n"
-	"       lethe sweep SWEEP.ini --out DIR --emit-slurm | --only INDEX\n"
-	"       lethe sweep --summary DIR\n"
-	"\n"
-	"Runs every setting of SWEEP.ini with every seed, each a `lethe run` of its own\n"
-	"in DIR/runs/SETTING/seed-S (its messages in run.log there), then writes\n"
-	"summary.json and summary.csv in DIR: per setting, mean and standard deviation\n"
-	"over the seeds. Every setting is checked before anything runs. The same command\n"
-	"again skips the finished runs and resumes the others.\n"
-	"\n"
-	"  --out DIR           where the runs and the summary go (required)\n"
-	"  --jobs N            runs at a time (default: the online cores; under mpirun,\n"
-	"                      1 per rank)\n"
-	"  --quiet             no progress, no table: failures and errors only\n"
-	"  --plugin-path DIRS  passed on to every run\n"
-	"  --emit-slurm        write DIR/sweep.slurm: a Slurm job array, a task a run\n"
-	"  --only INDEX        run run INDEX alone (0-based; what an array task does)\n"
-	"  --summary DIR       collect DIR's runs again, rewrite the summary, print it\n"
-	"\n"
-	"Under mpirun (mpirun -n K lethe sweep ...) rank 0 deals the runs to the ranks.\n"
-	"Exit status: 0 every run succeeded, 1 some failed (or did not run), 2 bad usage\n"
-	"or input (nothing ran). See docs/sweeps.md.\n";
-
-struct options {
-	const char *file, *out, *plugin_path, *summary;
-	long jobs;  /* 0: the default */
-	long only;  /* -1: every run */
-	int quiet, emit_slurm;
-};
-
-static int bad_usage(const char *fmt, const char *arg)
-{
-	fputs("lethe sweep: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputs(" (see lethe sweep --help)\n", stderr);
-	return CLI_BAD_INPUT;
-}
 
 static int fail(const char *msg, int status)
 {
 	fprintf(stderr, "lethe: %s\n", msg);
 	return status;
-}
-
-static int parse_count(const char *opt, const char *text, long min, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(text, &end, 10);
-	if (!*text || *end || errno || v < min) {
-		fprintf(stderr, "lethe sweep: %s %s: expected a whole number of at least %ld\n",
-			opt, text, min);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static int parse_options(struct options *o, int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		int has_value = i + 1 < argc;
-		if (!strcmp(a, "--out") || !strcmp(a, "--jobs") || !strcmp(a, "--only") ||
-		    !strcmp(a, "--plugin-path") || !strcmp(a, "--summary")) {
-			if (!has_value)
-				return bad_usage("%s needs a value", a);
-			const char *v = argv[++i];
-			if (!strcmp(a, "--out"))
-				o->out = v;
-			else if (!strcmp(a, "--plugin-path"))
-				o->plugin_path = v;
-			else if (!strcmp(a, "--summary"))
-				o->summary = v;
-			else if (parse_count(a, v, !strcmp(a, "--jobs"),
-					     !strcmp(a, "--jobs") ? &o->jobs : &o->only) != 0)
-				return CLI_BAD_INPUT;
-		} else if (!strcmp(a, "--quiet")) {
-			o->quiet = 1;
-		} else if (!strcmp(a, "--emit-slurm")) {
-			o->emit_slurm = 1;
-		} else if (a[0] == '-') {
-			return bad_usage("unknown option '%s'", a);
-		} else if (!o->file) {
-			o->file = a;
-		} else {
-			return bad_usage("unexpected argument '%s'", a);
-		}
-	}
-	if (o->summary && (o->file || o->out))
-		return bad_usage("%s takes only the directory", "--summary");
-	if (!o->summary && !o->file)
-		return bad_usage("%s", "no sweep file given");
-	if (!o->summary && !o->out)
-		return bad_usage("%s", "--out DIR is needed: where the runs and the summary go");
-	if (o->emit_slurm && o->only >= 0)
-		return bad_usage("%s", "--emit-slurm and --only do not mix");
-	return CLI_OK;
 }
 
 /* The ranks of the MPI job we run in, from the launcher's environment: 0 when not under one.
@@ -154,23 +61,23 @@ static int finish(const struct sweep *sw, const char *out, int quiet)
 	struct sweep_summary sum;
 	struct error err;
 	if (sweep_summary_collect(&sum, sw, out, &err) != 0)
-		return fail(err.msg, CLI_RUN_FAILED);
-	int status = sum.done == sum.runs ? CLI_OK : CLI_RUN_FAILED;
+		return fail(err.msg, STATUS_RUN_FAILED);
+	int status = sum.done == sum.runs ? STATUS_OK : STATUS_RUN_FAILED;
 	if (sweep_summary_write(&sum, out, &err) != 0)
-		status = fail(err.msg, CLI_RUN_FAILED);
+		status = fail(err.msg, STATUS_RUN_FAILED);
 	if (!quiet)
 		sweep_summary_print(&sum, stdout);
 	sweep_summary_free(&sum);
 	return status;
 }
 
-static int cmd_summary(const struct options *o)
+int sweep_summarise(const char *dir, int quiet)
 {
 	struct sweep sw;
 	struct error err;
-	if (sweep_plan_read(&sw, o->summary, &err) != 0)
-		return fail(err.msg, CLI_BAD_INPUT);
-	int status = finish(&sw, o->summary, o->quiet);
+	if (sweep_plan_read(&sw, dir, &err) != 0)
+		return fail(err.msg, STATUS_BAD_INPUT);
+	int status = finish(&sw, dir, quiet);
 	sweep_free(&sw);
 	return status;
 }
@@ -186,7 +93,7 @@ static int check_out(const struct sweep *sw, const char *out)
 	struct sweep old;
 	struct error err;
 	if (sweep_plan_read(&old, out, &err) != 0) {
-		fail(err.msg, CLI_BAD_INPUT);
+		fail(err.msg, STATUS_BAD_INPUT);
 		return -1;
 	}
 	int same = !strcmp(old.base, sw->base);
@@ -211,7 +118,7 @@ static int run_local(const struct sweep_job *job, const size_t *todo, size_t n, 
 	struct sweep_pool pool;
 	struct error err;
 	if (sweep_pool_open(&pool, job, jobs, &err) != 0) {
-		fail(err.msg, CLI_RUN_FAILED);
+		fail(err.msg, STATUS_RUN_FAILED);
 		return -1;
 	}
 	size_t next = 0;
@@ -254,15 +161,16 @@ static int cmd_only(const struct sweep_job *job, size_t run, int quiet)
 	if (sweep_child_state(job, run) == SWEEP_RUN_COMPLETE) {
 		if (!quiet)
 			fprintf(stderr, "lethe sweep: %s is complete; nothing to do\n", rel);
-		return CLI_OK;
+		return STATUS_OK;
 	}
 	struct sweep_progress prog;
 	sweep_progress_init(&prog, stderr, 0, quiet, 1, 0);
-	return run_local(job, &run, 1, 1, &prog) == 0 && prog.done == 1 ? CLI_OK : CLI_RUN_FAILED;
+	int ok = run_local(job, &run, 1, 1, &prog) == 0 && prog.done == 1;
+	return ok ? STATUS_OK : STATUS_RUN_FAILED;
 }
 
 /* Every run not complete yet: locally, or dealt over the MPI ranks. */
-static int run_all(const struct options *o, const struct sweep_job *job, long ranks)
+static int run_all(const struct sweep_request *o, const struct sweep_job *job, long ranks)
 {
 	const struct sweep *sw = job->sw;
 	size_t runs = sweep_num_runs(sw);
@@ -270,7 +178,7 @@ static int run_all(const struct options *o, const struct sweep_job *job, long ra
 
 	size_t *todo = malloc(runs * sizeof(*todo)), n = 0;
 	if (!todo)
-		return fail("out of memory", CLI_RUN_FAILED);
+		return fail("out of memory", STATUS_RUN_FAILED);
 	for (size_t r = 0; r < runs; r++)
 		if (sweep_child_state(job, r) != SWEEP_RUN_COMPLETE)
 			todo[n++] = r;
@@ -290,7 +198,7 @@ static int run_all(const struct options *o, const struct sweep_job *job, long ra
 		int root = sweep_mpi_run(job, todo, n, jobs, &prog);
 		free(todo);
 		if (!root)
-			return CLI_OK;
+			return STATUS_OK;
 		rc = 0;
 	} else {
 		rc = run_local(job, todo, n, jobs, &prog);
@@ -300,27 +208,27 @@ static int run_all(const struct options *o, const struct sweep_job *job, long ra
 	if (rc != 0) {
 		fprintf(stderr, "lethe sweep: stopped; what finished is in %s; the same command "
 			"resumes the rest\n", o->out);
-		return CLI_RUN_FAILED;
+		return STATUS_RUN_FAILED;
 	}
 	return status;
 }
 
-static int cmd_sweep(const struct options *o, const struct sweep *sw)
+static int run_sweep(const struct sweep_request *o, const struct sweep *sw)
 {
 	long ranks = o->only < 0 && !o->emit_slurm ? mpi_size() : 0;
 	size_t runs = sweep_num_runs(sw);
 	if (o->only >= (long)runs) {
 		fprintf(stderr, "lethe sweep: --only %ld: the sweep has runs 0 to %zu\n", o->only,
 			runs - 1);
-		return CLI_BAD_INPUT;
+		return STATUS_BAD_INPUT;
 	}
 	if (ranks > 1 && !sweep_mpi_run)
 		return fail("this lethe was built without MPI: run the sweep without mpirun, or "
-			    "rebuild with ./configure --with-mpi", CLI_BAD_INPUT);
+			    "rebuild with ./configure --with-mpi", STATUS_BAD_INPUT);
 	int speaks = speaker();
 	/* The runs would die on their first product; a Slurm script runs elsewhere. */
 	if (!o->emit_slurm && blas_check_runnable(speaks ? stderr : NULL) != 0)
-		return CLI_BAD_INPUT;
+		return STATUS_BAD_INPUT;
 	struct plugin_path pp;
 	plugin_path_init(&pp, o->plugin_path);
 	struct error err;
@@ -328,57 +236,50 @@ static int cmd_sweep(const struct options *o, const struct sweep *sw)
 			      : sweep_check(sw, &pp, 0, runs, 1, &err);
 	plugin_path_free(&pp);
 	if (rc != 0)
-		return speaks ? fail(err.msg, CLI_BAD_INPUT) : CLI_BAD_INPUT;
+		return speaks ? fail(err.msg, STATUS_BAD_INPUT) : STATUS_BAD_INPUT;
 	if (speaks && files_make_dirs(o->out, &err) != 0)
-		return fail(err.msg, CLI_BAD_INPUT);
+		return fail(err.msg, STATUS_BAD_INPUT);
 	if (speaks && check_out(sw, o->out) != 0)
-		return CLI_BAD_INPUT;
+		return STATUS_BAD_INPUT;
 	/* Slurm's array tasks share the plan --emit-slurm wrote; a lone --only writes its own. */
 	char plan[4096];
 	snprintf(plan, sizeof(plan), "%s/plan.json", o->out);
 	if (speaks && (o->only < 0 || access(plan, F_OK) != 0) &&
 	    sweep_plan_write(sw, o->out, &err) != 0)
-		return fail(err.msg, CLI_BAD_INPUT);
+		return fail(err.msg, STATUS_BAD_INPUT);
 
 	struct sweep_job job = { .sw = sw, .out = o->out, .plugin_path = o->plugin_path };
 	if (o->emit_slurm) {
 		if (sweep_slurm_write(sw, o->file, o->out, o->plugin_path, &err) != 0)
-			return fail(err.msg, CLI_BAD_INPUT);
+			return fail(err.msg, STATUS_BAD_INPUT);
 		printf("wrote %s/sweep.slurm: %zu runs as a job array; submit it with sbatch, "
 		       "then run lethe sweep --summary %s\n", o->out, runs, o->out);
-		return CLI_OK;
+		return STATUS_OK;
 	}
 	if (o->only >= 0)
 		return cmd_only(&job, (size_t)o->only, o->quiet);
 	/* One sweep at a time in a directory: two would start the same runs twice. */
 	int lock = speaks ? files_lock(o->out, "sweep", &err) : -1;
 	if (speaks && lock < 0)
-		return fail(err.msg, CLI_BAD_INPUT);
+		return fail(err.msg, STATUS_BAD_INPUT);
 	rc = run_all(o, &job, ranks);
 	if (lock >= 0)
 		close(lock);
 	return rc;
 }
 
-int sweep_main(int argc, char **argv)
+int sweep_has_mpi(void)
 {
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		fputs(usage, stdout);
-		printf("MPI: %s.\n", sweep_mpi_run ? "built in" : "not built in (configure "
-		       "--with-mpi)");
-		return CLI_OK;
-	}
-	struct options o = { .only = -1 };
-	int rc = parse_options(&o, argc, argv);
-	if (rc != CLI_OK)
-		return rc;
-	if (o.summary)
-		return cmd_summary(&o);
+	return sweep_mpi_run != NULL;
+}
+
+int sweep_run(const struct sweep_request *r)
+{
 	struct sweep sw;
 	struct error err;
-	if (sweep_load(&sw, o.file, &err) != 0)
-		return speaker() ? fail(err.msg, CLI_BAD_INPUT) : CLI_BAD_INPUT;
-	rc = cmd_sweep(&o, &sw);
+	if (sweep_load(&sw, r->file, &err) != 0)
+		return speaker() ? fail(err.msg, STATUS_BAD_INPUT) : STATUS_BAD_INPUT;
+	int rc = run_sweep(r, &sw);
 	sweep_free(&sw);
 	return rc;
 }

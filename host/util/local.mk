@@ -2,7 +2,7 @@
 # host/liblethe.la is the core library: util, data, model, scenario, core and results.
 noinst_LTLIBRARIES += host/liblethe.la
 host_liblethe_la_SOURCES = \
-	%D%/error.c %D%/error.h \
+	%D%/error.c %D%/error.h %D%/status.h \
 	%D%/rng.c %D%/rng.h \
 	%D%/elapsed.c %D%/elapsed.h \
 	%D%/files.c %D%/files.h \
