@@ -59,9 +59,10 @@ cycles modules "$tmp/module_edges"
 cycles folders "$tmp/folder_edges"
 
 # Only the dashboard draws: curses stays in ui/.
-grep -lE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<(n?curses(w)?/)?(n?curses|term|panel|menu|form)\.h>' \
-	$(cat "$tmp/files") | grep -v '^ui/' | sed 's/^/include_graph: curses outside ui\/: /' |
-	grep . && status=1
+curses='^[[:space:]]*#[[:space:]]*include[[:space:]]*<(ncursesw?/)?(n?curses|term|panel|menu|form)\.h>'
+# shellcheck disable=SC2046
+grep -lE "$curses" $(cat "$tmp/files") | grep -v '^ui/' |
+	sed 's/^/include_graph: curses outside ui\/: /' | grep . && status=1
 
 if [ -n "$verbose" ]; then
 	echo "modules (A needs B):"
