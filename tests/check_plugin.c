@@ -45,6 +45,44 @@ START_TEST(test_open_valid)
 }
 END_TEST
 
+/* A plugin written in C++, built with -fvisibility=hidden and no extern "C" of its own, exports
+ * lethe_entry (plugin.h declares it) and runs, util.h's helpers compiled as C++. */
+START_TEST(test_cxx_plugin)
+{
+	char path[4200], text[5000];
+	plugin_file(path, sizeof(path), "cxx");
+	struct plugin_file pf;
+	struct error e;
+	ck_assert_msg(plugin_file_open(&pf, path, &e) == 0, "%s", e.msg);
+	ck_assert_str_eq(pf.entry.name, "cxx");
+	plugin_file_close(&pf);
+
+	snprintf(text, sizeof(text),
+		 "[scenario]\nname = cxx\nprotocol = class-incremental\nplugins = %s\n"
+		 "[data]\nsource = synthetic\nclasses = 4\ndim = 8\ntrain_per_class = 100\n"
+		 "test_per_class = 20\n[tasks]\nsplit = 2\n[model]\nhidden = 16\n"
+		 "[train]\nbatch_size = 50\nepochs = 2\n[forget1]\nafter = 2\nwhat = task\n"
+		 "task = 1\nreferences = finetune\nfinetune_epochs = 1\n", path);
+	char *scenario = testutil_write_text(testutil_dir, "cxx.ini", text);
+	struct scenario *s = calloc(1, sizeof(*s));
+	struct engine *eng = calloc(1, sizeof(*eng));
+	struct plugin_path pp;
+	plugin_path_init(&pp, NULL);
+	ck_assert_msg(scenario_load(s, scenario, NULL, 0, &e) == 0, "%s", e.msg);
+	ck_assert_msg(engine_open(eng, s, &pp, &e) == 0, "%s", e.msg);
+	ck_assert_msg(engine_run(eng, NULL, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(eng->plugins[0].svc.num_metrics, 1);
+	ck_assert_str_eq(eng->plugins[0].svc.metrics[0].key, "batches");
+	ck_assert_double_eq(eng->plugins[0].svc.metrics[0].value, 16);
+	engine_close(eng);
+	plugin_path_free(&pp);
+	scenario_free(s);
+	free(eng);
+	free(s);
+	free(scenario);
+}
+END_TEST
+
 START_TEST(test_refuse_major)
 {
 	char path[4200];
@@ -670,6 +708,7 @@ static Suite *plugin_suite(void)
 	TCase *tc = tcase_create("loader");
 	tcase_add_checked_fixture(tc, setup, testutil_teardown);
 	tcase_add_test(tc, test_open_valid);
+	tcase_add_test(tc, test_cxx_plugin);
 	tcase_add_test(tc, test_refuse_major);
 	tcase_add_test(tc, test_refuse_newer_minor);
 	tcase_add_test(tc, test_refuse_no_entry);

@@ -42,6 +42,11 @@ tests_plugins_abi_minor_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_abi_minor_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_vandal_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_vandal_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
+# In C++, with no extern "C" of its own: plugin.h's declaration of lethe_entry exports it.
+check_LTLIBRARIES += %D%/plugins/cxx.la
+tests_plugins_cxx_la_SOURCES = %D%/plugins/cxx.cc
+tests_plugins_cxx_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+tests_plugins_cxx_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 # Exports nothing: the host must refuse it.
 tests_plugins_no_entry_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_no_entry_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)

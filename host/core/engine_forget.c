@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lethe/util.h>
+
 /* A forget step's plugin must be an unlearning one: found before training, not after hours. */
 /* Tells the sinks that `reference` (unlearn_reference_name) trained its done-th batch of total:
  * a reference can take as long as the steps before it, and a front end must not look hung. */
@@ -49,26 +51,13 @@ int engine_forget_check(struct engine *e, struct error *err)
 	return 0;
 }
 
-static int id_covered(const lethe_forget_request *req, uint64_t id)
-{
-	size_t lo = 0, hi = req->num_ids;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (req->ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < req->num_ids && req->ids[lo] == id;
-}
-
 static void remove_ids(struct engine *e, const lethe_forget_request *req)
 {
 	for (size_t k = 0; k < e->tasks.count; k++) {
 		struct task *t = &e->tasks.t[k];
 		size_t kept = 0;
 		for (size_t i = 0; i < t->num_train; i++)
-			if (!id_covered(req, tasks_sample_id((uint32_t)k, t->train[i])))
+			if (!lethe_forget_covers(req, tasks_sample_id((uint32_t)k, t->train[i])))
 				t->train[kept++] = t->train[i];
 		t->num_train = kept;
 	}

@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include <lethe/lethe.h>
+#include <lethe/util.h>
 
 #include "fisher.h"
 
@@ -83,18 +84,6 @@ struct ewc {
 static struct ewc *self(lethe_plugin *p)
 {
 	return p->plugin_data;
-}
-
-__attribute__((format(printf, 3, 4)))
-static int fail(const struct ewc *e, int rc, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	e->host->error(e->host, msg);
-	return rc;
 }
 
 static uint64_t num_params(const struct ewc *e)
@@ -180,8 +169,8 @@ static int alloc_arrays(const struct ewc *e, uint64_t P, float **S, float **anch
 	free(*anchor);
 	free(*C);
 	*S = *anchor = *C = NULL;
-	return fail(e, LETHE_ERR_NOMEM, "out of memory for the Fisher sums of %llu parameters",
-		    (unsigned long long)P);
+	return lethe_fail(e->host, LETHE_ERR_NOMEM, "out of memory for the Fisher sums of %llu "
+			  "parameters", (unsigned long long)P);
 }
 
 /* Task (F, θ*) into separate mode's S, Ā and C: with s the old S and w = F / (s + F),
@@ -205,13 +194,6 @@ static void fold(float *S, float *anchor, float *C, const float *F, const float 
 	}
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) + 1e-9 * (double)(now.tv_nsec - t0->tv_nsec);
-}
-
 static int log_fisher(struct ewc *e, const lethe_task_info *task, const float *F, uint64_t P,
 		      uint64_t used, double seconds)
 {
@@ -221,8 +203,8 @@ static int log_fisher(struct ewc *e, const lethe_task_info *task, const float *F
 		sum += F[i];
 	}
 	if (!isfinite(sum))
-		return fail(e, LETHE_ERR_NUMERIC, "the Fisher of task %u is not finite",
-			    task->index + 1);
+		return lethe_fail(e->host, LETHE_ERR_NUMERIC, "the Fisher of task %u is not finite",
+				  task->index + 1);
 	char msg[256];
 	snprintf(msg, sizeof(msg), "%s Fisher of task %u: %llu samples in %.3f s; max %.4g, mean "
 		 "%.4g", fisher_choices[e->fisher.kind], task->index + 1, (unsigned long long)used,
@@ -275,9 +257,9 @@ static int check_stable(struct ewc *e, const lethe_task_info *task, uint64_t P)
 	}
 	if (product < limit)
 		return LETHE_OK;
-	return fail(e, LETHE_ERR_INVALID, "lambda = %g makes lr·lambda·max F = %.2g (>= %g): SGD "
-		    "would diverge; use lambda < %g or guard = cap", e->lambda, product, limit,
-		    safe_lambda(limit / (run->lr * max)));
+	return lethe_fail(e->host, LETHE_ERR_INVALID, "lambda = %g makes lr·lambda·max F = %.2g "
+			  "(>= %g): SGD would diverge; use lambda < %g or guard = cap", e->lambda,
+			  product, limit, safe_lambda(limit / (run->lr * max)));
 }
 
 static int after_task(lethe_plugin *p, const lethe_task_info *task)
@@ -290,12 +272,12 @@ static int after_task(lethe_plugin *p, const lethe_task_info *task)
 		return LETHE_ERR_NOMEM;
 	float *Ft = malloc(P * sizeof(float));
 	if (!Ft)
-		return fail(e, LETHE_ERR_NOMEM, "out of memory for a Fisher of %llu parameters",
-			    (unsigned long long)P);
+		return lethe_fail(e->host, LETHE_ERR_NOMEM, "out of memory for a Fisher of %llu "
+				  "parameters", (unsigned long long)P);
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc = fisher_compute(&e->fisher, task, Ft, &used);
-	double seconds = seconds_since(&t0);
+	double seconds = lethe_seconds_since(&t0);
 	if (rc == LETHE_OK)
 		rc = log_fisher(e, task, Ft, P, used, seconds);
 	if (rc == LETHE_OK && separate(e)) {
@@ -332,7 +314,7 @@ static int save(lethe_plugin *p, const lethe_ostream *out)
 		rc = out->write(out, array[a], P * sizeof(float));
 	if (rc == LETHE_OK)
 		rc = out->write(out, &e->fisher_seconds, sizeof(e->fisher_seconds));
-	return rc == LETHE_OK ? rc : fail(e, rc, "cannot write the state");
+	return rc == LETHE_OK ? rc : lethe_fail(e->host, rc, "cannot write the state");
 }
 
 /* A Fisher (or its sum, or C) is finite and nonnegative, an anchor finite: anything else is a
@@ -357,8 +339,8 @@ static int read_floats(const struct ewc *e, const lethe_istream *in, float *v, s
 		       size_t total)
 {
 	if (in->read(in, v, n * sizeof(float)) != LETHE_OK)
-		return fail(e, LETHE_ERR_IO, "the state is truncated: it needs %zu bytes of Fisher "
-			    "and anchors", total * sizeof(float));
+		return lethe_fail(e->host, LETHE_ERR_IO, "the state is truncated: it needs %zu "
+				  "bytes of Fisher and anchors", total * sizeof(float));
 	return LETHE_OK;
 }
 
@@ -374,7 +356,8 @@ static int load_sums(const struct ewc *e, const lethe_istream *in, uint64_t P, f
 		rc = read_floats(e, in, C, P, total);
 	if (rc == LETHE_OK &&
 	    (!all_nonnegative(S, P) || !all_finite(anchor, P) || (C && !all_nonnegative(C, P))))
-		rc = fail(e, LETHE_ERR_INVALID, "the state holds a negative or non-finite value");
+		rc = lethe_fail(e->host, LETHE_ERR_INVALID, "the state holds a negative or "
+				"non-finite value");
 	return rc;
 }
 
@@ -385,13 +368,15 @@ static int load_pairs(const struct ewc *e, const lethe_istream *in, size_t T, ui
 {
 	size_t n = T * P;
 	float *F = malloc(n * sizeof(float)), *theta = malloc(n * sizeof(float));
-	int rc = F && theta ? LETHE_OK : fail(e, LETHE_ERR_NOMEM, "out of memory for the state");
+	int rc = F && theta ? LETHE_OK : lethe_fail(e->host, LETHE_ERR_NOMEM,
+						    "out of memory for the state");
 	if (rc == LETHE_OK)
 		rc = read_floats(e, in, F, n, 2 * n);
 	if (rc == LETHE_OK)
 		rc = read_floats(e, in, theta, n, 2 * n);
 	if (rc == LETHE_OK && (!all_nonnegative(F, n) || !all_finite(theta, n)))
-		rc = fail(e, LETHE_ERR_INVALID, "the state holds a negative or non-finite value");
+		rc = lethe_fail(e->host, LETHE_ERR_INVALID, "the state holds a negative or "
+				"non-finite value");
 	for (size_t k = 0; C && k < T && rc == LETHE_OK; k++)
 		fold(S, anchor, C, F + k * P, theta + k * P, P);
 	if (rc == LETHE_OK && !C) {
@@ -408,27 +393,28 @@ static int load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 	struct ewc *e = self(p);
 	const lethe_run_info *run = e->host->run_info(e->host);
 	if (version < 1 || version > STATE_VERSION)
-		return fail(e, LETHE_ERR_INVALID, "state encoding %u is unknown (this plugin "
-			    "reads 1 to %d)", version, STATE_VERSION);
+		return lethe_fail(e->host, LETHE_ERR_INVALID, "state encoding %u is unknown (this "
+				  "plugin reads 1 to %d)", version, STATE_VERSION);
 	uint32_t mode, tasks;
 	uint64_t P, want = num_params(e);
 	if (in->read(in, &mode, sizeof(mode)) != LETHE_OK ||
 	    in->read(in, &tasks, sizeof(tasks)) != LETHE_OK ||
 	    in->read(in, &P, sizeof(P)) != LETHE_OK)
-		return fail(e, LETHE_ERR_IO, "the state is truncated in its header");
+		return lethe_fail(e->host, LETHE_ERR_IO, "the state is truncated in its header");
 	if (mode != MODE_SEPARATE && mode != MODE_ONLINE)
-		return fail(e, LETHE_ERR_INVALID, "the state's mode %u is neither separate (0) nor "
-			    "online (1)", mode);
+		return lethe_fail(e->host, LETHE_ERR_INVALID, "the state's mode %u is neither "
+				  "separate (0) nor online (1)", mode);
 	if ((int)mode != e->mode)
-		return fail(e, LETHE_ERR_INVALID, "the state was saved with mode = %s, but this "
-			    "run has mode = %s", mode_choices[mode], mode_choices[e->mode]);
+		return lethe_fail(e->host, LETHE_ERR_INVALID, "the state was saved with mode = %s, "
+				  "but this run has mode = %s", mode_choices[mode],
+				  mode_choices[e->mode]);
 	if (P != want)
-		return fail(e, LETHE_ERR_INVALID, "the state holds %llu parameters, but the model "
-			    "has %llu: it comes from another model shape",
-			    (unsigned long long)P, (unsigned long long)want);
+		return lethe_fail(e->host, LETHE_ERR_INVALID, "the state holds %llu parameters, "
+				  "but the model has %llu: it comes from another model shape",
+				  (unsigned long long)P, (unsigned long long)want);
 	if (tasks > run->num_tasks)
-		return fail(e, LETHE_ERR_INVALID, "the state holds %u tasks, but the scenario has "
-			    "%u", tasks, run->num_tasks);
+		return lethe_fail(e->host, LETHE_ERR_INVALID, "the state holds %u tasks, but the "
+				  "scenario has %u", tasks, run->num_tasks);
 	float *S = NULL, *anchor = NULL, *C = NULL;
 	double seconds = 0.0;
 	int rc = tasks ? alloc_arrays(e, P, &S, &anchor, &C) : LETHE_OK;
@@ -437,9 +423,9 @@ static int load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 	else if (rc == LETHE_OK && tasks)
 		rc = load_pairs(e, in, separate(e) ? tasks : 1, P, S, anchor, C);
 	if (rc == LETHE_OK && version >= 2 && in->read(in, &seconds, sizeof(seconds)) != LETHE_OK)
-		rc = fail(e, LETHE_ERR_IO, "the state is truncated in its seconds");
+		rc = lethe_fail(e->host, LETHE_ERR_IO, "the state is truncated in its seconds");
 	if (rc == LETHE_OK && !(seconds >= 0.0))
-		rc = fail(e, LETHE_ERR_INVALID, "the state's seconds are %g", seconds);
+		rc = lethe_fail(e->host, LETHE_ERR_INVALID, "the state's seconds are %g", seconds);
 	if (rc != LETHE_OK) {
 		free(S);
 		free(anchor);

@@ -4,54 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* GCC at -O2 vectorises a loop only when it leaves no scalar remainder, so the elementwise
- * kernels run on whole SPANs (a multiple of every vector width), then once on the rest. */
-#define SPAN 16
-
-static void square_span(float *restrict dst, const float *restrict src, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		dst[i] = src[i] * src[i];
-}
-
-static void square(float *dst, const float *src, size_t n)
-{
-	size_t i = 0;
-	for (; i + SPAN <= n; i += SPAN)
-		square_span(dst + i, src + i, SPAN);
-	square_span(dst + i, src + i, n - i);
-}
-
-static void axpy_span(float *restrict y, const float *restrict x, float a, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		y[i] += a * x[i];
-}
-
-/* y += a x_r for every row x_r of x: the biases' share, whose inputs are all 1. */
-static void add_rows(float *y, const float *x, float a, size_t rows, size_t cols)
-{
-	for (size_t r = 0; r < rows; r++, x += cols) {
-		size_t j = 0;
-		for (; j + SPAN <= cols; j += SPAN)
-			axpy_span(y + j, x + j, a, SPAN);
-		axpy_span(y + j, x + j, a, cols - j);
-	}
-}
-
-static void add_squares_span(float *restrict y, const float *restrict g, float a, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		y[i] += a * g[i] * g[i];
-}
-
-static void add_squares(float *y, const float *g, float a, size_t n)
-{
-	size_t i = 0;
-	for (; i + SPAN <= n; i += SPAN)
-		add_squares_span(y + i, g + i, a, SPAN);
-	add_squares_span(y + i, g + i, a, n - i);
-}
+#include <lethe/util.h>
 
 /* One row of the softmax that fisher.h documents: the tests replay it. */
 static void softmax_row(const float *z, const uint8_t *allowed, size_t c, float *p)
@@ -65,23 +18,6 @@ static void softmax_row(const float *z, const uint8_t *allowed, size_t c, float 
 			sum += exp(z[j] - max);
 	for (size_t j = 0; j < c; j++)
 		p[j] = allowed[j] ? (float)(exp(z[j] - max) / sum) : 0.0f;
-}
-
-/* The inverse CDF of one row of p at u. Should rounding leave u above the total, the last class
- * with p > 0 is drawn, never one the model deems impossible. */
-static int32_t draw_class(const float *p, size_t c, double u)
-{
-	double sum = 0.0;
-	int32_t last = 0;
-	for (size_t j = 0; j < c; j++) {
-		if (p[j] == 0.0f)
-			continue;
-		sum += p[j];
-		last = (int32_t)j;
-		if (u < sum)
-			break;
-	}
-	return last;
 }
 
 /* Rows (p_n - e_{y_n}) scale. model_backward takes them as dL/dlogits, so with scale 1 every
@@ -252,10 +188,11 @@ static int accumulate_squares(struct fisher *f, lethe_model *m, size_t n, float 
 		int rc = h->model_layer(h, m, l, &ly);
 		if (rc != LETHE_OK)
 			return rc;
-		square(f->sq_in, ly.input, n * ly.in);
+		lethe_square(f->sq_in, ly.input, n * ly.in);
 		h->sgemm(h, 1, 0, ly.out, ly.in, n, alpha, sq, ly.out, f->sq_in, ly.in, 1.0f,
 			 F + ly.weight_offset, ly.in);
-		add_rows(F + ly.bias_offset, sq, alpha, n, ly.out);
+		for (size_t r = 0; r < n; r++)
+			lethe_axpy(F + ly.bias_offset, sq + r * ly.out, alpha, ly.out);
 		sq += n * ly.out;
 	}
 	return LETHE_OK;
@@ -274,9 +211,9 @@ static int square_deltas(struct fisher *f, lethe_model *m, size_t n, int add)
 		if (rc != LETHE_OK)
 			break;
 		if (add)
-			add_squares(sq, ly.delta, 1.0f, n * ly.out);
+			lethe_add_squares(sq, ly.delta, 1.0f, n * ly.out);
 		else
-			square(sq, ly.delta, n * ly.out);
+			lethe_square(sq, ly.delta, n * ly.out);
 		sq += n * ly.out;
 	}
 	return rc;
@@ -304,7 +241,7 @@ static int chunk_pass(struct fisher *f, lethe_model *m, uint32_t task, const uin
 	}
 	if (f->kind == FISHER_SAMPLED)
 		for (size_t i = 0; i < n; i++)
-			f->y[i] = draw_class(f->prob + i * c, c, h->rng_uniform(h));
+			f->y[i] = (int32_t)lethe_draw_class(f->prob + i * c, c, h->rng_uniform(h));
 	label_rows(f->dlogits, f->prob, f->y, n, c, 1.0f);
 	rc = square_deltas(f, m, n, 0);
 	return rc == LETHE_OK ? accumulate_squares(f, m, n, alpha, F) : rc;
@@ -325,7 +262,7 @@ static int batch_pass(struct fisher *f, lethe_model *m, uint32_t task, const uin
 		return rc;
 	uint64_t count;
 	const float *g = h->model_grads(h, m, &count);
-	add_squares(F, g, scale, count);
+	lethe_add_squares(F, g, scale, count);
 	return LETHE_OK;
 }
 

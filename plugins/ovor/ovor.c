@@ -54,6 +54,7 @@
 #include <time.h>
 
 #include <lethe/lethe.h>
+#include <lethe/util.h>
 
 #include "outliers.h"
 
@@ -130,29 +131,6 @@ static struct ovor *self(lethe_plugin *p)
 	return p->plugin_data;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int fail(const struct ovor *o, int rc, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	o->host->error(o->host, msg);
-	return rc;
-}
-
-__attribute__((format(printf, 2, 3)))
-static void say(const struct ovor *o, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	o->host->log(o->host, LETHE_LOG_INFO, msg);
-}
-
 static double now(void)
 {
 	struct timespec t;
@@ -177,8 +155,9 @@ static int before_task(lethe_plugin *p, const lethe_task_info *task)
 	for (uint32_t i = 0; i < task->num_classes; i++) {
 		int32_t c = task->classes[i];
 		if (c < 0 || (uint32_t)c >= o->classes)
-			return fail(o, LETHE_ERR_INVALID, "task %u has class %d; the head has %u",
-				    task->index + 1, c, o->classes);
+			return lethe_fail(o->host, LETHE_ERR_INVALID,
+					  "task %u has class %d; the head has %u", task->index + 1,
+					  c, o->classes);
 		o->slot[c] = (int32_t)i;
 	}
 	for (uint32_t c = 0; c < o->classes; c++)
@@ -229,13 +208,14 @@ static int group_by_class(struct ovor *o, const lethe_task_info *task, uint64_t 
 			return rc;
 		int32_t y = labels[i];
 		if (y < 0 || (uint32_t)y >= o->classes || o->slot[y] < 0)
-			return fail(o, LETHE_ERR_INVALID, "task %u's sample %zu has label %d, not "
-				    "one of the task's classes", task->index + 1, i, y);
+			return lethe_fail(o->host, LETHE_ERR_INVALID,
+					  "task %u's sample %zu has label %d, not one of the "
+					  "task's classes", task->index + 1, i, y);
 		counts[o->slot[y]]++;
 	}
 	size_t *at = calloc(task->num_classes, sizeof(*at));
 	if (!at)
-		return fail(o, LETHE_ERR_NOMEM, "out of memory");
+		return lethe_fail(o->host, LETHE_ERR_NOMEM, "out of memory");
 	for (uint32_t s = 1; s < task->num_classes; s++)
 		at[s] = at[s - 1] + counts[s - 1];
 	for (size_t i = 0; i < n; i++)
@@ -254,7 +234,7 @@ static int extract(struct ovor *o, const lethe_task_info *task, const uint64_t *
 	size_t n = task->num_train, C = o->classes;
 	float *x = malloc((size_t)CHUNK * o->input_dim * sizeof(float));
 	float *logits = malloc((size_t)CHUNK * C * sizeof(float));
-	int rc = x && logits ? LETHE_OK : fail(o, LETHE_ERR_NOMEM, "out of memory");
+	int rc = x && logits ? LETHE_OK : lethe_fail(o->host, LETHE_ERR_NOMEM, "out of memory");
 	for (size_t i0 = 0; i0 < n && rc == LETHE_OK; i0 += CHUNK) {
 		size_t rows = n - i0 < CHUNK ? n - i0 : CHUNK;
 		rc = h->task_load(h, task->index, LETHE_SPLIT_TRAIN, order + i0, rows, x, NULL,
@@ -284,19 +264,21 @@ static int features(struct ovor *o, const lethe_task_info *task)
 	int32_t *labels = malloc(n * sizeof(*labels));
 	float *energies = malloc(n * sizeof(*energies));
 	int rc = order && counts && labels && energies ? LETHE_OK
-						       : fail(o, LETHE_ERR_NOMEM, "out of memory");
+						       : lethe_fail(o->host, LETHE_ERR_NOMEM,
+								    "out of memory");
 	if (rc == LETHE_OK)
 		rc = group_by_class(o, task, order, counts, labels);
 	if (rc == LETHE_OK && outliers_begin(&o->out, task->num_classes, counts) != LETHE_OK)
-		rc = fail(o, LETHE_ERR_NOMEM, "out of memory for %zu features of %zu values", n,
-			  o->out.dim);
+		rc = lethe_fail(o->host, LETHE_ERR_NOMEM, "out of memory for %zu features of %zu "
+				"values", n, o->out.dim);
 	if (rc == LETHE_OK)
 		rc = extract(o, task, order, energies);
 	if (rc == LETHE_OK && o->calibrated) {
 		o->tau_id = percentile(energies, n, o->percentile);
 		o->tau_ood = o->tau_id + o->gap;
-		say(o, "task %u: tau_id = %.3f (percentile %g of %zu training energies), tau_ood = "
-		    "%.3f", task->index + 1, o->tau_id, o->percentile, n, o->tau_ood);
+		lethe_log(o->host, LETHE_LOG_INFO, "task %u: tau_id = %.3f (percentile %g of %zu "
+			  "training energies), tau_ood = %.3f", task->index + 1, o->tau_id,
+			  o->percentile, n, o->tau_ood);
 	}
 	free(order);
 	free(counts);
@@ -328,8 +310,9 @@ static int before_epoch(lethe_plugin *p, const lethe_task_info *task, uint32_t e
 	double t2 = now();
 	o->synthesis_seconds += t2 - t0;
 	o->outliers = o->out.count;
-	say(o, "task %u, epoch %u: %zu outliers from %zu features (features %.3f s, synthesis "
-	    "%.3f s)", task->index + 1, epoch + 1, o->out.count, o->out.n, t1 - t0, t2 - t1);
+	lethe_log(o->host, LETHE_LOG_INFO, "task %u, epoch %u: %zu outliers from %zu features "
+		  "(features %.3f s, synthesis %.3f s)", task->index + 1, epoch + 1, o->out.count,
+		  o->out.n, t1 - t0, t2 - t1);
 	report_figures(o);
 	return LETHE_OK;
 }
@@ -442,7 +425,7 @@ static int save(lethe_plugin *p, const lethe_ostream *out)
 		rc = out->write(out, o->slot, o->classes * sizeof(*o->slot));
 	if (rc == LETHE_OK)
 		rc = outliers_save(&o->out, o->have_features, out);
-	return rc == LETHE_OK ? rc : fail(o, rc, "cannot write the state");
+	return rc == LETHE_OK ? rc : lethe_fail(o->host, rc, "cannot write the state");
 }
 
 /* Version 2's task under way: its classes, features and outliers. */
@@ -450,40 +433,42 @@ static int load_task(struct ovor *o, const lethe_istream *in)
 {
 	uint64_t classes;
 	if (in->read(in, &classes, sizeof(classes)) != LETHE_OK)
-		return fail(o, LETHE_ERR_IO, "the state is truncated");
+		return lethe_fail(o->host, LETHE_ERR_IO, "the state is truncated");
 	if (classes != o->classes)
-		return fail(o, LETHE_ERR_INVALID, "the state is for a head of %llu classes, this "
-			    "one has %u", (unsigned long long)classes, o->classes);
+		return lethe_fail(o->host, LETHE_ERR_INVALID, "the state is for a head of %llu "
+				  "classes, this one has %u", (unsigned long long)classes,
+				  o->classes);
 	if (in->read(in, o->slot, o->classes * sizeof(*o->slot)) != LETHE_OK)
-		return fail(o, LETHE_ERR_IO, "the state is truncated");
+		return lethe_fail(o->host, LETHE_ERR_IO, "the state is truncated");
 	for (uint32_t c = 0; c < o->classes; c++) {
 		if (o->slot[c] < -1 || o->slot[c] >= (int32_t)o->out.max_classes)
-			return fail(o, LETHE_ERR_INVALID, "the state puts class %u at %d of a task",
-				    c, o->slot[c]);
+			return lethe_fail(o->host, LETHE_ERR_INVALID,
+					  "the state puts class %u at %d of a task", c, o->slot[c]);
 		o->mask[c] = o->slot[c] >= 0;
 	}
 	int rc = outliers_load(&o->out, in, &o->have_features);
 	if (rc == LETHE_OK)
 		return LETHE_OK;
-	return fail(o, rc, rc == LETHE_ERR_IO ? "the state is truncated"
-			   : rc == LETHE_ERR_NOMEM ? "out of memory for the state's features"
-						   : "its features or outliers are malformed");
+	return lethe_fail(o->host, rc, rc == LETHE_ERR_IO ? "the state is truncated"
+			  : rc == LETHE_ERR_NOMEM ? "out of memory for the state's features"
+			  : "its features or outliers are malformed");
 }
 
 static int load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 {
 	struct ovor *o = self(p);
 	if (version != 1 && version != STATE_VERSION)
-		return fail(o, LETHE_ERR_INVALID, "state encoding %u is unknown (this plugin reads "
-			    "1 and %d)", version, STATE_VERSION);
+		return lethe_fail(o->host, LETHE_ERR_INVALID, "state encoding %u is unknown (this "
+				  "plugin reads 1 and %d)", version, STATE_VERSION);
 	double figures[3];
 	uint64_t count;
 	if (in->read(in, figures, sizeof(figures)) != LETHE_OK ||
 	    in->read(in, &count, sizeof(count)) != LETHE_OK)
-		return fail(o, LETHE_ERR_IO, "the state is truncated");
+		return lethe_fail(o->host, LETHE_ERR_IO, "the state is truncated");
 	if (!isfinite(figures[0]) || !isfinite(figures[1]) || !(figures[2] >= 0.0) ||
 	    count > o->out.cfg.per_class * o->out.max_classes)
-		return fail(o, LETHE_ERR_INVALID, "the state holds an impossible figure");
+		return lethe_fail(o->host, LETHE_ERR_INVALID, "the state holds an impossible "
+				  "figure");
 	int rc = version == STATE_VERSION ? load_task(o, in) : LETHE_OK;
 	if (rc != LETHE_OK)
 		return rc;
@@ -520,8 +505,8 @@ static int inspect(struct ovor *o, uint32_t *max_classes)
 	if (rc != LETHE_OK)
 		return rc;
 	if (!o->layer.is_head || o->layer.out != o->classes)
-		return fail(o, LETHE_ERR_INVALID, "the last layer is not a head of %u classes",
-			    o->classes);
+		return lethe_fail(o->host, LETHE_ERR_INVALID, "the last layer is not a head of %u "
+				  "classes", o->classes);
 	for (uint32_t k = 0; k < run->num_tasks; k++) {
 		const lethe_task_info *t = h->task_info(h, k);
 		if (t && t->num_classes > *max_classes)
@@ -585,7 +570,7 @@ static lethe_plugin *create(const lethe_host *host, const lethe_param_value *v)
 		o->dz = malloc(M * o->classes * sizeof(float));
 		if (outliers_init(&o->out, &cfg, o->layer.in, max_classes) != LETHE_OK ||
 		    !o->slot || !o->mask || !o->z || !o->dz)
-			rc = fail(o, LETHE_ERR_NOMEM, "out of memory");
+			rc = lethe_fail(o->host, LETHE_ERR_NOMEM, "out of memory");
 	}
 	/* No task yet: no class has a place in one (the state saves these). */
 	for (uint32_t c = 0; rc == LETHE_OK && c < o->classes; c++) {

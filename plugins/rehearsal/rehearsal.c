@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include <lethe/lethe.h>
+#include <lethe/util.h>
 
 #include "schedule.h"
 
@@ -109,20 +110,6 @@ struct rehearsal {
 static struct rehearsal *rehearsal_of(lethe_plugin *p)
 {
 	return p->plugin_data;
-}
-
-static int rehearsal_fail(struct rehearsal *r, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int rehearsal_fail(struct rehearsal *r, int rc, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	r->host->error(r->host, msg);
-	return rc;
 }
 
 /* Uniform in [0, n), n > 0, without modulo bias. */
@@ -271,8 +258,8 @@ static int rehearsal_plan(struct rehearsal *r, const lethe_task_info *task)
 	if (total > r->plan_cap) {
 		size_t *plan = realloc(r->plan, total * sizeof(*plan));
 		if (!plan)
-			return rehearsal_fail(r, LETHE_ERR_NOMEM, "out of memory for %zu replayed "
-					      "samples an epoch", total);
+			return lethe_fail(r->host, LETHE_ERR_NOMEM,
+					  "out of memory for %zu replayed samples an epoch", total);
 		r->plan = plan;
 		r->plan_cap = total;
 	}
@@ -326,7 +313,7 @@ static int rehearsal_keep(struct rehearsal *r, const lethe_task_info *task)
 		take = st->cap - st->count;
 	size_t *pos = malloc((n ? n : 1) * sizeof(*pos));
 	if (!pos)
-		return rehearsal_fail(r, LETHE_ERR_NOMEM, "out of memory for %zu positions", n);
+		return lethe_fail(r->host, LETHE_ERR_NOMEM, "out of memory for %zu positions", n);
 	for (size_t i = 0; i < n; i++)
 		pos[i] = i;
 	rehearsal_pick(r, pos, n, take);
@@ -438,8 +425,8 @@ static int rehearsal_on_batch(lethe_plugin *p, lethe_batch *b)
 	int reservoir = r->sched.kind == SCHEDULE_RESERVOIR;
 	size_t fresh = b->n_host, rows = rehearsal_rows(r, b);
 	if (b->n + rows > b->capacity)
-		return rehearsal_fail(r, LETHE_ERR_INVALID, "no room for %zu replayed rows in a "
-				      "batch of %zu with capacity %zu", rows, b->n, b->capacity);
+		return lethe_fail(r->host, LETHE_ERR_INVALID, "no room for %zu replayed rows in a "
+				  "batch of %zu with capacity %zu", rows, b->n, b->capacity);
 	int rc = LETHE_OK;
 	for (size_t i = 0; i < rows && rc == LETHE_OK; i++)
 		rc = rehearsal_append(r, b, reservoir ? r->order[i] : r->plan[r->at++]);
@@ -467,25 +454,12 @@ static int rehearsal_after_task(lethe_plugin *p, const lethe_task_info *task)
 	return LETHE_OK;
 }
 
-static int rehearsal_covered(const lethe_forget_request *req, uint64_t id)
-{
-	size_t lo = 0, hi = req->num_ids;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (req->ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < req->num_ids && req->ids[lo] == id;
-}
-
 static int rehearsal_on_forget(lethe_plugin *p, const lethe_forget_request *req)
 {
 	struct rehearsal *r = rehearsal_of(p);
 	struct store *st = &r->st;
 	for (size_t i = 0; i < st->count; i++)
-		if (rehearsal_covered(req, st->id[i]))
+		if (lethe_forget_covers(req, st->id[i]))
 			st->task[i] = DEAD;
 	size_t dropped = store_sweep(st);
 	rehearsal_group(r);
@@ -555,9 +529,9 @@ static int rehearsal_check(struct rehearsal *r, size_t count)
 	for (size_t i = 0; i < count; i++)
 		if (r->st.task[i] >= r->num_tasks || r->st.y[i] < 0 ||
 		    (uint32_t)r->st.y[i] >= classes)
-			return rehearsal_fail(r, LETHE_ERR_INVALID, "stored sample %zu has task %u "
-					      "and label %d, not of this run", i, r->st.task[i],
-					      r->st.y[i]);
+			return lethe_fail(r->host, LETHE_ERR_INVALID,
+					  "stored sample %zu has task %u and label %d, not of this "
+					  "run", i, r->st.task[i], r->st.y[i]);
 	return LETHE_OK;
 }
 
@@ -572,9 +546,9 @@ static int rehearsal_read_sizes(struct rehearsal *r, const lethe_istream *in, si
 		if (rc)
 			return rc;
 		if (x >= bound)
-			return rehearsal_fail(r, LETHE_ERR_INVALID, "the state's %s holds %llu, "
-					      "beyond %llu", what, (unsigned long long)x,
-					      (unsigned long long)bound);
+			return lethe_fail(r->host, LETHE_ERR_INVALID, "the state's %s holds %llu, "
+					  "beyond %llu", what, (unsigned long long)x,
+					  (unsigned long long)bound);
 		v[i] = (size_t)x;
 	}
 	return LETHE_OK;
@@ -590,15 +564,15 @@ static int rehearsal_load_task(struct rehearsal *r, const lethe_istream *in)
 	if (!rc)
 		rc = in->read(in, task, sizeof(task));
 	if (!rc && (r->task >= r->num_tasks || task[0] == 0))
-		return rehearsal_fail(r, LETHE_ERR_INVALID, "the state's task %u is not of this "
-				      "run", r->task);
+		return lethe_fail(r->host, LETHE_ERR_INVALID, "the state's task %u is not of this "
+				  "run", r->task);
 	if (!rc)
 		rc = in->read(in, r->quota, r->num_tasks * sizeof(*r->quota));
 	if (!rc)
 		rc = rehearsal_read_sizes(r, in, r->start, r->num_tasks + 1, count + 1, "groups");
 	for (uint32_t k = 0; k < r->num_tasks && !rc; k++)
 		if (r->start[k] > r->start[k + 1])
-			return rehearsal_fail(r, LETHE_ERR_INVALID, "the state's groups overlap");
+			return lethe_fail(r->host, LETHE_ERR_INVALID, "the state's groups overlap");
 	if (!rc)
 		rc = rehearsal_read_sizes(r, in, r->order, count, count, "order");
 	if (!rc)
@@ -610,12 +584,12 @@ static int rehearsal_load_task(struct rehearsal *r, const lethe_istream *in)
 	for (uint32_t k = 0; k < r->task; k++)
 		room = room + r->quota[k] < room ? UINT64_MAX : room + r->quota[k];
 	if (plan[1] > plan[0] || room > SIZE_MAX / sizeof(*r->plan))
-		return rehearsal_fail(r, LETHE_ERR_INVALID, "the state's plan is malformed");
+		return lethe_fail(r->host, LETHE_ERR_INVALID, "the state's plan is malformed");
 	if (room > r->plan_cap) {
 		size_t *grown = realloc(r->plan, (size_t)room * sizeof(*grown));
 		if (!grown)
-			return rehearsal_fail(r, LETHE_ERR_NOMEM, "out of memory for a plan of "
-					      "%llu samples", (unsigned long long)room);
+			return lethe_fail(r->host, LETHE_ERR_NOMEM, "out of memory for a plan of "
+					  "%llu samples", (unsigned long long)room);
 		r->plan = grown;
 		r->plan_cap = (size_t)room;
 	}
@@ -626,8 +600,9 @@ static int rehearsal_load_task(struct rehearsal *r, const lethe_istream *in)
 	rc = rehearsal_read_sizes(r, in, r->plan, r->plan_len, SIZE_MAX, "plan");
 	for (size_t i = r->at; i < r->plan_len && !rc; i++)
 		if (r->plan[i] >= count)
-			return rehearsal_fail(r, LETHE_ERR_INVALID, "the state's plan replays slot "
-					      "%zu of %zu", r->plan[i], count);
+			return lethe_fail(r->host, LETHE_ERR_INVALID,
+					  "the state's plan replays slot %zu of %zu", r->plan[i],
+					  count);
 	return rc;
 }
 
@@ -638,8 +613,8 @@ static int rehearsal_load(lethe_plugin *p, const lethe_istream *in, uint32_t ver
 	uint32_t dim;
 	uint64_t count, seen;
 	if (version != 1 && version != 2)
-		return rehearsal_fail(r, LETHE_ERR_INVALID, "state version %u is not 1 or 2",
-				      version);
+		return lethe_fail(r->host, LETHE_ERR_INVALID, "state version %u is not 1 or 2",
+				  version);
 	int rc = in->read(in, &dim, sizeof(dim));
 	if (!rc)
 		rc = in->read(in, &count, sizeof(count));
@@ -648,9 +623,9 @@ static int rehearsal_load(lethe_plugin *p, const lethe_istream *in, uint32_t ver
 	if (rc)
 		return rc;
 	if (dim != st->dim || count > st->cap)
-		return rehearsal_fail(r, LETHE_ERR_INVALID, "the state holds %llu samples of %u "
-				      "values; this run stores at most %zu of %zu",
-				      (unsigned long long)count, dim, st->cap, st->dim);
+		return lethe_fail(r->host, LETHE_ERR_INVALID, "the state holds %llu samples of %u "
+				  "values; this run stores at most %zu of %zu",
+				  (unsigned long long)count, dim, st->cap, st->dim);
 	rc = in->read(in, st->pixels, count * st->dim);
 	if (!rc)
 		rc = in->read(in, st->y, count * sizeof(*st->y));
@@ -713,8 +688,8 @@ static lethe_plugin *rehearsal_create(const lethe_host *host, const lethe_param_
 	r->start = calloc(r->num_tasks + 1, sizeof(*r->start));
 	r->quota = calloc(r->num_tasks, sizeof(*r->quota));
 	if (rc != LETHE_OK || !r->order || !r->start || !r->quota) {
-		rehearsal_fail(r, LETHE_ERR_NOMEM, "out of memory for max_stored = %zu samples",
-			       cap);
+		lethe_fail(r->host, LETHE_ERR_NOMEM, "out of memory for max_stored = %zu samples",
+			   cap);
 		rehearsal_destroy(&r->plugin);
 		return NULL;
 	}

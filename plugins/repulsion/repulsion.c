@@ -49,6 +49,7 @@
 #include <time.h>
 
 #include <lethe/lethe.h>
+#include <lethe/util.h>
 
 enum { KIND_NL2, KIND_EL2, KIND_IL2 };
 static const char *const kind_choices[] = { "nl2", "el2", "il2", NULL };
@@ -144,25 +145,6 @@ struct work {
 static struct repulsion *repulsion_of(lethe_plugin *p)
 {
 	return p->plugin_data;
-}
-
-__attribute__((format(printf, 3, 4)))
-static int host_error(const lethe_host *h, int rc, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	h->error(h, msg);
-	return rc;
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) + 1e-9 * (double)(now.tv_nsec - t0->tv_nsec);
 }
 
 /* ---- the repulsion term ---- */
@@ -290,19 +272,6 @@ static void shuffle(const lethe_host *h, size_t *v, size_t n)
 	}
 }
 
-static int id_forgotten(const lethe_forget_request *req, uint64_t id)
-{
-	size_t lo = 0, hi = req->num_ids;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (req->ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < req->num_ids && req->ids[lo] == id;
-}
-
 /* n retained samples, uniform with replacement: draws over every training sample, D_f rejected
  * (the caller made sure D_r is not empty). */
 static int retain_fill(struct work *w, size_t n)
@@ -319,7 +288,7 @@ static int retain_fill(struct work *w, size_t n)
 			int rc = h->task_raw(h, k, pos - w->starts[k], &pixels, &w->y[i], &id);
 			if (rc != LETHE_OK)
 				return rc;
-		} while (id_forgotten(w->req, id));
+		} while (lethe_forget_covers(w->req, id));
 		w->row_task[i] = k;
 		int rc = h->task_convert(h, k, pixels, 1, w->x + i * w->dim);
 		if (rc != LETHE_OK)
@@ -408,25 +377,19 @@ static int check_loss(const struct work *w, double loss, int stage, uint32_t mod
 	const struct repulsion *r = w->r;
 	const char *what = isnan(loss) ? "NaN" : "infinite";
 	if (stage == 1)
-		return host_error(w->h, LETHE_ERR_NUMERIC, "stage 1, model %u, step %u: the loss "
+		return lethe_fail(w->h, LETHE_ERR_NUMERIC, "stage 1, model %u, step %u: the loss "
 				  "is %s; lower lr = %g", model + 1, step + 1, what, w->lr);
 	if (r->kind == KIND_NL2)
-		return host_error(w->h, LETHE_ERR_NUMERIC, "stage 2, step %u: the loss is %s: "
+		return lethe_fail(w->h, LETHE_ERR_NUMERIC, "stage 2, step %u: the loss is %s: "
 				  "kind = nl2 is unbounded below and gamma = %g drove the weights "
 				  "off; lower gamma or unlearn_steps = %u, or use kind = el2",
 				  step + 1, what, r->gamma, r->unlearn_steps);
-	return host_error(w->h, LETHE_ERR_NUMERIC, "stage 2, step %u: the loss is %s; lower "
+	return lethe_fail(w->h, LETHE_ERR_NUMERIC, "stage 2, step %u: the loss is %s; lower "
 			  "gamma = %g%s or lr = %g", step + 1, what, r->gamma,
 			  r->kind == KIND_EL2 ? ", c" : "", w->lr);
 }
 
 /* ---- the Fisher of θ0 on D_r ---- */
-
-static void square(float *restrict dst, const float *restrict src, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		dst[i] = src[i] * src[i];
-}
 
 /* Per layer F_W += alpha (δ⊙δ)ᵀ(a⊙a) and F_b += alpha Σ_n δ²: every row's own squared
  * gradient, one GEMM per layer. */
@@ -439,8 +402,8 @@ static int fisher_add(struct work *w, size_t n, float alpha)
 		int rc = h->model_layer(h, w->model, l, &ly);
 		if (rc != LETHE_OK)
 			return rc;
-		square(w->sq_in, ly.input, n * ly.in);
-		square(w->sq_delta, ly.delta, n * ly.out);
+		lethe_square(w->sq_in, ly.input, n * ly.in);
+		lethe_square(w->sq_delta, ly.delta, n * ly.out);
 		h->sgemm(h, 1, 0, ly.out, ly.in, n, alpha, w->sq_delta, ly.out, w->sq_in, ly.in,
 			 1.0f, w->anchor + ly.weight_offset, ly.in);
 		for (size_t i = 0; i < n; i++)
@@ -448,23 +411,6 @@ static int fisher_add(struct work *w, size_t n, float alpha)
 				 w->anchor + ly.bias_offset);
 	}
 	return LETHE_OK;
-}
-
-/* The inverse CDF of one row of p at u; the last class with p > 0 if rounding leaves u above
- * the total. */
-static size_t draw_class(const float *p, size_t C, double u)
-{
-	double sum = 0.0;
-	size_t last = 0;
-	for (size_t j = 0; j < C; j++) {
-		if (p[j] == 0.0f)
-			continue;
-		sum += p[j];
-		last = j;
-		if (u < sum)
-			break;
-	}
-	return last;
 }
 
 /* F of θ0 on fisher_samples retained samples, left in w->anchor as the factor adapt_one
@@ -482,7 +428,7 @@ static int fisher_compute(struct work *w)
 		for (size_t i = 0; i < n && rc == LETHE_OK; i++) {
 			float *d = w->dlogits + i * w->C;
 			softmax(w->logits + i * w->C, row_mask(w, i), w->C, d);
-			d[draw_class(d, w->C, h->rng_uniform(h))] -= 1.0f;
+			d[lethe_draw_class(d, w->C, h->rng_uniform(h))] -= 1.0f;
 		}
 		if (rc == LETHE_OK)
 			rc = h->model_backward_deltas(h, w->model, w->dlogits, n);
@@ -671,7 +617,7 @@ static int work_open(struct work *w)
 	w->arena = calloc(1, a.used);
 	w->clone = h->model_clone(h, w->model);
 	if (!w->arena || !w->clone)
-		return host_error(h, LETHE_ERR_NOMEM, "out of memory for a request of %zu "
+		return lethe_fail(h, LETHE_ERR_NOMEM, "out of memory for a request of %zu "
 				  "samples", w->num_forget);
 	w->bytes = a.used + 2 * w->P * sizeof(float);
 	a = (struct arena){ .base = w->arena };
@@ -697,13 +643,13 @@ static int work_open(struct work *w)
 		uint64_t id = w->req->ids[i];
 		struct sample *s = &w->forget[i];
 		if (h->sample_raw(h, id, &s->pixels, &s->y) != LETHE_OK)
-			return host_error(h, LETHE_ERR_INVALID, "id %#llx of the request names "
+			return lethe_fail(h, LETHE_ERR_INVALID, "id %#llx of the request names "
 					  "no training sample", (unsigned long long)id);
 		s->task = (uint32_t)(id >> 32);
 		w->order[i] = i;
 	}
 	if (w->num_forget >= w->starts[w->learned])
-		return host_error(h, LETHE_ERR_INVALID, "the request covers all %llu training "
+		return lethe_fail(h, LETHE_ERR_INVALID, "the request covers all %llu training "
 				  "samples of the %u tasks learned: nothing is left to retrain on",
 				  (unsigned long long)w->starts[w->learned], w->learned);
 	w->num_probe = w->num_forget < w->rows ? w->num_forget : w->rows;
@@ -741,7 +687,7 @@ static int repulsion_run(struct work *w)
 		rc = repel(w, &d0, &d1, &ce2);
 	if (rc != LETHE_OK)
 		return rc;
-	double seconds = seconds_since(&t0);
+	double seconds = lethe_seconds_since(&t0);
 	h->report(h, "seconds", seconds);
 	h->report(h, "forget_ce_before", ce0);
 	h->report(h, "forget_ce_adapted", ce1);
@@ -773,7 +719,7 @@ static int repulsion_unlearn(lethe_plugin *p, const lethe_forget_request *req)
 	const lethe_run_info *run = h->run_info(h);
 	for (size_t i = 1; i < req->num_ids; i++)
 		if (req->ids[i] <= req->ids[i - 1])
-			return host_error(h, LETHE_ERR_INVALID, "the request's ids are not sorted "
+			return lethe_fail(h, LETHE_ERR_INVALID, "the request's ids are not sorted "
 					  "ascending at %zu", i);
 	/* A request from before tasks_learned: every task counts as learned. */
 	int knows_learned = req->struct_size >= offsetof(lethe_forget_request, tasks_learned) +

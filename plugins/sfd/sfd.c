@@ -46,6 +46,7 @@
 #include <time.h>
 
 #include <lethe/lethe.h>
+#include <lethe/util.h>
 
 #include "distill.h"
 #include "invert.h"
@@ -156,19 +157,6 @@ static int job_nomem(const struct job *j)
 	return job_fail(j, LETHE_ERR_NOMEM, "out of memory");
 }
 
-static int id_listed(const lethe_forget_request *req, uint64_t id)
-{
-	size_t lo = 0, hi = req->num_ids;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (req->ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < req->num_ids && req->ids[lo] == id;
-}
-
 /* The tasks learned so far: all of the run's when the request does not say. */
 static uint32_t job_tasks(const struct job *j)
 {
@@ -211,7 +199,7 @@ static int job_scan_retained(struct job *j, uint8_t *kept)
 			int rc = h->task_raw(h, k, pos, NULL, &y, &id);
 			if (rc != LETHE_OK)
 				return rc;
-			if (id_listed(j->req, id))
+			if (lethe_forget_covers(j->req, id))
 				continue;
 			kept[y] = 1;
 			if (j->retain)
@@ -480,13 +468,6 @@ static void job_close(struct job *j)
 	free(j->row_safe);
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) * 1e-9;
-}
-
 static int sfd_unlearn(lethe_plugin *p, const lethe_forget_request *req)
 {
 	struct sfd *s = sfd_of(p);
@@ -506,7 +487,7 @@ static int sfd_unlearn(lethe_plugin *p, const lethe_forget_request *req)
 	job_close(&j);
 	if (rc != LETHE_OK)
 		return rc;
-	double seconds = seconds_since(&t0);
+	double seconds = lethe_seconds_since(&t0);
 	h->report(h, "seconds", seconds);
 	h->report(h, "synthesised", (double)synthesised);
 	h->report(h, "final_loss", loss);

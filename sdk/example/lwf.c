@@ -13,10 +13,10 @@
  *
  * Built against the SDK alone: see Makefile and README.md. */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include <lethe/lethe.h>
+#include <lethe/util.h>
 
 enum { P_ALPHA, P_TEMPERATURE, P_COUNT };
 
@@ -57,12 +57,6 @@ struct lwf {
 static struct lwf *lwf_of(lethe_plugin *p)
 {
 	return p->plugin_data;
-}
-
-static int lwf_fail(struct lwf *l, int status, const char *msg)
-{
-	l->host->error(l->host, msg);
-	return status;
 }
 
 /* Whether one of the first `tasks` tasks lists class c. */
@@ -109,7 +103,8 @@ static int lwf_reserve(struct lwf *l, size_t rows)
 	if (rows > l->rows) {
 		float *grown = realloc(l->logits, rows * l->num_classes * sizeof(float));
 		if (!grown)
-			return lwf_fail(l, LETHE_ERR_NOMEM, "out of memory for teacher logits");
+			return lethe_fail(l->host, LETHE_ERR_NOMEM,
+					  "out of memory for teacher logits");
 		l->logits = grown;
 		l->rows = rows;
 	}
@@ -117,7 +112,8 @@ static int lwf_reserve(struct lwf *l, size_t rows)
 		return LETHE_OK;
 	float *zeros = calloc(l->rows * l->input_dim, sizeof(float));
 	if (!zeros)
-		return lwf_fail(l, LETHE_ERR_NOMEM, "out of memory for the teacher's workspace");
+		return lethe_fail(l->host, LETHE_ERR_NOMEM,
+				  "out of memory for the teacher's workspace");
 	int rc = h->model_forward(h, l->teacher, zeros, l->rows, l->logits);
 	free(zeros);
 	return rc;
@@ -139,7 +135,8 @@ static int lwf_teacher_take(struct lwf *l, uint32_t task)
 	lwf_teacher_drop(l);
 	l->teacher = h->model_clone(h, h->model(h));
 	if (!l->teacher)
-		return lwf_fail(l, LETHE_ERR_NOMEM, "cannot copy the model for the teacher");
+		return lethe_fail(l->host, LETHE_ERR_NOMEM,
+				  "cannot copy the model for the teacher");
 	l->teacher_for = task;
 	lwf_groups_build(l);
 	return lwf_reserve(l, l->rows);
@@ -262,28 +259,26 @@ static int lwf_load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 	const lethe_host *h = l->host;
 	uint32_t task;
 	uint64_t count, have;
-	char msg[128];
 
-	if (version != 1) {
-		snprintf(msg, sizeof(msg), "state encoding %u is unknown to lwf", version);
-		return lwf_fail(l, LETHE_ERR_INVALID, msg);
-	}
+	if (version != 1)
+		return lethe_fail(h, LETHE_ERR_INVALID, "state encoding %u is unknown to lwf",
+				  version);
 	int rc = in->read(in, &task, sizeof(task));
 	if (rc == LETHE_OK)
 		rc = in->read(in, &count, sizeof(count));
 	if (rc != LETHE_OK)
-		return lwf_fail(l, rc, "saved state is truncated");
+		return lethe_fail(h, rc, "saved state is truncated");
 	if (task == 0)
 		return count == 0 ? LETHE_OK
-				  : lwf_fail(l, LETHE_ERR_INVALID, "saved state is malformed");
+				  : lethe_fail(h, LETHE_ERR_INVALID, "saved state is malformed");
 	if (task >= h->run_info(h)->num_tasks)
-		return lwf_fail(l, LETHE_ERR_INVALID, "saved teacher serves a task not in the run");
+		return lethe_fail(h, LETHE_ERR_INVALID,
+				  "saved teacher serves a task not in the run");
 	h->model_params(h, h->model(h), &have);
-	if (count != have) {
-		snprintf(msg, sizeof(msg), "saved teacher has %llu parameters, the model %llu",
-			 (unsigned long long)count, (unsigned long long)have);
-		return lwf_fail(l, LETHE_ERR_INVALID, msg);
-	}
+	if (count != have)
+		return lethe_fail(h, LETHE_ERR_INVALID, "saved teacher has %llu parameters, "
+				  "the model %llu", (unsigned long long)count,
+				  (unsigned long long)have);
 	/* A clone of the host's model gives the shape; the saved parameters replace its own. */
 	rc = lwf_teacher_take(l, task);
 	if (rc != LETHE_OK)
@@ -291,7 +286,7 @@ static int lwf_load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 	rc = in->read(in, h->model_params(h, l->teacher, NULL), count * sizeof(float));
 	if (rc != LETHE_OK) {
 		lwf_teacher_drop(l);
-		return lwf_fail(l, rc, "saved teacher is truncated");
+		return lethe_fail(h, rc, "saved teacher is truncated");
 	}
 	return LETHE_OK;
 }

@@ -26,6 +26,10 @@
 
 #include "version.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define LETHE_TEST_ID (UINT64_C(1) << 63)
 
 typedef enum lethe_protocol {
@@ -195,5 +199,9 @@ typedef struct lethe_host {
 	void (*saxpy)(const struct lethe_host *h, size_t n, float alpha, const float *x, float *y);
 	float (*sdot)(const struct lethe_host *h, size_t n, const float *x, const float *y);
 } lethe_host;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,6 +8,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum lethe_param_type {
 	LETHE_PARAM_BOOL = 0,	/* true/false, yes/no, on/off, 1/0 */
 	LETHE_PARAM_INT = 1,	/* a decimal integer within [min, max] */
@@ -35,5 +39,9 @@ typedef struct lethe_param_value {
 	double f;
 	const char *s;
 } lethe_param_value;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -15,8 +15,10 @@
  * after_batch, after_task, unlearn, on_forget), the batch's inputs (on_batch), dlogits
  * (on_logits), the gradients (on_gradient).
  *
- * C++: every hook, create and destroy is called from C. Declare lethe_entry extern "C", and let
- * no exception leave a hook: catch everything in each one and return an error status. */
+ * C++: every hook, create and destroy is called from C. This header declares lethe_entry with C
+ * linkage and default visibility, so a definition after it exports the right symbol in C++
+ * too; let no exception leave a hook: catch everything in each one and return an error
+ * status. */
 #ifndef LETHE_PLUGIN_H
 #define LETHE_PLUGIN_H
 
@@ -27,6 +29,10 @@
 #include "param.h"
 #include "stream.h"
 #include "version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define LETHE_ENTRY_SYMBOL "lethe_entry"
 
@@ -159,5 +165,14 @@ typedef struct lethe_plugin_entry {
 	 * validated. Returns NULL on failure after calling host->error(). */
 	lethe_plugin *(*create)(const lethe_host *host, const lethe_param_value *values);
 } lethe_plugin_entry;
+
+/* The one symbol a plugin exports; define it as
+ *	LETHE_EXPORT const lethe_plugin_entry lethe_entry = { .abi = LETHE_ABI_VERSION_INIT, ... };
+ */
+LETHE_EXPORT extern const lethe_plugin_entry lethe_entry;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

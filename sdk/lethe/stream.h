@@ -8,6 +8,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct lethe_ostream {
 	uint32_t struct_size;
 	void *ctx; /* host's; do not touch */
@@ -22,5 +26,9 @@ typedef struct lethe_istream {
 	 * shorter than the plugin expects. */
 	int (*read)(const struct lethe_istream *s, void *buf, uint64_t size);
 } lethe_istream;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

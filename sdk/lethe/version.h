@@ -9,6 +9,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define LETHE_ABI_MAJOR 1
 #define LETHE_ABI_MINOR 1
 #define LETHE_ABI_PATCH 0
@@ -36,6 +40,10 @@ enum lethe_status {
 #define LETHE_EXPORT __attribute__((visibility("default")))
 #else
 #define LETHE_EXPORT
+#endif
+
+#ifdef __cplusplus
+}
 #endif
 
 #endif
