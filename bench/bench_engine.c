@@ -50,23 +50,27 @@ int bench_engine_run(const char *name, const struct bench_scenario *b,
 		     const struct plugin_path *pp, void (*sink)(void *, const struct event *),
 		     void (*done)(const struct engine *, void *), void *ctx)
 {
-	struct scenario s;
-	struct engine e;
+	struct scenario *s = calloc(1, sizeof(*s));
+	struct engine *e = calloc(1, sizeof(*e));
 	struct error err;
-	if (scenario_load(&s, b->ini, overrides, num_overrides, &err) != 0) {
-		fprintf(stderr, "%s: %s\n", name, err.msg);
+	if (!s || !e || scenario_load(s, b->ini, overrides, num_overrides, &err) != 0) {
+		fprintf(stderr, "%s: %s\n", name, s && e ? err.msg : "out of memory");
+		free(s);
+		free(e);
 		return -1;
 	}
-	int rc = engine_open(&e, &s, pp, &err);
+	int rc = engine_open(e, s, pp, &err);
 	if (rc == 0) {
-		engine_add_sink(&e, sink, ctx);
-		rc = engine_run(&e, NULL, &err);
+		engine_add_sink(e, sink, ctx);
+		rc = engine_run(e, NULL, &err);
 	}
 	if (rc == 0)
-		done(&e, ctx);
+		done(e, ctx);
 	else
 		fprintf(stderr, "%s: %s\n", name, err.msg);
-	engine_close(&e);
-	scenario_free(&s);
+	engine_close(e);
+	scenario_free(s);
+	free(e);
+	free(s);
 	return rc;
 }

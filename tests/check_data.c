@@ -820,9 +820,9 @@ START_TEST(synth_deterministic)
 	struct error e = { "" };
 
 	other.seed = 43;
-	ck_assert_int_eq(dataset_synth(&a, &at, &synth_base, &e), 0);
-	ck_assert_int_eq(dataset_synth(&b, &bt, &synth_base, &e), 0);
-	ck_assert_int_eq(dataset_synth(&c, &ct, &other, &e), 0);
+	ck_assert_int_eq(dataset_make_synthetic(&a, &at, &synth_base, &e), 0);
+	ck_assert_int_eq(dataset_make_synthetic(&b, &bt, &synth_base, &e), 0);
+	ck_assert_int_eq(dataset_make_synthetic(&c, &ct, &other, &e), 0);
 	ck_assert_mem_eq(a.x, b.x, a.n * a.dim);
 	ck_assert_mem_eq(at.x, bt.x, at.n * at.dim);
 	ck_assert_mem_eq(a.y, b.y, a.n);
@@ -844,7 +844,7 @@ START_TEST(synth_shape)
 	struct error e = { "" };
 	size_t count[4] = { 0 };
 
-	ck_assert_int_eq(dataset_synth(&train, &test, &synth_base, &e), 0);
+	ck_assert_int_eq(dataset_make_synthetic(&train, &test, &synth_base, &e), 0);
 	ck_assert_uint_eq(train.n, 100);
 	ck_assert_uint_eq(test.n, 20);
 	ck_assert_uint_eq(train.dim, 16);
@@ -870,7 +870,7 @@ START_TEST(synth_centres)
 	struct error e = { "" };
 
 	spec.spread = 0;
-	ck_assert_int_eq(dataset_synth(&train, &test, &spec, &e), 0);
+	ck_assert_int_eq(dataset_make_synthetic(&train, &test, &spec, &e), 0);
 	for (size_t i = 0; i < train.n; i++) {
 		const uint8_t *centre = test.x + (i % 4) * test.dim;
 		ck_assert_mem_eq(train.x + i * train.dim, centre, train.dim);
@@ -893,10 +893,10 @@ START_TEST(synth_clusters)
 	struct error e = { "" };
 
 	spec.dim = 64;
-	ck_assert_int_eq(dataset_synth(&train, &test, &spec, &e), 0);
+	ck_assert_int_eq(dataset_make_synthetic(&train, &test, &spec, &e), 0);
 	spec.spread = 0;
 	spec.test_per_class = 1;
-	ck_assert_int_eq(dataset_synth(&unused, &centres, &spec, &e), 0);
+	ck_assert_int_eq(dataset_make_synthetic(&unused, &centres, &spec, &e), 0);
 	for (size_t i = 0; i < train.n; i++) {
 		double best = INFINITY;
 		int nearest = -1;
@@ -942,7 +942,7 @@ START_TEST(synth_invalid)
 	case 7: s.spread = NAN; break;
 	case 8: s.train_per_class = (size_t)1 << 27; break;
 	}
-	ck_assert_int_eq(dataset_synth(&train, &test, &s, &e), -1);
+	ck_assert_int_eq(dataset_make_synthetic(&train, &test, &s, &e), -1);
 	ck_assert_msg(strstr(e.msg, "synthetic data") && strstr(e.msg, why[_i]), "%s", e.msg);
 	ck_assert_ptr_null(train.x);
 	ck_assert_ptr_null(test.x);
@@ -1064,7 +1064,7 @@ START_TEST(tasks_permutations)
 	struct task_list a, b, c;
 	struct error e = { "" };
 
-	ck_assert_int_eq(dataset_synth(&train, &test, &synth_base, &e), 0);
+	ck_assert_int_eq(dataset_make_synthetic(&train, &test, &synth_base, &e), 0);
 	ck_assert_int_eq(tasks_permuted(&a, &train, &test, 3, 1, 7, &e), 0);
 	ck_assert_int_eq(tasks_permuted(&b, &train, &test, 3, 1, 7, &e), 0);
 	ck_assert_int_eq(tasks_permuted(&c, &train, &test, 3, 0, 8, &e), 0);
@@ -1158,7 +1158,7 @@ START_TEST(tasks_limiting)
 	struct task_list a, b, c;
 	struct error e = { "" };
 
-	ck_assert_int_eq(dataset_synth(&train, &test, &synth_base, &e), 0);
+	ck_assert_int_eq(dataset_make_synthetic(&train, &test, &synth_base, &e), 0);
 	ck_assert_int_eq(tasks_permuted(&a, &train, &test, 2, 1, 1, &e), 0);
 	ck_assert_int_eq(tasks_permuted(&b, &train, &test, 2, 1, 1, &e), 0);
 	ck_assert_int_eq(tasks_permuted(&c, &train, &test, 2, 1, 1, &e), 0);
@@ -1199,7 +1199,7 @@ START_TEST(tasks_limit_uniform)
 	struct error e = { "" };
 	size_t hits[100] = { 0 };
 
-	ck_assert_int_eq(dataset_synth(&train, &test, &synth_base, &e), 0);
+	ck_assert_int_eq(dataset_make_synthetic(&train, &test, &synth_base, &e), 0);
 	for (uint64_t seed = 0; seed < 2000; seed++) {
 		ck_assert_int_eq(tasks_permuted(&tl, &train, &test, 1, 1, 1, &e), 0);
 		tasks_limit(&tl, 10, 0, seed);

@@ -133,7 +133,7 @@ START_TEST(test_inter_task_confusion)
 	for (size_t i = 0; i < n; i++) {
 		uint8_t can[6];
 		ck_assert_uint_le(C, 6);
-		ref_mlp_argmax(&ref, i, NULL, can);
+		ref_mlp_predict(&ref, i, NULL, can);
 		memset(next, 0, (n + 1) * (n + 1));
 		for (size_t at = 0; at < (n + 1) * (n + 1); at++)
 			for (size_t c = 0; reach[at] && c < C; c++)

@@ -450,12 +450,12 @@ START_TEST(test_argmax)
 {
 	const float row[] = {1, 5, 2, 5, 3};
 	const uint8_t odd[] = {0, 1, 0, 1, 0}, even[] = {1, 0, 1, 0, 1}, none[5] = {0};
-	ck_assert_int_eq(mlp_argmax(row, 5, NULL), 1);
-	ck_assert_int_eq(mlp_argmax(row, 5, odd), 1);
-	ck_assert_int_eq(mlp_argmax(row, 5, even), 4);
-	ck_assert_int_eq(mlp_argmax(row, 5, none), -1);
+	ck_assert_int_eq(mlp_predict(row, 5, NULL), 1);
+	ck_assert_int_eq(mlp_predict(row, 5, odd), 1);
+	ck_assert_int_eq(mlp_predict(row, 5, even), 4);
+	ck_assert_int_eq(mlp_predict(row, 5, none), -1);
 	const float ties[] = {-2, -2, -2};
-	ck_assert_int_eq(mlp_argmax(ties, 3, NULL), 0);
+	ck_assert_int_eq(mlp_predict(ties, 3, NULL), 0);
 }
 END_TEST
 

@@ -219,7 +219,7 @@ static double class_accuracy(struct run *r, lethe_split split, int cls)
 				continue;
 			tasks_gather(t, d, pos + i, 1, x, &y);
 			ck_assert_int_eq(mlp_forward(&e->model, x, 1, logits, &r->err), 0);
-			correct += mlp_argmax(logits, 4, mask) == y;
+			correct += mlp_predict(logits, 4, mask) == y;
 			seen++;
 		}
 	}

@@ -135,7 +135,7 @@ static struct span recount(struct engine *e, const struct mlp *m, const struct d
 	int masked = e->s->protocol == LETHE_TASK_INCREMENTAL;
 	for (size_t i = 0; i < n; i++) {
 		const struct task *t = &e->tasks.t[ids[i] >> 32];
-		size_t options = ref_mlp_argmax(&ref, i, masked ? t->class_mask : NULL, can);
+		size_t options = ref_mlp_predict(&ref, i, masked ? t->class_mask : NULL, can);
 		if (can[split->y[(uint32_t)ids[i]]]) {
 			maybe++;
 			sure += options == 1;
@@ -217,7 +217,7 @@ START_TEST(test_figures_recount)
 		measure(&r, m, &fs, &spec, &again);
 		ck_assert(again.ua == f.ua && again.ra == f.ra && again.mia == f.mia);
 		ck_assert_int_eq(memcmp(saved, m->params, m->num_params * sizeof(float)), 0);
-		forget_sets_free(&fs);
+		unlearn_sets_free(&fs);
 
 		sets_stride(&r.e, 1, 7, &fs);
 		measure(&r, m, &fs, &spec, &f);
@@ -225,7 +225,7 @@ START_TEST(test_figures_recount)
 							fs.num_forget)), "UA");
 		assert_within(f.ta, recount(&r.e, m, &r.e.test, fs.test, fs.num_test), "TA");
 		ck_assert(isnan(f.forget_test_acc));
-		forget_sets_free(&fs);
+		unlearn_sets_free(&fs);
 		free(saved);
 		run_close(&r);
 	}
@@ -251,7 +251,7 @@ START_TEST(test_bad_ids)
 					       &r.initial, &fs, &spec, &out, &seconds, &err), -1);
 	ck_assert_msg(strstr(err.msg, "position 1073741824"), "%s", err.msg);
 	ck_assert_ptr_null(out.params);
-	forget_sets_free(&fs);
+	unlearn_sets_free(&fs);
 	run_close(&r);
 }
 END_TEST
@@ -295,7 +295,7 @@ static double handmade_mia(struct handmade *h, const int *members, const int *no
 			   size_t n, const int *forget, size_t num_forget)
 {
 	struct engine *e = &h->r.e;
-	forget_sets_free(&h->fs);
+	unlearn_sets_free(&h->fs);
 	size_t train = 0, test = 0;
 	handmade_set(&e->train, &train, members, n, &h->fs.retain, &h->fs.num_retain);
 	handmade_set(&e->train, &train, forget, num_forget, &h->fs.forget, &h->fs.num_forget);
@@ -329,7 +329,7 @@ START_TEST(test_attack_threshold)
 	int backwards_n[] = { 200, 220, 240 }, any[] = { 0, 255 };
 	ck_assert(handmade_mia(&h, same, same, 3, any, 2) == 0);
 	ck_assert(handmade_mia(&h, backwards_m, backwards_n, 3, any, 2) == 0);
-	forget_sets_free(&h.fs);
+	unlearn_sets_free(&h.fs);
 	mlp_free(&h.m);
 	run_close(&h.r);
 }
@@ -370,7 +370,7 @@ START_TEST(test_attack_memorised)
 	fs.num_forget = num_unseen;
 	measure(&r, &e->model, &fs, &spec, &f);
 	ck_assert_msg(f.mia > 0.8, "unseen: MIA %g", f.mia);
-	forget_sets_free(&fs);
+	unlearn_sets_free(&fs);
 	run_close(&r);
 }
 END_TEST
@@ -425,7 +425,7 @@ START_TEST(test_relearn)
 	measure(&r, &ref, &fs, &spec, &retrained);
 	ck_assert(retrained.relearn_epochs == 3);
 	mlp_free(&ref);
-	forget_sets_free(&fs);
+	unlearn_sets_free(&fs);
 	run_close(&r);
 }
 END_TEST
@@ -445,9 +445,9 @@ START_TEST(test_gap_and_names)
 	ck_assert_str_eq(scenario_reference_name(REFERENCE_RANDOM_LABELS), "random_labels");
 	ck_assert_ptr_null(scenario_reference_name(REFERENCE_COUNT));
 	struct forget_sets fs = { 0 };
-	forget_sets_free(&fs);
+	unlearn_sets_free(&fs);
 	push(&fs.test, &fs.num_test, 1);
-	forget_sets_free(&fs);
+	unlearn_sets_free(&fs);
 	ck_assert_ptr_null(fs.test);
 	ck_assert_uint_eq(fs.num_test, 0);
 }
@@ -500,7 +500,7 @@ START_TEST(test_retrain)
 	mlp_free(&c);
 	mlp_free(&before);
 	mlp_free(&initial);
-	forget_sets_free(&fs);
+	unlearn_sets_free(&fs);
 	run_close(&r);
 }
 END_TEST
@@ -568,7 +568,7 @@ START_TEST(test_gradient_ascent)
 	measure(&r, &a, &fs, &spec, &f1);
 	ck_assert(isfinite(f1.ua) && isfinite(f1.mia));
 	mlp_free(&a);
-	forget_sets_free(&fs);
+	unlearn_sets_free(&fs);
 	run_close(&r);
 }
 END_TEST
@@ -602,7 +602,7 @@ START_TEST(test_random_labels)
 		measure(&r, &a, &fs, &spec, &f);
 		ck_assert_msg(f.ua == 1, "%s: UA %g", protocols[p], f.ua);
 		mlp_free(&a);
-		forget_sets_free(&fs);
+		unlearn_sets_free(&fs);
 		run_close(&r);
 	}
 }
@@ -624,7 +624,7 @@ START_TEST(test_random_labels_single_class)
 					       &r.initial, &fs, &spec, &a, &seconds, &err), -1);
 	ck_assert_msg(strstr(err.msg, "no wrong label"), "%s", err.msg);
 	ck_assert_ptr_null(a.params);
-	forget_sets_free(&fs);
+	unlearn_sets_free(&fs);
 	run_close(&r);
 	/* Under class-incremental any learned class will do. */
 	run_open(&r, "class-incremental",
@@ -633,7 +633,7 @@ START_TEST(test_random_labels_single_class)
 	sets_stride(&r.e, 0, 2, &fs);
 	reference(&r, REFERENCE_RANDOM_LABELS, &r.e.model, &fs, &spec, &a);
 	mlp_free(&a);
-	forget_sets_free(&fs);
+	unlearn_sets_free(&fs);
 	run_close(&r);
 }
 END_TEST
@@ -675,7 +675,7 @@ START_TEST(test_no_allocation_per_batch)
 		ck_assert_msg(a == b, "%s: %zu allocations for 1 epoch, %zu for 4",
 			      ref < 0 ? "measure" : scenario_reference_name(ref), a, b);
 	}
-	forget_sets_free(&fs);
+	unlearn_sets_free(&fs);
 	run_close(&r);
 }
 END_TEST

@@ -219,7 +219,7 @@ void ref_mlp_forward(struct ref_mlp *r, const double *theta, const double *x,
 	}
 }
 
-size_t ref_mlp_argmax(const struct ref_mlp *r, size_t row, const uint8_t *allow, uint8_t *can)
+size_t ref_mlp_predict(const struct ref_mlp *r, size_t row, const uint8_t *allow, uint8_t *can)
 {
 	size_t L = r->num_layers - 1, C = r->size[L + 1], n = 0;
 	const double *z = r->z[L] + row * C, *ez = r->ez[L] + row * C;

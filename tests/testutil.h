@@ -97,7 +97,7 @@ double ref_mlp_ce(const struct ref_mlp *r, const int32_t *y, const uint8_t *allo
  * 0 (NULL: all): every class whose logit, within its bound, may reach the largest (a tie may go
  * either way). Marks them in can (classes bytes) and returns how many: 1 unless rounding could
  * change the argmax. */
-size_t ref_mlp_argmax(const struct ref_mlp *r, size_t row, const uint8_t *allow, uint8_t *can);
+size_t ref_mlp_predict(const struct ref_mlp *r, size_t row, const uint8_t *allow, uint8_t *can);
 /* A bound on |p_f - p| for softmax probability p when every logit is within e of its float
  * value: p and 1 - p both change by a factor within exp(+-2e). */
 double ref_softmax_error(double p, double e);

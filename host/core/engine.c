@@ -269,7 +269,7 @@ int engine_evaluate(struct engine *e, double *acc, double *confusion, struct err
 			tasks_gather(t, &e->test, t->test + at, n, x, y);
 			rc = mlp_forward(&e->model, x, n, logits, err);
 			for (size_t i = 0; i < n && rc == 0; i++) {
-				int32_t p = mlp_argmax(logits + i * C, C, mask);
+				int32_t p = mlp_predict(logits + i * C, C, mask);
 				if (p == y[i]) {
 					correct++;
 					continue;

@@ -387,7 +387,7 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 	int built = build_sets(e, f, index, &ids, &num_ids, &fs, err);
 	if (built != 0) {
 		free(ids);
-		forget_sets_free(&fs);
+		unlearn_sets_free(&fs);
 		return built;
 	}
 	u->num_forget = fs.num_forget;
@@ -443,6 +443,6 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 			   u->figures.ra, u->figures.ta, u->figures.mia, seconds);
 	}
 	free(ids);
-	forget_sets_free(&fs);
+	unlearn_sets_free(&fs);
 	return rc == 0 ? 0 : error_prefix(err, "[%s]", f->section);
 }

@@ -46,7 +46,7 @@ static size_t min_size(size_t a, size_t b)
 	return a < b ? a : b;
 }
 
-void forget_sets_free(struct forget_sets *fs)
+void unlearn_sets_free(struct forget_sets *fs)
 {
 	free(fs->forget);
 	free(fs->retain);
@@ -179,7 +179,7 @@ static int evaluate(struct work *w, struct mlp *m, const struct rows *r, double 
 			const float *row = w->logits + i * C;
 			const uint8_t *mask = w->masked ? w->masks[i] : NULL;
 			double v = true_class_nll(row, C, w->y[i], mask);
-			correct += mlp_argmax(row, C, mask) == w->y[i];
+			correct += mlp_predict(row, C, mask) == w->y[i];
 			total += v;
 			if (nll)
 				nll[at + i] = v;

@@ -47,7 +47,7 @@ struct forget_sets {
 	size_t num_forget_test;
 };
 
-void forget_sets_free(struct forget_sets *fs);
+void unlearn_sets_free(struct forget_sets *fs);
 
 struct unlearn_spec {
 	size_t retrain_epochs;	 /* epochs over D_r for retrain */

@@ -57,14 +57,14 @@ struct synth_spec {
 	double spread;
 	uint64_t seed;
 };
-int dataset_synth(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
-		  struct error *e);
+int dataset_make_synthetic(struct dataset *train, struct dataset *test,
+			   const struct synth_spec *spec, struct error *e);
 /* The same in two stages, as dataset_open_dir and dataset_read_pixels: the labels and shapes,
  * then the pixels of both splits. */
-int dataset_synth_open(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
-		       struct error *e);
-int dataset_synth_draw(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
-		       struct error *e);
+int dataset_open_synthetic(struct dataset *train, struct dataset *test,
+			   const struct synth_spec *spec, struct error *e);
+int dataset_draw_synthetic(struct dataset *train, struct dataset *test,
+			   const struct synth_spec *spec, struct error *e);
 
 void dataset_free(struct dataset *d);
 

@@ -76,8 +76,8 @@ static int synth_pixels(struct dataset *d, const struct synth_spec *s, const flo
 	return 0;
 }
 
-int dataset_synth_open(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
-		       struct error *e)
+int dataset_open_synthetic(struct dataset *train, struct dataset *test,
+			   const struct synth_spec *spec, struct error *e)
 {
 	memset(train, 0, sizeof(*train));
 	memset(test, 0, sizeof(*test));
@@ -92,8 +92,8 @@ int dataset_synth_open(struct dataset *train, struct dataset *test, const struct
 	return 0;
 }
 
-int dataset_synth_draw(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
-		       struct error *e)
+int dataset_draw_synthetic(struct dataset *train, struct dataset *test,
+			   const struct synth_spec *spec, struct error *e)
 {
 	size_t size = (size_t)spec->num_classes * spec->dim;
 	float *centres = malloc(size * sizeof(*centres));
@@ -112,12 +112,12 @@ int dataset_synth_draw(struct dataset *train, struct dataset *test, const struct
 	return rc;
 }
 
-int dataset_synth(struct dataset *train, struct dataset *test, const struct synth_spec *spec,
-		  struct error *e)
+int dataset_make_synthetic(struct dataset *train, struct dataset *test,
+			   const struct synth_spec *spec, struct error *e)
 {
-	if (dataset_synth_open(train, test, spec, e) < 0)
+	if (dataset_open_synthetic(train, test, spec, e) < 0)
 		return -1;
-	if (dataset_synth_draw(train, test, spec, e) < 0) {
+	if (dataset_draw_synthetic(train, test, spec, e) < 0) {
 		dataset_free(train);
 		dataset_free(test);
 		return -1;

@@ -72,7 +72,7 @@ double loss_softmax_ce(const float *logits, size_t n, size_t num_classes, const 
 
 /* Predicted class of one row, among the allowed classes of mask (NULL = all); the lowest index
  * wins a tie, and -1 means mask allows no class. */
-int32_t mlp_argmax(const float *row, size_t num_classes, const uint8_t *mask);
+int32_t mlp_predict(const float *row, size_t num_classes, const uint8_t *mask);
 
 /* How many of v[0..n) are NaN or infinite: one vectorised pass, cheap next to a batch's
  * products, so the engine can check the model after the hooks that may change it. */

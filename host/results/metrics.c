@@ -70,31 +70,6 @@ double metrics_forgetting_rows(const double *R, size_t T, size_t rows, double *p
 	return rows < 2 ? 0 : sum / (double)(rows - 1);
 }
 
-double metrics_average_accuracy(const double *R, size_t T)
-{
-	return average_accuracy(R, T, T);
-}
-
-double metrics_bwt(const double *R, size_t T)
-{
-	return bwt(R, T, T);
-}
-
-double metrics_fwt(const double *R, const double *b, size_t T)
-{
-	return fwt(R, b, T, T);
-}
-
-double metrics_forgetting(const double *R, size_t T, double *per_task)
-{
-	return metrics_forgetting_rows(R, T, T, per_task);
-}
-
-double metrics_forgetting_last_first(const double *R, size_t T)
-{
-	return forgetting_last_first(R, T, T);
-}
-
 void metrics_summarise(const double *R, const double *b, size_t T, size_t rows,
 		       struct metrics_summary *out)
 {

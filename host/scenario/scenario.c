@@ -853,7 +853,7 @@ int scenario_build_tasks(const struct scenario *s, const struct dataset *train,
 int scenario_open_data(const struct scenario *s, struct dataset *train, struct dataset *test,
 		       struct task_list *tl, struct error *e)
 {
-	int rc = s->data == DATA_SYNTHETIC ? dataset_synth_open(train, test, &s->synth, e)
+	int rc = s->data == DATA_SYNTHETIC ? dataset_open_synthetic(train, test, &s->synth, e)
 					   : dataset_open_dir(train, test, s->data_dir, e);
 	if (rc < 0)
 		return -1;
@@ -869,7 +869,7 @@ int scenario_read_data(const struct scenario *s, struct dataset *train, struct d
 		       struct error *e)
 {
 	if (s->data == DATA_SYNTHETIC)
-		return dataset_synth_draw(train, test, &s->synth, e);
+		return dataset_draw_synthetic(train, test, &s->synth, e);
 	return dataset_read_pixels(train, e) < 0 || dataset_read_pixels(test, e) < 0 ? -1 : 0;
 }
 

@@ -84,22 +84,27 @@ static int check_run(const struct sweep *sw, const struct plugin_path *pp, size_
 	int n = sweep_overrides(sw, run, overrides, SWEEP_KEYS_MAX + 2);
 	if (n < 0)
 		return error_set(e, "%s: out of memory", sw->path);
-	struct scenario s;
-	int rc = scenario_load(&s, sw->base, (const char *const *)overrides, (size_t)n, e);
+	struct scenario *s = calloc(1, sizeof(*s));
+	int rc = s ? scenario_load(s, sw->base, (const char *const *)overrides, (size_t)n, e)
+		   : error_set(e, "%s: out of memory", sw->path);
 	sweep_overrides_free(overrides, (size_t)n);
 	if (rc != 0) {
+		free(s);
 		locate(sw, run, e);
 		return -1;
 	}
-	rc = check_plugins(&s, pp, o, e);
+	rc = check_plugins(s, pp, o, e);
 	if (rc == 0 && full) {
-		struct engine eng;
-		rc = engine_open(&eng, &s, pp, e);
-		engine_close(&eng);
+		struct engine *eng = calloc(1, sizeof(*eng));
+		rc = eng ? engine_open(eng, s, pp, e) : error_set(e, "%s: out of memory", sw->path);
+		if (eng)
+			engine_close(eng);
+		free(eng);
 	}
 	if (rc != 0)
 		locate(sw, run, e);
-	scenario_free(&s);
+	scenario_free(s);
+	free(s);
 	return rc;
 }
 

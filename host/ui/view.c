@@ -191,7 +191,8 @@ size_t view_prefix(const char *s, size_t width)
 	return i;
 }
 
-const char *view_protocol(lethe_protocol p)
+/* The protocol in plain words. */
+static const char *view_protocol(lethe_protocol p)
 {
 	switch (p) {
 	case LETHE_CLASS_INCREMENTAL:
@@ -222,7 +223,8 @@ static int param_text(const lethe_param_decl *d, const lethe_param_value *v, cha
 	return snprintf(buf, size, "%s=?", d->key);
 }
 
-void view_plugins(const struct engine *e, int utf8, char *buf, size_t size)
+/* Every plugin with its first parameters: "plugins: ewc lambda=100 mode=separate ...". */
+static void view_plugins(const struct engine *e, int utf8, char *buf, size_t size)
 {
 	size_t len = (size_t)snprintf(buf, size, "plugins:%s", e->num_plugins ? "" : " none");
 	for (size_t i = 0; i < e->num_plugins && len < size; i++) {

@@ -74,10 +74,6 @@ size_t view_columns(const char *s);
 /* Bytes of s's first `width` columns: where to cut it, never inside a character. */
 size_t view_prefix(const char *s, size_t width);
 
-/* The protocol in plain words. */
-const char *view_protocol(lethe_protocol p);
-/* Every plugin with its first parameters: "plugins: ewc lambda=100 mode=separate ...". */
-void view_plugins(const struct engine *e, int utf8, char *buf, size_t size);
 
 /* Header line `line` of `lines` (2 or 3): the title (scenario, step, elapsed and ETA at run time
  * now, pauses excluded); then the protocol and the plugins, on one line when there are two. */
