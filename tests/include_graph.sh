@@ -59,7 +59,8 @@ cycles modules "$tmp/module_edges"
 cycles folders "$tmp/folder_edges"
 
 # Only the dashboard draws: curses stays in ui/.
-curses='^[[:space:]]*#[[:space:]]*include[[:space:]]*<(ncursesw?/)?(n?curses|term|panel|menu|form)\.h>'
+inc='^[[:space:]]*#[[:space:]]*include[[:space:]]*'
+curses="$inc<(ncursesw?/)?(n?curses|term|panel|menu|form)\\.h>"
 # shellcheck disable=SC2046
 grep -lE "$curses" $(cat "$tmp/files") | grep -v '^ui/' |
 	sed 's/^/include_graph: curses outside ui\/: /' | grep . && status=1
