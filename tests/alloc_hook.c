@@ -1,5 +1,7 @@
 #include "alloc_hook.h"
 
+#include <stdlib.h> /* the prototypes of what this file replaces */
+
 int alloc_counting, alloc_failing;
 size_t alloc_count;
 
