@@ -113,6 +113,41 @@ static int resume(struct engine *e, const char *dir, char *warning, size_t size,
 	return 0;
 }
 
+/* A scenario, the engine of its run and where its plugins are found: too large for the stack
+ * (struct scenario holds the INI file, struct engine its plugins and results). */
+struct session {
+	struct scenario s;
+	struct engine e;
+	struct plugin_path pp;
+};
+
+/* o's scenario loaded into a fresh session; NULL on failure, said, *status the exit status. */
+static struct session *session_open(const struct options *o, int *status)
+{
+	struct session *r = calloc(1, sizeof(*r));
+	struct error err;
+	if (!r) {
+		*status = fail("out of memory", STATUS_RUN_FAILED);
+		return NULL;
+	}
+	if (scenario_load(&r->s, o->scenario, o->overrides, o->num_overrides, &err) != 0) {
+		free(r);
+		*status = fail(err.msg, STATUS_BAD_INPUT);
+		return NULL;
+	}
+	plugin_path_init(&r->pp, o->plugin_path);
+	return r;
+}
+
+/* After engine_open, whether it succeeded or not. */
+static void session_close(struct session *r)
+{
+	engine_close(&r->e);
+	plugin_path_free(&r->pp);
+	scenario_free(&r->s);
+	free(r);
+}
+
 static int cmd_run(const struct options *o)
 {
 	struct error err;
@@ -122,30 +157,21 @@ static int cmd_run(const struct options *o)
 		return args_error(o->spec, "--resume needs --out DIR, the run to continue");
 	if (blas_check_runnable(stderr) != 0)
 		return STATUS_BAD_INPUT;
-	struct scenario *s = calloc(1, sizeof(*s));
-	struct engine *e = calloc(1, sizeof(*e));
-	if (!s || !e) {
-		free(s);
-		free(e);
-		return fail("out of memory", STATUS_RUN_FAILED);
-	}
-	if (scenario_load(s, o->scenario, o->overrides, o->num_overrides, &err) != 0) {
-		free(s);
-		free(e);
-		return fail(err.msg, STATUS_BAD_INPUT);
-	}
+	int status = STATUS_OK, start = -1;
+	struct session *r = session_open(o, &status);
+	if (!r)
+		return status;
+	struct scenario *s = &r->s;
+	struct engine *e = &r->e;
 	if (!o->quiet)
 		blas_check_kernel(stderr);
-	struct plugin_path pp;
-	plugin_path_init(&pp, o->plugin_path);
 	struct progress prog;
 	progress_init(&prog, stderr, isatty(STDERR_FILENO), o->quiet);
 	struct tui *tui = NULL;
 	struct run_dir dir = { .lock = -1 };
 	const char *out = dir.path;
-	int status = STATUS_OK, start = -1;
 	char kernel_warning[512] = "";
-	if (engine_open(e, s, &pp, &err) != 0) {
+	if (engine_open(e, s, &r->pp, &err) != 0) {
 		status = fail(err.msg, STATUS_BAD_INPUT);
 	} else if ((start = run_dir_open(&dir, o->out, s->name, o->force, o->resume, &err)) < 0) {
 		status = fail(err.msg, STATUS_BAD_INPUT);
@@ -184,12 +210,8 @@ static int cmd_run(const struct options *o)
 			fprintf(stderr, "lethe: stopped on request; the finished steps' results are "
 				"in %s\n", out);
 	}
-	engine_close(e);
+	session_close(r);
 	run_dir_close(&dir);
-	plugin_path_free(&pp);
-	scenario_free(s);
-	free(e);
-	free(s);
 	return status;
 }
 
@@ -198,22 +220,13 @@ static int cmd_check(const struct options *o)
 	if (blas_check_runnable(stderr) != 0)
 		return STATUS_BAD_INPUT;
 	struct error err;
-	struct scenario *s = calloc(1, sizeof(*s));
-	struct engine *e = calloc(1, sizeof(*e));
-	if (!s || !e) {
-		free(s);
-		free(e);
-		return fail("out of memory", STATUS_RUN_FAILED);
-	}
-	if (scenario_load(s, o->scenario, o->overrides, o->num_overrides, &err) != 0) {
-		free(s);
-		free(e);
-		return fail(err.msg, STATUS_BAD_INPUT);
-	}
-	struct plugin_path pp;
-	plugin_path_init(&pp, o->plugin_path);
 	int status = STATUS_OK;
-	if (engine_open(e, s, &pp, &err) != 0) {
+	struct session *r = session_open(o, &status);
+	if (!r)
+		return status;
+	struct scenario *s = &r->s;
+	struct engine *e = &r->e;
+	if (engine_open(e, s, &r->pp, &err) != 0) {
 		status = fail(err.msg, STATUS_BAD_INPUT);
 	} else {
 		printf("%s: ok: %s, %zu tasks,", o->scenario, scenario_protocol_name(s->protocol),
@@ -236,11 +249,7 @@ static int cmd_check(const struct options *o)
 		memory_format(m.total, peak, sizeof(peak));
 		printf("; peak memory about %s\n", peak);
 	}
-	engine_close(e);
-	plugin_path_free(&pp);
-	scenario_free(s);
-	free(e);
-	free(s);
+	session_close(r);
 	return status;
 }
 

@@ -291,19 +291,26 @@ int engine_evaluate(struct engine *e, double *acc, double *confusion, struct err
 	return rc;
 }
 
+int engine_reserve_order(struct engine *e, size_t n, struct error *err)
+{
+	if (n <= e->order_cap)
+		return 0;
+	uint64_t *o = realloc(e->order, n * sizeof(*o));
+	if (!o)
+		return error_set(err, "out of memory for %zu training samples", n);
+	e->order = o;
+	e->order_cap = n;
+	return 0;
+}
+
 /* Every sample the step trains on: the task's own (naive), or every task's so far (joint). */
 static int build_order(struct engine *e, size_t step, size_t *count, struct error *err)
 {
 	size_t first = e->s->baseline == BASELINE_JOINT ? 0 : step, n = 0;
 	for (size_t k = first; k <= step; k++)
 		n += e->tasks.t[k].num_train;
-	if (n > e->order_cap) {
-		uint64_t *o = realloc(e->order, n * sizeof(*o));
-		if (!o)
-			return error_set(err, "out of memory for %zu training samples", n);
-		e->order = o;
-		e->order_cap = n;
-	}
+	if (engine_reserve_order(e, n, err) != 0)
+		return -1;
 	n = 0;
 	for (size_t k = first; k <= step; k++)
 		for (size_t i = 0; i < e->tasks.t[k].num_train; i++)

@@ -177,14 +177,8 @@ static int check_view(const struct engine *e, const struct checkpoint_view *v,
  * order and the batch rows the plugins had reserved. */
 static int prepare(struct engine *e, const struct checkpoint_view *v, struct error *err)
 {
-	size_t n = v->order.count;
-	if (n > e->order_cap) {
-		uint64_t *o = realloc(e->order, n * sizeof(*o));
-		if (!o)
-			return error_set(err, "out of memory for %zu training samples", n);
-		e->order = o;
-		e->order_cap = n;
-	}
+	if (engine_reserve_order(e, v->order.count, err) != 0)
+		return -1;
 	size_t reserved[SCENARIO_PLUGINS_MAX];
 	for (size_t i = 0; i < e->num_plugins; i++) {
 		reserved[i] = e->plugins[i].svc.reserved;

@@ -29,6 +29,9 @@ uint64_t engine_count_batches(const struct engine *e, size_t steps);
 /* Recomputes the tasks' lethe_task_info after their training lists changed. */
 void engine_refresh_tasks(struct engine *e);
 
+/* Makes room in e->order for a step of n samples. */
+int engine_reserve_order(struct engine *e, size_t n, struct error *err);
+
 /* Makes the training batch hold batch_size plus every plugin's reserved rows. */
 int engine_reserve_batch(struct engine *e, struct error *err);
 

@@ -6,20 +6,6 @@
 
 #include <lethe/util.h>
 
-/* One row of the softmax that fisher.h documents: the tests replay it. */
-static void softmax_row(const float *z, const uint8_t *allowed, size_t c, float *p)
-{
-	double max = -INFINITY, sum = 0.0;
-	for (size_t j = 0; j < c; j++)
-		if (allowed[j] && z[j] > max)
-			max = z[j];
-	for (size_t j = 0; j < c; j++)
-		if (allowed[j])
-			sum += exp(z[j] - max);
-	for (size_t j = 0; j < c; j++)
-		p[j] = allowed[j] ? (float)(exp(z[j] - max) / sum) : 0.0f;
-}
-
 /* Rows (p_n - e_{y_n}) scale. model_backward takes them as dL/dlogits, so with scale 1 every
  * row's deltas are that sample's own gradient, not a share of a mean. */
 static void label_rows(float *d, const float *p, const int32_t *y, size_t n, size_t c,
@@ -172,7 +158,7 @@ static int forward(struct fisher *f, lethe_model *m, uint32_t task, const uint64
 	if (rc == LETHE_OK)
 		rc = h->model_forward(h, m, f->x, n, f->logits);
 	for (size_t i = 0; i < n && rc == LETHE_OK; i++)
-		softmax_row(f->logits + i * c, f->allowed, c, f->prob + i * c);
+		lethe_softmax(f->logits + i * c, c, f->allowed, f->prob + i * c);
 	return rc;
 }
 

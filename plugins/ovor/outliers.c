@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lethe/util.h>
+
 /* A scored row, for keeping the best few of many. */
 struct pick {
 	float score;
@@ -405,30 +407,16 @@ void outliers_free(struct outliers *o)
 	memset(o, 0, sizeof(*o));
 }
 
-/* The largest allowed logit and sum_{c in mask} exp(z_c - max), so E = -(max + log sum). */
-static double masked_lse(const float *z, size_t C, const uint8_t *mask, double *sum)
-{
-	double max = -INFINITY, s = 0.0;
-	for (size_t j = 0; j < C; j++)
-		if (mask[j] && z[j] > max)
-			max = z[j];
-	for (size_t j = 0; j < C; j++)
-		if (mask[j])
-			s += exp(z[j] - max);
-	*sum = s;
-	return max;
-}
-
 double energy(const float *z, size_t C, const uint8_t *mask)
 {
-	double sum, max = masked_lse(z, C, mask, &sum);
+	double sum, max = lethe_logits_max_sum(z, C, mask, &sum);
 	return -(max + log(sum));
 }
 
 double energy_hinge(const float *z, size_t C, const uint8_t *mask, double tau, int sign,
 		    double delta, double scale, float *dz)
 {
-	double sum, max = masked_lse(z, C, mask, &sum);
+	double sum, max = lethe_logits_max_sum(z, C, mask, &sum);
 	double r = sign * (-(max + log(sum)) - tau);
 	if (!(r > 0.0))
 		return 0.0;

@@ -330,21 +330,6 @@ static const uint8_t *row_mask(const struct work *w, size_t i)
 	return w->masks ? w->masks + w->row_task[i] * w->C : NULL;
 }
 
-/* p = softmax of z over the classes mask allows (all if NULL); returns log Σ exp z. */
-static double softmax(const float *z, const uint8_t *mask, size_t C, float *p)
-{
-	double max = -INFINITY, sum = 0.0;
-	for (size_t j = 0; j < C; j++)
-		if ((!mask || mask[j]) && z[j] > max)
-			max = z[j];
-	for (size_t j = 0; j < C; j++)
-		if (!mask || mask[j])
-			sum += exp(z[j] - max);
-	for (size_t j = 0; j < C; j++)
-		p[j] = !mask || mask[j] ? (float)(exp(z[j] - max) / sum) : 0.0f;
-	return max + log(sum);
-}
-
 /* Mean CE of the n rows of w->logits; dlogits receives its gradient; *correct counts the rows
  * whose most probable class is the label. */
 static double ce_rows(const struct work *w, size_t n, size_t *correct)
@@ -356,7 +341,7 @@ static double ce_rows(const struct work *w, size_t n, size_t *correct)
 		const float *z = w->logits + i * w->C;
 		float *d = w->dlogits + i * w->C;
 		int32_t y = w->y[i];
-		total += softmax(z, row_mask(w, i), w->C, d) - z[y];
+		total += lethe_softmax(z, w->C, row_mask(w, i), d) - z[y];
 		size_t best = (size_t)y;
 		for (size_t j = 0; j < w->C; j++)
 			best = d[j] > d[best] ? j : best;
@@ -427,7 +412,7 @@ static int fisher_compute(struct work *w)
 			rc = h->model_forward(h, w->model, w->x, n, w->logits);
 		for (size_t i = 0; i < n && rc == LETHE_OK; i++) {
 			float *d = w->dlogits + i * w->C;
-			softmax(w->logits + i * w->C, row_mask(w, i), w->C, d);
+			lethe_softmax(w->logits + i * w->C, w->C, row_mask(w, i), d);
 			d[lethe_draw_class(d, w->C, h->rng_uniform(h))] -= 1.0f;
 		}
 		if (rc == LETHE_OK)

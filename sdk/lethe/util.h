@@ -6,6 +6,7 @@
 #ifndef LETHE_UTIL_H
 #define LETHE_UTIL_H
 
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,34 @@ static inline size_t lethe_draw_class(const float *p, size_t c, double u)
 			break;
 	}
 	return last;
+}
+
+/* ---- logits ---- */
+
+/* Over the classes mask allows (mask NULL: every one): the largest logit, returned, and into
+ * *sum Σ_j exp(z_j - max), so that log Σ_j exp z_j = max + log *sum, without overflow. */
+static inline double lethe_logits_max_sum(const float *z, size_t c, const uint8_t *mask,
+					  double *sum)
+{
+	double max = -INFINITY, s = 0.0;
+	for (size_t j = 0; j < c; j++)
+		if ((!mask || mask[j]) && z[j] > max)
+			max = z[j];
+	for (size_t j = 0; j < c; j++)
+		if (!mask || mask[j])
+			s += exp(z[j] - max);
+	*sum = s;
+	return max;
+}
+
+/* p = the softmax of z over the classes mask allows (mask NULL: every one), 0 for the others;
+ * returns log Σ_j exp z_j over them (the cross-entropy of class y is that less z_y). */
+static inline double lethe_softmax(const float *z, size_t c, const uint8_t *mask, float *p)
+{
+	double sum, max = lethe_logits_max_sum(z, c, mask, &sum);
+	for (size_t j = 0; j < c; j++)
+		p[j] = !mask || mask[j] ? (float)(exp(z[j] - max) / sum) : 0.0f;
+	return max + log(sum);
 }
 
 /* ---- element-wise vectors ----
