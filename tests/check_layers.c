@@ -215,9 +215,10 @@ static void ref_conv_backward(const struct conv_geom *g, const double *x, const 
 				}
 }
 
-/* Shapes covering stride 1, 2 and 3, padding 0, 1 and 2, kernels 1 and 3, one and several input
- * channels, non-square images, and rows longer than a block of the lowering (w 19, and wout 18
- * at stride 2). */
+/* Shapes covering stride 1, 2 and 3, padding 0, 1 and 2 (odd and even, for the deinterleaved
+ * rows of stride 2), kernels 1 and 3, one and several input channels, non-square images of odd
+ * and even widths, and rows of a block, a quad and a rest in the lowering (w 19 and 7 at
+ * stride 1, w 42 at stride 2, w 43 for the 1x1 stride-2 shortcut). */
 static const struct conv_geom conv_shapes[] = {
 	{.cin = 1, .h = 5, .w = 7, .cout = 2, .k = 3, .stride = 1, .pad = 1},
 	{.cin = 3, .h = 7, .w = 5, .cout = 4, .k = 3, .stride = 2, .pad = 1},
@@ -225,9 +226,11 @@ static const struct conv_geom conv_shapes[] = {
 	{.cin = 3, .h = 5, .w = 6, .cout = 3, .k = 1, .stride = 2, .pad = 0},
 	{.cin = 2, .h = 4, .w = 5, .cout = 3, .k = 1, .stride = 1, .pad = 0},
 	{.cin = 1, .h = 6, .w = 19, .cout = 3, .k = 3, .stride = 1, .pad = 1},
-	{.cin = 2, .h = 3, .w = 36, .cout = 2, .k = 3, .stride = 2, .pad = 1},
+	{.cin = 2, .h = 3, .w = 42, .cout = 2, .k = 3, .stride = 2, .pad = 1},
 	{.cin = 2, .h = 5, .w = 5, .cout = 2, .k = 3, .stride = 2, .pad = 0},
 	{.cin = 2, .h = 3, .w = 4, .cout = 2, .k = 3, .stride = 3, .pad = 2},
+	{.cin = 1, .h = 6, .w = 7, .cout = 2, .k = 3, .stride = 2, .pad = 2},
+	{.cin = 2, .h = 4, .w = 43, .cout = 2, .k = 1, .stride = 2, .pad = 0},
 };
 #define NUM_CONV_SHAPES (sizeof(conv_shapes) / sizeof(conv_shapes[0]))
 

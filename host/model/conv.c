@@ -8,6 +8,9 @@
 #include "model/elementwise.h"
 
 #define BLOCK ELEMENTWISE_BLOCK
+/* The rows of the small images (8 and 4 outputs wide) are shorter than a block: after the
+ * blocks, the runs below go by QUADs (SSE's width) before the scalar rest. */
+#define QUAD 4
 
 /* conv_geom_init's choice of group: enough samples for a product of about GROUP_COLUMNS columns,
  * at most GROUP_MAX of them. Measured with bench/bench_conv at batch 64 on the CNN's and the
@@ -84,29 +87,16 @@ static void copy_add_span(float *restrict d, const float *restrict s, float v, s
 		d[i] = s[i] + v;
 }
 
-static void gather2_span(float *restrict d, const float *restrict s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		d[i] = s[2 * i];
-}
-
-/* The runs of the lowering, of stride 1, go through spans GCC vectorises (a stride above 1
+/* The runs of the lowering, of stride 1, go through spans GCC vectorises (a stride above 2
  * gathers or scatters element by element). */
 static void copy_run(float *d, const float *s, size_t n)
 {
 	size_t i = 0;
 	for (; i + BLOCK <= n; i += BLOCK)
 		copy_span(d + i, s + i, BLOCK);
+	for (; i + QUAD <= n; i += QUAD)
+		copy_span(d + i, s + i, QUAD);
 	copy_span(d + i, s + i, n - i);
-}
-
-/* Stride 2 (ResNet's downsampling) with the stride known to the compiler. */
-static void gather2_run(float *d, const float *s, size_t n)
-{
-	size_t i = 0;
-	for (; i + BLOCK <= n; i += BLOCK)
-		gather2_span(d + i, s + 2 * i, BLOCK);
-	gather2_span(d + i, s + 2 * i, n - i);
 }
 
 static void add_run(float *d, const float *s, size_t n)
@@ -114,6 +104,8 @@ static void add_run(float *d, const float *s, size_t n)
 	size_t i = 0;
 	for (; i + BLOCK <= n; i += BLOCK)
 		add_span(d + i, s + i, BLOCK);
+	for (; i + QUAD <= n; i += QUAD)
+		add_span(d + i, s + i, QUAD);
 	add_span(d + i, s + i, n - i);
 }
 
@@ -122,6 +114,8 @@ static void fill_run(float *d, float v, size_t n)
 	size_t i = 0;
 	for (; i + BLOCK <= n; i += BLOCK)
 		fill_span(d + i, v, BLOCK);
+	for (; i + QUAD <= n; i += QUAD)
+		fill_span(d + i, v, QUAD);
 	fill_span(d + i, v, n - i);
 }
 
@@ -130,33 +124,192 @@ static void copy_add_run(float *d, const float *s, float v, size_t n)
 	size_t i = 0;
 	for (; i + BLOCK <= n; i += BLOCK)
 		copy_add_span(d + i, s + i, v, BLOCK);
+	for (; i + QUAD <= n; i += QUAD)
+		copy_add_span(d + i, s + i, v, QUAD);
 	copy_add_span(d + i, s + i, v, n - i);
 }
 
-/* The floats of the zero-padded copy of one sample that im2col reads and col2im writes: the
- * padding is in memory, so that every run of the lowering is whole, with neither bounds to
- * clip nor zeros to write row by row. None without padding. */
-static size_t padded_len(const struct conv_geom *g)
+/* im2col reads, and col2im writes, a copy of the sample with its padding in memory, so that
+ * every run of the lowering is whole, with neither bounds to clip nor zeros to write row by
+ * row. At stride 2 each padded row is stored deinterleaved, its even columns then its odd
+ * ones, so that the taps' runs are contiguous there too. A copy is made when there is padding,
+ * or a stride of 2 with taps enough to repay it: a 1x1 kernel gathers its quarter of the
+ * input straight from it. */
+static int copied(const struct conv_geom *g)
 {
-	return g->pad ? g->cin * (g->h + 2 * g->pad) * (g->w + 2 * g->pad) : 0;
+	return g->pad || (g->stride == 2 && g->k > 1);
 }
 
-/* x, or its copy into the interior of buf, whose border the caller has zeroed. */
+static size_t padded_len(const struct conv_geom *g)
+{
+	return copied(g) ? g->cin * (g->h + 2 * g->pad) * (g->w + 2 * g->pad) : 0;
+}
+
+static void deinterleave_span(float *restrict a, float *restrict b, const float *restrict x,
+			      size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		a[i] = x[2 * i];
+		b[i] = x[2 * i + 1];
+	}
+}
+
+static void interleave_span(float *restrict d, const float *restrict a,
+			    const float *restrict b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		d[2 * i] = a[i];
+		d[2 * i + 1] = b[i];
+	}
+}
+
+static void interleave_add_span(float *restrict d, const float *restrict a,
+				const float *restrict b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		d[2 * i] += a[i];
+		d[2 * i + 1] += b[i];
+	}
+}
+
+/* The gradient of taking the even positions: d gets a's values there and 0 between; when
+ * accumulating, 0 is added between rather than skipped, which keeps the pattern one GCC
+ * vectorises. */
+static void spread_span(float *restrict d, const float *restrict a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		d[2 * i] = a[i];
+		d[2 * i + 1] = 0.0f;
+	}
+}
+
+static void spread_add_span(float *restrict d, const float *restrict a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		d[2 * i] += a[i];
+		d[2 * i + 1] += 0.0f;
+	}
+}
+
+/* Where the w values of an image row go in its deinterleaved padded row: x[2t] to a[t] and
+ * x[2t + 1] to b[t], a and b being the row's even and odd halves, shifted by the padding. */
+static void halves(const struct conv_geom *g, float *row, float **a, float **b)
+{
+	size_t p = g->pad, even = (g->w + 2 * p + 1) / 2;
+	*a = p % 2 ? row + even + p / 2 : row + p / 2;
+	*b = p % 2 ? row + (p + 1) / 2 : row + even + p / 2;
+}
+
+static void deinterleave_row(const struct conv_geom *g, float *row, const float *x)
+{
+	float *a, *b;
+	halves(g, row, &a, &b);
+	size_t n = g->w / 2, i = 0;
+	for (; i + BLOCK <= n; i += BLOCK)
+		deinterleave_span(a + i, b + i, x + 2 * i, BLOCK);
+	for (; i + QUAD <= n; i += QUAD)
+		deinterleave_span(a + i, b + i, x + 2 * i, QUAD);
+	deinterleave_span(a + i, b + i, x + 2 * i, n - i);
+	if (g->w % 2)
+		a[n] = x[g->w - 1];
+}
+
+static void interleave_row(const struct conv_geom *g, float *d, float *row, int accumulate)
+{
+	float *a, *b;
+	halves(g, row, &a, &b);
+	size_t n = g->w / 2, i = 0;
+	for (; i + BLOCK <= n; i += BLOCK)
+		if (accumulate)
+			interleave_add_span(d + 2 * i, a + i, b + i, BLOCK);
+		else
+			interleave_span(d + 2 * i, a + i, b + i, BLOCK);
+	for (; i + QUAD <= n; i += QUAD)
+		if (accumulate)
+			interleave_add_span(d + 2 * i, a + i, b + i, QUAD);
+		else
+			interleave_span(d + 2 * i, a + i, b + i, QUAD);
+	if (accumulate)
+		interleave_add_span(d + 2 * i, a + i, b + i, n - i);
+	else
+		interleave_span(d + 2 * i, a + i, b + i, n - i);
+	if (g->w % 2)
+		d[g->w - 1] = accumulate ? d[g->w - 1] + a[n] : a[n];
+}
+
+/* The n even positions of a row of w values (2 n - 1 <= w): pairs deinterleaved while both
+ * lie in the row, the odd halves dropped. */
+static void gather_even(float *d, const float *x, size_t n, size_t w)
+{
+	float odd[BLOCK];
+	size_t i = 0;
+	for (; 2 * (i + BLOCK) <= w; i += BLOCK)
+		deinterleave_span(d + i, odd, x + 2 * i, BLOCK);
+	for (; 2 * (i + QUAD) <= w; i += QUAD)
+		deinterleave_span(d + i, odd, x + 2 * i, QUAD);
+	for (; i < n; i++)
+		d[i] = x[2 * i];
+}
+
+/* Its gradient onto the whole row: the even positions from a, the odd ones 0. */
+static void spread_even(float *d, const float *a, size_t w, int accumulate)
+{
+	size_t n = w / 2, i = 0;
+	for (; i + BLOCK <= n; i += BLOCK)
+		if (accumulate)
+			spread_add_span(d + 2 * i, a + i, BLOCK);
+		else
+			spread_span(d + 2 * i, a + i, BLOCK);
+	for (; i + QUAD <= n; i += QUAD)
+		if (accumulate)
+			spread_add_span(d + 2 * i, a + i, QUAD);
+		else
+			spread_span(d + 2 * i, a + i, QUAD);
+	if (accumulate)
+		spread_add_span(d + 2 * i, a + i, n - i);
+	else
+		spread_span(d + 2 * i, a + i, n - i);
+	if (w % 2)
+		d[w - 1] = accumulate ? d[w - 1] + a[n] : a[n];
+}
+
+/* x, or its copy into buf, whose padding the caller has zeroed: the copy writes the same
+ * places for every sample, so the padding stays zero. */
 static const float *pad_input(const struct conv_geom *g, const float *x, float *buf)
 {
-	if (!g->pad)
+	if (!copied(g))
 		return x;
 	size_t pw = g->w + 2 * g->pad, plane = (g->h + 2 * g->pad) * pw;
 	for (size_t c = 0; c < g->cin; c++)
-		for (size_t y = 0; y < g->h; y++)
-			copy_run(buf + c * plane + (y + g->pad) * pw + g->pad,
-				 x + (c * g->h + y) * g->w, g->w);
+		for (size_t y = 0; y < g->h; y++) {
+			float *row = buf + c * plane + (y + g->pad) * pw;
+			const float *src = x + (c * g->h + y) * g->w;
+			if (g->stride == 2)
+				deinterleave_row(g, row, src);
+			else
+				copy_run(row + g->pad, src, g->w);
+		}
 	return buf;
 }
 
-/* One (padded) sample xp into its columns of the lowered input: row (c, ky, kx) of col (leading
- * dimension ld) gets, for every output position, the value the kernel's tap (ky, kx) sees
- * there. */
+/* Whether im2col's runs are contiguous: stride 1, or stride 2 on deinterleaved rows. */
+static int contiguous(const struct conv_geom *g)
+{
+	return g->stride == 1 || (g->stride == 2 && copied(g));
+}
+
+/* The start of tap kx's run in a row as im2col reads it. */
+static size_t tap_offset(const struct conv_geom *g, size_t kx)
+{
+	size_t pw = g->w + 2 * g->pad;
+	if (g->stride == 2 && copied(g))
+		return kx % 2 ? (pw + 1) / 2 + kx / 2 : kx / 2;
+	return kx;
+}
+
+/* One sample xp (as pad_input returns it) into its columns of the lowered input: row
+ * (c, ky, kx) of col (leading dimension ld) gets, for every output position, the value the
+ * kernel's tap (ky, kx) sees there. */
 static void im2col(const struct conv_geom *g, const float *xp, float *col, size_t ld)
 {
 	size_t k = g->k, s = g->stride, wo = g->wout, pw = g->w + 2 * g->pad;
@@ -165,20 +318,20 @@ static void im2col(const struct conv_geom *g, const float *xp, float *col, size_
 		for (size_t ky = 0; ky < k; ky++)
 			for (size_t kx = 0; kx < k; kx++) {
 				float *row = col + ((c * k + ky) * k + kx) * ld;
-				const float *src = xp + c * plane + ky * pw + kx;
+				const float *src = xp + c * plane + ky * pw + tap_offset(g, kx);
 				for (size_t oy = 0; oy < g->hout; oy++, row += wo, src += s * pw)
-					if (s == 1)
+					if (contiguous(g))
 						copy_run(row, src, wo);
 					else if (s == 2)
-						gather2_run(row, src, wo);
+						gather_even(row, src, wo, g->w);
 					else
 						for (size_t i = 0; i < wo; i++)
 							row[i] = src[i * s];
 			}
 }
 
-/* The transpose of im2col: every column entry added onto the (padded) input position it came
- * from, in dxp. */
+/* The transpose of im2col: every column entry added onto the input position it came from, in
+ * dxp (laid out as pad_input's copy, or the sample itself when there is none). */
 static void col2im(const struct conv_geom *g, const float *col, size_t ld, float *dxp)
 {
 	size_t k = g->k, s = g->stride, wo = g->wout, pw = g->w + 2 * g->pad;
@@ -187,9 +340,9 @@ static void col2im(const struct conv_geom *g, const float *col, size_t ld, float
 		for (size_t ky = 0; ky < k; ky++)
 			for (size_t kx = 0; kx < k; kx++) {
 				const float *row = col + ((c * k + ky) * k + kx) * ld;
-				float *d = dxp + c * plane + ky * pw + kx;
+				float *d = dxp + c * plane + ky * pw + tap_offset(g, kx);
 				for (size_t oy = 0; oy < g->hout; oy++, row += wo, d += s * pw)
-					if (s == 1)
+					if (contiguous(g))
 						add_run(d, row, wo);
 					else
 						for (size_t i = 0; i < wo; i++)
@@ -197,12 +350,25 @@ static void col2im(const struct conv_geom *g, const float *col, size_t ld, float
 			}
 }
 
-/* One sample's input gradient from its columns: through the padded buffer buf when there is
- * padding, whose border is dropped. */
+/* One sample's input gradient from its columns: through buf, laid out as pad_input's copy,
+ * when there is one (the padding's share dropped). */
 static void input_grad(const struct conv_geom *g, const float *col, size_t ld, float *dx,
 		       int accumulate, float *buf)
 {
-	if (!g->pad) {
+	if (g->stride == 2 && !copied(g)) {
+		/* A 1x1 kernel: every input row written once, even rows from their column
+		 * row, odd ones (and one past the last output row) 0. */
+		for (size_t c = 0; c < g->cin; c++)
+			for (size_t y = 0; y < g->h; y++) {
+				float *d = dx + (c * g->h + y) * g->w;
+				if (y % 2 == 0 && y / 2 < g->hout)
+					spread_even(d, col + c * ld + y / 2 * g->wout, g->w, accumulate);
+				else if (!accumulate)
+					memset(d, 0, g->w * sizeof(float));
+			}
+		return;
+	}
+	if (!copied(g)) {
 		if (!accumulate)
 			memset(dx, 0, g->in_len * sizeof(float));
 		col2im(g, col, ld, dx);
@@ -213,12 +379,14 @@ static void input_grad(const struct conv_geom *g, const float *col, size_t ld, f
 	size_t pw = g->w + 2 * g->pad, plane = (g->h + 2 * g->pad) * pw;
 	for (size_t c = 0; c < g->cin; c++)
 		for (size_t y = 0; y < g->h; y++) {
-			const float *src = buf + c * plane + (y + g->pad) * pw + g->pad;
+			float *row = buf + c * plane + (y + g->pad) * pw;
 			float *d = dx + (c * g->h + y) * g->w;
-			if (accumulate)
-				add_run(d, src, g->w);
+			if (g->stride == 2 && copied(g))
+				interleave_row(g, d, row, accumulate);
+			else if (accumulate)
+				add_run(d, row + g->pad, g->w);
 			else
-				copy_run(d, src, g->w);
+				copy_run(d, row + g->pad, g->w);
 		}
 }
 
@@ -287,23 +455,25 @@ void conv_backward(const struct conv_geom *g, const float *w, const float *x, co
 		size_t m = min_size(g->group, n - first), cols = m * pix;
 		const float *dys = dy + first * g->out_len;
 		/* The group's output gradient as one Cout x cols matrix, copied side by side
-		 * unless it is one sample's; the bias gradient sums each run on the way, while
-		 * it is in cache (in double within a run, in float across them, as the GEMM
-		 * sums dw). */
+		 * unless it is one sample's (or no product needs it); the bias gradient is its
+		 * row sums (in double within a row, in float across groups, as the GEMM sums
+		 * dw). */
 		const float *d = dys;
-		float *side = col + g->kdim * cols;
-		for (size_t i = 0; i < m; i++)
-			for (size_t c = 0; c < g->cout; c++) {
-				const float *run = dys + i * g->out_len + c * pix;
-				if (m > 1 && (dw || dx)) {
-					copy_run(side + c * cols + i * pix, run, pix);
-					run = side + c * cols + i * pix;
-				}
-				if (db)
-					db[c] += (float)elementwise_sum(run, pix);
-			}
-		if (m > 1 && (dw || dx))
+		if (m > 1 && (dw || dx)) {
+			float *side = col + g->kdim * cols;
+			for (size_t i = 0; i < m; i++)
+				for (size_t c = 0; c < g->cout; c++)
+					copy_run(side + c * cols + i * pix,
+						 dys + i * g->out_len + c * pix, pix);
 			d = side;
+		}
+		for (size_t c = 0; db && c < g->cout; c++)
+			if (d != dys || m == 1)
+				db[c] += (float)elementwise_sum(d + c * cols, cols);
+			else
+				for (size_t i = 0; i < m; i++)
+					db[c] += (float)elementwise_sum(dys + i * g->out_len + c * pix,
+									pix);
 		if (dw) {
 			for (size_t i = 0; i < m; i++)
 				im2col(g, pad_input(g, x + (first + i) * g->in_len, buf),
