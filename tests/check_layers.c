@@ -418,6 +418,8 @@ START_TEST(test_conv_backward)
 				dx[i] = 7.0f;
 			for (size_t i = 0; i < g.num_weights; i++)
 				dw[i] = 7.0f;
+			for (size_t i = 0; i < g.cout; i++)
+				db[i] = 7.0f;
 			conv_backward(&g, c.w, c.x, c.dy, c.n, dw, db, dx, 0, scratch);
 			assert_conv_grads(&g, c.n, dx, dw, db, &r);
 			/* Each output alone. */

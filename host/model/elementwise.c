@@ -20,9 +20,9 @@ static void add_span(float *restrict y, const float *restrict x, size_t n)
 		y[i] += x[i];
 }
 
-/* The sums keep one lane per position of a block: plain element-wise loops, which GCC
+/* The sum keeps one lane per position of a block: a plain element-wise loop, which GCC
  * vectorises without reassociating a single running sum (-O2 has no -ffast-math). A float lane
- * takes CHUNK / BLOCK terms at most before it is added to its double lane, so the float
+ * takes CHUNK / BLOCK terms at most before the lanes are added up in double, so the float
  * rounding stays that of a short sum while the conversions are rare. */
 #define CHUNK 256
 
@@ -32,21 +32,16 @@ static void sum_span(float *restrict lane, const float *restrict x, size_t n)
 		lane[i] += x[i];
 }
 
-static void widen_span(double *restrict total, float *restrict lane, size_t n)
+/* The lanes added up in double, pairwise: short loops rather than a chain of BLOCK additions. */
+static double lanes_total(const float *lane)
 {
-	for (size_t i = 0; i < n; i++) {
-		total[i] += (double)lane[i];
-		lane[i] = 0.0f;
-	}
-}
-
-/* The lanes added pairwise: four short loops rather than a chain of BLOCK additions. */
-static double lanes_total(double *total)
-{
+	double t[BLOCK];
+	for (size_t i = 0; i < BLOCK; i++)
+		t[i] = lane[i];
 	for (size_t w = BLOCK / 2; w > 0; w /= 2)
 		for (size_t i = 0; i < w; i++)
-			total[i] += total[i + w];
-	return total[0];
+			t[i] += t[i + w];
+	return t[0];
 }
 
 void elementwise_relu(float *x, size_t count)
@@ -75,22 +70,17 @@ void elementwise_add(float *y, const float *x, size_t count)
 
 double elementwise_sum(const float *x, size_t count)
 {
-	if (count < BLOCK) {
-		double s = 0.0;
-		for (size_t i = 0; i < count; i++)
-			s += x[i];
-		return s;
-	}
-	double total[BLOCK] = {0};
-	float lane[BLOCK] = {0};
-	size_t i = 0;
-	while (i + BLOCK <= count) {
-		size_t end = count - i > CHUNK ? i + CHUNK : count;
-		for (; i + BLOCK <= end; i += BLOCK)
+	double total = 0.0;
+	while (count >= BLOCK) {
+		float lane[BLOCK] = {0};
+		size_t n = (count < CHUNK ? count : CHUNK) / BLOCK * BLOCK;
+		for (size_t i = 0; i < n; i += BLOCK)
 			sum_span(lane, x + i, BLOCK);
-		widen_span(total, lane, BLOCK);
+		total += lanes_total(lane);
+		x += n;
+		count -= n;
 	}
-	sum_span(lane, x + i, count - i);
-	widen_span(total, lane, BLOCK);
-	return lanes_total(total);
+	for (size_t i = 0; i < count; i++)
+		total += x[i];
+	return total;
 }

@@ -53,33 +53,49 @@ static void back_sums_chan_span(double *restrict s, double *restrict q,
 	}
 }
 
-static double lanes_total(const double *lane)
+/* The lanes added pairwise: short loops rather than a chain of BLOCK additions. */
+static double lanes_total(double *lane)
 {
-	double t = 0.0;
-	for (size_t i = 0; i < BLOCK; i++)
-		t += lane[i];
-	return t;
+	for (size_t w = BLOCK / 2; w > 0; w /= 2)
+		for (size_t i = 0; i < w; i++)
+			lane[i] += lane[i + w];
+	return lane[0];
+}
+
+/* The passes below go channel by channel (a channel's coefficients or lanes once, down the
+ * samples), over chunks of samples of about CHUNK_FLOATS (in cache: going down a whole batch
+ * of large planes would stride through memory). */
+#define CHUNK_FLOATS 65536
+
+static size_t chunk_samples(const struct norm_geom *g)
+{
+	return g->len < CHUNK_FLOATS ? CHUNK_FLOATS / g->len : 1;
 }
 
 void norm_sums(const struct norm_geom *g, const float *x, size_t n, double *sums)
 {
 	size_t nc = g->channels, p = g->pixels;
 	double *q = sums + nc;
-	for (size_t i = 0; i < n; i++, x += g->len) {
-		if (p == 1) {
+	if (p == 1) {
+		for (size_t i = 0; i < n; i++, x += g->len) {
 			size_t c = 0;
 			for (; c + BLOCK <= nc; c += BLOCK)
 				sums_span(sums + c, q + c, x + c, BLOCK);
 			sums_span(sums + c, q + c, x + c, nc - c);
-			continue;
 		}
+		return;
+	}
+	for (size_t first = 0; first < n; first += chunk_samples(g)) {
+		size_t end = n - first < chunk_samples(g) ? n : first + chunk_samples(g);
 		for (size_t c = 0; c < nc; c++) {
 			double ls[BLOCK] = {0}, lq[BLOCK] = {0};
-			const float *run = x + c * p;
-			size_t j = 0;
-			for (; j + BLOCK <= p; j += BLOCK)
-				sums_span(ls, lq, run + j, BLOCK);
-			sums_span(ls, lq, run + j, p - j);
+			for (size_t i = first; i < end; i++) {
+				const float *run = x + i * g->len + c * p;
+				size_t j = 0;
+				for (; j + BLOCK <= p; j += BLOCK)
+					sums_span(ls, lq, run + j, BLOCK);
+				sums_span(ls, lq, run + j, p - j);
+			}
 			sums[c] += lanes_total(ls);
 			q[c] += lanes_total(lq);
 		}
@@ -159,51 +175,62 @@ static void affine2_chan_span(float *restrict y, const float *restrict d,
 
 /* y = [a d +] b (x - m) + t over n samples (the a d term when d is not NULL), the coefficients
  * of channel c from coef(c, ctx). */
+/* One run of a channel: y = [a d +] b (x - m) + t. */
+static void affine_run(float *y, const float *d, const float *x, struct coef k, size_t p)
+{
+	size_t j = 0;
+	if (d) {
+		for (; j + BLOCK <= p; j += BLOCK)
+			affine2_span(y + j, d + j, x + j, k, BLOCK);
+		affine2_span(y + j, d + j, x + j, k, p - j);
+		return;
+	}
+	for (; j + BLOCK <= p; j += BLOCK)
+		affine_span(y + j, x + j, k, BLOCK);
+	affine_span(y + j, x + j, k, p - j);
+}
+
 static void affine(const struct norm_geom *g, const float *d, const float *x, size_t n,
 		   struct coef (*coef)(size_t c, const void *ctx), const void *ctx, float *y)
 {
-	size_t nc = g->channels, p = g->pixels;
-	if (p > 1) {
-		for (size_t i = 0; i < n; i++)
+	size_t nc = g->channels, p = g->pixels, chunk = chunk_samples(g);
+	for (size_t first = 0; first < n; first += chunk) {
+		size_t end = n - first < chunk ? n : first + chunk;
+		if (p > 1) {
 			for (size_t c = 0; c < nc; c++) {
 				struct coef k = coef(c, ctx);
-				size_t off = i * g->len + c * p, j = 0;
-				const float *xr = x + off;
-				float *yr = y + off;
-				if (d) {
-					for (; j + BLOCK <= p; j += BLOCK)
-						affine2_span(yr + j, d + off + j, xr + j, k, BLOCK);
-					affine2_span(yr + j, d + off + j, xr + j, k, p - j);
-				} else {
-					for (; j + BLOCK <= p; j += BLOCK)
-						affine_span(yr + j, xr + j, k, BLOCK);
-					affine_span(yr + j, xr + j, k, p - j);
+				for (size_t i = first; i < end; i++) {
+					size_t off = i * g->len + c * p;
+					affine_run(y + off, d ? d + off : NULL, x + off, k, p);
 				}
 			}
-		return;
-	}
-	/* pixels = 1: a block of channels' coefficients at a time, applied down the batch. */
-	for (size_t c0 = 0; c0 < nc; c0 += BLOCK) {
-		float a[BLOCK], b[BLOCK], m[BLOCK], t[BLOCK];
-		size_t nb = nc - c0 < BLOCK ? nc - c0 : BLOCK;
-		for (size_t j = 0; j < nb; j++) {
-			struct coef k = coef(c0 + j, ctx);
-			a[j] = k.a;
-			b[j] = k.b;
-			m[j] = k.m;
-			t[j] = k.t;
+			continue;
 		}
-		/* A whole block is a constant count, which GCC vectorises. */
-		for (size_t i = 0; i < n; i++) {
-			size_t off = i * g->len + c0;
-			if (d && nb == BLOCK)
-				affine2_chan_span(y + off, d + off, x + off, a, b, m, t, BLOCK);
-			else if (d)
-				affine2_chan_span(y + off, d + off, x + off, a, b, m, t, nb);
-			else if (nb == BLOCK)
-				affine_chan_span(y + off, x + off, b, m, t, BLOCK);
-			else
-				affine_chan_span(y + off, x + off, b, m, t, nb);
+		/* pixels = 1: a block of channels' coefficients at a time, applied down the
+		 * samples. */
+		for (size_t c0 = 0; c0 < nc; c0 += BLOCK) {
+			float a[BLOCK], b[BLOCK], m[BLOCK], t[BLOCK];
+			size_t nb = nc - c0 < BLOCK ? nc - c0 : BLOCK;
+			for (size_t j = 0; j < nb; j++) {
+				struct coef k = coef(c0 + j, ctx);
+				a[j] = k.a;
+				b[j] = k.b;
+				m[j] = k.m;
+				t[j] = k.t;
+			}
+			/* A whole block is a constant count, which GCC vectorises. */
+			for (size_t i = first; i < end; i++) {
+				size_t off = i * g->len + c0;
+				if (d && nb == BLOCK)
+					affine2_chan_span(y + off, d + off, x + off, a, b, m, t,
+							  BLOCK);
+				else if (d)
+					affine2_chan_span(y + off, d + off, x + off, a, b, m, t, nb);
+				else if (nb == BLOCK)
+					affine_chan_span(y + off, x + off, b, m, t, BLOCK);
+				else
+					affine_chan_span(y + off, x + off, b, m, t, nb);
+			}
 		}
 	}
 }
@@ -231,22 +258,24 @@ void norm_forward(const struct norm_geom *g, const float *x, size_t n, const dou
 void norm_backward_sums(const struct norm_geom *g, const float *x, const float *dy, size_t n,
 			const double *mean, const double *invstd, double *sums)
 {
-	size_t nc = g->channels, p = g->pixels;
+	size_t nc = g->channels, p = g->pixels, chunk = chunk_samples(g);
 	double *q = sums + nc;
-	/* Σ dy (x - mean) first, scaled by invstd per range. */
-	for (size_t i = 0; i < n; i++, x += g->len, dy += g->len) {
+	/* Σ dy (x - mean) down a chunk, times invstd once. */
+	for (size_t first = 0; first < n; first += chunk) {
+		size_t end = n - first < chunk ? n : first + chunk;
 		if (p == 1) {
-			double part[BLOCK];
 			for (size_t c = 0; c < nc; c += BLOCK) {
+				double part[BLOCK] = {0};
 				size_t nb = nc - c < BLOCK ? nc - c : BLOCK;
-				for (size_t j = 0; j < nb; j++)
-					part[j] = 0.0;
-				if (nb == BLOCK)
-					back_sums_chan_span(sums + c, part, x + c, dy + c, mean + c,
-							    BLOCK);
-				else
-					back_sums_chan_span(sums + c, part, x + c, dy + c, mean + c,
-							    nb);
+				for (size_t i = first; i < end; i++) {
+					size_t off = i * g->len + c;
+					if (nb == BLOCK)
+						back_sums_chan_span(sums + c, part, x + off, dy + off,
+								    mean + c, BLOCK);
+					else
+						back_sums_chan_span(sums + c, part, x + off, dy + off,
+								    mean + c, nb);
+				}
 				for (size_t j = 0; j < nb; j++)
 					q[c + j] += part[j] * invstd[c + j];
 			}
@@ -254,11 +283,14 @@ void norm_backward_sums(const struct norm_geom *g, const float *x, const float *
 		}
 		for (size_t c = 0; c < nc; c++) {
 			double ls[BLOCK] = {0}, lq[BLOCK] = {0};
-			const float *xr = x + c * p, *dr = dy + c * p;
-			size_t j = 0;
-			for (; j + BLOCK <= p; j += BLOCK)
-				back_sums_span(ls, lq, xr + j, dr + j, mean[c], BLOCK);
-			back_sums_span(ls, lq, xr + j, dr + j, mean[c], p - j);
+			for (size_t i = first; i < end; i++) {
+				const float *xr = x + i * g->len + c * p;
+				const float *dr = dy + i * g->len + c * p;
+				size_t j = 0;
+				for (; j + BLOCK <= p; j += BLOCK)
+					back_sums_span(ls, lq, xr + j, dr + j, mean[c], BLOCK);
+				back_sums_span(ls, lq, xr + j, dr + j, mean[c], p - j);
+			}
 			sums[c] += lanes_total(ls);
 			q[c] += lanes_total(lq) * invstd[c];
 		}

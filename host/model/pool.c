@@ -7,6 +7,7 @@
 #include "model/elementwise.h"
 
 #define BLOCK ELEMENTWISE_BLOCK
+#define QUAD 4 /* SSE's width, for rows shorter than a block (14 and 7 outputs in the CNN) */
 
 int pool_geom_init(struct pool_geom *g, struct error *e)
 {
@@ -28,31 +29,65 @@ int pool_geom_init(struct pool_geom *g, struct error *e)
 	return 0;
 }
 
-/* One output row of max pooling: the window's taps in row-major order, each compared against
- * the whole row, so the loops stay short and the first maximum wins. */
+/* v replaces the window's best so far if larger, or NaN: a select rather than a branch, which
+ * random data would mispredict half the time. */
+static inline void take(float v, uint32_t i, float *best, uint32_t *at)
+{
+	int t = v > *best || isnan(v);
+	*best = t ? v : *best;
+	*at = t ? i : *at;
+}
+
+/* 2x2 windows at stride 2 (the CNN's), over the two input rows r0 and r1 (r0 at index base of
+ * the sample, w apart); GCC vectorises the selects. */
+static void max2_span(float *restrict y, uint32_t *restrict arg, const float *restrict r0,
+		      const float *restrict r1, uint32_t base, uint32_t w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t at = base + 2 * (uint32_t)i;
+		float best = r0[2 * i];
+		take(r0[2 * i + 1], at + 1, &best, &at);
+		take(r1[2 * i], base + w + 2 * (uint32_t)i, &best, &at);
+		take(r1[2 * i + 1], base + w + 2 * (uint32_t)i + 1, &best, &at);
+		y[i] = best;
+		arg[i] = at;
+	}
+}
+
+/* One output row: the window's taps in row-major order, each compared against the whole row,
+ * so that the first maximum wins. */
 static void max_row(const struct pool_geom *g, const float *plane, size_t base, size_t oy,
 		    float *y, uint32_t *arg)
 {
-	size_t s = g->stride;
+	size_t s = g->stride, wo = g->wout;
+	if (g->k == 2 && s == 2) {
+		const float *r0 = plane + 2 * oy * g->w;
+		uint32_t b = (uint32_t)(base + 2 * oy * g->w), w = (uint32_t)g->w;
+		size_t i = 0;
+		for (; i + BLOCK <= wo; i += BLOCK)
+			max2_span(y + i, arg + i, r0 + 2 * i, r0 + g->w + 2 * i, b + 2 * (uint32_t)i,
+				  w, BLOCK);
+		for (; i + QUAD <= wo; i += QUAD)
+			max2_span(y + i, arg + i, r0 + 2 * i, r0 + g->w + 2 * i, b + 2 * (uint32_t)i,
+				  w, QUAD);
+		max2_span(y + i, arg + i, r0 + 2 * i, r0 + g->w + 2 * i, b + 2 * (uint32_t)i, w,
+			  wo - i);
+		return;
+	}
 	for (size_t ky = 0; ky < g->k; ky++) {
 		size_t iy = oy * s + ky;
 		const float *row = plane + iy * g->w;
-		for (size_t kx = 0; kx < g->k; kx++) {
-			if (ky == 0 && kx == 0) {
-				for (size_t ox = 0; ox < g->wout; ox++) {
+		uint32_t at = (uint32_t)(base + iy * g->w);
+		for (size_t kx = 0; kx < g->k; kx++)
+			for (size_t ox = 0; ox < wo; ox++) {
+				uint32_t i = at + (uint32_t)(ox * s + kx);
+				if (ky == 0 && kx == 0) {
 					y[ox] = row[ox * s];
-					arg[ox] = (uint32_t)(base + iy * g->w + ox * s);
-				}
-				continue;
-			}
-			for (size_t ox = 0; ox < g->wout; ox++) {
-				float v = row[ox * s + kx];
-				if (v > y[ox] || isnan(v)) {
-					y[ox] = v;
-					arg[ox] = (uint32_t)(base + iy * g->w + ox * s + kx);
+					arg[ox] = i;
+				} else {
+					take(row[ox * s + kx], i, &y[ox], &arg[ox]);
 				}
 			}
-		}
 	}
 }
 
