@@ -18,9 +18,9 @@
 #include "model/pool.h"
 #include "rng.h"
 
-#define BATCH 64
+#define BATCH	    64
 #define RUN_SECONDS 0.15
-#define RUNS 3
+#define RUNS	    3
 
 struct shape {
 	const char *name;
@@ -154,8 +154,13 @@ static void bare_backward(void *ctx)
 static void layer_init(struct layer *l, const struct shape *s, struct rng *r)
 {
 	struct error e;
-	l->g = (struct conv_geom){.cin = s->cin, .h = s->h, .w = s->w, .cout = s->cout,
-				  .k = s->k, .stride = s->stride, .pad = s->pad};
+	l->g = (struct conv_geom){.cin = s->cin,
+				  .h = s->h,
+				  .w = s->w,
+				  .cout = s->cout,
+				  .k = s->k,
+				  .stride = s->stride,
+				  .pad = s->pad};
 	if (conv_geom_init(&l->g, &e) < 0) {
 		fprintf(stderr, "bench_conv: %s\n", e.msg);
 		exit(EXIT_FAILURE);
@@ -201,10 +206,10 @@ static void bench_convs(const char *only)
 	struct rng r;
 	struct total cnn = {0}, r64 = {0}, r20 = {0};
 	rng_seed(&r, 1, 0);
-	printf("conv layers at batch %d, GFLOP/s (forward 2 M N K, backward twice that: dW and "
-	       "dX)\n", BATCH);
-	printf("%-16s %-18s %5s %7s %7s %7s %7s %7s %7s %6s %9s\n", "layer", "in -> out",
-	       "group", "fwd", "sgemm", "bwd", "sgemm", "f+b", "sgemm", "ratio", "per-sample");
+	printf("conv layers at batch %d, GFLOP/s (forward 2 M N K, backward 4 M N K: dW, dX)\n",
+	       BATCH);
+	printf("%-16s %-18s %5s %7s %7s %7s %7s %7s %7s %6s %9s\n", "layer", "in -> out", "group",
+	       "fwd", "sgemm", "bwd", "sgemm", "f+b", "sgemm", "ratio", "per-sample");
 	for (size_t i = 0; i < NUM_SHAPES; i++) {
 		const struct shape *s = &shapes[i];
 		struct layer l;
@@ -227,7 +232,7 @@ static void bench_convs(const char *only)
 		       s->name, io, chosen, fwd / tf * 1e-9, fwd / sf * 1e-9, 2 * fwd / tb * 1e-9,
 		       2 * fwd / sb * 1e-9, 3 * fwd / (tf + tb) * 1e-9, 3 * fwd / (sf + sb) * 1e-9,
 		       100.0 * (sf + sb) / (tf + tb), 3 * fwd / t1 * 1e-9);
-		struct total *t = !strncmp(s->name, "cnn", 3)	    ? &cnn
+		struct total *t = !strncmp(s->name, "cnn", 3)	   ? &cnn
 				  : !strncmp(s->name, "r18-64", 6) ? &r64
 								   : &r20;
 		t->flops += 3 * fwd;
@@ -241,10 +246,11 @@ static void bench_convs(const char *only)
 	} totals[] = {{"cnn convs", &cnn}, {"r18-64 convs", &r64}, {"r18-20 convs", &r20}};
 	for (size_t i = 0; i < 3; i++)
 		if (totals[i].t->flops > 0.0)
-			printf("%-16s %-18s %5s %7s %7s %7s %7s %7.1f %7.1f %5.0f%%\n", totals[i].name,
-		       "(above, weighted)", "", "", "", "", "", totals[i].t->flops / totals[i].t->layer * 1e-9,
-		       totals[i].t->flops / totals[i].t->bare * 1e-9,
-		       100.0 * totals[i].t->bare / totals[i].t->layer);
+			printf("%-16s %-18s %5s %7s %7s %7s %7s %7.1f %7.1f %5.0f%%\n",
+			       totals[i].name, "(above, weighted)", "", "", "", "", "",
+			       totals[i].t->flops / totals[i].t->layer * 1e-9,
+			       totals[i].t->flops / totals[i].t->bare * 1e-9,
+			       100.0 * totals[i].t->bare / totals[i].t->layer);
 }
 
 struct pool_run {
@@ -296,8 +302,8 @@ static void norm_train_backward(void *ctx)
 	struct norm_run *b = ctx;
 	memset(b->sums, 0, NORM_SUMS(b->g.channels) * sizeof(double));
 	norm_backward_sums(&b->g, b->x, b->dy, BATCH, b->mean, b->invstd, b->sums);
-	norm_backward_train(&b->g, b->x, b->dy, BATCH, BATCH, b->mean, b->invstd, b->gamma,
-			    b->sums, b->dx);
+	norm_backward_train(&b->g, b->x, b->dy, BATCH, BATCH, b->mean, b->invstd, b->gamma, b->sums,
+			    b->dx);
 }
 
 static void norm_eval_forward(void *ctx)
@@ -308,8 +314,7 @@ static void norm_eval_forward(void *ctx)
 }
 
 /* Million input values a second, forward and backward. */
-static void print_rate(const char *name, const char *shape, size_t values, double tf,
-		       double tb)
+static void print_rate(const char *name, const char *shape, size_t values, double tf, double tb)
 {
 	printf("%-26s %-14s %10.0f %10.0f\n", name, shape, (double)values / tf * 1e-6,
 	       tb > 0.0 ? (double)values / tb * 1e-6 : 0.0);
@@ -334,8 +339,11 @@ static void bench_others(void)
 		{"global avg-pool (r18-20)", 160, 4, 4, 4, 1, 2},
 	};
 	for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++) {
-		struct pool_run p = {.g = {.c = pools[i].c, .h = pools[i].h, .w = pools[i].w,
-					   .k = pools[i].k, .stride = pools[i].stride},
+		struct pool_run p = {.g = {.c = pools[i].c,
+					   .h = pools[i].h,
+					   .w = pools[i].w,
+					   .k = pools[i].k,
+					   .stride = pools[i].stride},
 				     .kind = pools[i].kind};
 		if (pool_geom_init(&p.g, &e) < 0) {
 			fprintf(stderr, "bench_conv: %s\n", e.msg);
@@ -368,8 +376,10 @@ static void bench_others(void)
 		{"batch norm 1-D", 256, 1},
 	};
 	for (size_t i = 0; i < sizeof(norms) / sizeof(norms[0]); i++) {
-		struct norm_run b = {.g = {.channels = norms[i].c, .pixels = norms[i].pixels,
-					   .eps = 1e-5, .momentum = 0.1}};
+		struct norm_run b = {.g = {.channels = norms[i].c,
+					   .pixels = norms[i].pixels,
+					   .eps = 1e-5,
+					   .momentum = 0.1}};
 		if (norm_geom_init(&b.g, &e) < 0) {
 			fprintf(stderr, "bench_conv: %s\n", e.msg);
 			exit(EXIT_FAILURE);

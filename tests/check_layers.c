@@ -24,14 +24,14 @@
 #include "rng.h"
 #include "testutil.h"
 
-#define U (FLT_EPSILON / 2.0) /* float's unit roundoff */
-#define BATCH 5		      /* samples per case: groups of 2 leave a remainder */
+#define U     (FLT_EPSILON / 2.0) /* float's unit roundoff */
+#define BATCH 5			  /* samples per case: groups of 2 leave a remainder */
 
 /* Central differences of the double references: the step h = 1e-6 leaves a rounding error of
  * about 1e-16 |L| / h = 1e-10 |L| on losses of order 1, and the truncation error (h² times a
  * third derivative) is 0 on the linear layers and about 1e-12 on batch norm; 1e-6 relative
  * leaves room for both, while a wrong formula is off by order 1. */
-#define FD_H 1e-6
+#define FD_H   1e-6
 #define FD_TOL 1e-6
 
 static void *alloc(size_t count, size_t size)
@@ -92,7 +92,7 @@ static void assert_fd(double *v, size_t count, const double *grad, double (*loss
 }
 
 /* Scratch for a kernel, followed by a guard the kernel must leave alone. */
-#define GUARD 64
+#define GUARD	    64
 #define GUARD_VALUE 1234.5f
 
 static float *guarded(size_t count)
@@ -116,46 +116,54 @@ static size_t ref_out(size_t len, size_t k, size_t s, size_t p)
 	return (len + 2 * p - k) / s + 1;
 }
 
-/* The input index a tap reads for an output position, or -1 in the padding. */
-static long ref_tap(size_t o, size_t kk, size_t s, size_t p, size_t len)
+/* The index into x of the input that tap t = (ci, ky, kx) of output o = (i, co, oy, ox) reads,
+ * or -1 in the padding. */
+static long ref_input(const struct conv_geom *g, size_t o, size_t t)
 {
-	long i = (long)(o * s + kk) - (long)p;
-	return i >= 0 && i < (long)len ? i : -1;
+	size_t ho = ref_out(g->h, g->k, g->stride, g->pad),
+	       wo = ref_out(g->w, g->k, g->stride, g->pad);
+	size_t ox = o % wo, oy = o / wo % ho, i = o / wo / ho / g->cout;
+	size_t kx = t % g->k, ky = t / g->k % g->k, ci = t / g->k / g->k;
+	long iy = (long)(oy * g->stride + ky) - (long)g->pad;
+	long ix = (long)(ox * g->stride + kx) - (long)g->pad;
+	if (iy < 0 || iy >= (long)g->h || ix < 0 || ix >= (long)g->w)
+		return -1;
+	return (long)(((i * g->cin + ci) * g->h + (size_t)iy) * g->w + (size_t)ix);
+}
+
+static size_t ref_outputs(const struct conv_geom *g, size_t n)
+{
+	return n * g->cout * ref_out(g->h, g->k, g->stride, g->pad) *
+	       ref_out(g->w, g->k, g->stride, g->pad);
 }
 
 /* Direct convolution in double: y (n cout ho wo) and, when mag is not NULL, Σ|terms| of each
- * output (the bias a term). b may be NULL. */
+ * output (the bias a term). b may be NULL. Output o's channel is o / (ho wo) % cout, and its
+ * weights are row co of w, tap t at co cin k k + t. */
 static void ref_conv_forward(const struct conv_geom *g, const double *x, const double *w,
 			     const double *b, size_t n, double *y, double *mag)
 {
-	size_t ho = ref_out(g->h, g->k, g->stride, g->pad), wo = ref_out(g->w, g->k, g->stride, g->pad);
-	for (size_t i = 0; i < n; i++)
-		for (size_t co = 0; co < g->cout; co++)
-			for (size_t oy = 0; oy < ho; oy++)
-				for (size_t ox = 0; ox < wo; ox++) {
-					double s = b ? b[co] : 0.0, m = fabs(s);
-					for (size_t ci = 0; ci < g->cin; ci++)
-						for (size_t ky = 0; ky < g->k; ky++)
-							for (size_t kx = 0; kx < g->k; kx++) {
-								long iy = ref_tap(oy, ky, g->stride, g->pad, g->h);
-								long ix = ref_tap(ox, kx, g->stride, g->pad, g->w);
-								if (iy < 0 || ix < 0)
-									continue;
-								double t = w[((co * g->cin + ci) * g->k + ky) * g->k + kx] *
-									   x[((i * g->cin + ci) * g->h + (size_t)iy) * g->w + (size_t)ix];
-								s += t;
-								m += fabs(t);
-							}
-					size_t o = ((i * g->cout + co) * ho + oy) * wo + ox;
-					y[o] = s;
-					if (mag)
-						mag[o] = m;
-				}
+	size_t taps = g->cin * g->k * g->k, per = ref_outputs(g, 1) / g->cout;
+	for (size_t o = 0; o < ref_outputs(g, n); o++) {
+		size_t co = o / per % g->cout;
+		double s = b ? b[co] : 0.0, m = fabs(s);
+		for (size_t t = 0; t < taps; t++) {
+			long xi = ref_input(g, o, t);
+			if (xi < 0)
+				continue;
+			double term = w[co * taps + t] * x[xi];
+			s += term;
+			m += fabs(term);
+		}
+		y[o] = s;
+		if (mag)
+			mag[o] = m;
+	}
 }
 
 struct conv_grads {
-	double *dx, *dw, *db;	    /* gradients */
-	double *mdx, *mdw, *mdb;    /* Σ|terms| of each */
+	double *dx, *dw, *db;	 /* gradients */
+	double *mdx, *mdw, *mdb; /* Σ|terms| of each */
 };
 
 static void conv_grads_alloc(struct conv_grads *r, const struct conv_geom *g, size_t n)
@@ -183,36 +191,29 @@ static void conv_grads_free(struct conv_grads *r)
 static void ref_conv_backward(const struct conv_geom *g, const double *x, const double *w,
 			      const double *dy, size_t n, struct conv_grads *r)
 {
-	size_t ho = ref_out(g->h, g->k, g->stride, g->pad), wo = ref_out(g->w, g->k, g->stride, g->pad);
-	size_t nw = g->cout * g->cin * g->k * g->k, nx = n * g->cin * g->h * g->w;
+	size_t taps = g->cin * g->k * g->k, per = ref_outputs(g, 1) / g->cout;
+	size_t nx = n * g->cin * g->h * g->w;
 	memset(r->dx, 0, nx * sizeof(double));
 	memset(r->mdx, 0, nx * sizeof(double));
-	memset(r->dw, 0, nw * sizeof(double));
-	memset(r->mdw, 0, nw * sizeof(double));
+	memset(r->dw, 0, g->cout * taps * sizeof(double));
+	memset(r->mdw, 0, g->cout * taps * sizeof(double));
 	memset(r->db, 0, g->cout * sizeof(double));
 	memset(r->mdb, 0, g->cout * sizeof(double));
-	for (size_t i = 0; i < n; i++)
-		for (size_t co = 0; co < g->cout; co++)
-			for (size_t oy = 0; oy < ho; oy++)
-				for (size_t ox = 0; ox < wo; ox++) {
-					double d = dy[((i * g->cout + co) * ho + oy) * wo + ox];
-					r->db[co] += d;
-					r->mdb[co] += fabs(d);
-					for (size_t ci = 0; ci < g->cin; ci++)
-						for (size_t ky = 0; ky < g->k; ky++)
-							for (size_t kx = 0; kx < g->k; kx++) {
-								long iy = ref_tap(oy, ky, g->stride, g->pad, g->h);
-								long ix = ref_tap(ox, kx, g->stride, g->pad, g->w);
-								if (iy < 0 || ix < 0)
-									continue;
-								size_t wi = ((co * g->cin + ci) * g->k + ky) * g->k + kx;
-								size_t xi = ((i * g->cin + ci) * g->h + (size_t)iy) * g->w + (size_t)ix;
-								r->dw[wi] += d * x[xi];
-								r->mdw[wi] += fabs(d * x[xi]);
-								r->dx[xi] += d * w[wi];
-								r->mdx[xi] += fabs(d * w[wi]);
-							}
-				}
+	for (size_t o = 0; o < ref_outputs(g, n); o++) {
+		size_t co = o / per % g->cout;
+		r->db[co] += dy[o];
+		r->mdb[co] += fabs(dy[o]);
+		for (size_t t = 0; t < taps; t++) {
+			long xi = ref_input(g, o, t);
+			if (xi < 0)
+				continue;
+			size_t wi = co * taps + t;
+			r->dw[wi] += dy[o] * x[xi];
+			r->mdw[wi] += fabs(dy[o] * x[xi]);
+			r->dx[xi] += dy[o] * w[wi];
+			r->mdx[xi] += fabs(dy[o] * w[wi]);
+		}
+	}
 }
 
 /* Shapes covering stride 1, 2 and 3, padding 0, 1 and 2 (odd and even, for the deinterleaved
@@ -386,8 +387,8 @@ END_TEST
 
 /* The kernel's additions: dW sums n P products (in groups, then across them with beta 1), db
  * as many values, and dX the Cout products of a column then up to k² columns in col2im. */
-static void assert_conv_grads(const struct conv_geom *g, size_t n, const float *dx,
-			      const float *dw, const float *db, const struct conv_grads *r)
+static void assert_conv_grads(const struct conv_geom *g, size_t n, const float *dx, const float *dw,
+			      const float *db, const struct conv_grads *r)
 {
 	double rows = (double)(n * g->pixels);
 	if (dw)
@@ -409,7 +410,8 @@ START_TEST(test_conv_backward)
 			struct conv_geom g = c.g;
 			g.group = conv_group(&c.g, v);
 			size_t nx = c.n * g.in_len, ns = conv_scratch_floats(&g);
-			float *dx = guarded(nx), *dw = guarded(g.num_weights), *db = guarded(g.cout);
+			float *dx = guarded(nx), *dw = guarded(g.num_weights),
+			      *db = guarded(g.cout);
 			float *scratch = guarded(ns);
 			conv_grads_alloc(&r, &g, c.n);
 			ref_conv_backward(&g, c.xd, c.wd, c.dyd, c.n, &r);
@@ -527,7 +529,8 @@ START_TEST(test_conv_grad_sq)
 				double m = bias ? r.mdb[j - g->num_weights] : r.mdw[j];
 				double e = ((double)g->pixels + 2.0) * U * m;
 				want[j] += scale * v * v;
-				tol[j] += scale * (2.0 * fabs(v) * e + e * e + (BATCH + 4) * U * v * v);
+				tol[j] += scale *
+					  (2.0 * fabs(v) * e + e * e + (BATCH + 4) * U * v * v);
 				want_norms[i] += v * v;
 				tol_norms[i] += 2.0 * fabs(v) * e + e * e;
 			}
@@ -580,32 +583,33 @@ static struct pool_geom pool_shape(size_t i)
 	return g;
 }
 
-/* Max pooling in double: the first maximum of each window in row-major order; its index (c H W
- * + iy W + ix) into arg. */
+/* The index into x of tap t = (ky, kx) of pooling output o = (i, c, oy, ox). */
+static size_t ref_window(const struct pool_geom *g, size_t o, size_t t)
+{
+	size_t ho = (g->h - g->k) / g->stride + 1, wo = (g->w - g->k) / g->stride + 1;
+	size_t ox = o % wo, oy = o / wo % ho, plane = o / wo / ho;
+	return (plane * g->h + oy * g->stride + t / g->k) * g->w + ox * g->stride + t % g->k;
+}
+
+static size_t ref_pool_outputs(const struct pool_geom *g, size_t n)
+{
+	return n * g->c * ((g->h - g->k) / g->stride + 1) * ((g->w - g->k) / g->stride + 1);
+}
+
+/* Max pooling in double: the first maximum of each window in row-major order; its index within
+ * the sample into arg. */
 static void ref_max_forward(const struct pool_geom *g, const double *x, size_t n, double *y,
 			    uint32_t *arg)
 {
-	size_t ho = (g->h - g->k) / g->stride + 1, wo = (g->w - g->k) / g->stride + 1;
-	for (size_t i = 0; i < n; i++)
-		for (size_t c = 0; c < g->c; c++)
-			for (size_t oy = 0; oy < ho; oy++)
-				for (size_t ox = 0; ox < wo; ox++) {
-					size_t best = 0;
-					int found = 0;
-					for (size_t ky = 0; ky < g->k; ky++)
-						for (size_t kx = 0; kx < g->k; kx++) {
-							size_t at = (c * g->h + oy * g->stride + ky) * g->w +
-								    ox * g->stride + kx;
-							if (!found || x[i * g->in_len + at] >
-									      x[i * g->in_len + best])
-								best = at;
-							found = 1;
-						}
-					size_t o = ((i * g->c + c) * ho + oy) * wo + ox;
-					y[o] = x[i * g->in_len + best];
-					if (arg)
-						arg[o] = (uint32_t)best;
-				}
+	for (size_t o = 0; o < ref_pool_outputs(g, n); o++) {
+		size_t best = ref_window(g, o, 0);
+		for (size_t t = 1; t < g->k * g->k; t++)
+			if (x[ref_window(g, o, t)] > x[best])
+				best = ref_window(g, o, t);
+		y[o] = x[best];
+		if (arg)
+			arg[o] = (uint32_t)(best % (g->c * g->h * g->w));
+	}
 }
 
 static void ref_max_backward(const struct pool_geom *g, const double *dy, const uint32_t *arg,
@@ -613,60 +617,41 @@ static void ref_max_backward(const struct pool_geom *g, const double *dy, const 
 {
 	memset(dx, 0, n * g->in_len * sizeof(double));
 	memset(mag, 0, n * g->in_len * sizeof(double));
-	for (size_t i = 0; i < n; i++)
-		for (size_t o = 0; o < g->out_len; o++) {
-			dx[i * g->in_len + arg[i * g->out_len + o]] += dy[i * g->out_len + o];
-			mag[i * g->in_len + arg[i * g->out_len + o]] += fabs(dy[i * g->out_len + o]);
-		}
+	for (size_t o = 0; o < ref_pool_outputs(g, n); o++) {
+		size_t at = o / g->out_len * g->in_len + arg[o];
+		dx[at] += dy[o];
+		mag[at] += fabs(dy[o]);
+	}
 }
 
 /* Average pooling in double (mag: Σ|x| / k² of each window). */
 static void ref_avg_forward(const struct pool_geom *g, const double *x, size_t n, double *y,
 			    double *mag)
 {
-	size_t ho = (g->h - g->k) / g->stride + 1, wo = (g->w - g->k) / g->stride + 1;
 	double kk = (double)(g->k * g->k);
-	for (size_t i = 0; i < n; i++)
-		for (size_t c = 0; c < g->c; c++)
-			for (size_t oy = 0; oy < ho; oy++)
-				for (size_t ox = 0; ox < wo; ox++) {
-					double s = 0.0, m = 0.0;
-					for (size_t ky = 0; ky < g->k; ky++)
-						for (size_t kx = 0; kx < g->k; kx++) {
-							double v = x[i * g->in_len +
-								     (c * g->h + oy * g->stride + ky) * g->w +
-								     ox * g->stride + kx];
-							s += v;
-							m += fabs(v);
-						}
-					size_t o = ((i * g->c + c) * ho + oy) * wo + ox;
-					y[o] = s / kk;
-					if (mag)
-						mag[o] = m / kk;
-				}
+	for (size_t o = 0; o < ref_pool_outputs(g, n); o++) {
+		double s = 0.0, m = 0.0;
+		for (size_t t = 0; t < g->k * g->k; t++) {
+			s += x[ref_window(g, o, t)];
+			m += fabs(x[ref_window(g, o, t)]);
+		}
+		y[o] = s / kk;
+		if (mag)
+			mag[o] = m / kk;
+	}
 }
 
 static void ref_avg_backward(const struct pool_geom *g, const double *dy, size_t n, double *dx,
 			     double *mag)
 {
-	size_t ho = (g->h - g->k) / g->stride + 1, wo = (g->w - g->k) / g->stride + 1;
 	double kk = (double)(g->k * g->k);
 	memset(dx, 0, n * g->in_len * sizeof(double));
 	memset(mag, 0, n * g->in_len * sizeof(double));
-	for (size_t i = 0; i < n; i++)
-		for (size_t c = 0; c < g->c; c++)
-			for (size_t oy = 0; oy < ho; oy++)
-				for (size_t ox = 0; ox < wo; ox++) {
-					double d = dy[((i * g->c + c) * ho + oy) * wo + ox] / kk;
-					for (size_t ky = 0; ky < g->k; ky++)
-						for (size_t kx = 0; kx < g->k; kx++) {
-							size_t at = i * g->in_len +
-								    (c * g->h + oy * g->stride + ky) * g->w +
-								    ox * g->stride + kx;
-							dx[at] += d;
-							mag[at] += fabs(d);
-						}
-				}
+	for (size_t o = 0; o < ref_pool_outputs(g, n); o++)
+		for (size_t t = 0; t < g->k * g->k; t++) {
+			dx[ref_window(g, o, t)] += dy[o] / kk;
+			mag[ref_window(g, o, t)] += fabs(dy[o]) / kk;
+		}
 }
 
 /* Inputs without ties within a window, even after a finite-difference step: a shuffle of evenly
@@ -804,7 +789,8 @@ START_TEST(test_pool_max)
 		struct pool_case c;
 		pool_case_init(&c, s, BATCH, 0, 7);
 		size_t ny = c.n * c.g.out_len, nx = c.n * c.g.in_len;
-		uint32_t *want_arg = alloc(ny, sizeof(uint32_t)), *arg = alloc(ny, sizeof(uint32_t));
+		uint32_t *want_arg = alloc(ny, sizeof(uint32_t)),
+			 *arg = alloc(ny, sizeof(uint32_t));
 		double *dx_want = alloc(nx, sizeof(double)), *mag = alloc(nx, sizeof(double));
 		float *y = guarded(ny), *dx = guarded(nx);
 		ref_max_forward(&c.g, c.xd, c.n, c.y, want_arg);
@@ -837,15 +823,15 @@ START_TEST(test_pool_max_ties)
 	struct error e;
 	struct pool_geom g = {.c = 1, .h = 2, .w = 6, .k = 2, .stride = 2};
 	ck_assert_int_eq(pool_geom_init(&g, &e), 0);
-	const float x[12] = {1, 3, 2, 2, 5, 1, /* row 0 */
+	const float x[12] = {1, 3, 2, 2, 5,   1, /* row 0 */
 			     3, 0, 2, 2, NAN, 5};
 	float y[3];
 	uint32_t arg[3];
 	pool_max_forward(&g, x, 1, y, arg);
 	ck_assert_float_eq(y[0], 3.0f);
-	ck_assert_uint_eq(arg[0], 1);  /* (0,1) before (1,0) */
+	ck_assert_uint_eq(arg[0], 1); /* (0,1) before (1,0) */
 	ck_assert_float_eq(y[1], 2.0f);
-	ck_assert_uint_eq(arg[1], 2);  /* four equal: the first */
+	ck_assert_uint_eq(arg[1], 2); /* four equal: the first */
 	ck_assert(isnan(y[2]));
 	ck_assert_uint_eq(arg[2], 10);
 }
@@ -929,8 +915,7 @@ struct norm_case {
 	double *y, *mean, *var; /* the loss's forward output and statistics */
 };
 
-static void norm_case_init(struct norm_case *c, size_t shape, size_t n, int train,
-			   uint64_t seed)
+static void norm_case_init(struct norm_case *c, size_t shape, size_t n, int train, uint64_t seed)
 {
 	struct rng r;
 	struct error e;
@@ -1072,7 +1057,8 @@ static void ref_norm_backward(const struct norm_geom *g, const double *x, const 
 				size_t at = i * g->len + c * g->pixels + j;
 				r->dx[at] = a * dy[at] + b * (x[at] - mean[c]) + t;
 				r->mdx[at] = fabs(a * dy[at]) +
-					     fabs(b) * (fabs(x[at]) + 2.0 * fabs(mean[c])) + fabs(t);
+					     fabs(b) * (fabs(x[at]) + 2.0 * fabs(mean[c])) +
+					     fabs(t);
 			}
 	}
 }
@@ -1158,7 +1144,8 @@ static void assert_stats(const struct norm_case *c, const double *mean, const do
 		ck_assert_msg(fabs(mean[k] - c->mean[k]) <= (m + 2.0) * ud * sabs / m,
 			      "mean[%zu]: got %.17g, want %.17g", k, mean[k], c->mean[k]);
 		ck_assert_msg(fabs(invstd[k] - want_inv) <=
-				      want_inv * var_tol / (c->var[k] + c->g.eps) + 4.0 * ud * want_inv,
+				      want_inv * var_tol / (c->var[k] + c->g.eps) +
+					      4.0 * ud * want_inv,
 			      "invstd[%zu]: got %.17g, want %.17g", k, invstd[k], want_inv);
 	}
 }
@@ -1193,10 +1180,12 @@ START_TEST(test_norm_train)
 			double rm = (1.0 - g->momentum) * c.rmd[k] + g->momentum * c.mean[k];
 			double rv = (1.0 - g->momentum) * c.rvd[k] +
 				    g->momentum * c.var[k] * mm / (mm - 1.0);
-			ck_assert_msg(fabs(c.rm[k] - rm) <= 2.0 * U * fabs(rm), "running mean[%zu]: "
-				      "got %.9g, want %.9g", k, (double)c.rm[k], rm);
-			ck_assert_msg(fabs(c.rv[k] - rv) <= 2.0 * U * fabs(rv), "running var[%zu]: "
-				      "got %.9g, want %.9g", k, (double)c.rv[k], rv);
+			ck_assert_msg(fabs(c.rm[k] - rm) <= 2.0 * U * fabs(rm),
+				      "running mean[%zu]: got %.9g, want %.9g", k, (double)c.rm[k],
+				      rm);
+			ck_assert_msg(fabs(c.rv[k] - rv) <= 2.0 * U * fabs(rv),
+				      "running var[%zu]: got %.9g, want %.9g", k, (double)c.rv[k],
+				      rv);
 		}
 
 		norm_forward(g, c.x, split, mean, invstd, c.gamma, c.beta, y);
@@ -1297,7 +1286,8 @@ START_TEST(test_elementwise)
 	struct rng r;
 	double xd[EW_COUNT];
 	rng_seed(&r, 13, 0);
-	float *x = uniform(&r, EW_COUNT, -1.0, 1.0, xd), *y = uniform(&r, EW_COUNT, -1.0, 1.0, NULL);
+	float *x = uniform(&r, EW_COUNT, -1.0, 1.0, xd),
+	      *y = uniform(&r, EW_COUNT, -1.0, 1.0, NULL);
 	float *d = uniform(&r, EW_COUNT, -1.0, 1.0, NULL), *keep = alloc(EW_COUNT, sizeof(float));
 	x[3] = 0.0f;
 	xd[3] = 0.0;

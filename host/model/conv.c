@@ -16,11 +16,12 @@
  * at most GROUP_MAX of them. Measured with bench/bench_conv at batch 64 on the CNN's and the
  * ResNet-18's shapes. */
 #define GROUP_COLUMNS 256
-#define GROUP_MAX 64
+#define GROUP_MAX     64
 
 static int refuse(struct error *e, const struct conv_geom *g, const char *why)
 {
-	return error_set(e, "conv %zux%zu stride %zu pad %zu, %zu to %zu channels, on %zux%zux%zu: %s",
+	return error_set(e,
+			 "conv %zux%zu stride %zu pad %zu, %zu to %zu channels, on %zux%zux%zu: %s",
 			 g->k, g->k, g->stride, g->pad, g->cin, g->cout, g->cin, g->h, g->w, why);
 }
 
@@ -154,8 +155,8 @@ static void deinterleave_span(float *restrict a, float *restrict b, const float 
 	}
 }
 
-static void interleave_span(float *restrict d, const float *restrict a,
-			    const float *restrict b, size_t n)
+static void interleave_span(float *restrict d, const float *restrict a, const float *restrict b,
+			    size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		d[2 * i] = a[i];
@@ -163,8 +164,8 @@ static void interleave_span(float *restrict d, const float *restrict a,
 	}
 }
 
-static void interleave_add_span(float *restrict d, const float *restrict a,
-				const float *restrict b, size_t n)
+static void interleave_add_span(float *restrict d, const float *restrict a, const float *restrict b,
+				size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		d[2 * i] += a[i];
@@ -362,7 +363,8 @@ static void input_grad(const struct conv_geom *g, const float *col, size_t ld, f
 			for (size_t y = 0; y < g->h; y++) {
 				float *d = dx + (c * g->h + y) * g->w;
 				if (y % 2 == 0 && y / 2 < g->hout)
-					spread_even(d, col + c * ld + y / 2 * g->wout, g->w, accumulate);
+					spread_even(d, col + c * ld + y / 2 * g->wout, g->w,
+						    accumulate);
 				else if (!accumulate)
 					memset(d, 0, g->w * sizeof(float));
 			}
@@ -390,20 +392,26 @@ static void input_grad(const struct conv_geom *g, const float *col, size_t ld, f
 		}
 }
 
-/* The scratch: the padded sample and its gradient, then the lowered input of a group (kdim x cols) and, for a
- * group of several samples, their output (gradient) side by side (cout x cols); or, for
- * conv_grad_sq, one sample's lowered input and weight gradient. */
-size_t conv_scratch_floats(const struct conv_geom *g)
-{
-	size_t group = g->group ? g->group : 1;
-	size_t lowered = g->kdim * g->pixels * group + (group > 1 ? g->out_len * group : 0);
-	size_t per_sample = g->kdim * g->pixels + g->num_weights;
-	return 2 * padded_len(g) + (lowered > per_sample ? lowered : per_sample);
-}
-
 static size_t min_size(size_t a, size_t b)
 {
 	return a < b ? a : b;
+}
+
+/* The group, 1 if a caller set 0. */
+static size_t group_of(const struct conv_geom *g)
+{
+	return g->group ? g->group : 1;
+}
+
+/* The scratch: the padded sample and its gradient, then the lowered input of a group
+ * (kdim x cols) and, for a group of several samples, their output (gradient) side by side
+ * (cout x cols); or, for conv_grad_sq, one sample's lowered input and weight gradient. */
+size_t conv_scratch_floats(const struct conv_geom *g)
+{
+	size_t group = group_of(g);
+	size_t lowered = g->kdim * g->pixels * group + (group > 1 ? g->out_len * group : 0);
+	size_t per_sample = g->kdim * g->pixels + g->num_weights;
+	return 2 * padded_len(g) + (lowered > per_sample ? lowered : per_sample);
 }
 
 void conv_forward(const struct conv_geom *g, const float *w, const float *b, const float *x,
@@ -412,8 +420,8 @@ void conv_forward(const struct conv_geom *g, const float *w, const float *b, con
 	size_t pix = g->pixels;
 	float *buf = scratch, *col = scratch + padded_len(g);
 	memset(buf, 0, padded_len(g) * sizeof(float));
-	for (size_t first = 0; first < n; first += g->group) {
-		size_t m = min_size(g->group, n - first), cols = m * pix;
+	for (size_t first = 0; first < n; first += group_of(g)) {
+		size_t m = min_size(group_of(g), n - first), cols = m * pix;
 		const float *xs = x + first * g->in_len;
 		float *ys = y + first * g->out_len;
 		for (size_t i = 0; i < m; i++)
@@ -451,15 +459,14 @@ void conv_backward(const struct conv_geom *g, const float *w, const float *x, co
 	float *buf = scratch, *dbuf = buf + padded_len(g), *col = dbuf + padded_len(g);
 	memset(buf, 0, padded_len(g) * sizeof(float));
 	float beta = acc ? 1.0f : 0.0f;
-	for (size_t first = 0; first < n; first += g->group) {
-		size_t m = min_size(g->group, n - first), cols = m * pix;
+	for (size_t first = 0; first < n; first += group_of(g)) {
+		size_t m = min_size(group_of(g), n - first), cols = m * pix;
 		const float *dys = dy + first * g->out_len;
 		/* The group's output gradient as one Cout x cols matrix, copied side by side
-		 * unless it is one sample's (or no product needs it); the bias gradient is its
-		 * row sums (in double within a row, in float across groups, as the GEMM sums
-		 * dw). */
+		 * unless it is one sample's (or no product needs it). */
 		const float *d = dys;
-		if (m > 1 && (dw || dx)) {
+		int matrix = m == 1 || dw || dx;
+		if (m > 1 && matrix) {
 			float *side = col + g->kdim * cols;
 			for (size_t i = 0; i < m; i++)
 				for (size_t c = 0; c < g->cout; c++)
@@ -467,13 +474,15 @@ void conv_backward(const struct conv_geom *g, const float *w, const float *x, co
 						 dys + i * g->out_len + c * pix, pix);
 			d = side;
 		}
+		/* The bias gradient: the matrix's row sums, in double within a row and in float
+		 * across groups, as the GEMM sums dw. */
 		for (size_t c = 0; db && c < g->cout; c++)
-			if (d != dys || m == 1)
+			if (matrix)
 				db[c] += (float)elementwise_sum(d + c * cols, cols);
 			else
 				for (size_t i = 0; i < m; i++)
-					db[c] += (float)elementwise_sum(dys + i * g->out_len + c * pix,
-									pix);
+					db[c] += (float)elementwise_sum(
+						dys + i * g->out_len + c * pix, pix);
 		if (dw) {
 			for (size_t i = 0; i < m; i++)
 				im2col(g, pad_input(g, x + (first + i) * g->in_len, buf),
@@ -494,8 +503,8 @@ void conv_backward(const struct conv_geom *g, const float *w, const float *x, co
 	}
 }
 
-static void square_add_span(float *restrict sq, double *restrict lane,
-			      const float *restrict gr, float scale, size_t n)
+static void square_add_span(float *restrict sq, double *restrict lane, const float *restrict gr,
+			    float scale, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		sq[i] += scale * gr[i] * gr[i];
@@ -516,8 +525,8 @@ static double square_add(float *sq, const float *gr, float scale, size_t count)
 	return total;
 }
 
-void conv_grad_sq(const struct conv_geom *g, const float *x, const float *dy, size_t n,
-		  float scale, float *sq, double *norms, float *scratch)
+void conv_grad_sq(const struct conv_geom *g, const float *x, const float *dy, size_t n, float scale,
+		  float *sq, double *norms, float *scratch)
 {
 	size_t pix = g->pixels;
 	float *buf = scratch, *col = scratch + padded_len(g), *gw = col + g->kdim * pix;
@@ -526,8 +535,7 @@ void conv_grad_sq(const struct conv_geom *g, const float *x, const float *dy, si
 		const float *dyi = dy + i * g->out_len;
 		im2col(g, pad_input(g, x + i * g->in_len, buf), col, pix);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->cout, (int)g->kdim,
-			    (int)pix, 1.0f, dyi, (int)pix, col, (int)pix, 0.0f, gw,
-			    (int)g->kdim);
+			    (int)pix, 1.0f, dyi, (int)pix, col, (int)pix, 0.0f, gw, (int)g->kdim);
 		double norm = square_add(sq, gw, scale, g->num_weights);
 		for (size_t c = 0; c < g->cout; c++) {
 			float gb = (float)elementwise_sum(dyi + c * pix, pix);

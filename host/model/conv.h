@@ -31,10 +31,10 @@ struct conv_geom {
 
 	/* Filled by conv_geom_init. */
 	size_t hout, wout;
-	size_t kdim;	       /* K = cin k k: a weight row, a column of the lowered input */
-	size_t pixels;	       /* P = hout wout */
+	size_t kdim;		/* K = cin k k: a weight row, a column of the lowered input */
+	size_t pixels;		/* P = hout wout */
 	size_t in_len, out_len; /* floats per input and per output sample */
-	size_t num_weights;    /* cout kdim; the bias adds cout */
+	size_t num_weights;	/* cout kdim; the bias adds cout */
 	/* Samples lowered into one product, chosen for the shape by conv_geom_init (see
 	 * bench/bench_conv). A caller may lower it, e.g. to 1 for one product per sample, before
 	 * sizing the scratch. */
@@ -72,7 +72,7 @@ void conv_backward(const struct conv_geom *g, const float *w, const float *x, co
  * order), sq += scale g_i² element-wise, summed over the n samples; norms, if not NULL, gets
  * |g_i|² (unscaled, in double) for each sample. A per-sample weight w_i is folded in by the
  * caller as dy_i √w_i. One product per sample. */
-void conv_grad_sq(const struct conv_geom *g, const float *x, const float *dy, size_t n,
-		  float scale, float *sq, double *norms, float *scratch);
+void conv_grad_sq(const struct conv_geom *g, const float *x, const float *dy, size_t n, float scale,
+		  float *sq, double *norms, float *scratch);
 
 #endif

@@ -11,8 +11,10 @@
 int norm_geom_init(struct norm_geom *g, struct error *e)
 {
 	if (g->channels == 0 || g->pixels == 0 || g->channels > INT_MAX / g->pixels)
-		return error_set(e, "batch norm over %zu channels of %zu values: a size out of "
-				 "range", g->channels, g->pixels);
+		return error_set(e,
+				 "batch norm over %zu channels of %zu values: a size out of "
+				 "range",
+				 g->channels, g->pixels);
 	if (!(g->eps > 0.0) || !isfinite(g->eps))
 		return error_set(e, "batch norm eps %g: not a positive number", g->eps);
 	if (!(g->momentum >= 0.0 && g->momentum <= 1.0))
@@ -23,8 +25,7 @@ int norm_geom_init(struct norm_geom *g, struct error *e)
 
 /* The sums keep one double lane per block position (see elementwise.h): over the pixels of a
  * plane, or, for pixels = 1, straight into the per-channel accumulator across channels. */
-static void sums_span(double *restrict s, double *restrict q, const float *restrict x,
-		      size_t n)
+static void sums_span(double *restrict s, double *restrict q, const float *restrict x, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		double v = x[i];
@@ -43,9 +44,8 @@ static void back_sums_span(double *restrict s, double *restrict q, const float *
 	}
 }
 
-static void back_sums_chan_span(double *restrict s, double *restrict q,
-				const float *restrict x, const float *restrict dy,
-				const double *restrict mean, size_t n)
+static void back_sums_chan_span(double *restrict s, double *restrict q, const float *restrict x,
+				const float *restrict dy, const double *restrict mean, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		s[i] += dy[i];
@@ -106,9 +106,11 @@ int norm_batch_stats(const struct norm_geom *g, const double *sums, size_t count
 		     double *invstd, float *running_mean, float *running_var, struct error *e)
 {
 	if (count > SIZE_MAX / g->pixels || count * g->pixels < 2)
-		return error_set(e, "batch norm in training over %zu sample%s of %zu value%s a "
-				 "channel: more than one value per channel needed", count,
-				 count == 1 ? "" : "s", g->pixels, g->pixels == 1 ? "" : "s");
+		return error_set(e,
+				 "batch norm in training over %zu sample%s of %zu value%s a "
+				 "channel: more than one value per channel needed",
+				 count, count == 1 ? "" : "s", g->pixels,
+				 g->pixels == 1 ? "" : "s");
 	double m = (double)(count * g->pixels);
 	for (size_t c = 0; c < g->channels; c++) {
 		double mu = sums[c] / m, var = sums[g->channels + c] / m - mu * mu;
@@ -117,8 +119,8 @@ int norm_batch_stats(const struct norm_geom *g, const double *sums, size_t count
 		mean[c] = mu;
 		invstd[c] = 1.0 / sqrt(var + g->eps);
 		if (running_mean && running_var) {
-			running_mean[c] = (float)((1.0 - g->momentum) * running_mean[c] +
-						  g->momentum * mu);
+			running_mean[c] =
+				(float)((1.0 - g->momentum) * running_mean[c] + g->momentum * mu);
 			running_var[c] = (float)((1.0 - g->momentum) * running_var[c] +
 						 g->momentum * var * m / (m - 1.0));
 		}
@@ -156,18 +158,16 @@ static void affine2_span(float *restrict y, const float *restrict d, const float
 }
 
 /* The same with one set of coefficients per position (pixels = 1: across channels). */
-static void affine_chan_span(float *restrict y, const float *restrict x,
-			     const float *restrict b, const float *restrict m,
-			     const float *restrict t, size_t n)
+static void affine_chan_span(float *restrict y, const float *restrict x, const float *restrict b,
+			     const float *restrict m, const float *restrict t, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		y[i] = b[i] * (x[i] - m[i]) + t[i];
 }
 
-static void affine2_chan_span(float *restrict y, const float *restrict d,
-			      const float *restrict x, const float *restrict a,
-			      const float *restrict b, const float *restrict m,
-			      const float *restrict t, size_t n)
+static void affine2_chan_span(float *restrict y, const float *restrict d, const float *restrict x,
+			      const float *restrict a, const float *restrict b,
+			      const float *restrict m, const float *restrict t, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		y[i] = a[i] * d[i] + b[i] * (x[i] - m[i]) + t[i];
@@ -225,7 +225,8 @@ static void affine(const struct norm_geom *g, const float *d, const float *x, si
 					affine2_chan_span(y + off, d + off, x + off, a, b, m, t,
 							  BLOCK);
 				else if (d)
-					affine2_chan_span(y + off, d + off, x + off, a, b, m, t, nb);
+					affine2_chan_span(y + off, d + off, x + off, a, b, m, t,
+							  nb);
 				else if (nb == BLOCK)
 					affine_chan_span(y + off, x + off, b, m, t, BLOCK);
 				else
@@ -243,9 +244,8 @@ struct forward_ctx {
 static struct coef forward_coef(size_t c, const void *ctx)
 {
 	const struct forward_ctx *f = ctx;
-	return (struct coef){.b = (float)(f->gamma[c] * f->invstd[c]),
-			     .m = (float)f->mean[c],
-			     .t = f->beta[c]};
+	return (struct coef){
+		.b = (float)(f->gamma[c] * f->invstd[c]), .m = (float)f->mean[c], .t = f->beta[c]};
 }
 
 void norm_forward(const struct norm_geom *g, const float *x, size_t n, const double *mean,
@@ -270,11 +270,11 @@ void norm_backward_sums(const struct norm_geom *g, const float *x, const float *
 				for (size_t i = first; i < end; i++) {
 					size_t off = i * g->len + c;
 					if (nb == BLOCK)
-						back_sums_chan_span(sums + c, part, x + off, dy + off,
-								    mean + c, BLOCK);
+						back_sums_chan_span(sums + c, part, x + off,
+								    dy + off, mean + c, BLOCK);
 					else
-						back_sums_chan_span(sums + c, part, x + off, dy + off,
-								    mean + c, nb);
+						back_sums_chan_span(sums + c, part, x + off,
+								    dy + off, mean + c, nb);
 				}
 				for (size_t j = 0; j < nb; j++)
 					q[c + j] += part[j] * invstd[c + j];
@@ -297,8 +297,7 @@ void norm_backward_sums(const struct norm_geom *g, const float *x, const float *
 	}
 }
 
-void norm_param_grads(const struct norm_geom *g, const double *sums, float *dgamma,
-		      float *dbeta)
+void norm_param_grads(const struct norm_geom *g, const double *sums, float *dgamma, float *dbeta)
 {
 	for (size_t c = 0; c < g->channels; c++) {
 		dbeta[c] = (float)sums[c];
@@ -332,16 +331,16 @@ static struct coef eval_coef(size_t c, const void *ctx)
 }
 
 void norm_backward_train(const struct norm_geom *g, const float *x, const float *dy, size_t n,
-			 size_t count, const double *mean, const double *invstd,
-			 const float *gamma, const double *sums, float *dx)
+			 size_t count, const double *mean, const double *invstd, const float *gamma,
+			 const double *sums, float *dx)
 {
-	struct backward_ctx b = {invstd, mean, sums, gamma, g->channels,
-				 (double)count * (double)g->pixels};
+	struct backward_ctx b = {invstd, mean,	      sums,
+				 gamma,	 g->channels, (double)count * (double)g->pixels};
 	affine(g, dy, x, n, train_coef, &b, dx);
 }
 
-void norm_backward_eval(const struct norm_geom *g, const float *dy, size_t n,
-			const double *invstd, const float *gamma, float *dx)
+void norm_backward_eval(const struct norm_geom *g, const float *dy, size_t n, const double *invstd,
+			const float *gamma, float *dx)
 {
 	struct backward_ctx b = {.invstd = invstd, .gamma = gamma};
 	affine(g, NULL, dy, n, eval_coef, &b, dx);

@@ -63,18 +63,17 @@ void norm_backward_sums(const struct norm_geom *g, const float *x, const float *
 			const double *mean, const double *invstd, double *sums);
 
 /* dβ = Σ dy and dγ = Σ dy x̂ from the batch's backward sums (overwritten). */
-void norm_param_grads(const struct norm_geom *g, const double *sums, float *dgamma,
-		      float *dbeta);
+void norm_param_grads(const struct norm_geom *g, const double *sums, float *dgamma, float *dbeta);
 
 /* Training: dx for n of the batch's count samples, through the batch statistics:
  * dx = γ invstd (dy - Σ dy / M - x̂ Σ dy x̂ / M) with M = count pixels and the sums those of the
  * whole batch. dx must not overlap x or dy. */
 void norm_backward_train(const struct norm_geom *g, const float *x, const float *dy, size_t n,
-			 size_t count, const double *mean, const double *invstd,
-			 const float *gamma, const double *sums, float *dx);
+			 size_t count, const double *mean, const double *invstd, const float *gamma,
+			 const double *sums, float *dx);
 
 /* Evaluation: dx = γ invstd dy, the statistics being constants. dx may be dy. */
-void norm_backward_eval(const struct norm_geom *g, const float *dy, size_t n,
-			const double *invstd, const float *gamma, float *dx);
+void norm_backward_eval(const struct norm_geom *g, const float *dy, size_t n, const double *invstd,
+			const float *gamma, float *dx);
 
 #endif

@@ -7,21 +7,27 @@
 #include "model/elementwise.h"
 
 #define BLOCK ELEMENTWISE_BLOCK
-#define QUAD 4 /* SSE's width, for rows shorter than a block (14 and 7 outputs in the CNN) */
+#define QUAD  4 /* SSE's width, for rows shorter than a block (14 and 7 outputs in the CNN) */
 
 int pool_geom_init(struct pool_geom *g, struct error *e)
 {
 	const size_t sizes[] = {g->c, g->h, g->w, g->k, g->stride};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		if (sizes[i] == 0 || sizes[i] > INT_MAX)
-			return error_set(e, "pool %zux%zu stride %zu on %zux%zux%zu: a size out of "
-					 "range [1, INT_MAX]", g->k, g->k, g->stride, g->c, g->h, g->w);
+			return error_set(e,
+					 "pool %zux%zu stride %zu on %zux%zux%zu: a size out of "
+					 "range [1, INT_MAX]",
+					 g->k, g->k, g->stride, g->c, g->h, g->w);
 	if (g->k > g->h || g->k > g->w)
-		return error_set(e, "pool %zux%zu stride %zu on %zux%zux%zu: the window is larger "
-				 "than the input", g->k, g->k, g->stride, g->c, g->h, g->w);
+		return error_set(e,
+				 "pool %zux%zu stride %zu on %zux%zux%zu: the window is larger "
+				 "than the input",
+				 g->k, g->k, g->stride, g->c, g->h, g->w);
 	if (g->h > INT_MAX / g->w || g->h * g->w > INT_MAX / g->c)
-		return error_set(e, "pool %zux%zu stride %zu on %zux%zux%zu: too large (more than "
-				 "INT_MAX values)", g->k, g->k, g->stride, g->c, g->h, g->w);
+		return error_set(e,
+				 "pool %zux%zu stride %zu on %zux%zux%zu: too large (more than "
+				 "INT_MAX values)",
+				 g->k, g->k, g->stride, g->c, g->h, g->w);
 	g->hout = (g->h - g->k) / g->stride + 1;
 	g->wout = (g->w - g->k) / g->stride + 1;
 	g->in_len = g->c * g->h * g->w;
@@ -56,8 +62,8 @@ static void max2_span(float *restrict y, uint32_t *restrict arg, const float *re
 
 /* One output row: the window's taps in row-major order, each compared against the whole row,
  * so that the first maximum wins. */
-static void max_row(const struct pool_geom *g, const float *plane, size_t base, size_t oy,
-		    float *y, uint32_t *arg)
+static void max_row(const struct pool_geom *g, const float *plane, size_t base, size_t oy, float *y,
+		    uint32_t *arg)
 {
 	size_t s = g->stride, wo = g->wout;
 	if (g->k == 2 && s == 2) {
@@ -65,11 +71,11 @@ static void max_row(const struct pool_geom *g, const float *plane, size_t base, 
 		uint32_t b = (uint32_t)(base + 2 * oy * g->w), w = (uint32_t)g->w;
 		size_t i = 0;
 		for (; i + BLOCK <= wo; i += BLOCK)
-			max2_span(y + i, arg + i, r0 + 2 * i, r0 + g->w + 2 * i, b + 2 * (uint32_t)i,
-				  w, BLOCK);
+			max2_span(y + i, arg + i, r0 + 2 * i, r0 + g->w + 2 * i,
+				  b + 2 * (uint32_t)i, w, BLOCK);
 		for (; i + QUAD <= wo; i += QUAD)
-			max2_span(y + i, arg + i, r0 + 2 * i, r0 + g->w + 2 * i, b + 2 * (uint32_t)i,
-				  w, QUAD);
+			max2_span(y + i, arg + i, r0 + 2 * i, r0 + g->w + 2 * i,
+				  b + 2 * (uint32_t)i, w, QUAD);
 		max2_span(y + i, arg + i, r0 + 2 * i, r0 + g->w + 2 * i, b + 2 * (uint32_t)i, w,
 			  wo - i);
 		return;
@@ -91,8 +97,7 @@ static void max_row(const struct pool_geom *g, const float *plane, size_t base, 
 	}
 }
 
-void pool_max_forward(const struct pool_geom *g, const float *x, size_t n, float *y,
-		      uint32_t *arg)
+void pool_max_forward(const struct pool_geom *g, const float *x, size_t n, float *y, uint32_t *arg)
 {
 	size_t plane = g->h * g->w, out = g->hout * g->wout;
 	for (size_t i = 0; i < n; i++)
@@ -104,8 +109,8 @@ void pool_max_forward(const struct pool_geom *g, const float *x, size_t n, float
 		}
 }
 
-void pool_max_backward(const struct pool_geom *g, const float *dy, const uint32_t *arg,
-		       size_t n, float *dx)
+void pool_max_backward(const struct pool_geom *g, const float *dy, const uint32_t *arg, size_t n,
+		       float *dx)
 {
 	memset(dx, 0, n * g->in_len * sizeof(float));
 	for (size_t i = 0; i < n; i++) {

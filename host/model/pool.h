@@ -28,11 +28,10 @@ int pool_geom_init(struct pool_geom *g, struct error *e);
 /* Max pooling of n samples x into y; arg (n out_len) gets, per output, the index within its
  * sample (c H W + iy W + ix) of the input it took, for the backward pass. Ties keep the first
  * in the window's row-major order, and a NaN is passed on (PyTorch's rule). */
-void pool_max_forward(const struct pool_geom *g, const float *x, size_t n, float *y,
-		      uint32_t *arg);
+void pool_max_forward(const struct pool_geom *g, const float *x, size_t n, float *y, uint32_t *arg);
 /* dx (n in_len, overwritten) from dy: each output's gradient to the input it took. */
-void pool_max_backward(const struct pool_geom *g, const float *dy, const uint32_t *arg,
-		       size_t n, float *dx);
+void pool_max_backward(const struct pool_geom *g, const float *dy, const uint32_t *arg, size_t n,
+		       float *dx);
 
 /* Average pooling: each output the mean of its window. */
 void pool_avg_forward(const struct pool_geom *g, const float *x, size_t n, float *y);
