@@ -19,8 +19,8 @@
 #include "rng.h"
 
 #define BATCH	    64
-#define RUN_SECONDS 0.15
-#define RUNS	    3
+#define RUN_SECONDS 0.05
+#define RUNS	    5
 
 struct shape {
 	const char *name;
@@ -65,23 +65,31 @@ static double cpu_now(void)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Seconds per call of run(ctx): the best of RUNS runs of RUN_SECONDS after one warm-up call. */
-static double seconds_per_call(void (*run)(void *), void *ctx)
+struct timed {
+	void (*run)(void *);
+	void *ctx;
+};
+
+/* Seconds per call of each of n calls, the best of RUNS rounds of RUN_SECONDS each, taken in
+ * turn so that a passing load weighs on all alike; after one warm-up call each. */
+static void seconds_per_call(const struct timed *t, size_t n, double *best)
 {
-	double best = -1.0;
-	run(ctx);
-	for (int r = 0; r < RUNS; r++) {
-		unsigned long calls = 0;
-		double start = cpu_now(), t;
-		do {
-			run(ctx);
-			calls++;
-		} while ((t = cpu_now()) - start < RUN_SECONDS);
-		double per = (t - start) / (double)calls;
-		if (best < 0.0 || per < best)
-			best = per;
+	for (size_t i = 0; i < n; i++) {
+		t[i].run(t[i].ctx);
+		best[i] = -1.0;
 	}
-	return best;
+	for (int r = 0; r < RUNS; r++)
+		for (size_t i = 0; i < n; i++) {
+			unsigned long calls = 0;
+			double start = cpu_now(), now;
+			do {
+				t[i].run(t[i].ctx);
+				calls++;
+			} while ((now = cpu_now()) - start < RUN_SECONDS);
+			double per = (now - start) / (double)calls;
+			if (best[i] < 0.0 || per < best[i])
+				best[i] = per;
+		}
 }
 
 static float *uniform_floats(struct rng *r, size_t count)
@@ -121,7 +129,8 @@ static void layer_both(void *ctx)
 	layer_backward(ctx);
 }
 
-/* The products conv_forward makes, one per group, with nothing in between. */
+/* The products conv_forward makes, one per group, with nothing in between; beta 1 where it
+ * adds one sample's product onto the bias. */
 static void bare_forward(void *ctx)
 {
 	struct layer *l = ctx;
@@ -130,7 +139,8 @@ static void bare_forward(void *ctx)
 		size_t m = BATCH - first < g->group ? BATCH - first : g->group;
 		int cols = (int)(m * g->pixels);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->cout, cols,
-			    (int)g->kdim, 1.0f, l->w, (int)g->kdim, l->col, cols, 0.0f, l->z, cols);
+			    (int)g->kdim, 1.0f, l->w, (int)g->kdim, l->col, cols,
+			    m == 1 ? 1.0f : 0.0f, l->z, cols);
 	}
 }
 
@@ -217,14 +227,19 @@ static void bench_convs(const char *only)
 			continue;
 		layer_init(&l, s, &r);
 		double fwd = 2.0 * (double)l.g.num_weights * (double)l.g.pixels * BATCH;
-		double tf = seconds_per_call(layer_forward, &l);
-		double tb = seconds_per_call(layer_backward, &l);
-		double sf = seconds_per_call(bare_forward, &l);
-		double sb = seconds_per_call(bare_backward, &l);
+		/* The same buffers with one product per sample: the scratch for any group holds
+		 * one sample's. */
+		struct layer one = l;
+		one.g.group = 1;
+		const struct timed runs[] = {{layer_forward, &l},
+					     {layer_backward, &l},
+					     {bare_forward, &l},
+					     {bare_backward, &l},
+					     {layer_both, &one}};
+		double secs[5];
+		seconds_per_call(runs, 5, secs);
+		double tf = secs[0], tb = secs[1], sf = secs[2], sb = secs[3], t1 = secs[4];
 		size_t chosen = l.g.group;
-		l.g.group = 1; /* the scratch for the chosen group holds one sample's */
-		double t1 = seconds_per_call(layer_both, &l);
-		l.g.group = chosen;
 		char io[40];
 		snprintf(io, sizeof(io), "%zux%zux%zu->%zux%zux%zu", s->cin, s->h, s->w, s->cout,
 			 l.g.hout, l.g.wout);
@@ -358,9 +373,10 @@ static void bench_others(void)
 			exit(EXIT_FAILURE);
 		char shape[32];
 		snprintf(shape, sizeof(shape), "%zux%zux%zu", p.g.c, p.g.h, p.g.w);
-		double tf = seconds_per_call(pool_forward, &p);
-		print_rate(pools[i].name, shape, BATCH * p.g.in_len, tf,
-			   seconds_per_call(pool_backward, &p));
+		const struct timed runs[] = {{pool_forward, &p}, {pool_backward, &p}};
+		double t[2];
+		seconds_per_call(runs, 2, t);
+		print_rate(pools[i].name, shape, BATCH * p.g.in_len, t[0], t[1]);
 		free(p.x);
 		free(p.dx);
 		free(p.y);
@@ -406,10 +422,14 @@ static void bench_others(void)
 		else
 			snprintf(shape, sizeof(shape), "%zu", b.g.channels);
 		snprintf(name, sizeof(name), "%s train", norms[i].name);
-		double tf = seconds_per_call(norm_train_forward, &b);
-		print_rate(name, shape, n, tf, seconds_per_call(norm_train_backward, &b));
+		const struct timed runs[] = {{norm_train_forward, &b},
+					     {norm_train_backward, &b},
+					     {norm_eval_forward, &b}};
+		double t[3];
+		seconds_per_call(runs, 3, t);
+		print_rate(name, shape, n, t[0], t[1]);
 		snprintf(name, sizeof(name), "%s eval", norms[i].name);
-		print_rate(name, shape, n, seconds_per_call(norm_eval_forward, &b), 0.0);
+		print_rate(name, shape, n, t[2], 0.0);
 		free(b.x);
 		free(b.y);
 		free(b.dy);
@@ -432,8 +452,8 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	openblas_set_num_threads(1);
-	printf("%s; CPU time, best of %d runs of %.2f s\n", blas_describe(blas, sizeof(blas)), RUNS,
-	       RUN_SECONDS);
+	printf("%s; CPU time, each figure the best of %d runs of %.2f s, in turn\n",
+	       blas_describe(blas, sizeof(blas)), RUNS, RUN_SECONDS);
 	bench_convs(argc == 2 ? argv[1] : NULL);
 	if (argc == 1)
 		bench_others();
