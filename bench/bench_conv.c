@@ -218,7 +218,7 @@ static void bench_convs(const char *only)
 	rng_seed(&r, 1, 0);
 	printf("conv layers at batch %d, GFLOP/s (forward 2 M N K, backward 4 M N K: dW, dX)\n",
 	       BATCH);
-	printf("%-16s %-18s %5s %7s %7s %7s %7s %7s %7s %6s %9s\n", "layer", "in -> out", "group",
+	printf("%-16s %-20s %5s %7s %7s %7s %7s %7s %7s %6s %9s\n", "layer", "in -> out", "group",
 	       "fwd", "sgemm", "bwd", "sgemm", "f+b", "sgemm", "ratio", "per-sample");
 	for (size_t i = 0; i < NUM_SHAPES; i++) {
 		const struct shape *s = &shapes[i];
@@ -243,7 +243,7 @@ static void bench_convs(const char *only)
 		char io[40];
 		snprintf(io, sizeof(io), "%zux%zux%zu->%zux%zux%zu", s->cin, s->h, s->w, s->cout,
 			 l.g.hout, l.g.wout);
-		printf("%-16s %-18s %5zu %7.1f %7.1f %7.1f %7.1f %7.1f %7.1f %5.0f%% %9.1f\n",
+		printf("%-16s %-20s %5zu %7.1f %7.1f %7.1f %7.1f %7.1f %7.1f %5.0f%% %9.1f\n",
 		       s->name, io, chosen, fwd / tf * 1e-9, fwd / sf * 1e-9, 2 * fwd / tb * 1e-9,
 		       2 * fwd / sb * 1e-9, 3 * fwd / (tf + tb) * 1e-9, 3 * fwd / (sf + sb) * 1e-9,
 		       100.0 * (sf + sb) / (tf + tb), 3 * fwd / t1 * 1e-9);
@@ -261,7 +261,7 @@ static void bench_convs(const char *only)
 	} totals[] = {{"cnn convs", &cnn}, {"r18-64 convs", &r64}, {"r18-20 convs", &r20}};
 	for (size_t i = 0; i < 3; i++)
 		if (totals[i].t->flops > 0.0)
-			printf("%-16s %-18s %5s %7s %7s %7s %7s %7.1f %7.1f %5.0f%%\n",
+			printf("%-16s %-20s %5s %7s %7s %7s %7s %7.1f %7.1f %5.0f%%\n",
 			       totals[i].name, "(above, weighted)", "", "", "", "", "",
 			       totals[i].t->flops / totals[i].t->layer * 1e-9,
 			       totals[i].t->flops / totals[i].t->bare * 1e-9,
@@ -328,11 +328,13 @@ static void norm_eval_forward(void *ctx)
 	norm_forward(&b->g, b->x, BATCH, b->mean, b->invstd, b->gamma, b->beta, b->y);
 }
 
-/* Million input values a second, forward and backward. */
+/* Million input values a second, forward and backward (tb 0: none). */
 static void print_rate(const char *name, const char *shape, size_t values, double tf, double tb)
 {
-	printf("%-26s %-14s %10.0f %10.0f\n", name, shape, (double)values / tf * 1e-6,
-	       tb > 0.0 ? (double)values / tb * 1e-6 : 0.0);
+	printf("%-30s %-10s %10.0f", name, shape, (double)values / tf * 1e-6);
+	if (tb > 0.0)
+		printf(" %10.0f", (double)values / tb * 1e-6);
+	printf("\n");
 }
 
 static void bench_others(void)
@@ -341,7 +343,7 @@ static void bench_others(void)
 	struct error e;
 	rng_seed(&r, 2, 0);
 	printf("\npooling and batch norm at batch %d, million input values a second\n", BATCH);
-	printf("%-26s %-14s %10s %10s\n", "layer", "input", "forward", "backward");
+	printf("%-30s %-10s %10s %10s\n", "layer", "input", "forward", "backward");
 	static const struct {
 		const char *name;
 		size_t c, h, w, k, stride;

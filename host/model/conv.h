@@ -62,8 +62,9 @@ enum {
 
 /* The backward pass of n samples given their input x and the gradient dy of their output:
  * dw (num_weights) and db (cout) the gradients of the weights and bias, dx (n in_len) that of
- * the input. Any of dw, db, dx may be NULL when not wanted (dx for the first layer). flags:
- * CONV_ACCUMULATE_*. With n == 0, dw and db are zeroed unless accumulated. */
+ * the input. Any of dw, db, dx may be NULL when not wanted (dx for the first layer); x is read
+ * for dw only. flags: CONV_ACCUMULATE_*. With n == 0, dw and db are zeroed unless
+ * accumulated. */
 void conv_backward(const struct conv_geom *g, const float *w, const float *x, const float *dy,
 		   size_t n, float *dw, float *db, float *dx, int flags, float *scratch);
 

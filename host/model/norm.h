@@ -72,7 +72,7 @@ void norm_backward_train(const struct norm_geom *g, const float *x, const float 
 			 size_t count, const double *mean, const double *invstd, const float *gamma,
 			 const double *sums, float *dx);
 
-/* Evaluation: dx = γ invstd dy, the statistics being constants. dx may be dy. */
+/* Evaluation: dx = γ invstd dy, the statistics being constants. dx must not overlap dy. */
 void norm_backward_eval(const struct norm_geom *g, const float *dy, size_t n, const double *invstd,
 			const float *gamma, float *dx);
 
