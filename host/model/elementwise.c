@@ -1,0 +1,86 @@
+#include "model/elementwise.h"
+
+#define BLOCK ELEMENTWISE_BLOCK
+
+static void relu_span(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+static void relu_mask_span(float *restrict d, const float *restrict y, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		d[i] = y[i] > 0.0f ? d[i] : 0.0f;
+}
+
+static void add_span(float *restrict y, const float *restrict x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] += x[i];
+}
+
+/* The sum keeps one lane per position of a block: a plain element-wise loop, which GCC
+ * vectorises without reassociating a single running sum (-O2 has no -ffast-math). A float lane
+ * takes CHUNK / BLOCK terms at most before the lanes are added up in double, so the float
+ * rounding stays that of a short sum while the conversions are rare. */
+#define CHUNK 256
+
+static void sum_span(float *restrict lane, const float *restrict x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		lane[i] += x[i];
+}
+
+/* The lanes added up in double, pairwise: short loops rather than a chain of BLOCK additions. */
+static double lanes_total(const float *lane)
+{
+	double t[BLOCK];
+	for (size_t i = 0; i < BLOCK; i++)
+		t[i] = lane[i];
+	for (size_t w = BLOCK / 2; w > 0; w /= 2)
+		for (size_t i = 0; i < w; i++)
+			t[i] += t[i + w];
+	return t[0];
+}
+
+void elementwise_relu(float *x, size_t count)
+{
+	size_t i = 0;
+	for (; i + BLOCK <= count; i += BLOCK)
+		relu_span(x + i, BLOCK);
+	relu_span(x + i, count - i);
+}
+
+void elementwise_relu_backward(float *d, const float *y, size_t count)
+{
+	size_t i = 0;
+	for (; i + BLOCK <= count; i += BLOCK)
+		relu_mask_span(d + i, y + i, BLOCK);
+	relu_mask_span(d + i, y + i, count - i);
+}
+
+void elementwise_add(float *y, const float *x, size_t count)
+{
+	size_t i = 0;
+	for (; i + BLOCK <= count; i += BLOCK)
+		add_span(y + i, x + i, BLOCK);
+	add_span(y + i, x + i, count - i);
+}
+
+double elementwise_sum(const float *x, size_t count)
+{
+	double total = 0.0;
+	while (count >= BLOCK) {
+		float lane[BLOCK] = {0};
+		size_t n = (count < CHUNK ? count : CHUNK) / BLOCK * BLOCK;
+		for (size_t i = 0; i < n; i += BLOCK)
+			sum_span(lane, x + i, BLOCK);
+		total += lanes_total(lane);
+		x += n;
+		count -= n;
+	}
+	for (size_t i = 0; i < count; i++)
+		total += x[i];
+	return total;
+}

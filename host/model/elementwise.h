@@ -1,0 +1,26 @@
+/* Element-wise passes of the model's layers over float spans (ReLU, the residual add), and the
+ * span sum the layers reduce with. Every function takes a flat count, so a
+ * caller splitting a batch between threads hands each its own contiguous range. */
+#ifndef LETHE_MODEL_ELEMENTWISE_H
+#define LETHE_MODEL_ELEMENTWISE_H
+
+#include <stddef.h>
+
+/* GCC at -O2 vectorises a loop only if it leaves no scalar remainder, so the element-wise
+ * kernels of host/model are plain loops over a span, run on whole BLOCKs (a multiple of every
+ * vector width) and then once on the rest. */
+#define ELEMENTWISE_BLOCK 16
+
+/* x = max(x, 0), in place. */
+void elementwise_relu(float *x, size_t count);
+/* ReLU's backward, in place on the gradient: d = 0 where the ReLU's output y is 0 (y > 0 exactly
+ * where its input was). d and y must not overlap. */
+void elementwise_relu_backward(float *d, const float *y, size_t count);
+/* y += x: the residual add, and the sum of the gradients of a tensor read twice. y and x must
+ * not overlap. */
+void elementwise_add(float *y, const float *x, size_t count);
+
+/* Σ x: short float partial sums (16 terms at most) added up in double. */
+double elementwise_sum(const float *x, size_t count);
+
+#endif
