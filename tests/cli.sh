@@ -26,6 +26,14 @@ expect 0 "usage: lethe COMMAND" "help" -- "$LETHE" --help
 expect 2 "no command given" "no command" -- "$LETHE"
 expect 2 "unknown command 'fly'" "unknown command" -- "$LETHE" fly
 expect 2 "unknown option '--bogus'" "unknown option" -- "$LETHE" run "$S" --bogus
+# One table of commands: each takes its own options, refuses the others and has its --help.
+expect 0 "usage: lethe COMMAND" "run --help" -- "$LETHE" run --help
+expect 0 "usage: lethe sweep" "sweep --help after other arguments" -- "$LETHE" sweep x.ini --help
+expect 2 "lethe check: unknown option '--out'" "check takes no --out" -- \
+	"$LETHE" check "$S" --out "$TMP/no"
+expect 2 "lethe plugins: unexpected argument 'x'" "plugins takes no argument" -- \
+	"$LETHE" plugins x
+expect 2 "lethe run: --out needs a value" "an option without its value" -- "$LETHE" run "$S" --out
 expect 2 "run needs a scenario file" "missing scenario" -- "$LETHE" run
 expect 2 "$TMP/none.ini" "missing scenario file" -- "$LETHE" run "$TMP/none.ini"
 expect 2 "nosuch: no such file, nor a shipped scenario" "unknown scenario name" -- "$LETHE" check nosuch

@@ -11,7 +11,7 @@
 #include <lethe/util.h>
 
 /* A forget step's plugin must be an unlearning one: found before training, not after hours. */
-/* Tells the sinks that `reference` (unlearn_reference_name) trained its done-th batch of total:
+/* Tells the sinks that `reference` (scenario_reference_name) trained its done-th batch of total:
  * a reference can take as long as the steps before it, and a front end must not look hung. */
 static void forget_progress(void *ctx, const char *reference, uint64_t done, uint64_t total)
 {

@@ -1,16 +1,10 @@
 #include "results/results.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <locale.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 

@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include "sweep/sweep.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

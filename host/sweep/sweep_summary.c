@@ -1,12 +1,10 @@
 #define _GNU_SOURCE
 #include "sweep/sweep_summary.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "results/results.h"
 #include "sweep/sweep_child.h"
