@@ -245,6 +245,7 @@ static int split_labels(struct dataset *d, const struct idx_file *img,
 	if (idx_data(lab, &d->y, e) < 0)
 		return -1;
 	d->n = img->dims[0];
+	d->channels = 1;
 	d->rows = img->dims[1];
 	d->cols = img->dims[2];
 	d->dim = (size_t)img->dims[1] * img->dims[2];

@@ -10,11 +10,12 @@
 /* One split (train or test) of a data set. */
 struct dataset {
 	size_t n;	   /* samples */
-	size_t dim;	   /* values per sample (rows * cols for images) */
+	size_t dim;	   /* values per sample: channels * rows * cols */
 	uint8_t *x;	   /* n x dim; NULL until the pixels are read (dataset_read_pixels) */
 	uint8_t *y;	   /* n labels */
 	int num_classes;   /* 1 + the largest label */
-	uint32_t rows, cols; /* the images' shape (synthetic: 1 x dim) */
+	uint32_t channels; /* the images' shape, channel-major (CHW) within a sample: */
+	uint32_t rows, cols; /* idx: 1 x rows x cols; synthetic: 1 x 1 x dim */
 	char *images;	   /* the idx file x is to be read from, until it is, */
 	size_t images_gz;  /* and its size when gzip-compressed (held while it inflates), else 0 */
 };

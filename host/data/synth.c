@@ -43,6 +43,7 @@ static int synth_labels(struct dataset *d, const struct synth_spec *s, size_t pe
 
 	d->n = per_class * classes;
 	d->dim = s->dim;
+	d->channels = 1;
 	d->rows = 1;
 	d->cols = (uint32_t)s->dim;
 	d->num_classes = s->num_classes;
