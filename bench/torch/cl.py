@@ -41,6 +41,11 @@ def main(argv):
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--list", action="store_true", help="the strategies and their parameters")
     args = ap.parse_args(argv)
+    if args.threads < 1:
+        raise TwinError(f"--threads {args.threads}: at least 1")
+    # the BLAS under torch starts its pool when it loads: limited before the import
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(args.threads))
 
     import torch
     from lethe_twin import protocol, scenario
@@ -55,8 +60,6 @@ def main(argv):
         return 0
     if not args.scenario:
         ap.error("a scenario is needed")
-    if args.threads < 1:
-        raise TwinError(f"--threads {args.threads}: at least 1")
     torch.set_num_threads(args.threads)
     scn = scenario.load(find_scenario(args.scenario), args.set, registry)
     result = protocol.execute(scn, registry, quiet=args.quiet)

@@ -14,8 +14,10 @@ class Ini:
         try:
             with open(path, encoding="utf-8") as f:
                 lines = f.read().splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            raise TwinError(f"{path}: cannot read the scenario: {e}")
+        except OSError as e:
+            raise TwinError(f"{path}: cannot read the scenario: {e.strerror}")
+        except UnicodeDecodeError as e:
+            raise TwinError(f"{path}: not UTF-8 text: {e.reason} at byte {e.start}")
         section = None
         for n, line in enumerate(lines, 1):
             where = f"{path}:{n}"
