@@ -22,7 +22,7 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from lethe_twin import TwinError, data, metrics, models, scenario  # noqa: E402
+from lethe_twin import TwinError, data, metrics, models, protocol, scenario  # noqa: E402
 from lethe_twin import tasks as tasks_mod  # noqa: E402
 from lethe_twin.persample import SquaredGrads  # noqa: E402
 from lethe_twin.strategies import registry  # noqa: E402
@@ -292,6 +292,153 @@ class Scenarios(unittest.TestCase):
                 self.assertIn(k, r)
             again = json.loads(self.run_cl(*args).stdout)
             self.assertEqual(again["accuracy_matrix"], r["accuracy_matrix"], "same seed, same R")
+
+
+SMALL = "layers = conv 4 k3 p1, relu, maxpool 4, dense 16, relu, dense"
+
+
+class Strategies(unittest.TestCase):
+    """Each strategy's parts against their definitions, on a small CNN and fixture data."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        cifar10_fixture(os.path.join(self.tmp.name, "cifar-10-batches-bin"))
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def prepare(self, *sets):
+        path = write(os.path.join(self.tmp.name, "s.ini"),
+                     BASE.format(plugins="", dir=self.tmp.name, model=SMALL, extra=""))
+        scn = scenario.load(path, ("data.max_train=12",) + sets, registry)
+        return protocol.prepare(scn, registry, quiet=True)
+
+    def fisher_by_loop(self, run, task, weight_fn):
+        """sum over samples (and classes) of w * g^2, one sample and class at a time."""
+        params = list(run.model.parameters())
+        acc = [torch.zeros_like(p) for p in params]
+        with run.evaluating():
+            for pos in task.train:
+                x, y = run.inputs(pos[None], task.index)
+                tk = torch.tensor([task.index])
+                logp = torch.log_softmax(run.masked(run.model(x), tk), 1)[0]
+                for c, w in weight_fn(logp.detach().exp(), int(y)):
+                    g = torch.autograd.grad(logp[c], params, retain_graph=True)
+                    for a, gi in zip(acc, g):
+                        a += w * gi * gi
+        return [a / len(task.train) for a in acc]
+
+    def assertClose(self, got, want):
+        for g, w in zip(got, want):
+            self.assertTrue(torch.allclose(g, w, rtol=1e-4, atol=1e-9 + 1e-5 * float(w.max())),
+                            float((g - w).abs().max()))
+
+    def test_ewc_exact_fisher_task_il(self):
+        run, (ewc,) = self.prepare("scenario.plugins=ewc", "scenario.protocol=task-incremental",
+                                   "ewc.chunk=5")
+        task = run.tasks[1]
+        got, n = ewc._fisher(task)
+        self.assertEqual(n, 12)
+        want = self.fisher_by_loop(run, task, lambda p, y: [(c, p[c]) for c in task.classes])
+        self.assertClose(got, want)
+        # class-incremental: every class of the head
+        run, (ewc,) = self.prepare("scenario.plugins=ewc")
+        got, _ = ewc._fisher(run.tasks[1])
+        want = self.fisher_by_loop(run, run.tasks[1], lambda p, y: list(enumerate(p)))
+        self.assertClose(got, want)
+
+    def test_ewc_empirical_and_batched(self):
+        run, (ewc,) = self.prepare("scenario.plugins=ewc", "ewc.fisher=empirical")
+        got, _ = ewc._fisher(run.tasks[0])
+        self.assertClose(got, self.fisher_by_loop(run, run.tasks[0], lambda p, y: [(y, 1.0)]))
+        run, (ewc,) = self.prepare("scenario.plugins=ewc", "ewc.fisher=batched",
+                                   "train.batch_size=5")
+        task, params = run.tasks[0], list(run.model.parameters())
+        want = [torch.zeros_like(p) for p in params]
+        with run.evaluating():
+            for at in (0, 5, 10):  # 12 samples: batches of 5, 5, 2
+                x, y = run.inputs(task.train[at:at + 5], 0)
+                loss = torch.nn.functional.cross_entropy(run.model(x), y)
+                for a, g in zip(want, torch.autograd.grad(loss, params)):
+                    a += g * g / 3
+        self.assertClose(ewc._fisher(task)[0], want)
+
+    def test_ewc_online_penalty_and_guard(self):
+        run, (ewc,) = self.prepare("scenario.plugins=ewc", "ewc.mode=online", "ewc.gamma=0.5",
+                                   "ewc.lambda=0.001")
+        f0, _ = ewc._fisher(run.tasks[0])
+        f1, _ = ewc._fisher(run.tasks[1])
+        ewc.after_task(run.tasks[0])
+        ewc.after_task(run.tasks[1])
+        self.assertEqual(len(ewc.fishers), 1)
+        self.assertClose(ewc.fishers[0], [0.5 * a + b for a, b in zip(f0, f1)])
+        with torch.no_grad():
+            deltas = [torch.randn_like(p) * 0.1 for p in run.model.parameters()]
+            for p, d in zip(run.model.parameters(), deltas):
+                p += d
+        want = 0.5 * 0.001 * sum(float((f * d * d).sum()) for f, d in zip(ewc.fishers[0], deltas))
+        self.assertAlmostEqual(float(ewc.penalty(None)), want, delta=1e-5 * want)
+
+        run, (ewc,) = self.prepare("scenario.plugins=ewc", "ewc.lambda=1e8",
+                                   "train.momentum=0.5")
+        ewc.after_task(run.tasks[0])
+        ewc.after_task(run.tasks[1])
+        self.assertGreater(ewc.capped, 0)
+        for i in range(len(ewc.params)):
+            top = float(sum(f[i] for f in ewc.fishers).max())
+            self.assertLessEqual(0.01 * 1e8 * top, 0.9 * 2 * 1.5 * (1 + 1e-5))
+        run, (ewc,) = self.prepare("scenario.plugins=ewc", "ewc.lambda=1e8", "ewc.guard=refuse")
+        with self.assertRaises(TwinError) as cm:
+            ewc.after_task(run.tasks[0])
+        self.assertEqual(cm.exception.status, 1)
+        self.assertIn("use lambda <", str(cm.exception))
+
+    def test_l2(self):
+        with self.assertRaises(TwinError) as cm:
+            self.prepare("scenario.plugins=l2", "l2.lambda=100")  # (1 + 0) / 0.01
+        self.assertIn("diverges", str(cm.exception))
+        for include in (False, True):
+            run, (l2,) = self.prepare("scenario.plugins=l2", "l2.lambda=0.5",
+                                      f"l2.include_head={include}")
+            head = run.head()
+            with torch.no_grad():
+                head.bias += 1.0
+            self.assertAlmostEqual(float(l2.penalty(None) or 0.0),
+                                   0.5 * head.bias.numel() if include else 0.0, places=4)
+            l2.after_task(run.tasks[0])
+            self.assertAlmostEqual(float(l2.penalty(None) or 0.0), 0.0)
+            with torch.no_grad():
+                run.model[0].weight += 0.1
+            want = 0.5 * 0.01 * run.model[0].weight.numel()
+            self.assertAlmostEqual(float(l2.penalty(None)), want, delta=1e-4 * want)
+
+    def test_rehearsal_reservoir(self):
+        run, (reh,) = self.prepare("scenario.plugins=rehearsal", "rehearsal.max_stored=10",
+                                   "rehearsal.replay_batch=4", "data.max_train=0")
+        stream = run.tasks[0].train
+
+        def batch(step, at, epoch=0):
+            p = stream[at:at + 8] if step == 0 else run.tasks[1].train[at:at + 8]
+            tk = torch.full((len(p),), step, dtype=torch.int64)
+            return protocol.Batch(run.train.x[p], run.train.y[p], tk, (tk << 32) | p, step,
+                                  epoch, at // 8)
+
+        for at in range(0, len(stream), 8):
+            b = batch(0, at)
+            reh.on_batch(b)
+            self.assertEqual(b.n, b.n_host, "no replay while the first task is learned")
+        self.assertEqual((reh.count, reh.seen), (10, len(stream)))
+        stored = sorted(int(i) for i in reh.ids[:reh.count])
+        self.assertEqual(len(set(stored)), 10)
+        self.assertTrue(any(i >= int(stream[10]) for i in stored), "the reservoir replaced")
+        reh.on_batch(batch(0, 0, epoch=1))
+        self.assertEqual(reh.seen, len(stream), "a sample is offered once")
+        self.assertEqual(sorted(int(i) for i in reh.ids[:reh.count]), stored)
+        b = batch(1, 0)
+        reh.on_batch(b)
+        self.assertEqual(b.n, b.n_host + 4)
+        self.assertTrue(set(b.ids[b.n_host:].tolist()) <= set(stored))
+        self.assertEqual(len(set(b.ids[b.n_host:].tolist())), 4, "without replacement")
 
 
 if __name__ == "__main__":

@@ -193,9 +193,9 @@ def _train_step(run, strategies, k, clock, shuffle):
     _call(clock, strategies, "after_task", task)
 
 
-def execute(scn, registry, quiet=False):
-    """Runs the scenario; returns the results as lethe's metrics.json names them."""
-    t_start = time.monotonic()
+def prepare(scn, registry, quiet=False):
+    """The run before its first evaluation: data, tasks, the initialised model, the optimiser
+    and the strategies' instances (which may refuse their settings)."""
     train, test, C = data.load(scn)
     tasks = tasks_mod.build(scn, train, test, C)
     transform = data.Transform(scn, [t.perm for t in tasks], generator(scn.seed, "augment"))
@@ -208,7 +208,14 @@ def execute(scn, registry, quiet=False):
                           weight_decay=scn.weight_decay)
     run = Run(scn, train, test, C, tasks, transform, model, opt)
     run.quiet = quiet
-    strategies = [registry[name](run, values) for name, values in scn.plugins]
+    return run, [registry[name](run, values) for name, values in scn.plugins]
+
+
+def execute(scn, registry, quiet=False):
+    """Runs the scenario; returns the results as lethe's metrics.json names them."""
+    t_start = time.monotonic()
+    run, strategies = prepare(scn, registry, quiet)
+    tasks, model = run.tasks, run.model
     clock = _Clock()
     shuffle = generator(scn.seed, "shuffle")
 
