@@ -6,13 +6,16 @@
 # same bits, so only the means over seeds are expected to agree.
 #
 #   bench/fidelity.sh SCENARIO... [--seeds 1,2,3] [--set SECTION.KEY=VALUE]... [--out DIR]
-#                     [--threads N] [--tolerance 0.02] [--twin-only]
+#                     [--threads N] [--tolerance 0.02] [--twin-only] [--lethe-draws]
 #
 # SCENARIO is a file or a shipped scenario's name (split-fashion-ewc). --set goes to both sides
 # (train.seed is set per seed), e.g. --set data.max_train=1000 --set data.max_test=500 for a
 # quick slice. --out keeps every run's results (DIR/NAME/lethe-SEED/, DIR/NAME/twin-SEED.json;
 # default: a scratch directory, removed); --twin-only skips lethe (for settings it does not
-# have yet). Exit status: 0, or 1 when a difference is flagged or a run failed, 2 bad usage.
+# have yet). --lethe-draws gives the twin lethe's own initial weights, permutations, subsets and
+# batch order (MLP only; cl.py --lethe-draws): then each seed's figures should agree closely, and
+# a difference left is the implementations', not the draws' (try --tolerance 0.005). Exit
+# status: 0, or 1 when a difference is flagged or a run failed, 2 bad usage.
 #
 # Env: LETHE (the built tree's host/lethe), PYTHON (/usr/bin/python3: Debian's, which
 # python3-torch installs into).
@@ -24,13 +27,14 @@ SEEDS=1
 THREADS=1
 TOLERANCE=0.02
 TWIN_ONLY=0
+TWIN_ARGS=
 OUT=
 SETS=
 SCENARIOS=
 
 usage() {
 	echo "usage: bench/fidelity.sh SCENARIO... [--seeds 1,2,3] [--set SECTION.KEY=VALUE]..." \
-		"[--out DIR] [--threads N] [--tolerance T] [--twin-only]" >&2
+		"[--out DIR] [--threads N] [--tolerance T] [--twin-only] [--lethe-draws]" >&2
 	exit 2
 }
 # quote WORD: WORD single-quoted for eval
@@ -44,6 +48,7 @@ while [ $# -gt 0 ]; do
 	--threads) [ $# -ge 2 ] || usage; THREADS=$2; shift 2 ;;
 	--tolerance) [ $# -ge 2 ] || usage; TOLERANCE=$2; shift 2 ;;
 	--twin-only) TWIN_ONLY=1; shift ;;
+	--lethe-draws) TWIN_ARGS=--lethe-draws; shift ;;
 	-h | --help) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "fidelity.sh: unknown option $1" >&2; usage ;;
 	*) SCENARIOS="$SCENARIOS $(quote "$1")"; shift ;;
@@ -87,7 +92,7 @@ scenario() {
 
 echo "fidelity: $( [ "$TWIN_ONLY" = 1 ] && echo "lethe skipped" || "$LETHE" --version 2>/dev/null | head -1)" \
 	"vs twin (PyTorch $("$PYTHON" -c 'import torch; print(torch.__version__)')), seeds $SEEDS," \
-	"$THREADS thread(s)${SETS:+, $(eval "printf '%s ' $SETS")}" >&2
+	"$THREADS thread(s)${TWIN_ARGS:+, the twin on lethe's draws}${SETS:+, $(eval "printf '%s ' $SETS")}" >&2
 NAMES=
 eval "set -- $SCENARIOS"
 for s in "$@"; do
@@ -114,7 +119,7 @@ for s in "$@"; do
 		rm -f "$OUT/$name/twin-$seed.json" "$OUT/$name/twin-$seed.err"
 		t0=$(now)
 		if eval "env OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS \"\$PYTHON\" \
-			\"\$SRC/bench/torch/cl.py\" \"\$file\" --quiet --threads $THREADS \
+			\"\$SRC/bench/torch/cl.py\" \"\$file\" --quiet --threads $THREADS $TWIN_ARGS \
 			--out \"\$OUT/\$name/twin-\$seed.json\" --set train.seed=$seed $SETS" \
 			2>"$OUT/$name/twin.log"; then
 			line="$line twin $(since "$t0") s ACC $(figure "$OUT/$name/twin-$seed.json" average_accuracy)"

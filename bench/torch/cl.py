@@ -2,7 +2,7 @@
 """lethe's fidelity twin: the protocol of a lethe scenario, run in PyTorch from the papers.
 
     /usr/bin/python3 bench/torch/cl.py SCENARIO [--set SECTION.KEY=VALUE]... [--threads N]
-                                       [--out FILE] [--quiet]
+                                       [--out FILE] [--quiet] [--lethe-draws]
     /usr/bin/python3 bench/torch/cl.py --list
 
 Reads the scenario file lethe runs (a bare name finds scenarios/NAME.ini), trains and evaluates
@@ -39,6 +39,9 @@ def main(argv):
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--out", help="write the JSON here instead of stdout")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
+    ap.add_argument("--lethe-draws", action="store_true",
+                    help="diagnostic: initial weights, tasks' draws and batch order from "
+                         "lethe's generator (lethe_twin/lethe_draws.py)")
     ap.add_argument("--list", action="store_true", help="the strategies and their parameters")
     args = ap.parse_args(argv)
     if args.threads < 1:
@@ -62,7 +65,7 @@ def main(argv):
         ap.error("a scenario is needed")
     torch.set_num_threads(args.threads)
     scn = scenario.load(find_scenario(args.scenario), args.set, registry)
-    result = protocol.execute(scn, registry, quiet=args.quiet)
+    result = protocol.execute(scn, registry, quiet=args.quiet, lethe_draws=args.lethe_draws)
     text = json.dumps(result, indent=1)
     if args.out:
         tmp = args.out + ".tmp"

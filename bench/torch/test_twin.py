@@ -441,5 +441,59 @@ class Strategies(unittest.TestCase):
         self.assertEqual(len(set(b.ids[b.n_host:].tolist())), 4, "without replacement")
 
 
+def idx_fixture(directory, train=300, test=100, seed=0):
+    """Fashion-MNIST-format idx files: 28x28 images whose mean brightness tells the class."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(directory, exist_ok=True)
+    for prefix, n in (("train", train), ("t10k", test)):
+        y = (np.arange(n) % 10).astype(np.uint8)
+        x = rng.integers(0, 128, (n, 28, 28)).astype(np.int64) + y[:, None, None] * 12
+        x[:, :, :14] = x[:, :, :14] // 2 + (y[:, None, None] % 3) * 40
+        with open(os.path.join(directory, f"{prefix}-images-idx3-ubyte"), "wb") as f:
+            f.write(bytes([0, 0, 8, 3]) + b"".join(v.to_bytes(4, "big") for v in (n, 28, 28)))
+            f.write(x.astype(np.uint8).tobytes())
+        with open(os.path.join(directory, f"{prefix}-labels-idx1-ubyte"), "wb") as f:
+            f.write(bytes([0, 0, 8, 1]) + n.to_bytes(4, "big") + y.tobytes())
+
+
+LETHE = os.path.join(HERE, "..", "..", "host", "lethe")
+
+
+@unittest.skipUnless(os.access(LETHE, os.X_OK), "host/lethe is not built")
+class LetheDraws(unittest.TestCase):
+    """cl.py --lethe-draws follows lethe's own run: the same figures within a few samples."""
+
+    def test_follows_lethe(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            idx_fixture(tmp)
+            for protocol_, tasks, data_extra in (
+                    ("task-incremental", "split = 5", ""),
+                    ("domain-incremental", "permuted = 3", "max_train = 150\nmax_test = 70\n")):
+                extra = protocol_
+                text = (f"[scenario]\nprotocol = {protocol_}\n"
+                        f"[data]\nsource = idx\ndir = {tmp}\n{data_extra}"
+                        f"[tasks]\n{tasks}\n[model]\nhidden = 32\n"
+                        "[train]\nlr = 0.05\nbatch_size = 16\nepochs = 2\nseed = 7\n")
+                path = write(os.path.join(tmp, "s.ini"), text)
+                out = os.path.join(tmp, "out")
+                p = subprocess.run([LETHE, "run", path, "--out", out, "--force", "--quiet"],
+                                   capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                with open(os.path.join(out, "metrics.json")) as f:
+                    lethe = json.load(f)
+                p = subprocess.run([sys.executable, os.path.join(HERE, "cl.py"), path, "--quiet",
+                                    "--lethe-draws"], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                twin = json.loads(p.stdout)
+                self.assertEqual([t["classes"] for t in twin["tasks"]],
+                                 [t["classes"] for t in lethe["tasks"]])
+                # float rounding may move a sample or two near the boundary, not more
+                tol = 2.5 / min(t["test"] for t in twin["tasks"])
+                for a, b in zip([twin["untrained_accuracy"]] + twin["accuracy_matrix"],
+                                [lethe["untrained_accuracy"]] + lethe["accuracy_matrix"]):
+                    for x, y in zip(a, b):
+                        self.assertLessEqual(abs(x - y), tol, (extra, a, b))
+
+
 if __name__ == "__main__":
     unittest.main()

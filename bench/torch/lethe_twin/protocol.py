@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from . import TwinError, data, fail, metrics, models
+from . import lethe_draws as lethe_draws_mod
 from . import tasks as tasks_mod
 from .seeds import derive, generator
 
@@ -148,9 +149,23 @@ def _call(clock, strategies, hook, *args):
             getattr(s, hook)(*args)
 
 
-def _train_step(run, strategies, k, clock, shuffle):
+class _Order:
+    """The batch order: a fresh seeded permutation every epoch."""
+
+    def __init__(self, gen):
+        self.gen = gen
+
+    def start(self, step):
+        pass
+
+    def permutation(self, n):
+        return torch.randperm(n, generator=self.gen)
+
+
+def _train_step(run, strategies, k, clock):
     scn, train, task = run.scn, run.train, run.tasks[k]
     _call(clock, strategies, "before_task", task)
+    run.order.start(k)
     first = 0 if scn.baseline == "joint" else k
     pos = torch.cat([run.tasks[j].train for j in range(first, k + 1)])
     owner = torch.cat([torch.full((len(run.tasks[j].train),), j, dtype=torch.int64)
@@ -158,7 +173,7 @@ def _train_step(run, strategies, k, clock, shuffle):
     n, bs = len(pos), scn.batch_size
     for epoch in range(scn.epochs):
         _call(clock, strategies, "before_epoch", task, epoch)
-        order = torch.randperm(n, generator=shuffle)
+        order = run.order.permutation(n)
         for i, at in enumerate(range(0, n, bs)):
             t0 = time.monotonic()
             hooks0 = clock.phases["hooks"]
@@ -193,9 +208,10 @@ def _train_step(run, strategies, k, clock, shuffle):
     _call(clock, strategies, "after_task", task)
 
 
-def prepare(scn, registry, quiet=False):
+def prepare(scn, registry, quiet=False, lethe_draws=False):
     """The run before its first evaluation: data, tasks, the initialised model, the optimiser
-    and the strategies' instances (which may refuse their settings)."""
+    and the strategies' instances (which may refuse their settings). lethe_draws: the initial
+    weights, tasks' draws and batch order from lethe's generator (lethe_draws.py)."""
     train, test, C = data.load(scn)
     tasks = tasks_mod.build(scn, train, test, C)
     transform = data.Transform(scn, [t.perm for t in tasks], generator(scn.seed, "augment"))
@@ -208,23 +224,24 @@ def prepare(scn, registry, quiet=False):
                           weight_decay=scn.weight_decay)
     run = Run(scn, train, test, C, tasks, transform, model, opt)
     run.quiet = quiet
+    run.order = lethe_draws_mod.apply(run) if lethe_draws else \
+        _Order(generator(scn.seed, "shuffle"))
     return run, [registry[name](run, values) for name, values in scn.plugins]
 
 
-def execute(scn, registry, quiet=False):
+def execute(scn, registry, quiet=False, lethe_draws=False):
     """Runs the scenario; returns the results as lethe's metrics.json names them."""
     t_start = time.monotonic()
-    run, strategies = prepare(scn, registry, quiet)
+    run, strategies = prepare(scn, registry, quiet, lethe_draws)
     tasks, model = run.tasks, run.model
     clock = _Clock()
-    shuffle = generator(scn.seed, "shuffle")
 
     with clock.phase("evaluate"):
         b = _evaluate(run, strategies)
     R, step_seconds = [], []
     for k in range(len(tasks)):
         t0 = time.monotonic()
-        _train_step(run, strategies, k, clock, shuffle)
+        _train_step(run, strategies, k, clock)
         with clock.phase("evaluate"):
             R.append(_evaluate(run, strategies))
         step_seconds.append(time.monotonic() - t0)
@@ -239,6 +256,7 @@ def execute(scn, registry, quiet=False):
 
     out = {
         "twin": {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                 "draws": "lethe's" if lethe_draws else "the twin's",
                  "model": models.describe(model), "layers": models.preset(scn)},
         "protocol": scn.protocol,
         "scenario": scn.name,
