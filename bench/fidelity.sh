@@ -59,7 +59,10 @@ case $SEEDS in *[!0-9,]* | "" | ,* | *, | *,,*)
 	echo "fidelity.sh: --seeds $SEEDS: expected a comma-separated list of integers" >&2
 	exit 2 ;;
 esac
-case $THREADS in *[!0-9]* | "" | 0) echo "fidelity.sh: --threads $THREADS: expected N >= 1" >&2; exit 2 ;; esac
+case $THREADS in *[!0-9]* | "" | 0)
+	echo "fidelity.sh: --threads $THREADS: expected N >= 1" >&2
+	exit 2 ;;
+esac
 if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
 	echo "fidelity.sh: $PYTHON cannot import torch (apt-get install python3-torch)" >&2
 	exit 2
@@ -77,7 +80,11 @@ fi
 
 now() { date +%s.%N; }
 since() { echo "$1 $(now)" | awk '{ printf "%.1f", $2 - $1 }'; }
-figure() { "$PYTHON" -c 'import json, sys; print("%.4f" % json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+# figure FILE KEY: a figure of a JSON file
+figure() {
+	"$PYTHON" -c 'import json, sys; print("%.4f" % json.load(open(sys.argv[1]))[sys.argv[2]])' \
+		"$1" "$2"
+}
 
 # scenario NAME: the file, a shipped scenario's name resolved as lethe does
 scenario() {
@@ -90,9 +97,15 @@ scenario() {
 	fi
 }
 
-echo "fidelity: $( [ "$TWIN_ONLY" = 1 ] && echo "lethe skipped" || "$LETHE" --version 2>/dev/null | head -1)" \
-	"vs twin (PyTorch $("$PYTHON" -c 'import torch; print(torch.__version__)')), seeds $SEEDS," \
-	"$THREADS thread(s)${TWIN_ARGS:+, the twin on lethe's draws}${SETS:+, $(eval "printf '%s ' $SETS")}" >&2
+if [ "$TWIN_ONLY" = 1 ]; then
+	version="lethe skipped"
+else
+	version=$("$LETHE" --version 2>/dev/null | head -n 1)
+fi
+torch=$("$PYTHON" -c 'import torch; print(torch.__version__)')
+echo "fidelity: $version vs twin (PyTorch $torch)," \
+	"seeds $SEEDS, $THREADS thread(s)${TWIN_ARGS:+, the twin on lethe's draws}" \
+	"${SETS:+$(eval "printf '%s ' $SETS")}" >&2
 NAMES=
 eval "set -- $SCENARIOS"
 for s in "$@"; do
@@ -109,7 +122,8 @@ for s in "$@"; do
 				--out \"\$OUT/\$name/lethe-\$seed\" --force --quiet \
 				--set train.seed=$seed --set train.threads=$THREADS $SETS" \
 				>/dev/null 2>"$OUT/$name/lethe.log"; then
-				line="$line lethe $(since "$t0") s ACC $(figure "$OUT/$name/lethe-$seed/metrics.json" average_accuracy);"
+				acc=$(figure "$OUT/$name/lethe-$seed/metrics.json" average_accuracy)
+				line="$line lethe $(since "$t0") s ACC $acc;"
 			else
 				mv "$OUT/$name/lethe.log" "$OUT/$name/lethe-$seed.err"
 				rm -rf "$OUT/$name/lethe-$seed"

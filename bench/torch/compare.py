@@ -3,11 +3,11 @@
 
     compare.py DIR [NAME...] [--seeds 1,2,3] [--tolerance 0.02]
 
-DIR holds one directory per scenario (all of them, or the NAMEs given), each with lethe-SEED/metrics.json (or lethe-SEED.err when
-lethe failed) and twin-SEED.json (or twin-SEED.err). Prints, per scenario, ACC, BWT and
-forgetting as mean ± sample std over the seeds for each side and their difference (lethe minus
-twin), flagging |difference| > tolerance with '!'. Exit status 1 when a difference is flagged or
-a run failed, else 0.
+DIR holds one directory per scenario (all of them, or the NAMEs given), each with
+lethe-SEED/metrics.json (or lethe-SEED.err when lethe failed) and twin-SEED.json (or
+twin-SEED.err). Prints, per scenario, ACC, BWT and forgetting as mean ± sample std over the
+seeds for each side and their difference (lethe minus twin), flagging |difference| > tolerance
+with '!'. Exit status 1 when a difference is flagged or a run failed, else 0.
 """
 import argparse
 import json

@@ -35,7 +35,8 @@ class Param:
         try:
             v = int(text, 10) if self.kind == "int" else float(text)
         except ValueError:
-            raise ValueError(f"'{text}' is not {'an integer' if self.kind == 'int' else 'a number'}")
+            what = "an integer" if self.kind == "int" else "a number"
+            raise ValueError(f"'{text}' is not {what}")
         if self.kind == "float" and not math.isfinite(v):
             raise ValueError(f"'{text}' is not a finite number")
         if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):

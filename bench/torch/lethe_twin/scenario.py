@@ -1,7 +1,7 @@
-"""A lethe scenario file as the twin reads it: the keys of lethe's built-in sections (host/scenario.c,
-lethe-scenario(5)) and of design17.md's models and CIFAR data, each listed strategy's section by
-that strategy's own table. What the twin cannot run (synthetic data, forget steps, a plugin it
-has no twin of) is refused with one line, not skipped."""
+"""A lethe scenario file as the twin reads it: the keys of lethe's built-in sections
+(host/scenario.c, lethe-scenario(5)) and of design17.md's models and CIFAR data, each listed
+strategy's section by that strategy's own table. What the twin cannot run (synthetic data,
+forget steps, a plugin it has no twin of) is refused with one line, not skipped."""
 import os
 import re
 
