@@ -103,9 +103,11 @@ else
 	version=$("$LETHE" --version 2>/dev/null | head -n 1)
 fi
 torch=$("$PYTHON" -c 'import torch; print(torch.__version__)')
-echo "fidelity: $version vs twin (PyTorch $torch)," \
-	"seeds $SEEDS, $THREADS thread(s)${TWIN_ARGS:+, the twin on lethe's draws}" \
-	"${SETS:+$(eval "printf '%s ' $SETS")}" >&2
+note=
+[ -z "$TWIN_ARGS" ] || note=", the twin on lethe's draws"
+sets=
+[ -z "$SETS" ] || sets=$(eval "printf ' %s' $SETS")
+echo "fidelity: $version vs twin (PyTorch $torch), seeds $SEEDS, $THREADS thread(s)$note$sets" >&2
 NAMES=
 eval "set -- $SCENARIOS"
 for s in "$@"; do
@@ -145,5 +147,5 @@ for s in "$@"; do
 	done
 	rm -f "$OUT/$name/lethe.log" "$OUT/$name/twin.log"
 done
-eval "\"\$PYTHON\" \"\$SRC/bench/torch/compare.py\" \"\$OUT\" $NAMES --seeds \"\$SEEDS\" \
-	--tolerance \"\$TOLERANCE\""
+eval "set -- $NAMES"
+"$PYTHON" "$SRC/bench/torch/compare.py" "$OUT" "$@" --seeds "$SEEDS" --tolerance "$TOLERANCE"
