@@ -197,7 +197,8 @@ class Scenarios(unittest.TestCase):
         self.refused("source = synthetic", sets=("data.source=synthetic",))
         self.refused("'3x' is not an integer", sets=("train.epochs=3x",))
         self.refused("layers and architecture", sets=("model.layers=dense",))
-        self.refused("width is for", sets=("model.width=20",))
+        # a shipped scenario's hidden = 256,256 does not stop --set model.architecture=cnn
+        self.assertEqual(self.scn(sets=("model.hidden=32",)).architecture, "cnn")
         with self.assertRaises(TwinError) as cm:
             scenario.load(os.path.join(self.dir, "missing.ini"), (), registry)
         self.assertIn("missing.ini", str(cm.exception))

@@ -4,6 +4,7 @@ strategy's section by that strategy's own table. What the twin cannot run (synth
 forget steps, a plugin it has no twin of) is refused with one line, not skipped."""
 import os
 import re
+import sys
 
 from . import TwinError
 from .ini import Ini
@@ -149,12 +150,12 @@ def _read_model(ini, s):
         raise TwinError(f"{ini.where('model', 'layers')}: [model] layers and architecture "
                         "both given; give one")
     arch = "layers" if s.layers else s.architecture
-    if ini.has("model", "hidden") and arch != "mlp":
-        raise TwinError(f"{ini.where('model', 'hidden')}: [model] hidden is for architecture "
-                        f"= mlp, not {arch}")
-    if ini.has("model", "width") and arch != "resnet18":
-        raise TwinError(f"{ini.where('model', 'width')}: [model] width is for architecture "
-                        f"= resnet18, not {arch}")
+    # The shipped scenarios say hidden = 256,256: --set model.architecture=cnn must still run
+    # them, so a key of another architecture is left unused, with a note, not refused.
+    for key, owner in (("hidden", "mlp"), ("width", "resnet18")):
+        if ini.has("model", key) and arch != owner:
+            print(f"cl.py: note: {ini.where('model', key)}: [model] {key} is for architecture "
+                  f"= {owner}; unused by {arch}", file=sys.stderr)
     s.hidden = _ints(ini, "model", "hidden", v["hidden"], 1, 65536)
 
 
