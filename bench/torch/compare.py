@@ -1,0 +1,104 @@
+#!/usr/bin/python3
+"""The side-by-side table of bench/fidelity.sh: lethe's metrics.json against the twin's JSON.
+
+    compare.py DIR [NAME...] [--seeds 1,2,3] [--tolerance 0.02]
+
+DIR holds one directory per scenario (all of them, or the NAMEs given), each with
+lethe-SEED/metrics.json (or lethe-SEED.err when lethe failed) and twin-SEED.json (or
+twin-SEED.err). Prints, per scenario, ACC, BWT and forgetting as mean ± sample std over the
+seeds for each side and their difference (lethe minus twin), flagging |difference| > tolerance
+with '!'. Exit status 1 when a difference is flagged or a run failed, else 0.
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+
+FIGURES = (("average_accuracy", "ACC"), ("bwt", "BWT"), ("forgetting", "F"))
+
+
+def first_line(path):
+    with open(path) as f:
+        lines = [ln.strip() for ln in f if ln.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def side(directory, prefix, seeds):
+    """{seed: figures} of one side, and {seed: error line} of its failed runs."""
+    runs, errors = {}, {}
+    for entry in sorted(os.listdir(directory)):
+        m = re.fullmatch(rf"{prefix}-(\d+)(\.json|\.err|)", entry)
+        if not m or (seeds and int(m.group(1)) not in seeds):
+            continue
+        seed, path = int(m.group(1)), os.path.join(directory, entry)
+        if m.group(2) == ".err":
+            errors[seed] = first_line(path)
+        elif m.group(2) == ".json":
+            with open(path) as f:
+                runs[seed] = json.load(f)
+        elif os.path.isfile(os.path.join(path, "metrics.json")):
+            with open(os.path.join(path, "metrics.json")) as f:
+                runs[seed] = json.load(f)
+    return runs, errors
+
+
+def stats(values):
+    if not values:
+        return None, None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def cell(mean, std):
+    return f"{mean:6.3f}±{std:.3f}" if mean is not None else f"{'n/a':>12s}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dir")
+    ap.add_argument("names", nargs="*")
+    ap.add_argument("--seeds", default="", help="only these seeds (comma-separated)")
+    ap.add_argument("--tolerance", type=float, default=0.02)
+    args = ap.parse_args()
+    head = f"{'scenario':32s} {'seeds':>5s}"
+    for _, label in FIGURES:
+        head += f" | {label + ' lethe':>12s} {label + ' twin':>12s} {'diff':>7s}"
+    print(head)
+    print("-" * len(head))
+    flagged, failed = [], []
+    seeds = {int(t) for t in args.seeds.split(",") if t}
+    for name in args.names or sorted(os.listdir(args.dir)):
+        d = os.path.join(args.dir, name)
+        if not os.path.isdir(d):
+            continue
+        lethe, lerr = side(d, "lethe", seeds)
+        twin, terr = side(d, "twin", seeds)
+        for who, errs in (("lethe", lerr), ("twin", terr)):
+            for seed, msg in errs.items():
+                failed.append(f"{name} seed {seed}: {who} failed: {msg}")
+        seeds = sorted(set(lethe) | set(twin))
+        row = f"{name:32s} {len(seeds):5d}"
+        for key, label in FIGURES:
+            lm, ls = stats([lethe[s][key] for s in sorted(lethe)])
+            tm, ts = stats([twin[s][key] for s in sorted(twin)])
+            if lm is None or tm is None:
+                row += f" | {cell(lm, ls)} {cell(tm, ts)} {'':>7s}"
+                continue
+            diff = lm - tm
+            mark = "!" if abs(diff) > args.tolerance else " "
+            if mark == "!":
+                flagged.append(f"{name}: {label} lethe {lm:.3f}, twin {tm:.3f} ({diff:+.3f})")
+            row += f" | {cell(lm, ls)} {cell(tm, ts)} {diff:+6.3f}{mark}"
+        print(row)
+    for line in failed:
+        print(line)
+    if flagged:
+        print(f"{len(flagged)} difference(s) above {args.tolerance:g} (!):")
+        for line in flagged:
+            print("  " + line)
+    return 1 if flagged or failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""The strategies the twin has, by lethe plugin name: a new one is a file here and a line below
+("name": "module:Class"), its class a strategies.base.Strategy."""
+import importlib
+
+REGISTRY = {
+    "ewc": "ewc:EWC",
+    "l2": "l2:L2",
+    "rehearsal": "rehearsal:Rehearsal",
+}
+
+
+class Registry:
+    """name -> Strategy class, each module imported when first asked for."""
+
+    def __contains__(self, name):
+        return name in REGISTRY
+
+    def __iter__(self):
+        return iter(REGISTRY)
+
+    def __getitem__(self, name):
+        module, cls = REGISTRY[name].split(":")
+        return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+
+
+registry = Registry()

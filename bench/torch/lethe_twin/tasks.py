@@ -1,0 +1,69 @@
+"""Which samples each task holds, as lethe builds them (host/scenario.c, host/tasks.c):
+- split = N: the C classes (C = the largest label + 1) in order, C/N to a task: {0,1}, {2,3}, ...
+- task1 = ... taskN = ...: the listed classes; classes listed nowhere are neither trained nor
+  tested (the head still has C outputs);
+- permuted = N: every task holds every sample and class, with its own seeded permutation of the
+  input's C*H*W positions; the first keeps the identity unless permute_first.
+A task's train and test samples are its classes' samples in data set order; max_train and
+max_test keep a seeded uniform subset of that many per task (each task its own draw, in data set
+order). The permutation and the subsets are seeded draws of the twin's own generator: the same
+protocol as lethe's, not the same bits."""
+import torch
+
+from . import TwinError
+from .seeds import generator
+
+
+class Task:
+    def __init__(self, index, classes, train, test, perm):
+        self.index, self.classes = index, classes
+        self.train, self.test, self.perm = train, test, perm  # int64 positions; perm or None
+
+
+def _subset(positions, keep, gen):
+    if keep == 0 or len(positions) <= keep:
+        return positions
+    pick = torch.randperm(len(positions), generator=gen)[:keep]
+    return positions[pick.sort().values]
+
+
+def build(scn, train, test, num_classes):
+    T = scn.num_tasks
+    where = scn.ini.where("tasks", {"split": "split", "permuted": "permuted"}.get(scn.tasks_kind,
+                                                                                 "task1"))
+    tasks = []
+    if scn.tasks_kind == "permuted":
+        dim = train.x[0].numel()
+        everything = list(range(num_classes))
+        for k in range(T):
+            perm = None
+            if k > 0 or scn.permute_first:
+                perm = torch.randperm(dim, generator=generator(scn.seed, "permutation", k))
+            tasks.append(Task(k, everything, torch.arange(len(train.y)),
+                              torch.arange(len(test.y)), perm))
+    else:
+        if scn.tasks_kind == "split":
+            if T > num_classes or num_classes % T:
+                raise TwinError(f"{where}: [tasks] split = {T}: the data's {num_classes} classes "
+                                f"do not divide into {T} equal tasks")
+            per = num_classes // T
+            lists = [list(range(k * per, (k + 1) * per)) for k in range(T)]
+        else:
+            lists = scn.task_lists
+        present = set(train.y.unique().tolist())
+        for k, classes in enumerate(lists):
+            for c in classes:
+                if c not in present:
+                    raise TwinError(f"{where}: [tasks] task {k + 1}: class {c} is not in the "
+                                    f"data (classes 0..{num_classes - 1})")
+            cl = torch.tensor(classes)
+            tr = torch.isin(train.y, cl).nonzero().flatten()
+            te = torch.isin(test.y, cl).nonzero().flatten()
+            if len(te) == 0:
+                raise TwinError(f"{where}: [tasks] task {k + 1} has no test samples")
+            tasks.append(Task(k, classes, tr, te, None))
+    for t in tasks:
+        gen = generator(scn.seed, "subset", t.index)
+        t.train = _subset(t.train, scn.max_train, gen)
+        t.test = _subset(t.test, scn.max_test, gen)
+    return tasks

@@ -1,0 +1,500 @@
+#!/usr/bin/python3
+"""Tests of the fidelity twin's parts (seconds; no Fashion-MNIST needed):
+
+    /usr/bin/python3 bench/torch/test_twin.py [-v]
+
+Per-sample squared gradients against functorch's vmap(grad) on the MLP, the CNN and a ResNet;
+the exact Fisher against a loop over samples and classes; the metrics on a hand-made matrix; the
+scenario reader's refusals; tasks, subsets, the transform and the initialisations; and a whole
+run of the protocol on CIFAR-format fixture files.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from lethe_twin import TwinError, data, metrics, models, protocol, scenario  # noqa: E402
+from lethe_twin import tasks as tasks_mod  # noqa: E402
+from lethe_twin.persample import SquaredGrads  # noqa: E402
+from lethe_twin.strategies import registry  # noqa: E402
+
+
+def reference_squares(model, x, targets, fn, weights):
+    """sum_n w_n g_n^2 with g_n from functorch, sample by sample."""
+    import functorch
+    fmodel, params, buffers = functorch.make_functional_with_buffers(model)
+
+    def one(p, b, xi, ti):
+        return fn(fmodel(p, b, xi[None]), ti)
+
+    grads = functorch.vmap(functorch.grad(one), in_dims=(None, None, 0, 0))(
+        params, buffers, x, targets)
+    return [(g * g * weights.view(-1, *([1] * (g.dim() - 1)))).sum(0) for g in grads]
+
+
+def build(text, shape, classes=10):
+    torch.manual_seed(3)
+    m = models.build(text, shape, classes)
+    models.initialise(m, "torch")
+    return m
+
+
+class PerSample(unittest.TestCase):
+    def check(self, text, shape):
+        model = build(text, shape)
+        if any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()):
+            model.train()  # running statistics away from 0 and 1
+            with torch.no_grad():
+                for _ in range(3):
+                    model(torch.randn(16, *shape) * 2 + 1)
+        model.eval()
+        x = torch.randn(7, *shape)
+        w = torch.rand(7)
+        labels = torch.randint(0, 10, (7,))
+
+        def fn(logits, onehot):
+            return (torch.log_softmax(logits, 1)[0] * onehot).sum()
+
+        onehot = torch.nn.functional.one_hot(labels, 10).float()
+        want = reference_squares(model, x, onehot, fn, w)
+        sq = SquaredGrads(model)
+        params = list(model.parameters())
+        acc = {p: torch.zeros_like(p) for p in params}
+        logp = torch.log_softmax(sq.forward(x), 1)
+        sq.accumulate(logp.gather(1, labels[:, None]).sum(), w, acc)
+        for p, ref in zip(params, want):
+            # float sums of a few hundred terms: relative 1e-4 of the largest entry
+            tol = 1e-4 * float(ref.abs().max()) + 1e-12
+            self.assertLess(float((acc[p] - ref).abs().max()), tol, p.shape)
+
+    def test_mlp(self):
+        self.check("dense 32, relu, dense 16, relu, dense", (1, 6, 6))
+
+    def test_cnn(self):
+        self.check("conv 4 k3 p1, relu, maxpool 2, conv 5 k3 s2 p1, relu, flatten, dense 8, "
+                   "relu, dense", (2, 8, 8))
+
+    def test_resnet(self):
+        self.check("conv 4 k3 p1 nobias, bn, relu, res 4, res 6 s2, gap, dense", (3, 8, 8))
+
+    def test_exact_fisher_by_loop(self):
+        model = build("dense 8, relu, dense", (1, 3, 3), classes=4)
+        model.eval()
+        x = torch.randn(5, 1, 3, 3)
+        params = list(model.parameters())
+        want = [torch.zeros_like(p) for p in params]
+        for n in range(5):
+            logp = torch.log_softmax(model(x[n:n + 1]), 1)[0]
+            for c in range(4):
+                g = torch.autograd.grad(logp[c], params, retain_graph=True)
+                for acc, gi in zip(want, g):
+                    acc += logp[c].exp().detach() * gi * gi
+        sq = SquaredGrads(model)
+        got = {p: torch.zeros_like(p) for p in params}
+        logp = torch.log_softmax(sq.forward(x), 1)
+        for c in range(4):
+            sq.accumulate(logp[:, c].sum(), logp[:, c].detach().exp(), got)
+        for p, ref in zip(params, want):
+            self.assertTrue(torch.allclose(got[p], ref, rtol=1e-4, atol=1e-7))
+
+    def test_training_mode_refused(self):
+        model = build("bn, dense", (4,), classes=3)  # bn on a vector
+        model.train()
+        with self.assertRaises(TwinError):
+            SquaredGrads(model).forward(torch.randn(2, 4))
+
+
+class Metrics(unittest.TestCase):
+    def test_figures(self):
+        R = [[0.9, 0.1, 0.0], [0.5, 0.8, 0.2], [0.4, 0.6, 0.7]]
+        b = [0.1, 0.2, 0.3]
+        m = metrics.summarise(R, b)
+        self.assertAlmostEqual(m["average_accuracy"], (0.4 + 0.6 + 0.7) / 3)
+        self.assertAlmostEqual(m["bwt"], ((0.4 - 0.9) + (0.6 - 0.8)) / 2)
+        self.assertAlmostEqual(m["fwt"], ((0.1 - 0.2) + (0.2 - 0.3)) / 2)
+        self.assertAlmostEqual(m["forgetting"], ((0.9 - 0.4) + (0.8 - 0.6)) / 2)
+        # the max runs over rows before the task was learnt too
+        R2 = [[0.5, 0.9], [0.6, 0.3]]
+        self.assertAlmostEqual(metrics.summarise(R2, [0, 0])["forgetting"], -0.1)
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+BASE = """[scenario]
+protocol = class-incremental
+{plugins}
+[data]
+source = cifar10
+dir = {dir}
+[tasks]
+split = 5
+[model]
+{model}
+[train]
+lr = 0.01
+epochs = 1
+batch_size = 16
+{extra}
+"""
+
+
+def cifar10_fixture(directory, per_file=40, test=50, seed=0):
+    """CIFAR-10 binary files (1 label byte + 3072 pixel bytes a record), every class present."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(directory, exist_ok=True)
+
+    def records(n):
+        y = np.arange(n, dtype=np.uint8) % 10
+        x = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        x[:, :1024] = np.clip(x[:, :1024].astype(int) // 4 + y[:, None] * 20, 0, 255)
+        return np.concatenate([y[:, None], x], 1).tobytes()
+
+    for i in range(1, 6):
+        with open(os.path.join(directory, f"data_batch_{i}.bin"), "wb") as f:
+            f.write(records(per_file))
+    with open(os.path.join(directory, "test_batch.bin"), "wb") as f:
+        f.write(records(test))
+
+
+class Scenarios(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        cifar10_fixture(os.path.join(self.dir, "cifar-10-batches-bin"))
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def scn(self, plugins="", model="architecture = cnn", extra="", sets=()):
+        path = write(os.path.join(self.dir, "s.ini"),
+                     BASE.format(plugins=plugins, dir=self.dir, model=model, extra=extra))
+        return scenario.load(path, sets, registry)
+
+    def refused(self, needle, **kw):
+        with self.assertRaises(TwinError) as cm:
+            self.scn(**kw)
+        self.assertIn(needle, str(cm.exception))
+        self.assertEqual(cm.exception.status, 2)
+
+    def test_refusals(self):
+        self.refused("did you mean 'epochs'", extra="epoch = 2")
+        self.refused("has no twin yet", plugins="plugins = ovor")
+        self.refused("unknown section [ewc]", extra="[ewc]\nlambda = 1")
+        self.refused("forget steps", extra="[forget1]\nafter = 1")
+        self.refused("source = synthetic", sets=("data.source=synthetic",))
+        self.refused("'3x' is not an integer", sets=("train.epochs=3x",))
+        self.refused("layers and architecture", sets=("model.layers=dense",))
+        # a shipped scenario's hidden = 256,256 does not stop --set model.architecture=cnn
+        self.assertEqual(self.scn(sets=("model.hidden=32",)).architecture, "cnn")
+        with self.assertRaises(TwinError) as cm:
+            scenario.load(os.path.join(self.dir, "missing.ini"), (), registry)
+        self.assertIn("missing.ini", str(cm.exception))
+
+    def test_layer_errors(self):
+        for text, needle in (("conv 4 k9, dense", "does not fit an input of 8"),
+                             ("dense 5, conv 3 k3, dense", "needs an image"),
+                             ("dense, relu, dense", "only the last dense"),
+                             ("dense 7", "7 outputs for 10 classes"),
+                             ("dense 4, relu", "last layer must be dense"),
+                             ("conv 4 k3 x2, dense", "unexpected 'x2'"),
+                             ("blah, dense", "unknown layer 'blah'")):
+            with self.assertRaises(TwinError) as cm:
+                models.build(text, (3, 8, 8), 10)
+            self.assertIn(needle, str(cm.exception), text)
+
+    def test_tasks_and_subsets(self):
+        s = self.scn(sets=("data.max_train=7", "data.max_test=3"))
+        train, test, C = data.load(s)
+        self.assertEqual((tuple(train.x.shape), C), ((200, 3, 32, 32), 10))
+        ts = tasks_mod.build(s, train, test, C)
+        self.assertEqual([t.classes for t in ts], [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]])
+        for t in ts:
+            self.assertEqual((len(t.train), len(t.test)), (7, 3))
+            self.assertTrue(bool((t.train[1:] > t.train[:-1]).all()))
+            self.assertTrue(bool(torch.isin(train.y[t.train], torch.tensor(t.classes)).all()))
+        with self.assertRaises(TwinError) as cm:
+            tasks_mod.build(self.scn(sets=("tasks.split=3",)), train, test, C)
+        self.assertIn("do not divide", str(cm.exception))
+
+    def test_transform(self):
+        s = self.scn(sets=("data.crop=2", "data.flip=true", "data.mean=0.5,0.5,0.5",
+                           "data.std=0.25,0.25,0.25"))
+        tr = data.Transform(s, [None], torch.Generator().manual_seed(1))
+        raw = torch.full((64, 3, 32, 32), 255, dtype=torch.uint8)
+        x = tr(raw, torch.zeros(64, dtype=torch.int64), train=True)
+        # padding is black before normalisation: (0 - 0.5) / 0.25
+        self.assertTrue(bool(((x == 2.0) | (x == -2.0)).all()))
+        self.assertTrue(bool((x == -2.0).any()))
+        self.assertTrue(bool((tr(raw, torch.zeros(64, dtype=torch.int64), False) == 2.0).all()))
+        ramp = torch.arange(32, dtype=torch.uint8).repeat(1, 3, 32, 1)
+        flips = tr(ramp.repeat(64, 1, 1, 1), torch.zeros(64, dtype=torch.int64), True)
+        self.assertEqual(flips.shape, (64, 3, 32, 32))
+        perm = torch.randperm(12)
+        tp = data.Transform(self.scn(), [None, perm], None)
+        raw = torch.randint(0, 256, (2, 3, 2, 2), dtype=torch.uint8)
+        got = tp(raw, torch.tensor([0, 1]), False).view(2, -1)
+        self.assertTrue(torch.equal(got[0], raw[0].flatten().float() / 255))
+        self.assertTrue(torch.equal(got[1], raw[1].flatten()[perm].float() / 255))
+
+    def test_inits(self):
+        torch.manual_seed(0)
+        m = models.build("dense 400, relu, dense", (1, 20, 20), 10)
+        models.initialise(m, "he")
+        w = m[1].weight
+        self.assertAlmostEqual(float(w.std()), math.sqrt(2 / 400), delta=0.02 * math.sqrt(2 / 400))
+        self.assertEqual(float(m[1].bias.abs().max()), 0.0)
+        models.initialise(m, "xavier")
+        bound = math.sqrt(6 / (400 + 400))
+        self.assertLessEqual(float(m[1].weight.abs().max()), bound)
+        self.assertGreater(float(m[1].weight.abs().max()), 0.95 * bound)
+
+    def run_cl(self, *args):
+        path = write(os.path.join(self.dir, "s.ini"),
+                     BASE.format(plugins="", dir=self.dir, model="architecture = cnn", extra=""))
+        p = subprocess.run([sys.executable, os.path.join(HERE, "cl.py"), path, "--quiet"]
+                           + list(args), capture_output=True, text=True)
+        return p
+
+    def test_whole_runs(self):
+        for sets in ((), ("model.architecture=resnet18", "model.width=4", "data.crop=4",
+                          "data.flip=true", "scenario.protocol=task-incremental",
+                          "scenario.plugins=ewc,rehearsal", "rehearsal.max_stored=20",
+                          "train.baseline=joint", "train.momentum=0.9"),
+                     ("scenario.plugins=l2", "l2.include_head=true", "ewc.lambda=1"),
+                     ("scenario.plugins=rehearsal", "rehearsal.schedule=power-law")):
+            args = [a for s in sets for a in ("--set", s)]
+            p = self.run_cl(*args)
+            refusal = {"ewc.lambda=1": "unknown section [ewc]",
+                       "rehearsal.schedule=power-law": "has no twin yet"}
+            bad = [refusal[s] for s in sets if s in refusal]
+            if bad:
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn(bad[0], p.stderr)
+                self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+                continue
+            self.assertEqual(p.returncode, 0, p.stderr)
+            r = json.loads(p.stdout)
+            self.assertEqual(len(r["accuracy_matrix"]), 5)
+            for k in ("untrained_accuracy", "average_accuracy", "bwt", "fwt", "forgetting",
+                      "seconds"):
+                self.assertIn(k, r)
+            again = json.loads(self.run_cl(*args).stdout)
+            self.assertEqual(again["accuracy_matrix"], r["accuracy_matrix"], "same seed, same R")
+
+
+SMALL = "layers = conv 4 k3 p1, relu, maxpool 4, dense 16, relu, dense"
+
+
+class Strategies(unittest.TestCase):
+    """Each strategy's parts against their definitions, on a small CNN and fixture data."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        cifar10_fixture(os.path.join(self.tmp.name, "cifar-10-batches-bin"))
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def prepare(self, *sets):
+        path = write(os.path.join(self.tmp.name, "s.ini"),
+                     BASE.format(plugins="", dir=self.tmp.name, model=SMALL, extra=""))
+        scn = scenario.load(path, ("data.max_train=12",) + sets, registry)
+        return protocol.prepare(scn, registry, quiet=True)
+
+    def fisher_by_loop(self, run, task, weight_fn):
+        """sum over samples (and classes) of w * g^2, one sample and class at a time."""
+        params = list(run.model.parameters())
+        acc = [torch.zeros_like(p) for p in params]
+        with run.evaluating():
+            for pos in task.train:
+                x, y = run.inputs(pos[None], task.index)
+                tk = torch.tensor([task.index])
+                logp = torch.log_softmax(run.masked(run.model(x), tk), 1)[0]
+                for c, w in weight_fn(logp.detach().exp(), int(y)):
+                    g = torch.autograd.grad(logp[c], params, retain_graph=True)
+                    for a, gi in zip(acc, g):
+                        a += w * gi * gi
+        return [a / len(task.train) for a in acc]
+
+    def assertClose(self, got, want):
+        for g, w in zip(got, want):
+            self.assertTrue(torch.allclose(g, w, rtol=1e-4, atol=1e-9 + 1e-5 * float(w.max())),
+                            float((g - w).abs().max()))
+
+    def test_ewc_exact_fisher_task_il(self):
+        run, (ewc,) = self.prepare("scenario.plugins=ewc", "scenario.protocol=task-incremental",
+                                   "ewc.chunk=5")
+        task = run.tasks[1]
+        got, n = ewc._fisher(task)
+        self.assertEqual(n, 12)
+        want = self.fisher_by_loop(run, task, lambda p, y: [(c, p[c]) for c in task.classes])
+        self.assertClose(got, want)
+        # class-incremental: every class of the head
+        run, (ewc,) = self.prepare("scenario.plugins=ewc")
+        got, _ = ewc._fisher(run.tasks[1])
+        want = self.fisher_by_loop(run, run.tasks[1], lambda p, y: list(enumerate(p)))
+        self.assertClose(got, want)
+
+    def test_ewc_empirical_and_batched(self):
+        run, (ewc,) = self.prepare("scenario.plugins=ewc", "ewc.fisher=empirical")
+        got, _ = ewc._fisher(run.tasks[0])
+        self.assertClose(got, self.fisher_by_loop(run, run.tasks[0], lambda p, y: [(y, 1.0)]))
+        run, (ewc,) = self.prepare("scenario.plugins=ewc", "ewc.fisher=batched",
+                                   "train.batch_size=5")
+        task, params = run.tasks[0], list(run.model.parameters())
+        want = [torch.zeros_like(p) for p in params]
+        with run.evaluating():
+            for at in (0, 5, 10):  # 12 samples: batches of 5, 5, 2
+                x, y = run.inputs(task.train[at:at + 5], 0)
+                loss = torch.nn.functional.cross_entropy(run.model(x), y)
+                for a, g in zip(want, torch.autograd.grad(loss, params)):
+                    a += g * g / 3
+        self.assertClose(ewc._fisher(task)[0], want)
+
+    def test_ewc_online_penalty_and_guard(self):
+        run, (ewc,) = self.prepare("scenario.plugins=ewc", "ewc.mode=online", "ewc.gamma=0.5",
+                                   "ewc.lambda=0.001")
+        f0, _ = ewc._fisher(run.tasks[0])
+        f1, _ = ewc._fisher(run.tasks[1])
+        ewc.after_task(run.tasks[0])
+        ewc.after_task(run.tasks[1])
+        self.assertEqual(len(ewc.fishers), 1)
+        self.assertClose(ewc.fishers[0], [0.5 * a + b for a, b in zip(f0, f1)])
+        with torch.no_grad():
+            deltas = [torch.randn_like(p) * 0.1 for p in run.model.parameters()]
+            for p, d in zip(run.model.parameters(), deltas):
+                p += d
+        want = 0.5 * 0.001 * sum(float((f * d * d).sum()) for f, d in zip(ewc.fishers[0], deltas))
+        self.assertAlmostEqual(float(ewc.penalty(None)), want, delta=1e-5 * want)
+
+        run, (ewc,) = self.prepare("scenario.plugins=ewc", "ewc.lambda=1e8",
+                                   "train.momentum=0.5")
+        ewc.after_task(run.tasks[0])
+        ewc.after_task(run.tasks[1])
+        self.assertGreater(ewc.capped, 0)
+        for i in range(len(ewc.params)):
+            top = float(sum(f[i] for f in ewc.fishers).max())
+            self.assertLessEqual(0.01 * 1e8 * top, 0.9 * 2 * 1.5 * (1 + 1e-5))
+        run, (ewc,) = self.prepare("scenario.plugins=ewc", "ewc.lambda=1e8", "ewc.guard=refuse")
+        with self.assertRaises(TwinError) as cm:
+            ewc.after_task(run.tasks[0])
+        self.assertEqual(cm.exception.status, 1)
+        self.assertIn("use lambda <", str(cm.exception))
+
+    def test_l2(self):
+        with self.assertRaises(TwinError) as cm:
+            self.prepare("scenario.plugins=l2", "l2.lambda=100")  # (1 + 0) / 0.01
+        self.assertIn("diverges", str(cm.exception))
+        for include in (False, True):
+            run, (l2,) = self.prepare("scenario.plugins=l2", "l2.lambda=0.5",
+                                      f"l2.include_head={include}")
+            head = run.head()
+            with torch.no_grad():
+                head.bias += 1.0
+            self.assertAlmostEqual(float(l2.penalty(None) or 0.0),
+                                   0.5 * head.bias.numel() if include else 0.0, places=4)
+            l2.after_task(run.tasks[0])
+            self.assertAlmostEqual(float(l2.penalty(None) or 0.0), 0.0)
+            with torch.no_grad():
+                run.model[0].weight += 0.1
+            want = 0.5 * 0.01 * run.model[0].weight.numel()
+            self.assertAlmostEqual(float(l2.penalty(None)), want, delta=1e-4 * want)
+
+    def test_rehearsal_reservoir(self):
+        run, (reh,) = self.prepare("scenario.plugins=rehearsal", "rehearsal.max_stored=10",
+                                   "rehearsal.replay_batch=4", "data.max_train=0")
+        stream = run.tasks[0].train
+
+        def batch(step, at, epoch=0):
+            p = stream[at:at + 8] if step == 0 else run.tasks[1].train[at:at + 8]
+            tk = torch.full((len(p),), step, dtype=torch.int64)
+            return protocol.Batch(run.train.x[p], run.train.y[p], tk, (tk << 32) | p, step,
+                                  epoch, at // 8)
+
+        for at in range(0, len(stream), 8):
+            b = batch(0, at)
+            reh.on_batch(b)
+            self.assertEqual(b.n, b.n_host, "no replay while the first task is learned")
+        self.assertEqual((reh.count, reh.seen), (10, len(stream)))
+        stored = sorted(int(i) for i in reh.ids[:reh.count])
+        self.assertEqual(len(set(stored)), 10)
+        self.assertTrue(any(i >= int(stream[10]) for i in stored), "the reservoir replaced")
+        reh.on_batch(batch(0, 0, epoch=1))
+        self.assertEqual(reh.seen, len(stream), "a sample is offered once")
+        self.assertEqual(sorted(int(i) for i in reh.ids[:reh.count]), stored)
+        b = batch(1, 0)
+        reh.on_batch(b)
+        self.assertEqual(b.n, b.n_host + 4)
+        self.assertTrue(set(b.ids[b.n_host:].tolist()) <= set(stored))
+        self.assertEqual(len(set(b.ids[b.n_host:].tolist())), 4, "without replacement")
+
+
+def idx_fixture(directory, train=300, test=100, seed=0):
+    """Fashion-MNIST-format idx files: 28x28 images whose mean brightness tells the class."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(directory, exist_ok=True)
+    for prefix, n in (("train", train), ("t10k", test)):
+        y = (np.arange(n) % 10).astype(np.uint8)
+        x = rng.integers(0, 128, (n, 28, 28)).astype(np.int64) + y[:, None, None] * 12
+        x[:, :, :14] = x[:, :, :14] // 2 + (y[:, None, None] % 3) * 40
+        with open(os.path.join(directory, f"{prefix}-images-idx3-ubyte"), "wb") as f:
+            f.write(bytes([0, 0, 8, 3]) + b"".join(v.to_bytes(4, "big") for v in (n, 28, 28)))
+            f.write(x.astype(np.uint8).tobytes())
+        with open(os.path.join(directory, f"{prefix}-labels-idx1-ubyte"), "wb") as f:
+            f.write(bytes([0, 0, 8, 1]) + n.to_bytes(4, "big") + y.tobytes())
+
+
+LETHE = os.path.join(HERE, "..", "..", "host", "lethe")
+
+
+@unittest.skipUnless(os.access(LETHE, os.X_OK), "host/lethe is not built")
+class LetheDraws(unittest.TestCase):
+    """cl.py --lethe-draws follows lethe's own run: the same figures within a few samples."""
+
+    def test_follows_lethe(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            idx_fixture(tmp)
+            for protocol_, tasks, data_extra in (
+                    ("task-incremental", "split = 5", ""),
+                    ("domain-incremental", "permuted = 3", "max_train = 150\nmax_test = 70\n")):
+                extra = protocol_
+                text = (f"[scenario]\nprotocol = {protocol_}\n"
+                        f"[data]\nsource = idx\ndir = {tmp}\n{data_extra}"
+                        f"[tasks]\n{tasks}\n[model]\nhidden = 32\n"
+                        "[train]\nlr = 0.05\nbatch_size = 16\nepochs = 2\nseed = 7\n")
+                path = write(os.path.join(tmp, "s.ini"), text)
+                out = os.path.join(tmp, "out")
+                p = subprocess.run([LETHE, "run", path, "--out", out, "--force", "--quiet"],
+                                   capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                with open(os.path.join(out, "metrics.json")) as f:
+                    lethe = json.load(f)
+                p = subprocess.run([sys.executable, os.path.join(HERE, "cl.py"), path, "--quiet",
+                                    "--lethe-draws"], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                twin = json.loads(p.stdout)
+                self.assertEqual([t["classes"] for t in twin["tasks"]],
+                                 [t["classes"] for t in lethe["tasks"]])
+                # float rounding may move a sample or two near the boundary, not more
+                tol = 2.5 / min(t["test"] for t in twin["tasks"])
+                for a, b in zip([twin["untrained_accuracy"]] + twin["accuracy_matrix"],
+                                [lethe["untrained_accuracy"]] + lethe["accuracy_matrix"]):
+                    for x, y in zip(a, b):
+                        self.assertLessEqual(abs(x - y), tol, (extra, a, b))
+
+
+if __name__ == "__main__":
+    unittest.main()
