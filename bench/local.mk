@@ -63,4 +63,18 @@ bench-compare: all %D%/blas_info$(EXEEXT)
 		$(SHELL) $(srcdir)/bench/bench_compare.sh
 bench-axes: all
 	LETHE=host/lethe THREADS='$(THREADS)' $(SHELL) $(srcdir)/bench/bench_axes.sh
-.PHONY: bench bench-compare bench-axes clean-bench
+# lethe against its fidelity twin (bench/torch/cl.py, written from the papers): each of
+# SCENARIOS (default: the shipped split and permuted scenarios the twin has strategies for) over
+# SEEDS (default 1,2,3), ACC, BWT and forgetting side by side, |difference| > 0.02 flagged.
+FIDELITY_SCENARIOS = split-fashion-naive split-fashion-joint split-fashion-ewc split-fashion-l2 \
+	split-fashion-rehearsal split-fashion-naive-til split-fashion-joint-til \
+	split-fashion-ewc-til split-fashion-l2-til split-fashion-rehearsal-til \
+	permuted-fashion-naive permuted-fashion-ewc permuted-fashion-rehearsal
+FIDELITY_SEEDS = 1,2,3
+bench-fidelity: all
+	LETHE=host/lethe $(SHELL) $(srcdir)/bench/fidelity.sh \
+		$(or $(SCENARIOS),$(FIDELITY_SCENARIOS)) --seeds $(or $(SEEDS),$(FIDELITY_SEEDS))
+EXTRA_DIST += %D%/torch/README.md %D%/torch/cl.py %D%/torch/compare.py %D%/torch/test_twin.py \
+	%D%/torch/lethe_twin
+dist_noinst_SCRIPTS += %D%/fidelity.sh
+.PHONY: bench bench-compare bench-axes bench-fidelity clean-bench
