@@ -147,7 +147,7 @@ static int options(const struct parse *p, char **word, size_t count, size_t i,
 			return refuse(p, "unexpected '%s' (%s)", w, grammar[it->kind].syntax);
 		if (strchr(seen, opt))
 			return refuse(p, "%s given twice", what[(int)opt]);
-		strncat(seen, &opt, 1);
+		seen[strlen(seen)] = opt;
 		const char *value = w + 1;
 		if (!*value) {
 			if (i + 1 == count)
