@@ -1476,9 +1476,18 @@ START_TEST(test_presets)
 	ck_assert_int_eq(model_desc_mlp(&d, &zero, 1, &e), -1);
 	ck_assert_has(e.msg, "hidden size 0");
 
+	/* The CNN's flatten shares its input's buffers; its ReLUs work in place. */
+	struct model m;
+	model_desc_cnn(&d);
+	ck_assert_int_eq(model_build(&m, &d, (struct model_shape){1, 28, 28}, 10, &e), 0);
+	ck_assert_int_eq(m.layer[6].kind, MODEL_FLATTEN);
+	ck_assert_uint_eq(m.node[7].root, m.node[6].root);
+	ck_assert_uint_eq(m.node[2].root, 1);
+	ck_assert_uint_eq(m.node[9].root, 8);
+	model_free(&m);
+
 	/* The ResNet's graph: 3 stem layers, 7 a block, 9 with a projection, pool and head;
 	 * ReLUs in place, gradients added only where two layers read a node. */
-	struct model m;
 	ck_assert_int_eq(model_desc_resnet18(&d, 4, &e), 0);
 	ck_assert_int_eq(model_build(&m, &d, (struct model_shape){3, 8, 8}, 10, &e), 0);
 	ck_assert_uint_eq(m.num_layers, 3 + 2 * 7 + 3 * (9 + 7) + 2);
@@ -1499,15 +1508,15 @@ START_TEST(test_parse)
 	struct model_desc d, back;
 	struct error e;
 	static const char *const good[] = {
-		"conv 32 k3 p1, relu, maxpool 2, conv 64 k3 p1, relu, maxpool 2, flatten, dense "
-		"256, relu, dense",
+		("conv 32 k3 p1, relu, maxpool 2, conv 64 k3 p1, relu, maxpool 2, flatten, dense "
+		 "256, relu, dense"),
 		"conv 8 k 5 s 2 p 2 nobias, bn, relu, avgpool 3 s1, res 8, res 16 s2, gap, dense 10",
 		"  dense\t",
 		"maxpool 2 s2, conv 1 k1, dense",
 	};
 	static const char *const canonical[] = {
-		"conv 32 k3 p1, relu, maxpool 2, conv 64 k3 p1, relu, maxpool 2, flatten, dense "
-		"256, relu, dense",
+		("conv 32 k3 p1, relu, maxpool 2, conv 64 k3 p1, relu, maxpool 2, flatten, dense "
+		 "256, relu, dense"),
 		"conv 8 k5 s2 p2 nobias, bn, relu, avgpool 3 s1, res 8, res 16 s2, gap, dense 10",
 		"dense",
 		"maxpool 2, conv 1 k1, dense",
@@ -1637,6 +1646,11 @@ START_TEST(test_summary)
 	ck_assert_uint_eq(s.params[0], 32 * 9 + 32);
 	ck_assert_uint_eq(s.params[7], 3136 * 256 + 256);
 	ck_assert_uint_eq(s.num_layers, 10);
+	/* conv1 and conv2 outputs, pools, dense 256 and the logits, act and gradient each; the
+	 * input's gradient; the pools' choices; the widest dense layer's |δ|^p and |a|^p; a
+	 * norm (a double). */
+	ck_assert_uint_eq(s.row_floats, 2 * (32 * 784 + 32 * 196 + 64 * 196 + 64 * 49 + 256 + 10) +
+						784 + 32 * 196 + 64 * 49 + 256 + 3136 + 2);
 	char *text = NULL;
 	size_t size = 0;
 	FILE *f = open_memstream(&text, &size);

@@ -102,6 +102,10 @@ struct model_summary {
 	struct model_shape out[MODEL_ITEMS_MAX]; /* each item's output */
 	size_t params[MODEL_ITEMS_MAX];		 /* each item's parameters */
 	size_t num_params, num_state, num_layers;
+	/* The workspace a batch row takes, in floats: activations, gradients, max pooling's
+	 * choices and the per-sample statistics' buffers (a model or a clone holds one of
+	 * capacity rows; its threads' own buffers do not grow with the batch). */
+	size_t row_floats;
 };
 /* Checks that d fits the shape: -1 with "ORIGIN item I 'TEXT': why", naming the shape that does
  * not fit (e.g. "layers item 4 'maxpool 2': input 64x1x1 is smaller than the window"). s may

@@ -95,7 +95,8 @@ struct parse {
 	struct error *e;
 };
 
-static int refuse(const struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(const struct parse *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static int refuse(const struct parse *p, const char *fmt, ...)
 {
@@ -336,6 +337,6 @@ void model_summary_print(FILE *f, const struct model_desc *d, struct model_shape
 		fprintf(f, "%4zu %-28s %20s %12zu\n", i + 1, text, shape, s->params[i]);
 	}
 	fprintf(f, "%zu parameters, %zu state values (batch norm's running statistics), %zu "
-		   "layers\n",
-		s->num_params, s->num_state, s->num_layers);
+		   "layers, %zu floats of workspace a batch row\n",
+		s->num_params, s->num_state, s->num_layers, s->row_floats);
 }

@@ -25,7 +25,8 @@ struct builder {
 	struct error *e;
 };
 
-static int fail(const struct builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(const struct builder *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static int fail(const struct builder *b, const char *fmt, ...)
 {
@@ -275,6 +276,10 @@ int model_desc_check(const struct model_desc *d, struct model_shape in, size_t c
 	if (graph_expand(d, in, classes, &layers, &num_layers, &nodes, &num_params, &num_state,
 			 s, e) < 0)
 		return -1;
+	if (s) {
+		graph_plan(layers, num_layers, nodes);
+		s->row_floats = graph_row_floats(layers, num_layers, nodes);
+	}
 	free(layers);
 	free(nodes);
 	return 0;
@@ -290,8 +295,8 @@ static int aliases(const struct model_layer *l, const struct model_node *nodes, 
 }
 
 /* Whether a layer after i writes the gradient of root: backward meets it first. */
-static int written_after(const struct model_layer *layers, size_t num, const struct model_node *nodes,
-			 size_t i, size_t root)
+static int written_after(const struct model_layer *layers, size_t num,
+			 const struct model_node *nodes, size_t i, size_t root)
 {
 	for (size_t k = i + 1; k < num; k++) {
 		const struct model_layer *l = &layers[k];
@@ -302,6 +307,24 @@ static int written_after(const struct model_layer *layers, size_t num, const str
 			return 1;
 	}
 	return 0;
+}
+
+size_t graph_row_floats(const struct model_layer *layers, size_t num_layers,
+			const struct model_node *nodes)
+{
+	size_t floats = nodes[0].len + 2, max_in = 0, max_out = 0; /* the input's gradient, a norm */
+	for (size_t i = 0; i < num_layers; i++) {
+		const struct model_layer *l = &layers[i];
+		if (nodes[i + 1].root == i + 1)
+			floats += 2 * l->out_len;
+		if (l->kind == MODEL_MAXPOOL)
+			floats += l->out_len * sizeof(uint32_t) / sizeof(float);
+		if (l->kind == MODEL_DENSE) {
+			max_in = l->in_len > max_in ? l->in_len : max_in;
+			max_out = l->out_len > max_out ? l->out_len : max_out;
+		}
+	}
+	return floats + max_in + max_out;
 }
 
 void graph_plan(struct model_layer *layers, size_t num_layers, struct model_node *nodes)

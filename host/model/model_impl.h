@@ -59,6 +59,9 @@ int graph_expand(const struct model_desc *d, struct model_shape in, size_t class
 		 size_t *num_params, size_t *num_state, struct model_summary *s, struct error *e);
 /* Roots, consumers and the backward's accumulate flags of built layers. */
 void graph_plan(struct model_layer *layers, size_t num_layers, struct model_node *nodes);
+/* model_summary's row_floats of planned layers: what model_reserve allocates a row. */
+size_t graph_row_floats(const struct model_layer *layers, size_t num_layers,
+			const struct model_node *nodes);
 
 /* model.c: a backward pass for the last forward. */
 enum {
