@@ -14,8 +14,11 @@
  * decision may go either way within the bounds (a ReLU's input within its bound of 0, two inputs
  * of a max-pooling window within theirs), the bound of the gradient covers both ways. Each
  * layer's own rounding is the count of its additions, as tests/check_layers.c derives them for
- * the kernels. A wrong index, a missed term or a gradient overwritten instead of added is off
- * by orders of magnitude more. */
+ * the kernels. Those whole-graph bounds compound through the layers (batch norm divides by the
+ * batch's deviation), so each layer is also checked alone, the reference run on the model's own
+ * float inputs taken as exact: then each bound is that layer's own rounding, however deep. A
+ * wrong index, a missed term or a gradient overwritten instead of added is off by orders of
+ * magnitude more. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
