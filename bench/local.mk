@@ -1,6 +1,6 @@
 # Benchmarks, built and run by `make bench` (never by make check: timings need an idle machine).
 EXTRA_PROGRAMS += %D%/bench_train %D%/bench_fisher %D%/bench_outliers %D%/blas_info \
-	%D%/bench_dispatch %D%/bench_conv
+	%D%/bench_dispatch %D%/bench_conv %D%/bench_net
 BENCH_LDADD = host/liblethe.la -lm
 bench_bench_train_SOURCES = %D%/bench_train.c %D%/bench_threads.c %D%/bench_threads.h
 bench_bench_train_LDADD = $(BENCH_LDADD)
@@ -16,6 +16,8 @@ bench_bench_dispatch_LDADD = $(BENCH_LDADD)
 # Each conv layer's forward and backward GFLOP/s at batch 64 against the same cblas_sgemm calls,
 # and pooling and batch norm throughput.
 bench_bench_conv_LDADD = $(BENCH_LDADD)
+# Training throughput of the MLP, the CNN and ResNet-18 at 1 and 2 threads.
+bench_bench_net_LDADD = $(BENCH_LDADD)
 
 # The hook dispatch figure: a plugin that does nothing, under eight names (NOOP_NAME), since a
 # scenario lists a plugin once. One source, so one rule rather than eight libtool targets.
@@ -37,16 +39,17 @@ dist_noinst_SCRIPTS += %D%/bench_scenarios.sh %D%/bench_compare.sh %D%/bench_axe
 	%D%/torch/twin.py
 
 # The kernel and threads first, then the products against their roofline (1 and 2 threads),
-# the conv layers against theirs, the Fisher, the outliers and the hook dispatch, then every
+# the conv layers against theirs, whole models' training steps on 1 and 2 threads, the Fisher, the outliers and the hook dispatch, then every
 # shipped scenario kind at train.epochs = 1 (EPOCHS=2 for the scenarios' own) with the share of
 # each phase.
 bench: all %D%/bench_train$(EXEEXT) %D%/bench_fisher$(EXEEXT) %D%/bench_outliers$(EXEEXT) \
 		%D%/blas_info$(EXEEXT) %D%/bench_dispatch$(EXEEXT) %D%/bench_conv$(EXEEXT) \
-		$(NOOP_PLUGINS)
+		%D%/bench_net$(EXEEXT) $(NOOP_PLUGINS)
 	bench/blas_info$(EXEEXT) 1
 	bench/bench_train$(EXEEXT) 1
 	bench/bench_train$(EXEEXT) 2
 	bench/bench_conv$(EXEEXT)
+	bench/bench_net$(EXEEXT)
 	LETHE_BUILD_PLUGINS='$(abs_top_builddir)/plugins' bench/bench_fisher$(EXEEXT)
 	bench/bench_outliers$(EXEEXT)
 	NOOP_PATH='$(abs_top_builddir)/bench/.libs' bench/bench_dispatch$(EXEEXT)

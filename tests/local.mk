@@ -7,13 +7,14 @@ ALLOC_HOOK = %D%/alloc_hook.c %D%/alloc_hook.h
 CHECK_SUITES = %D%/check_abi %D%/check_blas %D%/check_checkpoint %D%/check_dashboard \
 	%D%/check_data %D%/check_engine %D%/check_ewc %D%/check_files %D%/check_forget \
 	%D%/check_l2 %D%/check_layers %D%/check_memory %D%/check_metrics %D%/check_model \
-	%D%/check_ovor \
+	%D%/check_net %D%/check_ovor \
 	%D%/check_plugin %D%/check_progress %D%/check_rehearsal %D%/check_report \
 	%D%/check_repulsion %D%/check_scenario %D%/check_sfd %D%/check_sweep %D%/check_unlearn
 check_PROGRAMS += $(CHECK_SUITES) %D%/bad_inputs_json
 tests_check_checkpoint_SOURCES = %D%/check_checkpoint.c $(ALLOC_HOOK)
 tests_check_engine_SOURCES = %D%/check_engine.c $(ALLOC_HOOK)
 tests_check_model_SOURCES = %D%/check_model.c $(ALLOC_HOOK)
+tests_check_net_SOURCES = %D%/check_net.c $(ALLOC_HOOK)
 tests_check_unlearn_SOURCES = %D%/check_unlearn.c $(ALLOC_HOOK)
 # Plugins' inner parts, tested apart from the host.
 tests_check_ovor_SOURCES = %D%/check_ovor.c plugins/ovor/outliers.c plugins/ovor/outliers.h

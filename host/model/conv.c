@@ -1,6 +1,7 @@
 #include "model/conv.h"
 
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -503,30 +504,45 @@ void conv_backward(const struct conv_geom *g, const float *w, const float *x, co
 	}
 }
 
-static void square_add_span(float *restrict sq, double *restrict lane, const float *restrict gr,
+static void square_add_span(float *restrict acc, double *restrict lane, const float *restrict gr,
 			    float scale, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		sq[i] += scale * gr[i] * gr[i];
+		acc[i] += scale * gr[i] * gr[i];
 		lane[i] += (double)gr[i] * (double)gr[i];
 	}
 }
 
-/* sq += scale g², element-wise; returns Σ g² in double (one lane per block position). */
-static double square_add(float *sq, const float *gr, float scale, size_t count)
+static void abs_add_span(float *restrict acc, double *restrict lane, const float *restrict gr,
+			 float scale, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		acc[i] += scale * fabsf(gr[i]);
+		lane[i] += (double)gr[i] * (double)gr[i];
+	}
+}
+
+/* acc += scale |g|^power, element-wise; returns Σ g² in double (one lane per block position). */
+static double power_add(float *acc, const float *gr, int power, float scale, size_t count)
 {
 	double lane[BLOCK] = {0}, total = 0.0;
 	size_t i = 0;
 	for (; i + BLOCK <= count; i += BLOCK)
-		square_add_span(sq + i, lane, gr + i, scale, BLOCK);
-	square_add_span(sq + i, lane, gr + i, scale, count - i);
+		if (power == 1)
+			abs_add_span(acc + i, lane, gr + i, scale, BLOCK);
+		else
+			square_add_span(acc + i, lane, gr + i, scale, BLOCK);
+	if (power == 1)
+		abs_add_span(acc + i, lane, gr + i, scale, count - i);
+	else
+		square_add_span(acc + i, lane, gr + i, scale, count - i);
 	for (size_t j = 0; j < BLOCK; j++)
 		total += lane[j];
 	return total;
 }
 
-void conv_grad_sq(const struct conv_geom *g, const float *x, const float *dy, size_t n, float scale,
-		  float *sq, double *norms, float *scratch)
+void conv_grad_stats(const struct conv_geom *g, const float *x, const float *dy, size_t n,
+		     int power, int bias, float scale, float *acc, double *norms, float *scratch)
 {
 	size_t pix = g->pixels;
 	float *buf = scratch, *col = scratch + padded_len(g), *gw = col + g->kdim * pix;
@@ -536,13 +552,19 @@ void conv_grad_sq(const struct conv_geom *g, const float *x, const float *dy, si
 		im2col(g, pad_input(g, x + i * g->in_len, buf), col, pix);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->cout, (int)g->kdim,
 			    (int)pix, 1.0f, dyi, (int)pix, col, (int)pix, 0.0f, gw, (int)g->kdim);
-		double norm = square_add(sq, gw, scale, g->num_weights);
-		for (size_t c = 0; c < g->cout; c++) {
+		double norm = power_add(acc, gw, power, scale, g->num_weights);
+		for (size_t c = 0; bias && c < g->cout; c++) {
 			float gb = (float)elementwise_sum(dyi + c * pix, pix);
-			sq[g->num_weights + c] += scale * gb * gb;
+			acc[g->num_weights + c] += scale * (power == 1 ? fabsf(gb) : gb * gb);
 			norm += (double)gb * gb;
 		}
 		if (norms)
 			norms[i] = norm;
 	}
+}
+
+void conv_grad_sq(const struct conv_geom *g, const float *x, const float *dy, size_t n, float scale,
+		  float *sq, double *norms, float *scratch)
+{
+	conv_grad_stats(g, x, dy, n, 2, 1, scale, sq, norms, scratch);
 }

@@ -69,10 +69,13 @@ void conv_backward(const struct conv_geom *g, const float *w, const float *x, co
 		   size_t n, float *dw, float *db, float *dx, int flags, float *scratch);
 
 /* Per-sample gradient statistics (the diagonal Fisher and gradient norms): with g_i sample i's
- * own gradient of the weights then the bias (num_weights + cout floats, the parameters'
- * order), sq += scale g_i² element-wise, summed over the n samples; norms, if not NULL, gets
- * |g_i|² (unscaled, in double) for each sample. A per-sample weight w_i is folded in by the
- * caller as dy_i √w_i. One product per sample. */
+ * own gradient of the weights then, if bias, the bias (num_weights [+ cout] floats, the
+ * parameters' order), acc += scale |g_i|^power element-wise (power 1 or 2), summed over the n
+ * samples; norms, if not NULL, gets |g_i|² (unscaled, in double) for each sample. A per-sample
+ * weight w_i is folded in by the caller as dy_i √w_i (power 2). One product per sample. */
+void conv_grad_stats(const struct conv_geom *g, const float *x, const float *dy, size_t n,
+		     int power, int bias, float scale, float *acc, double *norms, float *scratch);
+/* conv_grad_stats with power 2 and the bias: sq += scale g_i². */
 void conv_grad_sq(const struct conv_geom *g, const float *x, const float *dy, size_t n, float scale,
 		  float *sq, double *norms, float *scratch);
 

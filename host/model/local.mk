@@ -5,3 +5,7 @@ host_liblethe_la_SOURCES += %D%/mlp.c %D%/loss.c %D%/sgd.c %D%/mlp.h \
 	%D%/pool.c %D%/pool.h \
 	%D%/norm.c %D%/norm.h \
 	%D%/elementwise.c %D%/elementwise.h
+# The model as a graph of those layers: descriptions, building, passes, threads.
+host_liblethe_la_SOURCES += %D%/model.c %D%/model.h %D%/model_impl.h %D%/model_desc.c \
+	%D%/model_graph.c %D%/model_init.c %D%/model_stats.c %D%/parallel.c %D%/parallel.h
+host_liblethe_la_LIBADD += -lpthread
