@@ -317,10 +317,11 @@ void memory_estimate(const struct memory_run *r, struct memory_estimate *m)
 	uint64_t forget = forget_bytes(r, &sh, engine2, unlearning);
 	m->forget = forget > transient ? forget - transient : 0;
 	m->total = m->data + m->model + m->workspace + m->plugins + m->forget;
-	/* The pixels are read train first, each split's .gz beside what is in by then. */
+	/* The pixels are read train first, each split's .gz (or read buffer) beside what is in by
+	 * then. */
 	uint64_t train = sh.n_train * sh.dim, test = sh.n_test * sh.dim;
 	uint64_t reading = sh.n_train + sh.n_test + sh.lists +
-			   max64(train + r->train->images_gz, train + test + r->test->images_gz);
+			   max64(train + r->train->reading, train + test + r->test->reading);
 	m->reading = reading > m->total ? reading - m->total : 0;
 	m->total += m->reading;
 }

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "data/dataset_impl.h"
 #include "data/gz.h"
 #include "util/files.h"
 
@@ -279,6 +280,8 @@ int dataset_read_pixels(struct dataset *d, struct error *e)
 
 	if (d->x)
 		return 0;
+	if (d->cifar)
+		return dataset_cifar_pixels(d, e);
 	if (idx_probe(&img, &idx_images, d->images, e) < 0)
 		return -1;
 	if (img.dims[0] != d->n || img.dims[1] != d->rows || img.dims[2] != d->cols)
@@ -378,7 +381,7 @@ int dataset_open_dir(struct dataset *train, struct dataset *test, const char *di
 	for (int s = 0; s < 2 && rc == 0; s++) {
 		if (!(d[s].images = strdup(paths[s][0])))
 			rc = error_set(e, "%s: out of memory", dir);
-		d[s].images_gz = f[s][0].gz ? f[s][0].file_size : 0;
+		d[s].reading = f[s][0].gz ? f[s][0].file_size : 0;
 	}
 	if (rc < 0) {
 		dataset_free(&d[0]);
@@ -411,5 +414,7 @@ void dataset_free(struct dataset *d)
 	free(d->x);
 	free(d->y);
 	free(d->images);
+	for (size_t i = 0; i < DATASET_FILES_MAX; i++)
+		free(d->files[i]);
 	memset(d, 0, sizeof(*d));
 }

@@ -23,12 +23,16 @@ static int tasks_init(struct task_list *tl, const struct dataset *train,
 		return error_set(e, "the samples have no values");
 	if (train->n > UINT32_MAX || test->n > UINT32_MAX)
 		return error_set(e, "too many samples for 32-bit positions");
+	if ((size_t)train->channels * train->rows * train->cols != train->dim)
+		return error_set(e, "samples of %zu values are not %u x %u x %u images", train->dim,
+				 train->channels, train->rows, train->cols);
 	tl->count = num_tasks;
 	tl->train = train;
 	tl->test = test;
 	tl->dim = train->dim;
 	for (size_t k = 0; k < num_tasks; k++)
-		tl->t[k].index = (uint32_t)k;
+		tl->t[k] = (struct task){ .index = (uint32_t)k, .channels = train->channels,
+					  .rows = train->rows, .cols = train->cols };
 	return 0;
 }
 
@@ -193,6 +197,30 @@ void tasks_limit(struct task_list *tl, size_t max_train, size_t max_test, uint64
 	}
 }
 
+int tasks_normalise(struct task_list *tl, const double *mean, const double *std,
+		    struct error *e)
+{
+	uint32_t channels = tl->train->channels;
+	float *lut = malloc((size_t)channels * 256 * sizeof(*lut));
+
+	if (!lut)
+		return error_set(e, "out of memory for the normalisation of %u channels", channels);
+	for (uint32_t c = 0; c < channels; c++) {
+		if (!(std[c] > 0))
+			return error_set(e, "channel %u: a standard deviation of %g", c, std[c]);
+		/* torchvision's ToTensor divides by 255, Normalize subtracts the mean then
+		 * divides by the std, each in float: the same roundings, so the same values. */
+		float m = (float)mean[c], sd = (float)std[c];
+		for (int p = 0; p < 256; p++)
+			lut[c * 256 + p] = ((float)p / 255.0f - m) / sd;
+	}
+	free(tl->lut);
+	tl->lut = lut;
+	for (size_t k = 0; k < tl->count; k++)
+		tl->t[k].lut = lut;
+	return 0;
+}
+
 /* GCC at -O2 vectorises a loop only if it leaves no scalar remainder, so the conversion runs on
  * whole BLOCKs (a multiple of every vector width), then once on the rest. */
 #define BLOCK 16
@@ -203,8 +231,31 @@ static void convert_span(float *restrict x, const uint8_t *restrict pixels, size
 		x[i] = pixels[i] / 255.0f;
 }
 
+/* One sample through the task's normalisation and permutation. */
+static void convert_normalised(const struct task *t, const uint8_t *pixels, size_t dim,
+			       float *x)
+{
+	size_t plane = dim / t->channels;
+
+	if (t->perm) {
+		for (size_t j = 0; j < dim; j++)
+			x[j] = t->lut[t->perm[j] / plane * 256 + pixels[t->perm[j]]];
+		return;
+	}
+	for (size_t c = 0; c < t->channels; c++) {
+		const float *lut = t->lut + c * 256;
+		for (size_t j = c * plane; j < (c + 1) * plane; j++)
+			x[j] = lut[pixels[j]];
+	}
+}
+
 void tasks_convert(const struct task *t, const uint8_t *pixels, size_t n, size_t dim, float *x)
 {
+	if (t->lut) {
+		for (size_t i = 0; i < n; i++, pixels += dim, x += dim)
+			convert_normalised(t, pixels, dim, x);
+		return;
+	}
 	if (!t->perm) {
 		size_t i = 0, count = n * dim;
 		for (; i + BLOCK <= count; i += BLOCK)
@@ -216,6 +267,54 @@ void tasks_convert(const struct task *t, const uint8_t *pixels, size_t n, size_t
 	for (size_t i = 0; i < n; i++, pixels += dim, x += dim)
 		for (size_t j = 0; j < dim; j++)
 			x[j] = pixels[perm[j]] / 255.0f;
+}
+
+void tasks_augment_draw(struct rng *r, uint32_t pad, int flip, struct tasks_augment *a)
+{
+	*a = (struct tasks_augment){ .pad = pad, .top = pad, .left = pad };
+	if (pad) {
+		a->top = (uint32_t)rng_below(r, 2 * (uint64_t)pad + 1);
+		a->left = (uint32_t)rng_below(r, 2 * (uint64_t)pad + 1);
+	}
+	if (flip)
+		a->flip = rng_below(r, 2) == 1;
+}
+
+/* The pixel at (row i, column j) of channel c of the augmented image: 0 in the padding. */
+static uint8_t augmented_pixel(const struct task *t, const uint8_t *pixels,
+			       const struct tasks_augment *a, size_t c, size_t i, size_t j)
+{
+	size_t col = a->flip ? t->cols - 1 - j : j;
+	/* In the padded image's coordinates, whose pad first rows and columns are black. */
+	size_t pi = i + a->top, pj = col + a->left;
+	if (pi < a->pad || pi - a->pad >= t->rows || pj < a->pad || pj - a->pad >= t->cols)
+		return 0;
+	return pixels[(c * t->rows + pi - a->pad) * t->cols + pj - a->pad];
+}
+
+static float pixel_value(const struct task *t, size_t c, uint8_t p)
+{
+	return t->lut ? t->lut[c * 256 + p] : p / 255.0f;
+}
+
+void tasks_convert_augmented(const struct task *t, const uint8_t *pixels,
+			     const struct tasks_augment *a, float *x)
+{
+	size_t plane = (size_t)t->rows * t->cols, dim = t->channels * plane;
+
+	if (t->perm) {
+		for (size_t j = 0; j < dim; j++) {
+			size_t q = t->perm[j], c = q / plane;
+			uint8_t p = augmented_pixel(t, pixels, a, c, q % plane / t->cols,
+						    q % t->cols);
+			x[j] = pixel_value(t, c, p);
+		}
+		return;
+	}
+	for (size_t c = 0; c < t->channels; c++)
+		for (size_t i = 0; i < t->rows; i++)
+			for (size_t j = 0; j < t->cols; j++)
+				*x++ = pixel_value(t, c, augmented_pixel(t, pixels, a, c, i, j));
 }
 
 void tasks_gather(const struct task *t, const struct dataset *split, const uint32_t *positions,
@@ -236,6 +335,7 @@ void tasks_free(struct task_list *tl)
 		free(tl->t[k].test);
 		free(tl->t[k].perm);
 	}
+	free(tl->lut);
 	memset(tl, 0, sizeof(*tl));
 }
 

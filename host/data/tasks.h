@@ -1,5 +1,7 @@
-/* The task sequence: which samples of the data set each task trains and tests on, and the
- * input transform (a pixel permutation, for domain-incremental permuted tasks). */
+/* The task sequence: which samples of the data set each task trains and tests on, and how a
+ * sample becomes the model's input: its pixels, perhaps augmented (a random crop and flip, on
+ * training batches alone), become floats, normalised per channel when the scenario says so, and
+ * are permuted for domain-incremental permuted tasks. */
 #ifndef LETHE_TASKS_H
 #define LETHE_TASKS_H
 
@@ -8,6 +10,7 @@
 
 #include "data/dataset.h"
 #include "util/error.h"
+#include "util/rng.h"
 
 #define TASKS_MAX 64
 #define CLASSES_MAX 256
@@ -22,6 +25,9 @@ struct task {
 	uint32_t *test;			 /* positions in the test split */
 	size_t num_test;
 	uint32_t *perm;			 /* dim entries: x[j] = pixel[perm[j]]; NULL = identity */
+	uint32_t channels, rows, cols;	 /* a sample's shape: C x H x W, channel-major */
+	const float *lut;		 /* channels x 256: a pixel's value by its channel
+					  * (tasks_normalise); NULL: pixel / 255 */
 };
 
 struct task_list {
@@ -30,6 +36,7 @@ struct task_list {
 	const struct dataset *train; /* borrowed */
 	const struct dataset *test;
 	size_t dim;
+	float *lut; /* the tasks' normalisation, NULL for none */
 };
 
 /* Tasks each with an explicit class list: the samples of those classes. classes[k] holds
@@ -56,9 +63,36 @@ static inline uint64_t tasks_sample_id(uint32_t task, uint32_t position)
 /* Whether dataset position p is among the task's training samples (binary search). */
 int tasks_has_train(const struct task *t, uint32_t p);
 
-/* Converts n rows of uint8 pixels into floats in [0, 1], applying the task's permutation.
- * The only place data becomes float: called per batch. */
+/* Normalises every task's conversion per channel: a pixel p of channel c becomes
+ * (p / 255 - mean[c]) / std[c] (mean and std hold a value per channel of the data, std > 0),
+ * in float arithmetic step by step, as torchvision's ToTensor then Normalize compute it. */
+int tasks_normalise(struct task_list *tl, const double *mean, const double *std,
+		    struct error *e);
+
+/* Converts n rows of uint8 pixels into floats: pixel / 255 in [0, 1], or normalised
+ * (tasks_normalise), then the task's permutation, which moves each value to its place in the
+ * whole C x H x W vector and keeps its own channel's normalisation. The only place data becomes
+ * float, with tasks_convert_augmented: called per batch. */
 void tasks_convert(const struct task *t, const uint8_t *pixels, size_t n, size_t dim, float *x);
+
+/* A training sample's augmentation, as torchvision's RandomCrop(size, padding = pad) and
+ * RandomHorizontalFlip draw it: the crop's top-left corner in the image zero-padded by pad
+ * pixels on every side (top and left in 0..2 pad; pad, pad is the image itself), and whether
+ * the crop is mirrored left to right. */
+struct tasks_augment {
+	uint32_t pad, top, left;
+	int flip;
+};
+
+/* Draws one sample's augmentation from r: top, then left (each rng_below(2 pad + 1)) when pad
+ * is not 0, then the flip (rng_below(2) == 1) when flip is set; nothing else. */
+void tasks_augment_draw(struct rng *r, uint32_t pad, int flip, struct tasks_augment *a);
+
+/* tasks_convert of one sample seen through a: each channel's rows x cols image cropped from
+ * its version padded with black pixels (0, so normalised as a 0 pixel would be), mirrored when
+ * a->flip, then normalised and permuted as tasks_convert does. */
+void tasks_convert_augmented(const struct task *t, const uint8_t *pixels,
+			     const struct tasks_augment *a, float *x);
 
 /* Gathers the given positions of `split` (the task's train or test data set) into x (floats)
  * and y. positions index the data set directly, not the task's list. */
