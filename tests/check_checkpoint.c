@@ -26,26 +26,30 @@
 
 /* ---- scenarios and runs ---- */
 
-/* The plugins and their settings of each scenario; the data is the same for all. */
+/* The plugins and their settings of each scenario; the data is the same for all, but for the
+ * augmentation data_keys may add. */
 struct kind {
-	const char *plugins, *train, *sections;
+	const char *plugins, *train, *sections, *data_keys;
 };
 
 static const struct kind kinds[] = {
 	{ "ewc, rehearsal", "epochs = 2\nmomentum = 0.9\n",
-	  "[ewc]\nlambda = 5\n[rehearsal]\nschedule = power-law\nmax_stored = 60\n" },
+	  "[ewc]\nlambda = 5\n[rehearsal]\nschedule = power-law\nmax_stored = 60\n", NULL },
 	{ "rehearsal, l2", "epochs = 2\n",
-	  "[rehearsal]\nmax_stored = 40\nreplay_batch = 8\n[l2]\n" },
+	  "[rehearsal]\nmax_stored = 40\nreplay_batch = 8\n[l2]\n", NULL },
 	{ "ovor, l2", "epochs = 3\n", "[ovor]\nhead_fraction = 0.34\nk = 5\nboundary = 8\n"
-	  "candidates = 4\nper_class = 6\n[l2]\nlambda = 0.001\n" },
+	  "candidates = 4\nper_class = 6\n[l2]\nlambda = 0.001\n", NULL },
 	{ "rehearsal, repulsion", "epochs = 2\n",
 	  "[rehearsal]\nmax_stored = 60\n[repulsion]\nunlearn_steps = 12\nadapt_steps = 4\n"
 	  "fisher_samples = 40\n[forget1]\nafter = 2\nclasses = 1\nplugin = repulsion\n"
-	  "references = retrain, finetune\nrelearn_max_epochs = 2\n" },
+	  "references = retrain, finetune\nrelearn_max_epochs = 2\n", NULL },
 	{ "rehearsal, sfd", "epochs = 2\n",
 	  "[rehearsal]\nschedule = uniform\nmax_stored = 60\n[sfd]\nsteps = 8\nsynth = 24\n"
 	  "synth_steps = 3\n[forget1]\nafter = 2\nclasses = 3\nplugin = sfd\n"
-	  "references = finetune\nrelearn_max_epochs = 2\n" },
+	  "references = finetune\nrelearn_max_epochs = 2\n", NULL },
+	/* Each training sample's crop and flip drawn from a stream the checkpoint keeps. */
+	{ "rehearsal, l2", "epochs = 2\n", "[rehearsal]\nmax_stored = 40\n[l2]\n",
+	  "crop = 2\nflip = true\n" },
 };
 #define NUM_KINDS (sizeof(kinds) / sizeof(*kinds))
 
@@ -55,11 +59,11 @@ static char *write_scenario(const struct kind *k, const char *name)
 	snprintf(text, sizeof(text),
 		 "[scenario]\nname = ckpt\nprotocol = class-incremental\nplugins = %s\n"
 		 "[data]\nsource = synthetic\nclasses = 6\ndim = 8\ntrain_per_class = 60\n"
-		 "test_per_class = 20\nspread = 60\n"
+		 "test_per_class = 20\nspread = 60\n%s"
 		 "[tasks]\nsplit = 3\n[model]\nhidden = 16\n"
 		 "[train]\nlr = 0.05\nbatch_size = 10\nseed = 5\n"
 		 "checkpoint_every = 4\n%s%s",
-		 k->plugins, k->train, k->sections);
+		 k->plugins, k->data_keys ? k->data_keys : "", k->train, k->sections);
 	return testutil_write_text(testutil_dir, name, text);
 }
 
@@ -278,7 +282,7 @@ START_TEST(test_forget_now_resumes)
 		"rehearsal, repulsion", "epochs = 2\n",
 		"[rehearsal]\nmax_stored = 60\n[repulsion]\nunlearn_steps = 12\nadapt_steps = 4\n"
 		"fisher_samples = 40\n[forget1]\nafter = 3\nclasses = 3\nplugin = repulsion\n"
-		"references = finetune\nrelearn_max_epochs = 2\n"
+		"references = finetune\nrelearn_max_epochs = 2\n", NULL
 	};
 	char *path = write_scenario(&later, "s.ini");
 	uint64_t per_epoch, total;
@@ -545,10 +549,10 @@ START_TEST(test_corruption_refused)
 	refused(bad, size, "not a lethe checkpoint");
 	memcpy(bad, bytes, size);
 	bad[8] = 9;
-	refused(bad, size, "checkpoint format 9; this lethe reads formats 1 to 2");
+	refused(bad, size, "checkpoint format 9; this lethe reads formats 1 to 3");
 	memcpy(bad, bytes, size);
 	bad[8] = 0;
-	refused(bad, size, "checkpoint format 0; this lethe reads formats 1 to 2");
+	refused(bad, size, "checkpoint format 0; this lethe reads formats 1 to 3");
 	memcpy(bad, bytes, size);
 	bad[12] ^= 0xff;
 	refused(bad, size, "another byte order");
@@ -604,6 +608,27 @@ static char *with_kernel(const char *bytes, size_t *size, const char *kernel)
 	return out;
 }
 
+/* The checkpoint's bytes as format 2 wrote them: without the augmentation's stream, the 32
+ * bytes before the parameters; *size updated, header and CRC to match. */
+static char *as_format2(const char *bytes, size_t *size)
+{
+	struct checkpoint_view *v = malloc(sizeof(*v));
+	struct error err;
+	ck_assert_msg(checkpoint_parse(bytes, *size, v, &err) == 0, "%s", err.msg);
+	size_t at = (size_t)((const char *)v->params.data - bytes) - 32, n = *size - 32;
+	char *out = malloc(n);
+	memcpy(out, bytes, at);
+	memcpy(out + at, bytes + at + 32, *size - at - 32);
+	uint32_t version = 2;
+	uint64_t length = n - 28;
+	memcpy(out + 8, &version, 4);
+	memcpy(out + 16, &length, 8);
+	fix_crc(out, n);
+	*size = n;
+	free(v);
+	return out;
+}
+
 /* Resumes the checkpoint bytes in a fresh engine of s.ini; into line the kernel warning, if
  * any (1). */
 static int resume_warns(const char *bytes, size_t size, char *line, size_t line_size)
@@ -628,11 +653,14 @@ START_TEST(test_blas_kernel_recorded)
 {
 	char *dir = subdir("a");
 	size_t size;
-	char *bytes = checkpoint_bytes(dir, &size);
+	char *current = checkpoint_bytes(dir, &size);
 	struct checkpoint_view *v = malloc(sizeof(*v));
 	struct error err;
-	ck_assert_msg(checkpoint_parse(bytes, size, v, &err) == 0, "%s", err.msg);
+	ck_assert_msg(checkpoint_parse(current, size, v, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(v->version, CHECKPOINT_VERSION);
+	char *bytes = as_format2(current, &size);
+	ck_assert_msg(checkpoint_parse(bytes, size, v, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(v->version, 2);
 	ck_assert_uint_eq(v->kernel.count, strlen(blas_kernel()));
 	ck_assert(!memcmp(v->kernel.data, blas_kernel(), v->kernel.count));
 
@@ -657,6 +685,45 @@ START_TEST(test_blas_kernel_recorded)
 	free(old);
 	free(v);
 	free(bytes);
+	free(current);
+	free(dir);
+}
+END_TEST
+
+/* Format 3 keeps the augmentation's stream where the run left it; a format 2 checkpoint,
+ * written before runs augmented, resumes with the stream at its start. */
+START_TEST(test_augmentation_stream_kept)
+{
+	const char *crop[] = { "data.crop=1" };
+	char *dir = subdir("aug"), *scenario = write_scenario(&kinds[0], "s.ini");
+	struct run r, fresh;
+	run_open(&r, scenario, crop, 1);
+	struct script sc = { 0, 3 };
+	engine_set_control(&r.e, &(struct engine_control){ scripted, &sc });
+	ck_assert_int_eq(engine_run(&r.e, dir, &r.err), ENGINE_STOPPED);
+	struct rng drawn = r.e.aug;
+	run_close(&r);
+	run_open(&fresh, scenario, crop, 1);
+	ck_assert(memcmp(&drawn, &fresh.e.aug, sizeof(drawn)) != 0);
+
+	run_open(&r, scenario, crop, 1);
+	ck_assert_msg(engine_resume(&r.e, dir, &r.err) == 0, "%s", r.err.msg);
+	ck_assert(!memcmp(&drawn, &r.e.aug, sizeof(drawn)));
+	run_close(&r);
+
+	char *file = path_in(dir, RESULTS_CHECKPOINT);
+	size_t size;
+	char *bytes = testutil_read(file, &size), *old = as_format2(bytes, &size);
+	free(testutil_write(dir, RESULTS_CHECKPOINT, old, size));
+	run_open(&r, scenario, crop, 1);
+	ck_assert_msg(engine_resume(&r.e, dir, &r.err) == 0, "%s", r.err.msg);
+	ck_assert(!memcmp(&fresh.e.aug, &r.e.aug, sizeof(drawn)));
+	run_close(&r);
+	run_close(&fresh);
+	free(old);
+	free(bytes);
+	free(file);
+	free(scenario);
 	free(dir);
 }
 END_TEST
@@ -839,6 +906,7 @@ static Suite *checkpoint_suite(void)
 	tcase_add_test(tc, test_corruption_refused);
 	tcase_add_test(tc, test_plugin_refusal_loads_nothing);
 	tcase_add_test(tc, test_blas_kernel_recorded);
+	tcase_add_test(tc, test_augmentation_stream_kept);
 	tcase_add_test(tc, test_other_scenario_refused);
 	tcase_add_test(tc, test_failed_write_keeps_previous);
 	suite_add_tcase(s, tc);

@@ -956,9 +956,11 @@ static uint8_t hand_test_y[] = { 3, 2, 1, 0 };
 static uint8_t hand_train_x[9 * 2];
 static uint8_t hand_test_x[4 * 2];
 static const struct dataset hand_train = { .n = 9, .dim = 2, .x = hand_train_x,
-					    .y = hand_train_y, .num_classes = 4 };
+					    .y = hand_train_y, .num_classes = 4, .channels = 1,
+					    .rows = 1, .cols = 2 };
 static const struct dataset hand_test = { .n = 4, .dim = 2, .x = hand_test_x,
-					   .y = hand_test_y, .num_classes = 4 };
+					   .y = hand_test_y, .num_classes = 4, .channels = 1,
+					   .rows = 1, .cols = 2 };
 
 static void assert_positions(const uint32_t *got, size_t n, const uint32_t *want, size_t m)
 {

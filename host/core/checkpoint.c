@@ -245,6 +245,7 @@ static int put_payload(const struct writer *w, FILE *f, struct error *err)
 	put_u64(f, CHECKPOINT_PHASES);
 	put(f, v->phase_seconds, sizeof(v->phase_seconds));
 	put_rng(f, &v->rng);
+	put_rng(f, &v->aug);
 
 	put_span(f, &v->params, sizeof(float));
 	put_u64(f, (uint64_t)v->momentum);
@@ -690,6 +691,8 @@ static int parse_position(struct cursor *c, struct checkpoint_view *v, struct er
 		return malformed(err, "its phases");
 	get_doubles(c, v->phase_seconds, CHECKPOINT_PHASES);
 	get_rng(c, &v->rng);
+	if (v->version >= 3)
+		get_rng(c, &v->aug);
 	return 0;
 }
 

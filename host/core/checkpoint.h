@@ -25,6 +25,7 @@
  *	  batches done, batches total, samples done; seconds elapsed, total seconds
  *	  phases (CHECKPOINT_PHASES), then that many phase seconds
  *	  the engine's RNG    4 x uint64
+ *	  augmentation RNG    (format 3 on) 4 x uint64: the training augmentation's stream
  *	  parameters          P floats
  *	  momentum            0 or 1, SGD started, and P floats of velocity when 1
  *	  order               in step: n uint64 entries (task << 32 | position), else 0 of them
@@ -60,7 +61,9 @@
 #include "util/rng.h"
 
 #define CHECKPOINT_MAGIC "LETHECKP"
-#define CHECKPOINT_VERSION 2 /* what it writes; it reads 1 on, format 1 lacking the kernel */
+/* What it writes; it reads 1 on, format 1 lacking the kernel, 1 and 2 the augmentation's
+ * stream (runs that never drew from it: it restarts). */
+#define CHECKPOINT_VERSION 3
 #define CHECKPOINT_BYTE_ORDER 0x01020304u
 #define CHECKPOINT_HEADER_SIZE 28
 /* What the format counts: a run's phases and hooks (another would need another format), the
@@ -117,6 +120,7 @@ struct checkpoint_view {
 	double elapsed, total_seconds;
 	double phase_seconds[CHECKPOINT_PHASES];
 	struct rng rng;
+	struct rng aug;			 /* format 3 on */
 	struct checkpoint_span params;	 /* floats */
 	int momentum, sgd_started;
 	struct checkpoint_span velocity; /* floats */

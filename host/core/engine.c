@@ -201,6 +201,7 @@ int engine_open_on(struct engine *e, const struct scenario *s, const struct plug
 	if (mlp_clone(&e->initial, &e->model, err) != 0)
 		return -1;
 	rng_seed(&e->rng, s->seed, 1);
+	rng_seed(&e->aug, s->seed, 2);
 	if (sgd_init(&e->opt, e->model.num_params, s->lr, s->momentum, s->weight_decay, err) != 0)
 		return -1;
 
@@ -324,8 +325,8 @@ static void fill_batch(struct engine *e, const uint64_t *entries, size_t n)
 	size_t dim = e->train.dim;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t k = (uint32_t)(entries[i] >> 32), pos = (uint32_t)entries[i];
-		tasks_convert(&e->tasks.t[k], e->train.x + (size_t)pos * dim, 1, dim,
-			      e->x + i * dim);
+		tasks_convert_train(&e->tasks, k, e->train.x + (size_t)pos * dim, &e->aug,
+				    e->x + i * dim);
 		e->y[i] = e->train.y[pos];
 		e->row_task[i] = k;
 		e->ids[i] = tasks_sample_id(k, pos);

@@ -144,6 +144,7 @@ struct engine {
 	struct mlp initial; /* the model's initial weights: retrain starts from them */
 	struct sgd opt;
 	struct rng rng; /* shuffling */
+	struct rng aug; /* training augmentation (tasks_convert_train), stream 2 */
 
 	size_t num_plugins;
 	struct engine_plugin plugins[SCENARIO_PLUGINS_MAX];

@@ -77,6 +77,7 @@ static void view_of(const struct engine *e, const char *settings, size_t len,
 	v->total_seconds = e->total_seconds;
 	memcpy(v->phase_seconds, e->phase_seconds, sizeof(v->phase_seconds));
 	v->rng = e->rng;
+	v->aug = e->aug;
 	v->params = span(e->model.params, e->model.num_params);
 	v->momentum = e->opt.velocity != NULL;
 	v->sgd_started = e->opt.started;
@@ -209,6 +210,8 @@ static void apply(struct engine *e, const struct checkpoint_view *v)
 	copy_span(e->opt.velocity, &v->velocity, sizeof(float));
 	e->opt.started = v->sgd_started;
 	e->rng = v->rng;
+	if (v->version >= 3)
+		e->aug = v->aug;
 	copy_span(e->order, &v->order, sizeof(uint64_t));
 	e->at = (struct engine_position){ v->at.epoch, v->at.pos, v->at.batch, v->at.batches,
 					  v->at.n, v->at.head_from, v->at.shuffled };

@@ -210,11 +210,11 @@ static int split_read(struct dataset *d, const struct cifar_format *f, int pixel
 		if (pixels && rf.records != d->file_records[k])
 			rc = error_set(e, "%s: changed while it was read: %zu records, %zu before",
 				       rf.path, rf.records, d->file_records[k]);
-		for (size_t done = 0, n; rc == 0 && done < rf.records; done += n) {
+		for (size_t done = 0, n = 0; rc == 0 && done < rf.records; done += n) {
 			rc = record_chunk(&rf, buf, done, &n, e);
 			for (size_t i = 0; rc == 0 && i < n; i++, at++) {
 				const uint8_t *record = buf + i * rs;
-				uint8_t label;
+				uint8_t label = 0;
 				if (record_label(&rf, record, done + i, &label, e) < 0)
 					rc = -1;
 				else if (!pixels)

@@ -206,8 +206,11 @@ int tasks_normalise(struct task_list *tl, const double *mean, const double *std,
 	if (!lut)
 		return error_set(e, "out of memory for the normalisation of %u channels", channels);
 	for (uint32_t c = 0; c < channels; c++) {
-		if (!(std[c] > 0))
-			return error_set(e, "channel %u: a standard deviation of %g", c, std[c]);
+		if (!(std[c] > 0)) {
+			free(lut);
+			return error_set(e, "channel %u: a standard deviation of %g", c + 1,
+					 std[c]);
+		}
 		/* torchvision's ToTensor divides by 255, Normalize subtracts the mean then
 		 * divides by the std, each in float: the same roundings, so the same values. */
 		float m = (float)mean[c], sd = (float)std[c];
@@ -315,6 +318,20 @@ void tasks_convert_augmented(const struct task *t, const uint8_t *pixels,
 		for (size_t i = 0; i < t->rows; i++)
 			for (size_t j = 0; j < t->cols; j++)
 				*x++ = pixel_value(t, c, augmented_pixel(t, pixels, a, c, i, j));
+}
+
+void tasks_convert_train(const struct task_list *tl, uint32_t k, const uint8_t *pixels,
+			 struct rng *r, float *x)
+{
+	const struct task *t = &tl->t[k];
+	struct tasks_augment a;
+
+	if (!tl->crop && !tl->flip) {
+		tasks_convert(t, pixels, 1, tl->dim, x);
+		return;
+	}
+	tasks_augment_draw(r, tl->crop, tl->flip, &a);
+	tasks_convert_augmented(t, pixels, &a, x);
 }
 
 void tasks_gather(const struct task *t, const struct dataset *split, const uint32_t *positions,

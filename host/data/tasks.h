@@ -37,6 +37,8 @@ struct task_list {
 	const struct dataset *test;
 	size_t dim;
 	float *lut; /* the tasks' normalisation, NULL for none */
+	uint32_t crop; /* training augmentation (tasks_convert_train): the crop's padding, */
+	int flip;      /* and flips */
 };
 
 /* Tasks each with an explicit class list: the samples of those classes. classes[k] holds
@@ -93,6 +95,12 @@ void tasks_augment_draw(struct rng *r, uint32_t pad, int flip, struct tasks_augm
  * a->flip, then normalised and permuted as tasks_convert does. */
 void tasks_convert_augmented(const struct task *t, const uint8_t *pixels,
 			     const struct tasks_augment *a, float *x);
+
+/* One training sample of task k: tasks_convert_augmented with an augmentation drawn from r
+ * (tasks_augment_draw with tl's crop and flip) when tl augments, else tasks_convert, r left
+ * alone. */
+void tasks_convert_train(const struct task_list *tl, uint32_t k, const uint8_t *pixels,
+			 struct rng *r, float *x);
 
 /* Gathers the given positions of `split` (the task's train or test data set) into x (floats)
  * and y. positions index the data set directly, not the task's list. */

@@ -16,13 +16,17 @@
 #define COUNT(a) (sizeof(a) / sizeof(*(a)))
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist" /* Debian's package */
+/* Where README says to unpack CIFAR's archives: both, side by side, each in its directory. */
+#define CIFAR_DIR "/usr/share/datasets/cifar"
 #define SEED_MAX 9007199254740992.0 /* 2^53: every seed is exact as a double */
 
 /* In the order of lethe_protocol, enum data_source and enum baseline. */
 static const char *const protocol_names[] = {
 	"class-incremental", "task-incremental", "domain-incremental", NULL
 };
-static const char *const source_names[] = { "fashion-mnist", "idx", "synthetic", NULL };
+static const char *const source_names[] = { "fashion-mnist", "idx", "synthetic", "cifar10",
+					    "cifar100", NULL };
+static const char *const labels_names[] = { "fine", "coarse", NULL };
 static const char *const baseline_names[] = { "naive", "joint", NULL };
 static const char *const optimizer_names[] = { "sgd", NULL };
 
@@ -37,18 +41,35 @@ static const lethe_param_decl scenario_decls[SCN_COUNT] = {
 };
 
 enum {
-	DAT_SOURCE, DAT_DIR, DAT_MAX_TRAIN, DAT_MAX_TEST, DAT_CLASSES, DAT_DIM,
-	DAT_TRAIN_PER_CLASS, DAT_TEST_PER_CLASS, DAT_SPREAD, DAT_COUNT
+	DAT_SOURCE, DAT_DIR, DAT_LABELS, DAT_MAX_TRAIN, DAT_MAX_TEST, DAT_MEAN, DAT_STD, DAT_CROP,
+	DAT_FLIP, DAT_CLASSES, DAT_DIM, DAT_TRAIN_PER_CLASS, DAT_TEST_PER_CLASS, DAT_SPREAD,
+	DAT_COUNT
 };
 static const lethe_param_decl data_decls[DAT_COUNT] = {
 	[DAT_SOURCE] = PARAM("source", LETHE_PARAM_CHOICE, "fashion-mnist", 0, 0, source_names,
-			     "where the samples come from"),
+			     "where the samples come from: idx files (fashion-mnist is idx in "
+			     "Debian's directory), CIFAR's binary version, or drawn"),
 	[DAT_DIR] = PARAM("dir", LETHE_PARAM_STRING, FASHION_MNIST_DIR, 0, 0, NULL,
-			  "directory of the idx files (relative to the scenario file)"),
+			  "directory of the idx files, or of CIFAR's (in it or in the "
+			  "directory its archive unpacks to; default " CIFAR_DIR "); relative "
+			  "to the scenario file"),
+	[DAT_LABELS] = PARAM("labels", LETHE_PARAM_CHOICE, "fine", 0, 0, labels_names,
+			     "cifar100: the 100 fine classes or the 20 coarse ones"),
 	[DAT_MAX_TRAIN] = PARAM("max_train", LETHE_PARAM_INT, "0", 0, UINT32_MAX, NULL,
 				"training samples kept per task (0: all)"),
 	[DAT_MAX_TEST] = PARAM("max_test", LETHE_PARAM_INT, "0", 0, UINT32_MAX, NULL,
 			       "test samples kept per task (0: all)"),
+	[DAT_MEAN] = PARAM("mean", LETHE_PARAM_STRING, "", 0, 0, NULL,
+			   "per channel, comma-separated: a pixel p becomes (p / 255 - mean) / "
+			   "std (default 0)"),
+	[DAT_STD] = PARAM("std", LETHE_PARAM_STRING, "", 0, 0, NULL,
+			  "per channel, comma-separated, above 0 (default 1)"),
+	[DAT_CROP] = PARAM("crop", LETHE_PARAM_INT, "0", 0, 1024, NULL,
+			   "training batches: a random crop of the image zero-padded by this "
+			   "many pixels, of the image's size (0: none)"),
+	[DAT_FLIP] = PARAM("flip", LETHE_PARAM_BOOL, "false", 0, 0, NULL,
+			   "training batches: flip each image left to right with probability "
+			   "1/2"),
 	[DAT_CLASSES] = PARAM("classes", LETHE_PARAM_INT, "10", 2, CLASSES_MAX, NULL,
 			      "synthetic: number of classes"),
 	[DAT_DIM] = PARAM("dim", LETHE_PARAM_INT, "32", 1, 65536, NULL,
@@ -242,28 +263,41 @@ static int list_next(const char **list, char *buf, size_t size)
 	return 1;
 }
 
-/* Reads section.key as a comma-separated list of integers, each checked against decl. */
-static int scenario_list(const struct scenario *s, const char *section, const char *key,
-			 const char *text, const lethe_param_decl *decl, int64_t *out,
-			 size_t cap, size_t *n, struct error *e)
+/* Reads section.key as a comma-separated list of values, each checked against decl. */
+static int scenario_values(const struct scenario *s, const char *section, const char *key,
+			   const char *text, const lethe_param_decl *decl,
+			   lethe_param_value *out, size_t cap, size_t *n, struct error *e)
 {
 	char item[64];
 	int r;
 
 	*n = 0;
 	while ((r = list_next(&text, item, sizeof(item))) != 0) {
-		lethe_param_value v;
 		if (*n == cap)
 			return scenario_fail(s, section, key, e, "[%s] %s: more than %zu values",
 					     section, key, cap);
 		int rc = r < 0 ? error_set(e, "an item is too long")
-			       : params_parse(decl, item, &v, e);
+			       : params_parse(decl, item, &out[*n], e);
 		if (rc < 0) {
 			error_prefix(e, "[%s] %s", section, key);
 			return scenario_at(s, section, key, e);
 		}
-		out[(*n)++] = v.i;
+		(*n)++;
 	}
+	return 0;
+}
+
+/* scenario_values of integers; cap is at most CLASSES_MAX. */
+static int scenario_list(const struct scenario *s, const char *section, const char *key,
+			 const char *text, const lethe_param_decl *decl, int64_t *out,
+			 size_t cap, size_t *n, struct error *e)
+{
+	lethe_param_value v[CLASSES_MAX];
+
+	if (scenario_values(s, section, key, text, decl, v, cap, n, e) < 0)
+		return -1;
+	for (size_t i = 0; i < *n; i++)
+		out[i] = v[i].i;
 	return 0;
 }
 
@@ -484,15 +518,79 @@ static int read_train(struct scenario *s, struct error *e)
 	return 0;
 }
 
+/* [data] mean or std (key), one value per channel of the data, each checked against decl,
+ * into out; left alone when not given. */
+static int read_channels(struct scenario *s, const char *key, const char *text,
+			 const lethe_param_decl *decl, double *out, struct error *e)
+{
+	lethe_param_value v[SCENARIO_CHANNELS_MAX + 1];
+	size_t n;
+
+	if (!ini_get(&s->ini, "data", key))
+		return 0;
+	if (scenario_values(s, "data", key, text, decl, v, COUNT(v), &n, e) < 0)
+		return -1;
+	if (n != s->channels)
+		return scenario_fail(s, "data", key, e, "[data] %s gives %zu value%s, but the %s "
+				     "data has %zu channel%s: give one per channel", key, n,
+				     n == 1 ? "" : "s", source_names[s->data], s->channels,
+				     s->channels == 1 ? "" : "s");
+	for (size_t c = 0; c < n; c++)
+		out[c] = v[c].f;
+	s->normalise = 1;
+	return 0;
+}
+
+/* The source's format, channels and directory. */
+static int read_source(struct scenario *s, const lethe_param_value *v, struct error *e)
+{
+	char where[ERROR_MSG_MAX];
+	const char *dir = v[DAT_DIR].s;
+
+	s->data = (enum data_source)v[DAT_SOURCE].i;
+	if (s->data != DATA_CIFAR100 && ini_get(&s->ini, "data", "labels"))
+		return scenario_fail(s, "data", "labels", e, "[data] labels applies to source = "
+				     "cifar100 only, and source is %s (%s)", source_names[s->data],
+				     scenario_origin(s, "data", "source", where, sizeof(where)));
+	s->channels = 1;
+	if (s->data == DATA_CIFAR10 || s->data == DATA_CIFAR100) {
+		s->channels = 3;
+		s->cifar = s->data == DATA_CIFAR10 ? DATASET_CIFAR10
+			   : v[DAT_LABELS].i ? DATASET_CIFAR100_COARSE
+					     : DATASET_CIFAR100_FINE;
+		if (!ini_get(&s->ini, "data", "dir"))
+			dir = CIFAR_DIR;
+	}
+	if (scenario_path(s, dir, s->data_dir, sizeof(s->data_dir)) < 0)
+		return scenario_fail(s, "data", "dir", e, "[data] dir: path too long");
+	return 0;
+}
+
 static int read_data(struct scenario *s, struct error *e)
 {
+	static const lethe_param_decl mean_decl =
+		PARAM("mean", LETHE_PARAM_FLOAT, "0", -1e6, 1e6, NULL, NULL);
+	static const lethe_param_decl std_decl =
+		PARAM("std", LETHE_PARAM_FLOAT, "1", 0, 1e6, NULL, NULL);
 	lethe_param_value v[DAT_COUNT];
 
-	if (params_fill(data_decls, DAT_COUNT, &s->ini, "data", v, e) < 0)
+	if (params_fill(data_decls, DAT_COUNT, &s->ini, "data", v, e) < 0 ||
+	    read_source(s, v, e) < 0)
 		return -1;
-	s->data = (enum data_source)v[DAT_SOURCE].i;
-	if (scenario_path(s, v[DAT_DIR].s, s->data_dir, sizeof(s->data_dir)) < 0)
-		return scenario_fail(s, "data", "dir", e, "[data] dir: path too long");
+	for (size_t c = 0; c < SCENARIO_CHANNELS_MAX; c++) {
+		s->mean[c] = 0;
+		s->std[c] = 1;
+	}
+	if (read_channels(s, "mean", v[DAT_MEAN].s, &mean_decl, s->mean, e) < 0 ||
+	    read_channels(s, "std", v[DAT_STD].s, &std_decl, s->std, e) < 0)
+		return -1;
+	for (size_t c = 0; c < s->channels; c++)
+		if (!(s->std[c] > 0))
+			return scenario_fail(s, "data", "std", e, "[data] std: channel %zu's is %g; "
+					     "a standard deviation must be above 0", c + 1,
+					     s->std[c]);
+	s->crop = (uint32_t)v[DAT_CROP].i;
+	s->flip = (int)v[DAT_FLIP].i;
 	s->max_train = (size_t)v[DAT_MAX_TRAIN].i;
 	s->max_test = (size_t)v[DAT_MAX_TEST].i;
 	s->synth = (struct synth_spec){
@@ -847,6 +945,18 @@ int scenario_build_tasks(const struct scenario *s, const struct dataset *train,
 	if (build_tasks(s, train, test, tl, e) < 0)
 		return -1;
 	tasks_limit(tl, s->max_train, s->max_test, s->seed);
+	tl->crop = s->crop;
+	tl->flip = s->flip;
+	if (s->normalise && train->channels != s->channels) {
+		tasks_free(tl);
+		return scenario_fail(s, "data", ini_get(&s->ini, "data", "mean") ? "mean" : "std",
+				     e, "[data] mean and std give %zu values, but the data has %u "
+				     "channels", s->channels, train->channels);
+	}
+	if (s->normalise && tasks_normalise(tl, s->mean, s->std, e) < 0) {
+		tasks_free(tl);
+		return -1;
+	}
 	return 0;
 }
 
@@ -854,7 +964,8 @@ int scenario_open_data(const struct scenario *s, struct dataset *train, struct d
 		       struct task_list *tl, struct error *e)
 {
 	int rc = s->data == DATA_SYNTHETIC ? dataset_open_synthetic(train, test, &s->synth, e)
-					   : dataset_open_dir(train, test, s->data_dir, e);
+		 : s->cifar ? dataset_open_cifar(train, test, s->data_dir, s->cifar, e)
+			    : dataset_open_dir(train, test, s->data_dir, e);
 	if (rc < 0)
 		return -1;
 	if (scenario_build_tasks(s, train, test, tl, e) < 0) {

@@ -1,7 +1,9 @@
 /* A scenario: the INI file resolved into typed settings. Sections:
  *   [scenario]  name, protocol, plugins (comma-separated names or paths, in hook order)
- *   [data]      source (fashion-mnist | idx | synthetic), dir, max_train, max_test, and for
- *               synthetic: classes, dim, train_per_class, test_per_class, spread
+ *   [data]      source (fashion-mnist | idx | cifar10 | cifar100 | synthetic), dir, labels
+ *               (cifar100: fine | coarse), max_train, max_test, mean, std (per channel),
+ *               crop, flip (training augmentation), and for synthetic: classes, dim,
+ *               train_per_class, test_per_class, spread
  *   [tasks]     split = N | permuted = N (with permute_first) | task1 = 0,1 ... taskN = ...
  *   [model]     hidden = 256,256
  *   [train]     baseline (naive | joint), optimizer (sgd), lr, momentum, weight_decay,
@@ -30,6 +32,7 @@
 #define SCENARIO_PLUGINS_MAX 16
 #define SCENARIO_PATH_MAX 4096
 #define SCENARIO_FORGETS_MAX 16
+#define SCENARIO_CHANNELS_MAX 3 /* of any data source: CIFAR's red, green and blue */
 
 enum forget_what { FORGET_WHAT_CLASS, FORGET_WHAT_TASK, FORGET_WHAT_SAMPLES };
 
@@ -60,7 +63,7 @@ struct scenario_forget {
 	size_t relearn_max_epochs;
 };
 
-enum data_source { DATA_FASHION_MNIST, DATA_IDX, DATA_SYNTHETIC };
+enum data_source { DATA_FASHION_MNIST, DATA_IDX, DATA_SYNTHETIC, DATA_CIFAR10, DATA_CIFAR100 };
 enum tasks_kind { TASKS_SPLIT, TASKS_EXPLICIT, TASKS_PERMUTED };
 enum baseline { BASELINE_NAIVE, BASELINE_JOINT };
 
@@ -71,9 +74,15 @@ struct scenario {
 	lethe_protocol protocol;
 
 	enum data_source data;
-	char data_dir[SCENARIO_PATH_MAX]; /* fashion-mnist and idx */
+	char data_dir[SCENARIO_PATH_MAX]; /* fashion-mnist, idx and CIFAR */
+	enum dataset_cifar cifar;	  /* CIFAR's format and labels, 0 for another source */
 	struct synth_spec synth;
 	size_t max_train, max_test; /* per task; 0 = all */
+	size_t channels;	    /* the source's */
+	int normalise;		    /* mean or std given: */
+	double mean[SCENARIO_CHANNELS_MAX], std[SCENARIO_CHANNELS_MAX]; /* per channel */
+	uint32_t crop;		    /* training augmentation: random crop's padding, 0 for none */
+	int flip;		    /* and random horizontal flips */
 
 	enum tasks_kind tasks_kind;
 	size_t num_tasks;
