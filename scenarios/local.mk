@@ -6,6 +6,14 @@ dist_scenario_DATA = \
 	%D%/permuted-fashion-naive.ini \
 	%D%/permuted-fashion-rehearsal.ini \
 	%D%/quickstart.ini \
+	%D%/split-cifar10-ewc.ini \
+	%D%/split-cifar10-joint.ini \
+	%D%/split-cifar10-naive.ini \
+	%D%/split-cifar10-rehearsal.ini \
+	%D%/split-cifar100-ewc.ini \
+	%D%/split-cifar100-joint.ini \
+	%D%/split-cifar100-naive.ini \
+	%D%/split-cifar100-rehearsal.ini \
 	%D%/split-fashion-ewc-til.ini \
 	%D%/split-fashion-ewc.ini \
 	%D%/split-fashion-joint-til.ini \
