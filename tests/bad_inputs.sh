@@ -17,6 +17,7 @@
 SRCDIR=${LETHE_TEST_SRCDIR:-.}
 CASES=$SRCDIR/tests/bad_inputs
 JSON_CHECK=$(dirname "$(dirname "$LETHE")")/tests/bad_inputs_json
+CIFAR_FIXTURE=$(dirname "$(dirname "$LETHE")")/tests/cifar_fixture
 PLUGINS=$PLUGINS:${LETHE_BUILD_PLUGINS:-plugins}
 scratch bad
 
@@ -63,6 +64,17 @@ idx_set() {
 	idx_labels "$1/train-labels-idx1-ubyte" 0 1 2 3 0 1 2 3
 	idx_images "$1/t10k-images-idx3-ubyte" 4 2 2
 	idx_labels "$1/t10k-labels-idx1-ubyte" 0 1 2 3
+}
+
+# cifar_set DIR cifar10|cifar100: a valid CIFAR data set in DIR as its archive unpacks
+# (DIR/cifar-10-batches-bin/ or DIR/cifar-100-binary/), one training and one test image a class.
+cifar_set() {
+	"$CIFAR_FIXTURE" "$1" "$2" 1 1
+}
+
+# put_byte FILE OFFSET N: overwrites the byte at OFFSET of FILE with N.
+put_byte() {
+	byte "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
 }
 
 # cut_to FILE N: keeps the first N bytes of FILE.
