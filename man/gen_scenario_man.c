@@ -53,6 +53,8 @@ static const struct note notes[] = {
 	  "\\fBfashion\\-mnist\\fR reads the Fashion\\-MNIST files that Debian's "
 	  "\\fBdataset\\-fashion\\-mnist\\fR package installs; \\fBidx\\fR reads the same four "
 	  "files of any data set in that format (MNIST, KMNIST) from \\fBdir\\fR; "
+	  "\\fBcifar10\\fR and \\fBcifar100\\fR read the binary version of CIFAR\\-10 and "
+	  "CIFAR\\-100 (https://www.cs.toronto.edu/~kriz/cifar.html), 3 x 32 x 32 images; "
 	  "\\fBsynthetic\\fR draws seeded Gaussian clusters, one per class, as the keys marked "
 	  "synthetic below and \\fB[train] seed\\fR say. The synthetic keys are checked "
 	  "whatever the source, but only used by \\fBsynthetic\\fR." },
@@ -63,7 +65,18 @@ static const struct note notes[] = {
 	  "file is preferred). The training and test images have one shape; the labels of both "
 	  "number the classes from 0 without a gap (a label past the number of distinct labels "
 	  "is refused, with its file and index). Each file's header is read first, and no more "
-	  "than it announces is read or inflated." },
+	  "than it announces is read or inflated. Read by \\fBcifar10\\fR: "
+	  "\\fBdata_batch_1.bin\\fR to \\fBdata_batch_5.bin\\fR and \\fBtest_batch.bin\\fR; "
+	  "by \\fBcifar100\\fR: \\fBtrain.bin\\fR and \\fBtest.bin\\fR; in \\fBdir\\fR or "
+	  "in the directory the archive unpacks to there (\\fBcifar\\-10\\-batches\\-bin\\fR, "
+	  "\\fBcifar\\-100\\-binary\\fR). A file must hold whole records (the label bytes, "
+	  "then the red, green and blue 32 x 32 planes) and every label within its format's "
+	  "classes; a missing file is refused with where to get it." },
+	{ "data", "crop",
+	  "With \\fBflip\\fR, the augmentation of training batches alone (not evaluation, "
+	  "not what plugins load): each sample's crop corner, then its flip, drawn from a "
+	  "stream of its own of \\fB[train] seed\\fR, kept in checkpoints, so runs stay "
+	  "reproducible and resumable bit for bit." },
 	{ "data", "max_train",
 	  "The samples kept are drawn with \\fB[train] seed\\fR." },
 	{ "tasks", "split",

@@ -21,13 +21,14 @@ scratch kill cleanup
 KILLS=10
 
 # A synthetic scenario of 900 batches, a second or so, with checkpoints every 3 batches so that
-# kills land in the middle of epochs. Extra lines follow.
+# kills land in the middle of epochs. AUGMENT holds [data] lines; extra lines follow.
 scenario() { # FILE PLUGINS EXTRA-LINES...
 	file=$1 plugins=$2
 	shift 2
 	{
 		printf '[scenario]\nname = kill\nprotocol = class-incremental\nplugins = %s\n' "$plugins"
-		printf '[data]\nsource = synthetic\nclasses = 6\ndim = 32\ntrain_per_class = 1200\n'
+		printf '[data]\n%ssource = synthetic\nclasses = 6\ndim = 32\n' "${AUGMENT:-}"
+		printf 'train_per_class = 1200\n'
 		printf 'test_per_class = 40\nspread = 70\n[tasks]\nsplit = 3\n[model]\nhidden = 32\n'
 		printf '[train]\nlr = 0.05\nmomentum = 0.5\nbatch_size = 16\nepochs = 2\nseed = 4\n'
 		printf 'checkpoint_every = 3\n'
@@ -35,8 +36,13 @@ scenario() { # FILE PLUGINS EXTRA-LINES...
 	} >"$file"
 }
 
+# The training samples' crops and flips drawn from their stream: its state resumes too.
+AUGMENT='crop = 1
+flip = true
+'
 scenario "$TMP/ewc.ini" "ewc, rehearsal" "[ewc]" "lambda = 10" "[rehearsal]" \
 	"schedule = power-law" "max_stored = 100"
+AUGMENT=
 scenario "$TMP/forget.ini" "rehearsal, repulsion" "[rehearsal]" "max_stored = 100" \
 	"[repulsion]" "unlearn_steps = 20" "[forget1]" "after = 2" "classes = 1" \
 	"plugin = repulsion" "references = retrain, finetune"
