@@ -523,7 +523,7 @@ static int read_train(struct scenario *s, struct error *e)
 static int read_channels(struct scenario *s, const char *key, const char *text,
 			 const lethe_param_decl *decl, double *out, struct error *e)
 {
-	lethe_param_value v[SCENARIO_CHANNELS_MAX + 1];
+	lethe_param_value v[16]; /* more than any source has: a count that differs is named */
 	size_t n;
 
 	if (!ini_get(&s->ini, "data", key))
