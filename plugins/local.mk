@@ -3,7 +3,7 @@
 PLUGIN_CPPFLAGS = -I$(top_srcdir)/sdk -fvisibility=hidden
 PLUGIN_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^lethe_entry$$' -lm
 plugin_LTLIBRARIES = %D%/ewc/ewc.la %D%/l2/l2.la %D%/rehearsal/rehearsal.la %D%/ovor/ovor.la \
-	%D%/sfd/sfd.la %D%/repulsion/repulsion.la
+	%D%/sfd/sfd.la %D%/repulsion/repulsion.la %D%/si/si.la
 plugins_ewc_ewc_la_SOURCES = %D%/ewc/ewc.c %D%/ewc/fisher.c %D%/ewc/fisher.h
 plugins_ewc_ewc_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_ewc_ewc_la_LDFLAGS = $(PLUGIN_LDFLAGS)
@@ -22,3 +22,5 @@ plugins_sfd_sfd_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_sfd_sfd_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_repulsion_repulsion_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_repulsion_repulsion_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_si_si_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_si_si_la_LDFLAGS = $(PLUGIN_LDFLAGS)
