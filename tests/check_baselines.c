@@ -206,7 +206,7 @@ START_TEST(test_si_importance_and_penalty)
 END_TEST
 
 /* guard = refuse stops the run where lr·2c·Ω reaches 2 and names a safe lambda; guard = cap
- * leaves every Ω in [0, 0.9 · 2 / (lr 2c)]. */
+ * leaves every Ω in [0, 0.5 · 2 / (lr 2c)]. */
 START_TEST(test_si_guard)
 {
 	struct run r;
@@ -225,7 +225,7 @@ START_TEST(test_si_guard)
 	uint32_t tasks;
 	float *omega = malloc(P * sizeof(float)), *anchor = malloc(P * sizeof(float));
 	si_read(r.state, P, &tasks, omega, anchor);
-	double cap = 0.9 * 2.0 / (LR * 2.0 * c);
+	double cap = 0.5 * 2.0 / (LR * 2.0 * c);
 	size_t at_cap = 0;
 	for (size_t i = 0; i < P; i++) {
 		ck_assert_msg(omega[i] >= 0.0f && omega[i] <= cap * (1 + 1e-6), "Ω[%zu] = %g", i,
