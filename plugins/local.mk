@@ -3,7 +3,8 @@
 PLUGIN_CPPFLAGS = -I$(top_srcdir)/sdk -fvisibility=hidden
 PLUGIN_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^lethe_entry$$' -lm
 plugin_LTLIBRARIES = %D%/ewc/ewc.la %D%/l2/l2.la %D%/rehearsal/rehearsal.la %D%/ovor/ovor.la \
-	%D%/sfd/sfd.la %D%/repulsion/repulsion.la
+	%D%/sfd/sfd.la %D%/repulsion/repulsion.la %D%/si/si.la %D%/lwf/lwf.la \
+	%D%/er_ace/er_ace.la %D%/der/der.la %D%/derpp/derpp.la
 plugins_ewc_ewc_la_SOURCES = %D%/ewc/ewc.c %D%/ewc/fisher.c %D%/ewc/fisher.h
 plugins_ewc_ewc_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_ewc_ewc_la_LDFLAGS = $(PLUGIN_LDFLAGS)
@@ -22,3 +23,19 @@ plugins_sfd_sfd_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_sfd_sfd_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_repulsion_repulsion_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_repulsion_repulsion_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_si_si_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_si_si_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_lwf_lwf_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_lwf_lwf_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+# The replay memory er_ace, der and derpp share (a reservoir of raw samples, and logits).
+REPLAY_SOURCES = %D%/common/reservoir.c %D%/common/reservoir.h %D%/common/xent.h
+plugins_er_ace_er_ace_la_SOURCES = %D%/er_ace/er_ace.c $(REPLAY_SOURCES)
+plugins_er_ace_er_ace_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_er_ace_er_ace_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+# der and derpp: one source, derpp with DER_PLUS.
+plugins_der_der_la_SOURCES = %D%/der/der.c $(REPLAY_SOURCES)
+plugins_der_der_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_der_der_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_derpp_derpp_la_SOURCES = %D%/der/der.c $(REPLAY_SOURCES)
+plugins_derpp_derpp_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) -DDER_PLUS
+plugins_derpp_derpp_la_LDFLAGS = $(PLUGIN_LDFLAGS)

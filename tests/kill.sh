@@ -43,6 +43,9 @@ flip = true
 scenario "$TMP/ewc.ini" "ewc, rehearsal" "[ewc]" "lambda = 10" "[rehearsal]" \
 	"schedule = power-law" "max_stored = 100"
 AUGMENT=
+# The baselines together: si's path, lwf's teacher, the replay memories and derpp's draws.
+scenario "$TMP/baselines.ini" "si, lwf, er_ace, der, derpp" "[si]" "lambda = 0.5" "[er_ace]" \
+	"max_stored = 100" "[der]" "max_stored = 100" "[derpp]" "max_stored = 100"
 scenario "$TMP/forget.ini" "rehearsal, repulsion" "[rehearsal]" "max_stored = 100" \
 	"[repulsion]" "unlearn_steps = 20" "[forget1]" "after = 2" "classes = 1" \
 	"plugin = repulsion" "references = retrain, finetune"
@@ -102,8 +105,9 @@ progress() { # FILE OFFSET: 0 for batches done, 8 for the total; 0 without a che
 awk -v n=$KILLS 'BEGIN { srand(1); for (i = 0; i < n; i++)
 	printf "%.4f %.4f\n", (i + rand()) / n, 0.01 * rand() }' >"$TMP/moments-ewc"
 { cat "$TMP/moments-ewc"; echo "0.6667 0.02"; } | sort -n >"$TMP/moments-forget"
+cp "$TMP/moments-ewc" "$TMP/moments-baselines"
 
-for name in ewc forget; do
+for name in ewc baselines forget; do
 	S=$TMP/$name.ini
 	t0=$(now)
 	"$LETHE" run "$S" --out "$TMP/$name-ref" --quiet >/dev/null 2>"$TMP/err" ||
