@@ -9,7 +9,8 @@ CHECK_SUITES = %D%/check_abi %D%/check_blas %D%/check_checkpoint %D%/check_dashb
 	%D%/check_l2 %D%/check_layers %D%/check_memory %D%/check_metrics %D%/check_model \
 	%D%/check_net %D%/check_ovor \
 	%D%/check_plugin %D%/check_progress %D%/check_rehearsal %D%/check_report \
-	%D%/check_repulsion %D%/check_scenario %D%/check_sfd %D%/check_sweep %D%/check_unlearn
+	%D%/check_repulsion %D%/check_safetensors %D%/check_scenario %D%/check_sfd \
+	%D%/check_sweep %D%/check_unlearn
 check_PROGRAMS += $(CHECK_SUITES) %D%/bad_inputs_json
 tests_check_checkpoint_SOURCES = %D%/check_checkpoint.c $(ALLOC_HOOK)
 tests_check_engine_SOURCES = %D%/check_engine.c $(ALLOC_HOOK)
@@ -28,6 +29,7 @@ tests_check_progress_LDADD = host/ui/libui.la $(LDADD)
 tests_check_report_LDADD = host/report/libreport.la $(LDADD)
 tests_check_sweep_LDADD = host/sweep/libsweep.la $(LDADD)
 tests_bad_inputs_json_LDADD = $(JANSSON_LIBS)
+tests_check_safetensors_LDADD = $(LDADD) $(JANSSON_LIBS)
 
 # Test plugins, built against sdk/ alone (hooks_v1_0: against the released 1.0 headers).
 TEST_PLUGIN_FLAGS = -module -avoid-version -shared -rpath /nowhere
