@@ -78,6 +78,7 @@ bench-fidelity: all
 	LETHE=host/lethe $(SHELL) $(srcdir)/bench/fidelity.sh \
 		$(or $(SCENARIOS),$(FIDELITY_SCENARIOS)) --seeds $(or $(SEEDS),$(FIDELITY_SEEDS))
 EXTRA_DIST += %D%/torch/README.md %D%/torch/cl.py %D%/torch/compare.py %D%/torch/test_twin.py \
+	%D%/torch/safetensors_twin.py \
 	%D%/torch/lethe_twin
 dist_noinst_SCRIPTS += %D%/fidelity.sh
 .PHONY: bench bench-compare bench-axes bench-fidelity clean-bench

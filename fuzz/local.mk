@@ -2,7 +2,7 @@
 # configure chose) from the host sources it reads, not from the libtool library, and run for
 # FUZZ_SECONDS on a scratch copy of fuzz/corpus/NAME with fuzz/NAME.dict if there is one. Any
 # crash, leak or timeout fails it; the input is kept as fuzz/fuzz_NAME-crash-*.
-FUZZ_TARGETS = scenario idx checkpoint
+FUZZ_TARGETS = scenario idx checkpoint safetensors
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_CFLAGS = -std=gnu11 -Wall -Wextra -g -O1 -fno-omit-frame-pointer \
@@ -16,6 +16,8 @@ FUZZ_SRC_idx = host/util/error.c host/util/files.c host/util/rng.c host/data/dat
 	host/data/gz.c host/data/tasks.c
 # The checkpoint reader: the core library's sources.
 FUZZ_SRC_checkpoint = $(filter %.c,$(host_liblethe_la_SOURCES))
+# The safetensors reader, into a model of every kind of tensor: the same.
+FUZZ_SRC_safetensors = $(FUZZ_SRC_checkpoint)
 FUZZERS = $(FUZZ_TARGETS:%=%D%/fuzz_%)
 CLEANFILES += $(FUZZERS)
 
@@ -33,4 +35,4 @@ fuzz: $(FUZZERS)
 .PHONY: fuzz
 # fuzz/ by name: an in-tree build puts the fuzzers and their crash inputs there too.
 EXTRA_DIST += $(FUZZ_TARGETS:%=%D%/fuzz_%.c) %D%/run.sh %D%/corpus %D%/scenario.dict \
-	%D%/idx.dict
+	%D%/idx.dict %D%/safetensors.dict

@@ -10,8 +10,9 @@ CHECK_SUITES = %D%/check_abi %D%/check_baselines %D%/check_blas %D%/check_checkp
 	%D%/check_l2 %D%/check_layers %D%/check_memory %D%/check_metrics %D%/check_model \
 	%D%/check_net %D%/check_ovor \
 	%D%/check_plugin %D%/check_progress %D%/check_rehearsal %D%/check_report \
-	%D%/check_repulsion %D%/check_scenario %D%/check_sfd %D%/check_sweep %D%/check_unlearn
-check_PROGRAMS += $(CHECK_SUITES) %D%/bad_inputs_json %D%/cifar_fixture
+	%D%/check_repulsion %D%/check_safetensors %D%/check_scenario %D%/check_sfd \
+	%D%/check_sweep %D%/check_unlearn
+check_PROGRAMS += $(CHECK_SUITES) %D%/bad_inputs_json %D%/cifar_fixture %D%/safetensors_tool
 tests_check_checkpoint_SOURCES = %D%/check_checkpoint.c $(ALLOC_HOOK)
 tests_check_engine_SOURCES = %D%/check_engine.c $(ALLOC_HOOK)
 tests_check_model_SOURCES = %D%/check_model.c $(ALLOC_HOOK)
@@ -30,6 +31,7 @@ tests_check_report_LDADD = host/report/libreport.la $(LDADD)
 tests_check_sweep_LDADD = host/sweep/libsweep.la $(LDADD)
 tests_bad_inputs_json_LDADD = $(JANSSON_LIBS)
 tests_cifar_fixture_LDADD =
+tests_check_safetensors_LDADD = $(LDADD) $(JANSSON_LIBS)
 
 # Test plugins, built against sdk/ alone (hooks_v1_0: against the released 1.0 headers).
 TEST_PLUGIN_FLAGS = -module -avoid-version -shared -rpath /nowhere
@@ -57,8 +59,9 @@ tests_plugins_no_entry_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 
 TESTS += $(CHECK_SUITES) %D%/cli.sh %D%/man.sh %D%/plugin_trust.sh %D%/kill.sh %D%/tui.sh \
 	%D%/report.sh %D%/sweep.sh %D%/sweep_mpi.sh %D%/bad_inputs.sh %D%/include_graph.sh \
-	%D%/cifar.sh
+	%D%/cifar.sh %D%/safetensors_torch.sh
 AM_TESTS_ENVIRONMENT = \
+	LETHE_TEST_BUILDDIR='$(abs_top_builddir)'; export LETHE_TEST_BUILDDIR; \
 	LETHE_TEST_PLUGINS='$(abs_top_builddir)/tests/plugins/.libs'; export LETHE_TEST_PLUGINS; \
 	LETHE_TEST_SRCDIR='$(abs_top_srcdir)'; export LETHE_TEST_SRCDIR; \
 	LETHE_BUILD_PLUGINS='$(abs_top_builddir)/plugins'; export LETHE_BUILD_PLUGINS; \
@@ -66,7 +69,8 @@ AM_TESTS_ENVIRONMENT = \
 	CK_DEFAULT_TIMEOUT=300; export CK_DEFAULT_TIMEOUT;
 EXTRA_DIST += %D%/abi %D%/installcheck.sh %D%/cli.sh %D%/accept.sh %D%/man.sh %D%/testlib.sh \
 	%D%/plugin_trust.sh %D%/kill.sh %D%/tui.sh %D%/report.sh %D%/sweep.sh %D%/sweep_mpi.sh \
-	%D%/bad_inputs %D%/bad_inputs.sh %D%/valgrind.sh %D%/include_graph.sh %D%/cifar.sh
+	%D%/bad_inputs %D%/bad_inputs.sh %D%/valgrind.sh %D%/include_graph.sh %D%/cifar.sh \
+	%D%/safetensors_torch.sh
 
 # The installed tree as a third party sees it: plugins and scenarios found with no environment,
 # sdk/example built with pkg-config alone, its LwF scenario run.

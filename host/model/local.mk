@@ -9,3 +9,5 @@ host_liblethe_la_SOURCES += %D%/mlp.c %D%/loss.c %D%/sgd.c %D%/mlp.h \
 host_liblethe_la_SOURCES += %D%/model.c %D%/model.h %D%/model_impl.h %D%/model_desc.c \
 	%D%/model_graph.c %D%/model_init.c %D%/model_stats.c %D%/parallel.c %D%/parallel.h
 host_liblethe_la_LIBADD += -lpthread
+# Weights in and out as safetensors, named as PyTorch's nn.Sequential would name them.
+host_liblethe_la_SOURCES += %D%/safetensors.c %D%/safetensors.h
