@@ -53,5 +53,7 @@ int cli_main(int argc, char **argv)
 			return help(c);
 	struct args a;
 	int rc = args_parse(&a, &c->args, argc - 2, argv + 2);
+	a.argc = argc;
+	a.argv = argv;
 	return rc != STATUS_OK ? rc : c->exec(&a);
 }

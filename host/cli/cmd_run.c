@@ -11,6 +11,7 @@
 #include "config.h"
 #include "core/engine.h"
 #include "core/plugin_loader.h"
+#include "results/provenance.h"
 #include "results/run_dir.h"
 #include "scenario/paths.h"
 #include "scenario/scenario.h"
@@ -72,6 +73,8 @@ struct options {
 	size_t num_overrides;
 	int force, quiet, resume;
 	int tui; /* the dashboard is the front end */
+	int argc; /* the command line, for the results' provenance */
+	char **argv;
 };
 
 static int fail(const char *msg, int status)
@@ -92,6 +95,8 @@ static int options_from(struct options *o, const struct args *a)
 	o->resume = args_has(a, "--resume");
 	o->quiet = args_has(a, "--quiet");
 	o->tui = !strcmp(a->spec->command, "tui");
+	o->argc = a->argc;
+	o->argv = a->argv;
 	o->num_overrides = args_list(a, "--set", o->overrides, OVERRIDES_MAX);
 	if (o->num_overrides > OVERRIDES_MAX)
 		return args_error(a->spec, "too many --set options (at most %d)", OVERRIDES_MAX);
@@ -119,7 +124,28 @@ struct session {
 	struct scenario s;
 	struct engine e;
 	struct plugin_path pp;
+	struct provenance prov;
+	struct scenario_plugin_decls decls[SCENARIO_PLUGINS_MAX];
 };
+
+/* The results will record where they come from: the scenario as it ran, with its plugins'
+ * declarations, and the command line; a resumed run keeps its first start's. */
+static int session_provenance(struct session *r, const struct options *o, const char *dir,
+			      int resumed)
+{
+	for (size_t i = 0; i < r->e.num_plugins; i++) {
+		const struct plugin_file *pf = &r->e.plugins[i].file;
+		r->decls[i] = (struct scenario_plugin_decls){ pf->params, pf->entry.num_params,
+							      pf->path };
+	}
+	if (provenance_init(&r->prov, o->argc, o->argv) != 0 ||
+	    (resumed && provenance_resume(&r->prov, dir, o->argc, o->argv) != 0))
+		return -1;
+	r->prov.scenario = &r->s;
+	r->prov.plugins = r->decls;
+	r->e.provenance = &r->prov;
+	return 0;
+}
 
 /* o's scenario loaded into a fresh session; NULL on failure, said, *status the exit status. */
 static struct session *session_open(const struct options *o, int *status)
@@ -143,6 +169,7 @@ static struct session *session_open(const struct options *o, int *status)
 static void session_close(struct session *r)
 {
 	engine_close(&r->e);
+	provenance_free(&r->prov);
 	plugin_path_free(&r->pp);
 	scenario_free(&r->s);
 	free(r);
@@ -181,6 +208,8 @@ static int cmd_run(const struct options *o)
 	} else if (start == RUN_DIR_RESUME &&
 		   resume(e, out, kernel_warning, sizeof(kernel_warning), &err) != 0) {
 		status = fail(err.msg, STATUS_BAD_INPUT);
+	} else if (session_provenance(r, o, out, start == RUN_DIR_RESUME) != 0) {
+		status = fail("out of memory", STATUS_RUN_FAILED);
 	} else if (o->tui && tui_open(&tui, e, out, &err) != 0) {
 		status = fail(err.msg, STATUS_RUN_FAILED);
 	} else {

@@ -276,11 +276,19 @@ int results_write(const char *dir, const struct results *r, struct error *e)
 	if (files_make_dirs(dir, e) != 0)
 		return -1;
 
+	const struct provenance *p = r->provenance;
+	if (p && p->scenario && scenario_write(p->scenario, p->plugins, dir, RESULTS_SCENARIO,
+						e) != 0)
+		return -1;
 	json_error_t jerr;
 	json_t *root = document(r, &jerr);
 	if (!root)
 		return error_set(e, "%s/%s: cannot encode the results: %s", dir, RESULTS_METRICS,
 				 jerr.text);
+	if (p && provenance_add(p, root) != 0) {
+		json_decref(root);
+		return error_set(e, "%s/%s: out of memory", dir, RESULTS_METRICS);
+	}
 	int rc = json_io_write(root, dir, RESULTS_METRICS, e);
 	json_decref(root);
 	if (rc != 0)
