@@ -210,6 +210,9 @@ static int cmd_run(const struct options *o)
 		status = fail(err.msg, STATUS_BAD_INPUT);
 	} else if (session_provenance(r, o, out, start == RUN_DIR_RESUME) != 0) {
 		status = fail("out of memory", STATUS_RUN_FAILED);
+	} else if (scenario_write(s, r->decls, out, RESULTS_SCENARIO, &err) != 0) {
+		/* Before any training: a scenario that cannot be written back is refused now. */
+		status = fail(err.msg, STATUS_BAD_INPUT);
 	} else if (o->tui && tui_open(&tui, e, out, &err) != 0) {
 		status = fail(err.msg, STATUS_RUN_FAILED);
 	} else {

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "scenario/scenario.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,19 @@ static int absolute(const char *dir, const char *path, char *out, size_t size)
 	int len = path[0] == '/' || !*path ? snprintf(out, size, "%s", path)
 					   : snprintf(out, size, "%s/%s", dir, path);
 	return len >= 0 && (size_t)len < size ? 0 : -1;
+}
+
+/* A comment line, cut to what inih reads as one line: it only informs. */
+static void comment(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void comment(FILE *f, const char *fmt, ...)
+{
+	char line[INI_MAX_LINE - 4];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(f, "# %s\n", line);
 }
 
 /* One "key = value" line, refused when inih would read it back otherwise. */
@@ -138,16 +152,16 @@ static int write_scenario(FILE *f, const void *data, struct error *e)
 	size_t n;
 	const struct scenario_section *sections = scenario_sections(&n);
 
-	fprintf(f, "# The scenario as it ran: every key explicit, defaults included, paths "
-		"absolute.\n# From %s", s->ini.path);
+	comment(f, "The scenario as it ran: every key explicit, defaults included, paths "
+		"absolute.");
+	comment(f, "From %s", s->ini.path);
 	for (size_t i = 0; i < s->ini.count; i++)
 		if (s->ini.entries[i].overridden)
-			fprintf(f, "%s--set %s.%s=%s", i ? " " : " with ", s->ini.entries[i].section,
+			comment(f, "  --set %s.%s=%s", s->ini.entries[i].section,
 				s->ini.entries[i].key, s->ini.entries[i].value);
-	fputc('\n', f);
 	for (size_t i = 0; i < s->num_plugins; i++)
 		if (w->plugins[i].file)
-			fprintf(f, "# Plugin %s was loaded from %s\n", s->plugin_sections[i],
+			comment(f, "Plugin %s was loaded from %s", s->plugin_sections[i],
 				w->plugins[i].file);
 	for (size_t i = 0; i < n; i++) {
 		const struct scenario_section *sec = &sections[i];
