@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "cli/cmd.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "results/run_dir.h"
 #include "scenario/paths.h"
 #include "scenario/scenario.h"
+#include "ui/events.h"
 #include "ui/progress.h"
 #include "ui/tui.h"
 #include "util/blas.h"
@@ -44,6 +46,8 @@ const char cmd_usage[] =
 	"  --force              let run replace the results already in DIR\n"
 	"  --resume             continue the run in --out DIR from its last checkpoint\n"
 	"                       (or start it, when DIR holds neither checkpoint nor results)\n"
+	"  --events FILE        write the run's events to FILE as JSON lines (- for\n"
+	"                       stdout; the schema is in lethe(1))\n"
 	"  --quiet              print warnings and errors only\n"
 	"  --help, --version\n"
 	"\n"
@@ -53,7 +57,7 @@ const char cmd_usage[] =
 static const struct args_option run_options[] = {
 	{ "--out", ARGS_VALUE },	 { "--set", ARGS_LIST },  { "--plugin-path", ARGS_VALUE },
 	{ "--force", ARGS_FLAG },	 { "--resume", ARGS_FLAG }, { "--quiet", ARGS_FLAG },
-	{ NULL, ARGS_FLAG },
+	{ "--events", ARGS_VALUE },	 { NULL, ARGS_FLAG },
 };
 
 static const struct args_option check_options[] = {
@@ -69,6 +73,7 @@ struct options {
 	char scenario[SCENARIO_PATH_MAX];
 	const char *out;
 	const char *plugin_path;
+	const char *events; /* --events FILE, "-" for stdout */
 	const char *overrides[OVERRIDES_MAX];
 	size_t num_overrides;
 	int force, quiet, resume;
@@ -91,6 +96,7 @@ static int options_from(struct options *o, const struct args *a)
 	o->spec = a->spec;
 	o->out = args_get(a, "--out");
 	o->plugin_path = args_get(a, "--plugin-path");
+	o->events = args_get(a, "--events");
 	o->force = args_has(a, "--force");
 	o->resume = args_has(a, "--resume");
 	o->quiet = args_has(a, "--quiet");
@@ -177,6 +183,9 @@ static void session_close(struct session *r)
 
 static int cmd_run(const struct options *o)
 {
+	if (o->tui && o->events && !strcmp(o->events, "-"))
+		return args_error(o->spec, "--events - would write into the dashboard's terminal; "
+				  "give a file");
 	struct error err;
 	if (o->tui && tui_check_terminal(&err) != 0)
 		return fail(err.msg, STATUS_BAD_INPUT);
@@ -184,10 +193,21 @@ static int cmd_run(const struct options *o)
 		return args_error(o->spec, "--resume needs --out DIR, the run to continue");
 	if (blas_check_runnable(stderr) != 0)
 		return STATUS_BAD_INPUT;
+	FILE *events_file = NULL;
+	if (o->events && !(events_file = !strcmp(o->events, "-") ? stdout
+								  : fopen(o->events, "w"))) {
+		fprintf(stderr, "lethe: --events %s: cannot open: %s\n", o->events, strerror(errno));
+		return STATUS_BAD_INPUT;
+	}
+	struct events events;
+	events_init(&events, events_file);
 	int status = STATUS_OK, start = -1;
 	struct session *r = session_open(o, &status);
-	if (!r)
+	if (!r) {
+		if (events_file && events_file != stdout)
+			fclose(events_file);
 		return status;
+	}
 	struct scenario *s = &r->s;
 	struct engine *e = &r->e;
 	if (!o->quiet)
@@ -216,6 +236,8 @@ static int cmd_run(const struct options *o)
 	} else if (o->tui && tui_open(&tui, e, out, &err) != 0) {
 		status = fail(err.msg, STATUS_RUN_FAILED);
 	} else {
+		if (events_file)
+			engine_add_sink(e, events_event, &events);
 		if (tui) {
 			engine_add_sink(e, tui_event, tui);
 			engine_set_control(e, &(struct engine_control){ tui_poll, tui });
@@ -244,6 +266,11 @@ static int cmd_run(const struct options *o)
 	}
 	session_close(r);
 	run_dir_close(&dir);
+	if (events_file && events_file != stdout && fclose(events_file) != 0)
+		events.failed = 1;
+	if (events.failed && status == STATUS_OK)
+		status = fail("--events: a line could not be written; the stream is incomplete",
+			      STATUS_RUN_FAILED);
 	return status;
 }
 

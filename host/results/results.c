@@ -125,7 +125,7 @@ static json_t *figures_json(const struct forget_figures *f,
 
 static const char *const what_names[] = { "class", "task", "samples" };
 
-static json_t *unlearning_step(const struct results_unlearning *u)
+json_t *results_unlearning_json(const struct results_unlearning *u)
 {
 	const struct scenario_forget *f = u->forget;
 	const struct forget_figures *retrain =
@@ -174,7 +174,7 @@ static json_t *unlearning(const struct results *r)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < r->num_unlearning; i++)
-		a = append(a, unlearning_step(&r->unlearning[i]));
+		a = append(a, results_unlearning_json(&r->unlearning[i]));
 	return a;
 }
 

@@ -100,6 +100,10 @@ struct results {
  * name the file and the cause. */
 int results_write(const char *dir, const struct results *r, struct error *e);
 
+/* One forget step as metrics.json's "unlearning" lists it (a new reference), or NULL out of
+ * memory: the event stream sends the same object. */
+json_t *results_unlearning_json(const struct results_unlearning *u);
+
 /* Peak resident set size of this process in bytes (getrusage). */
 uint64_t results_peak_rss(void);
 
