@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#define ARGS_POSITIONAL_MAX 8
+#define ARGS_POSITIONAL_MAX 64
 #define ARGS_VALUES_MAX 512
 
 enum args_kind {

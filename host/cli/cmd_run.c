@@ -33,6 +33,7 @@ const char cmd_usage[] =
 	"                      (a bare name like quickstart also finds a shipped scenario)\n"
 	"  tui SCENARIO.ini    the same run under a full-screen dashboard (h for its keys)\n"
 	"  report DIR          draw DIR's results (a run's or a sweep's) into DIR/report.svg\n"
+	"  compare DIR...      one table of several runs' figures and differing settings\n"
 	"  sweep SWEEP.ini     run a grid of settings over seeds (lethe sweep --help)\n"
 	"  check SCENARIO.ini  validate a scenario and its plugins' parameters, no training\n"
 	"  plugins             list the plugins found, their versions and parameters\n"
