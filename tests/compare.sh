@@ -104,4 +104,18 @@ expect 2 "--format yaml: expected text, csv, markdown or json" "unknown format" 
 expect 2 "$TMP/til is task-incremental but $TMP/a is class-incremental" "mixed protocols" -- \
 	"$LETHE" compare "$TMP/a" "$TMP/til"
 expect 2 "compare needs one or more results directories" "no directory" -- "$LETHE" compare
+
+# lethe report of several runs: one page, shared axes, a line and four bars per run.
+expect 0 "wrote $TMP/runs.svg" "report of three runs" -- \
+	"$LETHE" report "$TMP/a" "$TMP/b" "$TMP/c" --out "$TMP/runs.svg"
+if command -v xmllint >/dev/null 2>&1; then
+	if xmllint --noout "$TMP/runs.svg" 2>"$TMP/err"; then ok "the runs' SVG is well-formed"
+	else not_ok "the runs' SVG is well-formed"; fi
+fi
+if [ "$(grep -o 'class="acc-line"' "$TMP/runs.svg" | wc -l)" -eq 3 ]; then ok "a line per run"
+else not_ok "a line per run"; fi
+expect 2 "several directories need --out FILE.svg" "several runs need --out" -- \
+	"$LETHE" report "$TMP/a" "$TMP/b"
+expect 2 "$TMP/sw: a sweep's results; several directories are drawn only as runs" \
+	"a sweep among several" -- "$LETHE" report "$TMP/a" "$TMP/sw" --out "$TMP/x.svg"
 finish
