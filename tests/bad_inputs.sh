@@ -2,7 +2,8 @@
 # The catalogue of bad inputs: each directory in tests/bad_inputs/ is one case, a scenario.ini
 # and whatever else it needs, run with the real binary and the real plugins. A case may hold
 #   cmd     lethe's arguments (default: run scenario.ini --out @WORK@/out); @WORK@ is the
-#           case's scratch directory, where its files are copied and lethe runs
+#           case's scratch directory, where its files are copied and lethe runs; --quiet and
+#           --plugin-path follow, but for compare
 #   setup   shell sourced in that directory first, to write data fixtures (helpers below)
 #   expect  line 1 the exit status, line 2 a fixed string the error line must contain
 #   limit   the memory (KiB) lethe runs under, for cases whose input asks for more than the
@@ -125,6 +126,8 @@ for case in "$CASES"/*/; do
 	# The arguments hold no blanks but @WORK@'s, which mktemp's name has none of.
 	# shellcheck disable=SC2046
 	set -- $(printf '%s\n' "$cmd" | sed "s|@WORK@|$work|g")
+	# compare reads results only: it takes neither option.
+	[ "$1" = compare ] || set -- "$@" --quiet --plugin-path "$PLUGINS"
 	limit=$(cat "$case/limit" 2>/dev/null)
 	(
 		cd "$work" || exit 1
@@ -135,7 +138,7 @@ for case in "$CASES"/*/; do
 			ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1"
 			export ASAN_OPTIONS="$ASAN_OPTIONS:max_allocation_size_mb=$((limit / 1024))"
 		fi
-		exec $TIMEOUT "$LETHE" "$@" --quiet --plugin-path "$PLUGINS"
+		exec $TIMEOUT "$LETHE" "$@"
 	) >"$work.out" 2>"$work.err"
 	got=$?
 

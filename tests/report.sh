@@ -128,7 +128,7 @@ check "report again with --quiet: exit 0, nothing printed" \
 expect 0 "usage: lethe report DIR" "help" -- "$LETHE" report --help
 expect 2 "report needs a results directory" "no directory" -- "$LETHE" report
 expect 2 "unknown option '--bogus'" "unknown option" -- "$LETHE" report "$TMP/run" --bogus
-expect 2 "unexpected argument '$TMP/part'" "two directories" -- \
+expect 2 "several directories need --out FILE.svg" "two directories without --out" -- \
 	"$LETHE" report "$TMP/run" "$TMP/part"
 
 # Bad input: exit 2, the file and the cause.

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#define ARGS_POSITIONAL_MAX 8
+#define ARGS_POSITIONAL_MAX 64
 #define ARGS_VALUES_MAX 512
 
 enum args_kind {
@@ -29,6 +29,8 @@ struct args_spec {
 
 struct args {
 	const struct args_spec *spec;
+	int argc;    /* the whole command line, program name included (cli_main sets it) */
+	char **argv;
 	size_t num_positional;
 	const char *positional[ARGS_POSITIONAL_MAX];
 	size_t num_values;

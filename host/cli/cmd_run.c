@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "cli/cmd.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +12,11 @@
 #include "config.h"
 #include "core/engine.h"
 #include "core/plugin_loader.h"
+#include "results/provenance.h"
 #include "results/run_dir.h"
 #include "scenario/paths.h"
 #include "scenario/scenario.h"
+#include "ui/events.h"
 #include "ui/progress.h"
 #include "ui/tui.h"
 #include "util/blas.h"
@@ -30,6 +33,7 @@ const char cmd_usage[] =
 	"                      (a bare name like quickstart also finds a shipped scenario)\n"
 	"  tui SCENARIO.ini    the same run under a full-screen dashboard (h for its keys)\n"
 	"  report DIR          draw DIR's results (a run's or a sweep's) into DIR/report.svg\n"
+	"  compare DIR...      one table of several runs' figures and differing settings\n"
 	"  sweep SWEEP.ini     run a grid of settings over seeds (lethe sweep --help)\n"
 	"  check SCENARIO.ini  validate a scenario and its plugins' parameters, no training\n"
 	"  plugins             list the plugins found, their versions and parameters\n"
@@ -43,6 +47,8 @@ const char cmd_usage[] =
 	"  --force              let run replace the results already in DIR\n"
 	"  --resume             continue the run in --out DIR from its last checkpoint\n"
 	"                       (or start it, when DIR holds neither checkpoint nor results)\n"
+	"  --events FILE        write the run's events to FILE as JSON lines (- for\n"
+	"                       stdout; the schema is in lethe(1))\n"
 	"  --quiet              print warnings and errors only\n"
 	"  --help, --version\n"
 	"\n"
@@ -52,7 +58,7 @@ const char cmd_usage[] =
 static const struct args_option run_options[] = {
 	{ "--out", ARGS_VALUE },	 { "--set", ARGS_LIST },  { "--plugin-path", ARGS_VALUE },
 	{ "--force", ARGS_FLAG },	 { "--resume", ARGS_FLAG }, { "--quiet", ARGS_FLAG },
-	{ NULL, ARGS_FLAG },
+	{ "--events", ARGS_VALUE },	 { NULL, ARGS_FLAG },
 };
 
 static const struct args_option check_options[] = {
@@ -68,10 +74,13 @@ struct options {
 	char scenario[SCENARIO_PATH_MAX];
 	const char *out;
 	const char *plugin_path;
+	const char *events; /* --events FILE, "-" for stdout */
 	const char *overrides[OVERRIDES_MAX];
 	size_t num_overrides;
 	int force, quiet, resume;
 	int tui; /* the dashboard is the front end */
+	int argc; /* the command line, for the results' provenance */
+	char **argv;
 };
 
 static int fail(const char *msg, int status)
@@ -88,10 +97,13 @@ static int options_from(struct options *o, const struct args *a)
 	o->spec = a->spec;
 	o->out = args_get(a, "--out");
 	o->plugin_path = args_get(a, "--plugin-path");
+	o->events = args_get(a, "--events");
 	o->force = args_has(a, "--force");
 	o->resume = args_has(a, "--resume");
 	o->quiet = args_has(a, "--quiet");
 	o->tui = !strcmp(a->spec->command, "tui");
+	o->argc = a->argc;
+	o->argv = a->argv;
 	o->num_overrides = args_list(a, "--set", o->overrides, OVERRIDES_MAX);
 	if (o->num_overrides > OVERRIDES_MAX)
 		return args_error(a->spec, "too many --set options (at most %d)", OVERRIDES_MAX);
@@ -119,7 +131,28 @@ struct session {
 	struct scenario s;
 	struct engine e;
 	struct plugin_path pp;
+	struct provenance prov;
+	struct scenario_plugin_decls decls[SCENARIO_PLUGINS_MAX];
 };
+
+/* The results will record where they come from: the scenario as it ran, with its plugins'
+ * declarations, and the command line; a resumed run keeps its first start's. */
+static int session_provenance(struct session *r, const struct options *o, const char *dir,
+			      int resumed)
+{
+	for (size_t i = 0; i < r->e.num_plugins; i++) {
+		const struct plugin_file *pf = &r->e.plugins[i].file;
+		r->decls[i] = (struct scenario_plugin_decls){ pf->params, pf->entry.num_params,
+							      pf->path };
+	}
+	if (provenance_init(&r->prov, o->argc, o->argv) != 0 ||
+	    (resumed && provenance_resume(&r->prov, dir, o->argc, o->argv) != 0))
+		return -1;
+	r->prov.scenario = &r->s;
+	r->prov.plugins = r->decls;
+	r->e.provenance = &r->prov;
+	return 0;
+}
 
 /* o's scenario loaded into a fresh session; NULL on failure, said, *status the exit status. */
 static struct session *session_open(const struct options *o, int *status)
@@ -143,6 +176,7 @@ static struct session *session_open(const struct options *o, int *status)
 static void session_close(struct session *r)
 {
 	engine_close(&r->e);
+	provenance_free(&r->prov);
 	plugin_path_free(&r->pp);
 	scenario_free(&r->s);
 	free(r);
@@ -150,6 +184,9 @@ static void session_close(struct session *r)
 
 static int cmd_run(const struct options *o)
 {
+	if (o->tui && o->events && !strcmp(o->events, "-"))
+		return args_error(o->spec, "--events - would write into the dashboard's terminal; "
+				  "give a file");
 	struct error err;
 	if (o->tui && tui_check_terminal(&err) != 0)
 		return fail(err.msg, STATUS_BAD_INPUT);
@@ -157,10 +194,21 @@ static int cmd_run(const struct options *o)
 		return args_error(o->spec, "--resume needs --out DIR, the run to continue");
 	if (blas_check_runnable(stderr) != 0)
 		return STATUS_BAD_INPUT;
+	FILE *events_file = NULL;
+	if (o->events && !(events_file = !strcmp(o->events, "-") ? stdout
+								  : fopen(o->events, "w"))) {
+		fprintf(stderr, "lethe: --events %s: cannot open: %s\n", o->events, strerror(errno));
+		return STATUS_BAD_INPUT;
+	}
+	struct events events;
+	events_init(&events, events_file);
 	int status = STATUS_OK, start = -1;
 	struct session *r = session_open(o, &status);
-	if (!r)
+	if (!r) {
+		if (events_file && events_file != stdout)
+			fclose(events_file);
 		return status;
+	}
 	struct scenario *s = &r->s;
 	struct engine *e = &r->e;
 	if (!o->quiet)
@@ -181,9 +229,16 @@ static int cmd_run(const struct options *o)
 	} else if (start == RUN_DIR_RESUME &&
 		   resume(e, out, kernel_warning, sizeof(kernel_warning), &err) != 0) {
 		status = fail(err.msg, STATUS_BAD_INPUT);
+	} else if (session_provenance(r, o, out, start == RUN_DIR_RESUME) != 0) {
+		status = fail("out of memory", STATUS_RUN_FAILED);
+	} else if (scenario_write(s, r->decls, out, RESULTS_SCENARIO, &err) != 0) {
+		/* Before any training: a scenario that cannot be written back is refused now. */
+		status = fail(err.msg, STATUS_BAD_INPUT);
 	} else if (o->tui && tui_open(&tui, e, out, &err) != 0) {
 		status = fail(err.msg, STATUS_RUN_FAILED);
 	} else {
+		if (events_file)
+			engine_add_sink(e, events_event, &events);
 		if (tui) {
 			engine_add_sink(e, tui_event, tui);
 			engine_set_control(e, &(struct engine_control){ tui_poll, tui });
@@ -212,6 +267,11 @@ static int cmd_run(const struct options *o)
 	}
 	session_close(r);
 	run_dir_close(&dir);
+	if (events_file && events_file != stdout && fclose(events_file) != 0)
+		events.failed = 1;
+	if (events.failed && status == STATUS_OK)
+		status = fail("--events: a line could not be written; the stream is incomplete",
+			      STATUS_RUN_FAILED);
 	return status;
 }
 

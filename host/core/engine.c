@@ -624,6 +624,7 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 		.blas_library = blas_library(library, sizeof(library)),
 		.blas_kernel = blas_kernel(),
 		.blas_threads = e->s->threads,
+		.provenance = e->provenance,
 	};
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -193,6 +193,7 @@ struct engine {
 	int resume_step;	  /* ... from the middle of step `step`, where `at` stands */
 	char resumed_kernel[64];  /* the BLAS kernel that wrote the checkpoint ("": unknown) */
 	uint64_t checkpoint_batches; /* batches_done at the last checkpoint */
+	const struct provenance *provenance; /* the front end's, written with the results */
 };
 
 /* Loads the data, builds the tasks and the model, loads and creates the plugins (checking each

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <jansson.h>
 
 #include "report/report_run.h"
+#include "report/report_runs.h"
 #include "report/report_sweep.h"
 #include "results/results.h"
 #include "util/files.h"
@@ -92,5 +94,54 @@ enum report_status report_write(const char *dir, struct error *e)
 		results_doc_free(&p.run);
 	/* The pages point into the documents: they go last. */
 	json_decref(root);
+	return status;
+}
+
+struct runs_page {
+	const struct results_doc *runs;
+	const char *const *labels;
+	size_t n;
+};
+
+static int write_runs(FILE *f, const void *data, struct error *e)
+{
+	(void)e;
+	const struct runs_page *p = data;
+	return report_runs_draw(p->runs, p->labels, p->n, f);
+}
+
+enum report_status report_write_runs(const char *const *dirs, size_t n, const char *out,
+				     struct error *e)
+{
+	struct results_doc *runs = calloc(n, sizeof(*runs));
+	if (!runs) {
+		error_set(e, "out of memory");
+		return REPORT_WRITE_FAILED;
+	}
+	enum report_status status = REPORT_OK;
+	size_t loaded = 0;
+	for (; loaded < n; loaded++) {
+		char path[PATH_MAX];
+		int kind = results_in(dirs[loaded], path, e);
+		if (kind == 1)
+			error_set(e, "%s: a sweep's results; several directories are drawn only as "
+				  "runs", dirs[loaded]);
+		if (kind != 0 || results_load(&runs[loaded], path, e) != 0) {
+			status = REPORT_BAD_INPUT;
+			break;
+		}
+	}
+	char dir[PATH_MAX];
+	const char *slash = strrchr(out, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - out) : 1, slash ? out : ".");
+	if (slash == out)
+		snprintf(dir, sizeof(dir), "/");
+	struct runs_page p = { runs, dirs, n };
+	if (status == REPORT_OK &&
+	    files_replace(dir, slash ? slash + 1 : out, 0666, write_runs, &p, e) != 0)
+		status = REPORT_WRITE_FAILED;
+	for (size_t i = 0; i < loaded; i++)
+		results_doc_free(&runs[i]);
+	free(runs);
 	return status;
 }

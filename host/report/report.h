@@ -2,6 +2,8 @@
 #ifndef LETHE_REPORT_H
 #define LETHE_REPORT_H
 
+#include <stddef.h>
+
 #include "util/error.h"
 
 enum report_status {
@@ -15,5 +17,10 @@ enum report_status {
  * the old page or the new one whole. An error names the file and the cause (for a malformed
  * file: the line and column, or the key at fault). */
 enum report_status report_write(const char *dir, struct error *e);
+
+/* Draws the runs in dirs[0..n) (each a run's directory) on shared axes (report_runs.h) into
+ * out, written the same way. */
+enum report_status report_write_runs(const char *const *dirs, size_t n, const char *out,
+				     struct error *e);
 
 #endif

@@ -125,7 +125,7 @@ static json_t *figures_json(const struct forget_figures *f,
 
 static const char *const what_names[] = { "class", "task", "samples" };
 
-static json_t *unlearning_step(const struct results_unlearning *u)
+json_t *results_unlearning_json(const struct results_unlearning *u)
 {
 	const struct scenario_forget *f = u->forget;
 	const struct forget_figures *retrain =
@@ -174,7 +174,7 @@ static json_t *unlearning(const struct results *r)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < r->num_unlearning; i++)
-		a = append(a, unlearning_step(&r->unlearning[i]));
+		a = append(a, results_unlearning_json(&r->unlearning[i]));
 	return a;
 }
 
@@ -276,11 +276,19 @@ int results_write(const char *dir, const struct results *r, struct error *e)
 	if (files_make_dirs(dir, e) != 0)
 		return -1;
 
+	const struct provenance *p = r->provenance;
+	if (p && p->scenario && scenario_write(p->scenario, p->plugins, dir, RESULTS_SCENARIO,
+						e) != 0)
+		return -1;
 	json_error_t jerr;
 	json_t *root = document(r, &jerr);
 	if (!root)
 		return error_set(e, "%s/%s: cannot encode the results: %s", dir, RESULTS_METRICS,
 				 jerr.text);
+	if (p && provenance_add(p, root) != 0) {
+		json_decref(root);
+		return error_set(e, "%s/%s: out of memory", dir, RESULTS_METRICS);
+	}
 	int rc = json_io_write(root, dir, RESULTS_METRICS, e);
 	json_decref(root);
 	if (rc != 0)

@@ -13,6 +13,7 @@
 #include <lethe/host.h>
 
 #include "results/metrics.h"
+#include "results/provenance.h"
 #include "scenario/scenario.h"
 #include "util/error.h"
 
@@ -21,6 +22,7 @@
 #define RESULTS_ACCURACY "accuracy.csv"
 #define RESULTS_CHECKPOINT "checkpoint.lethe" /* core/checkpoint.h */
 #define RESULTS_REPORT "report.svg"	       /* report/report.h */
+#define RESULTS_SCENARIO "scenario.ini"	       /* the scenario as it ran */
 
 struct results_task {
 	size_t num_classes;
@@ -75,6 +77,7 @@ struct results {
 	const char *blas_library;   /* "OpenBLAS 0.3.21" */
 	const char *blas_kernel;    /* openblas_get_corename's */
 	int blas_threads;
+	const struct provenance *provenance; /* NULL: none recorded (tests) */
 };
 
 /* Writes DIR/metrics.json and DIR/accuracy.csv, creating DIR if needed. metrics.json holds:
@@ -89,12 +92,17 @@ struct results {
  * "inter_task_confusion" (after the last step done; null but for class-incremental runs) and
  * "inter_task_confusion_per_step",
  * "plugin_metrics" ({"PLUGIN": {"KEY": value, ...}, ...}), "blas" ({"library": ...,
- * "kernel": ..., "threads": N}). The summary figures are those
+ * "kernel": ..., "threads": N}), and with a provenance its keys (provenance_add), after
+ * DIR/scenario.ini (scenario_write) when it holds the scenario. The summary figures are those
  * of the rows done, null while rows_done is 0. Numbers carry 17 significant digits, so they
  * read back exactly; NaN and infinities, which JSON lacks, are written as null. accuracy.csv:
  * a header "step,task_1,...", then a row "untrained,..." and one row per step (%.17g). Errors
  * name the file and the cause. */
 int results_write(const char *dir, const struct results *r, struct error *e);
+
+/* One forget step as metrics.json's "unlearning" lists it (a new reference), or NULL out of
+ * memory: the event stream sends the same object. */
+json_t *results_unlearning_json(const struct results_unlearning *u);
 
 /* Peak resident set size of this process in bytes (getrusage). */
 uint64_t results_peak_rss(void);

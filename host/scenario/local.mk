@@ -2,5 +2,5 @@
 host_liblethe_la_SOURCES += \
 	%D%/ini.c %D%/ini.h \
 	%D%/params.c %D%/params.h \
-	%D%/scenario.c %D%/scenario.h \
+	%D%/scenario.c %D%/scenario_write.c %D%/scenario.h \
 	%D%/paths.c %D%/paths.h

@@ -149,6 +149,23 @@ struct scenario_section {
 /* The built-in sections, in the order a scenario file usually gives them. */
 const struct scenario_section *scenario_sections(size_t *count);
 
+/* A plugin's section as a run resolved it: the plugin's own declarations (its keys and their
+ * defaults), and the file it was loaded from (NULL: not said). */
+struct scenario_plugin_decls {
+	const lethe_param_decl *decls;
+	size_t count;
+	const char *file;
+};
+
+/* Writes dir/name (files_replace) as the scenario s ran: every key of every built-in section,
+ * forget step and plugin section (plugins[i] declares s->plugins[i]'s) explicit, its value as
+ * given or its default, the resolved name, and paths (plugin files, data.dir) made absolute,
+ * so that `lethe run dir/name` repeats the run from any directory. Comments at the top say
+ * where it came from (the file, the --set overrides). A value an INI file cannot hold (" ;"
+ * would start a comment) is an error naming the key. */
+int scenario_write(const struct scenario *s, const struct scenario_plugin_decls *plugins,
+		   const char *dir, const char *name, struct error *e);
+
 void scenario_free(struct scenario *s);
 
 #endif

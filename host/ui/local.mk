@@ -3,6 +3,7 @@
 noinst_LTLIBRARIES += host/ui/libui.la
 host_ui_libui_la_SOURCES = \
 	%D%/progress.c %D%/progress.h \
+	%D%/events.c %D%/events.h \
 	%D%/dashboard.c %D%/dashboard.h \
 	%D%/view.c %D%/view.h \
 	%D%/tui.c %D%/tui_check.c %D%/tui.h

@@ -4,7 +4,6 @@
 
 #include "results/metrics.h"
 
-#define REDRAW_SECONDS 0.1
 
 void progress_init(struct progress *p, FILE *out, int tty, int quiet)
 {
@@ -95,7 +94,7 @@ void progress_event(void *ctx, const struct event *ev)
 		p->step_samples = ev->samples_done;
 		break;
 	case EVENT_BATCH:
-		if (!p->tty || p->quiet || ev->elapsed - p->last_draw < REDRAW_SECONDS)
+		if (!p->tty || p->quiet || ev->elapsed - p->last_draw < PROGRESS_REDRAW_SECONDS)
 			break;
 		p->last_draw = ev->elapsed;
 		progress_format_batch(p, ev, line, sizeof(line));
@@ -104,7 +103,7 @@ void progress_event(void *ctx, const struct event *ev)
 		p->line_open = 1;
 		break;
 	case EVENT_FORGET_PROGRESS:
-		if (!p->tty || p->quiet || ev->elapsed - p->last_draw < REDRAW_SECONDS)
+		if (!p->tty || p->quiet || ev->elapsed - p->last_draw < PROGRESS_REDRAW_SECONDS)
 			break;
 		p->last_draw = ev->elapsed;
 		progress_format_forget(ev, line, sizeof(line));

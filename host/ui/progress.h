@@ -8,6 +8,9 @@
 
 #include "core/engine.h"
 
+/* The live line's cadence, which the event stream's loss lines share. */
+#define PROGRESS_REDRAW_SECONDS 0.1
+
 struct progress {
 	FILE *out;
 	int tty;
