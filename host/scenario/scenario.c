@@ -61,9 +61,9 @@ static const lethe_param_decl data_decls[DAT_COUNT] = {
 			       "test samples kept per task (0: all)"),
 	[DAT_MEAN] = PARAM("mean", LETHE_PARAM_STRING, "", 0, 0, NULL,
 			   "per channel, comma-separated: a pixel p becomes (p / 255 - mean) / "
-			   "std (default 0)"),
+			   "std (empty: 0)"),
 	[DAT_STD] = PARAM("std", LETHE_PARAM_STRING, "", 0, 0, NULL,
-			  "per channel, comma-separated, above 0 (default 1)"),
+			  "per channel, comma-separated, above 0 (empty: 1)"),
 	[DAT_CROP] = PARAM("crop", LETHE_PARAM_INT, "0", 0, 1024, NULL,
 			   "training batches: a random crop of the image zero-padded by this "
 			   "many pixels, of the image's size (0: none)"),
@@ -526,7 +526,7 @@ static int read_channels(struct scenario *s, const char *key, const char *text,
 	lethe_param_value v[16]; /* more than any source has: a count that differs is named */
 	size_t n;
 
-	if (!ini_get(&s->ini, "data", key))
+	if (!*text) /* the default, empty: no normalisation */
 		return 0;
 	if (scenario_values(s, "data", key, text, decl, v, COUNT(v), &n, e) < 0)
 		return -1;
@@ -541,6 +541,13 @@ static int read_channels(struct scenario *s, const char *key, const char *text,
 	return 0;
 }
 
+int scenario_key_applies(const struct scenario *s, const char *section, const char *key)
+{
+	if (!strcmp(section, "data") && !strcmp(key, "labels"))
+		return s->data == DATA_CIFAR100;
+	return 1;
+}
+
 /* The source's format, channels and directory. */
 static int read_source(struct scenario *s, const lethe_param_value *v, struct error *e)
 {
@@ -548,7 +555,7 @@ static int read_source(struct scenario *s, const lethe_param_value *v, struct er
 	const char *dir = v[DAT_DIR].s;
 
 	s->data = (enum data_source)v[DAT_SOURCE].i;
-	if (s->data != DATA_CIFAR100 && ini_get(&s->ini, "data", "labels"))
+	if (!scenario_key_applies(s, "data", "labels") && ini_get(&s->ini, "data", "labels"))
 		return scenario_fail(s, "data", "labels", e, "[data] labels applies to source = "
 				     "cifar100 only, and source is %s (%s)", source_names[s->data],
 				     scenario_origin(s, "data", "source", where, sizeof(where)));

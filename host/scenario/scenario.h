@@ -149,6 +149,10 @@ struct scenario_section {
 /* The built-in sections, in the order a scenario file usually gives them. */
 const struct scenario_section *scenario_sections(size_t *count);
 
+/* Whether section.key means anything in s (e.g. [data] labels only with source = cifar100): a
+ * key that does not apply is refused when given, and not written by scenario_write. */
+int scenario_key_applies(const struct scenario *s, const char *section, const char *key);
+
 /* A plugin's section as a run resolved it: the plugin's own declarations (its keys and their
  * defaults), and the file it was loaded from (NULL: not said). */
 struct scenario_plugin_decls {
@@ -159,7 +163,7 @@ struct scenario_plugin_decls {
 
 /* Writes dir/name (files_replace) as the scenario s ran: every key of every built-in section,
  * forget step and plugin section (plugins[i] declares s->plugins[i]'s) explicit, its value as
- * given or its default, the resolved name, and paths (plugin files, data.dir) made absolute,
+ * given or its default (a key that does not apply, not at all), the resolved name, and paths (plugin files, data.dir) made absolute,
  * so that `lethe run dir/name` repeats the run from any directory. Comments at the top say
  * where it came from (the file, the --set overrides). A value an INI file cannot hold (" ;"
  * would start a comment) is an error naming the key. */

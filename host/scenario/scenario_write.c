@@ -110,6 +110,8 @@ static int put_section(FILE *f, const struct writer *w, const char *section,
 		const struct ini_entry *en = ini_get(&s->ini, section, key);
 		const char *value = en ? en->value : decls[k].default_value;
 		char buf[SCENARIO_PATH_MAX * 2];
+		if (!en && !scenario_key_applies(s, section, key))
+			continue;
 		if (!value)
 			value = "";
 		if (!strcmp(section, "scenario") && !strcmp(key, "name")) {
