@@ -28,8 +28,8 @@ from lethe_twin.persample import SquaredGrads  # noqa: E402
 from lethe_twin.strategies import registry  # noqa: E402
 
 
-def reference_squares(model, x, targets, fn, weights):
-    """sum_n w_n g_n^2 with g_n from functorch, sample by sample."""
+def reference_squares(model, x, targets, fn, weights, absolute=False):
+    """sum_n w_n g_n^2 (absolute: |g_n|) with g_n from functorch, sample by sample."""
     import functorch
     fmodel, params, buffers = functorch.make_functional_with_buffers(model)
 
@@ -38,7 +38,8 @@ def reference_squares(model, x, targets, fn, weights):
 
     grads = functorch.vmap(functorch.grad(one), in_dims=(None, None, 0, 0))(
         params, buffers, x, targets)
-    return [(g * g * weights.view(-1, *([1] * (g.dim() - 1)))).sum(0) for g in grads]
+    sq = torch.abs if absolute else torch.square
+    return [(sq(g) * weights.view(-1, *([1] * (g.dim() - 1)))).sum(0) for g in grads]
 
 
 def build(text, shape, classes=10):
@@ -65,16 +66,17 @@ class PerSample(unittest.TestCase):
             return (torch.log_softmax(logits, 1)[0] * onehot).sum()
 
         onehot = torch.nn.functional.one_hot(labels, 10).float()
-        want = reference_squares(model, x, onehot, fn, w)
-        sq = SquaredGrads(model)
-        params = list(model.parameters())
-        acc = {p: torch.zeros_like(p) for p in params}
-        logp = torch.log_softmax(sq.forward(x), 1)
-        sq.accumulate(logp.gather(1, labels[:, None]).sum(), w, acc)
-        for p, ref in zip(params, want):
-            # float sums of a few hundred terms: relative 1e-4 of the largest entry
-            tol = 1e-4 * float(ref.abs().max()) + 1e-12
-            self.assertLess(float((acc[p] - ref).abs().max()), tol, p.shape)
+        for absolute in (False, True):  # EWC's squares, MAS's absolute values
+            want = reference_squares(model, x, onehot, fn, w, absolute)
+            sq = SquaredGrads(model)
+            params = list(model.parameters())
+            acc = {p: torch.zeros_like(p) for p in params}
+            logp = torch.log_softmax(sq.forward(x), 1)
+            sq.accumulate(logp.gather(1, labels[:, None]).sum(), w, acc, absolute)
+            for p, ref in zip(params, want):
+                # float sums of a few hundred terms: relative 1e-4 of the largest entry
+                tol = 1e-4 * float(ref.abs().max()) + 1e-12
+                self.assertLess(float((acc[p] - ref).abs().max()), tol, p.shape)
 
     def test_mlp(self):
         self.check("dense 32, relu, dense 16, relu, dense", (1, 6, 6))

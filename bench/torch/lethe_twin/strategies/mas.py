@@ -11,9 +11,8 @@ the end of the last task, and later tasks add lambda sum_k Omega_k (theta_k - th
 import torch
 
 from ..params import Param
+from ..persample import SquaredGrads
 from .base import Strategy
-
-PERSAMPLE_FLOATS = 1 << 24  # per-sample gradients held at once (rows x parameters)
 
 
 class MAS(Strategy):
@@ -36,32 +35,23 @@ class MAS(Strategy):
 
     def importance(self, task):
         """1/N sum_n |d ||f(x_n)||^2 / d theta| over the task's (sampled) training samples."""
-        import functorch
         run = self.run
         pos = task.train
         k = self.values["samples"]
         if k and k < len(pos):
             pos = pos[torch.randperm(len(pos), generator=self.gen)[:k].sort().values]
         cls = run.allowed[task.index] if run.protocol == "task-incremental" else None
-        P = sum(p.numel() for p in self.params)
-        rows = max(1, min(self.values["chunk"], PERSAMPLE_FLOATS // P))
-        acc = [torch.zeros_like(p) for p in self.params]
+        acc = {p: torch.zeros_like(p) for p in self.params}
+        sq = SquaredGrads(run.model)
+        rows = self.values["chunk"]
         with run.evaluating():
-            fmodel, params, buffers = functorch.make_functional_with_buffers(run.model)
-            params = tuple(p.detach() for p in params)  # no graph into the importances
-
-            def norm2(ps, x):
-                out = fmodel(ps, buffers, x[None])[0]
-                if cls is not None:
-                    out = out[cls]
-                return (out * out).sum()
-
-            per_sample = functorch.vmap(functorch.grad(norm2), in_dims=(None, 0))
             for at in range(0, len(pos), rows):
                 x, _ = run.inputs(pos[at:at + rows], task.index)
-                for a, g in zip(acc, per_sample(params, x)):
-                    a += g.abs().sum(0)
-        return [a / len(pos) for a in acc]
+                out = sq.forward(x)
+                if cls is not None:
+                    out = out[:, cls]
+                sq.accumulate((out * out).sum(), torch.ones(len(x)), acc, absolute=True)
+        return [acc[p] / len(pos) for p in self.params]
 
     def after_task(self, task):
         for o, new in zip(self.omega, self.importance(task)):
