@@ -1,12 +1,13 @@
 #!/usr/bin/python3
-"""Tests of the fidelity twin's parts (seconds; no Fashion-MNIST needed):
+"""Tests of the fidelity twin's parts (about a minute; no Fashion-MNIST needed):
 
     /usr/bin/python3 bench/torch/test_twin.py [-v]
 
-Per-sample squared gradients against functorch's vmap(grad) on the MLP, the CNN and a ResNet;
-the exact Fisher against a loop over samples and classes; the metrics on a hand-made matrix; the
-scenario reader's refusals; tasks, subsets, the transform and the initialisations; and a whole
-run of the protocol on CIFAR-format fixture files.
+Per-sample squared and absolute gradients against functorch's vmap(grad) on the MLP, the CNN
+and a ResNet; the exact Fisher against a loop over samples and classes; the metrics on a
+hand-made matrix; the scenario reader's refusals; tasks, subsets, the transform and the
+initialisations; whole runs of the protocol on CIFAR-format fixture files; each strategy's
+parts against hand computations (Baselines: issue 18's).
 """
 import json
 import math
