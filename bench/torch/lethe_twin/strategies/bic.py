@@ -95,8 +95,8 @@ class BiC(Strategy):
             if self.values["holdout"] > 0 and n_new:
                 self.v = max(1, round(self.values["holdout"] * ex.per_group(groups)))
         v = self.v
-        old_v = (lambda t, c: min(v, len(next(p for tt, cc, p in ex.groups
-                                             if (tt, cc) == (t, c))) - 1)) if v else None
+        sizes = {(t, c): len(p) for t, c, p in ex.groups}
+        old_v = (lambda t, c: max(0, min(v, sizes[t, c] - 1))) if v else None
         pos, tasks = ex.rows(skip=old_v)
         if v:
             held_pos, held_tasks = [], []
@@ -112,7 +112,7 @@ class BiC(Strategy):
                 held_tasks.append(torch.full((len(pick),), task.index, dtype=torch.int64))
                 self.held_ids.update(((task.index << 32) | pick).tolist())
             self.held = torch.cat(held_pos), torch.cat(held_tasks)
-        self.spread.start(run, pos, tasks, len(task.train))
+        self.spread.start(run, pos, tasks, task)
 
     def before_epoch(self, task, epoch):
         self.spread.epoch()

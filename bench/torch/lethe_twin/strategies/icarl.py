@@ -58,7 +58,7 @@ class ICaRL(Strategy):
             for p in self.old.parameters():
                 p.requires_grad_(False)
         pos, tasks = self.exemplars.rows()
-        self.spread.start(run, pos, tasks, len(task.train))
+        self.spread.start(run, pos, tasks, task)
 
     def before_epoch(self, task, epoch):
         self.spread.epoch()

@@ -101,7 +101,7 @@ class Exemplars:
         augmentation) and shrinks the earlier sets to the new share."""
         run = self.run
         m = self.per_group(len(self.groups) + len(task.classes))
-        self.groups = [(t, c, pos[:m]) for t, c, pos in self.groups]
+        self.groups = [(t, c, pos[:m]) for t, c, pos in self.groups if m > 0]
         ys = run.train.y[task.train]
         for c in task.classes:
             pos = task.train[ys == c]
@@ -146,8 +146,10 @@ class Spread:
         self.pos = self.tasks = None
         self.order, self.batches = None, 1
 
-    def start(self, run, pos, tasks, samples):
+    def start(self, run, pos, tasks, task):
         self.run, self.pos, self.tasks = run, pos, tasks
+        first = 0 if run.scn.baseline == "joint" else task.index
+        samples = sum(len(t.train) for t in run.tasks[first:task.index + 1])
         self.batches = max(1, -(-samples // run.batch_size))
 
     def epoch(self):

@@ -80,9 +80,10 @@ class SI(Strategy):
         for w in self.big_omega:
             top = float(w.max())
             if self.values["guard"] == "refuse":
-                if self.run.lr * 2 * self.lam * top >= limit:
-                    raise fail(f"si: lr*2*lambda*Omega reaches {self.run.lr * 2 * self.lam * top:.4g}"
-                               f" >= {limit:g}: SGD would diverge; use lambda < "
+                reach = self.run.lr * 2 * self.lam * top
+                if reach >= limit:
+                    raise fail(f"si: lr*2*lambda*Omega reaches {reach:.4g} >= {limit:g}: SGD "
+                               f"would diverge; use lambda < "
                                f"{limit / (2 * self.run.lr * top):.4g} or guard = cap")
                 continue
             cap = 0.9 * limit / (2 * self.run.lr * self.lam)
