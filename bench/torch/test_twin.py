@@ -1,12 +1,13 @@
 #!/usr/bin/python3
-"""Tests of the fidelity twin's parts (seconds; no Fashion-MNIST needed):
+"""Tests of the fidelity twin's parts (about a minute; no Fashion-MNIST needed):
 
     /usr/bin/python3 bench/torch/test_twin.py [-v]
 
-Per-sample squared gradients against functorch's vmap(grad) on the MLP, the CNN and a ResNet;
-the exact Fisher against a loop over samples and classes; the metrics on a hand-made matrix; the
-scenario reader's refusals; tasks, subsets, the transform and the initialisations; and a whole
-run of the protocol on CIFAR-format fixture files.
+Per-sample squared and absolute gradients against functorch's vmap(grad) on the MLP, the CNN
+and a ResNet; the exact Fisher against a loop over samples and classes; the metrics on a
+hand-made matrix; the scenario reader's refusals; tasks, subsets, the transform and the
+initialisations; whole runs of the protocol on CIFAR-format fixture files; each strategy's
+parts against hand computations (Baselines: issue 18's).
 """
 import json
 import math
@@ -28,8 +29,8 @@ from lethe_twin.persample import SquaredGrads  # noqa: E402
 from lethe_twin.strategies import registry  # noqa: E402
 
 
-def reference_squares(model, x, targets, fn, weights):
-    """sum_n w_n g_n^2 with g_n from functorch, sample by sample."""
+def reference_squares(model, x, targets, fn, weights, absolute=False):
+    """sum_n w_n g_n^2 (absolute: |g_n|) with g_n from functorch, sample by sample."""
     import functorch
     fmodel, params, buffers = functorch.make_functional_with_buffers(model)
 
@@ -38,7 +39,8 @@ def reference_squares(model, x, targets, fn, weights):
 
     grads = functorch.vmap(functorch.grad(one), in_dims=(None, None, 0, 0))(
         params, buffers, x, targets)
-    return [(g * g * weights.view(-1, *([1] * (g.dim() - 1)))).sum(0) for g in grads]
+    sq = torch.abs if absolute else torch.square
+    return [(sq(g) * weights.view(-1, *([1] * (g.dim() - 1)))).sum(0) for g in grads]
 
 
 def build(text, shape, classes=10):
@@ -65,16 +67,17 @@ class PerSample(unittest.TestCase):
             return (torch.log_softmax(logits, 1)[0] * onehot).sum()
 
         onehot = torch.nn.functional.one_hot(labels, 10).float()
-        want = reference_squares(model, x, onehot, fn, w)
-        sq = SquaredGrads(model)
-        params = list(model.parameters())
-        acc = {p: torch.zeros_like(p) for p in params}
-        logp = torch.log_softmax(sq.forward(x), 1)
-        sq.accumulate(logp.gather(1, labels[:, None]).sum(), w, acc)
-        for p, ref in zip(params, want):
-            # float sums of a few hundred terms: relative 1e-4 of the largest entry
-            tol = 1e-4 * float(ref.abs().max()) + 1e-12
-            self.assertLess(float((acc[p] - ref).abs().max()), tol, p.shape)
+        for absolute in (False, True):  # EWC's squares, MAS's absolute values
+            want = reference_squares(model, x, onehot, fn, w, absolute)
+            sq = SquaredGrads(model)
+            params = list(model.parameters())
+            acc = {p: torch.zeros_like(p) for p in params}
+            logp = torch.log_softmax(sq.forward(x), 1)
+            sq.accumulate(logp.gather(1, labels[:, None]).sum(), w, acc, absolute)
+            for p, ref in zip(params, want):
+                # float sums of a few hundred terms: relative 1e-4 of the largest entry
+                tol = 1e-4 * float(ref.abs().max()) + 1e-12
+                self.assertLess(float((acc[p] - ref).abs().max()), tol, p.shape)
 
     def test_mlp(self):
         self.check("dense 32, relu, dense 16, relu, dense", (1, 6, 6))
@@ -428,18 +431,361 @@ class Strategies(unittest.TestCase):
             b = batch(0, at)
             reh.on_batch(b)
             self.assertEqual(b.n, b.n_host, "no replay while the first task is learned")
-        self.assertEqual((reh.count, reh.seen), (10, len(stream)))
-        stored = sorted(int(i) for i in reh.ids[:reh.count])
+        self.assertEqual((reh.memory.count, reh.memory.seen), (10, len(stream)))
+        stored = sorted(int(i) for i in reh.memory.ids[:reh.memory.count])
         self.assertEqual(len(set(stored)), 10)
         self.assertTrue(any(i >= int(stream[10]) for i in stored), "the reservoir replaced")
         reh.on_batch(batch(0, 0, epoch=1))
-        self.assertEqual(reh.seen, len(stream), "a sample is offered once")
-        self.assertEqual(sorted(int(i) for i in reh.ids[:reh.count]), stored)
+        self.assertEqual(reh.memory.seen, len(stream), "a sample is offered once")
+        self.assertEqual(sorted(int(i) for i in reh.memory.ids[:reh.memory.count]), stored)
         b = batch(1, 0)
         reh.on_batch(b)
         self.assertEqual(b.n, b.n_host + 4)
         self.assertTrue(set(b.ids[b.n_host:].tolist()) <= set(stored))
         self.assertEqual(len(set(b.ids[b.n_host:].tolist())), 4, "without replacement")
+
+
+
+def fake_run(model, lr=0.1, momentum=0.0):
+    """The little of protocol.Run that a strategy's arithmetic reads."""
+    import types
+    return types.SimpleNamespace(model=model, lr=lr, momentum=momentum,
+                                 generator=lambda *a: torch.Generator().manual_seed(1))
+
+
+class Baselines(unittest.TestCase):
+    """The issue-18 strategies' parts against hand computations."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        cifar10_fixture(os.path.join(self.tmp.name, "cifar-10-batches-bin"))
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def prepare(self, *sets, model=SMALL):
+        path = write(os.path.join(self.tmp.name, "s.ini"),
+                     BASE.format(plugins="", dir=self.tmp.name, model=model, extra=""))
+        scn = scenario.load(path, ("data.max_train=12",) + sets, registry)
+        return protocol.prepare(scn, registry, quiet=True)
+
+    def test_si_path_integral(self):
+        from lethe_twin.strategies.si import SI
+        model = torch.nn.Linear(1, 1)  # theta = (w, b)
+        si = SI(fake_run(model), {"lambda": 0.5, "xi": 0.1, "guard": "cap"})
+        w, b = model.weight, model.bias
+
+        def set_theta(tw, tb):
+            with torch.no_grad():
+                w.fill_(tw)
+                b.fill_(tb)
+
+        def step(g, theta):
+            w.grad, b.grad = torch.full_like(w, g[0]), torch.full_like(b, g[1])
+            si.on_gradient(None)
+            set_theta(*theta)
+            si.after_batch(None)
+
+        set_theta(1.0, 2.0)
+        si.before_task(None)
+        step((2.0, -1.0), (0.8, 2.1))   # omega += -g * delta = (0.4, 0.1)
+        step((1.0, 0.5), (0.7, 2.0))    # omega += (0.1, 0.05)
+        si.after_task(None)             # Delta = (-0.3, 0): Omega = omega / (Delta^2 + xi)
+        omega = (0.5 / (0.09 + 0.1), 0.15 / 0.1)
+        self.assertAlmostEqual(float(si.big_omega[0]), omega[0], places=5)
+        self.assertAlmostEqual(float(si.big_omega[1]), omega[1], places=5)
+        self.assertEqual(float(si.omega[0]), 0.0)
+        set_theta(0.8, 1.8)             # theta - theta* = (0.1, -0.2)
+        want = 0.5 * (omega[0] * 0.01 + omega[1] * 0.04)
+        self.assertAlmostEqual(float(si.penalty(None)), want, places=5)
+        # the path integral takes the task's own gradient: SI's 2 lambda Omega (theta - theta*)
+        # is taken out of p.grad
+        si.before_task(None)
+        step((1.0 + 2 * 0.5 * omega[0] * 0.1, 1.0 - 2 * 0.5 * omega[1] * 0.2), (0.9, 1.9))
+        self.assertAlmostEqual(float(si.omega[0]), -0.1, places=5)
+        self.assertAlmostEqual(float(si.omega[1]), -0.1, places=5)
+        # guard: lr 2 lambda Omega stays below 0.9 * 2 (1 + momentum)
+        si = SI(fake_run(model, lr=0.1, momentum=0.5), {"lambda": 100.0, "xi": 0.1,
+                                                         "guard": "cap"})
+        set_theta(1.0, 2.0)
+        si.before_task(None)
+        step((2.0, -1.0), (0.8, 2.1))
+        si.after_task(None)
+        self.assertGreater(si.capped, 0)
+        self.assertLessEqual(float(max(o.max() for o in si.big_omega)) * 2 * 100 * 0.1,
+                             0.9 * 2 * 1.5 * (1 + 1e-6))
+        si = SI(fake_run(model), {"lambda": 100.0, "xi": 0.1, "guard": "refuse"})
+        set_theta(1.0, 2.0)
+        si.before_task(None)
+        step((2.0, -1.0), (0.8, 2.1))
+        with self.assertRaises(TwinError) as cm:
+            si.after_task(None)
+        self.assertIn("use lambda <", str(cm.exception))
+
+    def test_mas_importance_by_loop(self):
+        for protocol_ in ("class-incremental", "task-incremental"):
+            run, (mas,) = self.prepare("scenario.plugins=mas", "mas.chunk=5",
+                                       f"scenario.protocol={protocol_}")
+            task = run.tasks[1]
+            params = list(run.model.parameters())
+            want = [torch.zeros_like(p) for p in params]
+            with run.evaluating():
+                for pos in task.train:
+                    x, _ = run.inputs(pos[None], task.index)
+                    out = run.model(x)[0]
+                    if protocol_ == "task-incremental":
+                        out = out[task.classes]
+                    for a, g in zip(want, torch.autograd.grad((out * out).sum(), params)):
+                        a += g.abs() / len(task.train)
+            got = mas.importance(task)
+            for g, w in zip(got, want):
+                self.assertTrue(torch.allclose(g, w, rtol=1e-4, atol=1e-6 * float(w.max())))
+            mas.after_task(task)
+            with torch.no_grad():
+                params[0] += 0.1
+            want_pen = 0.01 * float(mas.omega[0].sum())  # lambda 1, (0.1)^2
+            self.assertAlmostEqual(float(mas.penalty(None)), want_pen, delta=1e-4 * want_pen)
+
+    def test_lwf_distillation(self):
+        from lethe_twin.strategies.lwf import distillation
+        new = torch.tensor([[1.0, 0.0]])
+        old = torch.tensor([[0.0, 2.0]])
+        # T = 2: q = softmax(0, 1), log p = log softmax(0.5, 0)
+        q1 = 1 / (1 + math.e)  # softmax(0, 1)_0
+        lp = [0.5 - math.log(math.exp(0.5) + 1), -math.log(math.exp(0.5) + 1)]
+        want = -(q1 * lp[0] + (1 - q1) * lp[1])
+        self.assertAlmostEqual(float(distillation(new, old, 2.0)), want, places=6)
+        run, (lwf,) = self.prepare("scenario.plugins=lwf", "scenario.protocol=task-incremental")
+        lwf.before_task(run.tasks[2])
+        self.assertEqual(lwf.heads, [[0, 1], [2, 3]])
+        run, (lwf,) = self.prepare("scenario.plugins=lwf")
+        lwf.before_task(run.tasks[2])
+        self.assertEqual(lwf.heads, [[0, 1, 2, 3]])
+
+    def test_gem_dual_exact(self):
+        from itertools import combinations
+        from lethe_twin.strategies.qp import gem_dual, nonneg_qp
+        rng = np.random.default_rng(5)
+
+        def brute(Q, c):
+            """min over every face of the orthant: the unconstrained optimum on the free set,
+            kept when feasible."""
+            n, best, arg = len(c), 0.0, np.zeros(len(c))
+            for k in range(1, n + 1):
+                for free in combinations(range(n), k):
+                    f = list(free)
+                    u = np.zeros(n)
+                    u[f] = np.linalg.lstsq(Q[np.ix_(f, f)], -c[f], rcond=None)[0]
+                    if (u >= -1e-12).all():
+                        val = 0.5 * u @ Q @ u + c @ u
+                        if val < best - 1e-12:
+                            best, arg = val, u
+            return arg, best
+
+        for trial in range(200):
+            t, P = int(rng.integers(1, 6)), int(rng.integers(2, 9))
+            G = rng.normal(size=(t, P))
+            if trial % 7 == 0 and t > 1:
+                G[1] = 2 * G[0]  # collinear memories: a singular G G^T
+            g = rng.normal(size=P)
+            Q, c = G @ G.T, G @ g
+            u = nonneg_qp(Q, c)
+            _, best = brute(Q, c)
+            self.assertGreaterEqual(u.min(), 0.0)
+            self.assertAlmostEqual(0.5 * u @ Q @ u + c @ u, best, places=9)
+            # margin 0: g~ = g + G^T v satisfies every constraint and is the projection (KKT of
+            # min |g~ - g|^2 subject to G g~ >= 0: v >= 0 and v_k <g_k, g~> = 0)
+            gt = g + G.T @ gem_dual(G, g)
+            self.assertGreaterEqual((G @ gt).min(), -1e-9 * np.abs(g).max() * np.abs(G).max())
+            v = gem_dual(G, g)
+            self.assertLess(np.abs(v * (G @ gt)).max(), 1e-8 * (1 + np.abs(G @ g).max()))
+            # and no random feasible point is closer to g
+            for _ in range(20):
+                z = gt + rng.normal(size=P) * 0.3
+                if (G @ z >= 0).all():
+                    self.assertGreaterEqual(np.linalg.norm(z - g),
+                                            np.linalg.norm(gt - g) - 1e-9)
+            # margin: the bound v >= margin holds
+            self.assertGreaterEqual(gem_dual(G, g, 0.5).min(), 0.5 - 1e-12)
+        # a hand case: one memory, g = (1, -1), g_1 = (0, 1): the projection is (1, 0)
+        self.assertTrue(np.allclose(np.array([1.0, -1.0]) + np.array([[0.0, 1.0]]).T @
+                                    gem_dual([[0.0, 1.0]], [1.0, -1.0]), [1.0, 0.0]))
+
+    def test_agem_projection(self):
+        from lethe_twin.strategies.agem import agem_project
+        g, ref = torch.tensor([1.0, -1.0]), torch.tensor([0.0, 2.0])
+        # g - (g.ref / ref.ref) ref = (1, -1) - (-2 / 4) (0, 2) = (1, 0)
+        self.assertTrue(torch.allclose(agem_project(g, ref), torch.tensor([1.0, 0.0])))
+        g = torch.tensor([1.0, 1.0])
+        self.assertTrue(torch.equal(agem_project(g, ref), g), "no conflict: unchanged")
+
+    def test_rows_gradient_leaves_state(self):
+        from lethe_twin.strategies.memory import rows_gradient
+        run, _ = self.prepare(model="layers = conv 4 k3 p1 nobias, bn, relu, gap, dense")
+        bn = run.model[1]
+        before = {k: v.clone() for k, v in bn.state_dict().items()}
+        params = list(run.model.parameters())
+        for p in params:
+            p.grad = torch.ones_like(p)
+        pos = run.tasks[0].train[:6]
+        tk = torch.zeros(6, dtype=torch.int64)
+        got = rows_gradient(run, params, run.train.x[pos], run.train.y[pos], tk)
+        for k, v in bn.state_dict().items():
+            self.assertTrue(torch.equal(v, before[k]), k)
+        self.assertTrue(all(bool((p.grad == 1).all()) for p in params))
+        self.assertEqual(got.numel(), sum(p.numel() for p in params))
+
+    def test_herding(self):
+        from lethe_twin.strategies.memory import herding
+        deg = [0.0, 90.0, 40.0, 10.0]
+        f = torch.tensor([[math.cos(math.radians(a)), math.sin(math.radians(a))] for a in deg])
+        # mean (0.688, 0.454): 40 degrees is nearest; then 10 (the pair's mean is nearest);
+        # then 90 (c + d + b) / 3 = (0.584, 0.606) beats (0.917, 0.272); then 0
+        f = f * torch.tensor([[1.0], [3.0], [0.5], [2.0]])  # herding normalises first
+        self.assertEqual(herding(f, 4), [2, 3, 1, 0])
+        self.assertEqual(herding(f, 2), [2, 3])
+
+    def test_icarl_targets_and_nme(self):
+        run, (ic,) = self.prepare("scenario.plugins=icarl", "icarl.max_stored=8")
+        ic.before_task(run.tasks[0])
+        ic.after_task(run.tasks[0])
+        self.assertEqual([(t, c, len(p)) for t, c, p in ic.exemplars.groups],
+                         [(0, 0, 4), (0, 1, 4)])
+        ic.before_task(run.tasks[1])
+        self.assertEqual(ic.old_classes.nonzero().flatten().tolist(), [0, 1])
+        ic.after_task(run.tasks[1])
+        self.assertEqual([len(p) for _, _, p in ic.exemplars.groups], [2, 2, 2, 2])
+        b = protocol.Batch(None, torch.tensor([2, 0]), None, None, 1, 0, 0)
+        old = torch.tensor([[0.0, 1.0, 5.0, 5.0] + [0.0] * 6] * 2)
+        t = ic.targets(b, old)
+        s = torch.sigmoid(torch.tensor(1.0))
+        self.assertTrue(torch.allclose(t[0, :4], torch.tensor([0.5, s, 1.0, 0.0])))
+        self.assertTrue(torch.allclose(t[1, :4], torch.tensor([0.5, s, 0.0, 0.0])),
+                        "an old class's target is the old model's, even the true label's")
+        # the nearest mean of exemplars: an exemplar itself is nearest its own class's mean
+        means, have = ic.means
+        self.assertEqual(have.nonzero().flatten().tolist(), [0, 1, 2, 3])
+        with run.evaluating(), torch.no_grad():
+            for t_, c, pos in ic.exemplars.groups:
+                x, _ = run.inputs(pos, t_)
+                scores = ic.predict(x, run.tasks[t_])
+                self.assertTrue(bool(torch.isinf(scores[:, 4:]).all()))
+                f = torch.nn.functional.normalize(run.model[:-1](x), dim=1)
+                d = torch.cdist(f, means[:4])
+                self.assertTrue(torch.equal(scores.argmax(1), d.argmin(1)))
+
+    def test_gdumb_greedy_balance(self):
+        run, (gd,) = self.prepare("scenario.plugins=gdumb", "gdumb.max_stored=4")
+        raw = torch.zeros(run.train.x.shape[1:], dtype=torch.uint8)
+        for i, y in enumerate([0, 0, 0, 0, 1, 1, 1, 2, 2, 0]):
+            gd.offer(raw, y, 0, i)
+        # 0,0,0,0 fill; 1 (0 has 4 >= 4/2 others...) replaces a 0; the second 1: 1 < 2 -> in;
+        # the third 1: 2 >= 2 -> out; 2: 0 < 4/3 -> replaces from the largest (0, 2 of them),
+        # the second 2: 1 < 4/3 -> replaces from the largest (1: 2 vs 0: 1); the last 0:
+        # 1 >= 4/3 is false (1 < 1.33) -> in, replacing from the largest (2: 2)
+        self.assertEqual(sorted(gd.y[:gd.count].tolist()), [0, 0, 1, 2])
+        self.assertEqual(gd.per_class[:3].tolist(), [2, 1, 1])
+        gd.offer(raw, 1, 0, 4)
+        self.assertEqual(gd.per_class[:3].tolist(), [2, 1, 1], "a sample is offered once")
+
+    def test_er_ace_loss(self):
+        from lethe_twin.strategies.er_ace import ace_loss
+        logits = torch.tensor([[1.0, 2.0, 3.0, 0.5]])
+        seen = torch.tensor([True, True, True, False])
+        # y = 1 present; 0 and 2 seen but absent: masked; 3 unseen: kept
+        want = -(2.0 - math.log(math.exp(2.0) + math.exp(0.5)))
+        self.assertAlmostEqual(float(ace_loss(logits, torch.tensor([1]), seen)), want, places=6)
+
+    def test_der_loss(self):
+        run, (der,) = self.prepare("scenario.plugins=derpp", "derpp.max_stored=4",
+                                   "derpp.replay_batch=2", "derpp.alpha=0.3",
+                                   "derpp.beta=0.5")
+        m = der.memory
+        pos = run.tasks[0].train[:4]
+        tk = torch.zeros(4, dtype=torch.int64)
+        first = protocol.Batch(run.train.x[pos], run.train.y[pos], tk, pos, 0, 0, 0)
+        der.on_batch(first)
+        self.assertEqual(first.n, 4, "nothing stored yet: no replay")
+        z = torch.arange(40, dtype=torch.float32).view(4, 10) / 10
+        der.on_logits(first, z, None)
+        self.assertTrue(torch.equal(m.logits[:4], z))
+        pos2 = run.tasks[1].train[:3]
+        tk2 = torch.ones(3, dtype=torch.int64)
+        b = protocol.Batch(run.train.x[pos2], run.train.y[pos2], tk2, (tk2 << 32) | pos2,
+                           1, 0, 0)
+        der.on_batch(b)
+        self.assertEqual(b.n, 3 + 2 + 2)
+        logits = torch.randn(b.n, 10)
+        (a1, b1, z1), (a2, b2, _) = der.slices
+        ce = torch.nn.functional.cross_entropy
+        want = (ce(logits[:3], b.y[:3]) + 0.3 * ((logits[3:5] - z1) ** 2).mean()
+                + 0.5 * ce(logits[5:7], b.y[5:7]))
+        self.assertAlmostEqual(float(der.on_logits(b, logits, None)), float(want), places=5)
+        ids = {int(i) for i in first.ids}
+        self.assertTrue(all(z1[k].tolist() in z.tolist() for k in range(2)))
+        self.assertTrue({int(i) for i in b.ids[3:]} <= ids)
+
+    def test_bic_correction(self):
+        from lethe_twin.strategies.bic import BiasLayers
+        bl = BiasLayers()
+        bl.layers.append((torch.tensor([False, False, True, True]), 0.5, -1.0))
+        bl.layers.append((torch.tensor([False, False, False, True]), 2.0, 1.0))
+        got = bl.apply(torch.tensor([[1.0, 2.0, 4.0, 6.0]]))
+        # class 3 gets both (in order): (0.5 * 6 - 1) * 2 + 1 = 5
+        self.assertTrue(torch.equal(got, torch.tensor([[1.0, 2.0, 1.0, 5.0]])))
+        self.assertTrue(torch.equal(bl.apply(torch.tensor([[1.0, 2.0, 4.0, 6.0]]), 1),
+                                    torch.tensor([[1.0, 2.0, 1.0, 2.0]])))
+        # the fit undoes a bias of the new classes' logits on held-out data
+        run, (bic,) = self.prepare("scenario.plugins=bic", "bic.bias_epochs=300", "bic.lr=0.1")
+        bic.seen[:4] = True
+        bic.new_classes = torch.tensor([False, False, True, True] + [False] * 6)
+        gen = torch.Generator().manual_seed(0)
+        y = torch.arange(200) % 4
+        clean = torch.randn(200, 10, generator=gen)
+        clean[torch.arange(200), y] += 2.0
+        biased = clean.clone()
+        biased[:, 2:4] += 3.0
+        bic.fit_bias(biased, y, torch.zeros(200, dtype=torch.int64))
+        _, a, b = bic.bias.layers[-1]
+        self.assertLess(b, -1.0)
+        acc = lambda L: float((L[:, :4].argmax(1) == y).float().mean())  # noqa: E731
+        self.assertGreater(acc(bic.bias.apply(biased)), acc(biased) + 0.2)
+        # stage 1: (1 - lambda) CE over the seen classes + lambda KD over the old (T = 2)
+        run, (bic,) = self.prepare("scenario.plugins=bic")
+        bic.before_task(run.tasks[0])
+        bic.after_task(run.tasks[0])
+        bic.before_task(run.tasks[1])
+        self.assertAlmostEqual(bic.lam, 0.5)
+        logits = torch.tensor([[1.0, 0.0, 2.0, 0.5] + [9.0] * 6])
+        old = torch.tensor([[0.0, 2.0] + [0.0] * 8])
+        b = protocol.Batch(None, torch.tensor([2]), torch.tensor([1]), torch.tensor([-1]),
+                           1, 0, 0)
+        ce = -(2.0 - math.log(math.exp(1) + 1 + math.exp(2) + math.exp(0.5)))
+        q1 = 1 / (1 + math.e)  # softmax(0, 1)_0
+        lp = [0.5 - math.log(math.exp(0.5) + 1), -math.log(math.exp(0.5) + 1)]
+        kd = -(q1 * lp[0] + (1 - q1) * lp[1])
+        self.assertAlmostEqual(float(bic.stage1_loss(b, logits, old)), 0.5 * ce + 0.5 * kd,
+                               places=5)
+
+    def test_whole_runs(self):
+        """Every strategy through the protocol twice: it runs, and a seed repeats itself."""
+        cases = [("si", ()), ("mas", ()), ("lwf", ()), ("gem", ("gem.memory_per_task=5",)),
+                 ("agem", ("agem.max_stored=10",)), ("er_ace", ("er_ace.max_stored=10",)),
+                 ("der", ("der.max_stored=10",)), ("derpp", ("derpp.max_stored=10",)),
+                 ("icarl", ("icarl.max_stored=10",)), ("gdumb", ("gdumb.max_stored=10",
+                                                                "gdumb.epochs=2")),
+                 ("bic", ("bic.max_stored=20", "bic.bias_epochs=5"))]
+        for name, sets in cases:
+            for proto in ("class-incremental", "task-incremental"):
+                path = write(os.path.join(self.tmp.name, "s.ini"),
+                             BASE.format(plugins=f"plugins = {name}", dir=self.tmp.name,
+                                         model=SMALL, extra=""))
+                args = ("data.max_train=12", "data.max_test=10",
+                        f"scenario.protocol={proto}") + sets
+                rs = [protocol.execute(scenario.load(path, args, registry), registry,
+                                       quiet=True) for _ in range(2)]
+                self.assertEqual(len(rs[0]["accuracy_matrix"]), 5, name)
+                self.assertEqual(rs[0]["accuracy_matrix"], rs[1]["accuracy_matrix"], name)
 
 
 def idx_fixture(directory, train=300, test=100, seed=0):

@@ -3,9 +3,20 @@
 import importlib
 
 REGISTRY = {
+    "agem": "agem:AGEM",
+    "bic": "bic:BiC",
+    "der": "der:DER",
+    "derpp": "der:DERpp",
+    "er_ace": "er_ace:ERACE",
     "ewc": "ewc:EWC",
+    "gdumb": "gdumb:GDumb",
+    "gem": "gem:GEM",
+    "icarl": "icarl:ICaRL",
     "l2": "l2:L2",
+    "lwf": "lwf:LwF",
+    "mas": "mas:MAS",
     "rehearsal": "rehearsal:Rehearsal",
+    "si": "si:SI",
 }
 
 

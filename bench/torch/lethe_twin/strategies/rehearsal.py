@@ -10,11 +10,10 @@ plugin documents for schedule = reservoir:
   own task's transform, logit mask (task-incremental) and the training augmentation, and the
   loss is the mean over all the batch's rows.
 The other schedules of lethe's plugin (power-law, uniform, exponential) have no twin yet."""
-import torch
-
 from .. import TwinError
 from ..params import Param
 from .base import Strategy
+from .memory import Reservoir
 
 
 class Rehearsal(Strategy):
@@ -40,47 +39,19 @@ class Rehearsal(Strategy):
         if values["schedule"] != "reservoir":
             raise TwinError(f"[rehearsal] schedule = {values['schedule']} has no twin yet "
                             "(reservoir has)")
-        cap = values["max_stored"]
-        self.cap = cap
         self.replay = values["replay_batch"] or run.batch_size
-        self.raw = torch.empty((cap,) + tuple(run.train.x.shape[1:]), dtype=torch.uint8)
-        self.y = torch.empty(cap, dtype=torch.int64)
-        self.tasks = torch.empty(cap, dtype=torch.int64)
-        self.ids = torch.empty(cap, dtype=torch.int64)
-        self.count = self.seen = 0
-        self.offered = set()
-        self.gen = run.generator(self.name)
-
-    def _store(self, slot, batch, i):
-        self.raw[slot] = batch.raw[i]
-        self.y[slot] = batch.y[i]
-        self.tasks[slot] = batch.tasks[i]
-        self.ids[slot] = batch.ids[i]
+        self.memory = Reservoir(run, values["max_stored"], run.generator(self.name))
 
     def on_batch(self, batch):
-        n_host = batch.n_host
-        if batch.step > 0 and self.count > 0:
-            pick = torch.randperm(self.count, generator=self.gen)[:min(self.replay, self.count)]
-            batch.append(self.raw[pick], self.y[pick], self.tasks[pick], self.ids[pick])
-        for i in range(n_host):
-            sid = int(batch.ids[i])
-            if sid in self.offered:
-                continue
-            self.offered.add(sid)
-            self.seen += 1
-            if self.count < self.cap:
-                self._store(self.count, batch, i)
-                self.count += 1
-                continue
-            j = int(torch.randint(self.seen, (1,), generator=self.gen))
-            if j < self.cap:
-                self._store(j, batch, i)
+        if batch.step > 0 and self.memory.count > 0:
+            self.memory.append_to(batch, self.memory.draw(self.replay))
+        self.memory.offer(batch)
 
     def after_task(self, task):
-        held = torch.bincount(self.tasks[:self.count], minlength=len(self.run.tasks))
+        held = self.memory.per_task(len(self.run.tasks))
         self.run.log(self.name, f"after task {task.index + 1}: stored per task "
-                     f"{','.join(map(str, held[:task.index + 1].tolist()))}")
+                     f"{','.join(map(str, held[:task.index + 1]))}")
 
     def figures(self):
-        dim = self.raw[0].numel()
-        return {"stored_samples": self.count, "stored_bytes": self.count * (dim + 16)}
+        m = self.memory
+        return {"stored_samples": m.count, "stored_bytes": m.count * (m.raw[0].numel() + 16)}
