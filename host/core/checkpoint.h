@@ -26,6 +26,8 @@
  *	  phases (CHECKPOINT_PHASES), then that many phase seconds
  *	  the engine's RNG    4 x uint64
  *	  parameters          P floats
+ *	  state               (format 3 on) S, then S floats: batch norm's running means and
+ *			      variances in the model's layout (0 of them for an MLP)
  *	  momentum            0 or 1, SGD started, and P floats of velocity when 1
  *	  order               in step: n uint64 entries (task << 32 | position), else 0 of them
  *	  per task            its training sample count, then that many uint32 positions
@@ -60,7 +62,9 @@
 #include "util/rng.h"
 
 #define CHECKPOINT_MAGIC "LETHECKP"
-#define CHECKPOINT_VERSION 2 /* what it writes; it reads 1 on, format 1 lacking the kernel */
+/* What it writes; it reads 1 on, format 1 lacking the kernel and 1 and 2 the model's state
+ * (so only a model without one, an MLP, resumes from them). */
+#define CHECKPOINT_VERSION 3
 #define CHECKPOINT_BYTE_ORDER 0x01020304u
 #define CHECKPOINT_HEADER_SIZE 28
 /* What the format counts: a run's phases and hooks (another would need another format), the
@@ -118,6 +122,7 @@ struct checkpoint_view {
 	double phase_seconds[CHECKPOINT_PHASES];
 	struct rng rng;
 	struct checkpoint_span params;	 /* floats */
+	struct checkpoint_span state;	 /* floats; none before format 3 */
 	int momentum, sgd_started;
 	struct checkpoint_span velocity; /* floats */
 	struct checkpoint_span order;	 /* uint64 */

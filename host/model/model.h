@@ -157,9 +157,11 @@ struct model {
 	size_t rows;		/* rows of the last forward */
 	int forward_training;	/* its mode */
 	double *bn_sums;	/* a batch's sums, combined from the threads' */
-	float *sq_out, *sq_in;	/* per-sample statistics: a dense layer's |δ|^p and |a|^p */
-	double *sample_norms;	/* and a layer's per-sample norms */
-	size_t max_out, max_in; /* the widest dense layer */
+	/* Per-sample statistics: every dense layer's |δ|^p summed over the passes (a block of
+	 * capacity x out each, in layer order), one dense layer's |a|^p, a layer's norms. */
+	float *sq_out, *sq_in;
+	double *sample_norms;
+	size_t dense_out, max_in; /* Σ of the dense layers' outputs; the widest one's inputs */
 
 	size_t threads;
 	struct parallel *pool; /* NULL for one thread */
@@ -231,16 +233,20 @@ void model_backward_deltas(struct model *m, const float *dlogits);
 /* dL/dx (n x inputs) into dx, with every layer's delta; gradients untouched. */
 void model_backward_input(struct model *m, const float *dlogits, float *dx);
 
-/* Per-sample gradient statistics for the last forward: with g_i sample i's own gradient of the
- * parameters (that of row i of dlogits alone), acc (num_params) += scale Σ_i |g_i|^power
- * element-wise, power 1 or 2; norms, if not NULL, gets |g_i|² per sample (n doubles). Dense
- * layers by the GEMM trick, (|δ|^p)ᵀ |a|^p, convolutions by a product per sample, batch norm
- * from each sample's sums. In evaluation mode g_i is exact; in training mode batch norm's batch
+/* Per-sample gradient statistics for the last forward, over passes backward passes: dlogits
+ * holds passes blocks of n x classes, and with g_ip sample i's own gradient of the parameters
+ * in pass p (that of row i of block p alone), acc (num_params) += scale Σ_p Σ_i |g_ip|^power
+ * element-wise, power 1 or 2; norms, if not NULL, gets Σ_p |g_ip|² per sample (n doubles).
+ * Dense layers by the GEMM trick, (Σ_p |δ_p|^p)ᵀ |a|^p: the passes' |δ|^p summed first (in
+ * pass order, a float sum), then one product, as an exact Fisher over classes wants; a single
+ * pass is (|δ|^p)ᵀ |a|^p; convolutions by a product per sample and pass, batch norm from each
+ * sample's sums. In evaluation mode g_ip is exact; in training mode batch norm's batch
  * statistics are taken as constants (a sample's gradient does not flow through the mean and
- * variance it shares with the batch). Leaves those deltas in the views; gradients untouched.
- * -1 if n is not the last forward's rows or power is neither 1 nor 2. */
-int model_grad_stats(struct model *m, const float *dlogits, size_t n, int power, float scale,
-		     float *acc, double *norms, struct error *e);
+ * variance it shares with the batch). Leaves the last pass's deltas in the views; gradients
+ * untouched. -1 if n is not the last forward's rows, passes is 0 or power is neither 1 nor
+ * 2. */
+int model_grad_stats(struct model *m, const float *dlogits, size_t n, size_t passes, int power,
+		     float scale, float *acc, double *norms, struct error *e);
 
 /* ---- views: the parameterised layers (dense, conv, batch norm) in order, for plugins ---- */
 enum model_view_kind {
