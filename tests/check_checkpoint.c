@@ -545,10 +545,10 @@ START_TEST(test_corruption_refused)
 	refused(bad, size, "not a lethe checkpoint");
 	memcpy(bad, bytes, size);
 	bad[8] = 9;
-	refused(bad, size, "checkpoint format 9; this lethe reads formats 1 to 2");
+	refused(bad, size, "checkpoint format 9; this lethe reads formats 1 to 3");
 	memcpy(bad, bytes, size);
 	bad[8] = 0;
-	refused(bad, size, "checkpoint format 0; this lethe reads formats 1 to 2");
+	refused(bad, size, "checkpoint format 0; this lethe reads formats 1 to 3");
 	memcpy(bad, bytes, size);
 	bad[12] ^= 0xff;
 	refused(bad, size, "another byte order");
@@ -578,15 +578,22 @@ END_TEST
 
 /* A plugin that refuses its state after the others took theirs: none keeps it. */
 /* The checkpoint's bytes with its BLAS kernel's name replaced by kernel (of any length), or
- * dropped as format 1 had it (kernel NULL); *size updated, header and CRC to match. */
+ * dropped as format 1 had it (kernel NULL, the model's state dropped too: an MLP's count of
+ * 0 floats, which formats 1 and 2 lack); *size updated, header and CRC to match. */
 static char *with_kernel(const char *bytes, size_t *size, const char *kernel)
 {
+	struct checkpoint_view *v = malloc(sizeof(*v));
+	struct error err;
+	ck_assert_msg(checkpoint_parse(bytes, *size, v, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(v->state.count, 0);
+	size_t state = (size_t)((const char *)v->params.data - bytes) + v->params.count * 4;
+	free(v);
 	uint64_t len, old;
 	memcpy(&len, bytes + 28, 8);
 	size_t at = 28 + 8 + len;
 	memcpy(&old, bytes + at, 8);
 	size_t rest = at + 8 + old, added = kernel ? 8 + strlen(kernel) : 0;
-	size_t n = at + added + (*size - rest);
+	size_t dropped = kernel ? 0 : 8, n = at + added + (*size - rest) - dropped;
 	char *out = malloc(n);
 	memcpy(out, bytes, at);
 	if (kernel) {
@@ -594,8 +601,9 @@ static char *with_kernel(const char *bytes, size_t *size, const char *kernel)
 		memcpy(out + at, &k, 8);
 		memcpy(out + at + 8, kernel, k);
 	}
-	memcpy(out + at + added, bytes + rest, *size - rest);
-	uint32_t version = kernel ? 2 : 1;
+	memcpy(out + at + added, bytes + rest, state - rest);
+	memcpy(out + at + added + state - rest, bytes + state + dropped, *size - state - dropped);
+	uint32_t version = kernel ? CHECKPOINT_VERSION : 1;
 	uint64_t length = n - 28;
 	memcpy(out + 8, &version, 4);
 	memcpy(out + 16, &length, 8);

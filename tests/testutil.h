@@ -9,7 +9,13 @@
 
 #include <check.h>
 
-struct mlp;
+#include "model/model.h"
+
+/* The MLP of sizes[0] inputs, hidden layers sizes[1..n-2] and sizes[n-1] classes, as
+ * [model] hidden builds it over 1 x 1 x sizes[0] inputs; parameters zero. -1 with the reason. */
+int testutil_mlp(struct model *m, const size_t *sizes, size_t n, struct error *e);
+/* Parameterised layer i of m (model_view). */
+struct model_view testutil_view(const struct model *m, size_t i);
 
 /* A fresh directory under $TMPDIR (or /tmp); the returned path is malloc'd. */
 char *testutil_tmpdir(void);
@@ -79,7 +85,7 @@ struct ref_mlp {
 void ref_mlp_init(struct ref_mlp *r, const size_t *sizes, size_t num_sizes, size_t rows);
 /* ref_mlp_init for the shape of the host's model m; returns m's parameters in double
  * (malloc'd). */
-double *ref_mlp_init_for(struct ref_mlp *r, const struct mlp *m, size_t rows);
+double *ref_mlp_init_for(struct ref_mlp *r, const struct model *m, size_t rows);
 void ref_mlp_free(struct ref_mlp *r);
 /* The forward pass on parameters theta and inputs x (rows x size[0]), both taken as the float
  * pass's own values (exact). masks: NULL for the reference's own ReLU masks, else another

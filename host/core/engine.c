@@ -133,7 +133,6 @@ static void memory_run_of(const struct engine *e, struct memory_run *r)
 		.test = &e->test,
 		.tasks = &e->tasks,
 		.num_classes = e->num_classes,
-		.model = &e->summary,
 		.num_plugins = e->num_plugins,
 	};
 	for (size_t i = 0; i < e->num_plugins; i++) {
@@ -184,7 +183,7 @@ int engine_open_on(struct engine *e, const struct scenario *s, const struct plug
 	engine_refresh_tasks(e);
 	engine_forget_init(e);
 	struct model_shape in = { e->train.channels, e->train.rows, e->train.cols };
-	if (scenario_check_model(s, in, e->num_classes, &e->summary, err) != 0)
+	if (scenario_check_model(s, in, e->num_classes, NULL, err) != 0)
 		return -1;
 	/* The run is weighed once the labels, tasks, model and plugins' values are known, before
 	 * the pixels, the model and the plugins' instances take their memory. */

@@ -141,7 +141,6 @@ struct engine {
 	lethe_task_info task_info[TASKS_MAX];
 	size_t num_classes;
 
-	struct model_summary summary; /* what the scenario's model builds into on this data */
 	struct model model;   /* training mode only for its training batches' forwards */
 	struct model initial; /* the model's initial weights: retrain starts from them */
 	struct sgd opt;

@@ -220,7 +220,8 @@ int engine_plugins_open(struct engine *e, const struct plugin_path *pp, struct e
 			return error_set(err, "out of memory");
 		if (params_fill(p->file.params, n, &s->ini, p->section, p->values, err) != 0)
 			return -1;
-		services_init(&p->host, &p->svc, &e->services, i, p->file.entry.name);
+		services_init(&p->host, &p->svc, &e->services, i, p->file.entry.name,
+			      p->file.plugin_abi.minor);
 	}
 	return 0;
 }
