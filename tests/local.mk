@@ -29,15 +29,20 @@ tests_check_report_LDADD = host/report/libreport.la $(LDADD)
 tests_check_sweep_LDADD = host/sweep/libsweep.la $(LDADD)
 tests_bad_inputs_json_LDADD = $(JANSSON_LIBS)
 
-# Test plugins, built against sdk/ alone (hooks_v1_0: against the released 1.0 headers).
+# Test plugins, built against sdk/ alone (hooks_v1_0, hooks_v1_1: against the released 1.0 and
+# 1.1 headers).
 TEST_PLUGIN_FLAGS = -module -avoid-version -shared -rpath /nowhere
-check_LTLIBRARIES += %D%/plugins/hooks.la %D%/plugins/hooks_v1_0.la %D%/plugins/abi_major.la \
+check_LTLIBRARIES += %D%/plugins/hooks.la %D%/plugins/hooks_v1_0.la %D%/plugins/hooks_v1_1.la \
+	%D%/plugins/abi_major.la \
 	%D%/plugins/abi_minor.la %D%/plugins/no_entry.la %D%/plugins/vandal.la
 tests_plugins_hooks_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_hooks_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_hooks_v1_0_la_SOURCES = %D%/plugins/hooks.c
 tests_plugins_hooks_v1_0_la_CPPFLAGS = -I$(top_srcdir)/tests/abi/v1.0 -fvisibility=hidden
 tests_plugins_hooks_v1_0_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
+tests_plugins_hooks_v1_1_la_SOURCES = %D%/plugins/hooks.c
+tests_plugins_hooks_v1_1_la_CPPFLAGS = -I$(top_srcdir)/tests/abi/v1.1 -fvisibility=hidden
+tests_plugins_hooks_v1_1_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_abi_major_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_abi_major_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_abi_minor_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)

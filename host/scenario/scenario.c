@@ -86,18 +86,16 @@ static const char *const init_names[] = { "he", "torch", "xavier", NULL };
 enum { MDL_ARCHITECTURE, MDL_HIDDEN, MDL_WIDTH, MDL_LAYERS, MDL_INIT, MDL_COUNT };
 static const lethe_param_decl model_decls[MDL_COUNT] = {
 	[MDL_ARCHITECTURE] = PARAM("architecture", LETHE_PARAM_CHOICE, "mlp", 0, 0,
-				   architecture_names,
-				   "mlp: dense layers; cnn: two convolutions and a dense layer; "
-				   "resnet18: ResNet-18 for small images; custom: the layers key"),
+				   architecture_names, "the network's kind"),
 	[MDL_HIDDEN] = PARAM("hidden", LETHE_PARAM_STRING, "256,256", 0, 0, NULL,
-			     "mlp: hidden layer sizes, comma-separated"),
+			     "hidden layer sizes of architecture = mlp, comma-separated"),
 	[MDL_WIDTH] = PARAM("width", LETHE_PARAM_INT, "64", 1, 2097152, NULL,
-			    "resnet18: the first stage's channels (20: the reduced ResNet-18)"),
+			    "channels of the first stage of architecture = resnet18"),
 	[MDL_LAYERS] = PARAM("layers", LETHE_PARAM_STRING, "", 0, 0, NULL,
-			     "custom: the layers, comma-separated (the grammar below)"),
+			     "the layers of architecture = custom, comma-separated (the grammar "
+			     "below)"),
 	[MDL_INIT] = PARAM("init", LETHE_PARAM_CHOICE, "he", 0, 0, init_names,
-			   "initial weights: he (He normal), torch (PyTorch's defaults) or "
-			   "xavier (Glorot uniform)"),
+			   "initial weights"),
 };
 
 enum {
@@ -121,8 +119,9 @@ static const lethe_param_decl train_decls[TRN_COUNT] = {
 	[TRN_SEED] = PARAM("seed", LETHE_PARAM_INT, "1", 0, SEED_MAX, NULL,
 			   "seed of every random stream (data, initialisation, plugins)"),
 	[TRN_THREADS] = PARAM("threads", LETHE_PARAM_INT, "1", 1, 256, NULL,
-			      "OpenBLAS threads for the products (part of what a run computes: "
-			      "another number may change the last bits)"),
+			      "threads each batch is split between, OpenBLAS running one inside "
+			      "each (part of what a run computes: another number changes the last "
+			      "bits; 1 is the exact single-thread code)"),
 	[TRN_CHECKPOINT_EVERY] = PARAM("checkpoint_every", LETHE_PARAM_INT, "1000", -1, 1e9, NULL,
 				       "batches between checkpoints in the results directory, "
 				       "besides one after every step (0: after steps only; -1: "
