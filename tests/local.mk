@@ -4,7 +4,7 @@ check_LTLIBRARIES += %D%/libtestutil.la
 tests_libtestutil_la_SOURCES = %D%/testutil.c %D%/testutil.h
 LDADD = tests/libtestutil.la host/liblethe.la $(CHECK_LIBS) -lm
 ALLOC_HOOK = %D%/alloc_hook.c %D%/alloc_hook.h
-CHECK_SUITES = %D%/check_abi %D%/check_blas %D%/check_checkpoint %D%/check_dashboard \
+CHECK_SUITES = %D%/check_abi %D%/check_archs %D%/check_blas %D%/check_checkpoint %D%/check_dashboard \
 	%D%/check_data %D%/check_engine %D%/check_ewc %D%/check_files %D%/check_forget \
 	%D%/check_l2 %D%/check_layers %D%/check_memory %D%/check_metrics %D%/check_model \
 	%D%/check_net %D%/check_ovor \
@@ -49,6 +49,11 @@ tests_plugins_abi_minor_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_abi_minor_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_vandal_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_vandal_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
+# sdk/example's LwF, so check_archs runs it on every architecture.
+check_LTLIBRARIES += %D%/plugins/lwf.la
+tests_plugins_lwf_la_SOURCES = sdk/example/lwf.c
+tests_plugins_lwf_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+tests_plugins_lwf_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 # In C++, with no extern "C" of its own: plugin.h's declaration of lethe_entry exports it.
 check_LTLIBRARIES += %D%/plugins/cxx.la
 tests_plugins_cxx_la_SOURCES = %D%/plugins/cxx.cc

@@ -1,0 +1,103 @@
+/* Every shipped plugin, and sdk/example's LwF, on models beyond the MLP: a tiny convolutional
+ * net with batch norm and a tiny residual net (free lists over synthetic data, 1 x 1 x 16
+ * inputs), each learning two tasks of a few batches with the plugin, the unlearning plugins
+ * through a forget step. Each run must succeed and leave its parameters and batch norm's
+ * running statistics finite; the plugins' arithmetic is checked against references on the MLP
+ * in their own suites. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/engine.h"
+#include "model/elementwise.h"
+#include "scenario/scenario.h"
+#include "testutil.h"
+
+static const char *const models[] = {
+	"layers = conv 4 k3 p1, bn, relu, conv 6 k3 s2 p1, relu, flatten, dense 8, relu, dense",
+	"layers = conv 4 k3 p1 nobias, bn, relu, res 4, res 6 s2, gap, dense",
+};
+
+/* A plugin and its section; for an unlearning plugin, the forget step that calls it. */
+static const struct {
+	const char *plugin, *section;
+	int unlearns;
+} cases[] = {
+	{ "ewc", "fisher = exact\n", 0 },
+	{ "ewc", "fisher = sampled\n", 0 },
+	{ "ewc", "fisher = empirical\nmode = online\n", 0 },
+	{ "ewc", "fisher = batched\n", 0 },
+	{ "l2", "lambda = 0.1\n", 0 },
+	{ "rehearsal", "max_stored = 16\n", 0 },
+	{ "ovor", "", 0 },
+	{ "lwf", "", 0 },
+	{ "sfd", "synth = 16\n", 1 },
+	{ "repulsion", "unlearn_steps = 5\n", 1 },
+};
+#define NUM_CASES (sizeof(cases) / sizeof(cases[0]))
+
+static void run_case(size_t model, size_t c)
+{
+	char text[4096], dirs[8400];
+	snprintf(text, sizeof(text),
+		 "[scenario]\nprotocol = class-incremental\nplugins = %s\n"
+		 "[data]\nsource = synthetic\nclasses = 4\ndim = 16\ntrain_per_class = 24\n"
+		 "test_per_class = 6\n[tasks]\nsplit = 2\n[model]\n%s\n"
+		 "[train]\nlr = 0.05\nbatch_size = 12\nepochs = 1\n[%s]\n%s%s%s",
+		 cases[c].plugin, models[model], cases[c].plugin, cases[c].section,
+		 cases[c].unlearns ? "[forget1]\nafter = 2\nwhat = class\nclasses = 1\nplugin = " : "",
+		 cases[c].unlearns ? cases[c].plugin : "");
+	if (cases[c].unlearns)
+		strcat(text, "\nreferences = finetune\n");
+	char *ini = testutil_write_text(testutil_dir, "arch.ini", text);
+	struct scenario s;
+	struct error err;
+	ck_assert_msg(scenario_load(&s, ini, NULL, 0, &err) == 0, "%s", err.msg);
+	snprintf(dirs, sizeof(dirs), "%s:%s", getenv("LETHE_BUILD_PLUGINS"),
+		 getenv("LETHE_TEST_PLUGINS"));
+	struct plugin_path pp;
+	plugin_path_init(&pp, dirs);
+	struct engine *e = malloc(sizeof(*e));
+	ck_assert_msg(engine_open(e, &s, &pp, &err) == 0, "%s on %s: %s", cases[c].plugin,
+		      models[model], err.msg);
+	ck_assert_msg(engine_run(e, testutil_dir, &err) == 0, "%s on %s: %s", cases[c].plugin,
+		      models[model], err.msg);
+	ck_assert_uint_gt(e->model.num_state, 0);
+	ck_assert_uint_eq(elementwise_count_nonfinite(e->model.params, e->model.num_params), 0);
+	ck_assert_uint_eq(elementwise_count_nonfinite(e->model.state, e->model.num_state), 0);
+	engine_close(e);
+	free(e);
+	plugin_path_free(&pp);
+	scenario_free(&s);
+	free(ini);
+}
+
+START_TEST(test_plugin_on_cnn)
+{
+	run_case(0, (size_t)_i);
+}
+END_TEST
+
+START_TEST(test_plugin_on_resnet)
+{
+	run_case(1, (size_t)_i);
+}
+END_TEST
+
+static Suite *archs_suite(void)
+{
+	Suite *s = suite_create("archs");
+	TCase *tc = tcase_create("plugins");
+	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
+	tcase_add_loop_test(tc, test_plugin_on_cnn, 0, NUM_CASES);
+	tcase_add_loop_test(tc, test_plugin_on_resnet, 0, NUM_CASES);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return testutil_run(archs_suite());
+}
