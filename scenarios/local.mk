@@ -6,6 +6,13 @@ dist_scenario_DATA = \
 	%D%/permuted-fashion-naive.ini \
 	%D%/permuted-fashion-rehearsal.ini \
 	%D%/quickstart.ini \
+	%D%/split-fashion-cnn-ewc.ini \
+	%D%/split-fashion-cnn-forget.ini \
+	%D%/split-fashion-cnn-joint.ini \
+	%D%/split-fashion-cnn-l2.ini \
+	%D%/split-fashion-cnn-naive.ini \
+	%D%/split-fashion-cnn-ovor.ini \
+	%D%/split-fashion-cnn-rehearsal.ini \
 	%D%/split-fashion-ewc-til.ini \
 	%D%/split-fashion-ewc.ini \
 	%D%/split-fashion-joint-til.ini \
