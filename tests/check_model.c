@@ -210,7 +210,7 @@ START_TEST(test_empty_batch)
 }
 END_TEST
 
-/* The float pass against the double reference of testutil.h (written apart from mlp.c): a
+/* The float pass against the double reference of testutil.h (written apart from the model): a
  * 7-18-5-3 network (18 is wider than the model's elementwise blocks), He weights and small
  * random biases, on FD_ROWS samples, after forward, loss and backward. */
 #define FD_ROWS 4

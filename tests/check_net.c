@@ -1299,6 +1299,53 @@ START_TEST(test_grad_stats)
 }
 END_TEST
 
+/* Two passes in one call against a call per pass: the same per-sample gradients (each pass's
+ * deltas are the same bits), summed in another order. Every term is nonnegative, so each sum,
+ * of at most 2 BATCH terms per entry beside the products' roundings, is within γ_(2 BATCH + 8)
+ * of the exact one, relatively; norms too. passes = 0 is refused. */
+START_TEST(test_grad_stats_passes)
+{
+	for (size_t gi = 0; gi < NUM_GRAPHS; gi++)
+		for (size_t ti = 0; ti < NUM_THREAD_COUNTS; ti++)
+			for (int power = 1; power <= 2; power++) {
+				struct pair p;
+				struct error e;
+				pair_init(&p, graphs[gi], BATCH, 0, thread_counts[ti], 50 + gi);
+				size_t np = p.m.num_params, C = p.g.classes;
+				float *two = alloc(2 * BATCH * C, sizeof(float));
+				memcpy(two, p.dl, BATCH * C * sizeof(float));
+				for (size_t i = 0; i < BATCH * C; i++)
+					two[BATCH * C + i] = -0.5f * p.dl[i] + 0.01f * (float)(i % 7);
+				float *once = alloc(np, sizeof(float)), *each = alloc(np, sizeof(float));
+				double n_once[BATCH], n_each[BATCH], n_second[BATCH];
+				ck_assert_int_eq(model_grad_stats(&p.m, two, BATCH, 2, power, 0.5f, once,
+								  n_once, &e), 0);
+				ck_assert_int_eq(model_grad_stats(&p.m, two, BATCH, 1, power, 0.5f, each,
+								  n_each, &e), 0);
+				ck_assert_int_eq(model_grad_stats(&p.m, two + BATCH * C, BATCH, 1, power,
+								  0.5f, each, n_second, &e), 0);
+				double g = ref_gamma(2 * BATCH + 8);
+				for (size_t j = 0; j < np; j++)
+					ck_assert_msg(fabs(once[j] - each[j]) <=
+							      g * (fabs(once[j]) + fabs(each[j])),
+						      "graph %zu, power %d, [%zu]: %.9g in one call, %.9g "
+						      "in two", gi, power, j, (double)once[j],
+						      (double)each[j]);
+				for (size_t n = 0; n < BATCH; n++) {
+					double sum = n_each[n] + n_second[n];
+					ck_assert_double_le(fabs(n_once[n] - sum), g * (n_once[n] + sum));
+				}
+				ck_assert_int_eq(model_grad_stats(&p.m, two, BATCH, 0, power, 0.5f, once,
+								  NULL, &e), -1);
+				ck_assert_has(e.msg, "0 passes");
+				free(two);
+				free(once);
+				free(each);
+				pair_free(&p);
+			}
+}
+END_TEST
+
 START_TEST(test_grad_stats_errors)
 {
 	struct pair p;
@@ -1934,6 +1981,7 @@ static Suite *net_suite(void)
 
 	tc = tcase_create("stats");
 	tcase_add_test(tc, test_grad_stats);
+	tcase_add_test(tc, test_grad_stats_passes);
 	tcase_add_test(tc, test_grad_stats_errors);
 	suite_add_tcase(s, tc);
 

@@ -269,7 +269,7 @@ int model_layer_has_params(const struct model_layer *l)
 	return l->kind == MODEL_DENSE || l->kind == MODEL_CONV || l->kind == MODEL_BATCHNORM;
 }
 
-/* ---- element-wise helpers, as host/mlp.c writes them (the same bits) ---- */
+/* ---- element-wise helpers, as the MLP always computed them (the same bits) ---- */
 
 #define BLOCK ELEMENTWISE_BLOCK
 

@@ -12,8 +12,8 @@
  *
  * Every product goes through cblas_sgemm (convolutions lowered onto it, see model/conv.h). Built
  * as an MLP (model_desc_mlp), with he initialisation and one thread, the model computes exactly
- * what host/mlp.c computes: the same rng draws, the same sgemm calls and the same element-wise
- * arithmetic, so its logits, gradients and deltas are the same bits.
+ * what lethe's MLP computed before the graph replaced it: the same rng draws, the same sgemm
+ * calls and the same element-wise arithmetic, so the shipped MLP scenarios keep their bits.
  *
  * Mode: in training (m->training set) batch norm normalises by the batch's statistics and moves
  * its running statistics towards them; in evaluation (the default, and a clone's) it uses the
@@ -205,7 +205,7 @@ size_t model_head_offset(const struct model *m);
  *
  * Draws: layer by layer in parameter order, each dense or conv layer's weights in their flat
  * order (he: one rng_normal each; torch, xavier: one rng_uniform each, w = bound (2 u - 1)),
- * then, for torch, its biases likewise. he on an MLP makes exactly mlp_init_he's draws. */
+ * then, for torch, its biases likewise. he on an MLP makes exactly the draws lethe's MLP always made. */
 enum model_init {
 	MODEL_INIT_HE,
 	MODEL_INIT_TORCH,
@@ -263,7 +263,7 @@ struct model_view {
 	size_t weight_offset, weight_count, bias_offset, bias_count; /* into params */
 	int is_head;
 	/* For the last forward's rows: the layer's input (n x in) and, after a backward, dL/d
-	 * its output (n x out). For an MLP these are mlp.c's act[l] and delta[l]. */
+	 * its output (n x out). For an MLP, the dense layer's input and pre-activation gradient. */
 	const float *input, *delta;
 };
 
