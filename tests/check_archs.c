@@ -3,7 +3,7 @@
  * inputs), each learning two tasks of a few batches with the plugin, the unlearning plugins
  * through a forget step. Each run must succeed and leave its parameters and batch norm's
  * running statistics finite; the plugins' arithmetic is checked against references on the MLP
- * in their own suites. */
+ * in their own suites. And train.threads = 2 repeats its bits. */
 #define _GNU_SOURCE
 #include <check.h>
 #include <stdio.h>
@@ -38,9 +38,35 @@ static const struct {
 };
 #define NUM_CASES (sizeof(cases) / sizeof(cases[0]))
 
+/* Opens and runs the scenario `text` (its plugins from the build tree and tests/plugins);
+ * returns the engine, still open. */
+static struct engine *run_text(const char *text, struct scenario *s, struct plugin_path *pp)
+{
+	char dirs[8400];
+	char *ini = testutil_write_text(testutil_dir, "arch.ini", text);
+	struct error err;
+	ck_assert_msg(scenario_load(s, ini, NULL, 0, &err) == 0, "%s", err.msg);
+	free(ini);
+	snprintf(dirs, sizeof(dirs), "%s:%s", getenv("LETHE_BUILD_PLUGINS"),
+		 getenv("LETHE_TEST_PLUGINS"));
+	plugin_path_init(pp, dirs);
+	struct engine *e = malloc(sizeof(*e));
+	ck_assert_msg(engine_open(e, s, pp, &err) == 0, "%s", err.msg);
+	ck_assert_msg(engine_run(e, testutil_dir, &err) == 0, "%s", err.msg);
+	return e;
+}
+
+static void close_run(struct engine *e, struct scenario *s, struct plugin_path *pp)
+{
+	engine_close(e);
+	free(e);
+	plugin_path_free(pp);
+	scenario_free(s);
+}
+
 static void run_case(size_t model, size_t c)
 {
-	char text[4096], dirs[8400];
+	char text[4096];
 	snprintf(text, sizeof(text),
 		 "[scenario]\nprotocol = class-incremental\nplugins = %s\n"
 		 "[data]\nsource = synthetic\nclasses = 4\ndim = 16\ntrain_per_class = 24\n"
@@ -51,27 +77,13 @@ static void run_case(size_t model, size_t c)
 		 cases[c].unlearns ? cases[c].plugin : "");
 	if (cases[c].unlearns)
 		strcat(text, "\nreferences = finetune\n");
-	char *ini = testutil_write_text(testutil_dir, "arch.ini", text);
 	struct scenario s;
-	struct error err;
-	ck_assert_msg(scenario_load(&s, ini, NULL, 0, &err) == 0, "%s", err.msg);
-	snprintf(dirs, sizeof(dirs), "%s:%s", getenv("LETHE_BUILD_PLUGINS"),
-		 getenv("LETHE_TEST_PLUGINS"));
 	struct plugin_path pp;
-	plugin_path_init(&pp, dirs);
-	struct engine *e = malloc(sizeof(*e));
-	ck_assert_msg(engine_open(e, &s, &pp, &err) == 0, "%s on %s: %s", cases[c].plugin,
-		      models[model], err.msg);
-	ck_assert_msg(engine_run(e, testutil_dir, &err) == 0, "%s on %s: %s", cases[c].plugin,
-		      models[model], err.msg);
+	struct engine *e = run_text(text, &s, &pp);
 	ck_assert_uint_gt(e->model.num_state, 0);
 	ck_assert_uint_eq(elementwise_count_nonfinite(e->model.params, e->model.num_params), 0);
 	ck_assert_uint_eq(elementwise_count_nonfinite(e->model.state, e->model.num_state), 0);
-	engine_close(e);
-	free(e);
-	plugin_path_free(&pp);
-	scenario_free(&s);
-	free(ini);
+	close_run(e, &s, &pp);
 }
 
 START_TEST(test_plugin_on_cnn)
@@ -86,6 +98,27 @@ START_TEST(test_plugin_on_resnet)
 }
 END_TEST
 
+/* Two threads split every batch (the residual net's convolutions, batch norm's sums, the dense
+ * layers' gradients): a second run gives the same parameters and state, bit for bit. */
+START_TEST(test_threads_repeat)
+{
+	char text[4096];
+	snprintf(text, sizeof(text),
+		 "[scenario]\nprotocol = class-incremental\nplugins = ewc\n"
+		 "[data]\nsource = synthetic\nclasses = 4\ndim = 16\ntrain_per_class = 24\n"
+		 "test_per_class = 6\n[tasks]\nsplit = 2\n[model]\n%s\n"
+		 "[train]\nlr = 0.05\nbatch_size = 12\nepochs = 1\nthreads = 2\n", models[1]);
+	struct scenario s1, s2;
+	struct plugin_path p1, p2;
+	struct engine *a = run_text(text, &s1, &p1), *b = run_text(text, &s2, &p2);
+	ck_assert_uint_eq(a->model.threads, 2);
+	ck_assert(!memcmp(a->model.params, b->model.params, a->model.num_params * sizeof(float)));
+	ck_assert(!memcmp(a->model.state, b->model.state, a->model.num_state * sizeof(float)));
+	close_run(a, &s1, &p1);
+	close_run(b, &s2, &p2);
+}
+END_TEST
+
 static Suite *archs_suite(void)
 {
 	Suite *s = suite_create("archs");
@@ -93,6 +126,7 @@ static Suite *archs_suite(void)
 	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_add_loop_test(tc, test_plugin_on_cnn, 0, NUM_CASES);
 	tcase_add_loop_test(tc, test_plugin_on_resnet, 0, NUM_CASES);
+	tcase_add_test(tc, test_threads_repeat);
 	suite_add_tcase(s, tc);
 	return s;
 }
