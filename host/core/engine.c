@@ -183,7 +183,7 @@ int engine_open_on(struct engine *e, const struct scenario *s, const struct plug
 	engine_refresh_tasks(e);
 	engine_forget_init(e);
 	struct model_shape in = { e->train.channels, e->train.rows, e->train.cols };
-	if (scenario_check_model(s, in, e->num_classes, NULL, err) != 0)
+	if (scenario_check_model(s, in, e->num_classes, err) != 0)
 		return -1;
 	/* The run is weighed once the labels, tasks, model and plugins' values are known, before
 	 * the pixels, the model and the plugins' instances take their memory. */

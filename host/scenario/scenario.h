@@ -121,10 +121,9 @@ int scenario_read_data(const struct scenario *s, struct dataset *train, struct d
 		       struct error *e);
 
 /* Checks the scenario's model against its data's input shape and classes (model_desc_check):
- * -1 with the reason after where [model] set it ("path:12: [model] layers item 4 ..."). summary
- * may be NULL. */
+ * -1 with the reason after where [model] set it ("path:12: [model] layers item 4 ..."). */
 int scenario_check_model(const struct scenario *s, struct model_shape in, size_t classes,
-			 struct model_summary *summary, struct error *e);
+			 struct error *e);
 
 /* The task list alone, over a data set already built for this scenario. */
 int scenario_build_tasks(const struct scenario *s, const struct dataset *train,
