@@ -3,7 +3,8 @@
  * inputs), each learning two tasks of a few batches with the plugin, the unlearning plugins
  * through a forget step. Each run must succeed and leave its parameters and batch norm's
  * running statistics finite; the plugins' arithmetic is checked against references on the MLP
- * in their own suites. And train.threads = 2 repeats its bits. */
+ * in their own suites. And train.threads = 2 repeats its bits, and ABI 1.2's services describe
+ * the residual net's layers and state. */
 #define _GNU_SOURCE
 #include <check.h>
 #include <stdio.h>
@@ -119,6 +120,85 @@ START_TEST(test_threads_repeat)
 }
 END_TEST
 
+/* ABI 1.2 on the residual net: every layer's kind, shapes and blocks; the state; the modes
+ * (the host's model not settable, a clone's is); copies; the input's gradient. */
+START_TEST(test_services_describe_net)
+{
+	char text[4096];
+	snprintf(text, sizeof(text),
+		 "[scenario]\nprotocol = class-incremental\nplugins = l2\n"
+		 "[data]\nsource = synthetic\nclasses = 4\ndim = 16\ntrain_per_class = 24\n"
+		 "test_per_class = 6\n[tasks]\nsplit = 2\n[model]\n%s\n"
+		 "[train]\nlr = 0.05\nbatch_size = 12\nepochs = 1\n", models[1]);
+	struct scenario s;
+	struct plugin_path pp;
+	struct engine *e = run_text(text, &s, &pp);
+	const lethe_host *h = &e->plugins[0].host;
+	struct services_ctx *c = &e->plugins[0].svc;
+	const lethe_run_info *run = h->run_info(h);
+	ck_assert_uint_eq(run->input_channels, 1);
+	ck_assert_uint_eq(run->input_height, 1);
+	ck_assert_uint_eq(run->input_width, 16);
+	lethe_model *m = h->model(h);
+	/* conv, bn; res 4: two convs and bns; res 6 s2: two and a 1x1 shortcut's; the head. */
+	ck_assert_uint_eq(h->model_num_layers(h, m), 13);
+	lethe_layer l = { .struct_size = sizeof(l) };
+	ck_assert_int_eq(h->model_layer(h, m, 0, &l), LETHE_OK);
+	ck_assert_int_eq(l.kind, LETHE_LAYER_CONV2D);
+	ck_assert(l.in_shape.c == 1 && l.in_shape.h == 1 && l.in_shape.w == 16);
+	ck_assert(l.out_shape.c == 4 && l.out_shape.h == 1 && l.out_shape.w == 16);
+	ck_assert(l.kernel == 3 && l.stride == 1 && l.padding == 1);
+	ck_assert_uint_eq(l.weight_count, 4 * 1 * 3 * 3);
+	ck_assert_uint_eq(l.bias_count, 0);
+	ck_assert_uint_eq(l.in, 16);
+	ck_assert_uint_eq(l.out, 64);
+	ck_assert_int_eq(h->model_layer(h, m, 1, &l), LETHE_OK);
+	ck_assert_int_eq(l.kind, LETHE_LAYER_BATCHNORM);
+	ck_assert(l.weight_count == 4 && l.bias_count == 4 && l.kernel == 0);
+	ck_assert_int_eq(h->model_layer(h, m, 12, &l), LETHE_OK);
+	ck_assert_int_eq(l.kind, LETHE_LAYER_DENSE);
+	ck_assert(l.is_head && l.in == 6 && l.out == 4 && l.weight_count == 24);
+	uint64_t count;
+	float *state = h->model_state(h, m, &count);
+	ck_assert_uint_eq(count, 2 * (4 + 2 * 4 + 3 * 6));
+	ck_assert_ptr_eq(state, e->model.state);
+
+	services_enter(c);
+	ck_assert_int_eq(h->model_is_training(h, m), 0);
+	ck_assert_int_eq(h->model_set_training(h, m, 1), LETHE_ERR_INVALID);
+	ck_assert_has(c->error, "the host sets its own model's mode");
+	lethe_model *clone = h->model_clone(h, m);
+	ck_assert_ptr_nonnull(clone);
+	ck_assert_int_eq(h->model_is_training(h, clone), 0);
+	ck_assert_int_eq(h->model_set_training(h, clone, 1), LETHE_OK);
+	ck_assert_int_eq(h->model_is_training(h, clone), 1);
+	float *cstate = h->model_state(h, clone, NULL);
+	ck_assert(!memcmp(cstate, state, count * sizeof(float)));
+	cstate[0] += 1.0f;
+	ck_assert_int_eq(h->model_copy(h, clone, m), LETHE_OK);
+	ck_assert(!memcmp(cstate, state, count * sizeof(float)));
+
+	/* A forward in training mode moves the clone's running statistics, and the input's
+	 * gradient comes back for every value. */
+	float x[2 * 16], logits[2 * 4], dx[2 * 16];
+	for (size_t i = 0; i < 32; i++)
+		x[i] = (float)(i % 5) / 4.0f;
+	ck_assert_int_eq(h->model_forward(h, clone, x, 2, logits), LETHE_OK);
+	ck_assert(memcmp(cstate, state, count * sizeof(float)) != 0);
+	for (size_t i = 0; i < 8; i++)
+		logits[i] = i % 4 == 1 ? -1.0f : 0.25f;
+	ck_assert_int_eq(h->model_backward_input(h, clone, logits, 2, dx), LETHE_OK);
+	ck_assert_uint_eq(elementwise_count_nonfinite(dx, 32), 0);
+	ck_assert_int_eq(h->model_backward_input(h, clone, logits, 2, NULL), LETHE_ERR_INVALID);
+	ck_assert_has(c->error, "model_backward_input: dx is NULL");
+	ck_assert_int_eq(h->model_grad_stats(h, clone, logits, 1, 1, 2, 1.0f, dx, NULL),
+			 LETHE_ERR_INVALID);
+	ck_assert_has(c->error, "n differs from the last forward");
+	h->model_free(h, clone);
+	close_run(e, &s, &pp);
+}
+END_TEST
+
 static Suite *archs_suite(void)
 {
 	Suite *s = suite_create("archs");
@@ -127,6 +207,7 @@ static Suite *archs_suite(void)
 	tcase_add_loop_test(tc, test_plugin_on_cnn, 0, NUM_CASES);
 	tcase_add_loop_test(tc, test_plugin_on_resnet, 0, NUM_CASES);
 	tcase_add_test(tc, test_threads_repeat);
+	tcase_add_test(tc, test_services_describe_net);
 	suite_add_tcase(s, tc);
 	return s;
 }
