@@ -15,9 +15,10 @@
 #include <cblas.h>
 
 #include "util/blas.h"
-#include "model/mlp.h"
+#include "model/loss.h"
 #include "model/model.h"
 #include "model/model_impl.h"
+#include "model/sgd.h"
 #include "util/rng.h"
 
 #define BATCH	    64

@@ -7,7 +7,9 @@
 
 #include <cblas.h>
 
-#include "model/mlp.h"
+#include "model/loss.h"
+#include "model/model.h"
+#include "model/sgd.h"
 #include "bench_threads.h"
 
 #define RUN_SECONDS 2.5
@@ -64,7 +66,7 @@ static float *uniform_floats(struct rng *r, size_t count)
 }
 
 struct train {
-	struct mlp m;
+	struct model m;
 	struct sgd opt;
 	struct error e;
 	size_t batch, next;
@@ -76,17 +78,17 @@ static int train_step(void *ctx)
 {
 	struct train *t = ctx;
 	size_t k = t->next++ % NUM_BATCHES, in = sizes[0], c = sizes[NUM_LAYERS];
-	if (mlp_forward(&t->m, t->x + k * t->batch * in, t->batch, t->logits, &t->e) < 0)
+	if (model_forward(&t->m, t->x + k * t->batch * in, t->batch, t->logits, &t->e) < 0)
 		return -1;
 	loss_softmax_ce(t->logits, t->batch, c, t->y + k * t->batch, NULL, t->dlogits);
-	mlp_backward(&t->m, t->dlogits);
+	model_backward(&t->m, t->dlogits);
 	sgd_step(&t->opt, t->m.params, t->m.grads, t->m.num_params);
 	return 0;
 }
 
 static void train_free(struct train *t)
 {
-	mlp_free(&t->m);
+	model_free(&t->m);
 	sgd_free(&t->opt);
 	free(t->x);
 	free(t->logits);
@@ -103,10 +105,12 @@ static double bench_training(size_t batch)
 	size_t in = sizes[0], c = sizes[NUM_LAYERS];
 
 	rng_seed(&r, 1, 0);
-	if (mlp_init(&t.m, sizes, NUM_SIZES, &t.e) < 0 ||
+	struct model_desc d;
+	if (model_desc_mlp(&d, sizes + 1, NUM_SIZES - 2, &t.e) < 0 ||
+	    model_build(&t.m, &d, (struct model_shape){ 1, 1, in }, c, &t.e) < 0 ||
 	    sgd_init(&t.opt, t.m.num_params, LR, 0.0, 0.0, &t.e) < 0)
 		goto out;
-	mlp_init_he(&t.m, &r);
+	model_init_params(&t.m, MODEL_INIT_HE, &r);
 	t.x = malloc(NUM_BATCHES * batch * in * sizeof(float));
 	t.y = malloc(NUM_BATCHES * batch * sizeof(int32_t));
 	t.logits = malloc(batch * c * sizeof(float));
@@ -134,7 +138,7 @@ struct gemms {
 	float *a[NUM_LAYERS], *w[NUM_LAYERS], *z[NUM_LAYERS], *dw[NUM_LAYERS], *da[NUM_LAYERS];
 };
 
-/* The calls mlp_forward and mlp_backward make, in their order, with nothing in between. */
+/* The calls an MLP's model_forward and model_backward make, in their order, with nothing in between. */
 static int gemm_step(void *ctx)
 {
 	struct gemms *g = ctx;

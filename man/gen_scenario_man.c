@@ -88,10 +88,31 @@ static const struct note notes[] = {
 	{ "tasks", "permute_first",
 	  "By default the first task sees the original images, the usual reference point." },
 	{ "model", NULL,
-	  "Its input layer has one unit per value of a sample, its output layer one per class "
-	  "of the data; the hidden layers use ReLU, the output softmax with cross\\-entropy." },
+	  "The model reads a sample as an image of channels x height x width values (1 x 28 x 28 "
+	  "for Fashion\\-MNIST, 1 x 1 x \\fBdim\\fR for synthetic data) and ends in a dense "
+	  "layer of one output per class of the data, the head, trained by softmax with "
+	  "cross\\-entropy. A key that belongs to another architecture than the one chosen is "
+	  "an error naming both; so is a description that does not fit the data's shape, naming "
+	  "the item and the shape." },
+	{ "model", "architecture",
+	  "\\fBmlp\\fR: dense layers of the \\fBhidden\\fR sizes with ReLU between them. "
+	  "\\fBcnn\\fR: conv 32 k3 p1, relu, maxpool 2, conv 64 k3 p1, relu, maxpool 2, "
+	  "flatten, dense 256, relu, dense. \\fBresnet18\\fR: He et al.'s ResNet\\-18 for "
+	  "32 x 32 images as DER and Mammoth build it (a 3 x 3 stem without max pooling, "
+	  "BasicBlocks [2, 2, 2, 2] of \\fBwidth\\fR, 2, 4 and 8 times \\fBwidth\\fR "
+	  "channels, global average pooling). \\fBcustom\\fR: the \\fBlayers\\fR list, "
+	  "which alone implies it." },
 	{ "model", "hidden",
 	  "From 1 to " XSTR(SCENARIO_HIDDEN_MAX) " sizes, each from 1 to 65536." },
+	{ "model", "width",
+	  "64 is the ResNet\\-18 of He et al.; 20 the reduced ResNet\\-18 of the GEM, A\\-GEM "
+	  "and ER papers." },
+	{ "model", "init",
+	  "\\fBhe\\fR: weights N(0, 2 / fan_in), zero biases. \\fBtorch\\fR: PyTorch's "
+	  "defaults for nn.Linear and nn.Conv2d, weights and biases U(\\(+-1 / sqrt(fan_in)); "
+	  "comparisons with peers that use PyTorch's defaults need it. \\fBxavier\\fR: weights "
+	  "U(\\(+-sqrt(6 / (fan_in + fan_out))), zero biases. A convolution's fan_in is its "
+	  "input channels times the kernel's area. Batch norm starts at gamma 1, beta 0." },
 	{ "train", "baseline",
 	  "With \\fBjoint\\fR, step \\fIk\\fR trains on the data of tasks 1 to \\fIk\\fR "
 	  "together: the usual upper bound, where \\fBnaive\\fR fine\\-tuning is the lower "
@@ -307,6 +328,25 @@ static void print_task_lists(FILE *f)
 	      "names both settings and where each was made.\n", f);
 }
 
+/* The free list's grammar, from the parser's own table. */
+static void print_layers(FILE *f)
+{
+	size_t n;
+	const struct model_item_syntax *g = model_desc_grammar(&n);
+
+	fputs(".PP\n"
+	      "\\fBlayers\\fR lists the model's layers in order, separated by commas, each a "
+	      "name and its arguments separated by spaces; an option's value follows its letter, "
+	      "as in \\fBconv 32 k3 p1\\fR. The last item is \\fBdense\\fR, the head. "
+	      "The items:\n", f);
+	for (size_t i = 0; i < n; i++) {
+		fputs(".TP\n.B \"", f);
+		roff_put(f, g[i].syntax, 1);
+		fputs("\"\n", f);
+		roff_sentence(f, g[i].help);
+	}
+}
+
 static void print_sections(FILE *f)
 {
 	size_t n;
@@ -326,6 +366,8 @@ static void print_sections(FILE *f)
 			print_key(f, s[i].name, &s[i].decls[k]);
 		if (!strcmp(s[i].name, "tasks"))
 			print_task_lists(f);
+		if (!strcmp(s[i].name, "model"))
+			print_layers(f);
 	}
 	fputs(".SS \"[\\fIPLUGIN\\fP]\"\n"
 	      "Each plugin listed in \\fB[scenario] plugins\\fR reads its parameters from a "

@@ -19,6 +19,13 @@ dist_scenario_DATA = \
 	%D%/split-cifar100-joint.ini \
 	%D%/split-cifar100-naive.ini \
 	%D%/split-cifar100-rehearsal.ini \
+	%D%/split-fashion-cnn-ewc.ini \
+	%D%/split-fashion-cnn-forget.ini \
+	%D%/split-fashion-cnn-joint.ini \
+	%D%/split-fashion-cnn-l2.ini \
+	%D%/split-fashion-cnn-naive.ini \
+	%D%/split-fashion-cnn-ovor.ini \
+	%D%/split-fashion-cnn-rehearsal.ini \
 	%D%/split-fashion-der-til.ini \
 	%D%/split-fashion-der.ini \
 	%D%/split-fashion-derpp-til.ini \

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/engine.h"
+#include "model/loss.h"
 #include "scenario/scenario.h"
 #include "testutil.h"
 
@@ -88,7 +89,7 @@ static unsigned char *state_of(struct run *r, size_t *size)
 
 static void si_watch(struct run *r, const struct event *ev)
 {
-	struct mlp *m = &r->e.model;
+	struct model *m = &r->e.model;
 	size_t P = m->num_params;
 	if (ev->kind == EVENT_BATCH && ev->step == 0) {
 		/* Plain SGD: the step is −lr g, so −g·Δθ = lr g², and float rounds θ by half an ulp. */
@@ -143,7 +144,7 @@ START_TEST(test_si_importance_and_penalty)
 	snprintf(section, sizeof(section), "lambda = %g\nxi = %g\n", c, xi);
 	struct run r;
 	run_open(&r, "si", section, 2);
-	struct mlp *m = &r.e.model;
+	struct model *m = &r.e.model;
 	size_t P = m->num_params;
 	float *initial = malloc(P * sizeof(float));
 	memcpy(initial, m->params, P * sizeof(float));
@@ -430,7 +431,7 @@ START_TEST(test_lwf_distillation)
 	run_open(&r, "lwf", section, 2);
 	r.watch = lwf_watch;
 	ck_assert_msg(engine_run(&r.e, NULL, &r.err) == 0, "%s", r.err.msg);
-	struct mlp *m = &r.e.model;
+	struct model *m = &r.e.model;
 	size_t P = m->num_params, size;
 	unsigned char *st = state_of(&r, &size);
 	uint32_t task;
@@ -449,7 +450,7 @@ START_TEST(test_lwf_distillation)
 	/* The teacher's logits: the host's model with its weights. */
 	memcpy(now, m->params, P * sizeof(float));
 	memcpy(m->params, r.params, P * sizeof(float));
-	ck_assert_msg(mlp_forward(m, b->x, n, t, &r.err) == 0, "%s", r.err.msg);
+	ck_assert_msg(model_forward(m, b->x, n, t, &r.err) == 0, "%s", r.err.msg);
 	memcpy(m->params, now, P * sizeof(float));
 	for (size_t i = 0; i < n * CLASSES; i++)
 		s[i] = t[i] + 0.3f * (float)((int)(i * 31 % 11) - 5);

@@ -580,9 +580,9 @@ START_TEST(test_corruption_refused)
 }
 END_TEST
 
-/* A plugin that refuses its state after the others took theirs: none keeps it. */
-/* The checkpoint's bytes with its BLAS kernel's name replaced by kernel (of any length), or
- * dropped as format 1 had it (kernel NULL); *size updated, header and CRC to match. */
+/* Format 2 checkpoint bytes (as_format2) with the BLAS kernel's name replaced by kernel (of any
+ * length), or dropped as format 1 had it (kernel NULL); *size updated, header and CRC to
+ * match. */
 static char *with_kernel(const char *bytes, size_t *size, const char *kernel)
 {
 	uint64_t len, old;
@@ -608,17 +608,22 @@ static char *with_kernel(const char *bytes, size_t *size, const char *kernel)
 	return out;
 }
 
-/* The checkpoint's bytes as format 2 wrote them: without the augmentation's stream, the 32
- * bytes before the parameters; *size updated, header and CRC to match. */
+/* The checkpoint's bytes as format 2 wrote them: without the augmentation's stream (the 32
+ * bytes before the parameters) and without the model's state (its count and floats after
+ * them); *size updated, header and CRC to match. */
 static char *as_format2(const char *bytes, size_t *size)
 {
 	struct checkpoint_view *v = malloc(sizeof(*v));
 	struct error err;
 	ck_assert_msg(checkpoint_parse(bytes, *size, v, &err) == 0, "%s", err.msg);
-	size_t at = (size_t)((const char *)v->params.data - bytes) - 32, n = *size - 32;
+	size_t params = (size_t)((const char *)v->params.data - bytes);
+	size_t state = params + v->params.count * sizeof(float);
+	size_t state_size = 8 + v->state.count * sizeof(float);
+	size_t n = *size - 32 - state_size;
 	char *out = malloc(n);
-	memcpy(out, bytes, at);
-	memcpy(out + at, bytes + at + 32, *size - at - 32);
+	memcpy(out, bytes, params - 32);
+	memcpy(out + params - 32, bytes + params, state - params);
+	memcpy(out + state - 32, bytes + state + state_size, *size - state - state_size);
 	uint32_t version = 2;
 	uint64_t length = n - 28;
 	memcpy(out + 8, &version, 4);

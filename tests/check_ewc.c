@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "core/engine.h"
-#include "model/mlp.h"
+#include "model/loss.h"
+#include "model/model.h"
+#include "model/sgd.h"
 #include "scenario/scenario.h"
 #include "util/rng.h"
 #include "testutil.h"
@@ -370,7 +372,7 @@ static void brute_fisher(struct engine *e, uint32_t k, const float *theta, enum 
 			 struct rng *r, const uint64_t *positions, size_t n, double *out,
 			 double *bound)
 {
-	const struct mlp *m = &e->model;
+	const struct model *m = &e->model;
 	size_t P = m->num_params, C = e->num_classes, dim = e->train.dim, classes = 0;
 	ck_assert(C <= WIDTH_MAX && dim <= WIDTH_MAX);
 	const struct task *t = &e->tasks.t[k];

@@ -116,8 +116,8 @@ START_TEST(test_gradient_matches_loss)
 	snprintf(l2, sizeof(l2), "lambda = %g\ninclude_head = %s\n", lambda, _i ? "true" : "false");
 	struct run r;
 	run_all(&r, l2);
-	struct mlp *m = &r.e.model;
-	size_t P = m->num_params, head = m->layer[m->num_layers - 1].w_off;
+	struct model *m = &r.e.model;
+	size_t P = m->num_params, head = model_head_offset(m);
 	ck_assert_uint_eq(metric(&r.e, "state_bytes"), P * sizeof(float));
 
 	float *anchor = malloc(P * sizeof(float)), *grad = malloc(P * sizeof(float));

@@ -7,18 +7,20 @@
 
 #include <cblas.h>
 
-#include "model/mlp.h"
+#include "model/loss.h"
+#include "model/model.h"
+#include "model/sgd.h"
 #include "alloc_hook.h"
 #include "testutil.h"
 
 
-static void init_model(struct mlp *m, const size_t *sizes, size_t n, uint64_t seed)
+static void init_model(struct model *m, const size_t *sizes, size_t n, uint64_t seed)
 {
 	struct error e;
 	struct rng r;
-	ck_assert_int_eq(mlp_init(m, sizes, n, &e), 0);
+	ck_assert_int_eq(testutil_mlp(m, sizes, n, &e), 0);
 	rng_seed(&r, seed, 0);
-	mlp_init_he(m, &r);
+	model_init_params(m, MODEL_INIT_HE, &r);
 }
 
 static float *random_inputs(size_t count, uint64_t seed)
@@ -58,10 +60,10 @@ static const float tiny_params[] = {
 };
 static const float tiny_x[] = {1, 2, 3, 2, 0, 1};
 
-static void tiny_model(struct mlp *m)
+static void tiny_model(struct model *m)
 {
 	struct error e;
-	ck_assert_int_eq(mlp_init(m, tiny_sizes, 3, &e), 0);
+	ck_assert_int_eq(testutil_mlp(m, tiny_sizes, 3, &e), 0);
 	ck_assert_uint_eq(m->num_params, sizeof(tiny_params) / sizeof(float));
 	memcpy(m->params, tiny_params, sizeof(tiny_params));
 }
@@ -93,129 +95,129 @@ static void assert_by_hand(const float *got, const double *want, const double *b
 
 START_TEST(test_forward_by_hand)
 {
-	struct mlp m;
+	struct model m;
 	struct error e;
 	struct ref_mlp r;
 	double theta[14];
 	float logits[4];
 	tiny_model(&m);
 	tiny_reference(&r, theta, NULL);
-	ck_assert_uint_eq(mlp_inputs(&m), 3);
-	ck_assert_uint_eq(mlp_outputs(&m), 2);
-	ck_assert_int_eq(mlp_forward(&m, tiny_x, 2, logits, &e), 0);
+	ck_assert_uint_eq(model_inputs(&m), 3);
+	ck_assert_uint_eq(model_outputs(&m), 2);
+	ck_assert_int_eq(model_forward(&m, tiny_x, 2, logits, &e), 0);
 	/* h = relu(W0 x + b0): (0.6, 1.3) and (2.6, relu(-0.2) = 0) */
-	assert_by_hand(m.act[1], (const double[]){0.6, 1.3, 2.6, 0.0}, r.ea[1], 4);
+	assert_by_hand(testutil_view(&m, 1).input, (const double[]){0.6, 1.3, 2.6, 0.0}, r.ea[1], 4);
 	assert_by_hand(logits, (const double[]){3.7, -0.45, 3.1, -3.1}, r.ez[1], 4);
-	ck_assert_ptr_eq(m.act[0], tiny_x);
-	ck_assert_mem_eq(m.act[2], logits, sizeof(logits));
+	ck_assert_ptr_eq(testutil_view(&m, 0).input, tiny_x);
 	ck_assert_uint_eq(m.rows, 2);
-	mlp_free(&m);
+	model_free(&m);
 	ref_mlp_free(&r);
 }
 END_TEST
 
+/* The most dense layers an MLP's description holds. */
+#define DENSE_MAX ((MODEL_ITEMS_MAX + 1) / 2)
+
 START_TEST(test_init_errors)
 {
-	struct mlp m;
+	struct model m;
 	struct error e;
-	size_t sizes[MLP_LAYERS_MAX + 2] = {4, 3, 2};
-	ck_assert_int_eq(mlp_init(&m, sizes, 1, &e), -1);
-	ck_assert_ptr_nonnull(strstr(e.msg, "layer sizes"));
+	size_t sizes[DENSE_MAX + 2] = {4, 3, 2};
 	sizes[1] = 0;
-	ck_assert_int_eq(mlp_init(&m, sizes, 3, &e), -1);
+	ck_assert_int_eq(testutil_mlp(&m, sizes, 3, &e), -1);
 	ck_assert_ptr_nonnull(strstr(e.msg, "out of range"));
-	for (size_t i = 0; i < MLP_LAYERS_MAX + 2; i++)
+	for (size_t i = 0; i < DENSE_MAX + 2; i++)
 		sizes[i] = 2;
-	ck_assert_int_eq(mlp_init(&m, sizes, MLP_LAYERS_MAX + 2, &e), -1);
-	ck_assert_int_eq(mlp_init(&m, sizes, MLP_LAYERS_MAX + 1, &e), 0);
-	ck_assert_uint_eq(m.num_layers, MLP_LAYERS_MAX);
-	mlp_free(&m);
+	ck_assert_int_eq(testutil_mlp(&m, sizes, DENSE_MAX + 2, &e), -1);
+	ck_assert_int_eq(testutil_mlp(&m, sizes, DENSE_MAX + 1, &e), 0);
+	ck_assert_uint_eq(model_num_views(&m), DENSE_MAX);
+	model_free(&m);
 }
 END_TEST
 
 START_TEST(test_layout)
 {
 	static const size_t sizes[] = {5, 4, 3};
-	struct mlp m;
+	struct model m;
 	struct error e;
-	ck_assert_int_eq(mlp_init(&m, sizes, 3, &e), 0);
+	ck_assert_int_eq(testutil_mlp(&m, sizes, 3, &e), 0);
 	ck_assert_uint_eq(m.num_params, 5 * 4 + 4 + 4 * 3 + 3);
-	ck_assert_uint_eq(m.layer[0].w_off, 0);
-	ck_assert_uint_eq(m.layer[0].b_off, 20);
-	ck_assert_uint_eq(m.layer[1].w_off, 24);
-	ck_assert_uint_eq(m.layer[1].b_off, 36);
-	mlp_free(&m);
+	ck_assert_uint_eq(testutil_view(&m, 0).weight_offset, 0);
+	ck_assert_uint_eq(testutil_view(&m, 0).bias_offset, 20);
+	ck_assert_uint_eq(testutil_view(&m, 1).weight_offset, 24);
+	ck_assert_uint_eq(testutil_view(&m, 1).bias_offset, 36);
+	model_free(&m);
 }
 END_TEST
 
 START_TEST(test_he_init)
 {
 	static const size_t sizes[] = {1000, 400, 10};
-	struct mlp m;
+	struct model m;
 	init_model(&m, sizes, 3, 7);
-	for (size_t l = 0; l < m.num_layers; l++) {
-		const struct mlp_layer *ly = &m.layer[l];
+	for (size_t l = 0; l < model_num_views(&m); l++) {
+		struct model_view v = testutil_view(&m, l), *ly = &v;
 		size_t count = ly->in * ly->out;
 		double sum = 0.0, sq = 0.0;
 		for (size_t i = 0; i < count; i++) {
-			sum += m.params[ly->w_off + i];
-			sq += (double)m.params[ly->w_off + i] * m.params[ly->w_off + i];
+			sum += m.params[ly->weight_offset + i];
+			sq += (double)m.params[ly->weight_offset + i] * m.params[ly->weight_offset + i];
 		}
 		double var = 2.0 / (double)ly->in, mean = sum / (double)count;
 		ck_assert_double_le(fabs(mean), 5.0 * sqrt(var / (double)count));
 		ck_assert_double_le(fabs(sq / (double)count - var), 0.1 * var);
 		for (size_t j = 0; j < ly->out; j++)
-			ck_assert_float_eq(m.params[ly->b_off + j], 0.0f);
+			ck_assert_float_eq(m.params[ly->bias_offset + j], 0.0f);
 	}
-	mlp_free(&m);
+	model_free(&m);
 }
 END_TEST
 
 START_TEST(test_clone)
 {
 	static const size_t sizes[] = {6, 5, 4};
-	struct mlp a, b;
+	struct model a, b;
 	struct error e;
 	init_model(&a, sizes, 3, 3);
 	a.grads[0] = 1.0f;
-	ck_assert_int_eq(mlp_clone(&b, &a, &e), 0);
-	ck_assert_uint_eq(b.num_layers, 2);
+	ck_assert_int_eq(model_clone(&b, &a, &e), 0);
+	ck_assert_uint_eq(model_num_views(&b), 2);
 	ck_assert_uint_eq(b.num_params, a.num_params);
 	ck_assert_uint_eq(b.capacity, 0);
 	ck_assert_ptr_ne(b.params, a.params);
 	ck_assert_mem_eq(b.params, a.params, a.num_params * sizeof(float));
 	ck_assert_float_eq(b.grads[0], 0.0f);
 	for (size_t l = 0; l < 2; l++) {
-		ck_assert_uint_eq(b.layer[l].in, a.layer[l].in);
-		ck_assert_uint_eq(b.layer[l].out, a.layer[l].out);
+		ck_assert_uint_eq(testutil_view(&b, l).in, testutil_view(&a, l).in);
+		ck_assert_uint_eq(testutil_view(&b, l).out, testutil_view(&a, l).out);
 	}
-	mlp_free(&a);
-	mlp_free(&b);
+	model_free(&a);
+	model_free(&b);
 }
 END_TEST
 
 START_TEST(test_empty_batch)
 {
-	struct mlp m;
+	struct model m;
 	struct error e;
 	tiny_model(&m);
 	m.grads[0] = 1.0f;
-	ck_assert_int_eq(mlp_forward(&m, tiny_x, 0, NULL, &e), 0);
-	mlp_backward(&m, NULL);
+	ck_assert_int_eq(model_forward(&m, tiny_x, 0, NULL, &e), 0);
+	model_backward(&m, NULL);
 	for (size_t i = 0; i < m.num_params; i++)
 		ck_assert_float_eq(m.grads[i], 0.0f);
-	mlp_free(&m);
+	model_free(&m);
 }
 END_TEST
 
-/* The float pass against the double reference of testutil.h (written apart from mlp.c): a
+/* The float pass against the double reference of testutil.h (written apart from the model): a
  * 7-18-5-3 network (18 is wider than the model's elementwise blocks), He weights and small
  * random biases, on FD_ROWS samples, after forward, loss and backward. */
 #define FD_ROWS 4
 #define FD_CLASSES 3
 
 struct fd_case {
-	struct mlp m;
+	struct model m;
 	float *x, logits[FD_ROWS * FD_CLASSES], dlogits[FD_ROWS * FD_CLASSES];
 	int32_t *y;
 	double *theta, *xd, loss;
@@ -231,9 +233,11 @@ static void fd_setup(struct fd_case *c)
 	struct rng r;
 	init_model(&c->m, sizes, 4, 11);
 	rng_seed(&r, 11, 3);
-	for (size_t l = 0; l < c->m.num_layers; l++)
-		for (size_t j = 0; j < c->m.layer[l].out; j++)
-			c->m.params[c->m.layer[l].b_off + j] = (float)(0.1 * rng_normal(&r));
+	for (size_t l = 0; l < model_num_views(&c->m); l++) {
+		struct model_view v = testutil_view(&c->m, l);
+		for (size_t j = 0; j < v.out; j++)
+			c->m.params[v.bias_offset + j] = (float)(0.1 * rng_normal(&r));
+	}
 	c->x = random_inputs(FD_ROWS * 7, 11);
 	c->y = random_labels(FD_ROWS, FD_CLASSES, 11);
 	c->theta = malloc(c->m.num_params * sizeof(double));
@@ -242,9 +246,9 @@ static void fd_setup(struct fd_case *c)
 	c->xd = malloc(FD_ROWS * 7 * sizeof(double));
 	for (size_t i = 0; i < FD_ROWS * 7; i++)
 		c->xd[i] = c->x[i];
-	ck_assert_int_eq(mlp_forward(&c->m, c->x, FD_ROWS, c->logits, &e), 0);
+	ck_assert_int_eq(model_forward(&c->m, c->x, FD_ROWS, c->logits, &e), 0);
 	c->loss = loss_softmax_ce(c->logits, FD_ROWS, FD_CLASSES, c->y, NULL, c->dlogits);
-	mlp_backward(&c->m, c->dlogits);
+	model_backward(&c->m, c->dlogits);
 
 	ref_mlp_init(&c->ref, sizes, 4, FD_ROWS);
 	ck_assert_uint_eq(c->ref.num_params, c->m.num_params);
@@ -260,7 +264,7 @@ static void fd_setup(struct fd_case *c)
 
 static void fd_teardown(struct fd_case *c)
 {
-	mlp_free(&c->m);
+	model_free(&c->m);
 	ref_mlp_free(&c->ref);
 	free(c->x);
 	free(c->xd);
@@ -333,13 +337,13 @@ START_TEST(test_gradient_deltas)
 	fd_setup(&c);
 	ref_mlp_init(&up, sizes, 4, FD_ROWS);
 	ref_mlp_init(&down, sizes, 4, FD_ROWS);
-	ck_assert_ptr_eq(c.m.act[0], c.x);
-	for (size_t l = 0; l < c.m.num_layers; l++) {
-		const struct mlp_layer *ly = &c.m.layer[l];
+	ck_assert_ptr_eq(testutil_view(&c.m, 0).input, c.x);
+	for (size_t l = 0; l < model_num_views(&c.m); l++) {
+		struct model_view v = testutil_view(&c.m, l), *ly = &v;
 		for (size_t i = 0; i < FD_ROWS * ly->in; i++)
-			ck_assert_msg(fabs(c.m.act[l][i] - c.ref.a[l][i]) <= c.ref.ea[l][i],
+			ck_assert_msg(fabs(testutil_view(&c.m, l).input[i] - c.ref.a[l][i]) <= c.ref.ea[l][i],
 				      "act[%zu][%zu] = %.9g, reference %.9g", l, i,
-				      (double)c.m.act[l][i], c.ref.a[l][i]);
+				      (double)testutil_view(&c.m, l).input[i], c.ref.a[l][i]);
 		for (size_t i = 0; i < FD_ROWS * ly->out; i++) {
 			up.nudge_layer = down.nudge_layer = l;
 			up.nudge_at = down.nudge_at = i;
@@ -347,26 +351,26 @@ START_TEST(test_gradient_deltas)
 			down.nudge = -FD_H;
 			double fd = (fd_loss(&c, &up) - fd_loss(&c, &down)) / (2 * FD_H);
 			double bound = c.ref.edelta[l][i] + fd_error(&c, &up, &down);
-			ck_assert_msg(fabs(c.m.delta[l][i] - fd) <= bound,
+			ck_assert_msg(fabs(testutil_view(&c.m, l).delta[i] - fd) <= bound,
 				      "delta[%zu][%zu]: backward %.9g, finite difference %.9g, "
-				      "bound %g", l, i, (double)c.m.delta[l][i], fd, bound);
+				      "bound %g", l, i, (double)testutil_view(&c.m, l).delta[i], fd, bound);
 		}
 		/* One GEMM over the rows of float inputs: gamma(rows) of the magnitudes. */
 		for (size_t j = 0; j < ly->out; j++)
 			for (size_t k = 0; k < ly->in; k++) {
 				double s = 0.0, mag = 0.0;
 				for (size_t r = 0; r < FD_ROWS; r++) {
-					double t = (double)c.m.delta[l][r * ly->out + j] *
-						   c.m.act[l][r * ly->in + k];
+					double t = (double)testutil_view(&c.m, l).delta[r * ly->out + j] *
+						   testutil_view(&c.m, l).input[r * ly->in + k];
 					s += t;
 					mag += fabs(t);
 				}
-				ck_assert_double_le(fabs(c.m.grads[ly->w_off + j * ly->in + k] - s),
+				ck_assert_double_le(fabs(c.m.grads[ly->weight_offset + j * ly->in + k] - s),
 						    ref_gamma(FD_ROWS) * mag);
 			}
 	}
 	for (size_t i = 0; i < FD_ROWS * FD_CLASSES; i++)
-		ck_assert_float_eq(c.m.delta[2][i], c.dlogits[i]);
+		ck_assert_float_eq(testutil_view(&c.m, 2).delta[i], c.dlogits[i]);
 	ref_mlp_free(&up);
 	ref_mlp_free(&down);
 	fd_teardown(&c);
@@ -375,7 +379,7 @@ END_TEST
 
 START_TEST(test_backward_by_hand)
 {
-	struct mlp m;
+	struct model m;
 	struct error e;
 	struct ref_mlp r;
 	double theta[14];
@@ -383,13 +387,13 @@ START_TEST(test_backward_by_hand)
 	const float dlogits[] = {1, 0, 0, 1};
 	tiny_model(&m);
 	tiny_reference(&r, theta, dlogits);
-	ck_assert_int_eq(mlp_forward(&m, tiny_x, 2, logits, &e), 0);
-	mlp_backward(&m, dlogits);
+	ck_assert_int_eq(model_forward(&m, tiny_x, 2, logits, &e), 0);
+	model_backward(&m, dlogits);
 	/* delta0 = (dlogits W1) masked by h > 0 = ((1, 2), (-1, 0)) */
-	assert_by_hand(m.delta[0], (const double[]){1, 2, -1, 0}, r.edelta[0], 4);
+	assert_by_hand(testutil_view(&m, 0).delta, (const double[]){1, 2, -1, 0}, r.edelta[0], 4);
 	assert_by_hand(m.grads, (const double[]){-1, 2, 2, 2, 4, 6, 0, 2}, r.egrad, 8);
 	assert_by_hand(m.grads + 8, (const double[]){0.6, 1.3, 2.6, 0, 1, 1}, r.egrad + 8, 6);
-	mlp_free(&m);
+	model_free(&m);
 	ref_mlp_free(&r);
 }
 END_TEST
@@ -450,12 +454,12 @@ START_TEST(test_argmax)
 {
 	const float row[] = {1, 5, 2, 5, 3};
 	const uint8_t odd[] = {0, 1, 0, 1, 0}, even[] = {1, 0, 1, 0, 1}, none[5] = {0};
-	ck_assert_int_eq(mlp_predict(row, 5, NULL), 1);
-	ck_assert_int_eq(mlp_predict(row, 5, odd), 1);
-	ck_assert_int_eq(mlp_predict(row, 5, even), 4);
-	ck_assert_int_eq(mlp_predict(row, 5, none), -1);
+	ck_assert_int_eq(loss_argmax(row, 5, NULL), 1);
+	ck_assert_int_eq(loss_argmax(row, 5, odd), 1);
+	ck_assert_int_eq(loss_argmax(row, 5, even), 4);
+	ck_assert_int_eq(loss_argmax(row, 5, none), -1);
 	const float ties[] = {-2, -2, -2};
-	ck_assert_int_eq(mlp_predict(ties, 3, NULL), 0);
+	ck_assert_int_eq(loss_argmax(ties, 3, NULL), 0);
 }
 END_TEST
 
@@ -568,20 +572,20 @@ END_TEST
 #define TRAIN_BATCH 16
 
 /* Rounds of forward, loss, backward and SGD with momentum and weight decay on fixed data. */
-static void train_rounds(struct mlp *m, int rounds)
+static void train_rounds(struct model *m, int rounds)
 {
 	struct sgd o;
 	struct error e;
-	size_t in = mlp_inputs(m), c = mlp_outputs(m);
+	size_t in = model_inputs(m), c = model_outputs(m);
 	float *x = random_inputs(TRAIN_BATCH * in, 5);
 	int32_t *y = random_labels(TRAIN_BATCH, c, 5);
 	float *logits = malloc(TRAIN_BATCH * c * sizeof(float));
 	float *d = malloc(TRAIN_BATCH * c * sizeof(float));
 	ck_assert_int_eq(sgd_init(&o, m->num_params, 0.05, 0.9, 1e-4, &e), 0);
 	for (int i = 0; i < rounds; i++) {
-		ck_assert_int_eq(mlp_forward(m, x, TRAIN_BATCH, logits, &e), 0);
+		ck_assert_int_eq(model_forward(m, x, TRAIN_BATCH, logits, &e), 0);
 		ck_assert(isfinite(loss_softmax_ce(logits, TRAIN_BATCH, c, y, NULL, d)));
-		mlp_backward(m, d);
+		model_backward(m, d);
 		sgd_step(&o, m->params, m->grads, m->num_params);
 	}
 	sgd_free(&o);
@@ -595,7 +599,7 @@ static const size_t det_sizes[] = {20, 16, 12, 5};
 
 START_TEST(test_same_seed)
 {
-	struct mlp a, b, c;
+	struct model a, b, c;
 	init_model(&a, det_sizes, 4, 42);
 	init_model(&b, det_sizes, 4, 42);
 	init_model(&c, det_sizes, 4, 43);
@@ -605,27 +609,27 @@ START_TEST(test_same_seed)
 	train_rounds(&b, 5);
 	ck_assert_mem_eq(a.params, b.params, a.num_params * sizeof(float));
 	ck_assert_mem_eq(a.grads, b.grads, a.num_params * sizeof(float));
-	mlp_free(&a);
-	mlp_free(&b);
-	mlp_free(&c);
+	model_free(&a);
+	model_free(&b);
+	model_free(&c);
 }
 END_TEST
 
 START_TEST(test_training_learns)
 {
-	struct mlp m;
+	struct model m;
 	struct error e;
 	float logits[TRAIN_BATCH * 5];
 	init_model(&m, det_sizes, 4, 1);
 	float *x = random_inputs(TRAIN_BATCH * 20, 5);
 	int32_t *y = random_labels(TRAIN_BATCH, 5, 5);
-	ck_assert_int_eq(mlp_forward(&m, x, TRAIN_BATCH, logits, &e), 0);
+	ck_assert_int_eq(model_forward(&m, x, TRAIN_BATCH, logits, &e), 0);
 	double before = loss_softmax_ce(logits, TRAIN_BATCH, 5, y, NULL, NULL);
 	train_rounds(&m, 50);
-	ck_assert_int_eq(mlp_forward(&m, x, TRAIN_BATCH, logits, &e), 0);
+	ck_assert_int_eq(model_forward(&m, x, TRAIN_BATCH, logits, &e), 0);
 	double after = loss_softmax_ce(logits, TRAIN_BATCH, 5, y, NULL, NULL);
 	ck_assert_msg(after < 0.5 * before, "loss %g -> %g", before, after);
-	mlp_free(&m);
+	model_free(&m);
 	free(x);
 	free(y);
 }
@@ -633,24 +637,24 @@ END_TEST
 
 START_TEST(test_workspace_growth)
 {
-	struct mlp m;
+	struct model m;
 	struct error e;
 	float small[3 * 5], large[40 * 5], d[40 * 5];
 	init_model(&m, det_sizes, 4, 9);
 	float *x = random_inputs(40 * 20, 9);
-	ck_assert_int_eq(mlp_forward(&m, x, 3, small, &e), 0);
+	ck_assert_int_eq(model_forward(&m, x, 3, small, &e), 0);
 	ck_assert_uint_eq(m.capacity, 3);
-	ck_assert_int_eq(mlp_forward(&m, x, 40, large, &e), 0);
+	ck_assert_int_eq(model_forward(&m, x, 40, large, &e), 0);
 	ck_assert_uint_ge(m.capacity, 40);
 	for (size_t i = 0; i < 3 * 5; i++)
 		ck_assert_float_eq_tol(large[i], small[i], 1e-5f);
 	for (size_t i = 0; i < 40 * 5; i++)
 		d[i] = 0.01f;
-	mlp_backward(&m, d);
-	ck_assert_int_eq(mlp_forward(&m, x, 3, small, &e), 0);
+	model_backward(&m, d);
+	ck_assert_int_eq(model_forward(&m, x, 3, small, &e), 0);
 	ck_assert_uint_ge(m.capacity, 40);
 	ck_assert_uint_eq(m.rows, 3);
-	mlp_free(&m);
+	model_free(&m);
 	free(x);
 }
 END_TEST
@@ -660,7 +664,7 @@ START_TEST(test_steady_state_allocates_nothing)
 {
 	static const size_t sizes[] = {64, 32, 32, 10};
 	enum { batch = 32 };
-	struct mlp m;
+	struct model m;
 	struct sgd o;
 	struct error e;
 	float logits[batch * 10], d[batch * 10];
@@ -674,9 +678,9 @@ START_TEST(test_steady_state_allocates_nothing)
 	for (int round = 0; round < 6; round++) {
 		alloc_counting = round > 0;
 		size_t n = round % 2 ? batch / 2 : batch;
-		failed |= mlp_forward(&m, x, n, logits, &e);
+		failed |= model_forward(&m, x, n, logits, &e);
 		loss_softmax_ce(logits, n, 10, y, NULL, d);
-		mlp_backward(&m, d);
+		model_backward(&m, d);
 		sgd_step(&o, m.params, m.grads, m.num_params);
 	}
 	alloc_counting = 0;
@@ -687,12 +691,12 @@ START_TEST(test_steady_state_allocates_nothing)
 	float *big = random_inputs(2 * batch * 64, 2);
 	float big_logits[2 * batch * 10];
 	alloc_counting = 1;
-	int grew = mlp_forward(&m, big, 2 * batch, big_logits, &e);
+	int grew = model_forward(&m, big, 2 * batch, big_logits, &e);
 	alloc_counting = 0;
 	ck_assert_int_eq(grew, 0);
 	ck_assert_uint_gt(alloc_count, 0);
 	sgd_free(&o);
-	mlp_free(&m);
+	model_free(&m);
 	free(x);
 	free(y);
 	free(big);
@@ -702,7 +706,7 @@ END_TEST
 START_TEST(test_allocation_failures)
 {
 	static const size_t sizes[] = {8, 6, 4};
-	struct mlp m;
+	struct model m;
 	struct sgd o;
 	struct error e, model_e, sgd_e;
 	float logits[16 * 4];
@@ -710,7 +714,7 @@ START_TEST(test_allocation_failures)
 
 	/* No assertion while allocations fail: Check allocates to record one. */
 	alloc_counting = alloc_failing = 1;
-	int model_rc = mlp_init(&m, sizes, 3, &model_e);
+	int model_rc = testutil_mlp(&m, sizes, 3, &model_e);
 	int sgd_rc = sgd_init(&o, 10, 0.1, 0.9, 0.0, &sgd_e);
 	alloc_counting = alloc_failing = 0;
 	ck_assert_int_eq(model_rc, -1);
@@ -719,18 +723,18 @@ START_TEST(test_allocation_failures)
 	ck_assert_ptr_nonnull(strstr(sgd_e.msg, "allocate"));
 
 	init_model(&m, sizes, 3, 4);
-	ck_assert_int_eq(mlp_forward(&m, x, 4, logits, &e), 0);
+	ck_assert_int_eq(model_forward(&m, x, 4, logits, &e), 0);
 	alloc_counting = alloc_failing = 1;
-	int grow_rc = mlp_forward(&m, x, 16, logits, &e);
-	int small_rc = mlp_forward(&m, x, 4, logits, &model_e);
+	int grow_rc = model_forward(&m, x, 16, logits, &e);
+	int small_rc = model_forward(&m, x, 4, logits, &model_e);
 	alloc_counting = alloc_failing = 0;
 	ck_assert_int_eq(grow_rc, -1);
 	ck_assert_ptr_nonnull(strstr(e.msg, "workspace"));
 	ck_assert_int_eq(small_rc, 0);
 	ck_assert_uint_eq(m.capacity, 4);
-	ck_assert_int_eq(mlp_forward(&m, x, 16, logits, &e), 0);
+	ck_assert_int_eq(model_forward(&m, x, 16, logits, &e), 0);
 	ck_assert_uint_eq(m.capacity, 16);
-	mlp_free(&m);
+	model_free(&m);
 	free(x);
 }
 END_TEST

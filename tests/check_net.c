@@ -1,6 +1,6 @@
 /* The net suite: the model as a graph of layers (host/model/model*.c). Whole graphs against an
  * independent reference in double written here, whose gradients are first checked by central
- * differences; the MLP bit for bit against host/mlp.c; descriptions, presets and their errors;
+ * differences; descriptions, presets and their errors;
  * batch norm's modes; clones and copies; initialisations; threads; and no allocation in steady
  * state.
  *
@@ -29,7 +29,9 @@
 #include <cblas.h>
 
 #include "alloc_hook.h"
-#include "model/mlp.h"
+#include "model/loss.h"
+#include "model/model.h"
+#include "model/sgd.h"
 #include "model/model.h"
 #include "model/model_impl.h"
 #include "util/rng.h"
@@ -1200,7 +1202,7 @@ START_TEST(test_graph_gradients)
 				model_backward_input(m, p.dl, dx0);
 				free(dx0);
 				assert_local_backward(&p, PASS_INPUT);
-				ck_assert_int_eq(model_grad_stats(m, p.dl, BATCH, 2, 1.0f, m->grads,
+				ck_assert_int_eq(model_grad_stats(m, p.dl, BATCH, 1, 2, 1.0f, m->grads,
 								  NULL, &e),
 						 0);
 				assert_local_backward(&p, PASS_STATS);
@@ -1278,7 +1280,7 @@ START_TEST(test_grad_stats)
 					}
 					for (size_t j = 0; j < np; j++)
 						tol[j] += ref_gamma(BATCH + 6) * mag[j];
-					ck_assert_int_eq(model_grad_stats(&p.m, p.dl, BATCH, power, scale,
+					ck_assert_int_eq(model_grad_stats(&p.m, p.dl, BATCH, 1, power, scale,
 									  acc, norms, &e),
 							 0);
 					assert_within(acc, want, tol, np, "acc");
@@ -1297,131 +1299,67 @@ START_TEST(test_grad_stats)
 }
 END_TEST
 
+/* Two passes in one call against a call per pass: the same per-sample gradients (each pass's
+ * deltas are the same bits), summed in another order. Every term is nonnegative, so each sum,
+ * of at most 2 BATCH terms per entry beside the products' roundings, is within γ_(2 BATCH + 8)
+ * of the exact one, relatively; norms too. passes = 0 is refused. */
+START_TEST(test_grad_stats_passes)
+{
+	for (size_t gi = 0; gi < NUM_GRAPHS; gi++)
+		for (size_t ti = 0; ti < NUM_THREAD_COUNTS; ti++)
+			for (int power = 1; power <= 2; power++) {
+				struct pair p;
+				struct error e;
+				pair_init(&p, graphs[gi], BATCH, 0, thread_counts[ti], 50 + gi);
+				size_t np = p.m.num_params, C = p.g.classes;
+				float *two = alloc(2 * BATCH * C, sizeof(float));
+				memcpy(two, p.dl, BATCH * C * sizeof(float));
+				for (size_t i = 0; i < BATCH * C; i++)
+					two[BATCH * C + i] = -0.5f * p.dl[i] + 0.01f * (float)(i % 7);
+				float *once = alloc(np, sizeof(float)), *each = alloc(np, sizeof(float));
+				double n_once[BATCH], n_each[BATCH], n_second[BATCH];
+				ck_assert_int_eq(model_grad_stats(&p.m, two, BATCH, 2, power, 0.5f, once,
+								  n_once, &e), 0);
+				ck_assert_int_eq(model_grad_stats(&p.m, two, BATCH, 1, power, 0.5f, each,
+								  n_each, &e), 0);
+				ck_assert_int_eq(model_grad_stats(&p.m, two + BATCH * C, BATCH, 1, power,
+								  0.5f, each, n_second, &e), 0);
+				double g = ref_gamma(2 * BATCH + 8);
+				for (size_t j = 0; j < np; j++)
+					ck_assert_msg(fabs(once[j] - each[j]) <=
+							      g * (fabs(once[j]) + fabs(each[j])),
+						      "graph %zu, power %d, [%zu]: %.9g in one call, %.9g "
+						      "in two", gi, power, j, (double)once[j],
+						      (double)each[j]);
+				for (size_t n = 0; n < BATCH; n++) {
+					double sum = n_each[n] + n_second[n];
+					ck_assert_double_le(fabs(n_once[n] - sum), g * (n_once[n] + sum));
+				}
+				ck_assert_int_eq(model_grad_stats(&p.m, two, BATCH, 0, power, 0.5f, once,
+								  NULL, &e), -1);
+				ck_assert_has(e.msg, "0 passes");
+				free(two);
+				free(once);
+				free(each);
+				pair_free(&p);
+			}
+}
+END_TEST
+
 START_TEST(test_grad_stats_errors)
 {
 	struct pair p;
 	struct error e;
 	pair_init(&p, graph_cnn, BATCH, 0, 1, 40);
 	float *acc = alloc(p.m.num_params, sizeof(float));
-	ck_assert_int_eq(model_grad_stats(&p.m, p.dl, BATCH - 1, 2, 1.0f, acc, NULL, &e), -1);
+	ck_assert_int_eq(model_grad_stats(&p.m, p.dl, BATCH - 1, 1, 2, 1.0f, acc, NULL, &e), -1);
 	ck_assert_has(e.msg, "last forward had 5");
-	ck_assert_int_eq(model_grad_stats(&p.m, p.dl, BATCH, 3, 1.0f, acc, NULL, &e), -1);
+	ck_assert_int_eq(model_grad_stats(&p.m, p.dl, BATCH, 1, 3, 1.0f, acc, NULL, &e), -1);
 	ck_assert_has(e.msg, "power 3");
 	/* Without norms: acc alone. */
-	ck_assert_int_eq(model_grad_stats(&p.m, p.dl, BATCH, 2, 1.0f, acc, NULL, &e), 0);
+	ck_assert_int_eq(model_grad_stats(&p.m, p.dl, BATCH, 1, 2, 1.0f, acc, NULL, &e), 0);
 	free(acc);
 	pair_free(&p);
-}
-END_TEST
-
-/* ---- the MLP, bit for bit against host/mlp.c ---- */
-
-struct mlp_case {
-	size_t sizes[5], num_sizes, rows;
-};
-
-static const struct mlp_case mlp_cases[] = {
-	{{20, 16, 12, 5}, 4, 7},
-	{{30, 7}, 2, 3},
-	{{64, 32, 32, 10}, 4, 32},
-	{{784, 256, 256, 10}, 4, 16},
-	{{9, 40, 3, 17, 6}, 5, 1},
-};
-
-static void assert_bits(const float *a, const float *b, size_t count, const char *what)
-{
-	ck_assert_msg(memcmp(a, b, count * sizeof(float)) == 0, "%s differs", what);
-}
-
-/* Every layer's input and delta, through the views, against mlp.c's act and delta. */
-static void assert_mlp_views(const struct model *m, const struct mlp *ml, size_t rows, int deltas)
-{
-	ck_assert_uint_eq(model_num_views(m), ml->num_layers);
-	for (size_t l = 0; l < ml->num_layers; l++) {
-		struct model_view v;
-		model_view(m, l, &v);
-		ck_assert_int_eq(v.kind, MODEL_VIEW_DENSE);
-		ck_assert_uint_eq(v.in, ml->layer[l].in);
-		ck_assert_uint_eq(v.out, ml->layer[l].out);
-		ck_assert_uint_eq(v.weight_offset, ml->layer[l].w_off);
-		ck_assert_uint_eq(v.bias_offset, ml->layer[l].b_off);
-		ck_assert_int_eq(v.is_head, l + 1 == ml->num_layers);
-		assert_bits(v.input, ml->act[l], rows * v.in, "input");
-		if (deltas)
-			assert_bits(v.delta, ml->delta[l], rows * v.out, "delta");
-	}
-}
-
-START_TEST(test_mlp_bits)
-{
-	for (size_t c = 0; c < sizeof(mlp_cases) / sizeof(mlp_cases[0]); c++) {
-		const struct mlp_case *k = &mlp_cases[c];
-		struct mlp ml;
-		struct model m;
-		struct model_desc d;
-		struct error e;
-		struct rng r1, r2, rx;
-		struct sgd o1, o2;
-		size_t in = k->sizes[0], C = k->sizes[k->num_sizes - 1], n = k->rows;
-		ck_assert_int_eq(mlp_init(&ml, k->sizes, k->num_sizes, &e), 0);
-		rng_seed(&r1, 50 + c, 0);
-		mlp_init_he(&ml, &r1);
-		ck_assert_int_eq(model_desc_mlp(&d, k->sizes + 1, k->num_sizes - 2, &e), 0);
-		/* An image shape whose values are the MLP's inputs, flattened by the first dense
-		 * layer. */
-		ck_assert_int_eq(model_build(&m, &d, (struct model_shape){1, 1, in}, C, &e), 0);
-		rng_seed(&r2, 50 + c, 0);
-		model_init_params(&m, MODEL_INIT_HE, &r2);
-		ck_assert_uint_eq(m.num_params, ml.num_params);
-		assert_bits(m.params, ml.params, ml.num_params, "he initialisation");
-		ck_assert_uint_eq(rng_u64(&r1), rng_u64(&r2));
-
-		rng_seed(&rx, 60 + c, 0);
-		float *x = uniform(&rx, n * in, 0.0, 1.0);
-		int32_t *y = alloc(n, sizeof(int32_t));
-		for (size_t i = 0; i < n; i++)
-			y[i] = (int32_t)rng_below(&rx, C);
-		float *z1 = alloc(n * C, sizeof(float)), *z2 = alloc(n * C, sizeof(float));
-		float *d1 = alloc(n * C, sizeof(float)), *d2 = alloc(n * C, sizeof(float));
-		ck_assert_int_eq(sgd_init(&o1, ml.num_params, 0.05, 0.9, 1e-4, &e), 0);
-		ck_assert_int_eq(sgd_init(&o2, m.num_params, 0.05, 0.9, 1e-4, &e), 0);
-		for (int step = 0; step < 3; step++) {
-			ck_assert_int_eq(mlp_forward(&ml, x, n, z1, &e), 0);
-			ck_assert_int_eq(model_forward(&m, x, n, z2, &e), 0);
-			assert_bits(z1, z2, n * C, "logits");
-			assert_mlp_views(&m, &ml, n, 0);
-			loss_softmax_ce(z1, n, C, y, NULL, d1);
-			loss_softmax_ce(z2, n, C, y, NULL, d2);
-			mlp_backward(&ml, d1);
-			model_backward(&m, d2);
-			assert_bits(m.grads, ml.grads, ml.num_params, "gradients");
-			assert_mlp_views(&m, &ml, n, 1);
-			sgd_step(&o1, ml.params, ml.grads, ml.num_params);
-			sgd_step(&o2, m.params, m.grads, m.num_params);
-			assert_bits(m.params, ml.params, ml.num_params, "parameters after SGD");
-		}
-		mlp_backward_deltas(&ml, d1);
-		model_backward_deltas(&m, d2);
-		assert_mlp_views(&m, &ml, n, 1);
-		assert_bits(m.grads, ml.grads, ml.num_params, "gradients after deltas");
-		mlp_backward_head(&ml, d1);
-		model_backward_head(&m, d2);
-		ck_assert_uint_eq(model_head_offset(&m), ml.layer[ml.num_layers - 1].w_off);
-		assert_bits(m.grads, ml.grads, ml.num_params, "head gradients");
-		struct model_view head;
-		model_view(&m, ml.num_layers - 1, &head);
-		assert_bits(head.delta, ml.delta[ml.num_layers - 1], n * C, "head delta");
-		sgd_free(&o1);
-		sgd_free(&o2);
-		free(x);
-		free(y);
-		free(z1);
-		free(z2);
-		free(d1);
-		free(d2);
-		model_free(&m);
-		mlp_free(&ml);
-	}
 }
 END_TEST
 
@@ -1650,10 +1588,10 @@ START_TEST(test_summary)
 	ck_assert_uint_eq(s.params[7], 3136 * 256 + 256);
 	ck_assert_uint_eq(s.num_layers, 10);
 	/* conv1 and conv2 outputs, pools, dense 256 and the logits, act and gradient each; the
-	 * input's gradient; the pools' choices; the widest dense layer's |δ|^p and |a|^p; a
-	 * norm (a double). */
+	 * input's gradient; the pools' choices; every dense layer's |δ|^p and the widest one's
+	 * |a|^p; a norm (a double). */
 	ck_assert_uint_eq(s.row_floats, 2 * (32 * 784 + 32 * 196 + 64 * 196 + 64 * 49 + 256 + 10) +
-						784 + 32 * 196 + 64 * 49 + 256 + 3136 + 2);
+						784 + 32 * 196 + 64 * 49 + 256 + 10 + 3136 + 2);
 	char *text = NULL;
 	size_t size = 0;
 	FILE *f = open_memstream(&text, &size);
@@ -1889,7 +1827,7 @@ static void run_all(struct model *m, const float *x, const float *dl, size_t n, 
 	model_backward(m, dl);
 	memcpy(out + n * C, m->grads, np * sizeof(float));
 	memset(out + n * C + np, 0, np * sizeof(float));
-	ck_assert_int_eq(model_grad_stats(m, dl, n, 2, 1.0f, out + n * C + np, norms, &e), 0);
+	ck_assert_int_eq(model_grad_stats(m, dl, n, 1, 2, 1.0f, out + n * C + np, norms, &e), 0);
 	memcpy(out + n * C + 2 * np, m->state, m->num_state * sizeof(float));
 }
 
@@ -1975,7 +1913,7 @@ START_TEST(test_steady_state_allocates_nothing)
 			sgd_step(&o, m.params, m.grads, m.num_params);
 			m.training = 0;
 			failed |= model_forward(&m, x, n, logits, &e);
-			failed |= model_grad_stats(&m, d, n, 1, 1.0f, acc, norms, &e);
+			failed |= model_grad_stats(&m, d, n, 1, 1, 1.0f, acc, norms, &e);
 			model_backward_input(&m, d, dx);
 			model_backward_head(&m, d);
 		}
@@ -2043,11 +1981,10 @@ static Suite *net_suite(void)
 
 	tc = tcase_create("stats");
 	tcase_add_test(tc, test_grad_stats);
+	tcase_add_test(tc, test_grad_stats_passes);
 	tcase_add_test(tc, test_grad_stats_errors);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("mlp");
-	tcase_add_test(tc, test_mlp_bits);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("descriptions");

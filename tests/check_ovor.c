@@ -14,7 +14,9 @@
 
 #include "../plugins/ovor/outliers.h"
 #include "core/engine.h"
-#include "model/mlp.h"
+#include "model/loss.h"
+#include "model/model.h"
+#include "model/sgd.h"
 #include "scenario/scenario.h"
 #include "util/rng.h"
 #include "testutil.h"
@@ -362,7 +364,7 @@ static void watch(void *ctx, const struct event *ev)
 {
 	struct trunk_watch *w = ctx;
 	const struct engine *e = ev->engine;
-	const struct mlp *m = &e->model;
+	const struct model *m = &e->model;
 	if (ev->kind == EVENT_BATCH && !e->batch.head_only) {
 		memcpy(w->trunk, m->params, w->trunk_len * sizeof(float));
 		memcpy(w->head, m->params + w->trunk_len, w->head_len * sizeof(float));
@@ -389,8 +391,8 @@ static void run_open(struct run *r, const char *plugins, const char *train, cons
 	ck_assert_msg(engine_open(&r->e, &r->s, &r->pp, &r->err) == 0, "%s", r->err.msg);
 	for (r->ovor = 0; strcmp(r->e.plugins[r->ovor].file.entry.name, "ovor"); r->ovor++)
 		ck_assert_uint_lt(r->ovor + 1, r->e.num_plugins);
-	const struct mlp *m = &r->e.model;
-	r->w.trunk_len = m->layer[m->num_layers - 1].w_off;
+	const struct model *m = &r->e.model;
+	r->w.trunk_len = model_head_offset(m);
 	r->w.head_len = m->num_params - r->w.trunk_len;
 	r->w.trunk = malloc(r->w.trunk_len * sizeof(float));
 	r->w.head = malloc(r->w.head_len * sizeof(float));
@@ -596,7 +598,7 @@ static void saved_outliers(struct run *r, struct outliers *o)
 	lethe_istream in = { sizeof(in), &m, memory_read };
 	struct outliers_config cfg = { .k = 10, .boundary = 10, .candidates = 5, .per_class = 8 };
 	int features;
-	ck_assert_int_eq(outliers_init(o, &cfg, r->e.model.layer[r->e.model.num_layers - 1].in,
+	ck_assert_int_eq(outliers_init(o, &cfg, testutil_view(&r->e.model, model_num_views(&r->e.model) - 1).in,
 				       classes), LETHE_OK);
 	ck_assert_int_eq(outliers_load(o, &in, &features), LETHE_OK);
 	ck_assert_uint_eq(m.left, 0);
@@ -658,9 +660,9 @@ START_TEST(test_on_gradient_matches_loss)
 	struct run r;
 	run_all(&r, "ovor", "epochs = 2\n",
 		"weight = 0.7\nthresholds = fixed\ntau_ood = 30\nhuber_delta = 1000\n");
-	struct mlp *m = &r.e.model;
-	const struct mlp_layer *ly = &m->layer[m->num_layers - 1];
-	size_t P = m->num_params, head = ly->w_off, d = ly->in, C = ly->out;
+	struct model *m = &r.e.model;
+	struct model_view v = testutil_view(m, model_num_views(m) - 1), *ly = &v;
+	size_t P = m->num_params, head = ly->weight_offset, d = ly->in, C = ly->out;
 	r.e.batch.head_only = 0;
 	ck_assert(ood_term(&r) == 0.0);
 	for (size_t i = 0; i < P; i++)
@@ -695,8 +697,8 @@ START_TEST(test_on_gradient_matches_loss)
 
 	size_t nonzero = 0;
 	for (size_t i = head; i < P; i++) {
-		int bias = i >= ly->b_off;
-		size_t j = bias ? i - ly->b_off : (i - head) / d, k = (i - head) % d;
+		int bias = i >= ly->bias_offset;
+		size_t j = bias ? i - ly->bias_offset : (i - head) / d, k = (i - head) % d;
 		/* The float pass adds dz^T h (one GEMM over the outliers) or dz's column sums to
 		 * the host's 0.25: gamma(M + 1) of the magnitudes, plus dz's own error carried. */
 		double mag = HOST_GRAD, carried = 0.0;
@@ -770,9 +772,9 @@ START_TEST(test_thresholds_calibrate)
 	/* Recomputed in double on the model's reference pass. Each float energy is within the
 	 * largest bound e of its two logits (log-sum-exp is 1-Lipschitz), the order statistics
 	 * too, and so the interpolation between two of them. */
-	const struct mlp *mm = &r.e.model;
+	const struct model *mm = &r.e.model;
 	const struct task *t = &r.e.tasks.t[1];
-	size_t n = t->num_train, C = r.e.num_classes, dim = r.e.train.dim, L = mm->num_layers;
+	size_t n = t->num_train, C = r.e.num_classes, dim = r.e.train.dim, L = model_num_views(mm);
 	struct ref_mlp ref;
 	double *theta = ref_mlp_init_for(&ref, mm, n);
 	float *x = malloc(n * dim * sizeof(float));

@@ -11,6 +11,7 @@
 
 #include "core/engine.h"
 #include "core/plugin_loader.h"
+#include "model/elementwise.h"
 #include "scenario/scenario.h"
 #include "testutil.h"
 
@@ -351,7 +352,7 @@ START_TEST(test_head_only_epochs)
 	run_start(&r, "head_epochs = 2\n", NULL, 0);
 	ck_assert_msg(r.open_rc == 0, "%s", r.err.msg);
 	size_t P = r.e.model.num_params;
-	size_t trunk = r.e.model.layer[r.e.model.num_layers - 1].w_off;
+	size_t trunk = model_head_offset(&r.e.model);
 	float *before = malloc(P * sizeof(float));
 	memcpy(before, r.e.model.params, P * sizeof(float));
 	ck_assert_msg(engine_run(&r.e, testutil_dir, &r.err) == 0, "%s", r.err.msg);
@@ -531,13 +532,13 @@ START_TEST(test_count_nonfinite)
 	v[3] = FLT_MAX;
 	v[4] = -FLT_MAX;
 	v[5] = FLT_MIN / 2; /* subnormal */
-	ck_assert_uint_eq(mlp_count_nonfinite(v, 1000), 0);
+	ck_assert_uint_eq(elementwise_count_nonfinite(v, 1000), 0);
 	v[0] = NAN;
 	v[511] = INFINITY; /* in the second block */
 	v[999] = -INFINITY; /* in the remainder */
-	ck_assert_uint_eq(mlp_count_nonfinite(v, 1000), 3);
-	ck_assert_uint_eq(mlp_count_nonfinite(v, 999), 2);
-	ck_assert_uint_eq(mlp_count_nonfinite(v + 1, 0), 0);
+	ck_assert_uint_eq(elementwise_count_nonfinite(v, 1000), 3);
+	ck_assert_uint_eq(elementwise_count_nonfinite(v, 999), 2);
+	ck_assert_uint_eq(elementwise_count_nonfinite(v + 1, 0), 0);
 }
 END_TEST
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/engine.h"
+#include "model/loss.h"
 #include "scenario/scenario.h"
 #include "util/rng.h"
 #include "testutil.h"
@@ -218,8 +219,8 @@ static double class_accuracy(struct run *r, lethe_split split, int cls)
 			if (d->y[pos[i]] != cls)
 				continue;
 			tasks_gather(t, d, pos + i, 1, x, &y);
-			ck_assert_int_eq(mlp_forward(&e->model, x, 1, logits, &r->err), 0);
-			correct += mlp_predict(logits, 4, mask) == y;
+			ck_assert_int_eq(model_forward(&e->model, x, 1, logits, &r->err), 0);
+			correct += loss_argmax(logits, 4, mask) == y;
 			seen++;
 		}
 	}

@@ -63,6 +63,24 @@ static void scenario_loads(struct scenario *s, const char *name, const char *tex
 	ck_assert_msg(rc == 0, "scenario_load: %s", e.msg);
 }
 
+/* The hidden layers' sizes of an MLP scenario: its dense items but the head. */
+static size_t num_hidden(const struct scenario *s)
+{
+	size_t dense = 0;
+	for (size_t i = 0; i < s->model.num_items; i++)
+		dense += s->model.item[i].kind == MODEL_ITEM_DENSE;
+	ck_assert_str_eq(s->architecture, "mlp");
+	return dense - 1;
+}
+
+static size_t hidden_at(const struct scenario *s, size_t k)
+{
+	for (size_t i = 0; i < s->model.num_items; i++)
+		if (s->model.item[i].kind == MODEL_ITEM_DENSE && k-- == 0)
+			return s->model.item[i].n;
+	return 0;
+}
+
 /* ---- ini ---- */
 
 START_TEST(test_ini_entries)
@@ -517,9 +535,9 @@ START_TEST(test_scenario_defaults)
 	ck_assert_uint_eq(s.synth.seed, 1);
 	ck_assert_int_eq(s.tasks_kind, TASKS_SPLIT);
 	ck_assert_uint_eq(s.num_tasks, 5);
-	ck_assert_uint_eq(s.num_hidden, 2);
-	ck_assert_uint_eq(s.hidden[0], 256);
-	ck_assert_uint_eq(s.hidden[1], 256);
+	ck_assert_uint_eq(num_hidden(&s), 2);
+	ck_assert_uint_eq(hidden_at(&s, 0), 256);
+	ck_assert_uint_eq(hidden_at(&s, 1), 256);
 	ck_assert_int_eq(s.baseline, BASELINE_NAIVE);
 	ck_assert_double_eq(s.lr, 0.01);
 	ck_assert_double_eq(s.momentum, 0);
@@ -585,10 +603,10 @@ START_TEST(test_scenario_full)
 	ck_assert_double_eq(s.synth.spread, 12.5);
 	ck_assert_uint_eq(s.synth.seed, 9007199254740992ull);
 	ck_assert_uint_eq(s.num_tasks, 3);
-	ck_assert_uint_eq(s.num_hidden, 3);
-	ck_assert_uint_eq(s.hidden[0], 512);
-	ck_assert_uint_eq(s.hidden[1], 128);
-	ck_assert_uint_eq(s.hidden[2], 64);
+	ck_assert_uint_eq(num_hidden(&s), 3);
+	ck_assert_uint_eq(hidden_at(&s, 0), 512);
+	ck_assert_uint_eq(hidden_at(&s, 1), 128);
+	ck_assert_uint_eq(hidden_at(&s, 2), 64);
 	ck_assert_int_eq(s.baseline, BASELINE_JOINT);
 	ck_assert_double_eq(s.lr, 0.1);
 	ck_assert_double_eq(s.momentum, 0.9);
@@ -814,8 +832,8 @@ START_TEST(test_scenario_model_and_name)
 	scenario_loads(&s, "my-run.ini", "[model]\nhidden = 1,2,3,4,5,6,7,8\n[tasks]\n"
 					 "split = 2\n[data]\ndir = /data/x\n", NULL, 0);
 	ck_assert_str_eq(s.name, "my-run");
-	ck_assert_uint_eq(s.num_hidden, 8);
-	ck_assert_uint_eq(s.hidden[7], 8);
+	ck_assert_uint_eq(num_hidden(&s), 8);
+	ck_assert_uint_eq(hidden_at(&s, 7), 8);
 	ck_assert_str_eq(s.data_dir, "/data/x");
 	ck_assert_str_eq(scenario_protocol_name(LETHE_DOMAIN_INCREMENTAL), "domain-incremental");
 	ck_assert_str_eq(scenario_protocol_name(LETHE_TASK_INCREMENTAL), "task-incremental");

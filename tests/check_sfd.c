@@ -10,6 +10,7 @@
 
 #include "core/engine.h"
 #include "core/plugin_loader.h"
+#include "model/loss.h"
 #include "scenario/scenario.h"
 #include "testutil.h"
 
@@ -93,9 +94,9 @@ static void class_accuracy(struct run *r, double *acc)
 		const struct task *t = &e->tasks.t[k];
 		for (size_t i = 0; i < t->num_test; i++) {
 			tasks_gather(t, &e->test, t->test + i, 1, x, &y);
-			ck_assert_int_eq(mlp_forward(&e->model, x, 1, logits, &r->err), 0);
+			ck_assert_int_eq(model_forward(&e->model, x, 1, logits, &r->err), 0);
 			seen[y]++;
-			right[y] += mlp_predict(logits, CLASSES, NULL) == y;
+			right[y] += loss_argmax(logits, CLASSES, NULL) == y;
 		}
 	}
 	for (size_t c = 0; c < CLASSES; c++)
@@ -224,7 +225,7 @@ static double mean_log_prob(const lethe_host *h, lethe_model *m, const int32_t *
 		for (size_t j = 0; j < CLASSES; j++)
 			sum += exp(z[j] - max);
 		total += z[c[i]] - max - log(sum);
-		*hits += mlp_predict(z, CLASSES, NULL) == c[i];
+		*hits += loss_argmax(z, CLASSES, NULL) == c[i];
 	}
 	free(logits);
 	return total / (double)n;

@@ -18,7 +18,7 @@ struct run {
 	struct scenario s;
 	struct plugin_path pp;
 	struct engine e;
-	struct mlp initial; /* the model's weights before training */
+	struct model initial; /* the model's weights before training */
 };
 
 /* Synthetic data: `data` completes [data] (classes, dim, sizes, spread), `rest` gives [tasks],
@@ -36,14 +36,14 @@ static void run_open(struct run *r, const char *protocol, const char *data, cons
 	free(path);
 	plugin_path_init(&r->pp, NULL);
 	ck_assert_msg(engine_open(&r->e, &r->s, &r->pp, &err) == 0, "%s", err.msg);
-	ck_assert_int_eq(mlp_clone(&r->initial, &r->e.model, &err), 0);
+	ck_assert_int_eq(model_clone(&r->initial, &r->e.model, &err), 0);
 	if (train)
 		ck_assert_msg(engine_run(&r->e, NULL, &err) == 0, "%s", err.msg);
 }
 
 static void run_close(struct run *r)
 {
-	mlp_free(&r->initial);
+	model_free(&r->initial);
 	engine_close(&r->e);
 	plugin_path_free(&r->pp);
 	scenario_free(&r->s);
@@ -117,7 +117,7 @@ struct span {
 	double lo, hi;
 };
 
-static struct span recount(struct engine *e, const struct mlp *m, const struct dataset *split,
+static struct span recount(struct engine *e, const struct model *m, const struct dataset *split,
 			   const uint64_t *ids, size_t n)
 {
 	size_t dim = split->dim, C = e->num_classes, sure = 0, maybe = 0;
@@ -170,16 +170,16 @@ static struct unlearn_spec spec_quick(void)
 				      .seed = 11, .relearn_loss = 0, .relearn_max_epochs = 0 };
 }
 
-static void measure(struct run *r, const struct mlp *m, const struct forget_sets *fs,
+static void measure(struct run *r, const struct model *m, const struct forget_sets *fs,
 		    const struct unlearn_spec *spec, struct forget_figures *f)
 {
 	struct error err;
 	ck_assert_msg(unlearn_measure(&r->e.unlearn, m, fs, spec, f, &err) == 0, "%s", err.msg);
 }
 
-static void reference(struct run *r, enum forget_reference ref, const struct mlp *before,
+static void reference(struct run *r, enum forget_reference ref, const struct model *before,
 		      const struct forget_sets *fs, const struct unlearn_spec *spec,
-		      struct mlp *out)
+		      struct model *out)
 {
 	struct error err;
 	double seconds = -1;
@@ -197,7 +197,7 @@ START_TEST(test_figures_recount)
 	for (size_t p = 0; p < 2; p++) {
 		struct run r;
 		run_six(&r, protocols[p]);
-		struct mlp *m = &r.e.model;
+		struct model *m = &r.e.model;
 		float *saved = malloc(m->num_params * sizeof(float));
 		memcpy(saved, m->params, m->num_params * sizeof(float));
 		struct unlearn_spec spec = spec_quick();
@@ -245,7 +245,7 @@ START_TEST(test_bad_ids)
 	ck_assert_int_eq(unlearn_measure(&r.e.unlearn, &r.e.model, &fs, &spec, &f, &err), -1);
 	ck_assert_msg(strstr(err.msg, "D_f") && strstr(err.msg, "task 9"), "%s", err.msg);
 	fs.forget[0] = tasks_sample_id(0, 1u << 30);
-	struct mlp out;
+	struct model out;
 	double seconds;
 	ck_assert_int_eq(unlearn_reference_run(&r.e.unlearn, REFERENCE_FINETUNE, &r.e.model,
 					       &r.initial, &fs, &spec, &out, &seconds, &err), -1);
@@ -260,7 +260,7 @@ END_TEST
  * sample's confidence p(0|x) rises with its first pixel, which the test sets by hand. */
 struct handmade {
 	struct run r;
-	struct mlp m;
+	struct model m;
 	struct forget_sets fs;
 };
 
@@ -276,8 +276,8 @@ static void handmade_open(struct handmade *h)
 	memset(e->test.y, 0, e->test.n);
 	size_t sizes[] = { 4, 2 };
 	struct error err;
-	ck_assert_int_eq(mlp_init(&h->m, sizes, 2, &err), 0);
-	h->m.params[h->m.layer[0].w_off] = 20.0f;
+	ck_assert_int_eq(testutil_mlp(&h->m, sizes, 2, &err), 0);
+	h->m.params[testutil_view(&h->m, 0).weight_offset] = 20.0f;
 	memset(&h->fs, 0, sizeof(h->fs));
 }
 
@@ -330,7 +330,7 @@ START_TEST(test_attack_threshold)
 	ck_assert(handmade_mia(&h, same, same, 3, any, 2) == 0);
 	ck_assert(handmade_mia(&h, backwards_m, backwards_n, 3, any, 2) == 0);
 	unlearn_sets_free(&h.fs);
-	mlp_free(&h.m);
+	model_free(&h.m);
 	run_close(&h.r);
 }
 END_TEST
@@ -387,7 +387,7 @@ START_TEST(test_relearn)
 	struct forget_figures orig, untrained, retrained;
 	measure(&r, &r.e.model, &fs, &spec, &orig);
 	measure(&r, &r.initial, &fs, &spec, &untrained);
-	struct mlp ref;
+	struct model ref;
 	spec.retrain_epochs = 4;
 	reference(&r, REFERENCE_RETRAIN, &r.e.model, &fs, &spec, &ref);
 	measure(&r, &ref, &fs, &spec, &retrained);
@@ -424,7 +424,7 @@ START_TEST(test_relearn)
 	spec.relearn_max_epochs = 2;
 	measure(&r, &ref, &fs, &spec, &retrained);
 	ck_assert(retrained.relearn_epochs == 3);
-	mlp_free(&ref);
+	model_free(&ref);
 	unlearn_sets_free(&fs);
 	run_close(&r);
 }
@@ -455,7 +455,7 @@ END_TEST
 
 /* ---- references ---- */
 
-static int same_params(const struct mlp *a, const struct mlp *b)
+static int same_params(const struct model *a, const struct model *b)
 {
 	return a->num_params == b->num_params &&
 	       !memcmp(a->params, b->params, a->num_params * sizeof(float));
@@ -467,10 +467,10 @@ START_TEST(test_retrain)
 	run_six(&r, "class-incremental");
 	struct forget_sets fs;
 	sets_class(&r.e, 1, &fs);
-	struct mlp before, initial, a, b, c;
+	struct model before, initial, a, b, c;
 	struct error err;
-	ck_assert_int_eq(mlp_clone(&before, &r.e.model, &err), 0);
-	ck_assert_int_eq(mlp_clone(&initial, &r.initial, &err), 0);
+	ck_assert_int_eq(model_clone(&before, &r.e.model, &err), 0);
+	ck_assert_int_eq(model_clone(&initial, &r.initial, &err), 0);
 	struct unlearn_spec spec = spec_quick();
 	spec.retrain_epochs = 8;
 	reference(&r, REFERENCE_RETRAIN, &r.e.model, &fs, &spec, &a);
@@ -488,18 +488,18 @@ START_TEST(test_retrain)
 	ck_assert_msg(f.ua > 0.95 && f.forget_test_acc < 0.05 && f.ra > 0.6,
 		      "UA %g, forget test %g, RA %g", f.ua, f.forget_test_acc, f.ra);
 	/* finetune starts from before and stays deterministic as well. */
-	mlp_free(&b);
-	mlp_free(&c);
+	model_free(&b);
+	model_free(&c);
 	reference(&r, REFERENCE_FINETUNE, &r.e.model, &fs, &spec, &b);
 	reference(&r, REFERENCE_FINETUNE, &r.e.model, &fs, &spec, &c);
 	ck_assert(same_params(&b, &c));
 	ck_assert(!same_params(&b, &before));
 	ck_assert(same_params(&before, &r.e.model));
-	mlp_free(&a);
-	mlp_free(&b);
-	mlp_free(&c);
-	mlp_free(&before);
-	mlp_free(&initial);
+	model_free(&a);
+	model_free(&b);
+	model_free(&c);
+	model_free(&before);
+	model_free(&initial);
 	unlearn_sets_free(&fs);
 	run_close(&r);
 }
@@ -520,7 +520,7 @@ static void watch_log(void *ctx, const struct event *ev)
 }
 
 /* Whether m's logits on the training samples ids are all finite. */
-static int finite_outputs(struct engine *e, struct mlp *m, const uint64_t *ids, size_t n)
+static int finite_outputs(struct engine *e, struct model *m, const uint64_t *ids, size_t n)
 {
 	size_t dim = e->train.dim, C = e->num_classes;
 	float *x = malloc(dim * sizeof(float)), *z = malloc(C * sizeof(float));
@@ -529,7 +529,7 @@ static int finite_outputs(struct engine *e, struct mlp *m, const uint64_t *ids, 
 	for (size_t i = 0; i < n; i++) {
 		tasks_convert(&e->tasks.t[ids[i] >> 32], e->train.x + (uint32_t)ids[i] * dim, 1,
 			      dim, x);
-		ck_assert_int_eq(mlp_forward(m, x, 1, z, &err), 0);
+		ck_assert_int_eq(model_forward(m, x, 1, z, &err), 0);
 		for (size_t c = 0; c < C; c++)
 			finite &= isfinite(z[c]) != 0;
 	}
@@ -551,12 +551,12 @@ START_TEST(test_gradient_ascent)
 	spec.lr = 0.05;
 	struct forget_figures f0, f1;
 	measure(&r, &r.e.model, &fs, &spec, &f0);
-	struct mlp a;
+	struct model a;
 	reference(&r, REFERENCE_GRADIENT_ASCENT, &r.e.model, &fs, &spec, &a);
 	measure(&r, &a, &fs, &spec, &f1);
 	ck_assert_msg(f1.ua > f0.ua + 0.3, "UA %g before, %g after", f0.ua, f1.ua);
 	ck_assert_int_eq(w.warnings, 0);
-	mlp_free(&a);
+	model_free(&a);
 
 	/* A step so large that the logits overflow: it stops, keeps a finite model, says so. */
 	spec.lr = 1e30;
@@ -567,7 +567,7 @@ START_TEST(test_gradient_ascent)
 	ck_assert(finite_outputs(&r.e, &a, fs.forget, fs.num_forget));
 	measure(&r, &a, &fs, &spec, &f1);
 	ck_assert(isfinite(f1.ua) && isfinite(f1.mia));
-	mlp_free(&a);
+	model_free(&a);
 	unlearn_sets_free(&fs);
 	run_close(&r);
 }
@@ -597,11 +597,11 @@ START_TEST(test_random_labels)
 		struct forget_figures f;
 		measure(&r, &r.e.model, &fs, &spec, &f);
 		ck_assert_msg(f.ua < 0.1, "%s: UA before %g", protocols[p], f.ua);
-		struct mlp a;
+		struct model a;
 		reference(&r, REFERENCE_RANDOM_LABELS, &r.e.model, &fs, &spec, &a);
 		measure(&r, &a, &fs, &spec, &f);
 		ck_assert_msg(f.ua == 1, "%s: UA %g", protocols[p], f.ua);
-		mlp_free(&a);
+		model_free(&a);
 		unlearn_sets_free(&fs);
 		run_close(&r);
 	}
@@ -617,7 +617,7 @@ START_TEST(test_random_labels_single_class)
 	struct forget_sets fs;
 	sets_stride(&r.e, 0, 2, &fs);
 	struct unlearn_spec spec = spec_quick();
-	struct mlp a;
+	struct model a;
 	double seconds;
 	struct error err;
 	ck_assert_int_eq(unlearn_reference_run(&r.e.unlearn, REFERENCE_RANDOM_LABELS, &r.e.model,
@@ -632,7 +632,7 @@ START_TEST(test_random_labels_single_class)
 		 "[tasks]\ntask1 = 0\ntask2 = 1,2\n[model]\nhidden = 8\n[train]\nseed = 1\n", 0);
 	sets_stride(&r.e, 0, 2, &fs);
 	reference(&r, REFERENCE_RANDOM_LABELS, &r.e.model, &fs, &spec, &a);
-	mlp_free(&a);
+	model_free(&a);
 	unlearn_sets_free(&fs);
 	run_close(&r);
 }
@@ -643,7 +643,7 @@ END_TEST
 static size_t allocations(struct run *r, int ref, const struct forget_sets *fs,
 			  const struct unlearn_spec *spec)
 {
-	struct mlp out;
+	struct model out;
 	struct forget_figures f;
 	alloc_count = 0;
 	alloc_counting = 1;
@@ -653,7 +653,7 @@ static size_t allocations(struct run *r, int ref, const struct forget_sets *fs,
 		measure(r, &r->e.model, fs, spec, &f);
 	alloc_counting = 0;
 	if (ref >= 0)
-		mlp_free(&out);
+		model_free(&out);
 	return alloc_count;
 }
 

@@ -1,5 +1,6 @@
 #!/bin/sh
 # Runs killed with SIGKILL at seeded pseudo-random moments, resumed with --resume each time, end
+# (on an MLP, a small CNN and a small residual net, batch norm's running statistics included)
 # with the same accuracy.csv, byte for byte, and the same unlearning figures as an uninterrupted
 # run. A corrupt, truncated, foreign checkpoint or a FIFO is refused with exit 2 and one line, as
 # are a second run on the same directory and a read-only directory; a full disk and a file size
@@ -21,7 +22,9 @@ scratch kill cleanup
 KILLS=10
 
 # A synthetic scenario of 900 batches, a second or so, with checkpoints every 3 batches so that
-# kills land in the middle of epochs. AUGMENT holds [data] lines; extra lines follow.
+# kills land in the middle of epochs. AUGMENT holds [data] lines; extra lines follow. The MLP's;
+# to_net FILE MODEL makes it a small net of batch norm's running statistics too (its model line,
+# a third of the data).
 scenario() { # FILE PLUGINS EXTRA-LINES...
 	file=$1 plugins=$2
 	shift 2
@@ -49,6 +52,15 @@ scenario "$TMP/baselines.ini" "si, lwf, er_ace, der, derpp" "[si]" "lambda = 0.5
 scenario "$TMP/forget.ini" "rehearsal, repulsion" "[rehearsal]" "max_stored = 100" \
 	"[repulsion]" "unlearn_steps = 20" "[forget1]" "after = 2" "classes = 1" \
 	"plugin = repulsion" "references = retrain, finetune"
+
+to_net() {
+	sed -i "s/^hidden = 32\$/$2/; s/^train_per_class = 1200\$/train_per_class = 400/" "$1"
+}
+scenario "$TMP/cnn.ini" "ewc, rehearsal" "[ewc]" "lambda = 10" "[rehearsal]" \
+	"schedule = power-law" "max_stored = 100"
+to_net "$TMP/cnn.ini" "layers = conv 4 k3 p1, bn, relu, maxpool 1 s2, conv 6 k3 p1, relu, flatten, dense"
+scenario "$TMP/resnet.ini" "rehearsal" "[rehearsal]" "max_stored = 100"
+to_net "$TMP/resnet.ini" "layers = conv 4 k3 p1 nobias, bn, relu, res 4, res 6 s2, gap, dense"
 
 now() { date +%s.%N; }
 
@@ -106,8 +118,10 @@ awk -v n=$KILLS 'BEGIN { srand(1); for (i = 0; i < n; i++)
 	printf "%.4f %.4f\n", (i + rand()) / n, 0.01 * rand() }' >"$TMP/moments-ewc"
 { cat "$TMP/moments-ewc"; echo "0.6667 0.02"; } | sort -n >"$TMP/moments-forget"
 cp "$TMP/moments-ewc" "$TMP/moments-baselines"
+cp "$TMP/moments-ewc" "$TMP/moments-cnn"
+cp "$TMP/moments-ewc" "$TMP/moments-resnet"
 
-for name in ewc baselines forget; do
+for name in ewc baselines forget cnn resnet; do
 	S=$TMP/$name.ini
 	t0=$(now)
 	"$LETHE" run "$S" --out "$TMP/$name-ref" --quiet >/dev/null 2>"$TMP/err" ||

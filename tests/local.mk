@@ -4,8 +4,8 @@ check_LTLIBRARIES += %D%/libtestutil.la
 tests_libtestutil_la_SOURCES = %D%/testutil.c %D%/testutil.h
 LDADD = tests/libtestutil.la host/liblethe.la $(CHECK_LIBS) -lm
 ALLOC_HOOK = %D%/alloc_hook.c %D%/alloc_hook.h
-CHECK_SUITES = %D%/check_abi %D%/check_baselines %D%/check_blas %D%/check_checkpoint \
-	%D%/check_cifar %D%/check_dashboard \
+CHECK_SUITES = %D%/check_abi %D%/check_archs %D%/check_baselines %D%/check_blas \
+	%D%/check_checkpoint %D%/check_cifar %D%/check_dashboard \
 	%D%/check_data %D%/check_engine %D%/check_ewc %D%/check_files %D%/check_forget \
 	%D%/check_l2 %D%/check_layers %D%/check_memory %D%/check_metrics %D%/check_model \
 	%D%/check_net %D%/check_ovor \
@@ -33,21 +33,31 @@ tests_bad_inputs_json_LDADD = $(JANSSON_LIBS)
 tests_cifar_fixture_LDADD =
 tests_check_safetensors_LDADD = $(LDADD) $(JANSSON_LIBS)
 
-# Test plugins, built against sdk/ alone (hooks_v1_0: against the released 1.0 headers).
+# Test plugins, built against sdk/ alone (hooks_v1_0, hooks_v1_1: against the released 1.0 and
+# 1.1 headers).
 TEST_PLUGIN_FLAGS = -module -avoid-version -shared -rpath /nowhere
-check_LTLIBRARIES += %D%/plugins/hooks.la %D%/plugins/hooks_v1_0.la %D%/plugins/abi_major.la \
+check_LTLIBRARIES += %D%/plugins/hooks.la %D%/plugins/hooks_v1_0.la %D%/plugins/hooks_v1_1.la \
+	%D%/plugins/abi_major.la \
 	%D%/plugins/abi_minor.la %D%/plugins/no_entry.la %D%/plugins/vandal.la
 tests_plugins_hooks_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_hooks_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_hooks_v1_0_la_SOURCES = %D%/plugins/hooks.c
 tests_plugins_hooks_v1_0_la_CPPFLAGS = -I$(top_srcdir)/tests/abi/v1.0 -fvisibility=hidden
 tests_plugins_hooks_v1_0_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
+tests_plugins_hooks_v1_1_la_SOURCES = %D%/plugins/hooks.c
+tests_plugins_hooks_v1_1_la_CPPFLAGS = -I$(top_srcdir)/tests/abi/v1.1 -fvisibility=hidden
+tests_plugins_hooks_v1_1_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_abi_major_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_abi_major_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_abi_minor_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_abi_minor_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_vandal_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_vandal_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
+# sdk/example's LwF, so check_archs runs it on every architecture.
+check_LTLIBRARIES += %D%/plugins/lwf.la
+tests_plugins_lwf_la_SOURCES = sdk/example/lwf.c
+tests_plugins_lwf_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+tests_plugins_lwf_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 # In C++, with no extern "C" of its own: plugin.h's declaration of lethe_entry exports it.
 check_LTLIBRARIES += %D%/plugins/cxx.la
 tests_plugins_cxx_la_SOURCES = %D%/plugins/cxx.cc

@@ -12,14 +12,21 @@ mkdir "$TMP/elsewhere"
 
 # Shipped scenarios, made small and synthetic by overrides, with a setting changed besides.
 SMALL="--set data.source=synthetic --set data.dim=16 --set data.train_per_class=40
-	--set data.test_per_class=10 --set model.hidden=16"
-for case in "quickstart --set train.lr=0.02" \
-	"split-fashion-ewc-til --set ewc.lambda=50" \
-	"permuted-fashion-rehearsal --set train.seed=3" \
-	"unlearn-class-repulsion --set forget1.references=retrain,finetune"; do
+	--set data.test_per_class=10"
+# layers.ini: a model given by its layers alone, which stands for architecture = custom.
+printf '[scenario]\nname = layers\n[data]\nsource = synthetic\n[tasks]\nsplit = 2\n[model]\n%s\n' \
+	'layers = conv 3 k3 p1, bn, relu, flatten, dense' >"$TMP/layers.ini"
+for case in "quickstart --set train.lr=0.02 --set model.hidden=16" \
+	"split-fashion-ewc-til --set ewc.lambda=50 --set model.hidden=16" \
+	"permuted-fashion-rehearsal --set train.seed=3 --set model.hidden=16" \
+	"unlearn-class-repulsion --set forget1.references=retrain,finetune --set model.hidden=16" \
+	"split-fashion-cnn-ewc --set model.architecture=resnet18 --set model.width=2" \
+	"$TMP/layers --set train.epochs=1"; do
 	name=${case%% *}
+	file=$SRCDIR/scenarios/$name.ini
+	case $name in /*) file=$name.ini name=${name##*/} ;; esac
 	# shellcheck disable=SC2086 # the overrides are words
-	"$LETHE" run "$SRCDIR/scenarios/$name.ini" --out "$TMP/$name" $SMALL ${case#* } \
+	"$LETHE" run "$file" --out "$TMP/$name" $SMALL ${case#* } \
 		--quiet 2>"$TMP/err"
 	(cd "$TMP/elsewhere" && "$LETHE" run "../$name/scenario.ini" --out "../$name-again" \
 		--quiet 2>"$TMP/err")
@@ -37,6 +44,13 @@ if grep -q '^lambda = 50$' "$TMP/split-fashion-ewc-til/scenario.ini" &&
 	grep -q '^checkpoint_every = 1000$' "$TMP/split-fashion-ewc-til/scenario.ini"; then
 	ok "overrides applied, defaults and plugin parameters explicit"
 else not_ok "overrides applied, defaults and plugin parameters explicit"; fi
+# Keys of another architecture are left out; a list of layers is written as custom.
+if grep -q '^width = 2$' "$TMP/split-fashion-cnn-ewc/scenario.ini" &&
+	! grep -q '^hidden\|^layers' "$TMP/split-fashion-cnn-ewc/scenario.ini" &&
+	grep -q '^architecture = custom$' "$TMP/layers/scenario.ini" &&
+	! grep -q '^hidden\|^width\|^labels' "$TMP/layers/scenario.ini"; then
+	ok "keys that do not apply left out"
+else not_ok "keys that do not apply left out"; fi
 
 # Relative paths resolve against the scenario's directory, so the copy runs from anywhere.
 mkdir "$TMP/sub"

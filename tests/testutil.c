@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model/mlp.h"
+#include "model/loss.h"
+#include "model/model.h"
+#include "model/sgd.h"
 #include "util/blas.h"
 
 char *testutil_tmpdir(void)
@@ -142,14 +144,33 @@ void ref_mlp_init(struct ref_mlp *r, const size_t *sizes, size_t num_sizes, size
 	r->edx = calloc(rows * sizes[0], sizeof(double));
 }
 
-double *ref_mlp_init_for(struct ref_mlp *r, const struct mlp *m, size_t rows)
+int testutil_mlp(struct model *m, const size_t *sizes, size_t n, struct error *e)
 {
-	size_t sizes[MLP_LAYERS_MAX + 1];
-	for (size_t l = 0; l < m->num_layers; l++) {
-		sizes[l] = m->layer[l].in;
-		sizes[l + 1] = m->layer[l].out;
+	struct model_desc d;
+	memset(m, 0, sizeof(*m));
+	if (n < 2)
+		return error_set(e, "an MLP needs inputs and classes");
+	if (model_desc_mlp(&d, sizes + 1, n - 2, e) != 0)
+		return -1;
+	return model_build(m, &d, (struct model_shape){ 1, 1, sizes[0] }, sizes[n - 1], e);
+}
+
+struct model_view testutil_view(const struct model *m, size_t i)
+{
+	struct model_view v;
+	ck_assert_uint_lt(i, model_num_views(m));
+	model_view(m, i, &v);
+	return v;
+}
+
+double *ref_mlp_init_for(struct ref_mlp *r, const struct model *m, size_t rows)
+{
+	size_t sizes[MODEL_ITEMS_MAX + 1], layers = model_num_views(m);
+	for (size_t l = 0; l < layers; l++) {
+		sizes[l] = testutil_view(m, l).in;
+		sizes[l + 1] = testutil_view(m, l).out;
 	}
-	ref_mlp_init(r, sizes, m->num_layers + 1, rows);
+	ref_mlp_init(r, sizes, layers + 1, rows);
 	ck_assert_uint_eq(r->num_params, m->num_params);
 	double *theta = malloc(m->num_params * sizeof(double));
 	for (size_t i = 0; i < m->num_params; i++)

@@ -9,7 +9,13 @@
 
 #include <check.h>
 
-struct mlp;
+#include "model/model.h"
+
+/* The MLP of sizes[0] inputs, hidden layers sizes[1..n-2] and sizes[n-1] classes, as
+ * [model] hidden builds it over 1 x 1 x sizes[0] inputs; parameters zero. -1 with the reason. */
+int testutil_mlp(struct model *m, const size_t *sizes, size_t n, struct error *e);
+/* Parameterised layer i of m (model_view). */
+struct model_view testutil_view(const struct model *m, size_t i);
 
 /* A fresh directory under $TMPDIR (or /tmp); the returned path is malloc'd. */
 char *testutil_tmpdir(void);
@@ -43,8 +49,8 @@ int testutil_run(Suite *s);
  * holds for every order: a sum of k products computed in float in any order, fused or not, is
  * within gamma(k) = k u / (1 - k u) of the sum of their magnitudes (u = 2^-24; Higham,
  * Accuracy and Stability of Numerical Algorithms, 3.1). ref_mlp carries such a bound beside
- * every value, through the forward and backward passes of host/mlp.c, whose layout it reads:
- * each layer's W (out x in, row-major), then its b.
+ * every value, through the forward and backward passes of an MLP as host/model builds it, whose
+ * layout it reads: each layer's W (out x in, row-major), then its b.
  *
  * ReLU's kink: a unit whose pre-activation z lies within its bound ez of 0 is ambiguous, the
  * float pass may have put it on either side. Its activation is bounded either way (ReLU is
@@ -79,7 +85,7 @@ struct ref_mlp {
 void ref_mlp_init(struct ref_mlp *r, const size_t *sizes, size_t num_sizes, size_t rows);
 /* ref_mlp_init for the shape of the host's model m; returns m's parameters in double
  * (malloc'd). */
-double *ref_mlp_init_for(struct ref_mlp *r, const struct mlp *m, size_t rows);
+double *ref_mlp_init_for(struct ref_mlp *r, const struct model *m, size_t rows);
 void ref_mlp_free(struct ref_mlp *r);
 /* The forward pass on parameters theta and inputs x (rows x size[0]), both taken as the float
  * pass's own values (exact). masks: NULL for the reference's own ReLU masks, else another
@@ -102,7 +108,7 @@ size_t ref_mlp_predict(const struct ref_mlp *r, size_t row, const uint8_t *allow
  * value: p and 1 - p both change by a factor within exp(+-2e). */
 double ref_softmax_error(double p, double e);
 /* The backward pass from dl (rows x classes) with bounds edl, after ref_mlp_forward with the
- * reference's own masks: deltas, dL/dθ as host/mlp.c sums it (one GEMM over the rows for W, a
+ * reference's own masks: deltas, dL/dθ as host/model sums it (one GEMM over the rows for W, a
  * sum over the rows for b) and dL/dx = delta[0] W_0, each bounded. */
 void ref_mlp_backward(struct ref_mlp *r, const double *theta, const double *dl,
 		      const double *edl);

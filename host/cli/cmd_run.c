@@ -275,6 +275,23 @@ static int cmd_run(const struct options *o)
 	return status;
 }
 
+/* "MLP 784-256-256-10", or "cnn 1x28x28-10 (421642 parameters)". */
+static void print_model(const struct scenario *s, const struct model *m)
+{
+	if (!strcmp(s->architecture, "mlp")) {
+		struct model_view v;
+		model_view(m, 0, &v);
+		printf(" MLP %zu", v.in);
+		for (size_t l = 0; l < model_num_views(m); l++) {
+			model_view(m, l, &v);
+			printf("-%zu", v.out);
+		}
+		return;
+	}
+	printf(" %s %zux%zux%zu-%zu (%zu parameters)", s->architecture, m->input.c, m->input.h,
+	       m->input.w, m->classes, m->num_params);
+}
+
 static int cmd_check(const struct options *o)
 {
 	if (blas_check_runnable(stderr) != 0)
@@ -291,9 +308,7 @@ static int cmd_check(const struct options *o)
 	} else {
 		printf("%s: ok: %s, %zu tasks,", o->scenario, scenario_protocol_name(s->protocol),
 		       e->tasks.count);
-		printf(" MLP %zu", e->model.layer[0].in);
-		for (size_t l = 0; l < e->model.num_layers; l++)
-			printf("-%zu", e->model.layer[l].out);
+		print_model(s, &e->model);
 		printf(", baseline %s, %zu epochs per task, plugins:",
 		       s->baseline == BASELINE_JOINT ? "joint" : "naive", s->epochs);
 		for (size_t i = 0; i < e->num_plugins; i++)

@@ -248,6 +248,8 @@ static int put_payload(const struct writer *w, FILE *f, struct error *err)
 	put_rng(f, &v->aug);
 
 	put_span(f, &v->params, sizeof(float));
+	put_u64(f, v->state.count);
+	put_span(f, &v->state, sizeof(float));
 	put_u64(f, (uint64_t)v->momentum);
 	put_u64(f, (uint64_t)v->sgd_started);
 	put_span(f, &v->velocity, sizeof(float));
@@ -769,6 +771,8 @@ int checkpoint_parse(const void *data, size_t size, struct checkpoint_view *v,
 		goto out;
 	c.part = "the model";
 	v->params = get_span(&c, v->num_params, sizeof(float));
+	if (v->version >= 3)
+		v->state = get_span(&c, get_u64(&c), sizeof(float));
 	uint64_t momentum = get_u64(&c), started = get_u64(&c);
 	if (momentum > 1 || started > 1) {
 		malformed(err, "the optimiser's state");

@@ -27,6 +27,8 @@
  *	  the engine's RNG    4 x uint64
  *	  augmentation RNG    (format 3 on) 4 x uint64: the training augmentation's stream
  *	  parameters          P floats
+ *	  state               (format 3 on) S, then S floats: batch norm's running means and
+ *			      variances in the model's layout (0 of them for an MLP)
  *	  momentum            0 or 1, SGD started, and P floats of velocity when 1
  *	  order               in step: n uint64 entries (task << 32 | position), else 0 of them
  *	  per task            its training sample count, then that many uint32 positions
@@ -61,8 +63,9 @@
 #include "util/rng.h"
 
 #define CHECKPOINT_MAGIC "LETHECKP"
-/* What it writes; it reads 1 on, format 1 lacking the kernel, 1 and 2 the augmentation's
- * stream (runs that never drew from it: it restarts). */
+/* What it writes; it reads 1 on: format 1 lacks the kernel; 1 and 2 lack the augmentation's
+ * stream (those runs never drew from it: it restarts) and the model's state (so only a model
+ * without one, an MLP, resumes from them). */
 #define CHECKPOINT_VERSION 3
 #define CHECKPOINT_BYTE_ORDER 0x01020304u
 #define CHECKPOINT_HEADER_SIZE 28
@@ -122,6 +125,7 @@ struct checkpoint_view {
 	struct rng rng;
 	struct rng aug;			 /* format 3 on */
 	struct checkpoint_span params;	 /* floats */
+	struct checkpoint_span state;	 /* floats; none before format 3 */
 	int momentum, sgd_started;
 	struct checkpoint_span velocity; /* floats */
 	struct checkpoint_span order;	 /* uint64 */

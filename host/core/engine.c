@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/memory.h"
+#include "model/loss.h"
 #include "results/results.h"
 #include "util/blas.h"
 
@@ -115,7 +116,7 @@ int engine_reserve_batch(struct engine *e, struct error *err)
 		.tasks = e->row_task,
 		.ids = e->ids,
 	};
-	return mlp_reserve(&e->model, cap, err);
+	return model_reserve(&e->model, cap, err);
 }
 
 static const char *const phase_names[PHASE_COUNT] = {
@@ -164,7 +165,8 @@ int engine_open_on(struct engine *e, const struct scenario *s, const struct plug
 	e->s = s;
 	e->pp = pp;
 	clock_gettime(CLOCK_MONOTONIC, &e->t0);
-	openblas_set_num_threads(s->threads);
+	/* The model's threads split every pass themselves: OpenBLAS runs one inside each. */
+	openblas_set_num_threads(1);
 	if (data) {
 		e->train = data->train;
 		e->test = data->test;
@@ -180,25 +182,24 @@ int engine_open_on(struct engine *e, const struct scenario *s, const struct plug
 		e->num_classes = (size_t)e->test.num_classes;
 	engine_refresh_tasks(e);
 	engine_forget_init(e);
-	/* The run is weighed once the labels, tasks and plugins' values are known, before the
-	 * pixels, the model and the plugins' instances take their memory. */
+	struct model_shape in = { e->train.channels, e->train.rows, e->train.cols };
+	if (scenario_check_model(s, in, e->num_classes, err) != 0)
+		return -1;
+	/* The run is weighed once the labels, tasks, model and plugins' values are known, before
+	 * the pixels, the model and the plugins' instances take their memory. */
 	if (engine_plugins_open(e, pp, err) != 0)
 		return -1;
 	if (!data && (memory_admit_run(e, err) != 0 ||
 		      scenario_read_data(s, &e->train, &e->test, err) != 0))
 		return -1;
 
-	size_t sizes[SCENARIO_HIDDEN_MAX + 2];
-	sizes[0] = e->train.dim;
-	for (size_t i = 0; i < s->num_hidden; i++)
-		sizes[i + 1] = s->hidden[i];
-	sizes[s->num_hidden + 1] = e->num_classes;
-	if (mlp_init(&e->model, sizes, s->num_hidden + 2, err) != 0)
+	if (model_build(&e->model, &s->model, in, e->num_classes, err) != 0)
 		return -1;
 	struct rng init;
 	rng_seed(&init, s->seed, 0);
-	mlp_init_he(&e->model, &init);
-	if (mlp_clone(&e->initial, &e->model, err) != 0)
+	model_init_params(&e->model, s->init, &init);
+	if (model_set_threads(&e->model, (size_t)s->threads, err) != 0 ||
+	    model_clone(&e->initial, &e->model, err) != 0)
 		return -1;
 	rng_seed(&e->rng, s->seed, 1);
 	rng_seed(&e->aug, s->seed, 2);
@@ -211,6 +212,9 @@ int engine_open_on(struct engine *e, const struct scenario *s, const struct plug
 		.num_tasks = (uint32_t)T,
 		.num_classes = (uint32_t)e->num_classes,
 		.input_dim = (uint32_t)e->train.dim,
+		.input_channels = e->train.channels,
+		.input_height = e->train.rows,
+		.input_width = e->train.cols,
 		.batch_size = (uint32_t)s->batch_size,
 		.epochs = (uint32_t)s->epochs,
 		.seed = s->seed,
@@ -268,9 +272,9 @@ int engine_evaluate(struct engine *e, double *acc, double *confusion, struct err
 		for (size_t at = 0; at < t->num_test && rc == 0; at += EVAL_CHUNK) {
 			size_t n = t->num_test - at < EVAL_CHUNK ? t->num_test - at : EVAL_CHUNK;
 			tasks_gather(t, &e->test, t->test + at, n, x, y);
-			rc = mlp_forward(&e->model, x, n, logits, err);
+			rc = model_forward(&e->model, x, n, logits, err);
 			for (size_t i = 0; i < n && rc == 0; i++) {
-				int32_t p = mlp_predict(logits + i * C, C, mask);
+				int32_t p = loss_argmax(logits + i * C, C, mask);
 				if (p == y[i]) {
 					correct++;
 					continue;
@@ -358,7 +362,12 @@ static int train_batch(struct engine *e, double *loss_out, struct error *err)
 	if (check_batch(e, err) != 0)
 		return -1;
 	size_t C = e->num_classes;
-	if (mlp_forward(&e->model, b->x, b->n, e->logits, err) != 0)
+	/* Batch norm learns from training batches; a head-only epoch's trunk is frozen, its
+	 * statistics too. */
+	e->model.training = !b->head_only;
+	int rc = model_forward(&e->model, b->x, b->n, e->logits, err);
+	e->model.training = 0;
+	if (rc != 0)
 		return -1;
 	const uint8_t *const *masks = e->s->protocol == LETHE_TASK_INCREMENTAL ? e->masks : NULL;
 	double loss = loss_softmax_ce(e->logits, b->n, C, b->y, masks, e->dlogits);
@@ -367,14 +376,14 @@ static int train_batch(struct engine *e, double *loss_out, struct error *err)
 				 "be too large", isnan(loss) ? "NaN" : "infinite", e->s->lr);
 	CALL_HOOKS(e, err, HOOK_ON_LOGITS, on_logits, b, e->logits, e->dlogits, &loss);
 	if (b->head_only)
-		mlp_backward_head(&e->model, e->dlogits);
+		model_backward_head(&e->model, e->dlogits);
 	else
-		mlp_backward(&e->model, e->dlogits);
+		model_backward(&e->model, e->dlogits);
 	CALL_HOOKS(e, err, HOOK_ON_GRADIENT, on_gradient, b, &loss);
 	if (!isfinite(loss))
 		return error_set(err, "the loss is %s after the plugins' terms; lower their weights "
 				 "or train.lr = %g", isnan(loss) ? "NaN" : "infinite", e->s->lr);
-	size_t first = b->head_only ? e->model.layer[e->model.num_layers - 1].w_off : 0;
+	size_t first = b->head_only ? model_head_offset(&e->model) : 0;
 	sgd_step_range(&e->opt, e->model.params, e->model.grads, first,
 		       e->model.num_params - first);
 	CALL_HOOKS(e, err, HOOK_AFTER_BATCH, after_batch, b);
@@ -623,7 +632,7 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 		.unlearning = e->unlearning,
 		.blas_library = blas_library(library, sizeof(library)),
 		.blas_kernel = blas_kernel(),
-		.blas_threads = e->s->threads,
+		.blas_threads = openblas_get_num_threads(),
 		.provenance = e->provenance,
 	};
 	struct timespec t0;
@@ -738,8 +747,8 @@ void engine_close(struct engine *e)
 		free(p->values);
 		plugin_file_close(&p->file);
 	}
-	mlp_free(&e->model);
-	mlp_free(&e->initial);
+	model_free(&e->model);
+	model_free(&e->initial);
 	sgd_free(&e->opt);
 	free(e->x);
 	free(e->logits);

@@ -17,7 +17,8 @@
 #include "core/unlearn.h"
 #include "data/dataset.h"
 #include "data/tasks.h"
-#include "model/mlp.h"
+#include "model/model.h"
+#include "model/sgd.h"
 #include "results/results.h"
 #include "scenario/scenario.h"
 #include "util/error.h"
@@ -140,8 +141,8 @@ struct engine {
 	lethe_task_info task_info[TASKS_MAX];
 	size_t num_classes;
 
-	struct mlp model;
-	struct mlp initial; /* the model's initial weights: retrain starts from them */
+	struct model model;   /* training mode only for its training batches' forwards */
+	struct model initial; /* the model's initial weights: retrain starts from them */
 	struct sgd opt;
 	struct rng rng; /* shuffling */
 	struct rng aug; /* training augmentation (tasks_convert_train), stream 2 */

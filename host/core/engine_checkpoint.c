@@ -79,6 +79,7 @@ static void view_of(const struct engine *e, const char *settings, size_t len,
 	v->rng = e->rng;
 	v->aug = e->aug;
 	v->params = span(e->model.params, e->model.num_params);
+	v->state = span(e->model.state, e->model.num_state);
 	v->momentum = e->opt.velocity != NULL;
 	v->sgd_started = e->opt.started;
 	v->velocity = span(e->opt.velocity, e->opt.velocity ? e->model.num_params : 0);
@@ -142,6 +143,11 @@ static int check_view(const struct engine *e, const struct checkpoint_view *v,
 				 (unsigned long long)v->num_params,
 				 (unsigned long long)v->num_samples, v->num_plugins, e->tasks.count,
 				 e->model.num_params, e->train.n, e->num_plugins);
+	if (v->state.count != e->model.num_state)
+		return error_set(err, "it holds %llu values of batch norm's running statistics; "
+				 "this run's model has %zu%s", (unsigned long long)v->state.count,
+				 e->model.num_state, v->version < 3 ? " (checkpoint formats before "
+				 "3 hold none: only an MLP resumes from them)" : "");
 	for (size_t i = 0; i < v->num_plugins; i++) {
 		const char *name = e->plugins[i].file.entry.name;
 		const struct checkpoint_span *saved = &v->plugins[i].name;
@@ -207,6 +213,7 @@ static void apply(struct engine *e, const struct checkpoint_view *v)
 	}
 	engine_refresh_tasks(e);
 	copy_span(e->model.params, &v->params, sizeof(float));
+	copy_span(e->model.state, &v->state, sizeof(float));
 	copy_span(e->opt.velocity, &v->velocity, sizeof(float));
 	e->opt.started = v->sgd_started;
 	e->rng = v->rng;

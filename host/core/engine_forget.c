@@ -202,7 +202,7 @@ static void relay_retrain(void *ctx, const struct event *ev)
 /* The gold standard as the scenario defines it: a second engine learns steps 1..after from
  * the same initial weights, plugins and seeds, on the data this one still has less the ids. */
 static int retrain_sequence(struct engine *e, const struct scenario_forget *f,
-			    const uint64_t *ids, size_t num_ids, struct mlp *out, double *seconds,
+			    const uint64_t *ids, size_t num_ids, struct model *out, double *seconds,
 			    struct error *err)
 {
 	struct timespec t0;
@@ -225,7 +225,7 @@ static int retrain_sequence(struct engine *e, const struct scenario_forget *f,
 	for (r->step = 0; rc == 0 && r->step < f->after; r->step++)
 		rc = engine_learn_step(r, r->step, err);
 	if (rc == 0)
-		rc = mlp_clone(out, &r->model, err);
+		rc = model_clone(out, &r->model, err);
 	engine_close(r);
 	free(r);
 	*seconds = elapsed_since(&t0);
@@ -237,7 +237,7 @@ static int forget_references(struct engine *e, const struct scenario_forget *f,
 			     const struct unlearn_spec *spec, struct results_unlearning *u,
 			     struct error *err)
 {
-	struct mlp ref;
+	struct model ref;
 	for (int r = 0; r < REFERENCE_COUNT; r++) {
 		if (!(f->references & (1u << r)))
 			continue;
@@ -250,7 +250,7 @@ static int forget_references(struct engine *e, const struct scenario_forget *f,
 		if (rc != 0)
 			return error_prefix(err, "[%s] %s", f->section, scenario_reference_name(r));
 		rc = unlearn_measure(&e->unlearn, &ref, fs, spec, &u->reference[r], err);
-		mlp_free(&ref);
+		model_free(&ref);
 		if (rc != 0)
 			return -1;
 		u->reference[r].seconds = seconds;

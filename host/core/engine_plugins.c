@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/elementwise.h"
 #include "scenario/params.h"
 
 /* Turns a hook's failure into "plugin NAME: HOOK failed (status N): reason"; a hook that called
@@ -61,12 +62,18 @@ static const enum guard hook_guards[HOOK_COUNT] = {
 	[HOOK_UNLEARN] = GUARD_PARAMS,
 };
 
-/* The parameters' state before any plugin's hook: non-finite ones come from the training. */
+/* The parameters' state before any plugin's hook: non-finite ones come from the training
+ * (batch norm's running statistics follow the batches'). */
 int engine_params_finite(const struct engine *e, struct error *err)
 {
-	size_t bad = mlp_count_nonfinite(e->model.params, e->model.num_params);
-	if (bad == 0)
+	size_t bad = elementwise_count_nonfinite(e->model.params, e->model.num_params);
+	size_t state = elementwise_count_nonfinite(e->model.state, e->model.num_state);
+	if (bad == 0 && state == 0)
 		return 0;
+	if (bad == 0)
+		return error_set(err, "%zu of %zu batch norm running statistics are NaN or "
+				 "infinite: the training diverged; train.lr = %g may be too large",
+				 state, e->model.num_state, e->s->lr);
 	return error_set(err, "%zu of %zu parameters are NaN or infinite: the training diverged; "
 			 "train.lr = %g may be too large", bad, e->model.num_params, e->s->lr);
 }
@@ -102,7 +109,13 @@ int engine_guard_after(const struct engine *e, const struct engine_plugin *p,
 		v = e->model.grads, n = e->model.num_params, what = "gradients";
 		break;
 	}
-	size_t bad = mlp_count_nonfinite(v, n);
+	size_t bad = elementwise_count_nonfinite(v, n);
+	/* The hooks that may change the parameters may change batch norm's statistics too. */
+	if (bad == 0 && hook_guards[id] == GUARD_PARAMS) {
+		v = e->model.state, n = e->model.num_state;
+		what = "batch norm running statistics";
+		bad = elementwise_count_nonfinite(v, n);
+	}
 	if (bad == 0)
 		return 0;
 	return error_set(err, "plugin %s: %s left %zu of %zu %s NaN or infinite", p->file.entry.name,
@@ -207,7 +220,8 @@ int engine_plugins_open(struct engine *e, const struct plugin_path *pp, struct e
 			return error_set(err, "out of memory");
 		if (params_fill(p->file.params, n, &s->ini, p->section, p->values, err) != 0)
 			return -1;
-		services_init(&p->host, &p->svc, &e->services, i, p->file.entry.name);
+		services_init(&p->host, &p->svc, &e->services, i, p->file.entry.name,
+			      p->file.plugin_abi.minor);
 	}
 	return 0;
 }

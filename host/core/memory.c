@@ -13,7 +13,7 @@
 #define FLOAT ((uint64_t)sizeof(float))
 
 /* What the estimate counts, in bytes, for P parameters, A activations a row (every layer's
- * outputs), D values a sample and C classes:
+ * outputs but those computed in place), D values a sample and C classes:
  * - data: the pixels and labels of both splits, (D + 1) a sample; the tasks' lists of sample
  *   positions, 4 bytes a sample (every task lists every sample when permuted, and its
  *   permutation);
@@ -67,7 +67,7 @@ static uint64_t max64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
-/* A copy of the model as mlp_clone and model_clone make it: parameters, gradients, and a
+/* A copy of the model as model_clone makes it: parameters, gradients, and a
  * workspace of rows. */
 static uint64_t clone_bytes(const struct shape *sh, uint64_t rows)
 {
@@ -216,13 +216,26 @@ static void shape_of(const struct memory_run *r, struct shape *sh)
 	sh->n_train = r->train->n;
 	sh->n_test = r->test->n;
 	sh->momentum = s->momentum > 0;
-	for (size_t l = 0; l <= s->num_hidden; l++) {
-		uint64_t out = l < s->num_hidden ? s->hidden[l] : sh->classes;
-		sh->P += (in + 1) * out;
-		sh->acts += out;
-		sh->widest = max64(sh->widest, in);
-		sh->head_in = in;
-		in = out;
+	/* The scenario's model on this data (checked before the estimate, or a summary of zero
+	 * parameters for the estimate to weigh nothing of it). */
+	struct model_summary ms;
+	struct model_shape shape = { r->train->channels, r->train->rows, r->train->cols };
+	struct error err;
+	if (model_desc_check(&s->model, shape, sh->classes, &ms, &err) != 0)
+		memset(&ms, 0, sizeof(ms));
+	sh->P = ms.num_params;
+	for (size_t i = 0; i < s->model.num_items && ms.num_params; i++) {
+		const struct model_item *it = &s->model.item[i];
+		struct model_shape out = ms.out[i];
+		uint64_t len = (uint64_t)out.c * out.h * out.w;
+		/* ReLU and flatten work in place; a BasicBlock holds about five outputs' worth. */
+		if (it->kind != MODEL_ITEM_RELU && it->kind != MODEL_ITEM_FLATTEN)
+			sh->acts += it->kind == MODEL_ITEM_RES ? 5 * len : len;
+		if (it->kind == MODEL_ITEM_DENSE) {
+			sh->widest = max64(sh->widest, in);
+			sh->head_in = in;
+		}
+		in = len;
 	}
 	for (size_t k = 0; k < tl->count; k++) {
 		const struct task *t = &tl->t[k];

@@ -328,7 +328,7 @@ static lethe_model *svc_model(const lethe_host *h)
 
 /* m as the host's model or one of this plugin's live clones; NULL for anything else (NULL, a
  * clone already freed, another plugin's), refused as `how` says. */
-static struct mlp *model_of(struct services_ctx *c, const lethe_model *m, const char *service,
+static struct model *model_of(struct services_ctx *c, const lethe_model *m, const char *service,
 			    enum refusal how)
 {
 	if (m && m == (const lethe_model *)c->env->model)
@@ -344,12 +344,12 @@ static struct mlp *model_of(struct services_ctx *c, const lethe_model *m, const 
 static lethe_model *svc_model_clone(const lethe_host *h, const lethe_model *m)
 {
 	struct services_ctx *c = caller(h, "model_clone", BY_POINTER);
-	const struct mlp *src = c ? model_of(c, m, "model_clone", BY_POINTER) : NULL;
+	const struct model *src = c ? model_of(c, m, "model_clone", BY_POINTER) : NULL;
 	if (!src)
 		return NULL;
 	if (c->num_clones == c->clones_cap) {
 		size_t cap = c->clones_cap ? c->clones_cap * 2 : 4;
-		struct mlp **grown = realloc(c->clones, cap * sizeof(*grown));
+		struct model **grown = realloc(c->clones, cap * sizeof(*grown));
 		if (!grown) {
 			refuse(c, BY_POINTER, "model_clone: out of memory");
 			return NULL;
@@ -357,11 +357,11 @@ static lethe_model *svc_model_clone(const lethe_host *h, const lethe_model *m)
 		c->clones = grown;
 		c->clones_cap = cap;
 	}
-	struct mlp *copy = calloc(1, sizeof(*copy));
+	struct model *copy = calloc(1, sizeof(*copy));
 	struct error err;
-	if (!copy || mlp_clone(copy, src, &err) != 0 || mlp_reserve(copy, src->capacity, &err)) {
+	if (!copy || model_clone(copy, src, &err) != 0 || model_reserve(copy, src->capacity, &err)) {
 		if (copy)
-			mlp_free(copy);
+			model_free(copy);
 		free(copy);
 		refuse(c, BY_POINTER, "model_clone: out of memory");
 		return NULL;
@@ -376,8 +376,8 @@ static void svc_model_free(const lethe_host *h, lethe_model *m)
 	if (!c || !m)
 		return;
 	for (size_t i = 0; i < c->num_clones; i++) {
-		if (c->clones[i] == (struct mlp *)m) {
-			mlp_free(c->clones[i]);
+		if (c->clones[i] == (struct model *)m) {
+			model_free(c->clones[i]);
 			free(c->clones[i]);
 			c->clones[i] = c->clones[--c->num_clones];
 			return;
@@ -389,7 +389,7 @@ static void svc_model_free(const lethe_host *h, lethe_model *m)
 static float *svc_model_params(const lethe_host *h, lethe_model *m, uint64_t *count)
 {
 	struct services_ctx *c = caller(h, "model_params", BY_POINTER);
-	struct mlp *mm = c ? model_of(c, m, "model_params", BY_POINTER) : NULL;
+	struct model *mm = c ? model_of(c, m, "model_params", BY_POINTER) : NULL;
 	if (count)
 		*count = mm ? mm->num_params : 0;
 	return mm ? mm->params : NULL;
@@ -398,7 +398,7 @@ static float *svc_model_params(const lethe_host *h, lethe_model *m, uint64_t *co
 static float *svc_model_grads(const lethe_host *h, lethe_model *m, uint64_t *count)
 {
 	struct services_ctx *c = caller(h, "model_grads", BY_POINTER);
-	struct mlp *mm = c ? model_of(c, m, "model_grads", BY_POINTER) : NULL;
+	struct model *mm = c ? model_of(c, m, "model_grads", BY_POINTER) : NULL;
 	if (count)
 		*count = mm ? mm->num_params : 0;
 	return mm ? mm->grads : NULL;
@@ -407,32 +407,56 @@ static float *svc_model_grads(const lethe_host *h, lethe_model *m, uint64_t *cou
 static uint32_t svc_model_num_layers(const lethe_host *h, const lethe_model *m)
 {
 	struct services_ctx *c = caller(h, "model_num_layers", BY_POINTER);
-	const struct mlp *mm = c ? model_of(c, m, "model_num_layers", BY_POINTER) : NULL;
-	return mm ? (uint32_t)mm->num_layers : 0;
+	const struct model *mm = c ? model_of(c, m, "model_num_layers", BY_POINTER) : NULL;
+	return mm ? (uint32_t)model_num_views(mm) : 0;
 }
 
 /* ABI 1.0's lethe_layer ends with delta; a later minor may append fields. */
 #define LAYER_MIN_SIZE (offsetof(lethe_layer, delta) + sizeof(void *))
 
+static uint32_t u32(size_t v)
+{
+	return (uint32_t)v;
+}
+
+static lethe_shape shape_of(struct model_shape s)
+{
+	return (lethe_shape){ u32(s.c), u32(s.h), u32(s.w) };
+}
+
 static int svc_model_layer(const lethe_host *h, const lethe_model *m, uint32_t i, lethe_layer *out)
 {
 	struct services_ctx *c = caller(h, "model_layer", BY_STATUS);
-	const struct mlp *mm = c ? model_of(c, m, "model_layer", BY_STATUS) : NULL;
+	const struct model *mm = c ? model_of(c, m, "model_layer", BY_STATUS) : NULL;
 	if (!mm)
 		return LETHE_ERR_INVALID;
-	if (i >= mm->num_layers || !out || out->struct_size < LAYER_MIN_SIZE)
+	if (i >= model_num_views(mm) || !out || out->struct_size < LAYER_MIN_SIZE)
 		return refuse(c, BY_STATUS,
 			      "model_layer: no such layer, or out->struct_size not set");
-	const struct mlp_layer *l = &mm->layer[i];
+	struct model_view v;
+	model_view(mm, i, &v);
+	if (v.kind != MODEL_VIEW_DENSE && c->abi_minor < 2)
+		return refuse(c, BY_STATUS, "model_layer: layer %u is a %s; the plugin was built "
+			      "against ABI 1.%u, which knows dense layers only", i,
+			      v.kind == MODEL_VIEW_CONV2D ? "convolution" : "batch norm",
+			      c->abi_minor);
 	lethe_layer info = {
 		.struct_size = out->struct_size,
-		.in = (uint32_t)l->in,
-		.out = (uint32_t)l->out,
-		.weight_offset = l->w_off,
-		.bias_offset = l->b_off,
-		.is_head = i + 1 == mm->num_layers,
-		.input = mm->act[i],
-		.delta = mm->delta[i],
+		.in = u32(v.in),
+		.out = u32(v.out),
+		.weight_offset = v.weight_offset,
+		.bias_offset = v.bias_offset,
+		.is_head = v.is_head,
+		.input = v.input,
+		.delta = v.delta,
+		.kind = (lethe_layer_kind)v.kind,
+		.in_shape = shape_of(v.in_shape),
+		.out_shape = shape_of(v.out_shape),
+		.kernel = u32(v.kernel),
+		.stride = u32(v.stride),
+		.padding = u32(v.padding),
+		.weight_count = v.weight_count,
+		.bias_count = v.bias_count,
 	};
 	memcpy(out, &info, out->struct_size < sizeof(info) ? out->struct_size : sizeof(info));
 	return LETHE_OK;
@@ -442,23 +466,23 @@ static int svc_model_forward(const lethe_host *h, lethe_model *m, const float *x
 			     float *logits)
 {
 	struct services_ctx *c = caller(h, "model_forward", BY_STATUS);
-	struct mlp *mm = c ? model_of(c, m, "model_forward", BY_STATUS) : NULL;
+	struct model *mm = c ? model_of(c, m, "model_forward", BY_STATUS) : NULL;
 	if (!mm)
 		return LETHE_ERR_INVALID;
 	if (n > 0 && (!x || !logits))
 		return refuse(c, BY_STATUS, "model_forward: %s is NULL", x ? "logits" : "x");
 	struct error err;
-	if (mlp_forward(mm, x, n, logits, &err) != 0)
+	if (model_forward(mm, x, n, logits, &err) != 0)
 		return refuse(c, BY_STATUS, "model_forward: %s", err.msg);
 	return LETHE_OK;
 }
 
 /* model_backward and model_backward_deltas: the same checks. */
-static struct mlp *backward_target(const lethe_host *h, lethe_model *m, const float *dlogits,
+static struct model *backward_target(const lethe_host *h, lethe_model *m, const float *dlogits,
 				   size_t n, const char *service)
 {
 	struct services_ctx *c = caller(h, service, BY_STATUS);
-	struct mlp *mm = c ? model_of(c, m, service, BY_STATUS) : NULL;
+	struct model *mm = c ? model_of(c, m, service, BY_STATUS) : NULL;
 	if (!mm)
 		return NULL;
 	if (n != mm->rows) {
@@ -474,20 +498,94 @@ static struct mlp *backward_target(const lethe_host *h, lethe_model *m, const fl
 
 static int svc_model_backward(const lethe_host *h, lethe_model *m, const float *dlogits, size_t n)
 {
-	struct mlp *mm = backward_target(h, m, dlogits, n, "model_backward");
+	struct model *mm = backward_target(h, m, dlogits, n, "model_backward");
 	if (!mm)
 		return LETHE_ERR_INVALID;
-	mlp_backward(mm, dlogits);
+	model_backward(mm, dlogits);
 	return LETHE_OK;
 }
 
 static int svc_model_backward_deltas(const lethe_host *h, lethe_model *m, const float *dlogits,
 				     size_t n)
 {
-	struct mlp *mm = backward_target(h, m, dlogits, n, "model_backward_deltas");
+	struct model *mm = backward_target(h, m, dlogits, n, "model_backward_deltas");
 	if (!mm)
 		return LETHE_ERR_INVALID;
-	mlp_backward_deltas(mm, dlogits);
+	model_backward_deltas(mm, dlogits);
+	return LETHE_OK;
+}
+
+static int svc_model_grad_stats(const lethe_host *h, lethe_model *m, const float *dlogits,
+				size_t n, size_t passes, int power, float scale, float *acc,
+				double *norms)
+{
+	struct model *mm = backward_target(h, m, dlogits, n, "model_grad_stats");
+	if (!mm)
+		return LETHE_ERR_INVALID;
+	struct services_ctx *c = h->host_data;
+	if (n > 0 && !acc)
+		return refuse(c, BY_STATUS, "model_grad_stats: acc is NULL");
+	if (passes > 0 && n > SIZE_MAX / passes / mm->classes)
+		return refuse(c, BY_STATUS, "model_grad_stats: %zu passes of n = %zu rows overflow",
+			      passes, n);
+	struct error err;
+	if (model_grad_stats(mm, dlogits, n, passes, power, scale, acc, norms, &err) != 0)
+		return refuse(c, BY_STATUS, "model_grad_stats: %s", err.msg);
+	return LETHE_OK;
+}
+
+static int svc_model_set_training(const lethe_host *h, lethe_model *m, int on)
+{
+	struct services_ctx *c = caller(h, "model_set_training", BY_STATUS);
+	struct model *mm = c ? model_of(c, m, "model_set_training", BY_STATUS) : NULL;
+	if (!mm)
+		return LETHE_ERR_INVALID;
+	/* The engine's batches set its model's mode; a hook's forward on it evaluates. */
+	if (mm == c->env->model)
+		return refuse(c, BY_STATUS, "model_set_training: the host sets its own model's "
+			      "mode; set a clone's");
+	mm->training = on != 0;
+	return LETHE_OK;
+}
+
+static int svc_model_is_training(const lethe_host *h, const lethe_model *m)
+{
+	struct services_ctx *c = caller(h, "model_is_training", BY_POINTER);
+	const struct model *mm = c ? model_of(c, m, "model_is_training", BY_POINTER) : NULL;
+	return mm ? mm->training : 0;
+}
+
+static float *svc_model_state(const lethe_host *h, lethe_model *m, uint64_t *count)
+{
+	struct services_ctx *c = caller(h, "model_state", BY_POINTER);
+	struct model *mm = c ? model_of(c, m, "model_state", BY_POINTER) : NULL;
+	if (count)
+		*count = mm ? mm->num_state : 0;
+	return mm ? mm->state : NULL;
+}
+
+static int svc_model_copy(const lethe_host *h, lethe_model *dst, const lethe_model *src)
+{
+	struct services_ctx *c = caller(h, "model_copy", BY_STATUS);
+	struct model *d = c ? model_of(c, dst, "model_copy", BY_STATUS) : NULL;
+	const struct model *s = d ? model_of(c, src, "model_copy", BY_STATUS) : NULL;
+	if (!s)
+		return LETHE_ERR_INVALID;
+	struct error err;
+	if (model_copy(d, s, &err) != 0)
+		return refuse(c, BY_STATUS, "model_copy: %s", err.msg);
+	return LETHE_OK;
+}
+
+static int svc_model_backward_input(const lethe_host *h, lethe_model *m, const float *dlogits,
+				    size_t n, float *dx)
+{
+	struct model *mm = backward_target(h, m, dlogits, n, "model_backward_input");
+	if (!mm)
+		return LETHE_ERR_INVALID;
+	if (n > 0 && !dx)
+		return refuse(h->host_data, BY_STATUS, "model_backward_input: dx is NULL");
+	model_backward_input(mm, dlogits, dx);
 	return LETHE_OK;
 }
 
@@ -552,9 +650,10 @@ static float svc_sdot(const lethe_host *h, size_t n, const float *x, const float
 }
 
 void services_init(lethe_host *h, struct services_ctx *ctx, const struct services_env *env,
-		   size_t index, const char *name)
+		   size_t index, const char *name, uint32_t abi_minor)
 {
 	memset(ctx, 0, sizeof(*ctx));
+	ctx->abi_minor = abi_minor;
 	ctx->env = env;
 	ctx->index = index;
 	ctx->name = name;
@@ -591,6 +690,12 @@ void services_init(lethe_host *h, struct services_ctx *ctx, const struct service
 		.saxpy = svc_saxpy,
 		.sdot = svc_sdot,
 		.model_backward_deltas = svc_model_backward_deltas,
+		.model_grad_stats = svc_model_grad_stats,
+		.model_set_training = svc_model_set_training,
+		.model_is_training = svc_model_is_training,
+		.model_state = svc_model_state,
+		.model_copy = svc_model_copy,
+		.model_backward_input = svc_model_backward_input,
 	};
 }
 
@@ -599,7 +704,7 @@ void services_free(struct services_ctx *ctx)
 	if (current == ctx)
 		current = NULL;
 	for (size_t i = 0; i < ctx->num_clones; i++) {
-		mlp_free(ctx->clones[i]);
+		model_free(ctx->clones[i]);
 		free(ctx->clones[i]);
 	}
 	free(ctx->clones);

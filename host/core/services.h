@@ -9,7 +9,7 @@
 
 #include "data/dataset.h"
 #include "data/tasks.h"
-#include "model/mlp.h"
+#include "model/model.h"
 #include "util/error.h"
 #include "util/rng.h"
 
@@ -19,7 +19,7 @@ struct services_env {
 	const lethe_task_info *task_info; /* one per task */
 	const struct task_list *tasks;
 	const struct dataset *train, *test;
-	struct mlp *model;
+	struct model *model;
 	uint64_t seed;		 /* the scenario's: each plugin's stream is seeded from it */
 	/* A line for the run's log from plugin `source`. */
 	void (*log)(void *ctx, const char *source, lethe_log_level level, const char *msg);
@@ -35,6 +35,8 @@ struct services_env {
 struct services_ctx {
 	const struct services_env *env;
 	size_t index;	      /* the plugin's position in the scenario */
+	uint32_t abi_minor;   /* the ABI the plugin was built against: 1.0 and 1.1 see dense
+			       * layers only */
 	const char *name;     /* the plugin's, for its log lines */
 	struct rng rng;	      /* the plugin's own stream */
 	char error[ERROR_MSG_MAX];
@@ -47,13 +49,14 @@ struct services_ctx {
 		double value;
 	} metrics[SERVICES_METRICS_MAX]; /* what report() was given */
 	size_t num_metrics;
-	struct mlp **clones;  /* models the plugin holds, freed with it if it forgets */
+	struct model **clones;  /* models the plugin holds, freed with it if it forgets */
 	size_t num_clones, clones_cap;
 };
 
-/* Fills h for the run's plugin `index`; h->host_data points at ctx. */
+/* Fills h for the run's plugin `index`, built against ABI 1.abi_minor; h->host_data points at
+ * ctx. */
 void services_init(lethe_host *h, struct services_ctx *ctx, const struct services_env *env,
-		   size_t index, const char *name);
+		   size_t index, const char *name, uint32_t abi_minor);
 void services_free(struct services_ctx *ctx);
 
 /* Before each hook (and create) of ctx's plugin: no error reason yet, and ctx is where a

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "model/loss.h"
+#include "model/sgd.h"
 #include "util/elapsed.h"
 
 /* Rows per evaluation forward pass, as in the engine: GEMM-sized, small in memory. */
@@ -85,14 +87,33 @@ static int check_sets(const struct unlearn_env *env, const struct forget_sets *f
 	return 0;
 }
 
-static int check_model(const struct unlearn_env *env, const struct mlp *m, const char *what,
+static int check_model(const struct unlearn_env *env, const struct model *m, const char *what,
 		       struct error *err)
 {
-	if (m->num_layers == 0 || mlp_inputs(m) != env->train->dim ||
-	    mlp_outputs(m) != env->num_classes)
+	if (m->num_layers == 0 || model_inputs(m) != env->train->dim ||
+	    model_outputs(m) != env->num_classes)
 		return error_set(err, "the %s model does not map %zu inputs to %zu classes", what,
 				 env->train->dim, env->num_classes);
 	return 0;
+}
+
+/* A model's parameters and batch norm's running statistics, what a step changes: a snapshot
+ * of P + S floats to roll back to. */
+static size_t snapshot_floats(const struct model *m)
+{
+	return m->num_params + m->num_state;
+}
+
+static void snapshot_take(const struct model *m, float *to)
+{
+	memcpy(to, m->params, m->num_params * sizeof(float));
+	memcpy(to + m->num_params, m->state, m->num_state * sizeof(float));
+}
+
+static void snapshot_restore(struct model *m, const float *from)
+{
+	memcpy(m->params, from, m->num_params * sizeof(float));
+	memcpy(m->state, from + m->num_params, m->num_state * sizeof(float));
 }
 
 /* ---- batches ---- */
@@ -165,7 +186,7 @@ static double true_class_nll(const float *z, size_t classes, int32_t y, const ui
 
 /* Accuracy and mean -log p(y|x) of m on r, NaN when r is empty; nll, if not NULL, receives
  * every row's. */
-static int evaluate(struct work *w, struct mlp *m, const struct rows *r, double *acc,
+static int evaluate(struct work *w, struct model *m, const struct rows *r, double *acc,
 		    double *loss, double *nll, struct error *err)
 {
 	size_t correct = 0, C = w->classes;
@@ -173,13 +194,13 @@ static int evaluate(struct work *w, struct mlp *m, const struct rows *r, double 
 	for (size_t at = 0; at < r->n; at += w->cap) {
 		size_t n = min_size(r->n - at, w->cap);
 		load_rows(w, r, NULL, at, n);
-		if (mlp_forward(m, w->x, n, w->logits, err) != 0)
+		if (model_forward(m, w->x, n, w->logits, err) != 0)
 			return -1;
 		for (size_t i = 0; i < n; i++) {
 			const float *row = w->logits + i * C;
 			const uint8_t *mask = w->masked ? w->masks[i] : NULL;
 			double v = true_class_nll(row, C, w->y[i], mask);
-			correct += mlp_predict(row, C, mask) == w->y[i];
+			correct += loss_argmax(row, C, mask) == w->y[i];
 			total += v;
 			if (nll)
 				nll[at + i] = v;
@@ -192,16 +213,24 @@ static int evaluate(struct work *w, struct mlp *m, const struct rows *r, double 
 	return 0;
 }
 
-/* One SGD step on rows order[at, at + n) of r, descending the CE or ascending it. A batch whose
- * loss is not finite is not stepped on; keep, if not NULL, receives the parameters from before
- * a step taken. */
-static int train_step(struct work *w, struct mlp *m, struct sgd *opt, const struct rows *r,
+/* One SGD step on rows order[at, at + n) of r, descending the CE or ascending it, the forward
+ * in training mode. A batch whose loss is not finite is not stepped on; keep, if not NULL
+ * (P + 2 S floats), receives the model's snapshot from before a step taken (its running
+ * statistics as they were before the batch's forward moved them, kept meanwhile in the last
+ * S). */
+static int train_step(struct work *w, struct model *m, struct sgd *opt, const struct rows *r,
 		      const uint32_t *order, size_t at, int ascend, float *keep, double *loss,
 		      struct error *err)
 {
 	size_t n = min_size(r->n - at, w->batch);
 	load_rows(w, r, order, at, n);
-	if (mlp_forward(m, w->x, n, w->logits, err) != 0)
+	float *state = keep ? keep + snapshot_floats(m) : NULL;
+	if (keep)
+		memcpy(state, m->state, m->num_state * sizeof(float));
+	m->training = 1;
+	int rc = model_forward(m, w->x, n, w->logits, err);
+	m->training = 0;
+	if (rc != 0)
 		return -1;
 	*loss = loss_softmax_ce(w->logits, n, w->classes, w->y, w->masked ? w->masks : NULL,
 				w->dlogits);
@@ -210,9 +239,11 @@ static int train_step(struct work *w, struct mlp *m, struct sgd *opt, const stru
 	if (ascend)
 		for (size_t i = 0; i < n * w->classes; i++)
 			w->dlogits[i] = -w->dlogits[i];
-	mlp_backward(m, w->dlogits);
-	if (keep)
+	model_backward(m, w->dlogits);
+	if (keep) {
 		memcpy(keep, m->params, m->num_params * sizeof(float));
+		memcpy(keep + m->num_params, state, m->num_state * sizeof(float));
+	}
 	sgd_step(opt, m->params, m->grads, m->num_params);
 	if (w->planned && w->env->progress)
 		w->env->progress(w->env->ctx, w->reference, ++w->batches, w->planned);
@@ -226,7 +257,7 @@ static size_t batches_of(const struct work *w, size_t n)
 
 /* Descends the CE over the first `batches` batches of order, stopping at a batch whose loss is
  * not finite: *bad receives its index (`batches` when none). */
-static int descend(struct work *w, struct mlp *m, struct sgd *opt, const struct rows *r,
+static int descend(struct work *w, struct model *m, struct sgd *opt, const struct rows *r,
 		   const uint32_t *order, size_t batches, size_t *bad, struct error *err)
 {
 	*bad = batches;
@@ -250,7 +281,7 @@ static void order_init(uint32_t *order, size_t n)
 
 /* Fine-tuning by the book: epochs over r, reshuffled each time; a non-finite loss is an error,
  * as in the engine. */
-static int descend_epochs(struct work *w, struct mlp *m, struct sgd *opt, const struct rows *r,
+static int descend_epochs(struct work *w, struct model *m, struct sgd *opt, const struct rows *r,
 			  uint32_t *order, size_t epochs, struct rng *rng, struct error *err)
 {
 	size_t batches = batches_of(w, r->n);
@@ -277,23 +308,25 @@ static int all_finite(const float *v, size_t n)
 
 /* Gradient ascent on D_f. Ascent has no floor: once the logits overflow the loss is no longer
  * finite, so it stops there, keeps the model from before the step that broke it (prev: one
- * copy per step, cheap beside the GEMMs) and says so in the log. */
-static int ascend_epochs(struct work *w, struct mlp *m, struct sgd *opt, const struct rows *r,
+ * copy per step, cheap beside the GEMMs; P + 2 S floats, see train_step) and says so in the
+ * log. */
+static int ascend_epochs(struct work *w, struct model *m, struct sgd *opt, const struct rows *r,
 			 uint32_t *order, float *prev, size_t epochs, struct rng *rng,
 			 struct error *err)
 {
 	size_t batches = batches_of(w, r->n);
 	order_init(order, r->n);
-	memcpy(prev, m->params, m->num_params * sizeof(float));
+	snapshot_take(m, prev);
 	for (size_t epoch = 0; epoch < epochs; epoch++) {
 		rng_shuffle_u32(rng, order, r->n);
 		for (size_t b = 0; b < batches; b++) {
 			double loss;
 			if (train_step(w, m, opt, r, order, b * w->batch, 1, prev, &loss, err) != 0)
 				return -1;
-			if (isfinite(loss) && all_finite(m->params, m->num_params))
+			if (isfinite(loss) && all_finite(m->params, m->num_params) &&
+			    all_finite(m->state, m->num_state))
 				continue;
-			memcpy(m->params, prev, m->num_params * sizeof(float));
+			snapshot_restore(m, prev);
 			char msg[160];
 			snprintf(msg, sizeof(msg), "gradient_ascent: the loss on D_f stopped being "
 				 "finite at epoch %zu, batch %zu; kept the model from before that "
@@ -436,7 +469,7 @@ static double attack(const struct unlearn_spec *spec, const double *retain, size
  * which the loss is below and before which it was not: log2(batches) replays instead of one
  * evaluation of D_f per batch. The loss need not fall monotonically inside an epoch, so this is
  * a crossing, not always the first. A loss that stops being finite never gets below. */
-static int relearn(struct work *w, struct mlp *m, const struct rows *f,
+static int relearn(struct work *w, struct model *m, const struct rows *f,
 		   const struct unlearn_spec *spec, double *epochs, struct error *err)
 {
 	double loss;
@@ -456,9 +489,9 @@ static int relearn(struct work *w, struct mlp *m, const struct rows *f,
 	if (sgd_init(&opt, P, spec->lr, spec->momentum, spec->weight_decay, err) != 0)
 		return -1;
 	uint32_t *order = malloc(f->n * sizeof(*order));
-	float *params = malloc(P * sizeof(float));
+	float *snapshot = malloc(snapshot_floats(m) * sizeof(float));
 	float *velocity = opt.velocity ? malloc(P * sizeof(float)) : NULL;
-	int rc = order && params && (velocity || !opt.velocity)
+	int rc = order && snapshot && (velocity || !opt.velocity)
 			 ? 0
 			 : error_set(err, "out of memory for relearning");
 	struct rng rng;
@@ -468,7 +501,7 @@ static int relearn(struct work *w, struct mlp *m, const struct rows *f,
 	for (size_t epoch = 0; rc == 0 && epoch < spec->relearn_max_epochs; epoch++) {
 		rng_shuffle_u32(&rng, order, f->n);
 		int started = opt.started;
-		memcpy(params, m->params, P * sizeof(float));
+		snapshot_take(m, snapshot);
 		if (velocity)
 			memcpy(velocity, opt.velocity, P * sizeof(float));
 		size_t bad;
@@ -480,7 +513,7 @@ static int relearn(struct work *w, struct mlp *m, const struct rows *f,
 		size_t lo = 0, hi = batches; /* below after hi batches, not after lo */
 		while (rc == 0 && hi - lo > 1) {
 			size_t mid = lo + (hi - lo) / 2;
-			memcpy(m->params, params, P * sizeof(float));
+			snapshot_restore(m, snapshot);
 			if (velocity)
 				memcpy(opt.velocity, velocity, P * sizeof(float));
 			opt.started = started;
@@ -496,7 +529,7 @@ static int relearn(struct work *w, struct mlp *m, const struct rows *f,
 		break;
 	}
 	free(order);
-	free(params);
+	free(snapshot);
 	free(velocity);
 	sgd_free(&opt);
 	return rc;
@@ -504,14 +537,14 @@ static int relearn(struct work *w, struct mlp *m, const struct rows *f,
 
 /* ---- the entry points ---- */
 
-int unlearn_measure(const struct unlearn_env *env, const struct mlp *m,
+int unlearn_measure(const struct unlearn_env *env, const struct model *m,
 		    const struct forget_sets *fs, const struct unlearn_spec *spec,
 		    struct forget_figures *out, struct error *err)
 {
 	if (check_model(env, m, "measured", err) != 0 || check_sets(env, fs, err) != 0)
 		return -1;
 	struct work w;
-	struct mlp c = { 0 };
+	struct model c = { 0 };
 	size_t k = min_size(min_size(fs->num_retain, fs->num_test), ATTACK_MAX);
 	double *nll_f = malloc((fs->num_forget + 1) * sizeof(double));
 	double *nll_r = malloc((fs->num_retain + 1) * sizeof(double));
@@ -520,7 +553,7 @@ int unlearn_measure(const struct unlearn_env *env, const struct mlp *m,
 	int rc = work_init(&w, env, spec->batch_size, err);
 	if (rc == 0 && (!nll_f || !nll_r || !nll_t || !v))
 		rc = error_set(err, "out of memory for the membership attack");
-	if (rc == 0 && (mlp_clone(&c, m, err) != 0 || mlp_reserve(&c, w.cap, err) != 0))
+	if (rc == 0 && (model_clone(&c, m, err) != 0 || model_reserve(&c, w.cap, err) != 0))
 		rc = -1;
 	struct rows forget = { env->train, fs->forget, NULL, fs->num_forget };
 	struct rows retain = { env->train, fs->retain, NULL, fs->num_retain };
@@ -538,7 +571,7 @@ int unlearn_measure(const struct unlearn_env *env, const struct mlp *m,
 				  fs->num_forget, v);
 		rc = relearn(&w, &c, &forget, spec, &out->relearn_epochs, err);
 	}
-	mlp_free(&c);
+	model_free(&c);
 	work_free(&w);
 	free(nll_f);
 	free(nll_r);
@@ -548,9 +581,9 @@ int unlearn_measure(const struct unlearn_env *env, const struct mlp *m,
 }
 
 int unlearn_reference_run(const struct unlearn_env *env, enum forget_reference r,
-			  const struct mlp *before, const struct mlp *initial,
+			  const struct model *before, const struct model *initial,
 			  const struct forget_sets *fs, const struct unlearn_spec *spec,
-			  struct mlp *out, double *seconds, struct error *err)
+			  struct model *out, double *seconds, struct error *err)
 {
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -558,7 +591,7 @@ int unlearn_reference_run(const struct unlearn_env *env, enum forget_reference r
 	*seconds = 0;
 	if ((unsigned)r >= REFERENCE_COUNT)
 		return error_set(err, "no reference method %d", (int)r);
-	const struct mlp *from = r == REFERENCE_RETRAIN ? initial : before;
+	const struct model *from = r == REFERENCE_RETRAIN ? initial : before;
 	if (check_model(env, from, r == REFERENCE_RETRAIN ? "initial" : "before", err) != 0 ||
 	    check_sets(env, fs, err) != 0)
 		return -1;
@@ -574,7 +607,7 @@ int unlearn_reference_run(const struct unlearn_env *env, enum forget_reference r
 	int32_t *labels = NULL;
 	float *prev = NULL;
 	int rc = work_init(&w, env, spec->batch_size, err);
-	if (rc == 0 && (mlp_clone(out, from, err) != 0 || mlp_reserve(out, w.cap, err) != 0 ||
+	if (rc == 0 && (model_clone(out, from, err) != 0 || model_reserve(out, w.cap, err) != 0 ||
 			sgd_init(&opt, out->num_params, spec->lr, spec->momentum,
 				 spec->weight_decay, err) != 0))
 		rc = -1;
@@ -583,7 +616,7 @@ int unlearn_reference_run(const struct unlearn_env *env, enum forget_reference r
 		labels = malloc((n + 1) * sizeof(*labels));
 	}
 	if (rc == 0 && r == REFERENCE_GRADIENT_ASCENT)
-		prev = malloc(out->num_params * sizeof(float));
+		prev = malloc((snapshot_floats(out) + out->num_state) * sizeof(float));
 	if (rc == 0 && (!order || (r == REFERENCE_RANDOM_LABELS && (!ids || !labels)) ||
 			(r == REFERENCE_GRADIENT_ASCENT && !prev)))
 		rc = error_set(err, "out of memory for %zu training samples", n);
@@ -609,7 +642,7 @@ int unlearn_reference_run(const struct unlearn_env *env, enum forget_reference r
 	free(labels);
 	free(prev);
 	if (rc != 0)
-		mlp_free(out);
+		model_free(out);
 	*seconds = elapsed_since(&t0);
 	return rc ? -1 : 0;
 }

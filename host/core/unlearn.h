@@ -12,7 +12,7 @@
 
 #include "data/dataset.h"
 #include "data/tasks.h"
-#include "model/mlp.h"
+#include "model/model.h"
 #include "results/metrics.h"
 #include "scenario/scenario.h"
 #include "util/error.h"
@@ -69,19 +69,19 @@ struct unlearn_spec {
  * members, so an attack that learned nothing credits no forgetting); its verdict on D_f gives
  * mia. Relearning runs on a copy of m with the references' SGD, its crossing located to the
  * batch by bisection within the epoch that gets below relearn_loss. */
-int unlearn_measure(const struct unlearn_env *env, const struct mlp *m,
+int unlearn_measure(const struct unlearn_env *env, const struct model *m,
 		    const struct forget_sets *fs, const struct unlearn_spec *spec,
 		    struct forget_figures *out, struct error *err);
 
-/* Runs a reference method: out receives its model (out is initialised here; mlp_free it; on
+/* Runs a reference method: out receives its model (out is initialised here; model_free it; on
  * failure it holds nothing). before is the model before the request; initial the model's
  * initial weights (retrain). seconds receives the wall time. gradient_ascent stops early, with
  * a warning (env->warn), where the loss on D_f stops being finite; random_labels draws
  * each D_f sample's label once among the classes the model may answer for it (its task's under
  * task-incremental, else every learned class), never its own. */
 int unlearn_reference_run(const struct unlearn_env *env, enum forget_reference r,
-			  const struct mlp *before, const struct mlp *initial,
+			  const struct model *before, const struct model *initial,
 			  const struct forget_sets *fs, const struct unlearn_spec *spec,
-			  struct mlp *out, double *seconds, struct error *err);
+			  struct model *out, double *seconds, struct error *err);
 
 #endif

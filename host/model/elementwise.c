@@ -1,5 +1,9 @@
 #include "model/elementwise.h"
 
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
 #define BLOCK ELEMENTWISE_BLOCK
 
 static void relu_span(float *x, size_t n)
@@ -83,4 +87,38 @@ double elementwise_sum(const float *x, size_t count)
 	for (size_t i = 0; i < count; i++)
 		total += x[i];
 	return total;
+}
+
+/* Nonfinite values are rare: a cheap test per block, a count only in a block that has one. */
+#define FINITE_BLOCK 256
+
+/* Nonzero if a value of v[0..n) is NaN or infinite: an exponent of all ones, which the +1 in the
+ * exponent field carries into the sign bit. Integer operations only, so the loop vectorises
+ * without -ffast-math. */
+static uint32_t span_nonfinite(const float *v, size_t n)
+{
+	uint32_t any = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		memcpy(&u, &v[i], sizeof(u));
+		any |= (u & 0x7f800000u) + 0x00800000u;
+	}
+	return any >> 31;
+}
+
+static size_t span_count(const float *v, size_t n)
+{
+	size_t count = 0;
+	for (size_t i = 0; i < n; i++)
+		count += !isfinite(v[i]);
+	return count;
+}
+
+size_t elementwise_count_nonfinite(const float *x, size_t count)
+{
+	size_t bad = 0, i = 0;
+	for (; i + FINITE_BLOCK <= count; i += FINITE_BLOCK)
+		if (span_nonfinite(x + i, FINITE_BLOCK))
+			bad += span_count(x + i, FINITE_BLOCK);
+	return bad + span_count(x + i, count - i);
 }

@@ -1,6 +1,7 @@
-/* Element-wise passes of the model's layers over float spans (ReLU, the residual add), and the
- * span sum the layers reduce with. Every function takes a flat count, so a
- * caller splitting a batch between threads hands each its own contiguous range. */
+/* Element-wise passes of the model's layers over float spans (ReLU, the residual add), the
+ * span sum the layers reduce with, and the count of non-finite values the engine guards with.
+ * Every function takes a flat count, so a caller splitting a batch between threads hands each
+ * its own contiguous range. */
 #ifndef LETHE_MODEL_ELEMENTWISE_H
 #define LETHE_MODEL_ELEMENTWISE_H
 
@@ -22,5 +23,9 @@ void elementwise_add(float *y, const float *x, size_t count);
 
 /* Σ x: short float partial sums (16 terms at most) added up in double. */
 double elementwise_sum(const float *x, size_t count);
+
+/* How many of x[0..count) are NaN or infinite: one vectorised pass, cheap next to a batch's
+ * products, so the engine can check the model after the hooks that may change it. */
+size_t elementwise_count_nonfinite(const float *x, size_t count);
 
 #endif

@@ -1,4 +1,4 @@
-#include "model/mlp.h"
+#include "model/loss.h"
 
 #include <math.h>
 
@@ -39,7 +39,7 @@ double loss_softmax_ce(const float *logits, size_t n, size_t num_classes, const 
 	return total / (double)n;
 }
 
-int32_t mlp_predict(const float *row, size_t num_classes, const uint8_t *mask)
+int32_t loss_argmax(const float *row, size_t num_classes, const uint8_t *mask)
 {
 	int32_t best = -1;
 	for (size_t j = 0; j < num_classes; j++)

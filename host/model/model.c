@@ -95,7 +95,7 @@ int model_build(struct model *m, const struct model_desc *d, struct model_shape 
 		struct model_layer *l = &m->layer[i];
 		if (l->kind == MODEL_DENSE) {
 			m->max_in = l->in_len > m->max_in ? l->in_len : m->max_in;
-			m->max_out = l->out_len > m->max_out ? l->out_len : m->max_out;
+			m->dense_out += l->out_len;
 		}
 		if (l->kind != MODEL_BATCHNORM)
 			continue;
@@ -219,7 +219,7 @@ int model_reserve(struct model *m, size_t rows, struct error *e)
 			l->arg = arg;
 		ok = l->kind != MODEL_MAXPOOL || arg;
 	}
-	float *sq = ok ? grown(m->sq_out, rows, m->max_out, sizeof(float)) : NULL;
+	float *sq = ok ? grown(m->sq_out, rows, m->dense_out, sizeof(float)) : NULL;
 	if (sq)
 		m->sq_out = sq;
 	sq = sq ? grown(m->sq_in, rows, m->max_in, sizeof(float)) : NULL;
@@ -269,7 +269,7 @@ int model_layer_has_params(const struct model_layer *l)
 	return l->kind == MODEL_DENSE || l->kind == MODEL_CONV || l->kind == MODEL_BATCHNORM;
 }
 
-/* ---- element-wise helpers, as host/mlp.c writes them (the same bits) ---- */
+/* ---- element-wise helpers, as the MLP always computed them (the same bits) ---- */
 
 #define BLOCK ELEMENTWISE_BLOCK
 

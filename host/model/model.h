@@ -12,8 +12,8 @@
  *
  * Every product goes through cblas_sgemm (convolutions lowered onto it, see model/conv.h). Built
  * as an MLP (model_desc_mlp), with he initialisation and one thread, the model computes exactly
- * what host/mlp.c computes: the same rng draws, the same sgemm calls and the same element-wise
- * arithmetic, so its logits, gradients and deltas are the same bits.
+ * what lethe's MLP computed before the graph replaced it: the same rng draws, the same sgemm
+ * calls and the same element-wise arithmetic, so the shipped MLP scenarios keep their bits.
  *
  * Mode: in training (m->training set) batch norm normalises by the batch's statistics and moves
  * its running statistics towards them; in evaluation (the default, and a clone's) it uses the
@@ -157,9 +157,11 @@ struct model {
 	size_t rows;		/* rows of the last forward */
 	int forward_training;	/* its mode */
 	double *bn_sums;	/* a batch's sums, combined from the threads' */
-	float *sq_out, *sq_in;	/* per-sample statistics: a dense layer's |δ|^p and |a|^p */
-	double *sample_norms;	/* and a layer's per-sample norms */
-	size_t max_out, max_in; /* the widest dense layer */
+	/* Per-sample statistics: every dense layer's |δ|^p summed over the passes (a block of
+	 * capacity x out each, in layer order), one dense layer's |a|^p, a layer's norms. */
+	float *sq_out, *sq_in;
+	double *sample_norms;
+	size_t dense_out, max_in; /* Σ of the dense layers' outputs; the widest one's inputs */
 
 	size_t threads;
 	struct parallel *pool; /* NULL for one thread */
@@ -203,7 +205,7 @@ size_t model_head_offset(const struct model *m);
  *
  * Draws: layer by layer in parameter order, each dense or conv layer's weights in their flat
  * order (he: one rng_normal each; torch, xavier: one rng_uniform each, w = bound (2 u - 1)),
- * then, for torch, its biases likewise. he on an MLP makes exactly mlp_init_he's draws. */
+ * then, for torch, its biases likewise. he on an MLP makes exactly the draws lethe's MLP always made. */
 enum model_init {
 	MODEL_INIT_HE,
 	MODEL_INIT_TORCH,
@@ -231,16 +233,20 @@ void model_backward_deltas(struct model *m, const float *dlogits);
 /* dL/dx (n x inputs) into dx, with every layer's delta; gradients untouched. */
 void model_backward_input(struct model *m, const float *dlogits, float *dx);
 
-/* Per-sample gradient statistics for the last forward: with g_i sample i's own gradient of the
- * parameters (that of row i of dlogits alone), acc (num_params) += scale Σ_i |g_i|^power
- * element-wise, power 1 or 2; norms, if not NULL, gets |g_i|² per sample (n doubles). Dense
- * layers by the GEMM trick, (|δ|^p)ᵀ |a|^p, convolutions by a product per sample, batch norm
- * from each sample's sums. In evaluation mode g_i is exact; in training mode batch norm's batch
+/* Per-sample gradient statistics for the last forward, over passes backward passes: dlogits
+ * holds passes blocks of n x classes, and with g_ip sample i's own gradient of the parameters
+ * in pass p (that of row i of block p alone), acc (num_params) += scale Σ_p Σ_i |g_ip|^power
+ * element-wise, power 1 or 2; norms, if not NULL, gets Σ_p |g_ip|² per sample (n doubles).
+ * Dense layers by the GEMM trick, (Σ_p |δ_p|^p)ᵀ |a|^p: the passes' |δ|^p summed first (in
+ * pass order, a float sum), then one product, as an exact Fisher over classes wants; a single
+ * pass is (|δ|^p)ᵀ |a|^p; convolutions by a product per sample and pass, batch norm from each
+ * sample's sums. In evaluation mode g_ip is exact; in training mode batch norm's batch
  * statistics are taken as constants (a sample's gradient does not flow through the mean and
- * variance it shares with the batch). Leaves those deltas in the views; gradients untouched.
- * -1 if n is not the last forward's rows or power is neither 1 nor 2. */
-int model_grad_stats(struct model *m, const float *dlogits, size_t n, int power, float scale,
-		     float *acc, double *norms, struct error *e);
+ * variance it shares with the batch). Leaves the last pass's deltas in the views; gradients
+ * untouched. -1 if n is not the last forward's rows, passes is 0 or power is neither 1 nor
+ * 2. */
+int model_grad_stats(struct model *m, const float *dlogits, size_t n, size_t passes, int power,
+		     float scale, float *acc, double *norms, struct error *e);
 
 /* ---- views: the parameterised layers (dense, conv, batch norm) in order, for plugins ---- */
 enum model_view_kind {
@@ -257,7 +263,7 @@ struct model_view {
 	size_t weight_offset, weight_count, bias_offset, bias_count; /* into params */
 	int is_head;
 	/* For the last forward's rows: the layer's input (n x in) and, after a backward, dL/d
-	 * its output (n x out). For an MLP these are mlp.c's act[l] and delta[l]. */
+	 * its output (n x out). For an MLP, the dense layer's input and pre-activation gradient. */
 	const float *input, *delta;
 };
 

@@ -312,7 +312,8 @@ static int written_after(const struct model_layer *layers, size_t num,
 size_t graph_row_floats(const struct model_layer *layers, size_t num_layers,
 			const struct model_node *nodes)
 {
-	size_t floats = nodes[0].len + 2, max_in = 0, max_out = 0; /* the input's gradient, a norm */
+	/* The input's gradient and a norm, then the layers'. */
+	size_t floats = nodes[0].len + 2, max_in = 0, dense_out = 0;
 	for (size_t i = 0; i < num_layers; i++) {
 		const struct model_layer *l = &layers[i];
 		if (nodes[i + 1].root == i + 1)
@@ -321,10 +322,10 @@ size_t graph_row_floats(const struct model_layer *layers, size_t num_layers,
 			floats += l->out_len * sizeof(uint32_t) / sizeof(float);
 		if (l->kind == MODEL_DENSE) {
 			max_in = l->in_len > max_in ? l->in_len : max_in;
-			max_out = l->out_len > max_out ? l->out_len : max_out;
+			dense_out += l->out_len;
 		}
 	}
-	return floats + max_in + max_out;
+	return floats + max_in + dense_out;
 }
 
 void graph_plan(struct model_layer *layers, size_t num_layers, struct model_node *nodes)

@@ -18,6 +18,7 @@ struct stats {
 	float scale;
 	float *acc;
 	double *norms;
+	size_t pass, passes;
 };
 
 static void square_span(float *restrict d, const float *restrict s, size_t n)
@@ -47,6 +48,33 @@ static void power_of(float *d, const float *s, size_t count, int power)
 		square_span(d + i, s + i, count - i);
 }
 
+static void add_squares_span(float *restrict d, const float *restrict s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		d[i] += s[i] * s[i];
+}
+
+static void add_abs_span(float *restrict d, const float *restrict s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		d[i] += fabsf(s[i]);
+}
+
+/* d += |s|^power, element-wise. */
+static void add_power_of(float *d, const float *s, size_t count, int power)
+{
+	size_t i = 0;
+	for (; i + BLOCK <= count; i += BLOCK)
+		if (power == 1)
+			add_abs_span(d + i, s + i, BLOCK);
+		else
+			add_squares_span(d + i, s + i, BLOCK);
+	if (power == 1)
+		add_abs_span(d + i, s + i, count - i);
+	else
+		add_squares_span(d + i, s + i, count - i);
+}
+
 static void axpy_span(float *restrict y, const float *restrict x, float a, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -61,16 +89,27 @@ static double sum_squares(const float *v, size_t n)
 	return s;
 }
 
-/* A sample's gradient of W is δ aᵀ and of b is δ, so Σ_i |g_i|^p is (|δ|^p)ᵀ |a|^p, one product
- * over the rows, and |g_i|² = |δ_i|² (|a_i|² + 1). */
-static void dense_stats(const struct stats *s, size_t i, size_t lo, size_t rows, float *acc)
+/* A sample's gradient of W is δ aᵀ and of b is δ, so Σ_p Σ_i |g_ip|^p is
+ * (Σ_p |δ_p|^p)ᵀ |a|^p, the passes' |δ|^p summed in the layer's block of sq_out (dense_off
+ * floats of each row before it), then one product over the rows; |g_ip|² = |δ_ip|² (|a_i|² + 1). */
+static void dense_stats(const struct stats *s, size_t i, size_t dense_off, size_t lo,
+			size_t rows, float *acc)
 {
 	struct model *m = s->m;
 	const struct model_layer *l = &m->layer[i];
 	const float *d = model_grad(m, i + 1, lo), *a = model_act(m, l->in, lo);
 	size_t in = l->in_len, out = l->out_len;
-	float *pd = m->sq_out + lo * m->max_out, *pa = m->sq_in + lo * m->max_in;
-	power_of(pd, d, rows * out, s->power);
+	float *pd = m->sq_out + dense_off * m->capacity + lo * out;
+	if (s->pass == 0)
+		power_of(pd, d, rows * out, s->power);
+	else
+		add_power_of(pd, d, rows * out, s->power);
+	for (size_t r = 0; s->norms && r < rows; r++)
+		s->norms[lo + r] +=
+			sum_squares(d + r * out, out) * (sum_squares(a + r * in, in) + 1.0);
+	if (s->pass + 1 < s->passes)
+		return;
+	float *pa = m->sq_in + lo * m->max_in;
 	power_of(pa, a, rows * in, s->power);
 	if (rows)
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)rows,
@@ -80,9 +119,6 @@ static void dense_stats(const struct stats *s, size_t i, size_t lo, size_t rows,
 		for (; j + BLOCK <= out; j += BLOCK)
 			axpy_span(acc + l->b_off + j, pd + r * out + j, s->scale, BLOCK);
 		axpy_span(acc + l->b_off + j, pd + r * out + j, s->scale, out - j);
-		if (s->norms)
-			s->norms[lo + r] +=
-				sum_squares(d + r * out, out) * (sum_squares(a + r * in, in) + 1.0);
 	}
 }
 
@@ -129,41 +165,47 @@ static void stats_thread(void *ctx, size_t t)
 	struct model_thread *th = &m->thread[t];
 	size_t lo, hi;
 	parallel_range(m->rows, t, m->threads, &lo, &hi);
-	size_t rows = hi - lo;
+	size_t rows = hi - lo, dense_off = 0;
 	/* Thread 0 adds onto the caller's acc, the others into their zeroed partial sums. */
 	float *acc = t ? th->partial : s->acc;
-	if (t)
+	if (t && s->pass == 0)
 		memset(acc, 0, m->num_params * sizeof(float));
-	if (s->norms)
+	if (s->norms && s->pass == 0)
 		memset(s->norms + lo, 0, rows * sizeof(double));
 	for (size_t i = 0; i < m->num_layers; i++) {
 		enum model_kind kind = m->layer[i].kind;
-		if (kind == MODEL_DENSE)
-			dense_stats(s, i, lo, rows, acc);
-		else if (kind == MODEL_CONV)
+		if (kind == MODEL_DENSE) {
+			dense_stats(s, i, dense_off, lo, rows, acc);
+			dense_off += m->layer[i].out_len;
+		} else if (kind == MODEL_CONV) {
 			conv_stats(s, i, lo, rows, acc, th->scratch);
-		else if (kind == MODEL_BATCHNORM)
+		} else if (kind == MODEL_BATCHNORM) {
 			norm_stats(s, i, lo, rows, acc, th->sums);
+		}
 	}
-	if (m->threads > 1) {
+	if (m->threads > 1 && s->pass + 1 == s->passes) {
 		parallel_barrier(m->pool);
 		model_reduce(m, t, s->acc, 0, m->num_layers - 1, model_layer_has_params);
 	}
 }
 
-int model_grad_stats(struct model *m, const float *dlogits, size_t n, int power, float scale,
-		     float *acc, double *norms, struct error *e)
+int model_grad_stats(struct model *m, const float *dlogits, size_t n, size_t passes, int power,
+		     float scale, float *acc, double *norms, struct error *e)
 {
 	if (n != m->rows)
 		return error_set(e, "gradient statistics of %zu rows, but the last forward had %zu",
 				 n, m->rows);
 	if (power != 1 && power != 2)
 		return error_set(e, "gradient statistics: power %d is neither 1 nor 2", power);
+	if (passes == 0)
+		return error_set(e, "gradient statistics of 0 passes");
 	if (n == 0)
 		return 0;
-	/* The deltas, each row's own: batch norm's statistics as constants. */
-	model_backward_pass(m, dlogits, PASS_STATS);
-	struct stats s = {m, power, scale, acc, norms};
-	parallel_run(m->pool, stats_thread, &s);
+	struct stats s = {m, power, scale, acc, norms, 0, passes};
+	for (s.pass = 0; s.pass < passes; s.pass++) {
+		/* The deltas, each row's own: batch norm's statistics as constants. */
+		model_backward_pass(m, dlogits + s.pass * n * m->classes, PASS_STATS);
+		parallel_run(m->pool, stats_thread, &s);
+	}
 	return 0;
 }

@@ -1,4 +1,4 @@
-#include "model/mlp.h"
+#include "model/sgd.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -99,10 +99,24 @@ struct tasks_table {
 	char keys[TASKS_MAX][16];
 };
 
-enum { MDL_HIDDEN, MDL_COUNT };
+/* In the order of enum architecture; the inits in enum model_init's. */
+enum architecture { ARCH_MLP, ARCH_CNN, ARCH_RESNET18, ARCH_CUSTOM };
+static const char *const architecture_names[] = { "mlp", "cnn", "resnet18", "custom", NULL };
+static const char *const init_names[] = { "he", "torch", "xavier", NULL };
+
+enum { MDL_ARCHITECTURE, MDL_HIDDEN, MDL_WIDTH, MDL_LAYERS, MDL_INIT, MDL_COUNT };
 static const lethe_param_decl model_decls[MDL_COUNT] = {
+	[MDL_ARCHITECTURE] = PARAM("architecture", LETHE_PARAM_CHOICE, "mlp", 0, 0,
+				   architecture_names, "the network's kind"),
 	[MDL_HIDDEN] = PARAM("hidden", LETHE_PARAM_STRING, "256,256", 0, 0, NULL,
-			     "hidden layer sizes, comma-separated"),
+			     "hidden layer sizes of architecture = mlp, comma-separated"),
+	[MDL_WIDTH] = PARAM("width", LETHE_PARAM_INT, "64", 1, 2097152, NULL,
+			    "channels of the first stage of architecture = resnet18"),
+	[MDL_LAYERS] = PARAM("layers", LETHE_PARAM_STRING, "", 0, 0, NULL,
+			     "the layers of architecture = custom, comma-separated (the grammar "
+			     "below)"),
+	[MDL_INIT] = PARAM("init", LETHE_PARAM_CHOICE, "he", 0, 0, init_names,
+			   "initial weights"),
 };
 
 enum {
@@ -126,8 +140,9 @@ static const lethe_param_decl train_decls[TRN_COUNT] = {
 	[TRN_SEED] = PARAM("seed", LETHE_PARAM_INT, "1", 0, SEED_MAX, NULL,
 			   "seed of every random stream (data, initialisation, plugins)"),
 	[TRN_THREADS] = PARAM("threads", LETHE_PARAM_INT, "1", 1, 256, NULL,
-			      "OpenBLAS threads for the products (part of what a run computes: "
-			      "another number may change the last bits)"),
+			      "threads each batch is split between, OpenBLAS running one inside "
+			      "each (part of what a run computes: another number changes the last "
+			      "bits; 1 is the exact single-thread code)"),
 	[TRN_CHECKPOINT_EVERY] = PARAM("checkpoint_every", LETHE_PARAM_INT, "1000", -1, 1e9, NULL,
 				       "batches between checkpoints in the results directory, "
 				       "besides one after every step (0: after steps only; -1: "
@@ -191,7 +206,8 @@ static const struct scenario_section sections[] = {
 	  SCN_COUNT },
 	{ "data", "the data set the tasks are drawn from", data_decls, DAT_COUNT },
 	{ "tasks", "how the classes form the sequence of tasks", tasks_fixed, TSK_LISTS },
-	{ "model", "the network: a multilayer perceptron", model_decls, MDL_COUNT },
+	{ "model", "the network: a preset architecture or a list of layers", model_decls,
+	  MDL_COUNT },
 	{ "train", "how each task is learned", train_decls, TRN_COUNT },
 	{ "forgetN", "forget1, forget2, ...: requests to forget data, between learning steps",
 	  forget_decls, FGT_COUNT },
@@ -541,12 +557,6 @@ static int read_channels(struct scenario *s, const char *key, const char *text,
 	return 0;
 }
 
-int scenario_key_applies(const struct scenario *s, const char *section, const char *key)
-{
-	if (!strcmp(section, "data") && !strcmp(key, "labels"))
-		return s->data == DATA_CIFAR100;
-	return 1;
-}
 
 /* The source's format, channels and directory. */
 static int read_source(struct scenario *s, const lethe_param_value *v, struct error *e)
@@ -611,23 +621,114 @@ static int read_data(struct scenario *s, struct error *e)
 	return 0;
 }
 
+/* The keys of [model] that belong to one architecture only: given with another, refused. */
+static const struct {
+	int key;
+	enum architecture arch;
+} model_owned[] = {
+	{ MDL_HIDDEN, ARCH_MLP },
+	{ MDL_WIDTH, ARCH_RESNET18 },
+	{ MDL_LAYERS, ARCH_CUSTOM },
+};
+
+int scenario_key_applies(const struct scenario *s, const char *section, const char *key)
+{
+	if (!strcmp(section, "data") && !strcmp(key, "labels"))
+		return s->data == DATA_CIFAR100;
+	if (!strcmp(section, "model") && s->architecture)
+		for (size_t i = 0; i < COUNT(model_owned); i++)
+			if (!strcmp(key, model_decls[model_owned[i].key].key))
+				return !strcmp(s->architecture,
+					       architecture_names[model_owned[i].arch]);
+	return 1;
+}
+
+/* The model's own message in e, after where [model] key was set. */
+static int model_fail(const struct scenario *s, const char *key, struct error *e)
+{
+	char why[ERROR_MSG_MAX];
+	snprintf(why, sizeof(why), "%s", e->msg);
+	return scenario_fail(s, "model", key, e, "[model] %s", why);
+}
+
 static int read_model(struct scenario *s, struct error *e)
 {
 	static const lethe_param_decl size_decl =
 		PARAM("hidden", LETHE_PARAM_INT, "1", 1, 65536, NULL, NULL);
 	lethe_param_value v[MDL_COUNT];
 	int64_t sizes[SCENARIO_HIDDEN_MAX];
+	size_t hidden[SCENARIO_HIDDEN_MAX], num_hidden;
+	char where[ERROR_MSG_MAX];
 
-	if (params_fill(model_decls, MDL_COUNT, &s->ini, "model", v, e) < 0 ||
-	    scenario_list(s, "model", "hidden", v[MDL_HIDDEN].s, &size_decl, sizes,
-			  SCENARIO_HIDDEN_MAX, &s->num_hidden, e) < 0)
+	if (params_fill(model_decls, MDL_COUNT, &s->ini, "model", v, e) < 0)
 		return -1;
-	if (!s->num_hidden)
-		return scenario_fail(s, "model", "hidden", e,
-				     "[model] hidden needs at least one layer size");
-	for (size_t i = 0; i < s->num_hidden; i++)
-		s->hidden[i] = (size_t)sizes[i];
+	enum architecture arch = (enum architecture)v[MDL_ARCHITECTURE].i;
+	int given = ini_get(&s->ini, "model", "architecture") != NULL;
+	/* A list of layers is a whole model: it stands for architecture = custom. */
+	if (ini_get(&s->ini, "model", "layers") && !given)
+		arch = ARCH_CUSTOM;
+	const char *origin = given || arch != ARCH_CUSTOM
+				     ? scenario_origin(s, "model", "architecture", where, sizeof(where))
+				     : "layers is given";
+	for (size_t i = 0; i < COUNT(model_owned); i++) {
+		const char *key = model_decls[model_owned[i].key].key;
+		if (model_owned[i].arch != arch && ini_get(&s->ini, "model", key))
+			return scenario_fail(s, "model", key, e,
+					     "[model] %s applies to architecture = %s only, and "
+					     "architecture is %s (%s)", key,
+					     architecture_names[model_owned[i].arch],
+					     architecture_names[arch], origin);
+	}
+	s->architecture = architecture_names[arch];
+	model_init_from_name(init_names[v[MDL_INIT].i], &s->init);
+	switch (arch) {
+	case ARCH_MLP:
+		if (scenario_list(s, "model", "hidden", v[MDL_HIDDEN].s, &size_decl, sizes,
+				  SCENARIO_HIDDEN_MAX, &num_hidden, e) < 0)
+			return -1;
+		if (!num_hidden)
+			return scenario_fail(s, "model", "hidden", e,
+					     "[model] hidden needs at least one layer size");
+		for (size_t i = 0; i < num_hidden; i++)
+			hidden[i] = (size_t)sizes[i];
+		if (model_desc_mlp(&s->model, hidden, num_hidden, e) < 0)
+			return model_fail(s, "hidden", e);
+		return 0;
+	case ARCH_CNN:
+		model_desc_cnn(&s->model);
+		return 0;
+	case ARCH_RESNET18:
+		if (model_desc_resnet18(&s->model, (size_t)v[MDL_WIDTH].i, e) < 0)
+			return model_fail(s, "width", e);
+		return 0;
+	case ARCH_CUSTOM:
+		if (!ini_get(&s->ini, "model", "layers"))
+			return scenario_fail(s, "model", "architecture", e,
+					     "[model] architecture = custom needs layers = ..., "
+					     "the list of layers");
+		if (model_desc_parse(&s->model, v[MDL_LAYERS].s, e) < 0)
+			return model_fail(s, "layers", e);
+		return 0;
+	}
 	return 0;
+}
+
+/* The key a model's description comes from, for messages: its list, else its preset. */
+static const char *model_key(const struct scenario *s)
+{
+	static const char *const keys[] = { "layers", "hidden", "width" };
+	for (size_t i = 0; i < COUNT(keys); i++)
+		if (ini_get(&s->ini, "model", keys[i]))
+			return keys[i];
+	return "architecture";
+}
+
+int scenario_check_model(const struct scenario *s, struct model_shape in, size_t classes,
+			 struct error *e)
+{
+	if (model_desc_check(&s->model, in, classes, NULL, e) == 0)
+		return 0;
+	return model_fail(s, model_key(s), e);
 }
 
 /* Checks the tasks and the forget steps' classes against the number of classes in the data. */

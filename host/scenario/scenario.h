@@ -5,7 +5,8 @@
  *               crop, flip (training augmentation), and for synthetic: classes, dim,
  *               train_per_class, test_per_class, spread
  *   [tasks]     split = N | permuted = N (with permute_first) | task1 = 0,1 ... taskN = ...
- *   [model]     hidden = 256,256
+ *   [model]     architecture (mlp | cnn | resnet18 | custom), hidden (mlp), width (resnet18),
+ *               layers (custom: a free list, model.h's grammar), init (he | torch | xavier)
  *   [train]     baseline (naive | joint), optimizer (sgd), lr, momentum, weight_decay,
  *               batch_size, epochs, seed, threads, checkpoint_every
  *   [forgetN]   forget1, forget2, ...: after = STEP, what = class | task | samples, classes,
@@ -25,6 +26,7 @@
 
 #include "data/dataset.h"
 #include "data/tasks.h"
+#include "model/model.h"
 #include "scenario/ini.h"
 #include "util/error.h"
 
@@ -90,8 +92,9 @@ struct scenario {
 	int32_t task_classes[TASKS_MAX][CLASSES_MAX]; /* explicit lists */
 	size_t task_num_classes[TASKS_MAX];
 
-	size_t hidden[SCENARIO_HIDDEN_MAX];
-	size_t num_hidden;
+	const char *architecture; /* "mlp", "cnn", "resnet18" or "custom" */
+	struct model_desc model;  /* what the architecture, hidden, width or layers describe */
+	enum model_init init;
 
 	enum baseline baseline;
 	double lr, momentum, weight_decay;
@@ -125,6 +128,11 @@ int scenario_open_data(const struct scenario *s, struct dataset *train, struct d
 		       struct task_list *tl, struct error *e);
 int scenario_read_data(const struct scenario *s, struct dataset *train, struct dataset *test,
 		       struct error *e);
+
+/* Checks the scenario's model against its data's input shape and classes (model_desc_check):
+ * -1 with the reason after where [model] set it ("path:12: [model] layers item 4 ..."). */
+int scenario_check_model(const struct scenario *s, struct model_shape in, size_t classes,
+			 struct error *e);
 
 /* The task list alone, over a data set already built for this scenario. */
 int scenario_build_tasks(const struct scenario *s, const struct dataset *train,

@@ -116,6 +116,8 @@ static int put_section(FILE *f, const struct writer *w, const char *section,
 			value = "";
 		if (!strcmp(section, "scenario") && !strcmp(key, "name")) {
 			value = s->name;
+		} else if (!strcmp(section, "model") && !strcmp(key, "architecture")) {
+			value = s->architecture; /* custom when only layers was given */
 		} else if (!strcmp(section, "scenario") && !strcmp(key, "plugins")) {
 			if (plugin_list(w, buf, sizeof(buf)) < 0)
 				return error_set(e, "[scenario] plugins: a path is too long");

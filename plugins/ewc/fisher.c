@@ -39,7 +39,7 @@ static void factor_rows(struct fisher *f, size_t r, size_t n, size_t c)
 {
 	const float *p = f->prob;
 	const uint32_t *order = f->order;
-	float *d = f->dlogits;
+	float *d = f->dlogits + r * n * c;
 	uint32_t m = f->num_allowed;
 	for (size_t i = 0; i < n; i++, p += c, d += c, order += m) {
 		double tail = 0.0, pr = p[order[r]];
@@ -59,53 +59,39 @@ static void scratch_free(struct fisher *f)
 	free(f->logits);
 	free(f->prob);
 	free(f->dlogits);
-	free(f->sq_in);
-	free(f->sq_delta);
 	free(f->y);
 	free(f->allowed);
 	free(f->classes);
 	free(f->order);
 	free(f->run);
-	f->x = f->logits = f->prob = f->dlogits = f->sq_in = f->sq_delta = NULL;
+	f->x = f->logits = f->prob = f->dlogits = NULL;
 	f->y = NULL;
 	f->allowed = NULL;
 	f->classes = f->order = NULL;
 	f->run = NULL;
 }
 
-static int scratch_alloc(struct fisher *f, lethe_model *m)
+static int scratch_alloc(struct fisher *f)
 {
 	if (f->x)
 		return LETHE_OK;
 	const lethe_host *h = f->host;
 	const lethe_run_info *run = h->run_info(h);
-	size_t widest_in = 0, outs = 0;
-	uint32_t layers = h->model_num_layers(h, m);
-	for (uint32_t l = 0; l < layers; l++) {
-		lethe_layer ly = { .struct_size = sizeof(ly) };
-		int rc = h->model_layer(h, m, l, &ly);
-		if (rc != LETHE_OK)
-			return rc;
-		widest_in = ly.in > widest_in ? ly.in : widest_in;
-		outs += ly.out;
-	}
 	size_t rows = f->kind == FISHER_BATCHED ? run->batch_size : f->chunk;
 	size_t c = run->num_classes;
-	int squares = f->kind != FISHER_BATCHED;
+	/* The exact Fisher's dlogits: a block per column of the factor, at most c - 1. */
+	size_t blocks = f->kind == FISHER_EXACT && c > 1 ? c - 1 : 1;
 	f->x = malloc(rows * run->input_dim * sizeof(float));
 	f->logits = malloc(rows * c * sizeof(float));
 	f->prob = malloc(rows * c * sizeof(float));
-	f->dlogits = malloc(rows * c * sizeof(float));
-	f->sq_in = squares ? malloc(rows * widest_in * sizeof(float)) : NULL;
-	f->sq_delta = squares ? malloc(rows * outs * sizeof(float)) : NULL;
+	f->dlogits = malloc(blocks * rows * c * sizeof(float));
 	f->y = malloc(rows * sizeof(int32_t));
 	f->allowed = malloc(c);
 	f->classes = malloc(c * sizeof(uint32_t));
 	f->order = f->kind == FISHER_EXACT ? malloc(rows * c * sizeof(uint32_t)) : NULL;
 	f->run = malloc(rows * sizeof(uint64_t));
 	if (!f->x || !f->logits || !f->prob || !f->dlogits || !f->y || !f->allowed ||
-	    !f->classes || !f->run || (squares && (!f->sq_in || !f->sq_delta)) ||
-	    (f->kind == FISHER_EXACT && !f->order)) {
+	    !f->classes || !f->run || (f->kind == FISHER_EXACT && !f->order)) {
 		scratch_free(f);
 		h->error(h, "out of memory for the Fisher's scratch buffers");
 		return LETHE_ERR_NOMEM;
@@ -162,50 +148,8 @@ static int forward(struct fisher *f, lethe_model *m, uint32_t task, const uint64
 	return rc;
 }
 
-/* Per layer F_W += alpha S_lᵀ(a⊙a), F_b += alpha Σ_n S_l, S_l the squared deltas in sq_delta
- * (n x out of each layer, one after the other). */
-static int accumulate_squares(struct fisher *f, lethe_model *m, size_t n, float alpha, float *F)
-{
-	const lethe_host *h = f->host;
-	uint32_t layers = h->model_num_layers(h, m);
-	const float *sq = f->sq_delta;
-	for (uint32_t l = 0; l < layers; l++) {
-		lethe_layer ly = { .struct_size = sizeof(ly) };
-		int rc = h->model_layer(h, m, l, &ly);
-		if (rc != LETHE_OK)
-			return rc;
-		lethe_square(f->sq_in, ly.input, n * ly.in);
-		h->sgemm(h, 1, 0, ly.out, ly.in, n, alpha, sq, ly.out, f->sq_in, ly.in, 1.0f,
-			 F + ly.weight_offset, ly.in);
-		for (size_t r = 0; r < n; r++)
-			lethe_axpy(F + ly.bias_offset, sq + r * ly.out, alpha, ly.out);
-		sq += n * ly.out;
-	}
-	return LETHE_OK;
-}
-
-/* Deltas from f->dlogits; their squares go to sq_delta (add: added to what it holds). */
-static int square_deltas(struct fisher *f, lethe_model *m, size_t n, int add)
-{
-	const lethe_host *h = f->host;
-	int rc = h->model_backward_deltas(h, m, f->dlogits, n);
-	uint32_t layers = h->model_num_layers(h, m);
-	float *sq = f->sq_delta;
-	for (uint32_t l = 0; l < layers && rc == LETHE_OK; l++) {
-		lethe_layer ly = { .struct_size = sizeof(ly) };
-		rc = h->model_layer(h, m, l, &ly);
-		if (rc != LETHE_OK)
-			break;
-		if (add)
-			lethe_add_squares(sq, ly.delta, 1.0f, n * ly.out);
-		else
-			lethe_square(sq, ly.delta, n * ly.out);
-		sq += n * ly.out;
-	}
-	return rc;
-}
-
-/* The per-sample kinds on one chunk; alpha = 1/N makes the sum over chunks a mean. */
+/* The per-sample kinds on one chunk; alpha = 1/N makes the sum over chunks a mean. The host
+ * sums every row's squared gradient (model_grad_stats), whatever the model's layers. */
 static int chunk_pass(struct fisher *f, lethe_model *m, uint32_t task, const uint64_t *pos,
 		      size_t n, float alpha, float *F)
 {
@@ -215,22 +159,20 @@ static int chunk_pass(struct fisher *f, lethe_model *m, uint32_t task, const uin
 	if (rc != LETHE_OK)
 		return rc;
 	if (f->kind == FISHER_EXACT) {
-		/* The inputs do not depend on the class: Σ_r (δ_r⊙δ_r)ᵀ(a⊙a) = (Σ_r δ_r⊙δ_r)ᵀ(a⊙a),
-		 * so a backward per column of the factor and one product per layer. */
+		/* A backward pass per column of the factor, one block of dlogits each. */
 		order_rows(f, n, c);
-		for (size_t r = 0; r + 1 < f->num_allowed && rc == LETHE_OK; r++) {
+		for (size_t r = 0; r + 1 < f->num_allowed; r++)
 			factor_rows(f, r, n, c);
-			rc = square_deltas(f, m, n, r > 0);
-		}
-		return rc == LETHE_OK && f->num_allowed > 1 ? accumulate_squares(f, m, n, alpha, F)
-							     : rc;
+		if (f->num_allowed < 2)
+			return LETHE_OK;
+		return h->model_grad_stats(h, m, f->dlogits, n, f->num_allowed - 1, 2, alpha, F,
+					   NULL);
 	}
 	if (f->kind == FISHER_SAMPLED)
 		for (size_t i = 0; i < n; i++)
 			f->y[i] = (int32_t)lethe_draw_class(f->prob + i * c, c, h->rng_uniform(h));
 	label_rows(f->dlogits, f->prob, f->y, n, c, 1.0f);
-	rc = square_deltas(f, m, n, 0);
-	return rc == LETHE_OK ? accumulate_squares(f, m, n, alpha, F) : rc;
+	return h->model_grad_stats(h, m, f->dlogits, n, 1, 2, alpha, F, NULL);
 }
 
 /* One batch of the batched kind: F += scale g², g the gradient of the batch's mean loss. */
@@ -276,7 +218,7 @@ int fisher_compute(struct fisher *f, const lethe_task_info *task, float *F, uint
 	uint64_t count, n = task->num_train;
 	h->model_params(h, m, &count);
 	memset(F, 0, count * sizeof(float));
-	int rc = scratch_alloc(f, m);
+	int rc = scratch_alloc(f);
 	if (rc != LETHE_OK)
 		return rc;
 	allow_classes(f, task);

@@ -1,11 +1,13 @@
 /* The diagonal Fisher information of the host's model at its current weights, over a task's
  * training data.
  *
- * A dense layer's per-sample weight gradient is the outer product δ_n a_nᵀ, so the sum of its
- * squares over a chunk of rows is one GEMM, (δ⊙δ)ᵀ(a⊙a); the exact Fisher sums the squared
- * deltas over its backward passes first, the inputs being the same for every pass. The Fisher
- * therefore costs one forward and one backward per chunk (m - 1 backward passes for the exact
- * Fisher, below) plus one GEMM per layer: no loop runs over samples.
+ * Every row's own squared gradient comes from the host's model_grad_stats, whatever the model's
+ * layers: on a dense layer the per-sample weight gradient is the outer product δ_n a_nᵀ, so the
+ * sum of its squares over a chunk of rows is one GEMM, (δ⊙δ)ᵀ(a⊙a), and the exact Fisher's
+ * passes sum their squared deltas first, the inputs being the same for every pass; convolutions
+ * take a product per sample, batch norm its per-sample sums. The Fisher therefore costs one
+ * forward and one backward per chunk (m - 1 backward passes for the exact Fisher, below) plus
+ * the products.
  *
  * The exact Fisher, Σ_y p_y g_y g_yᵀ over the m classes of the likelihood, is J G Jᵀ with J the
  * Jacobian of the logits and G = Σ_y p_y (p - e_y)(p - e_y)ᵀ = diag(p) - p pᵀ / Σ_y p_y, which
@@ -51,8 +53,8 @@ struct fisher {
 	/* Scratch, sized on the first fisher_compute and kept: rows per pass, and the subset
 	 * positions grow only when a larger subset is asked for. */
 	size_t rows;
-	float *x, *logits, *prob, *dlogits;
-	float *sq_in, *sq_delta; /* the squares of a layer's inputs, every layer's deltas */
+	float *x, *logits, *prob;
+	float *dlogits; /* exact: a block of rows x classes per column of the factor */
 	int32_t *y;
 	uint8_t *allowed;	 /* per class: in the model's likelihood for this task */
 	uint32_t *classes;	 /* those classes, ascending: num_allowed of them */

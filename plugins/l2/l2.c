@@ -164,8 +164,8 @@ static int l2_find_spans(struct l2 *l, int include_head)
 			return rc;
 		if (layer.is_head && !include_head)
 			continue;
-		l2_cover(l, layer.weight_offset, (uint64_t)layer.in * layer.out);
-		l2_cover(l, layer.bias_offset, layer.out);
+		l2_cover(l, layer.weight_offset, layer.weight_count);
+		l2_cover(l, layer.bias_offset, layer.bias_count);
 	}
 	return LETHE_OK;
 }

@@ -12,7 +12,8 @@
  *    implicit (see adapt_one), so no ewc_lambda makes stage 1 diverge.
  * 2. Unlearn: the host's model, from θ0, takes unlearn_steps plain SGD steps on batches of
  *    retained samples with CE plus a repulsion term R(d): NL2 −γ·d, EL2 c·exp(−γ·d), IL2 γ/d,
- *    where d(θ) is the mean over the K models and over the T tensors (every layer's W and b)
+ *    where d(θ) is the mean over the K models and over the T tensors (every layer's W and b,
+ *    batch norm's gamma and beta)
  *    of the mean squared difference between θ_N^(k) and θ. A step whose loss is not finite
  *    stops the request with an error naming what to lower (NL2 is unbounded below).
  * Batches of D_r are drawn uniformly with replacement; both stages use lr.
@@ -135,7 +136,6 @@ struct work {
 	uint32_t *row_task;
 
 	float *anchor;		/* F, then 1/(1 + lr λ F): see adapt_one; NULL when λ = 0 */
-	float *sq_in, *sq_delta; /* the Fisher's scratch */
 	struct target target;
 
 	void *arena;
@@ -376,28 +376,6 @@ static int check_loss(const struct work *w, double loss, int stage, uint32_t mod
 
 /* ---- the Fisher of θ0 on D_r ---- */
 
-/* Per layer F_W += alpha (δ⊙δ)ᵀ(a⊙a) and F_b += alpha Σ_n δ²: every row's own squared
- * gradient, one GEMM per layer. */
-static int fisher_add(struct work *w, size_t n, float alpha)
-{
-	const lethe_host *h = w->h;
-	uint32_t layers = h->model_num_layers(h, w->model);
-	for (uint32_t l = 0; l < layers; l++) {
-		lethe_layer ly = { .struct_size = sizeof(ly) };
-		int rc = h->model_layer(h, w->model, l, &ly);
-		if (rc != LETHE_OK)
-			return rc;
-		lethe_square(w->sq_in, ly.input, n * ly.in);
-		lethe_square(w->sq_delta, ly.delta, n * ly.out);
-		h->sgemm(h, 1, 0, ly.out, ly.in, n, alpha, w->sq_delta, ly.out, w->sq_in, ly.in,
-			 1.0f, w->anchor + ly.weight_offset, ly.in);
-		for (size_t i = 0; i < n; i++)
-			h->saxpy(h, ly.out, alpha, w->sq_delta + i * ly.out,
-				 w->anchor + ly.bias_offset);
-	}
-	return LETHE_OK;
-}
-
 /* F of θ0 on fisher_samples retained samples, left in w->anchor as the factor adapt_one
  * needs. */
 static int fisher_compute(struct work *w)
@@ -415,10 +393,10 @@ static int fisher_compute(struct work *w)
 			lethe_softmax(w->logits + i * w->C, w->C, row_mask(w, i), d);
 			d[lethe_draw_class(d, w->C, h->rng_uniform(h))] -= 1.0f;
 		}
+		/* Every row's own squared gradient, whatever the layers. */
 		if (rc == LETHE_OK)
-			rc = h->model_backward_deltas(h, w->model, w->dlogits, n);
-		if (rc == LETHE_OK)
-			rc = fisher_add(w, n, 1.0f / (float)N);
+			rc = h->model_grad_stats(h, w->model, w->dlogits, n, 1, 2, 1.0f / (float)N,
+						 w->anchor, NULL);
 		if (rc != LETHE_OK)
 			return rc;
 	}
@@ -556,8 +534,7 @@ static void *carve(struct arena *a, size_t bytes)
 	return a->base ? a->base + at : NULL;
 }
 
-static void work_layout(struct work *w, struct arena *a, size_t widest_in, size_t widest_out,
-			int task_masks)
+static void work_layout(struct work *w, struct arena *a, int task_masks)
 {
 	size_t R = w->rows, F = w->num_forget;
 	int anchor = w->r->ewc_lambda > 0.0;
@@ -572,8 +549,6 @@ static void work_layout(struct work *w, struct arena *a, size_t widest_in, size_
 	w->y = carve(a, R * sizeof(int32_t));
 	w->row_task = carve(a, R * sizeof(uint32_t));
 	w->anchor = anchor ? carve(a, w->P * sizeof(float)) : NULL;
-	w->sq_in = anchor ? carve(a, R * widest_in * sizeof(float)) : NULL;
-	w->sq_delta = anchor ? carve(a, R * widest_out * sizeof(float)) : NULL;
 	w->target.tensors = carve(a, w->target.num_tensors * sizeof(struct tensor));
 	w->target.mean = carve(a, w->P * sizeof(float));
 	w->target.sq = carve(a, w->target.num_tensors * sizeof(double));
@@ -586,19 +561,10 @@ static int work_open(struct work *w)
 	const lethe_host *h = w->h;
 	const lethe_run_info *run = h->run_info(h);
 	uint32_t layers = h->model_num_layers(h, w->model);
-	size_t widest_in = 0, widest_out = 0;
-	for (uint32_t l = 0; l < layers; l++) {
-		lethe_layer ly = { .struct_size = sizeof(ly) };
-		int rc = h->model_layer(h, w->model, l, &ly);
-		if (rc != LETHE_OK)
-			return rc;
-		widest_in = ly.in > widest_in ? ly.in : widest_in;
-		widest_out = ly.out > widest_out ? ly.out : widest_out;
-	}
 	w->target.num_tensors = 2 * layers;
 	struct arena a = { 0 };
 	int task_masks = run->protocol == LETHE_TASK_INCREMENTAL;
-	work_layout(w, &a, widest_in, widest_out, task_masks);
+	work_layout(w, &a, task_masks);
 	w->arena = calloc(1, a.used);
 	w->clone = h->model_clone(h, w->model);
 	if (!w->arena || !w->clone)
@@ -606,14 +572,20 @@ static int work_open(struct work *w)
 				  "samples", w->num_forget);
 	w->bytes = a.used + 2 * w->P * sizeof(float);
 	a = (struct arena){ .base = w->arena };
-	work_layout(w, &a, widest_in, widest_out, task_masks);
+	work_layout(w, &a, task_masks);
 
+	/* Every layer's weights and biases, batch norm's gamma and beta; a convolution without
+	 * biases has no tensor of them. */
+	w->target.num_tensors = 0;
 	for (uint32_t l = 0; l < layers; l++) {
 		lethe_layer ly = { .struct_size = sizeof(ly) };
-		h->model_layer(h, w->model, l, &ly);
-		w->target.tensors[2 * l] = (struct tensor){ ly.weight_offset,
-							    (uint64_t)ly.in * ly.out };
-		w->target.tensors[2 * l + 1] = (struct tensor){ ly.bias_offset, ly.out };
+		int rc = h->model_layer(h, w->model, l, &ly);
+		if (rc != LETHE_OK)
+			return rc;
+		struct tensor *t = w->target.tensors;
+		t[w->target.num_tensors++] = (struct tensor){ ly.weight_offset, ly.weight_count };
+		if (ly.bias_count)
+			t[w->target.num_tensors++] = (struct tensor){ ly.bias_offset, ly.bias_count };
 	}
 	uint8_t *masks = (uint8_t *)w->masks;
 	for (uint32_t k = 0; k < w->learned; k++) {

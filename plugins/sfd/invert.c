@@ -3,40 +3,45 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* Pixels per row of the input seen as an image: the side of a square, else the whole input as
- * one row (a 1-D signal). */
-static size_t image_width(size_t dim)
+/* The planes the smoothness prior runs over: the input's channels of height x width values.
+ * An input of 1 x 1 x dim values (synthetic data) has no shape of its own: a square dim is
+ * read as one square image, anything else as a 1-D signal. */
+void invert_shape(const lethe_run_info *run, size_t *channels, size_t *height, size_t *width)
 {
-	size_t side = (size_t)llround(sqrt((double)dim));
-	return side * side == dim ? side : dim;
+	*channels = run->input_channels;
+	*height = run->input_height;
+	*width = run->input_width;
+	if (*channels == 1 && *height == 1) {
+		size_t dim = *width, side = (size_t)llround(sqrt((double)dim));
+		*height = side * side == dim ? side : 1;
+		*width = dim / *height;
+	}
 }
 
-double invert_lr_limit(const struct invert_spec *s, size_t dim)
+double invert_lr_limit(const struct invert_spec *s, size_t height, size_t width)
 {
 	/* The smoothness term's Laplacian has eigenvalues up to twice a value's neighbours. */
-	double neighbours = image_width(dim) < dim ? 4 : 2;
+	double neighbours = (height > 1) * 2 + (width > 1) * 2;
 	return 2.0 / (s->l2 + 2 * neighbours * s->tv);
 }
 
 int invert_work_init(struct invert_work *w, const lethe_host *h, lethe_model *m, size_t rows)
 {
-	lethe_layer first = { .struct_size = sizeof(first) };
+	const lethe_run_info *run = h->run_info(h);
 	lethe_layer head = { .struct_size = sizeof(head) };
 	*w = (struct invert_work){ 0 };
-	int rc = h->model_layer(h, m, 0, &first);
-	if (rc == LETHE_OK)
-		rc = h->model_layer(h, m, h->model_num_layers(h, m) - 1, &head);
+	int rc = h->model_layer(h, m, h->model_num_layers(h, m) - 1, &head);
 	if (rc != LETHE_OK)
 		return rc;
 	*w = (struct invert_work){
 		.rows = rows,
-		.dim = first.in,
+		.dim = run->input_dim,
 		.classes = head.out,
-		.width = image_width(first.in),
 		.logits = malloc(rows * head.out * sizeof(float)),
 		.dlogits = malloc(rows * head.out * sizeof(float)),
-		.grad = malloc(rows * first.in * sizeof(float)),
+		.grad = malloc(rows * run->input_dim * sizeof(float)),
 	};
+	invert_shape(run, &w->channels, &w->height, &w->width);
 	if (w->logits && w->dlogits && w->grad)
 		return LETHE_OK;
 	invert_work_free(w);
@@ -64,22 +69,25 @@ static double nll_row(const float *z, size_t classes, int32_t c, float *d)
 	return max + log(sum) - z[c];
 }
 
-/* The priors of one row: returns their value and adds their gradient to g. */
-static double priors_row(const float *x, size_t dim, size_t width, double l2, double tv,
+/* The priors of one row, channel plane by plane: returns their value and adds their gradient
+ * to g. */
+static double priors_row(const float *x, const struct invert_work *w, double l2, double tv,
 			 float *g)
 {
 	double norm = 0, rough = 0;
 	float fl2 = (float)l2, ftv = (float)tv;
-	for (size_t i = 0; i < dim; i++) {
+	size_t width = w->width, plane = w->height * width;
+	for (size_t i = 0; i < w->dim; i++) {
+		size_t at = i % plane;
 		norm += (double)x[i] * x[i];
 		g[i] += fl2 * x[i];
-		if ((i + 1) % width) {
+		if ((at + 1) % width) {
 			float d = x[i + 1] - x[i];
 			rough += (double)d * d;
 			g[i + 1] += ftv * d;
 			g[i] -= ftv * d;
 		}
-		if (i + width < dim) {
+		if (at + width < plane) {
 			float d = x[i + width] - x[i];
 			rough += (double)d * d;
 			g[i + width] += ftv * d;
@@ -100,18 +108,11 @@ int invert_objective(const lethe_host *h, lethe_model *m, const struct invert_sp
 	double total = 0;
 	for (size_t i = 0; i < n; i++)
 		total += nll_row(w->logits + i * classes, classes, c[i], w->dlogits + i * classes);
-	rc = h->model_backward_deltas(h, m, w->dlogits, n);
-	lethe_layer first = { .struct_size = sizeof(first) };
-	if (rc == LETHE_OK)
-		rc = h->model_layer(h, m, 0, &first);
+	rc = h->model_backward_input(h, m, w->dlogits, n, w->grad);
 	if (rc != LETHE_OK)
 		return rc;
-	/* dJ/dx = delta_0 W_0: the first layer's pre-activation gradients times its weights. */
-	const float *w0 = h->model_params(h, m, NULL) + first.weight_offset;
-	h->sgemm(h, 0, 0, n, dim, first.out, 1.0f, first.delta, first.out, w0, dim, 0.0f,
-		 w->grad, dim);
 	for (size_t i = 0; i < n; i++)
-		total += priors_row(x + i * dim, dim, w->width, s->l2, s->tv, w->grad + i * dim);
+		total += priors_row(x + i * dim, w, s->l2, s->tv, w->grad + i * dim);
 	*mean = n ? total / (double)n : 0.0;
 	return LETHE_OK;
 }

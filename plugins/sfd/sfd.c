@@ -535,7 +535,9 @@ static int parse_safe(const lethe_host *h, const char *text, int32_t *safe)
 /* Descent on the synthesis' priors diverges from a step size on (a checkerboard grows). */
 static int check_synth_lr(const lethe_host *h, const struct invert_spec *spec)
 {
-	double limit = invert_lr_limit(spec, h->run_info(h)->input_dim);
+	size_t channels, height, width;
+	invert_shape(h->run_info(h), &channels, &height, &width);
+	double limit = invert_lr_limit(spec, height, width);
 	if (spec->lr < limit)
 		return 0;
 	char msg[192];

@@ -14,7 +14,8 @@
  * LETHE_OK.
  *
  * Sample layout: inputs are float rows of lethe_run_info.input_dim values in [0, 1], row-major,
- * batch-first; labels are int32 class indices in [0, num_classes). Each training sample has a
+ * batch-first; since ABI 1.2 a row is an image of input_channels x input_height x input_width
+ * values, channel-major (PyTorch's NCHW: every pixel of channel 0, then of channel 1, ...); labels are int32 class indices in [0, num_classes). Each training sample has a
  * 64-bit id, (task << 32) | index in the data set's training split, stable for a whole run:
  * forget requests name samples by these ids. Test samples' ids have the top bit set as well
  * (LETHE_TEST_ID), so they never collide with training ids. */
@@ -62,6 +63,11 @@ typedef struct lethe_run_info {
 	double lr;            /* SGD, as PyTorch defines it */
 	double momentum;
 	double weight_decay;
+	/* ABI 1.2: the input's shape, input_channels x input_height x input_width = input_dim (1 x
+	 * 28 x 28 for Fashion-MNIST, 3 x 32 x 32 for CIFAR, 1 x 1 x dim for synthetic data). */
+	uint32_t input_channels;
+	uint32_t input_height;
+	uint32_t input_width;
 } lethe_run_info;
 
 /* One task of the scenario. classes points into host memory. */
@@ -76,13 +82,41 @@ typedef struct lethe_task_info {
 				* every task so far under baseline joint) */
 } lethe_task_info;
 
-/* A dense layer of a model: y = W a + b, W is out x in row-major. Offsets index the model's flat
- * parameter (and gradient) vector. After model_forward on n samples input holds the layer's
- * n x in input activations a (the head's are the features); after a backward too, delta holds
- * the n x out gradients, with respect to its pre-activations, of whatever loss the dlogits given
- * to the backward belong to (rows of p - onehot give per-sample gradients; the host's training
- * batches pass those of the batch-mean loss). Both stay valid until the next forward or
- * backward on the same model. */
+/* A layer of a model with parameters. ABI 1.0 and 1.1 know dense layers only: y = W a + b, W is
+ * out x in row-major. Offsets index the model's flat parameter (and gradient) vector. After
+ * model_forward on n samples input holds the layer's n x in input activations a (the head's are
+ * the features); after a backward too, delta holds the n x out gradients, with respect to its
+ * outputs before any activation, of whatever loss the dlogits given to the backward belong to
+ * (rows of p - onehot give per-sample gradients; the host's training batches pass those of the
+ * batch-mean loss). Both stay valid until the next forward or backward on the same model.
+ *
+ * ABI 1.2 appends the layer's kind and shape. The list (model_num_layers, model_layer) holds
+ * every layer with parameters, in the order of the flat vector: dense layers, convolutions and
+ * batch norms; the head is the last, always dense. Every layer's in and out count the floats of
+ * one sample's input and output (c h w of in_shape and out_shape), so input is n x in and delta
+ * n x out whatever the kind, a sample's values in NCHW order:
+ * - LETHE_LAYER_DENSE: weights out x in (the input flattened), then out biases.
+ * - LETHE_LAYER_CONV2D: a kernel x kernel cross-correlation of stride and zero padding, as
+ *   PyTorch's nn.Conv2d: weights out_shape.c x in_shape.c x kernel x kernel, then out_shape.c
+ *   biases (bias_count 0 without them).
+ * - LETHE_LAYER_BATCHNORM: per channel, gamma (weight_count = channels) then beta (bias_count);
+ *   in_shape = out_shape. Its running statistics are model state (model_state), not
+ *   parameters.
+ * A plugin built against 1.0 or 1.1 that asks for a layer which is not dense is refused with
+ * LETHE_ERR_INVALID and a reason: on an MLP, the only model those versions knew, it sees what
+ * it always saw. */
+typedef enum lethe_layer_kind {
+	LETHE_LAYER_DENSE = 0,
+	LETHE_LAYER_CONV2D = 1,
+	LETHE_LAYER_BATCHNORM = 2
+} lethe_layer_kind;
+
+/* A sample's shape at a layer's input or output: channels x height x width (1 x 1 x n for the
+ * output of a dense layer). */
+typedef struct lethe_shape {
+	uint32_t c, h, w;
+} lethe_shape;
+
 typedef struct lethe_layer {
 	uint32_t struct_size;
 	uint32_t in;
@@ -92,6 +126,15 @@ typedef struct lethe_layer {
 	int is_head;           /* nonzero for the classifier (last) layer */
 	const float *input;
 	const float *delta;
+	/* ABI 1.2 */
+	lethe_layer_kind kind;
+	lethe_shape in_shape;
+	lethe_shape out_shape;
+	uint32_t kernel;       /* conv: the kernel's side, its stride and zero padding; 0 else */
+	uint32_t stride;
+	uint32_t padding;
+	uint64_t weight_count; /* floats at weight_offset */
+	uint64_t bias_count;   /* floats at bias_offset (0: none) */
 } lethe_layer;
 
 typedef struct lethe_model lethe_model; /* opaque, owned by the host */
@@ -137,7 +180,7 @@ typedef struct lethe_host {
 	int (*task_load)(const struct lethe_host *h, uint32_t k, lethe_split split,
 			 const uint64_t *positions, size_t n, float *x, int32_t *y, uint64_t *ids);
 	/* The stored form of training sample `position` of task k: input_dim bytes of raw pixels
-	 * (before the task's transform), its label and id. For plugins that keep samples. */
+	 * (before the task's transform; channel-major, as the floats), its label and id. For plugins that keep samples. */
 	int (*task_raw)(const struct lethe_host *h, uint32_t k, uint64_t position,
 			const uint8_t **pixels, int32_t *y, uint64_t *id);
 	/* The stored form of the training sample with this id (from a batch's ids, say): its raw
@@ -162,7 +205,8 @@ typedef struct lethe_host {
 	 * after_task, on_forget and unlearn may run forward or backward on it or change its
 	 * parameters (on_gradient changes its gradients), as lethe_plugin documents. */
 	lethe_model *(*model)(const struct lethe_host *h);
-	/* A deep copy (parameters, not gradients or momentum), or NULL on failure, with working
+	/* A deep copy (parameters and state, not gradients or momentum; in evaluation mode), or
+	 * NULL on failure, with working
 	 * memory for as many rows as the source has seen, so forwards of batch size allocate
 	 * nothing. Free it with model_free; the host frees any left when the plugin is
 	 * destroyed. A clone is this plugin's alone: another plugin's host refuses it. */
@@ -198,6 +242,43 @@ typedef struct lethe_host {
 		      float beta, float *c, size_t ldc);
 	void (*saxpy)(const struct lethe_host *h, size_t n, float alpha, const float *x, float *y);
 	float (*sdot)(const struct lethe_host *h, size_t n, const float *x, const float *y);
+
+	/* ---- ABI 1.2: models beyond the MLP ---- */
+
+	/* Per-sample gradient statistics for the last forward on m, over `passes` backward passes:
+	 * dlogits holds passes blocks of n x num_classes rows, and with g_ip the gradient of the
+	 * parameters that row i of block p alone gives, acc (the parameter count of floats, in the
+	 * flat layout) += scale Σ_p Σ_i |g_ip|^power element-wise, power 1 or 2; norms, if not
+	 * NULL, receives Σ_p |g_ip|² per sample (n doubles). So a diagonal Fisher, a sum of
+	 * gradient magnitudes or per-sample gradient norms need no knowledge of the layers. Dense
+	 * layers by one product over the rows, ((Σ_p |δ_p|^power)ᵀ |a|^power: the passes' |δ|^power
+	 * summed first, in pass order), convolutions by a product per sample, batch norm from each
+	 * sample's sums. Exact in evaluation mode; in training mode batch norm's batch statistics
+	 * count as constants. The layers' deltas are left as the last pass made them; the
+	 * gradients are untouched. */
+	int (*model_grad_stats)(const struct lethe_host *h, lethe_model *m, const float *dlogits,
+				size_t n, size_t passes, int power, float scale, float *acc,
+				double *norms);
+	/* Batch norm's mode: in training (on nonzero) a forward normalises by the batch's
+	 * statistics and moves the running ones towards them; in evaluation by the running
+	 * statistics. The host's model trains in training mode and is in evaluation mode in
+	 * every hook; a clone starts in evaluation mode. No effect on a model without batch
+	 * norm. */
+	int (*model_set_training)(const struct lethe_host *h, lethe_model *m, int on);
+	int (*model_is_training)(const struct lethe_host *h, const lethe_model *m);
+	/* The model's state: batch norm's running means then running variances, layer by layer,
+	 * *count floats (0, and a pointer that must not be read, for a model without batch norm).
+	 * Not trained, but cloned, copied and checkpointed with the parameters. */
+	float *(*model_state)(const struct lethe_host *h, lethe_model *m, uint64_t *count);
+	/* The parameters and state of src into dst, two models of one architecture (the host's
+	 * model and its clones): restoring a snapshot without a new clone. */
+	int (*model_copy)(const struct lethe_host *h, lethe_model *dst, const lethe_model *src);
+	/* dL/dx for the last forward on m: dx (n x input_dim) receives the gradient of the loss
+	 * whose dL/dlogits is given (n x num_classes) with respect to the inputs, as a data-free
+	 * inversion needs. Every layer's delta is left as for model_backward_deltas; the
+	 * gradients are untouched. */
+	int (*model_backward_input)(const struct lethe_host *h, lethe_model *m,
+				    const float *dlogits, size_t n, float *dx);
 } lethe_host;
 
 #ifdef __cplusplus
