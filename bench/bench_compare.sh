@@ -13,18 +13,26 @@
 #
 #   bench/bench_compare.sh             (from a built tree; make bench-compare runs it)
 #
-# Env: LETHE (host/lethe), THREADS (1), REPS (3), EPOCHS (2, the scenarios' own),
+# ARCH=cnn compares the CNN scenarios (split-fashion-cnn-*.ini, naive and rehearsal) instead of
+# the MLP's.
+#
+# Env: LETHE (host/lethe), ARCH (mlp), THREADS (1), REPS (3), EPOCHS (2, the scenarios' own),
 # PYTHON (/usr/bin/python3: Debian's, which python3-torch installs into), STRATEGIES
 # (naive ewc rehearsal), TWIN_ARGS (more options for twin.py, e.g. --data float),
 # TWIN_SETTINGS (see above), OUT (a scratch directory, removed afterwards unless given).
 set -eu
 LETHE=${LETHE:-host/lethe}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+ARCH=${ARCH:-mlp}
 THREADS=${THREADS:-1}
 REPS=${REPS:-3}
 EPOCHS=${EPOCHS:-2}
 PYTHON=${PYTHON:-/usr/bin/python3}
-STRATEGIES=${STRATEGIES:-naive ewc rehearsal}
+case $ARCH in
+mlp) STRATEGIES=${STRATEGIES:-naive ewc rehearsal}; SCENARIO=split-fashion ;;
+cnn) STRATEGIES=${STRATEGIES:-naive rehearsal}; SCENARIO=split-fashion-cnn ;;
+*) echo "bench-compare: ARCH=$ARCH: expected mlp or cnn" >&2; exit 2 ;;
+esac
 TWIN_ARGS=${TWIN_ARGS:-}
 if [ "$THREADS" -gt 1 ]; then
 	TWIN_SETTINGS=${TWIN_SETTINGS:-$THREADS:$THREADS $THREADS:1 1:$THREADS 1:1}
@@ -63,7 +71,7 @@ timed() {
 }
 
 echo "lethe vs PyTorch $("$PYTHON" -c 'import torch; print(torch.__version__)'), split" \
-	"Fashion-MNIST, $EPOCHS epochs per task, $THREADS thread(s), median of $REPS alternating runs" \
+	"Fashion-MNIST, $ARCH, $EPOCHS epochs per task, $THREADS thread(s), median of $REPS alternating runs" \
 	"${TWIN_ARGS:+(twin: $TWIN_ARGS)}"
 printf "%-10s %-5s %8s %8s %7s %8s %8s %7s %8s %8s %6s %7s %7s\n" strategy twin "lethe s" \
 	"torch s" speedup "l cpu s" "t cpu s" "cpu x" "lethe MB" "torch MB" "RSS /" "ACC l" "ACC t"
@@ -72,7 +80,7 @@ for s in $STRATEGIES; do
 	while [ "$i" -lt "$REPS" ]; do
 		d=$OUT/$s-$i
 		timed "$s.lethe" env OPENBLAS_NUM_THREADS="$THREADS" "$LETHE" run \
-			"$SRC/scenarios/split-fashion-$s.ini" --out "$d" --force --quiet \
+			"$SRC/scenarios/$SCENARIO-$s.ini" --out "$d" --force --quiet \
 			--set train.threads="$THREADS" --set train.epochs="$EPOCHS"
 		jq '.peak_rss_bytes' "$d/metrics.json" >>"$OUT/$s.lethe.rss"
 		jq '.average_accuracy' "$d/metrics.json" >>"$OUT/$s.lethe.acc"
@@ -80,7 +88,7 @@ for s in $STRATEGIES; do
 			tw=$s.torch-$t
 			# shellcheck disable=SC2086
 			timed "$tw" env OMP_NUM_THREADS="${t%:*}" OPENBLAS_NUM_THREADS="${t#*:}" "$PYTHON" \
-				"$SRC/bench/torch/twin.py" "$s" --threads "${t%:*}" --epochs "$EPOCHS" \
+				"$SRC/bench/torch/twin.py" "$s" --arch "$ARCH" --threads "${t%:*}" --epochs "$EPOCHS" \
 				$TWIN_ARGS
 			sed -n 's/.*peak_rss=\([0-9]*\).*/\1/p' "$OUT/stdout" >>"$OUT/$tw.rss"
 			sed -n 's/.* acc=\([0-9.]*\).*/\1/p' "$OUT/stdout" >>"$OUT/$tw.acc"
