@@ -2,7 +2,7 @@
 # Makes docs/results.md: every continual-learning strategy lethe ships, under each protocol, on
 # Fashion-MNIST, over several seeds (mean ± std of ACC, BWT, forgetting, wall time, peak RSS).
 #
-#   bench/cl_table.sh [OUTDIR]        (from a built tree; env: LETHE, SEEDS, JOBS, DOC)
+#   bench/cl_table.sh [OUTDIR]        (from a built tree; env: LETHE, SEEDS, JOBS, DOC, BASELINES)
 #
 # Runs are independent single-threaded processes, JOBS at a time; wall times are per run.
 set -eu
@@ -24,6 +24,8 @@ fi
 
 OUT=${1:-cl-table-runs}
 SEEDS=${SEEDS:-1 2 3}
+# The baselines' plugins, each tabulated where its scenario exists.
+BASELINES=${BASELINES:-si mas lwf gem agem er_ace der derpp icarl gdumb bic}
 JOBS=${JOBS:-2}
 DOC=${DOC:-$SRC/docs/results.md}
 mkdir -p "$OUT"
@@ -54,6 +56,22 @@ configs() {
 		for s in power-law uniform exponential reservoir; do
 			echo "$proto|rehearsal ($s)|$base-rehearsal$suffix|rehearsal.schedule=$s"
 		done
+		for b in $BASELINES; do
+			[ -f "$SRC/scenarios/$base-$b$suffix.ini" ] && echo "$proto|$b|$base-$b$suffix|"
+		done
+	done
+}
+
+# The convolutional network (architecture = cnn): its class-incremental scenarios, and
+# task-incremental naive and joint through the protocol's key.
+cnn_configs() {
+	for s in naive joint ewc l2 rehearsal; do
+		echo "CNN, class-incremental|$s|split-fashion-cnn-$s|"
+	done
+	echo "CNN, class-incremental|OVOR (5 epochs per task)|split-fashion-cnn-ovor|"
+	echo "CNN, class-incremental|naive (5 epochs per task)|split-fashion-cnn-naive|train.epochs=5"
+	for s in naive joint; do
+		echo "CNN, task-incremental|$s|split-fashion-cnn-$s|scenario.protocol=task-incremental"
 	done
 }
 
@@ -67,7 +85,7 @@ ovor_configs() {
 
 # One line per run: "DIR SCENARIO SEED SETS..." for xargs.
 jobs_list() {
-	{ configs; ovor_configs; } | while IFS='|' read -r proto label scen sets; do
+	{ cnn_configs; configs; ovor_configs; } | while IFS='|' read -r proto label scen sets; do
 		tag=$(printf '%s' "$scen-$sets" | tr -c 'A-Za-z0-9.-' '_')
 		for seed in $SEEDS; do
 			# No trailing blank: xargs -L would join the next line to this one.
@@ -98,6 +116,32 @@ figure() { # KEY DIRS...
 		}'
 }
 
+# dirs_of SCENARIO SETS: the run directories of a configuration, one per seed.
+dirs_of() {
+	tag=$(printf '%s' "$1-$2" | tr -c 'A-Za-z0-9.-' '_')
+	for seed in $SEEDS; do printf ' %s' "$OUT/$tag-s$seed"; done
+}
+
+# tables LEVEL: the configurations on stdin as tables of ACC, BWT, forgetting, time and memory,
+# one per protocol under a heading of LEVEL.
+tables() {
+	last=
+	while IFS='|' read -r proto label scen sets; do
+		if [ "$proto" != "$last" ]; then
+			echo
+			echo "$1 $proto"
+			echo
+			echo "| strategy | ACC | BWT | forgetting | wall time (s) | peak RSS (MiB) |"
+			echo "|---|---|---|---|---|---|"
+			last=$proto
+		fi
+		dirs=$(dirs_of "$scen" "$sets")
+		# shellcheck disable=SC2086
+		echo "| $label | $(figure average_accuracy $dirs) | $(figure bwt $dirs) |" \
+			"$(figure forgetting $dirs) | $(figure total $dirs) | $(figure peak_rss_bytes $dirs) |"
+	done
+}
+
 {
 	echo "# Continual-learning results on Fashion-MNIST"
 	echo
@@ -108,23 +152,15 @@ figure() { # KEY DIRS...
 	echo "2 epochs per task; each scenario file in \`scenarios/\` gives its settings. Rehearsal"
 	echo "schedules share one stored budget (\`max_stored\` of the rehearsal scenarios). Wall time"
 	echo "is one single-threaded run, $JOBS run(s) at a time on this machine; peak RSS in MiB."
-	last=
-	configs | while IFS='|' read -r proto label scen sets; do
-		if [ "$proto" != "$last" ]; then
-			echo
-			echo "## $proto"
-			echo
-			echo "| strategy | ACC | BWT | forgetting | wall time (s) | peak RSS (MiB) |"
-			echo "|---|---|---|---|---|---|"
-			last=$proto
-		fi
-		tag=$(printf '%s' "$scen-$sets" | tr -c 'A-Za-z0-9.-' '_')
-		dirs=
-		for seed in $SEEDS; do dirs="$dirs $OUT/$tag-s$seed"; done
-		# shellcheck disable=SC2086
-		echo "| $label | $(figure average_accuracy $dirs) | $(figure bwt $dirs) |" \
-			"$(figure forgetting $dirs) | $(figure total $dirs) | $(figure peak_rss_bytes $dirs) |"
-	done
+	configs | tables "##"
+	echo
+	echo "## The convolutional network"
+	echo
+	echo "\`architecture = cnn\` (conv 32 k3 p1, relu, maxpool 2, conv 64 k3 p1, relu, maxpool 2, dense"
+	echo "256, relu, dense 10; He init), otherwise the MLP's protocol and training: the"
+	echo "\`split-fashion-cnn-*.ini\` scenarios (EWC with the sampled Fisher there, see its file)."
+	echo "Task-incremental rows set \`scenario.protocol = task-incremental\`."
+	cnn_configs | tables "###"
 	echo
 	echo "## OVOR (class-incremental, 5 epochs per task)"
 	echo
@@ -134,9 +170,7 @@ figure() { # KEY DIRS...
 	echo "| strategy | ACC | inter-task confusion | BWT | wall time (s) |"
 	echo "|---|---|---|---|---|"
 	ovor_configs | while IFS='|' read -r proto label scen sets; do
-		tag=$(printf '%s' "$scen-$sets" | tr -c 'A-Za-z0-9.-' '_')
-		dirs=
-		for seed in $SEEDS; do dirs="$dirs $OUT/$tag-s$seed"; done
+		dirs=$(dirs_of "$scen" "$sets")
 		# shellcheck disable=SC2086
 		echo "| $label | $(figure average_accuracy $dirs) |" \
 			"$(figure inter_task_confusion $dirs) | $(figure bwt $dirs) |" \
