@@ -60,7 +60,9 @@ int run_model_open(struct run_model *r, const char *dir, int pixels, struct erro
 	if (dir_file(dir, RESULTS_SCENARIO, scenario, sizeof(scenario), e) != 0 ||
 	    dir_file(dir, RESULTS_CHECKPOINT, checkpoint, sizeof(checkpoint), e) != 0)
 		return -1;
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+	if (stat(dir, &st) != 0)
+		return error_set(e, "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
 		return error_set(e, "%s: not a directory", dir);
 	if (stat(scenario, &st) != 0)
 		return error_set(e, "%s: no %s: not a run's results directory", dir,
