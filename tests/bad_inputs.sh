@@ -4,7 +4,8 @@
 #   cmd     lethe's arguments (default: run scenario.ini --out @WORK@/out); @WORK@ is the
 #           case's scratch directory, where its files are copied and lethe runs; --quiet and
 #           --plugin-path follow, but for compare
-#   setup   shell sourced in that directory first, to write data fixtures (helpers below)
+#   setup   shell sourced in that directory first, to write data fixtures (helpers below; it
+#           may run "$LETHE" to make a run or a model file)
 #   expect  line 1 the exit status, line 2 a fixed string the error line must contain
 #   limit   the memory (KiB) lethe runs under, for cases whose input asks for more than the
 #           machine has: a regression then fails at once instead of exhausting it. It is
@@ -126,8 +127,12 @@ for case in "$CASES"/*/; do
 	# The arguments hold no blanks but @WORK@'s, which mktemp's name has none of.
 	# shellcheck disable=SC2046
 	set -- $(printf '%s\n' "$cmd" | sed "s|@WORK@|$work|g")
-	# compare reads results only: it takes neither option.
-	[ "$1" = compare ] || set -- "$@" --quiet --plugin-path "$PLUGINS"
+	# compare reads results only: it takes neither option; export loads no plugin.
+	case $1 in
+	compare) ;;
+	export) set -- "$@" --quiet ;;
+	*) set -- "$@" --quiet --plugin-path "$PLUGINS" ;;
+	esac
 	limit=$(cat "$case/limit" 2>/dev/null)
 	(
 		cd "$work" || exit 1

@@ -12,11 +12,13 @@ package), for Debian's python3-torch (/usr/bin/python3).
         batch norm's affine parameters drawn and its running statistics moved by one
         training-mode forward over ROWS deterministic inputs, written as lethe writes it
         (names, layouts, metadata); one file for each six arguments.
-    safetensors_twin.py check ROWS FILE LETHE_OUTPUT [FILE LETHE_OUTPUT]...
-        runs each FILE on ROWS deterministic inputs and compares with LETHE_OUTPUT, lethe's
-        "ROW ARGMAX LOGIT..." lines (tests/safetensors_tool predict): every logit of lethe and of
-        PyTorch (float32) within a rounding bound of the float64 logits, and the same argmax
-        on every row except where the top two float64 logits lie within twice that bound.
+    safetensors_twin.py check ROWS|X.npy FILE LETHE_OUTPUT [FILE LETHE_OUTPUT]...
+        runs each FILE on ROWS deterministic inputs (or on the rows of X.npy, as for predict:
+        a run's test set as tests/safetensors_tool testset writes it) and compares with
+        LETHE_OUTPUT, lethe's "ROW ARGMAX LOGIT..." lines (tests/safetensors_tool predict or
+        testset): every logit of lethe and of PyTorch (float32) within a rounding bound of the
+        float64 logits, and the same argmax on every row except where the top two float64
+        logits lie within twice that bound.
 
 The model: one Sequential index per item of the description (conv, dense, relu, maxpool, avgpool,
 gap, bn, flatten, res), so that the state_dict's names are the file's: a dense item is an
@@ -296,10 +298,19 @@ def bound(model, x):
     return mag.flatten(1) * g * 1.01
 
 
-def check(rows, path, output):
-    """Compares lethe's output for path with PyTorch's; the rows that do not agree."""
+def load_inputs(path, in_shape):
+    """An array N x C x H x W (or N x CHW) of float32 in a .npy file, as the model takes it."""
+    x = torch.from_numpy(np.load(path).astype(np.float32))
+    return x.reshape(x.shape[0], *in_shape)
+
+
+def check(source, path, output):
+    """Compares lethe's output for path with PyTorch's, on ROWS deterministic inputs or those
+    of a .npy file; the rows that do not agree."""
     model, in_shape = from_file(path)
-    x = inputs(rows, in_shape)
+    x = load_inputs(source, in_shape) if source.endswith(".npy") else \
+        inputs(int(source), in_shape)
+    rows = x.shape[0]
     z32 = logits(model, x).double()
     exact = logits(model.double(), x.double())
     model.float()
@@ -350,8 +361,7 @@ def main(argv):
     if len(argv) >= 2 and argv[0] == "predict":
         model, in_shape = from_file(argv[1])
         if len(argv) == 4 and argv[2] == "--inputs":
-            x = torch.from_numpy(np.load(argv[3]).astype(np.float32))
-            x = x.reshape(x.shape[0], *in_shape)
+            x = load_inputs(argv[3], in_shape)
         else:
             x = inputs(int(argv[2]) if len(argv) > 2 else 8, in_shape)
         for r, c in enumerate(logits(model, x).argmax(1).tolist()):
@@ -364,8 +374,7 @@ def main(argv):
                         int(argv[i + 5]))
         return 0
     if len(argv) >= 4 and len(argv) % 2 == 0 and argv[0] == "check":
-        rows = int(argv[1])
-        bad = sum(check(rows, argv[i], argv[i + 1]) for i in range(2, len(argv), 2))
+        bad = sum(check(argv[1], argv[i], argv[i + 1]) for i in range(2, len(argv), 2))
         return 1 if bad else 0
     print(__doc__.split("\n\n")[1], file=sys.stderr)
     return 2

@@ -35,6 +35,7 @@ const char cmd_usage[] =
 	"  report DIR          draw DIR's results (a run's or a sweep's) into DIR/report.svg\n"
 	"  compare DIR...      one table of several runs' figures and differing settings\n"
 	"  sweep SWEEP.ini     run a grid of settings over seeds (lethe sweep --help)\n"
+	"  export DIR          write a run's model as FILE.safetensors, for PyTorch\n"
 	"  check SCENARIO.ini  validate a scenario and its plugins' parameters, no training\n"
 	"  plugins             list the plugins found, their versions and parameters\n"
 	"\n"

@@ -197,7 +197,10 @@ int engine_open_on(struct engine *e, const struct scenario *s, const struct plug
 		return -1;
 	struct rng init;
 	rng_seed(&init, s->seed, 0);
-	model_init_params(&e->model, s->init, &init);
+	if (!s->init_file[0])
+		model_init_params(&e->model, s->init, &init);
+	else if (scenario_init_model(s, &e->model, err) != 0)
+		return -1;
 	if (model_set_threads(&e->model, (size_t)s->threads, err) != 0 ||
 	    model_clone(&e->initial, &e->model, err) != 0)
 		return -1;

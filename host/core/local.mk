@@ -7,4 +7,5 @@ host_liblethe_la_SOURCES += \
 	%D%/services.c %D%/services.h \
 	%D%/unlearn.c %D%/unlearn.h \
 	%D%/checkpoint.c %D%/checkpoint.h \
-	%D%/memory.c %D%/memory.h
+	%D%/memory.c %D%/memory.h \
+	%D%/run_model.c %D%/run_model.h

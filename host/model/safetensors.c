@@ -662,3 +662,32 @@ done:
 	close(r.fd);
 	return rc;
 }
+
+int safetensors_metadata(const char *path, const char *key, char **value, struct error *e)
+{
+	struct stat st;
+	struct reading r = {.path = path, .e = e};
+	if ((r.fd = files_open_regular(path, &st, e)) < 0)
+		return -1;
+	json_t *root = read_header(&r, &st);
+	close(r.fd);
+	if (!root)
+		return -1;
+	json_t *meta = json_object_get(root, "__metadata__"),
+	       *v = json_is_object(meta) ? json_object_get(meta, key) : NULL;
+	int rc = 0;
+	*value = NULL;
+	if (meta && !json_is_object(meta))
+		rc = error_set(e, "%s: __metadata__ is not an object", path);
+	else if (v && !json_is_string(v))
+		rc = error_set(e, "%s: __metadata__ %s is not a string", path, key);
+	else if (v) {
+		size_t n = strlen(json_string_value(v)) + 1;
+		if (!(*value = malloc(n)))
+			rc = error_set(e, "%s: out of memory", path);
+		else
+			rc = 1, memcpy(*value, json_string_value(v), n);
+	}
+	json_decref(root);
+	return rc;
+}

@@ -46,4 +46,8 @@ int safetensors_write(const struct model *m, const char *const *classes, const c
  * 3, 3], the model wants [64, 16, 3, 3]"). */
 int safetensors_read(struct model *m, const char *path, struct error *e);
 
+/* The metadata's value for key in the file at path: 1 with *value malloc'd, 0 when the file
+ * has none (a file from elsewhere may hold no metadata), -1 with the error naming path. */
+int safetensors_metadata(const char *path, const char *key, char **value, struct error *e);
+
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/safetensors.h"
 #include "scenario/params.h"
 
 #define PARAM(key, type, def, min, max, choices, help) \
@@ -103,6 +104,8 @@ struct tasks_table {
 enum architecture { ARCH_MLP, ARCH_CNN, ARCH_RESNET18, ARCH_CUSTOM };
 static const char *const architecture_names[] = { "mlp", "cnn", "resnet18", "custom", NULL };
 static const char *const init_names[] = { "he", "torch", "xavier", NULL };
+/* [model] init's other kind of value: a file of weights (model/safetensors.h). */
+#define INIT_FILE_SUFFIX ".safetensors"
 
 enum { MDL_ARCHITECTURE, MDL_HIDDEN, MDL_WIDTH, MDL_LAYERS, MDL_INIT, MDL_COUNT };
 static const lethe_param_decl model_decls[MDL_COUNT] = {
@@ -115,8 +118,10 @@ static const lethe_param_decl model_decls[MDL_COUNT] = {
 	[MDL_LAYERS] = PARAM("layers", LETHE_PARAM_STRING, "", 0, 0, NULL,
 			     "the layers of architecture = custom, comma-separated (the grammar "
 			     "below)"),
-	[MDL_INIT] = PARAM("init", LETHE_PARAM_CHOICE, "he", 0, 0, init_names,
-			   "initial weights"),
+	[MDL_INIT] = PARAM("init", LETHE_PARAM_STRING, "he", 0, 0, NULL,
+			   "initial weights: he, torch or xavier, drawn from the seed; or "
+			   "FILE.safetensors, weights (and batch norm's statistics) as lethe export "
+			   "writes them"),
 };
 
 enum {
@@ -651,6 +656,31 @@ static int model_fail(const struct scenario *s, const char *key, struct error *e
 	return scenario_fail(s, "model", key, e, "[model] %s", why);
 }
 
+static int has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n > k && !strcmp(s + n - k, suffix);
+}
+
+/* [model] init: a scheme by name, or a file of weights, resolved like [data] dir. */
+static int read_init(struct scenario *s, const char *value, struct error *e)
+{
+	s->init_file[0] = '\0';
+	if (has_suffix(value, INIT_FILE_SUFFIX)) {
+		s->init = MODEL_INIT_HE; /* unused: the file's weights replace a drawn init */
+		if (scenario_path(s, value, s->init_file, sizeof(s->init_file)) < 0)
+			return scenario_fail(s, "model", "init", e, "[model] init: path too long");
+		return 0;
+	}
+	if (model_init_from_name(value, &s->init) == 0)
+		return 0;
+	const char *near = params_nearest(init_names, COUNT(init_names) - 1, value);
+	return scenario_fail(s, "model", "init", e, "[model] init = %s: '%s' is not one of "
+			     "he|torch|xavier, nor a file FILE" INIT_FILE_SUFFIX "%s%s%s", value,
+			     value, near ? "; did you mean '" : "", near ? near : "",
+			     near ? "'?" : "");
+}
+
 static int read_model(struct scenario *s, struct error *e)
 {
 	static const lethe_param_decl size_decl =
@@ -680,7 +710,8 @@ static int read_model(struct scenario *s, struct error *e)
 					     architecture_names[arch], origin);
 	}
 	s->architecture = architecture_names[arch];
-	model_init_from_name(init_names[v[MDL_INIT].i], &s->init);
+	if (read_init(s, v[MDL_INIT].s, e) < 0)
+		return -1;
 	switch (arch) {
 	case ARCH_MLP:
 		if (scenario_list(s, "model", "hidden", v[MDL_HIDDEN].s, &size_decl, sizes,
@@ -729,6 +760,51 @@ int scenario_check_model(const struct scenario *s, struct model_shape in, size_t
 	if (model_desc_check(&s->model, in, classes, NULL, e) == 0)
 		return 0;
 	return model_fail(s, model_key(s), e);
+}
+
+/* The rendering of d, malloc'd; NULL when out of memory. */
+static char *rendered(const struct model_desc *d)
+{
+	size_t n = model_desc_render(d, NULL, 0) + 1;
+	char *text = malloc(n);
+	if (text)
+		model_desc_render(d, text, n);
+	return text;
+}
+
+/* The layers the file's metadata names, if it does, against the scenario's: the tensors fit
+ * either way when only what holds no weights differs. */
+static int check_init_layers(const struct scenario *s, struct error *e)
+{
+	char *meta = NULL, *want = NULL, *got = NULL;
+	int rc = safetensors_metadata(s->init_file, "layers", &meta, e);
+	if (rc <= 0)
+		return rc;
+	struct model_desc d;
+	struct error why;
+	rc = -1;
+	if (model_desc_parse(&d, meta, &why) < 0)
+		error_set(e, "%s: its metadata's layers do not parse: %s", s->init_file, why.msg);
+	else if (!(want = rendered(&s->model)) || !(got = rendered(&d)))
+		error_set(e, "%s: out of memory", s->init_file);
+	else if (strcmp(want, got) != 0)
+		error_set(e, "%s: holds the weights of layers '%s', not the scenario's '%s'",
+			  s->init_file, got, want);
+	else
+		rc = 0;
+	free(meta);
+	free(want);
+	free(got);
+	return rc;
+}
+
+int scenario_init_model(const struct scenario *s, struct model *m, struct error *e)
+{
+	if (safetensors_read(m, s->init_file, e) == 0 && check_init_layers(s, e) == 0)
+		return 0;
+	char why[ERROR_MSG_MAX];
+	snprintf(why, sizeof(why), "%s", e->msg);
+	return scenario_fail(s, "model", "init", e, "[model] init: %s", why);
 }
 
 /* Checks the tasks and the forget steps' classes against the number of classes in the data. */

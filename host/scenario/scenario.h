@@ -6,7 +6,8 @@
  *               train_per_class, test_per_class, spread
  *   [tasks]     split = N | permuted = N (with permute_first) | task1 = 0,1 ... taskN = ...
  *   [model]     architecture (mlp | cnn | resnet18 | custom), hidden (mlp), width (resnet18),
- *               layers (custom: a free list, model.h's grammar), init (he | torch | xavier)
+ *               layers (custom: a free list, model.h's grammar), init (he | torch | xavier
+ *               | FILE.safetensors)
  *   [train]     baseline (naive | joint), optimizer (sgd), lr, momentum, weight_decay,
  *               batch_size, epochs, seed, threads, checkpoint_every
  *   [forgetN]   forget1, forget2, ...: after = STEP, what = class | task | samples, classes,
@@ -94,7 +95,8 @@ struct scenario {
 
 	const char *architecture; /* "mlp", "cnn", "resnet18" or "custom" */
 	struct model_desc model;  /* what the architecture, hidden, width or layers describe */
-	enum model_init init;
+	enum model_init init;	  /* unless init_file: */
+	char init_file[SCENARIO_PATH_MAX]; /* init = FILE.safetensors, resolved; "" for none */
 
 	enum baseline baseline;
 	double lr, momentum, weight_decay;
@@ -133,6 +135,12 @@ int scenario_read_data(const struct scenario *s, struct dataset *train, struct d
  * -1 with the reason after where [model] set it ("path:12: [model] layers item 4 ..."). */
 int scenario_check_model(const struct scenario *s, struct model_shape in, size_t classes,
 			 struct error *e);
+
+/* m, built for the scenario's model, takes its initial weights from [model] init's file
+ * (model/safetensors.h): -1 with the reason after where init is set ("path:9: [model] init:
+ * FILE: tensor 0.weight has shape ..."), also when the file's metadata describes other layers
+ * than the scenario's (same shapes, another computation: a stride, a pool, a padding). */
+int scenario_init_model(const struct scenario *s, struct model *m, struct error *e);
 
 /* The task list alone, over a data set already built for this scenario. */
 int scenario_build_tasks(const struct scenario *s, const struct dataset *train,

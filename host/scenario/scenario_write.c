@@ -14,11 +14,13 @@
 #include "util/files.h"
 
 /* Keys whose value is a path relative to the scenario file's directory: written absolute, so
- * the file runs from wherever it is copied to. */
+ * the file runs from wherever it is copied to. suffix: the key holds a path only when its value
+ * ends so ([model] init is also a scheme's name). */
 static const struct {
-	const char *section, *key;
+	const char *section, *key, *suffix;
 } path_keys[] = {
-	{ "data", "dir" },
+	{ "data", "dir", "" },
+	{ "model", "init", ".safetensors" },
 };
 
 struct writer {
@@ -27,11 +29,14 @@ struct writer {
 	char dir[SCENARIO_PATH_MAX]; /* the scenario file's directory, absolute */
 };
 
-static int is_path_key(const char *section, const char *key)
+static int is_path(const char *section, const char *key, const char *value)
 {
-	for (size_t i = 0; i < sizeof(path_keys) / sizeof(*path_keys); i++)
+	size_t n = strlen(value);
+	for (size_t i = 0; i < sizeof(path_keys) / sizeof(*path_keys); i++) {
+		size_t k = strlen(path_keys[i].suffix);
 		if (!strcmp(path_keys[i].section, section) && !strcmp(path_keys[i].key, key))
-			return 1;
+			return n >= k && !strcmp(value + n - k, path_keys[i].suffix);
+	}
 	return 0;
 }
 
@@ -122,7 +127,7 @@ static int put_section(FILE *f, const struct writer *w, const char *section,
 			if (plugin_list(w, buf, sizeof(buf)) < 0)
 				return error_set(e, "[scenario] plugins: a path is too long");
 			value = buf;
-		} else if (is_path_key(section, key)) {
+		} else if (is_path(section, key, value)) {
 			if (absolute(w->dir, value, buf, sizeof(buf)) < 0)
 				return error_set(e, "[%s] %s: path too long", section, key);
 			value = buf;
