@@ -47,7 +47,7 @@ static void run_old_plugin(struct engine *e, struct scenario *s, struct plugin_p
 	ck_assert_msg(plugin_file_open(&pf, path, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(pf.plugin_abi.major, 1);
 	ck_assert_uint_eq(pf.plugin_abi.minor, minor);
-	ck_assert_uint_lt(pf.plugin_abi.minor, LETHE_ABI_MINOR);
+	ck_assert_uint_le(pf.plugin_abi.minor, LETHE_ABI_MINOR);
 	plugin_file_close(&pf);
 
 	snprintf(text, sizeof(text),
@@ -119,6 +119,32 @@ START_TEST(test_v1_1_plugin_runs)
 }
 END_TEST
 
+/* A 1.2 plugin runs on an MLP and on a convolutional net with batch norm, and sees every
+ * layer's kind and shape. */
+START_TEST(test_v1_2_plugin_runs)
+{
+	struct engine e;
+	struct scenario s;
+	struct plugin_path pp;
+	run_old_plugin(&e, &s, &pp, 2, "hidden = 8");
+	close_run(&e, &s, &pp);
+
+	run_old_plugin(&e, &s, &pp, 2, "layers = conv 4 k3 p1, bn, relu, flatten, dense");
+	const lethe_host *h = &e.plugins[0].host;
+	lethe_model *m = h->model(h);
+	/* The 1.2 layer: the fields up to bias_count. */
+	lethe_layer layer = { .struct_size = offsetof(lethe_layer, bias_count) + sizeof(uint64_t) };
+	services_enter(&e.plugins[0].svc);
+	ck_assert_int_eq(h->model_layer(h, m, 0, &layer), LETHE_OK);
+	ck_assert_int_eq(layer.kind, LETHE_LAYER_CONV2D);
+	ck_assert_uint_eq(layer.kernel, 3);
+	ck_assert_int_eq(h->model_layer(h, m, 1, &layer), LETHE_OK);
+	ck_assert_int_eq(layer.kind, LETHE_LAYER_BATCHNORM);
+	ck_assert_uint_eq(layer.weight_count, 4);
+	close_run(&e, &s, &pp);
+}
+END_TEST
+
 START_TEST(test_future_versions_refused)
 {
 	const char *names[] = { "abi_major", "abi_minor" };
@@ -145,6 +171,7 @@ static Suite *abi_suite(void)
 	tcase_add_checked_fixture(tc, setup, testutil_teardown);
 	tcase_add_test(tc, test_v1_0_plugin_runs);
 	tcase_add_test(tc, test_v1_1_plugin_runs);
+	tcase_add_test(tc, test_v1_2_plugin_runs);
 	tcase_add_test(tc, test_future_versions_refused);
 	suite_add_tcase(s, tc);
 	return s;

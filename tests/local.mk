@@ -33,10 +33,11 @@ tests_bad_inputs_json_LDADD = $(JANSSON_LIBS)
 tests_cifar_fixture_LDADD =
 tests_check_safetensors_LDADD = $(LDADD) $(JANSSON_LIBS)
 
-# Test plugins, built against sdk/ alone (hooks_v1_0, hooks_v1_1: against the released 1.0 and
-# 1.1 headers).
+# Test plugins, built against sdk/ alone (hooks_v1_0, hooks_v1_1, hooks_v1_2: against the released
+# 1.0, 1.1 and 1.2 headers).
 TEST_PLUGIN_FLAGS = -module -avoid-version -shared -rpath /nowhere
 check_LTLIBRARIES += %D%/plugins/hooks.la %D%/plugins/hooks_v1_0.la %D%/plugins/hooks_v1_1.la \
+	%D%/plugins/hooks_v1_2.la \
 	%D%/plugins/abi_major.la \
 	%D%/plugins/abi_minor.la %D%/plugins/no_entry.la %D%/plugins/vandal.la
 tests_plugins_hooks_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
@@ -47,6 +48,9 @@ tests_plugins_hooks_v1_0_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_hooks_v1_1_la_SOURCES = %D%/plugins/hooks.c
 tests_plugins_hooks_v1_1_la_CPPFLAGS = -I$(top_srcdir)/tests/abi/v1.1 -fvisibility=hidden
 tests_plugins_hooks_v1_1_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
+tests_plugins_hooks_v1_2_la_SOURCES = %D%/plugins/hooks.c
+tests_plugins_hooks_v1_2_la_CPPFLAGS = -I$(top_srcdir)/tests/abi/v1.2 -fvisibility=hidden
+tests_plugins_hooks_v1_2_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_abi_major_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_abi_major_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_abi_minor_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
