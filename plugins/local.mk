@@ -4,7 +4,8 @@ PLUGIN_CPPFLAGS = -I$(top_srcdir)/sdk -fvisibility=hidden
 PLUGIN_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^lethe_entry$$' -lm
 plugin_LTLIBRARIES = %D%/ewc/ewc.la %D%/l2/l2.la %D%/rehearsal/rehearsal.la %D%/ovor/ovor.la \
 	%D%/sfd/sfd.la %D%/repulsion/repulsion.la %D%/si/si.la %D%/lwf/lwf.la \
-	%D%/er_ace/er_ace.la %D%/der/der.la %D%/derpp/derpp.la
+	%D%/er_ace/er_ace.la %D%/der/der.la %D%/derpp/derpp.la %D%/agem/agem.la \
+	%D%/gem/gem.la %D%/gdumb/gdumb.la
 plugins_ewc_ewc_la_SOURCES = %D%/ewc/ewc.c %D%/ewc/fisher.c %D%/ewc/fisher.h
 plugins_ewc_ewc_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_ewc_ewc_la_LDFLAGS = $(PLUGIN_LDFLAGS)
@@ -39,3 +40,12 @@ plugins_der_der_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_derpp_derpp_la_SOURCES = %D%/der/der.c $(REPLAY_SOURCES)
 plugins_derpp_derpp_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) -DDER_PLUS
 plugins_derpp_derpp_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_agem_agem_la_SOURCES = %D%/agem/agem.c $(REPLAY_SOURCES)
+plugins_agem_agem_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_agem_agem_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_gem_gem_la_SOURCES = %D%/gem/gem.c %D%/gem/qp.c %D%/gem/qp.h
+plugins_gem_gem_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_gem_gem_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_gdumb_gdumb_la_SOURCES = %D%/gdumb/gdumb.c %D%/common/xent.h
+plugins_gdumb_gdumb_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_gdumb_gdumb_la_LDFLAGS = $(PLUGIN_LDFLAGS)

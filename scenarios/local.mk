@@ -1,9 +1,12 @@
 # The shipped scenarios, installed where a bare name finds them (lethe run quickstart).
 dist_scenario_DATA = \
+	%D%/permuted-fashion-agem.ini \
 	%D%/permuted-fashion-der.ini \
 	%D%/permuted-fashion-derpp.ini \
 	%D%/permuted-fashion-er_ace.ini \
 	%D%/permuted-fashion-ewc.ini \
+	%D%/permuted-fashion-gdumb.ini \
+	%D%/permuted-fashion-gem.ini \
 	%D%/permuted-fashion-joint.ini \
 	%D%/permuted-fashion-l2.ini \
 	%D%/permuted-fashion-lwf.ini \
@@ -19,6 +22,8 @@ dist_scenario_DATA = \
 	%D%/split-cifar100-joint.ini \
 	%D%/split-cifar100-naive.ini \
 	%D%/split-cifar100-rehearsal.ini \
+	%D%/split-fashion-agem-til.ini \
+	%D%/split-fashion-agem.ini \
 	%D%/split-fashion-cnn-ewc.ini \
 	%D%/split-fashion-cnn-forget.ini \
 	%D%/split-fashion-cnn-joint.ini \
@@ -34,6 +39,10 @@ dist_scenario_DATA = \
 	%D%/split-fashion-er_ace.ini \
 	%D%/split-fashion-ewc-til.ini \
 	%D%/split-fashion-ewc.ini \
+	%D%/split-fashion-gdumb-til.ini \
+	%D%/split-fashion-gdumb.ini \
+	%D%/split-fashion-gem-til.ini \
+	%D%/split-fashion-gem.ini \
 	%D%/split-fashion-joint-til.ini \
 	%D%/split-fashion-joint.ini \
 	%D%/split-fashion-l2-ovor.ini \

@@ -34,6 +34,9 @@ static const struct {
 	{ "rehearsal", "max_stored = 16\n", 0 },
 	{ "ovor", "", 0 },
 	{ "lwf", "", 0 },
+	{ "gem", "memory_per_task = 12\n", 0 },
+	{ "agem", "max_stored = 16\n", 0 },
+	{ "gdumb", "max_stored = 16\nepochs = 1\n", 0 },
 	{ "sfd", "synth = 16\n", 1 },
 	{ "repulsion", "unlearn_steps = 5\n", 1 },
 };

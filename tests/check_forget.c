@@ -67,6 +67,9 @@ static const struct {
 	{ "er_ace, si, lwf, repulsion", "[er_ace]\nmax_stored = 400\n" },
 	{ "der, repulsion", "[der]\nmax_stored = 400\n" },
 	{ "derpp, repulsion", "[derpp]\nmax_stored = 400\n" },
+	{ "gem, repulsion", "[gem]\nmemory_per_task = 200\n" },
+	{ "agem, repulsion", "[agem]\nmax_stored = 400\n" },
+	{ "gdumb, repulsion", "[gdumb]\nmax_stored = 400\nepochs = 1\n" },
 };
 
 START_TEST(test_no_trace_left)

@@ -39,7 +39,7 @@ START_TEST(test_open_valid)
 	struct error e;
 	ck_assert_msg(plugin_file_open(&pf, path, &e) == 0, "%s", e.msg);
 	ck_assert_str_eq(pf.entry.name, "hooks");
-	ck_assert_uint_eq(pf.entry.num_params, 6);
+	ck_assert_uint_eq(pf.entry.num_params, 7);
 	ck_assert_str_eq(pf.params[0].key, "fail_hook");
 	ck_assert_uint_eq(pf.plugin_abi.major, LETHE_ABI_MAJOR);
 	plugin_file_close(&pf);

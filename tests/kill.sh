@@ -49,6 +49,10 @@ AUGMENT=
 # The baselines together: si's path, lwf's teacher, the replay memories and derpp's draws.
 scenario "$TMP/baselines.ini" "si, lwf, er_ace, der, derpp" "[si]" "lambda = 0.5" "[er_ace]" \
 	"max_stored = 100" "[der]" "max_stored = 100" "[derpp]" "max_stored = 100"
+# The gradient memories: gem's rings and counts, agem's reservoir and draws, gdumb's greedy memory
+# and its training from the initial model.
+scenario "$TMP/memories.ini" "gem, agem, gdumb" "[gem]" "memory_per_task = 30" "[agem]" \
+	"max_stored = 100" "[gdumb]" "max_stored = 100" "epochs = 2"
 scenario "$TMP/forget.ini" "rehearsal, repulsion" "[rehearsal]" "max_stored = 100" \
 	"[repulsion]" "unlearn_steps = 20" "[forget1]" "after = 2" "classes = 1" \
 	"plugin = repulsion" "references = retrain, finetune"
@@ -118,10 +122,11 @@ awk -v n=$KILLS 'BEGIN { srand(1); for (i = 0; i < n; i++)
 	printf "%.4f %.4f\n", (i + rand()) / n, 0.01 * rand() }' >"$TMP/moments-ewc"
 { cat "$TMP/moments-ewc"; echo "0.6667 0.02"; } | sort -n >"$TMP/moments-forget"
 cp "$TMP/moments-ewc" "$TMP/moments-baselines"
+cp "$TMP/moments-ewc" "$TMP/moments-memories"
 cp "$TMP/moments-ewc" "$TMP/moments-cnn"
 cp "$TMP/moments-ewc" "$TMP/moments-resnet"
 
-for name in ewc baselines forget cnn resnet; do
+for name in ewc baselines memories forget cnn resnet; do
 	S=$TMP/$name.ini
 	t0=$(now)
 	"$LETHE" run "$S" --out "$TMP/$name-ref" --quiet >/dev/null 2>"$TMP/err" ||

@@ -7,7 +7,7 @@ ALLOC_HOOK = %D%/alloc_hook.c %D%/alloc_hook.h
 CHECK_SUITES = %D%/check_abi %D%/check_archs %D%/check_baselines %D%/check_blas \
 	%D%/check_checkpoint %D%/check_cifar %D%/check_dashboard \
 	%D%/check_data %D%/check_engine %D%/check_ewc %D%/check_files %D%/check_forget \
-	%D%/check_l2 %D%/check_layers %D%/check_memory %D%/check_metrics %D%/check_model \
+	%D%/check_l2 %D%/check_layers %D%/check_memories %D%/check_memory %D%/check_metrics %D%/check_model \
 	%D%/check_net %D%/check_ovor \
 	%D%/check_plugin %D%/check_progress %D%/check_rehearsal %D%/check_report \
 	%D%/check_repulsion %D%/check_safetensors %D%/check_scenario %D%/check_sfd \
@@ -19,6 +19,7 @@ tests_check_model_SOURCES = %D%/check_model.c $(ALLOC_HOOK)
 tests_check_net_SOURCES = %D%/check_net.c $(ALLOC_HOOK)
 tests_check_unlearn_SOURCES = %D%/check_unlearn.c $(ALLOC_HOOK)
 # Plugins' inner parts, tested apart from the host.
+tests_check_memories_SOURCES = %D%/check_memories.c plugins/gem/qp.c plugins/gem/qp.h
 tests_check_ovor_SOURCES = %D%/check_ovor.c plugins/ovor/outliers.c plugins/ovor/outliers.h
 tests_check_rehearsal_SOURCES = %D%/check_rehearsal.c plugins/rehearsal/schedule.c \
 	plugins/rehearsal/schedule.h
@@ -33,10 +34,11 @@ tests_bad_inputs_json_LDADD = $(JANSSON_LIBS)
 tests_cifar_fixture_LDADD =
 tests_check_safetensors_LDADD = $(LDADD) $(JANSSON_LIBS)
 
-# Test plugins, built against sdk/ alone (hooks_v1_0, hooks_v1_1: against the released 1.0 and
-# 1.1 headers).
+# Test plugins, built against sdk/ alone (hooks_v1_0, hooks_v1_1, hooks_v1_2: against the released
+# 1.0, 1.1 and 1.2 headers).
 TEST_PLUGIN_FLAGS = -module -avoid-version -shared -rpath /nowhere
 check_LTLIBRARIES += %D%/plugins/hooks.la %D%/plugins/hooks_v1_0.la %D%/plugins/hooks_v1_1.la \
+	%D%/plugins/hooks_v1_2.la \
 	%D%/plugins/abi_major.la \
 	%D%/plugins/abi_minor.la %D%/plugins/no_entry.la %D%/plugins/vandal.la
 tests_plugins_hooks_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
@@ -47,6 +49,9 @@ tests_plugins_hooks_v1_0_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_hooks_v1_1_la_SOURCES = %D%/plugins/hooks.c
 tests_plugins_hooks_v1_1_la_CPPFLAGS = -I$(top_srcdir)/tests/abi/v1.1 -fvisibility=hidden
 tests_plugins_hooks_v1_1_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
+tests_plugins_hooks_v1_2_la_SOURCES = %D%/plugins/hooks.c
+tests_plugins_hooks_v1_2_la_CPPFLAGS = -I$(top_srcdir)/tests/abi/v1.2 -fvisibility=hidden
+tests_plugins_hooks_v1_2_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_abi_major_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_abi_major_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_abi_minor_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)

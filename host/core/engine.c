@@ -276,6 +276,8 @@ int engine_evaluate(struct engine *e, double *acc, double *confusion, struct err
 			size_t n = t->num_test - at < EVAL_CHUNK ? t->num_test - at : EVAL_CHUNK;
 			tasks_gather(t, &e->test, t->test + at, n, x, y);
 			rc = model_forward(&e->model, x, n, logits, err);
+			if (rc == 0)
+				rc = engine_plugins_predict(e, (uint32_t)j, x, n, mask, logits, err);
 			for (size_t i = 0; i < n && rc == 0; i++) {
 				int32_t p = loss_argmax(logits + i * C, C, mask);
 				if (p == y[i]) {

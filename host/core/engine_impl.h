@@ -42,6 +42,12 @@ int engine_reserve_batch(struct engine *e, struct error *err);
 int engine_plugins_open(struct engine *e, const struct plugin_path *pp, struct error *err);
 int engine_plugins_create(struct engine *e, struct error *err);
 
+/* Every plugin's on_predict, in the scenario's order, on the logits of n test rows x of task
+ * `task` (mask: the class mask the argmax takes, or NULL): 0, or -1 with err naming the plugin
+ * that failed or left logits that are not finite. Timed with the evaluation. */
+int engine_plugins_predict(struct engine *e, uint32_t task, const float *x, size_t n,
+			   const uint8_t *mask, float *logits, struct error *err);
+
 /* The plugin of a scenario section, or NULL. */
 struct engine_plugin *engine_plugin_named(struct engine *e, const char *section);
 

@@ -197,6 +197,7 @@ int engine_plugins_open(struct engine *e, const struct plugin_path *pp, struct e
 		.train = &e->train,
 		.test = &e->test,
 		.model = &e->model,
+		.initial = &e->initial,
 		.seed = s->seed,
 		.log = plugin_log,
 		.reserve = plugin_reserve,
@@ -234,6 +235,28 @@ int engine_plugins_create(struct engine *e, struct error *err)
 		if (!inst)
 			return -1;
 		plugin_use(p, inst);
+	}
+	return 0;
+}
+
+int engine_plugins_predict(struct engine *e, uint32_t task, const float *x, size_t n,
+			   const uint8_t *mask, float *logits, struct error *err)
+{
+	lethe_predict pb = {
+		.struct_size = sizeof(pb), .task = task, .n = n, .x = x, .mask = mask,
+	};
+	for (size_t i = 0; i < e->num_plugins; i++) {
+		struct engine_plugin *p = &e->plugins[i];
+		if (!p->hooks.on_predict)
+			continue;
+		services_enter(&p->svc);
+		int rc = p->hooks.on_predict(p->inst, &pb, logits);
+		if (engine_hook_result(p, "on_predict", rc, err) != 0)
+			return -1;
+		size_t bad = elementwise_count_nonfinite(logits, n * e->num_classes);
+		if (bad)
+			return error_set(err, "plugin %s: on_predict left %zu of %zu logits NaN or "
+					 "infinite", p->file.entry.name, bad, n * e->num_classes);
 	}
 	return 0;
 }

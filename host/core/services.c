@@ -327,7 +327,7 @@ static lethe_model *svc_model(const lethe_host *h)
 }
 
 /* m as the host's model or one of this plugin's live clones; NULL for anything else (NULL, a
- * clone already freed, another plugin's), refused as `how` says. */
+ * clone already freed, another plugin's, the read-only initial model), refused as `how` says. */
 static struct model *model_of(struct services_ctx *c, const lethe_model *m, const char *service,
 			    enum refusal how)
 {
@@ -336,15 +336,34 @@ static struct model *model_of(struct services_ctx *c, const lethe_model *m, cons
 	for (size_t i = 0; m && i < c->num_clones; i++)
 		if (m == (const lethe_model *)c->clones[i])
 			return c->clones[i];
-	refuse(c, how, "%s: m is %s", service,
-	       m ? "neither the host's model nor a live clone of this plugin's" : "NULL");
+	if (m && m == (const lethe_model *)c->env->initial)
+		refuse(c, how, "%s: m is the initial model, which is read-only; model_clone it",
+		       service);
+	else
+		refuse(c, how, "%s: m is %s", service,
+		       m ? "neither the host's model nor a live clone of this plugin's" : "NULL");
 	return NULL;
+}
+
+/* As model_of, for a service that only reads m: the initial model is one too. */
+static const struct model *model_read(struct services_ctx *c, const lethe_model *m,
+				      const char *service, enum refusal how)
+{
+	if (m && m == (const lethe_model *)c->env->initial)
+		return c->env->initial;
+	return model_of(c, m, service, how);
+}
+
+static const lethe_model *svc_model_initial(const lethe_host *h)
+{
+	struct services_ctx *c = caller(h, "model_initial", BY_POINTER);
+	return c ? (const lethe_model *)c->env->initial : NULL;
 }
 
 static lethe_model *svc_model_clone(const lethe_host *h, const lethe_model *m)
 {
 	struct services_ctx *c = caller(h, "model_clone", BY_POINTER);
-	const struct model *src = c ? model_of(c, m, "model_clone", BY_POINTER) : NULL;
+	const struct model *src = c ? model_read(c, m, "model_clone", BY_POINTER) : NULL;
 	if (!src)
 		return NULL;
 	if (c->num_clones == c->clones_cap) {
@@ -407,7 +426,7 @@ static float *svc_model_grads(const lethe_host *h, lethe_model *m, uint64_t *cou
 static uint32_t svc_model_num_layers(const lethe_host *h, const lethe_model *m)
 {
 	struct services_ctx *c = caller(h, "model_num_layers", BY_POINTER);
-	const struct model *mm = c ? model_of(c, m, "model_num_layers", BY_POINTER) : NULL;
+	const struct model *mm = c ? model_read(c, m, "model_num_layers", BY_POINTER) : NULL;
 	return mm ? (uint32_t)model_num_views(mm) : 0;
 }
 
@@ -427,7 +446,7 @@ static lethe_shape shape_of(struct model_shape s)
 static int svc_model_layer(const lethe_host *h, const lethe_model *m, uint32_t i, lethe_layer *out)
 {
 	struct services_ctx *c = caller(h, "model_layer", BY_STATUS);
-	const struct model *mm = c ? model_of(c, m, "model_layer", BY_STATUS) : NULL;
+	const struct model *mm = c ? model_read(c, m, "model_layer", BY_STATUS) : NULL;
 	if (!mm)
 		return LETHE_ERR_INVALID;
 	if (i >= model_num_views(mm) || !out || out->struct_size < LAYER_MIN_SIZE)
@@ -551,7 +570,7 @@ static int svc_model_set_training(const lethe_host *h, lethe_model *m, int on)
 static int svc_model_is_training(const lethe_host *h, const lethe_model *m)
 {
 	struct services_ctx *c = caller(h, "model_is_training", BY_POINTER);
-	const struct model *mm = c ? model_of(c, m, "model_is_training", BY_POINTER) : NULL;
+	const struct model *mm = c ? model_read(c, m, "model_is_training", BY_POINTER) : NULL;
 	return mm ? mm->training : 0;
 }
 
@@ -568,7 +587,7 @@ static int svc_model_copy(const lethe_host *h, lethe_model *dst, const lethe_mod
 {
 	struct services_ctx *c = caller(h, "model_copy", BY_STATUS);
 	struct model *d = c ? model_of(c, dst, "model_copy", BY_STATUS) : NULL;
-	const struct model *s = d ? model_of(c, src, "model_copy", BY_STATUS) : NULL;
+	const struct model *s = d ? model_read(c, src, "model_copy", BY_STATUS) : NULL;
 	if (!s)
 		return LETHE_ERR_INVALID;
 	struct error err;
@@ -586,6 +605,77 @@ static int svc_model_backward_input(const lethe_host *h, lethe_model *m, const f
 	if (n > 0 && !dx)
 		return refuse(h->host_data, BY_STATUS, "model_backward_input: dx is NULL");
 	model_backward_input(mm, dlogits, dx);
+	return LETHE_OK;
+}
+
+/* model_rows_gradient's workspace for n rows: built on first use, grown, never shrunk. */
+static int rows_workspace(struct services_ctx *c, const struct model *m, size_t n,
+			  struct error *err)
+{
+	if (!c->rows_work) {
+		struct model *w = calloc(1, sizeof(*w));
+		if (!w)
+			return error_set(err, "out of memory");
+		if (model_clone(w, m, err) != 0) {
+			free(w);
+			return -1;
+		}
+		c->rows_work = w;
+	}
+	if (n <= c->rows_cap)
+		return model_reserve(c->rows_work, n, err);
+	size_t C = m->classes;
+	if (n > SIZE_MAX / sizeof(float) / C)
+		return error_set(err, "n = %zu rows overflow", n);
+	float *logits = realloc(c->rows_logits, n * C * sizeof(float));
+	if (logits)
+		c->rows_logits = logits;
+	float *dlogits = realloc(c->rows_dlogits, n * C * sizeof(float));
+	if (dlogits)
+		c->rows_dlogits = dlogits;
+	const uint8_t **masks = realloc(c->rows_masks, n * sizeof(*masks));
+	if (masks)
+		c->rows_masks = masks;
+	if (!logits || !dlogits || !masks)
+		return error_set(err, "out of memory for %zu rows", n);
+	c->rows_cap = n;
+	return model_reserve(c->rows_work, n, err);
+}
+
+static int svc_model_rows_gradient(const lethe_host *h, lethe_model *m, const float *x,
+				   const int32_t *y, const uint32_t *tasks, size_t n, float *grad,
+				   double *loss)
+{
+	struct services_ctx *c = caller(h, "model_rows_gradient", BY_STATUS);
+	const struct model *mm = c ? model_of(c, m, "model_rows_gradient", BY_STATUS) : NULL;
+	if (!mm)
+		return LETHE_ERR_INVALID;
+	if (n == 0 || !x || !y || !grad)
+		return refuse(c, BY_STATUS, "model_rows_gradient: %s", n == 0 ? "n is 0"
+			      : !x ? "x is NULL" : !y ? "y is NULL" : "grad is NULL");
+	if (!rows_fit(n, model_inputs(mm)))
+		return refuse(c, BY_STATUS, "model_rows_gradient: n = %zu rows overflow", n);
+	const struct task_list *tl = c->env->tasks;
+	int masked = c->env->run_info->protocol == LETHE_TASK_INCREMENTAL && tasks;
+	for (size_t i = 0; i < n; i++) {
+		if (y[i] < 0 || (size_t)y[i] >= mm->classes)
+			return refuse(c, BY_STATUS, "model_rows_gradient: row %zu's label %d is not "
+				      "a class", i, y[i]);
+		if (tasks && tasks[i] >= tl->count)
+			return refuse(c, BY_STATUS, "model_rows_gradient: row %zu's task %u is not "
+				      "a task", i, tasks[i]);
+	}
+	struct error err;
+	if (rows_workspace(c, mm, n, &err) != 0)
+		return refuse(c, BY_STATUS, "model_rows_gradient: %s", err.msg);
+	for (size_t i = 0; masked && i < n; i++)
+		c->rows_masks[i] = tl->t[tasks[i]].class_mask;
+	double l;
+	if (model_rows_gradient(c->rows_work, mm, x, n, y, masked ? c->rows_masks : NULL,
+				c->rows_logits, c->rows_dlogits, grad, &l, &err) != 0)
+		return refuse(c, BY_STATUS, "model_rows_gradient: %s", err.msg);
+	if (loss)
+		*loss = l;
 	return LETHE_OK;
 }
 
@@ -696,6 +786,8 @@ void services_init(lethe_host *h, struct services_ctx *ctx, const struct service
 		.model_state = svc_model_state,
 		.model_copy = svc_model_copy,
 		.model_backward_input = svc_model_backward_input,
+		.model_rows_gradient = svc_model_rows_gradient,
+		.model_initial = svc_model_initial,
 	};
 }
 
@@ -710,4 +802,14 @@ void services_free(struct services_ctx *ctx)
 	free(ctx->clones);
 	ctx->clones = NULL;
 	ctx->num_clones = ctx->clones_cap = 0;
+	if (ctx->rows_work)
+		model_free(ctx->rows_work);
+	free(ctx->rows_work);
+	free(ctx->rows_logits);
+	free(ctx->rows_dlogits);
+	free(ctx->rows_masks);
+	ctx->rows_work = NULL;
+	ctx->rows_logits = ctx->rows_dlogits = NULL;
+	ctx->rows_masks = NULL;
+	ctx->rows_cap = 0;
 }

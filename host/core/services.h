@@ -20,6 +20,7 @@ struct services_env {
 	const struct task_list *tasks;
 	const struct dataset *train, *test;
 	struct model *model;
+	const struct model *initial; /* the model before any training (model_initial) */
 	uint64_t seed;		 /* the scenario's: each plugin's stream is seeded from it */
 	/* A line for the run's log from plugin `source`. */
 	void (*log)(void *ctx, const char *source, lethe_log_level level, const char *msg);
@@ -51,6 +52,12 @@ struct services_ctx {
 	size_t num_metrics;
 	struct model **clones;  /* models the plugin holds, freed with it if it forgets */
 	size_t num_clones, clones_cap;
+	/* model_rows_gradient's workspace: a model of the host's architecture and its rows'
+	 * buffers, grown to the largest n asked for. */
+	struct model *rows_work;
+	float *rows_logits, *rows_dlogits;
+	const uint8_t **rows_masks;
+	size_t rows_cap;
 };
 
 /* Fills h for the run's plugin `index`, built against ABI 1.abi_minor; h->host_data points at

@@ -9,6 +9,7 @@
 #include <cblas.h>
 
 #include "model/elementwise.h"
+#include "model/loss.h"
 #include "model/parallel.h"
 
 /* ---- memory ---- */
@@ -591,6 +592,29 @@ void model_backward_head(struct model *m, const float *dlogits)
 void model_backward_deltas(struct model *m, const float *dlogits)
 {
 	model_backward_pass(m, dlogits, 0);
+}
+
+int model_rows_gradient(struct model *work, const struct model *m, const float *x, size_t n,
+			const int32_t *y, const uint8_t *const *masks, float *logits,
+			float *dlogits, float *grad, double *loss, struct error *e)
+{
+	if (!same_architecture(work, m))
+		return error_set(e, "the workspace is a model of another architecture");
+	float *params = work->params, *grads = work->grads;
+	int training = work->training;
+	/* m's parameters are only read: passes take them from work->params at each layer. */
+	work->params = (float *)m->params;
+	work->grads = grad;
+	work->training = 1;
+	int rc = model_forward(work, x, n, logits, e);
+	if (rc == 0) {
+		*loss = loss_softmax_ce(logits, n, work->classes, y, masks, dlogits);
+		model_backward(work, dlogits);
+	}
+	work->params = params;
+	work->grads = grads;
+	work->training = training;
+	return rc;
 }
 
 void model_backward_input(struct model *m, const float *dlogits, float *dx)

@@ -233,6 +233,17 @@ void model_backward_deltas(struct model *m, const float *dlogits);
 /* dL/dx (n x inputs) into dx, with every layer's delta; gradients untouched. */
 void model_backward_input(struct model *m, const float *dlogits, float *dx);
 
+/* The gradient of m's parameters on n rows of x, computed in work (a model of m's architecture
+ * whose parameters, gradients and mode are left as they were; its workspace, activations and
+ * running statistics are overwritten): a forward in training mode with m's parameters (batch
+ * norm on the rows' own statistics), the mean cross-entropy against y under masks (as
+ * loss_softmax_ce) into *loss, its dL/dlogits into dlogits and dL/dθ into grad (num_params).
+ * logits and dlogits hold n x classes. m is not touched. -1 if the architectures differ or the
+ * forward refuses (a batch of 1 through batch norm). */
+int model_rows_gradient(struct model *work, const struct model *m, const float *x, size_t n,
+			const int32_t *y, const uint8_t *const *masks, float *logits,
+			float *dlogits, float *grad, double *loss, struct error *e);
+
 /* Per-sample gradient statistics for the last forward, over passes backward passes: dlogits
  * holds passes blocks of n x classes, and with g_ip sample i's own gradient of the parameters
  * in pass p (that of row i of block p alone), acc (num_params) += scale Σ_p Σ_i |g_ip|^power

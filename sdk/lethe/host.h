@@ -279,6 +279,31 @@ typedef struct lethe_host {
 	 * gradients are untouched. */
 	int (*model_backward_input)(const struct lethe_host *h, lethe_model *m,
 				    const float *dlogits, size_t n, float *dx);
+
+	/* ---- ABI 1.3: gradients on other rows, the initial model ---- */
+
+	/* The gradient of model m's parameters (grad: the parameter count of floats, overwritten)
+	 * and, in *loss (may be NULL), the mean softmax cross-entropy of m on n rows of x with
+	 * labels y, masked as the protocol masks: tasks (n entries, may be NULL) gives each row's
+	 * task, whose classes alone count under task-incremental learning; NULL masks nothing.
+	 * Batch norm normalises by these rows' statistics (as training does) without moving the
+	 * running ones. m's training state is left alone: its parameters, gradients, running
+	 * statistics, and the activations and deltas of the batch under way, so this may be called
+	 * in every hook, on_gradient included (GEM's and A-GEM's reference gradients), on the host's
+	 * model or a clone. It runs in a workspace of its own (a model of m's architecture, built
+	 * on first use and grown to the largest n asked): call it once from create or before_task
+	 * with the largest n to keep the per-batch hooks allocation-free. With batch norm after a
+	 * dense layer, n must be at least 2. */
+	int (*model_rows_gradient)(const struct lethe_host *h, lethe_model *m, const float *x,
+				   const int32_t *y, const uint32_t *tasks, size_t n, float *grad,
+				   double *loss);
+	/* The run's initial model: its parameters and state before any training, as the retrain
+	 * reference starts from (the same on --resume). Read-only: it is accepted wherever a
+	 * service takes a const lethe_model * (model_copy's src, model_clone, model_layer,
+	 * model_num_layers, model_is_training) and refused elsewhere.
+	 * model_copy(h, model(h), model_initial(h)) re-initialises the host's model (GDumb); a
+	 * clone of it is an untrained model. */
+	const lethe_model *(*model_initial)(const struct lethe_host *h);
 } lethe_host;
 
 #ifdef __cplusplus

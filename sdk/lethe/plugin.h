@@ -81,6 +81,16 @@ typedef struct lethe_forget_request {
 				 * training samples less ids */
 } lethe_forget_request;
 
+/* Rows of a test set the host is evaluating (ABI 1.3, see lethe_plugin.on_predict). */
+typedef struct lethe_predict {
+	uint32_t struct_size;
+	uint32_t task;		/* the task whose test set these rows are */
+	size_t n;
+	const float *x;		/* n x input_dim, the task's transform applied */
+	const uint8_t *mask;	/* num_classes bytes, 1 for a class the argmax may answer: the
+				 * task's classes under task-incremental learning; else NULL */
+} lethe_predict;
+
 typedef struct lethe_plugin {
 	uint32_t struct_size;  /* sizeof(lethe_plugin) as the plugin was built */
 	void *plugin_data;     /* the plugin's own */
@@ -149,6 +159,17 @@ typedef struct lethe_plugin {
 	 * forward/backward on the model and read any task's data, like before_task. */
 	int (*before_epoch)(struct lethe_plugin *p, const lethe_task_info *task, uint32_t epoch,
 			    int head_only);
+
+	/* ---- ABI 1.3 ---- */
+
+	/* After the host's evaluation forward of pb->n test rows on its model, before the argmax
+	 * that scores them: logits (n x num_classes) may be rewritten (a correction of the newest
+	 * classes' logits, nearest-mean-of-exemplars scores as minus distances). Called for every
+	 * row of the accuracy matrix, the untrained row before the first task included. The
+	 * head's input features of these rows are in the head layer's lethe_layer.input. Plugins
+	 * run in the scenario's order, each on the previous one's logits. Read-only on the model;
+	 * forward passes on clones only. Logits left NaN or infinite stop the run. */
+	int (*on_predict)(struct lethe_plugin *p, const lethe_predict *pb, float *logits);
 } lethe_plugin;
 
 typedef struct lethe_plugin_entry {

@@ -14,7 +14,7 @@ extern "C" {
 #endif
 
 #define LETHE_ABI_MAJOR 1
-#define LETHE_ABI_MINOR 2
+#define LETHE_ABI_MINOR 3
 #define LETHE_ABI_PATCH 0
 
 typedef struct lethe_version {

@@ -14,7 +14,9 @@ static const char *const fail_choices[] = { "none", "create", "before_task", "on
 					    "on_logits", "on_gradient", "after_batch",
 					    "after_task", "on_forget", "save", "load", NULL };
 
-#if LETHE_ABI_MINOR >= 1
+#if LETHE_ABI_MINOR >= 3
+enum { P_FAIL, P_APPEND, P_PENALTY, P_EXTRA_LOSS, P_NAN, P_HEAD_EPOCHS, P_PREDICT, P_COUNT };
+#elif LETHE_ABI_MINOR >= 1
 enum { P_FAIL, P_APPEND, P_PENALTY, P_EXTRA_LOSS, P_NAN, P_HEAD_EPOCHS, P_COUNT };
 #else
 enum { P_FAIL, P_APPEND, P_PENALTY, P_EXTRA_LOSS, P_NAN, P_COUNT };
@@ -35,6 +37,10 @@ static const lethe_param_decl params[P_COUNT] = {
 	{ sizeof(lethe_param_decl), "head_epochs", LETHE_PARAM_INT, "0", 0, 1000, NULL,
 	  "ask for this many head-only epochs per task" },
 #endif
+#if LETHE_ABI_MINOR >= 3
+	{ sizeof(lethe_param_decl), "predict_class", LETHE_PARAM_INT, "-1", -1, 1000, NULL,
+	  "on_predict: logits 1 for this class and 0 for the others (-1: leave them)" },
+#endif
 };
 
 struct counts {
@@ -54,6 +60,8 @@ struct hooks {
 	uint64_t epochs_seen;
 	float *trunk;	  /* the trunk's parameters when the head-only phase began */
 	uint64_t trunk_len;
+	int64_t predict_class;
+	uint64_t predicted; /* rows on_predict saw */
 };
 
 static int refuse(struct hooks *h, int which)
@@ -302,6 +310,27 @@ static int before_epoch(lethe_plugin *p, const lethe_task_info *task, uint32_t e
 }
 #endif
 
+#if LETHE_ABI_MINOR >= 3
+static int on_predict(lethe_plugin *p, const lethe_predict *pb, float *logits)
+{
+	struct hooks *h = self(p);
+	const lethe_run_info *run = h->host->run_info(h->host);
+	const lethe_task_info *task = h->host->task_info(h->host, pb->task);
+	if (!task || pb->struct_size < sizeof(*pb) || !pb->x || pb->n == 0 ||
+	    (run->protocol == LETHE_TASK_INCREMENTAL) != (pb->mask != NULL) ||
+	    (pb->mask && !pb->mask[task->classes[0]])) {
+		h->host->error(h->host, "bad lethe_predict");
+		return LETHE_ERR_INVALID;
+	}
+	h->predicted += pb->n;
+	if (h->predict_class < 0)
+		return LETHE_OK;
+	for (size_t i = 0; i < pb->n * run->num_classes; i++)
+		logits[i] = (int64_t)(i % run->num_classes) == h->predict_class ? 1.0f : 0.0f;
+	return LETHE_OK;
+}
+#endif
+
 static lethe_plugin *create(const lethe_host *host, const lethe_param_value *v)
 {
 	if (v[P_FAIL].i == FAIL_CREATE) {
@@ -319,6 +348,9 @@ static lethe_plugin *create(const lethe_host *host, const lethe_param_value *v)
 	h->nan_at = v[P_NAN].i;
 #if LETHE_ABI_MINOR >= 1
 	h->head_epochs = (uint32_t)v[P_HEAD_EPOCHS].i;
+#endif
+#if LETHE_ABI_MINOR >= 3
+	h->predict_class = v[P_PREDICT].i;
 #endif
 	if (h->append && host->batch_reserve(host, 1) != LETHE_OK) {
 		free(h);
@@ -340,6 +372,9 @@ static lethe_plugin *create(const lethe_host *host, const lethe_param_value *v)
 #if LETHE_ABI_MINOR >= 1
 		.head_epochs = head_epochs,
 		.before_epoch = before_epoch,
+#endif
+#if LETHE_ABI_MINOR >= 3
+		.on_predict = on_predict,
 #endif
 	};
 	return &h->plugin;
