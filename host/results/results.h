@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <lethe/host.h>
 
+#include "results/curves.h"
 #include "results/metrics.h"
 #include "results/provenance.h"
 #include "scenario/scenario.h"
@@ -78,6 +79,12 @@ struct results {
 	const char *blas_kernel;    /* openblas_get_corename's */
 	int blas_threads;
 	const struct provenance *provenance; /* NULL: none recorded (tests) */
+	size_t num_classes;
+	const uint64_t *class_confusion;    /* rows_done x num_classes^2 (row: the true class),
+					     * NULL: none */
+	const uint8_t *class_confusion_known; /* rows_done: the step's matrix is known */
+	const struct curves *curves;	    /* NULL: no curves.csv */
+	uint64_t curve_every;
 };
 
 /* Writes DIR/metrics.json and DIR/accuracy.csv, creating DIR if needed. metrics.json holds:

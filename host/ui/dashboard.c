@@ -227,6 +227,8 @@ void dashboard_event(struct dashboard *d, const struct event *ev)
 	case EVENT_STEP_END:
 		step_ended(d, ev);
 		break;
+	case EVENT_EPOCH_EVALUATED:
+		break;
 	case EVENT_FORGET_PROGRESS:
 		d->run = DASHBOARD_FORGETTING;
 		progress_format_forget(ev, line, sizeof(line));
