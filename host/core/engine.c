@@ -257,6 +257,17 @@ static void class_tasks(const struct engine *e, int *owner)
 			owner[e->tasks.t[k].classes[i]] = (int)k;
 }
 
+static void free_eval_buffers(struct engine *e)
+{
+	free(e->eval_x);
+	free(e->eval_logits);
+	free(e->eval_y);
+	free(e->eval_owner);
+	e->eval_x = e->eval_logits = NULL;
+	e->eval_y = NULL;
+	e->eval_owner = NULL;
+}
+
 int engine_evaluate(struct engine *e, double *acc, double *confusion, uint64_t *counts,
 		    struct error *err)
 {
@@ -264,13 +275,21 @@ int engine_evaluate(struct engine *e, double *acc, double *confusion, uint64_t *
 	if (engine_params_finite(e, err) != 0)
 		return -1;
 	size_t dim = e->test.dim, C = e->num_classes;
-	float *x = malloc(EVAL_CHUNK * dim * sizeof(float));
-	float *logits = malloc(EVAL_CHUNK * C * sizeof(float));
-	int32_t *y = malloc(EVAL_CHUNK * sizeof(int32_t));
-	int *owner = malloc(C * sizeof(int));
-	int rc = x && logits && y && owner ? 0 : error_set(err, "out of memory for evaluation");
-	if (rc == 0)
-		class_tasks(e, owner);
+	/* Kept from the first evaluation on: one after every epoch allocates nothing. */
+	if (!e->eval_x) {
+		e->eval_x = malloc(EVAL_CHUNK * dim * sizeof(float));
+		e->eval_logits = malloc(EVAL_CHUNK * C * sizeof(float));
+		e->eval_y = malloc(EVAL_CHUNK * sizeof(int32_t));
+		e->eval_owner = malloc(C * sizeof(int));
+		if (!e->eval_x || !e->eval_logits || !e->eval_y || !e->eval_owner) {
+			free_eval_buffers(e);
+			return error_set(err, "out of memory for evaluation");
+		}
+	}
+	float *x = e->eval_x, *logits = e->eval_logits;
+	int32_t *y = e->eval_y;
+	int *owner = e->eval_owner, rc = 0;
+	class_tasks(e, owner);
 	if (counts)
 		memset(counts, 0, C * C * sizeof(*counts));
 	size_t errors = 0, across = 0;
@@ -300,10 +319,6 @@ int engine_evaluate(struct engine *e, double *acc, double *confusion, uint64_t *
 		*confusion = e->s->protocol == LETHE_CLASS_INCREMENTAL && errors
 				     ? (double)across / (double)errors
 				     : NAN;
-	free(x);
-	free(logits);
-	free(y);
-	free(owner);
 	return rc;
 }
 
@@ -376,6 +391,21 @@ static int curve_batch(struct engine *e, size_t batch, double loss, const uint64
 		}
 	}
 	return 0;
+}
+
+/* Room for every point the step under way can add, so that its batches allocate nothing (but
+ * for the name of a term a plugin reports for the first time): at most every curve_every
+ * batches and at every epoch's end, the loss and each plugin's every figure, then each task's
+ * accuracy after every epoch. */
+static int curves_reserve_step(struct engine *e, struct error *err)
+{
+	const struct engine_position *at = &e->at;
+	size_t epochs = e->s->epochs, batches = (at->n + e->s->batch_size - 1) / e->s->batch_size;
+	size_t every = e->s->curve_every ? (size_t)e->s->curve_every : SIZE_MAX;
+	size_t batch_points = e->s->curve_every ? batches / every + 1 : 0;
+	size_t per_point = 1 + e->num_plugins * SERVICES_METRICS_MAX;
+	return curves_reserve(&e->curves, epochs * (batch_points * per_point + e->tasks.count),
+			      err);
 }
 
 /* Every task's accuracy after an epoch of the step under way, but its last: the step's own
@@ -607,6 +637,8 @@ int engine_learn_step(struct engine *e, size_t step, struct error *err)
 		at->shuffled = 0;
 	}
 	e->resume_step = 0;
+	if (curves_reserve_step(e, err) != 0)
+		return -1;
 	struct event ev = { .kind = EVENT_BATCH };
 	for (; at->epoch < e->s->epochs; at->epoch++, at->shuffled = 0) {
 		int head_only = at->epoch >= at->head_from;
@@ -875,6 +907,7 @@ void engine_close(struct engine *e)
 	free(e->class_confusion);
 	free(e->class_confusion_known);
 	curves_free(&e->curves);
+	free_eval_buffers(e);
 	tasks_free(&e->tasks);
 	if (!e->borrowed_data) {
 		dataset_free(&e->train);

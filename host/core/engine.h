@@ -178,6 +178,9 @@ struct engine {
 	uint64_t *class_confusion; /* per step: num_classes^2 test predictions, row the true
 				    * class, column the predicted one */
 	uint8_t *class_confusion_known; /* per step: 0 before a resume from an older checkpoint */
+	float *eval_x, *eval_logits; /* evaluation's buffers, from the first on */
+	int32_t *eval_y;
+	int *eval_owner;
 	struct curves curves;	   /* curves.csv so far: "loss" is name 0, task j's accuracy
 				    * name 1 + j */
 	size_t rows_done;

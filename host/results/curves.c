@@ -52,17 +52,27 @@ int curves_name(struct curves *c, const char *name, uint32_t *index, struct erro
 	return 0;
 }
 
+int curves_reserve(struct curves *c, size_t n, struct error *err)
+{
+	if (n <= c->cap - c->count)
+		return 0;
+	size_t cap = c->cap ? 2 * c->cap : 256;
+	if (n > SIZE_MAX / sizeof(struct curves_point) - c->count)
+		return error_set(err, "out of memory for the curves");
+	cap = cap > c->count + n ? cap : c->count + n;
+	struct curves_point *p = realloc(c->points, cap * sizeof(*p));
+	if (!p)
+		return error_set(err, "out of memory for the curves");
+	c->points = p;
+	c->cap = cap;
+	return 0;
+}
+
 int curves_add(struct curves *c, uint32_t step, uint32_t epoch, uint32_t batch, uint32_t name,
 	       double value, struct error *err)
 {
-	if (c->count == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 256;
-		struct curves_point *p = realloc(c->points, cap * sizeof(*p));
-		if (!p)
-			return error_set(err, "out of memory for the curves");
-		c->points = p;
-		c->cap = cap;
-	}
+	if (curves_reserve(c, 1, err) != 0)
+		return -1;
 	c->points[c->count++] = (struct curves_point){ step, epoch, batch, name, value };
 	return 0;
 }
@@ -180,7 +190,9 @@ int curves_read(const char *path, struct curves *c, struct error *err)
 	}
 	free(line);
 	fclose(f);
-	if (rc != 0)
+	if (rc != 0) {
 		curves_free(c);
+		errno = EINVAL; /* not ENOENT: there is a file, and it is wrong */
+	}
 	return rc;
 }

@@ -36,6 +36,8 @@ struct curves {
 int curves_name(struct curves *c, const char *name, uint32_t *index, struct error *err);
 int curves_add(struct curves *c, uint32_t step, uint32_t epoch, uint32_t batch, uint32_t name,
 	       double value, struct error *err);
+/* Makes room for n more points, so that adding them allocates nothing. */
+int curves_reserve(struct curves *c, size_t n, struct error *err);
 /* Drops every point and name. */
 void curves_clear(struct curves *c);
 void curves_free(struct curves *c);

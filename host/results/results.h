@@ -160,13 +160,24 @@ struct results_doc {
 	int complete;
 	size_t num_forgets;
 	struct results_forget *forgets;
+	/* "confusion_matrices": rows_done matrices of num_classes^2 counts (row: the true class),
+	 * all NaN for a step's null; num_classes 0 when there are none (older files). */
+	size_t num_classes;
+	double *confusion;
+	/* DIR/curves.csv beside metrics.json, when there is one (has_curves). */
+	int has_curves;
+	struct curves curves;
 };
 
 /* More tasks than this no reader draws; such files are refused. */
 #define RESULTS_TASKS_MAX 200
 
+/* More classes than this no reader draws. */
+#define RESULTS_CLASSES_MAX 1000
+
 /* Reads the metrics.json at path strictly: every key it fills must be there with its type, and
- * an error names the file and the key at fault (or the line and column of a syntax error). */
+ * an error names the file and the key at fault (or the line and column of a syntax error). The
+ * curves.csv beside it, if any, is read as strictly (curves_read). */
 int results_load(struct results_doc *d, const char *path, struct error *e);
 void results_doc_free(struct results_doc *d);
 
