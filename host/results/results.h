@@ -98,13 +98,15 @@ struct results {
  * ({"steps": [...], "total": s, "phases": {PHASE: s, ...}, "hooks": {PLUGIN: {HOOK: s}}}), "peak_rss_bytes", "complete",
  * "inter_task_confusion" (after the last step done; null but for class-incremental runs) and
  * "inter_task_confusion_per_step",
- * "plugin_metrics" ({"PLUGIN": {"KEY": value, ...}, ...}), "blas" ({"library": ...,
+ * "plugin_metrics" ({"PLUGIN": {"KEY": value, ...}, ...}), "confusion_matrices" (per step
+ * done, its class confusion counts, or null where not known), "curves" ({"every": N, "steps":
+ * [{"final_loss", "min_loss", "epoch_accuracy"}, ...]}, with r->curves), "blas" ({"library": ...,
  * "kernel": ..., "threads": N}), and with a provenance its keys (provenance_add), after
  * DIR/scenario.ini (scenario_write) when it holds the scenario. The summary figures are those
  * of the rows done, null while rows_done is 0. Numbers carry 17 significant digits, so they
  * read back exactly; NaN and infinities, which JSON lacks, are written as null. accuracy.csv:
- * a header "step,task_1,...", then a row "untrained,..." and one row per step (%.17g). Errors
- * name the file and the cause. */
+ * a header "step,task_1,...", then a row "untrained,..." and one row per step (%.17g). With
+ * r->curves, DIR/curves.csv too (curves_dump). Errors name the file and the cause. */
 int results_write(const char *dir, const struct results *r, struct error *e);
 
 /* One forget step as metrics.json's "unlearning" lists it (a new reference), or NULL out of
