@@ -63,7 +63,7 @@ static char *write_scenario(const struct kind *k, const char *name)
 		 "test_per_class = 20\nspread = 60\n%s"
 		 "[tasks]\nsplit = 3\n[model]\nhidden = 16\n"
 		 "[train]\nlr = 0.05\nbatch_size = 10\nseed = 5\n"
-		 "checkpoint_every = 4\ncurve_every = 3\n%s%s",
+		 "checkpoint_every = 4\ncurve_every = 3\nevaluate_epochs = true\n%s%s",
 		 k->plugins, k->data_keys ? k->data_keys : "", k->train, k->sections);
 	return testutil_write_text(testutil_dir, name, text);
 }

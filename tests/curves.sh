@@ -39,6 +39,7 @@ lr = 0.05
 batch_size = 16
 epochs = 3
 curve_every = 4
+evaluate_epochs = true
 EOT
 
 expect 0 "step 3/3" "run with --events" -- "$LETHE" run "$S" --out "$TMP/r" --events "$TMP/ev.jsonl"

@@ -26,6 +26,7 @@ hidden = 16
 lr = 0.05
 batch_size = 20
 epochs = 2
+evaluate_epochs = true
 [forget1]
 after = 2
 what = class

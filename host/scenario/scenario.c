@@ -152,9 +152,10 @@ static const lethe_param_decl train_decls[TRN_COUNT] = {
 				  "batches between the points of curves.csv's loss (and the terms "
 				  "plugins report per batch), besides one at every epoch's end (0: "
 				  "none)"),
-	[TRN_EVALUATE_EPOCHS] = PARAM("evaluate_epochs", LETHE_PARAM_BOOL, "true", 0, 0, NULL,
-				      "evaluate every task after every epoch, for curves.csv (the "
-				      "last epoch's is the step's own evaluation)"),
+	[TRN_EVALUATE_EPOCHS] = PARAM("evaluate_epochs", LETHE_PARAM_BOOL, "false", 0, 0, NULL,
+				      "evaluate every task after every epoch too, for curves.csv "
+				      "(the last epoch's is always there: the step's evaluation); "
+				      "each costs about a third of an epoch's training"),
 };
 
 static const char *const what_names[] = { "class", "task", "samples", NULL };
