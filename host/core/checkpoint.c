@@ -908,11 +908,13 @@ int checkpoint_parse(const void *data, size_t size, struct checkpoint_view *v,
 			goto out;
 		}
 		v->class_known = get_span(&c, T, 1);
-		for (size_t k = 0; v->class_known.data && k < T; k++)
-			if (v->class_known.data[k] > 1 || (v->class_known.data[k] && k >= v->steps_done)) {
+		for (size_t k = 0; v->class_known.data && k < T; k++) {
+			uint8_t known = v->class_known.data[k];
+			if (known > 1 || (known && k >= v->steps_done)) {
 				malformed(err, "which steps' class confusion is known");
 				goto out;
 			}
+		}
 		v->class_confusion = get_span(&c, T * v->num_classes * v->num_classes,
 					      sizeof(uint64_t));
 	}

@@ -88,8 +88,8 @@ static void series_line(struct svg *s, const struct results_doc *r, uint32_t nam
 	if (n == 1)
 		svg_circle(s, x[0], y[0], 2.5, &(struct svg_paint){ .fill = colour, .cls = cls });
 	else if (n > 1)
-		svg_polyline(s, x, y, n,
-			     &(struct svg_paint){ .stroke = colour, .stroke_width = 1.5, .cls = cls });
+		svg_polyline(s, x, y, n, &(struct svg_paint){ .stroke = colour, .stroke_width = 1.5,
+							      .cls = cls });
 }
 
 static void legend(struct svg *s, double x, double y, size_t i, const char *label)
@@ -162,7 +162,8 @@ void report_curves_draw_epochs(struct svg *s, const struct results_doc *r,
 		svg_line(s, px1 + 12, ly, px1 + 28, ly,
 			 &(struct svg_paint){ .stroke = report_chart_series(j), .stroke_width = 2,
 					      .cls = "legend" });
-		svg_text(s, px1 + 32, ly + 3.5, &(struct svg_font){ .size = fmin(10, step) }, label);
+		svg_text(s, px1 + 32, ly + 3.5, &(struct svg_font){ .size = fmin(10, step) },
+			 label);
 	}
 	free(x);
 	free(y);
@@ -184,7 +185,8 @@ void report_curves_draw_confusion(struct svg *s, const struct results_doc *r, si
 {
 	size_t C = r->num_classes;
 	const double *m = r->confusion + i * C * C;
-	double cell = confusion_cell(r, b->w), x0 = b->x + CONFUSION_LEFT, y0 = b->y + CONFUSION_TOP;
+	double cell = confusion_cell(r, b->w);
+	double x0 = b->x + CONFUSION_LEFT, y0 = b->y + CONFUSION_TOP;
 	char title[96], label[96], value[16];
 	double right = 0, total = 0;
 	for (size_t k = 0; k < C; k++)
@@ -209,8 +211,8 @@ void report_curves_draw_confusion(struct svg *s, const struct results_doc *r, si
 			char fill[8];
 			int dark;
 			report_chart_ramp(frac, fill, &dark);
-			snprintf(label, sizeof(label), "class %zu predicted as %zu: %.0f of %.0f", c, p,
-				 v, n);
+			snprintf(label, sizeof(label), "class %zu predicted as %zu: %.0f of %.0f",
+				 c, p, v, n);
 			svg_rect(s, x0 + p * cell, y0 + c * cell, cell, cell,
 				 &(struct svg_paint){ .fill = fill, .cls = "confusion-cell",
 						      .title = label });
@@ -221,7 +223,8 @@ void report_curves_draw_confusion(struct svg *s, const struct results_doc *r, si
 		char fill[8];
 		int dark;
 		report_chart_ramp((k + 0.5) / 10, fill, &dark);
-		svg_rect(s, x0 + k * lw, ly, lw, 10, &(struct svg_paint){ .fill = fill, .cls = "ramp" });
+		svg_rect(s, x0 + k * lw, ly, lw, 10,
+			 &(struct svg_paint){ .fill = fill, .cls = "ramp" });
 	}
 	svg_text(s, x0 - 8, ly + 9, &small_right, "row share 0");
 	svg_text(s, x0 + 10 * lw + 6, ly + 9, &small, "1");
