@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <libdeflate.h>
 
 #include "core/checkpoint.h"
@@ -62,7 +63,7 @@ static char *write_scenario(const struct kind *k, const char *name)
 		 "test_per_class = 20\nspread = 60\n%s"
 		 "[tasks]\nsplit = 3\n[model]\nhidden = 16\n"
 		 "[train]\nlr = 0.05\nbatch_size = 10\nseed = 5\n"
-		 "checkpoint_every = 4\n%s%s",
+		 "checkpoint_every = 4\ncurve_every = 3\nevaluate_epochs = true\n%s%s",
 		 k->plugins, k->data_keys ? k->data_keys : "", k->train, k->sections);
 	return testutil_write_text(testutil_dir, name, text);
 }
@@ -113,7 +114,9 @@ struct outcome {
 	uint64_t batches_done, samples_done;
 	float *params;
 	size_t num_params;
-	char *csv;
+	char *csv, *curves;
+	uint64_t *confusion; /* T x C x C */
+	size_t C;
 	struct services_metric metrics[SCENARIO_PLUGINS_MAX][SERVICES_METRICS_MAX];
 	size_t num_metrics[SCENARIO_PLUGINS_MAX];
 };
@@ -137,6 +140,16 @@ static void outcome_take(struct outcome *o, const struct engine *e, const char *
 	o->csv = testutil_read(csv, NULL);
 	ck_assert_ptr_nonnull(o->csv);
 	free(csv);
+	char *curves = path_in(dir, CURVES_FILE);
+	o->curves = testutil_read(curves, NULL);
+	ck_assert_ptr_nonnull(o->curves);
+	free(curves);
+	o->C = e->num_classes;
+	size_t cells = o->T * o->C * o->C;
+	o->confusion = malloc(cells * sizeof(uint64_t));
+	memcpy(o->confusion, e->class_confusion, cells * sizeof(uint64_t));
+	for (size_t i = 0; i < o->T; i++)
+		ck_assert_msg(e->class_confusion_known[i], "step %zu's confusion unknown", i + 1);
 	for (size_t i = 0; i < e->num_plugins; i++) {
 		o->num_metrics[i] = e->plugins[i].svc.num_metrics;
 		memcpy(o->metrics[i], e->plugins[i].svc.metrics, sizeof(o->metrics[i]));
@@ -147,6 +160,8 @@ static void outcome_free(struct outcome *o)
 {
 	free(o->params);
 	free(o->csv);
+	free(o->curves);
+	free(o->confusion);
 }
 
 /* The figures but their time. */
@@ -162,6 +177,10 @@ static void outcome_same(const struct outcome *a, const struct outcome *b, const
 	ck_assert_msg(!memcmp(a->b, b->b, sizeof(a->b)), "%s: b differs", what);
 	ck_assert_msg(!strcmp(a->csv, b->csv), "%s: accuracy.csv differs:\n%s\n%s", what, a->csv,
 		      b->csv);
+	ck_assert_msg(!strcmp(a->curves, b->curves), "%s: curves.csv differs:\n%s\n%s", what,
+		      a->curves, b->curves);
+	ck_assert_msg(!memcmp(a->confusion, b->confusion, a->T * a->C * a->C * sizeof(uint64_t)),
+		      "%s: the class confusion differs", what);
 	ck_assert_msg(!memcmp(a->params, b->params, a->num_params * sizeof(float)),
 		      "%s: the weights differ", what);
 	ck_assert_uint_eq(a->batches_done, b->batches_done);
@@ -549,10 +568,10 @@ START_TEST(test_corruption_refused)
 	refused(bad, size, "not a lethe checkpoint");
 	memcpy(bad, bytes, size);
 	bad[8] = 9;
-	refused(bad, size, "checkpoint format 9; this lethe reads formats 1 to 3");
+	refused(bad, size, "checkpoint format 9; this lethe reads formats 1 to 4");
 	memcpy(bad, bytes, size);
 	bad[8] = 0;
-	refused(bad, size, "checkpoint format 0; this lethe reads formats 1 to 3");
+	refused(bad, size, "checkpoint format 0; this lethe reads formats 1 to 4");
 	memcpy(bad, bytes, size);
 	bad[12] ^= 0xff;
 	refused(bad, size, "another byte order");
@@ -608,11 +627,33 @@ static char *with_kernel(const char *bytes, size_t *size, const char *kernel)
 	return out;
 }
 
-/* The checkpoint's bytes as format 2 wrote them: without the augmentation's stream (the 32
- * bytes before the parameters) and without the model's state (its count and floats after
- * them); *size updated, header and CRC to match. */
-static char *as_format2(const char *bytes, size_t *size)
+/* The checkpoint's bytes as format 3 wrote them: without the curves and the class confusion
+ * at the end; *size updated, header and CRC to match. */
+static char *as_format3(const char *bytes, size_t *size)
 {
+	struct checkpoint_view *v = malloc(sizeof(*v));
+	struct error err;
+	ck_assert_msg(checkpoint_parse(bytes, *size, v, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(v->version, 4);
+	size_t n = (size_t)((const char *)v->curve_names.data - bytes) - 8;
+	char *out = malloc(n);
+	memcpy(out, bytes, n);
+	uint32_t version = 3;
+	uint64_t length = n - 28;
+	memcpy(out + 8, &version, 4);
+	memcpy(out + 16, &length, 8);
+	fix_crc(out, n);
+	*size = n;
+	free(v);
+	return out;
+}
+
+/* The checkpoint's bytes as format 2 wrote them: as format 3's, without the augmentation's
+ * stream (the 32 bytes before the parameters) and without the model's state (its count and
+ * floats after them); *size updated, header and CRC to match. */
+static char *as_format2(const char *current, size_t *size)
+{
+	char *bytes = as_format3(current, size);
 	struct checkpoint_view *v = malloc(sizeof(*v));
 	struct error err;
 	ck_assert_msg(checkpoint_parse(bytes, *size, v, &err) == 0, "%s", err.msg);
@@ -631,6 +672,7 @@ static char *as_format2(const char *bytes, size_t *size)
 	fix_crc(out, n);
 	*size = n;
 	free(v);
+	free(bytes);
 	return out;
 }
 
@@ -730,6 +772,59 @@ START_TEST(test_augmentation_stream_kept)
 	free(file);
 	free(scenario);
 	free(dir);
+}
+END_TEST
+
+/* A format 3 checkpoint (before curves and class confusion) resumes: the run ends with the same
+ * accuracy.csv, its curves.csv holds the points after the resume, as the uninterrupted run's
+ * ends, and the steps done before it have no confusion matrix (null in metrics.json). */
+START_TEST(test_format3_resumes_without_early_curves)
+{
+	char *path = write_scenario(&kinds[0], "s.ini"), *ref = subdir("ref"), *dir = subdir("f3");
+	uint64_t per_epoch, total;
+	run_shape(path, &per_epoch, &total);
+	struct outcome a;
+	run_stopping(path, ref, NULL, 0, 0, &a);
+	struct run r;
+	run_open(&r, path, NULL, 0);
+	struct script sc = { 0, 2 * per_epoch + 1 }; /* within step 2 */
+	engine_set_control(&r.e, &(struct engine_control){ scripted, &sc });
+	ck_assert_int_eq(engine_run(&r.e, dir, &r.err), ENGINE_STOPPED);
+	run_close(&r);
+	char *file = path_in(dir, RESULTS_CHECKPOINT);
+	size_t size;
+	char *bytes = testutil_read(file, &size), *old = as_format3(bytes, &size);
+	free(testutil_write(dir, RESULTS_CHECKPOINT, old, size));
+	run_open(&r, path, NULL, 0);
+	ck_assert_msg(engine_resume(&r.e, dir, &r.err) == 0, "%s", r.err.msg);
+	ck_assert_msg(engine_run(&r.e, dir, &r.err) == 0, "%s", r.err.msg);
+	ck_assert(!r.e.class_confusion_known[0] && r.e.class_confusion_known[1]);
+	run_close(&r);
+
+	char *csv = path_in(dir, "accuracy.csv"), *curves = path_in(dir, CURVES_FILE);
+	char *got = testutil_read(csv, NULL), *tail = testutil_read(curves, NULL);
+	ck_assert_str_eq(got, a.csv);
+	const char *body = strchr(tail, '\n') + 1;
+	size_t n = strlen(body), m = strlen(a.curves);
+	ck_assert_msg(n > 0 && n < m && !strcmp(a.curves + m - n, body),
+		      "curves.csv is not the uninterrupted run's end:\n%s", tail);
+	char *metrics = path_in(dir, RESULTS_METRICS);
+	json_t *root = json_load_file(metrics, 0, NULL);
+	json_t *cm = json_object_get(root, "confusion_matrices");
+	ck_assert(json_is_null(json_array_get(cm, 0)) && json_is_array(json_array_get(cm, 1)));
+	json_decref(root);
+	outcome_free(&a);
+	free(metrics);
+	free(got);
+	free(tail);
+	free(csv);
+	free(curves);
+	free(old);
+	free(bytes);
+	free(file);
+	free(dir);
+	free(ref);
+	free(path);
 }
 END_TEST
 
@@ -912,6 +1007,7 @@ static Suite *checkpoint_suite(void)
 	tcase_add_test(tc, test_plugin_refusal_loads_nothing);
 	tcase_add_test(tc, test_blas_kernel_recorded);
 	tcase_add_test(tc, test_augmentation_stream_kept);
+	tcase_add_test(tc, test_format3_resumes_without_early_curves);
 	tcase_add_test(tc, test_other_scenario_refused);
 	tcase_add_test(tc, test_failed_write_keeps_previous);
 	suite_add_tcase(s, tc);

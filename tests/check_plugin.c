@@ -516,7 +516,7 @@ START_TEST(test_nonfinite_model_not_evaluated)
 	vandal_start(&r, "", 0);
 	double acc[2] = { -1, -1 };
 	r.e.model.params[r.e.model.num_params - 1] = INFINITY;
-	ck_assert_int_eq(engine_evaluate(&r.e, acc, NULL, &r.err), -1);
+	ck_assert_int_eq(engine_evaluate(&r.e, acc, NULL, NULL, &r.err), -1);
 	ck_assert_has(r.err.msg, "1 of ");
 	ck_assert_has(r.err.msg, "parameters are NaN or infinite: the training diverged");
 	ck_assert(acc[0] == -1 && acc[1] == -1);

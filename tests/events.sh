@@ -26,6 +26,7 @@ hidden = 16
 lr = 0.05
 batch_size = 20
 epochs = 2
+evaluate_epochs = true
 [forget1]
 after = 2
 what = class
@@ -48,6 +49,7 @@ SCHEMA = {
     "loss": {"step": int, "epoch": int, "batch": int, "batches": int, "loss": N + (NULL,),
              "batches_done": int, "batches_total": int, "samples_done": int},
     "epoch_end": {"step": int, "epoch": int, "loss": N + (NULL,)},
+    "epoch_evaluation": {"step": int, "epoch": int, "accuracy": A},
     "evaluation": {"step": int, "accuracy": A, "average_accuracy": N + (NULL,)},
     "step_end": {"step": int, "seconds": N},
     "log": {"source": S, "level": S, "message": S},
@@ -56,7 +58,7 @@ SCHEMA = {
                    references=O),
     "run_end": {"average_accuracy": N, "bwt": N, "fwt": N, "forgetting": N, "seconds": N},
 }
-OPTIONAL = {"forget": {"classes": A, "task": int, "fraction": N}}
+OPTIONAL = {"forget": {"classes": A, "task": int, "fraction": N}, "evaluation": {"confusion": A}}
 seen = []
 for n, text in enumerate(open(sys.argv[1]), 1):
     line = json.loads(text)
@@ -72,6 +74,7 @@ for n, text in enumerate(open(sys.argv[1]), 1):
 assert seen[0] == "run_start" and seen[-1] == "run_end", seen
 assert seen.count("evaluation") == 3 and seen.count("step_end") == 2, seen
 assert seen.count("epoch_start") == 4 == seen.count("epoch_end"), seen
+assert seen.count("epoch_evaluation") == 2, seen
 assert seen.count("forget") == 1 and "loss" in seen and "log" in seen, seen
 EOT
 }
@@ -92,6 +95,8 @@ del forget["event"], forget["elapsed"]
 assert forget == m["unlearning"][0]
 evals = [l["accuracy"] for l in lines if l["event"] == "evaluation"]
 assert evals == [m["untrained_accuracy"]] + m["accuracy_matrix"]
+assert [l["confusion"] for l in lines if l["event"] == "evaluation" and l["step"]] == \
+    m["confusion_matrices"]
 EOT
 then ok "the stream's figures are metrics.json's"; else not_ok "the stream's figures are metrics.json's"; fi
 

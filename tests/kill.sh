@@ -1,10 +1,11 @@
 #!/bin/sh
 # Runs killed with SIGKILL at seeded pseudo-random moments, resumed with --resume each time, end
 # (on an MLP, a small CNN and a small residual net, batch norm's running statistics included)
-# with the same accuracy.csv, byte for byte, and the same unlearning figures as an uninterrupted
-# run. A corrupt, truncated, foreign checkpoint or a FIFO is refused with exit 2 and one line, as
-# are a second run on the same directory and a read-only directory; a full disk and a file size
-# limit stop the run with a clear error and leave the previous checkpoint whole, and the run
+# with the same accuracy.csv and curves.csv, byte for byte, the same class confusion and the
+# same unlearning figures as an uninterrupted run. A corrupt, truncated, foreign checkpoint or a
+# FIFO is refused with exit 2 and one line, as are a second run on the same directory and a
+# read-only directory; a full disk and a file size limit
+# stop the run with a clear error and leave the previous checkpoint whole, and the run
 # resumes from it. --resume with no checkpoint yet starts from the beginning. Run from the build
 # directory, as make check does.
 # shellcheck source-path=SCRIPTDIR
@@ -79,6 +80,13 @@ same() {
 	if ! cmp -s "$2/accuracy.csv" "$3/accuracy.csv"; then
 		diff "$2/accuracy.csv" "$3/accuracy.csv" >"$TMP/err" 2>&1
 		not_ok "$1: accuracy.csv differs"
+	elif ! cmp -s "$2/curves.csv" "$3/curves.csv"; then
+		diff "$2/curves.csv" "$3/curves.csv" >"$TMP/err" 2>&1
+		not_ok "$1: curves.csv differs"
+	elif [ "$(jq -c .confusion_matrices "$2/metrics.json")" != \
+		"$(jq -c .confusion_matrices "$3/metrics.json")" ]; then
+		: >"$TMP/err"
+		not_ok "$1: the confusion matrices differ"
 	elif ! unlearning "$2/metrics.json" >"$TMP/u1" || ! unlearning "$3/metrics.json" >"$TMP/u2" ||
 		! cmp -s "$TMP/u1" "$TMP/u2"; then
 		diff "$TMP/u1" "$TMP/u2" >"$TMP/err" 2>&1

@@ -140,6 +140,12 @@ check "any key closes the help" main wait_gone main "any key closes this help"
 
 check "the unlearning panel waits for a forget" main wait_for main "no forget step yet"
 check "task 1 learned" main wait_for main "step 2/5" 60
+$TM send-keys -t main c
+check "c shows the class confusion" main wait_for main "confusion % after step"
+confusion_rows() { screen main | grep -q 'P0  *P1  *P2  *P3  *P4' && shows main "class 4"; }
+check "the confusion has rows of classes, columns of predictions" main confusion_rows
+$TM send-keys -t main c
+check "c again brings the accuracy matrix back" main wait_for main "accuracy %"
 $TM send-keys -t main Left
 $TM send-keys -t main f
 check "f forgets the selected task" main wait_for main "forget-now-1: classes 0,1 by repulsion" 30

@@ -210,6 +210,22 @@ static void put_done(FILE *f, const struct checkpoint_forget_done *d)
 		put_figures(f, &d->reference[r]);
 }
 
+static void put_curves(FILE *f, const struct curves *c)
+{
+	put_u64(f, c->num_names);
+	for (size_t i = 0; i < c->num_names; i++)
+		put_str(f, c->names[i]);
+	put_u64(f, c->count);
+	for (size_t i = 0; i < c->count; i++) {
+		const struct curves_point *p = &c->points[i];
+		put_u64(f, p->step);
+		put_u64(f, p->epoch);
+		put_u64(f, p->batch);
+		put_u64(f, p->name);
+		put_f64(f, p->value);
+	}
+}
+
 /* What checkpoint_write is handed: the view, and who writes the plugins' states. */
 struct writer {
 	const struct checkpoint_view *v;
@@ -287,6 +303,10 @@ static int put_payload(const struct writer *w, FILE *f, struct error *err)
 		if (w->save(w->ctx, i, f, err) != 0)
 			return -1;
 	}
+	put_curves(f, v->curves);
+	put_u64(f, v->num_classes);
+	put_span(f, &v->class_known, 1);
+	put_span(f, &v->class_confusion, sizeof(uint64_t));
 	return ferror(f) ? error_set(err, "out of memory") : 0;
 }
 
@@ -633,6 +653,67 @@ static int parse_plugin(struct cursor *c, struct checkpoint_plugin *p, struct er
 	return 0;
 }
 
+/* A curve point's fields, at p. */
+static void point_at(const unsigned char *p, uint64_t field[4], double *value)
+{
+	memcpy(field, p, 4 * sizeof(uint64_t));
+	memcpy(value, p + 4 * sizeof(uint64_t), sizeof(*value));
+}
+
+/* The curves' names, each a string fit to name one, and points within the run. */
+static int parse_curves(struct cursor *c, struct checkpoint_view *v, struct error *err)
+{
+	v->num_curve_names = get_u64(c);
+	const unsigned char *start = c->p;
+	for (uint64_t i = 0; i < v->num_curve_names && !c->short_read; i++) {
+		struct checkpoint_span name = get_str(c);
+		if (!c->short_read && (name.count == 0 || name.count >= CURVES_NAME_MAX ||
+				       memchr(name.data, '\0', name.count)))
+			return malformed(err, "a curve's name");
+	}
+	if (c->short_read)
+		return 0;
+	v->curve_names = (struct checkpoint_span){ start, (uint64_t)(c->p - start) };
+	v->curve_points = get_span(c, get_u64(c), CHECKPOINT_POINT_SIZE);
+	for (uint64_t i = 0; v->curve_points.data && i < v->curve_points.count; i++) {
+		uint64_t field[4];
+		double value;
+		point_at(v->curve_points.data + i * CHECKPOINT_POINT_SIZE, field, &value);
+		if (field[0] == 0 || field[0] > v->num_tasks || field[1] == 0 ||
+		    field[1] > UINT32_MAX || field[2] == 0 || field[2] > UINT32_MAX ||
+		    field[3] >= v->num_curve_names)
+			return malformed(err, "curve point %llu", (unsigned long long)i + 1);
+	}
+	return 0;
+}
+
+int checkpoint_curves(const struct checkpoint_view *v, struct curves *c, struct error *err)
+{
+	const unsigned char *p = v->curve_names.data;
+	for (uint64_t i = 0; i < v->num_curve_names; i++) {
+		uint64_t len;
+		char name[CURVES_NAME_MAX];
+		uint32_t id;
+		memcpy(&len, p, sizeof(len));
+		memcpy(name, p + sizeof(len), len);
+		name[len] = '\0';
+		p += sizeof(len) + len;
+		if (curves_name(c, name, &id, err) != 0)
+			return -1;
+		if (id != i)
+			return error_set(err, "malformed: the curves' name '%s' twice", name);
+	}
+	for (uint64_t i = 0; i < v->curve_points.count; i++) {
+		uint64_t field[4];
+		double value;
+		point_at(v->curve_points.data + i * CHECKPOINT_POINT_SIZE, field, &value);
+		if (curves_add(c, (uint32_t)field[0], (uint32_t)field[1], (uint32_t)field[2],
+			       (uint32_t)field[3], value, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* The header: magic, byte order, version (into *version), length and CRC against the bytes
  * that follow. */
 static int parse_header(const unsigned char *b, size_t size, uint32_t *version,
@@ -816,6 +897,27 @@ int checkpoint_parse(const void *data, size_t size, struct checkpoint_view *v,
 	for (size_t i = 0; i < v->num_plugins; i++)
 		if (parse_plugin(&c, &v->plugins[i], err) != 0)
 			goto out;
+	if (v->version >= 4) {
+		c.part = "the curves";
+		if (parse_curves(&c, v, err) != 0)
+			goto out;
+		c.part = "the class confusion";
+		v->num_classes = get_u64(&c);
+		if (v->num_classes == 0 || v->num_classes > CLASSES_MAX) {
+			malformed(err, "%llu classes", (unsigned long long)v->num_classes);
+			goto out;
+		}
+		v->class_known = get_span(&c, T, 1);
+		for (size_t k = 0; v->class_known.data && k < T; k++) {
+			uint8_t known = v->class_known.data[k];
+			if (known > 1 || (known && k >= v->steps_done)) {
+				malformed(err, "which steps' class confusion is known");
+				goto out;
+			}
+		}
+		v->class_confusion = get_span(&c, T * v->num_classes * v->num_classes,
+					      sizeof(uint64_t));
+	}
 	if (!c.short_read && c.p != c.end)
 		malformed(err, "%zu bytes after its last part", (size_t)(c.end - c.p));
 	else

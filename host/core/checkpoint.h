@@ -45,6 +45,10 @@
  *			      key, value), hooks (CHECKPOINT_HOOKS) and their seconds, and its
  *			      state as engine_plugin_save frames it (uint32 version, uint64
  *			      length, bytes)
+ *	  curves              (format 4 on) names: count, each a string; points: count, each
+ *			      step, epoch, batch, name index, then the value (a real)
+ *	  class confusion     (format 4 on) C, classes; per task a byte, 1 if its step's
+ *			      matrix is known; T x C x C counts
  */
 #ifndef LETHE_CHECKPOINT_H
 #define LETHE_CHECKPOINT_H
@@ -56,6 +60,7 @@
 #include "core/services.h"
 #include "core/unlearn.h"
 #include "data/tasks.h"
+#include "results/curves.h"
 #include "results/results.h"
 #include "scenario/ini.h"
 #include "scenario/scenario.h"
@@ -65,8 +70,9 @@
 #define CHECKPOINT_MAGIC "LETHECKP"
 /* What it writes; it reads 1 on: format 1 lacks the kernel; 1 and 2 lack the augmentation's
  * stream (those runs never drew from it: it restarts) and the model's state (so only a model
- * without one, an MLP, resumes from them). */
-#define CHECKPOINT_VERSION 3
+ * without one, an MLP, resumes from them); 1 to 3 lack the curves and the class confusion (a
+ * run resumed from them has neither for the part before). */
+#define CHECKPOINT_VERSION 4
 #define CHECKPOINT_BYTE_ORDER 0x01020304u
 #define CHECKPOINT_HEADER_SIZE 28
 /* What the format counts: a run's phases and hooks (another would need another format), the
@@ -137,7 +143,23 @@ struct checkpoint_view {
 	struct checkpoint_forget_done done[CHECKPOINT_FORGETS_MAX];
 	size_t num_plugins;
 	struct checkpoint_plugin plugins[SCENARIO_PLUGINS_MAX];
+	/* Format 4 on. To write: curves; parsed: its names (each a string as the file has it)
+	 * and points, checked. */
+	const struct curves *curves;
+	uint64_t num_curve_names;
+	struct checkpoint_span curve_names;  /* bytes */
+	struct checkpoint_span curve_points; /* CHECKPOINT_POINT_SIZE bytes each */
+	uint64_t num_classes;
+	struct checkpoint_span class_known;  /* bytes, T */
+	struct checkpoint_span class_confusion; /* uint64, T x C x C */
 };
+
+/* A curve point in the file: step, epoch, batch, name (uint64 each), value (double). */
+#define CHECKPOINT_POINT_SIZE 40
+
+/* The curves of a parsed view (format 4 on) into c, which must be empty: 0, or -1 out of
+ * memory. */
+int checkpoint_curves(const struct checkpoint_view *v, struct curves *c, struct error *err);
 
 /* The run's identity: the scenario's effective settings as "section.key=value" lines sorted
  * by name, train.checkpoint_every left out (it changes when checkpoints are written, not what

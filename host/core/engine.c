@@ -229,8 +229,14 @@ int engine_open_on(struct engine *e, const struct scenario *s, const struct plug
 	e->b = calloc(T, sizeof(double));
 	e->step_seconds = calloc(T, sizeof(double));
 	e->confusion = calloc(T, sizeof(double));
-	if (!e->R || !e->b || !e->step_seconds || !e->confusion)
+	size_t C = e->num_classes;
+	e->class_confusion = calloc(T * C * C, sizeof(uint64_t));
+	e->class_confusion_known = calloc(T, 1);
+	if (!e->R || !e->b || !e->step_seconds || !e->confusion || !e->class_confusion ||
+	    !e->class_confusion_known)
 		return error_set(err, "out of memory");
+	if (engine_curves_names(e, err) != 0)
+		return -1;
 	if (engine_reserve_batch(e, err) != 0)
 		return -1;
 	if (engine_plugins_create(e, err) != 0)
@@ -254,19 +260,41 @@ static void class_tasks(const struct engine *e, int *owner)
 			owner[e->tasks.t[k].classes[i]] = (int)k;
 }
 
-int engine_evaluate(struct engine *e, double *acc, double *confusion, struct error *err)
+static void free_eval_buffers(struct engine *e)
+{
+	free(e->eval_x);
+	free(e->eval_logits);
+	free(e->eval_y);
+	free(e->eval_owner);
+	e->eval_x = e->eval_logits = NULL;
+	e->eval_y = NULL;
+	e->eval_owner = NULL;
+}
+
+int engine_evaluate(struct engine *e, double *acc, double *confusion, uint64_t *counts,
+		    struct error *err)
 {
 	/* A non-finite model's argmax is an accuracy of nothing: never written down. */
 	if (engine_params_finite(e, err) != 0)
 		return -1;
 	size_t dim = e->test.dim, C = e->num_classes;
-	float *x = malloc(EVAL_CHUNK * dim * sizeof(float));
-	float *logits = malloc(EVAL_CHUNK * C * sizeof(float));
-	int32_t *y = malloc(EVAL_CHUNK * sizeof(int32_t));
-	int *owner = malloc(C * sizeof(int));
-	int rc = x && logits && y && owner ? 0 : error_set(err, "out of memory for evaluation");
-	if (rc == 0)
-		class_tasks(e, owner);
+	/* Kept from the first evaluation on: one after every epoch allocates nothing. */
+	if (!e->eval_x) {
+		e->eval_x = malloc(EVAL_CHUNK * dim * sizeof(float));
+		e->eval_logits = malloc(EVAL_CHUNK * C * sizeof(float));
+		e->eval_y = malloc(EVAL_CHUNK * sizeof(int32_t));
+		e->eval_owner = malloc(C * sizeof(int));
+		if (!e->eval_x || !e->eval_logits || !e->eval_y || !e->eval_owner) {
+			free_eval_buffers(e);
+			return error_set(err, "out of memory for evaluation");
+		}
+	}
+	float *x = e->eval_x, *logits = e->eval_logits;
+	int32_t *y = e->eval_y;
+	int *owner = e->eval_owner, rc = 0;
+	class_tasks(e, owner);
+	if (counts)
+		memset(counts, 0, C * C * sizeof(*counts));
 	size_t errors = 0, across = 0;
 	for (size_t j = 0; j < e->tasks.count && rc == 0; j++) {
 		const struct task *t = &e->tasks.t[j];
@@ -280,6 +308,8 @@ int engine_evaluate(struct engine *e, double *acc, double *confusion, struct err
 				rc = engine_plugins_predict(e, (uint32_t)j, x, n, mask, logits, err);
 			for (size_t i = 0; i < n && rc == 0; i++) {
 				int32_t p = loss_argmax(logits + i * C, C, mask);
+				if (counts && p >= 0)
+					counts[(size_t)y[i] * C + (size_t)p]++;
 				if (p == y[i]) {
 					correct++;
 					continue;
@@ -294,11 +324,110 @@ int engine_evaluate(struct engine *e, double *acc, double *confusion, struct err
 		*confusion = e->s->protocol == LETHE_CLASS_INCREMENTAL && errors
 				     ? (double)across / (double)errors
 				     : NAN;
-	free(x);
-	free(logits);
-	free(y);
-	free(owner);
 	return rc;
+}
+
+static int evaluate_timed(struct engine *e, double *acc, double *confusion, uint64_t *counts,
+			  struct error *err)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = engine_evaluate(e, acc, confusion, counts, err);
+	e->phase_seconds[PHASE_EVALUATE] += elapsed_since(&t0);
+	return rc;
+}
+
+/* The curves' own names, in a fixed order: "loss", then each task's accuracy. */
+int engine_curves_names(struct engine *e, struct error *err)
+{
+	uint32_t id;
+	if (curves_name(&e->curves, CURVES_LOSS, &id, err) != 0)
+		return -1;
+	for (size_t j = 0; j < e->tasks.count; j++) {
+		char name[CURVES_NAME_MAX];
+		snprintf(name, sizeof(name), CURVES_ACCURACY "%zu", j + 1);
+		if (curves_name(&e->curves, name, &id, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Every task's accuracy acc[] after epoch `epoch` (0-based) of the step under way, whose last
+ * batch was `batches`. */
+static int curve_accuracy(struct engine *e, size_t epoch, size_t batches, const double *acc,
+			  struct error *err)
+{
+	for (size_t j = 0; j < e->tasks.count; j++)
+		if (curves_add(&e->curves, (uint32_t)e->step + 1, (uint32_t)epoch + 1,
+			       (uint32_t)batches, (uint32_t)(1 + j), acc[j], err) != 0)
+			return -1;
+	return 0;
+}
+
+/* Whether the batch about to train, the epoch's batch-th (0-based), ending at sample end of n,
+ * is a point of the loss curve: every curve_every batches, and the epoch's last. */
+static int curve_due(const struct engine *e, size_t batch, size_t end, size_t n)
+{
+	uint64_t every = e->s->curve_every;
+	return every && ((batch + 1) % every == 0 || end >= n);
+}
+
+/* The loss of the batch just trained, and each figure a plugin reported while it trained (its
+ * reports' count was marks[i] before): points of the curve at the batch-th (0-based). */
+static int curve_batch(struct engine *e, size_t batch, double loss, const uint64_t *marks,
+		       struct error *err)
+{
+	uint32_t step = (uint32_t)e->step + 1, epoch = (uint32_t)e->at.epoch + 1;
+	if (curves_add(&e->curves, step, epoch, (uint32_t)batch + 1, 0, loss, err) != 0)
+		return -1;
+	for (size_t i = 0; i < e->num_plugins; i++) {
+		const struct services_ctx *c = &e->plugins[i].svc;
+		for (size_t m = 0; m < c->num_metrics; m++) {
+			if (c->metrics[m].serial <= marks[i])
+				continue;
+			char name[CURVES_NAME_MAX];
+			uint32_t id;
+			snprintf(name, sizeof(name), "%s.%s", e->plugins[i].file.entry.name,
+				 c->metrics[m].key);
+			if (curves_name(&e->curves, name, &id, err) != 0 ||
+			    curves_add(&e->curves, step, epoch, (uint32_t)batch + 1, id,
+				       c->metrics[m].value, err) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* Room for every point the step under way can add, so that its batches allocate nothing (but
+ * for the name of a term a plugin reports for the first time): at most every curve_every
+ * batches and at every epoch's end, the loss and each plugin's every figure, then each task's
+ * accuracy after every epoch. */
+static int curves_reserve_step(struct engine *e, struct error *err)
+{
+	const struct engine_position *at = &e->at;
+	size_t epochs = e->s->epochs, batches = (at->n + e->s->batch_size - 1) / e->s->batch_size;
+	size_t every = e->s->curve_every ? (size_t)e->s->curve_every : SIZE_MAX;
+	size_t batch_points = e->s->curve_every ? batches / every + 1 : 0;
+	size_t per_point = 1 + e->num_plugins * SERVICES_METRICS_MAX;
+	return curves_reserve(&e->curves, epochs * (batch_points * per_point + e->tasks.count),
+			      err);
+}
+
+/* Every task's accuracy after an epoch of the step under way, but its last: the step's own
+ * evaluation, after after_task, stands for that one. */
+static int evaluate_epoch(struct engine *e, struct error *err)
+{
+	const struct engine_position *at = &e->at;
+	if (!e->s->evaluate_epochs || at->epoch + 1 >= e->s->epochs)
+		return 0;
+	double acc[TASKS_MAX];
+	if (evaluate_timed(e, acc, NULL, NULL, err) != 0 ||
+	    curve_accuracy(e, at->epoch, at->batches, acc, err) != 0)
+		return -1;
+	struct event ev = { .kind = EVENT_EPOCH_EVALUATED, .epoch = at->epoch,
+			    .batches = at->batches, .accuracy = acc };
+	engine_emit(e, &ev);
+	return 0;
 }
 
 int engine_reserve_order(struct engine *e, size_t n, struct error *err)
@@ -513,6 +642,8 @@ int engine_learn_step(struct engine *e, size_t step, struct error *err)
 		at->shuffled = 0;
 	}
 	e->resume_step = 0;
+	if (curves_reserve_step(e, err) != 0)
+		return -1;
 	struct event ev = { .kind = EVENT_BATCH };
 	for (; at->epoch < e->s->epochs; at->epoch++, at->shuffled = 0) {
 		int head_only = at->epoch >= at->head_from;
@@ -531,6 +662,10 @@ int engine_learn_step(struct engine *e, size_t step, struct error *err)
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 			double others = other_phases(e);
 			size_t rows = at->n - at->pos < bs ? at->n - at->pos : bs;
+			int point = curve_due(e, at->batch, at->pos + rows, at->n);
+			uint64_t marks[SCENARIO_PLUGINS_MAX];
+			for (size_t i = 0; point && i < e->num_plugins; i++)
+				marks[i] = e->plugins[i].svc.reports;
 			fill_batch(e, e->order + at->pos, rows);
 			e->batch.epoch = (uint32_t)at->epoch;
 			e->batch.index = (uint32_t)at->batch;
@@ -539,6 +674,8 @@ int engine_learn_step(struct engine *e, size_t step, struct error *err)
 			if (train_batch(e, &loss, err) != 0)
 				return error_prefix(err, "step %zu, epoch %zu, batch %zu", step + 1,
 						    at->epoch + 1, at->batch + 1);
+			if (point && curve_batch(e, at->batch, loss, marks, err) != 0)
+				return -1;
 			at->pos += rows;
 			e->batches_done++;
 			e->samples_done += e->batch.n;
@@ -565,6 +702,9 @@ int engine_learn_step(struct engine *e, size_t step, struct error *err)
 				return rc;
 		}
 		e->in_batch = 0;
+		if (evaluate_epoch(e, err) != 0)
+			return error_prefix(err, "step %zu, after epoch %zu", step + 1,
+					    at->epoch + 1);
 	}
 	CALL_HOOKS(e, err, HOOK_AFTER_TASK, after_task, info);
 	return 0;
@@ -639,6 +779,11 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 		.blas_kernel = blas_kernel(),
 		.blas_threads = openblas_get_num_threads(),
 		.provenance = e->provenance,
+		.num_classes = e->num_classes,
+		.class_confusion = e->class_confusion,
+		.class_confusion_known = e->class_confusion_known,
+		.curves = &e->curves,
+		.curve_every = e->s->curve_every,
 	};
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -662,15 +807,6 @@ static int stop_run(struct engine *e, const char *out_dir, int rc)
 	return rc;
 }
 
-static int evaluate_timed(struct engine *e, double *acc, double *confusion, struct error *err)
-{
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = engine_evaluate(e, acc, confusion, err);
-	e->phase_seconds[PHASE_EVALUATE] += elapsed_since(&t0);
-	return rc;
-}
-
 int engine_run(struct engine *e, const char *out_dir, struct error *err)
 {
 	size_t T = e->tasks.count;
@@ -684,7 +820,7 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err)
 	}
 	struct event ev = { .kind = EVENT_RUN_START };
 	engine_emit(e, &ev);
-	if (!resumed && evaluate_timed(e, e->b, NULL, err) != 0)
+	if (!resumed && evaluate_timed(e, e->b, NULL, NULL, err) != 0)
 		return -1;
 	if (resumed && e->rows_done == T) {
 		engine_log(e, "lethe", LETHE_LOG_INFO, "the checkpoint holds the whole run: nothing "
@@ -704,10 +840,16 @@ int engine_run(struct engine *e, const char *out_dir, struct error *err)
 			return stop_run(e, out_dir, ENGINE_STOPPED);
 		if (rc != 0 && strncmp(err->msg, "step ", 5) != 0)
 			error_prefix(err, "step %zu", e->step + 1);
+		size_t C = e->num_classes;
 		if (rc == 0)
-			rc = evaluate_timed(e, e->R + e->step * T, e->confusion + e->step, err);
+			rc = evaluate_timed(e, e->R + e->step * T, e->confusion + e->step,
+					    e->class_confusion + e->step * C * C, err);
+		if (rc == 0)
+			rc = curve_accuracy(e, e->s->epochs - 1, e->at.batches, e->R + e->step * T,
+					    err);
 		if (rc != 0)
 			return stop_run(e, out_dir, -1);
+		e->class_confusion_known[e->step] = 1;
 		e->step_seconds[e->step] = elapsed_since(&e->step_t0);
 		e->rows_done = e->step + 1;
 		e->total_seconds = elapsed_since(&e->t0);
@@ -767,6 +909,10 @@ void engine_close(struct engine *e)
 	free(e->b);
 	free(e->step_seconds);
 	free(e->confusion);
+	free(e->class_confusion);
+	free(e->class_confusion_known);
+	curves_free(&e->curves);
+	free_eval_buffers(e);
 	tasks_free(&e->tasks);
 	if (!e->borrowed_data) {
 		dataset_free(&e->train);

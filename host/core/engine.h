@@ -19,6 +19,7 @@
 #include "data/tasks.h"
 #include "model/model.h"
 #include "model/sgd.h"
+#include "results/curves.h"
 #include "results/results.h"
 #include "scenario/scenario.h"
 #include "util/error.h"
@@ -28,6 +29,7 @@ enum event_kind {
 	EVENT_RUN_START,  /* before the untrained evaluation */
 	EVENT_STEP_START, /* step begins */
 	EVENT_BATCH,      /* after every optimiser step */
+	EVENT_EPOCH_EVALUATED, /* every task evaluated after an epoch but a step's last */
 	EVENT_STEP_END,   /* the step's row of the accuracy matrix is known */
 	EVENT_FORGET_PROGRESS, /* a batch of a forget step's reference training (retrain, ...) */
 	EVENT_FORGET_END, /* a forget step finished: its figures are in the unlearning list */
@@ -53,6 +55,7 @@ struct event {
 			       * the reference method */
 	lethe_log_level level;
 	const char *msg;
+	const double *accuracy; /* EVENT_EPOCH_EVALUATED: per task */
 };
 
 struct sink {
@@ -172,6 +175,14 @@ struct engine {
 	/* Results so far. R and b are num_tasks x num_tasks and num_tasks. */
 	double *R, *b, *step_seconds;
 	double *confusion; /* per step: inter-task confusion (class-incremental), else NaN */
+	uint64_t *class_confusion; /* per step: num_classes^2 test predictions, row the true
+				    * class, column the predicted one */
+	uint8_t *class_confusion_known; /* per step: 0 before a resume from an older checkpoint */
+	float *eval_x, *eval_logits; /* evaluation's buffers, from the first on */
+	int32_t *eval_y;
+	int *eval_owner;
+	struct curves curves;	   /* curves.csv so far: "loss" is name 0, task j's accuracy
+				    * name 1 + j */
 	size_t rows_done;
 	struct timespec t0, step_t0;
 	double total_seconds;
@@ -261,8 +272,11 @@ int engine_forget_step(struct engine *e, const struct scenario_forget *f, struct
 /* Evaluates the model on every task: acc[j] for j < num_tasks. confusion, if not NULL,
  * receives the inter-task confusion over every task's test samples: the fraction of errors whose
  * predicted class belongs to another task than the true one (a class of no task counts as
- * another), or NaN when there is no error or the protocol is not class-incremental. */
-int engine_evaluate(struct engine *e, double *acc, double *confusion, struct error *err);
+ * another), or NaN when there is no error or the protocol is not class-incremental. counts, if
+ * not NULL, receives the num_classes x num_classes confusion matrix of every task's test
+ * samples (row: the true class; column: the prediction, as the accuracy counts it). */
+int engine_evaluate(struct engine *e, double *acc, double *confusion, uint64_t *counts,
+		    struct error *err);
 
 /* A plugin's state through its save/load hooks, as one framed record (state version, length,
  * bytes) in f: what checkpoints are made of. */

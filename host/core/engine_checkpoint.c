@@ -105,6 +105,10 @@ static void view_of(const struct engine *e, const char *settings, size_t len,
 		memcpy(c->metrics, p->svc.metrics, sizeof(c->metrics));
 		memcpy(c->hook_seconds, p->hook_seconds, sizeof(c->hook_seconds));
 	}
+	v->curves = &e->curves;
+	v->num_classes = e->num_classes;
+	v->class_known = span(e->class_confusion_known, T);
+	v->class_confusion = span(e->class_confusion, T * e->num_classes * e->num_classes);
 }
 
 static int save_plugin(void *ctx, size_t i, FILE *f, struct error *err)
@@ -143,6 +147,9 @@ static int check_view(const struct engine *e, const struct checkpoint_view *v,
 				 (unsigned long long)v->num_params,
 				 (unsigned long long)v->num_samples, v->num_plugins, e->tasks.count,
 				 e->model.num_params, e->train.n, e->num_plugins);
+	if (v->version >= 4 && v->num_classes != e->num_classes)
+		return error_set(err, "made for %llu classes; this run has %zu",
+				 (unsigned long long)v->num_classes, e->num_classes);
 	if (v->state.count != e->model.num_state)
 		return error_set(err, "it holds %llu values of batch norm's running statistics; "
 				 "this run's model has %zu%s", (unsigned long long)v->state.count,
@@ -203,9 +210,16 @@ static void copy_span(void *dst, const struct checkpoint_span *s, size_t size)
 		memcpy(dst, s->data, s->count * size);
 }
 
-/* Copies a checked view into the engine; nothing here can fail. */
-static void apply(struct engine *e, const struct checkpoint_view *v)
+/* Copies a checked view into the engine, and curves, read from it, into e->curves; nothing
+ * here can fail. */
+static void apply(struct engine *e, const struct checkpoint_view *v, struct curves *curves)
 {
+	if (v->version >= 4) {
+		curves_free(&e->curves);
+		e->curves = *curves;
+		copy_span(e->class_confusion_known, &v->class_known, 1);
+		copy_span(e->class_confusion, &v->class_confusion, sizeof(uint64_t));
+	}
 	size_t T = e->tasks.count;
 	for (size_t k = 0; k < T; k++) {
 		copy_span(e->tasks.t[k].train, &v->train[k], sizeof(uint32_t));
@@ -277,11 +291,13 @@ int engine_resume(struct engine *e, const char *dir, struct error *err)
 	if (!data)
 		return -1; /* the error names the file */
 	struct checkpoint_view *v = malloc(sizeof(*v));
+	struct curves curves = { 0 };
 	int rc = -1;
 	if (!v)
 		error_set(err, "out of memory");
 	else if (checkpoint_parse(data, size, v, err) == 0 && check_view(e, v, err) == 0 &&
-		 prepare(e, v, err) == 0) {
+		 prepare(e, v, err) == 0 &&
+		 (v->version < 4 || checkpoint_curves(v, &curves, err) == 0)) {
 		const void *states[SCENARIO_PLUGINS_MAX];
 		size_t sizes[SCENARIO_PLUGINS_MAX];
 		for (size_t i = 0; i < v->num_plugins; i++) {
@@ -291,7 +307,9 @@ int engine_resume(struct engine *e, const char *dir, struct error *err)
 		rc = engine_plugins_restore(e, states, sizes, err);
 	}
 	if (rc == 0)
-		apply(e, v);
+		apply(e, v, &curves);
+	else
+		curves_free(&curves);
 	free(v);
 	free(data);
 	return rc == 0 ? 0 : error_prefix(err, "%s", path);

@@ -26,6 +26,9 @@ int engine_learn_step(struct engine *e, size_t step, struct error *err);
 /* The training batches of steps 1..steps. */
 uint64_t engine_count_batches(const struct engine *e, size_t steps);
 
+/* Names the curves' own series in e->curves, which must have none yet. */
+int engine_curves_names(struct engine *e, struct error *err);
+
 /* Recomputes the tasks' lethe_task_info after their training lists changed. */
 void engine_refresh_tasks(struct engine *e);
 

@@ -172,6 +172,7 @@ static void svc_report(const lethe_host *h, const char *key, double value)
 	for (size_t i = 0; i < c->num_metrics; i++) {
 		if (!strcmp(c->metrics[i].key, key)) {
 			c->metrics[i].value = value;
+			c->metrics[i].serial = ++c->reports;
 			return;
 		}
 	}
@@ -181,6 +182,7 @@ static void svc_report(const lethe_host *h, const char *key, double value)
 		return;
 	}
 	snprintf(c->metrics[c->num_metrics].key, SERVICES_KEY_MAX, "%s", key);
+	c->metrics[c->num_metrics].serial = ++c->reports;
 	c->metrics[c->num_metrics++].value = value;
 }
 

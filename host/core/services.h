@@ -4,6 +4,7 @@
 #define LETHE_SERVICES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <lethe/host.h>
 
@@ -48,8 +49,10 @@ struct services_ctx {
 	struct services_metric {
 		char key[SERVICES_KEY_MAX];
 		double value;
+		uint64_t serial; /* reports' count when last given: which came in a batch */
 	} metrics[SERVICES_METRICS_MAX]; /* what report() was given */
 	size_t num_metrics;
+	uint64_t reports;     /* report() calls so far */
 	struct model **clones;  /* models the plugin holds, freed with it if it forgets */
 	size_t num_clones, clones_cap;
 	/* model_rows_gradient's workspace: a model of the host's architecture and its rows'

@@ -1,5 +1,6 @@
 /* A run's page: the header, the headline figures, then the panels two to a row: the accuracy
- * matrix, accuracy across the steps, forgetting per task, then one per forget step. */
+ * matrix, accuracy across the steps, forgetting per task, the training curves when there are
+ * any (report_curves.c), each step's class confusion, then one per forget step. */
 #include "report/report_run.h"
 
 #include <math.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "report/report_chart.h"
+#include "report/report_curves.h"
 
 #define COLUMN_WIDTH ((REPORT_PAGE_WIDTH - 2 * REPORT_MARGIN - REPORT_GAP) / 2)
 #define CARDS_Y (REPORT_HEADER_HEIGHT + 6)
@@ -20,7 +22,20 @@
 #define MATRIX_UNTRAINED_GAP 6.0 /* sets the untrained row apart */
 #define MATRIX_LEGEND 46.0
 
-enum { PANEL_MATRIX, PANEL_LINES, PANEL_FORGETTING, PANEL_FORGETS };
+enum panel_kind {
+	PANEL_MATRIX, PANEL_LINES, PANEL_FORGETTING, PANEL_LOSS, PANEL_EPOCHS, PANEL_CONFUSION,
+	PANEL_FORGET
+};
+
+/* A panel of the page: its kind and, for a confusion or forget panel, which one. */
+struct panel {
+	enum panel_kind kind;
+	size_t index;
+};
+
+/* At most: the three of every run, the two curves, a confusion per step, a forget panel per
+ * forget step (metrics.json lists at most that many). */
+#define PANELS_MAX (5 + RESULTS_TASKS_MAX + 2 * RESULTS_TASKS_MAX)
 
 static const struct svg_font small = { .size = 10, .fill = "#333333" };
 static const struct svg_font small_centre = { .size = 10, .fill = "#333333",
@@ -40,28 +55,54 @@ static double cell_height(const struct results_doc *r)
 	return r->num_tasks <= 12 ? 24 : 18;
 }
 
-static double panel_height(const struct results_doc *r, size_t panel)
+static double panel_height(const struct results_doc *r, const struct panel *p)
 {
-	switch (panel) {
+	switch (p->kind) {
 	case PANEL_MATRIX:
 		return MATRIX_TOP + (r->num_tasks + 1) * cell_height(r) + MATRIX_UNTRAINED_GAP +
 		       MATRIX_LEGEND;
 	case PANEL_LINES:
+	case PANEL_LOSS:
+	case PANEL_EPOCHS:
 		return 320;
+	case PANEL_CONFUSION:
+		return report_curves_confusion_height(r, COLUMN_WIDTH);
 	default:
 		return 290;
 	}
 }
 
-/* Panels are laid out two to a row; a row is as tall as its taller panel. */
-static double row_height(const struct results_doc *r, size_t row)
+/* The page's panels in order; their count. */
+static size_t panels_of(const struct results_doc *r, struct panel *p)
 {
-	size_t panels = PANEL_FORGETS + r->num_forgets;
-	double h = panel_height(r, 2 * row);
-	if (2 * row + 1 < panels)
-		h = fmax(h, panel_height(r, 2 * row + 1));
+	size_t n = 0;
+	p[n++] = (struct panel){ PANEL_MATRIX, 0 };
+	p[n++] = (struct panel){ PANEL_LINES, 0 };
+	p[n++] = (struct panel){ PANEL_FORGETTING, 0 };
+	if (report_curves_has_loss(r))
+		p[n++] = (struct panel){ PANEL_LOSS, 0 };
+	if (report_curves_has_epochs(r))
+		p[n++] = (struct panel){ PANEL_EPOCHS, 0 };
+	for (size_t i = 0; r->num_classes && i < r->rows_done; i++)
+		if (!isnan(r->confusion[i * r->num_classes * r->num_classes]))
+			p[n++] = (struct panel){ PANEL_CONFUSION, i };
+	for (size_t i = 0; i < r->num_forgets && n < PANELS_MAX; i++)
+		p[n++] = (struct panel){ PANEL_FORGET, i };
+	return n;
+}
+
+/* Panels are laid out two to a row; a row is as tall as its taller panel. */
+static double row_height(const struct results_doc *r, const struct panel *p, size_t n,
+			 size_t row)
+{
+	double h = panel_height(r, &p[2 * row]);
+	if (2 * row + 1 < n)
+		h = fmax(h, panel_height(r, &p[2 * row + 1]));
 	return h;
 }
+
+static void draw_panel(struct svg *s, const struct results_doc *r, const struct panel *p,
+		       const struct report_box *b);
 
 static void heatmap_cell(struct svg *s, double x, double y, double w, double h, double v,
 			 const char *cls, const char *what, int learned)
@@ -362,12 +403,41 @@ static void draw_cards(struct svg *s, const struct results_doc *r)
 	svg_group_end(s);
 }
 
+static void draw_panel(struct svg *s, const struct results_doc *r, const struct panel *p,
+		       const struct report_box *b)
+{
+	switch (p->kind) {
+	case PANEL_MATRIX:
+		draw_matrix(s, r, b);
+		break;
+	case PANEL_LINES:
+		draw_lines(s, r, b);
+		break;
+	case PANEL_FORGETTING:
+		draw_forgetting(s, r, b);
+		break;
+	case PANEL_LOSS:
+		report_curves_draw_loss(s, r, b);
+		break;
+	case PANEL_EPOCHS:
+		report_curves_draw_epochs(s, r, b);
+		break;
+	case PANEL_CONFUSION:
+		report_curves_draw_confusion(s, r, p->index, b);
+		break;
+	case PANEL_FORGET:
+		draw_forget(s, &r->forgets[p->index], b);
+		break;
+	}
+}
+
 int report_run_draw(const struct results_doc *r, FILE *f)
 {
-	size_t panels = PANEL_FORGETS + r->num_forgets, rows = (panels + 1) / 2;
+	struct panel panels[PANELS_MAX];
+	size_t n = panels_of(r, panels), rows = (n + 1) / 2;
 	double height = PANELS_Y + REPORT_MARGIN;
 	for (size_t row = 0; row < rows; row++)
-		height += row_height(r, row) + (row ? REPORT_GAP : 0);
+		height += row_height(r, panels, n, row) + (row ? REPORT_GAP : 0);
 
 	char title[256], subtitle[512], plugins[256] = "";
 	char steps[64] = "complete";
@@ -389,19 +459,11 @@ int report_run_draw(const struct results_doc *r, FILE *f)
 	draw_cards(&s, r);
 	double y = PANELS_Y;
 	for (size_t row = 0; row < rows; row++) {
-		double h = row_height(r, row);
-		for (size_t col = 0; col < 2 && 2 * row + col < panels; col++) {
-			size_t panel = 2 * row + col;
+		double h = row_height(r, panels, n, row);
+		for (size_t col = 0; col < 2 && 2 * row + col < n; col++) {
 			double x = REPORT_MARGIN + col * (COLUMN_WIDTH + REPORT_GAP);
 			struct report_box b = { x, y, COLUMN_WIDTH, h };
-			if (panel == PANEL_MATRIX)
-				draw_matrix(&s, r, &b);
-			else if (panel == PANEL_LINES)
-				draw_lines(&s, r, &b);
-			else if (panel == PANEL_FORGETTING)
-				draw_forgetting(&s, r, &b);
-			else
-				draw_forget(&s, &r->forgets[panel - PANEL_FORGETS], &b);
+			draw_panel(&s, r, &panels[2 * row + col], &b);
 		}
 		y += h + REPORT_GAP;
 	}

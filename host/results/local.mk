@@ -1,7 +1,8 @@
-# results: a run's files (metrics.json, accuracy.csv) and directory, and the figures in them.
+# results: a run's files (metrics.json, accuracy.csv, curves.csv), its directory, its figures.
 host_liblethe_la_SOURCES += \
 	%D%/results.c %D%/results_load.c %D%/results.h \
 	%D%/metrics.c %D%/metrics.h \
+	%D%/curves.c %D%/curves.h \
 	%D%/run_dir.c %D%/run_dir.h
 host_liblethe_la_SOURCES += %D%/provenance.c %D%/provenance.h
 nodist_host_liblethe_la_SOURCES = revision.h

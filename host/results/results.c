@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <locale.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -236,6 +237,75 @@ static json_t *document(const struct results *r, json_error_t *jerr)
 		"threads", r->blas_threads);
 }
 
+/* "confusion_matrices": per step done, its num_classes x num_classes counts, or null when not
+ * known (before a resume from an older checkpoint). */
+static json_t *confusion_matrices(const struct results *r)
+{
+	size_t C = r->num_classes;
+	json_t *a = json_array();
+	for (size_t i = 0; r->class_confusion && i < r->rows_done; i++) {
+		if (!r->class_confusion_known[i]) {
+			a = append(a, json_null());
+			continue;
+		}
+		json_t *m = json_array();
+		for (size_t c = 0; c < C; c++) {
+			const uint64_t *row = r->class_confusion + (i * C + c) * C;
+			json_t *v = json_array();
+			for (size_t p = 0; p < C; p++)
+				v = append(v, json_integer((json_int_t)row[p]));
+			m = append(m, v);
+		}
+		a = append(a, m);
+	}
+	return a;
+}
+
+/* One step's summary of the curves: its last and least loss points, and each epoch's row of
+ * accuracies (null for an epoch not evaluated). */
+static json_t *curves_step(const struct results *r, uint32_t step)
+{
+	const struct curves *c = r->curves;
+	size_t T = r->num_tasks;
+	double final = NAN, least = NAN;
+	uint32_t epochs = 0;
+	for (size_t i = 0; i < c->count; i++) {
+		const struct curves_point *p = &c->points[i];
+		if (p->step != step)
+			continue;
+		if (p->name == 0) {
+			final = p->value;
+			least = isnan(least) || p->value < least ? p->value : least;
+		} else if (p->name <= T && p->epoch > epochs) {
+			epochs = p->epoch;
+		}
+	}
+	json_t *rows = json_array();
+	for (uint32_t ep = 1; rows && ep <= epochs; ep++) {
+		double acc[TASKS_MAX];
+		size_t found = 0;
+		for (size_t i = 0; i < c->count; i++) {
+			const struct curves_point *p = &c->points[i];
+			if (p->step == step && p->epoch == ep && p->name >= 1 && p->name <= T) {
+				acc[p->name - 1] = p->value;
+				found++;
+			}
+		}
+		rows = append(rows, found == T ? reals(acc, T) : json_null());
+	}
+	return json_pack("{s:o, s:o, s:o}", "final_loss", json_io_real(final), "min_loss",
+			 json_io_real(least), "epoch_accuracy", rows);
+}
+
+/* "curves": {"every": N, "steps": [one per step done]}; the points are curves.csv's. */
+static json_t *curves_summary(const struct results *r)
+{
+	json_t *steps = json_array();
+	for (size_t i = 0; i < r->rows_done; i++)
+		steps = append(steps, curves_step(r, (uint32_t)i + 1));
+	return json_pack("{s:I, s:o}", "every", (json_int_t)r->curve_every, "steps", steps);
+}
+
 static void csv_row(FILE *f, const double *v, size_t n)
 {
 	for (size_t j = 0; j < n; j++)
@@ -285,7 +355,9 @@ int results_write(const char *dir, const struct results *r, struct error *e)
 	if (!root)
 		return error_set(e, "%s/%s: cannot encode the results: %s", dir, RESULTS_METRICS,
 				 jerr.text);
-	if (p && provenance_add(p, root) != 0) {
+	if (json_object_set_new(root, "confusion_matrices", confusion_matrices(r)) != 0 ||
+	    (r->curves && json_object_set_new(root, "curves", curves_summary(r)) != 0) ||
+	    (p && provenance_add(p, root) != 0)) {
 		json_decref(root);
 		return error_set(e, "%s/%s: out of memory", dir, RESULTS_METRICS);
 	}
@@ -293,6 +365,8 @@ int results_write(const char *dir, const struct results *r, struct error *e)
 	json_decref(root);
 	if (rc != 0)
 		return rc;
+	if (r->curves && files_replace(dir, CURVES_FILE, 0666, curves_dump, r->curves, e) != 0)
+		return -1;
 	return files_replace(dir, RESULTS_ACCURACY, 0666, dump_csv, r, e);
 }
 

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <lethe/host.h>
 
+#include "results/curves.h"
 #include "results/metrics.h"
 #include "results/provenance.h"
 #include "scenario/scenario.h"
@@ -78,6 +79,12 @@ struct results {
 	const char *blas_kernel;    /* openblas_get_corename's */
 	int blas_threads;
 	const struct provenance *provenance; /* NULL: none recorded (tests) */
+	size_t num_classes;
+	const uint64_t *class_confusion;    /* rows_done x num_classes^2 (row: the true class),
+					     * NULL: none */
+	const uint8_t *class_confusion_known; /* rows_done: the step's matrix is known */
+	const struct curves *curves;	    /* NULL: no curves.csv */
+	uint64_t curve_every;
 };
 
 /* Writes DIR/metrics.json and DIR/accuracy.csv, creating DIR if needed. metrics.json holds:
@@ -91,13 +98,15 @@ struct results {
  * ({"steps": [...], "total": s, "phases": {PHASE: s, ...}, "hooks": {PLUGIN: {HOOK: s}}}), "peak_rss_bytes", "complete",
  * "inter_task_confusion" (after the last step done; null but for class-incremental runs) and
  * "inter_task_confusion_per_step",
- * "plugin_metrics" ({"PLUGIN": {"KEY": value, ...}, ...}), "blas" ({"library": ...,
+ * "plugin_metrics" ({"PLUGIN": {"KEY": value, ...}, ...}), "confusion_matrices" (per step
+ * done, its class confusion counts, or null where not known), "curves" ({"every": N, "steps":
+ * [{"final_loss", "min_loss", "epoch_accuracy"}, ...]}, with r->curves), "blas" ({"library": ...,
  * "kernel": ..., "threads": N}), and with a provenance its keys (provenance_add), after
  * DIR/scenario.ini (scenario_write) when it holds the scenario. The summary figures are those
  * of the rows done, null while rows_done is 0. Numbers carry 17 significant digits, so they
  * read back exactly; NaN and infinities, which JSON lacks, are written as null. accuracy.csv:
- * a header "step,task_1,...", then a row "untrained,..." and one row per step (%.17g). Errors
- * name the file and the cause. */
+ * a header "step,task_1,...", then a row "untrained,..." and one row per step (%.17g). With
+ * r->curves, DIR/curves.csv too (curves_dump). Errors name the file and the cause. */
 int results_write(const char *dir, const struct results *r, struct error *e);
 
 /* One forget step as metrics.json's "unlearning" lists it (a new reference), or NULL out of
@@ -153,13 +162,24 @@ struct results_doc {
 	int complete;
 	size_t num_forgets;
 	struct results_forget *forgets;
+	/* "confusion_matrices": rows_done matrices of num_classes^2 counts (row: the true class),
+	 * all NaN for a step's null; num_classes 0 when there are none (older files). */
+	size_t num_classes;
+	double *confusion;
+	/* DIR/curves.csv beside metrics.json, when there is one (has_curves). */
+	int has_curves;
+	struct curves curves;
 };
 
 /* More tasks than this no reader draws; such files are refused. */
 #define RESULTS_TASKS_MAX 200
 
+/* More classes than this no reader draws. */
+#define RESULTS_CLASSES_MAX 1000
+
 /* Reads the metrics.json at path strictly: every key it fills must be there with its type, and
- * an error names the file and the key at fault (or the line and column of a syntax error). */
+ * an error names the file and the key at fault (or the line and column of a syntax error). The
+ * curves.csv beside it, if any, is read as strictly (curves_read). */
 int results_load(struct results_doc *d, const char *path, struct error *e);
 void results_doc_free(struct results_doc *d);
 

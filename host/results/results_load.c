@@ -3,10 +3,12 @@
  * (results_summary). The keys are results.c's. */
 #include "results/results.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/json_io.h"
 
@@ -181,6 +183,71 @@ static int load_matrix(struct results_doc *d, const json_t *root, struct error *
 	return 0;
 }
 
+/* One step's matrix, found at path: C rows of C counts, C set by the first. */
+static int load_confusion_step(struct results_doc *d, const json_t *m, const char *path,
+			       size_t i, struct error *e)
+{
+	size_t C = d->num_classes;
+	double *out = d->confusion + i * C * C;
+	if (json_is_null(m)) {
+		for (size_t k = 0; k < C * C; k++)
+			out[k] = NAN;
+		return 0;
+	}
+	if (json_array_size(m) != C)
+		return error_set(e, "\"%s\" has %zu rows, not %zu", path, json_array_size(m), C);
+	for (size_t c = 0; c < C; c++) {
+		char p[JSON_IO_PATH_MAX];
+		const json_t *row = json_array_get(m, c);
+		json_io_index_path(p, path, c);
+		if (json_io_check(row, p, JSON_IO_ARRAY, e) != 0 ||
+		    json_io_numbers(row, p, C, out + c * C, e) != 0)
+			return -1;
+		for (size_t k = 0; k < C; k++)
+			if (!(out[c * C + k] >= 0) || out[c * C + k] != floor(out[c * C + k]))
+				return error_set(e, "\"%s\" holds %g, not a count", p,
+						 out[c * C + k]);
+	}
+	return 0;
+}
+
+/* "confusion_matrices", absent from files before it: a matrix (or null) per step done, all
+ * of one size. */
+static int load_confusion(struct results_doc *d, const json_t *root, struct error *e)
+{
+	const json_t *a;
+	if (json_io_find(root, "", "confusion_matrices", JSON_IO_ARRAY, &a, e) != 0)
+		return -1;
+	size_t n = json_array_size(a);
+	if (n == 0)
+		return 0;
+	if (n != d->rows_done)
+		return error_set(e, "\"confusion_matrices\" has %zu entries for %zu steps done", n,
+				 d->rows_done);
+	for (size_t i = 0; i < n && !d->num_classes; i++) {
+		const json_t *m = json_array_get(a, i);
+		if (json_is_array(m))
+			d->num_classes = json_array_size(m);
+	}
+	if (!d->num_classes)
+		return 0;
+	size_t C = d->num_classes;
+	if (C > RESULTS_CLASSES_MAX)
+		return error_set(e, "\"confusion_matrices\" has %zu classes; a report draws at "
+				 "most %d", C, RESULTS_CLASSES_MAX);
+	if (!(d->confusion = malloc(n * C * C * sizeof(double))))
+		return error_set(e, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		char p[JSON_IO_PATH_MAX];
+		const json_t *m = json_array_get(a, i);
+		json_io_index_path(p, "confusion_matrices", i);
+		if (json_io_check(m, p, JSON_IO_ARRAY | JSON_IO_NULL, e) != 0 ||
+		    load_confusion_step(d, m, p, i, e) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int load_doc(struct results_doc *d, const json_t *root, struct error *e)
 {
 	const json_t *seed, *complete;
@@ -196,7 +263,7 @@ static int load_doc(struct results_doc *d, const json_t *root, struct error *e)
 	    json_io_number(root, "", "fwt", &d->fwt, e) != 0 ||
 	    json_io_number(root, "", "forgetting", &d->forgetting, e) != 0 ||
 	    load_plugins(d, root, e) != 0 || load_matrix(d, root, e) != 0 ||
-	    load_unlearning(d, root, e) != 0)
+	    load_unlearning(d, root, e) != 0 || load_confusion(d, root, e) != 0)
 		return -1;
 	d->complete = json_is_true(complete);
 	/* A seed above INT64_MAX comes as its decimal string (results.c). */
@@ -216,6 +283,16 @@ int results_load(struct results_doc *d, const char *path, struct error *e)
 		results_doc_free(d);
 		return error_prefix(e, "%s", path);
 	}
+	char curves[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int dir = slash ? (int)(slash - path) + 1 : 0;
+	snprintf(curves, sizeof(curves), "%.*s%s", dir, path, CURVES_FILE);
+	if (curves_read(curves, &d->curves, e) == 0) {
+		d->has_curves = 1;
+	} else if (errno != ENOENT) {
+		results_doc_free(d);
+		return -1;
+	}
 	return 0;
 }
 
@@ -228,6 +305,8 @@ void results_doc_free(struct results_doc *d)
 	free(d->forgets);
 	free(d->plugins);
 	free(d->b);
+	free(d->confusion);
+	curves_free(&d->curves);
 	json_decref(d->root);
 	*d = (struct results_doc){ 0 };
 }

@@ -126,7 +126,8 @@ static const lethe_param_decl model_decls[MDL_COUNT] = {
 
 enum {
 	TRN_BASELINE, TRN_OPTIMIZER, TRN_LR, TRN_MOMENTUM, TRN_WEIGHT_DECAY, TRN_BATCH_SIZE,
-	TRN_EPOCHS, TRN_SEED, TRN_THREADS, TRN_CHECKPOINT_EVERY, TRN_COUNT
+	TRN_EPOCHS, TRN_SEED, TRN_THREADS, TRN_CHECKPOINT_EVERY, TRN_CURVE_EVERY,
+	TRN_EVALUATE_EPOCHS, TRN_COUNT
 };
 static const lethe_param_decl train_decls[TRN_COUNT] = {
 	[TRN_BASELINE] = PARAM("baseline", LETHE_PARAM_CHOICE, "naive", 0, 0, baseline_names,
@@ -152,6 +153,14 @@ static const lethe_param_decl train_decls[TRN_COUNT] = {
 				       "batches between checkpoints in the results directory, "
 				       "besides one after every step (0: after steps only; -1: "
 				       "none, so no --resume)"),
+	[TRN_CURVE_EVERY] = PARAM("curve_every", LETHE_PARAM_INT, "50", 0, 1e9, NULL,
+				  "batches between the points of curves.csv's loss (and the terms "
+				  "plugins report per batch), besides one at every epoch's end (0: "
+				  "none)"),
+	[TRN_EVALUATE_EPOCHS] = PARAM("evaluate_epochs", LETHE_PARAM_BOOL, "false", 0, 0, NULL,
+				      "evaluate every task after every epoch too, for curves.csv "
+				      "(the last epoch's is always there: the step's evaluation); "
+				      "each costs about a third of an epoch's training"),
 };
 
 static const char *const what_names[] = { "class", "task", "samples", NULL };
@@ -536,6 +545,8 @@ static int read_train(struct scenario *s, struct error *e)
 	s->seed = (uint64_t)v[TRN_SEED].i;
 	s->threads = (int)v[TRN_THREADS].i;
 	s->checkpoint_every = v[TRN_CHECKPOINT_EVERY].i;
+	s->curve_every = (uint64_t)v[TRN_CURVE_EVERY].i;
+	s->evaluate_epochs = (int)v[TRN_EVALUATE_EPOCHS].i;
 	return 0;
 }
 

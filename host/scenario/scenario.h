@@ -9,7 +9,8 @@
  *               layers (custom: a free list, model.h's grammar), init (he | torch | xavier
  *               | FILE.safetensors)
  *   [train]     baseline (naive | joint), optimizer (sgd), lr, momentum, weight_decay,
- *               batch_size, epochs, seed, threads, checkpoint_every
+ *               batch_size, epochs, seed, threads, checkpoint_every, curve_every,
+ *               evaluate_epochs
  *   [forgetN]   forget1, forget2, ...: after = STEP, what = class | task | samples, classes,
  *               task, fraction, plugin (an unlearning plugin listed in [scenario] plugins),
  *               references (retrain, finetune, gradient_ascent, random_labels), epochs of the
@@ -104,6 +105,8 @@ struct scenario {
 	uint64_t seed;
 	int threads;
 	int64_t checkpoint_every; /* batches; 0: after every step only; -1: never */
+	uint64_t curve_every;	  /* batches between loss points; 0: none but epochs' ends */
+	int evaluate_epochs;	  /* every task's accuracy after every epoch */
 
 	size_t num_plugins;
 	char plugins[SCENARIO_PLUGINS_MAX][SCENARIO_PATH_MAX]; /* names, or paths resolved

@@ -52,6 +52,17 @@ void dashboard_select(struct dashboard *d, long delta)
 	d->selected_by_user = 1;
 }
 
+void dashboard_toggle_confusion(struct dashboard *d)
+{
+	d->show_confusion = !d->show_confusion;
+	if (!d->show_confusion)
+		dashboard_status(d, "the accuracy matrix");
+	else if (d->rows_done)
+		dashboard_status(d, "the class confusion after step %zu", d->rows_done);
+	else
+		dashboard_status(d, "the class confusion: shown once a step has finished");
+}
+
 void dashboard_status(struct dashboard *d, const char *fmt, ...)
 {
 	va_list ap;
@@ -226,6 +237,8 @@ void dashboard_event(struct dashboard *d, const struct event *ev)
 		break;
 	case EVENT_STEP_END:
 		step_ended(d, ev);
+		break;
+	case EVENT_EPOCH_EVALUATED:
 		break;
 	case EVENT_FORGET_PROGRESS:
 		d->run = DASHBOARD_FORGETTING;

@@ -81,6 +81,7 @@ struct dashboard {
 	int forget_note_warn;
 	char status[DASHBOARD_TEXT_MAX];
 	int user_quit;
+	int show_confusion; /* the matrix panel shows the last step's class confusion */
 };
 
 void dashboard_init(struct dashboard *d, const struct engine *e);
@@ -93,6 +94,10 @@ void dashboard_set_paused(struct dashboard *d, int paused, double now);
 double dashboard_active(const struct dashboard *d, double now);
 /* Seconds of training left at the pace so far, pauses excluded; negative while unknown. */
 double dashboard_eta(const struct dashboard *d, double now);
+
+/* Switches the matrix panel between the accuracy matrix and the class confusion matrix of the
+ * last step done (the status says which, or that no step has finished yet). */
+void dashboard_toggle_confusion(struct dashboard *d);
 
 /* Moves the selected task by delta, within the tasks. */
 void dashboard_select(struct dashboard *d, long delta);

@@ -46,7 +46,29 @@ static json_t *row(const double *v, size_t n)
 	return a;
 }
 
-/* The accuracy on every task after step `step` (1-based; 0: untrained), and ACC so far. */
+/* The step's class confusion matrix, rows the true classes: metrics.json's. */
+static json_t *confusion(const struct engine *e, size_t step)
+{
+	size_t C = e->num_classes;
+	json_t *m = json_array();
+	for (size_t c = 0; m && c < C; c++) {
+		const uint64_t *counts = e->class_confusion + ((step - 1) * C + c) * C;
+		json_t *r = json_array();
+		for (size_t p = 0; r && p < C; p++)
+			if (json_array_append_new(r, json_integer((json_int_t)counts[p])) != 0) {
+				json_decref(r);
+				r = NULL;
+			}
+		if (!r || json_array_append_new(m, r) != 0) {
+			json_decref(m);
+			m = NULL;
+		}
+	}
+	return m;
+}
+
+/* The accuracy on every task after step `step` (1-based; 0: untrained), and ACC so far; after
+ * a step, its class confusion matrix. */
 static void evaluation(struct events *s, const struct event *ev, size_t step)
 {
 	const struct engine *e = ev->engine;
@@ -54,10 +76,14 @@ static void evaluation(struct events *s, const struct event *ev, size_t step)
 	struct metrics_summary m = { 0 };
 	if (step)
 		metrics_summarise(e->R, e->b, T, step, &m);
-	send(s, "evaluation", ev, json_pack("{s:I, s:o, s:o}", "step", (json_int_t)step,
-					     "accuracy", row(step ? e->R + (step - 1) * T : e->b, T),
-					     "average_accuracy", step ? json_io_real(m.acc)
-								      : json_null()));
+	json_t *o = json_pack("{s:I, s:o, s:o}", "step", (json_int_t)step, "accuracy",
+			      row(step ? e->R + (step - 1) * T : e->b, T), "average_accuracy",
+			      step ? json_io_real(m.acc) : json_null());
+	if (o && step && json_object_set_new(o, "confusion", confusion(e, step)) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	send(s, "evaluation", ev, o);
 }
 
 static void batch(struct events *s, const struct event *ev)
@@ -112,6 +138,11 @@ void events_event(void *ctx, const struct event *ev)
 		break;
 	case EVENT_BATCH:
 		batch(s, ev);
+		break;
+	case EVENT_EPOCH_EVALUATED:
+		send(s, "epoch_evaluation", ev, json_pack("{s:I, s:I, s:o}", "step", step, "epoch",
+							  (json_int_t)ev->epoch + 1, "accuracy",
+							  row(ev->accuracy, e->tasks.count)));
 		break;
 	case EVENT_STEP_END:
 		evaluation(s, ev, ev->step + 1);

@@ -138,5 +138,7 @@ void progress_event(void *ctx, const struct event *ev)
 	case EVENT_FORGET_END:
 		close_line(p);
 		break;
+	case EVENT_EPOCH_EVALUATED:
+		break;
 	}
 }

@@ -231,6 +231,43 @@ static void draw_matrix(const struct tui *t, struct view_rect r)
 	}
 }
 
+/* The matrix panel in its other mode: the last step's class confusion, each row in percent of
+ * the class's test samples, the classes that fit. */
+static void draw_confusion(const struct tui *t, struct view_rect r)
+{
+	const struct dashboard *d = &t->d;
+	const struct engine *e = d->e;
+	size_t C = e->num_classes, done = d->rows_done;
+	char text[128];
+	view_confusion_title(d, text, sizeof(text));
+	frame(t, r, text);
+	if (!done || !e->class_confusion_known[done - 1])
+		return;
+	int x = r.x + 1, y = r.y + 1;
+	size_t cols = (size_t)(r.w - 2 - VIEW_LABEL_WIDTH) / VIEW_CELL_WIDTH;
+	size_t rows = r.h > 3 ? (size_t)r.h - 3 : 0;
+	size_t cn = C < cols ? C : cols, rn = C < rows ? C : rows;
+	const uint64_t *m = e->class_confusion + (done - 1) * C * C;
+	for (size_t p = 0; p < cn; p++) {
+		char name[32];
+		snprintf(name, sizeof(name), "P%zu", p);
+		snprintf(text, sizeof(text), "%*s", VIEW_CELL_WIDTH - 1, name);
+		put(y, column_x(x, p, 0) + 1, VIEW_CELL_WIDTH - 1, A_BOLD, text);
+	}
+	for (size_t c = 0; c < rn; c++) {
+		uint64_t n = 0;
+		for (size_t p = 0; p < C; p++)
+			n += m[c * C + p];
+		snprintf(text, sizeof(text), "class %zu", c);
+		put(y + 1 + (int)c, x, VIEW_LABEL_WIDTH, A_NORMAL, text);
+		for (size_t p = 0; n && p < cn; p++) {
+			double frac = (double)m[c * C + p] / (double)n;
+			draw_cell(t, y + 1 + (int)c, column_x(x, p, 0), frac,
+				  view_confusion_tone(frac, p == c), 0);
+		}
+	}
+}
+
 /* Lines a forget step takes: heading, the model's figures, the retrain reference's. */
 static int forget_lines(const struct results_unlearning *u)
 {
@@ -336,7 +373,10 @@ static void render(struct tui *t)
 	} else {
 		draw_header(t, p[VIEW_HEADER], now);
 		draw_progress(t, p[VIEW_PROGRESS]);
-		draw_matrix(t, p[VIEW_MATRIX]);
+		if (t->d.show_confusion)
+			draw_confusion(t, p[VIEW_MATRIX]);
+		else
+			draw_matrix(t, p[VIEW_MATRIX]);
 		if (p[VIEW_UNLEARNING].h)
 			draw_unlearning(t, p[VIEW_UNLEARNING]);
 		if (p[VIEW_LOG].h)
@@ -499,6 +539,10 @@ static enum engine_request run_key(struct tui *t, int ch, size_t *task)
 	case 'S':
 		dashboard_write_asked(d);
 		return ENGINE_REQ_WRITE;
+	case 'c':
+	case 'C':
+		dashboard_toggle_confusion(d);
+		break;
 	case 'q':
 	case 'Q':
 		d->overlay = DASHBOARD_OVERLAY_QUIT;
@@ -578,6 +622,8 @@ void tui_close(struct tui *t, int rc, const char *error)
 				dashboard_select(d, 1);
 			else if (ch == 'h' || ch == '?' || ch == KEY_F(1))
 				d->overlay = DASHBOARD_OVERLAY_HELP;
+			else if (ch == 'c' || ch == 'C')
+				dashboard_toggle_confusion(d);
 			t->dirty = 1;
 		}
 		if (t->dirty)

@@ -414,6 +414,22 @@ void view_figures(const char *label, const struct forget_figures *f, size_t widt
 		 ra, ta, mia, secs);
 }
 
+enum view_tone view_confusion_tone(double frac, int diagonal)
+{
+	if (diagonal)
+		return view_accuracy_tone(frac);
+	return isnan(frac) ? VIEW_MUTED : frac >= 0.2 ? VIEW_POOR : frac >= 0.05 ? VIEW_FAIR
+										 : VIEW_MUTED;
+}
+
+void view_confusion_title(const struct dashboard *d, char *buf, size_t size)
+{
+	if (d->rows_done)
+		snprintf(buf, size, "confusion %% after step %zu (row: true class)", d->rows_done);
+	else
+		snprintf(buf, size, "confusion %% (after the first step)");
+}
+
 void view_log_line(const struct dashboard_log *l, char *buf, size_t size)
 {
 	char t[32];
@@ -451,6 +467,7 @@ const char *const *view_help(int utf8, size_t *count)
 		"f            forget the selected task now, with the",
 		"             scenario's unlearning plugin",
 		"s            write the results so far",
+		"c            class confusion / accuracy matrix",
 		"q            quit (y confirms; results are kept)",
 		"h, ?, F1     this help",
 		"",
@@ -464,6 +481,7 @@ const char *const *view_help(int utf8, size_t *count)
 		"f            forget the selected task now, with the",
 		"             scenario's unlearning plugin",
 		"s            write the results so far",
+		"c            class confusion / accuracy matrix",
 		"q            quit (y confirms; results are kept)",
 		"h, ?, F1     this help",
 		"",

@@ -84,6 +84,12 @@ const char *view_state(const struct dashboard *d);
 /* Progress line 0 (step and epoch), 1 (the whole run) or 2 (loss), `width` columns. */
 void view_progress(const struct dashboard *d, int line, size_t width, int utf8, char *buf,
 		   size_t size);
+/* A cell of the class confusion: frac of the row's samples. The diagonal as accuracy is; off it,
+ * poor from 0.2 on, fair from 0.05, else muted. */
+enum view_tone view_confusion_tone(double frac, int diagonal);
+/* The matrix panel's title while it shows the class confusion. */
+void view_confusion_title(const struct dashboard *d, char *buf, size_t size);
+
 /* Matrix row labels: row -1 the untrained row, 0..T-1 after each step, T the forgetting row. */
 void view_matrix_label(const struct dashboard *d, long row, char *buf, size_t size);
 /* "ACC 45.1  BWT -50.2  FWT +0.1  F 60.3" (percentage points) over the rows done; single

@@ -171,6 +171,8 @@ static int on_logits(lethe_plugin *p, const lethe_batch *b, const float *logits,
 	*loss += term;
 	l->task_loss += term;
 	l->task_batches++;
+	/* The batch's term, for the run's curves; after_task leaves the task's mean. */
+	l->host->report(l->host, "distill_loss", term);
 	return LETHE_OK;
 }
 

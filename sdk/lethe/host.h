@@ -157,7 +157,9 @@ typedef struct lethe_host {
 
 	/* Reports a figure of the plugin's (e.g. "stored_bytes"): the last value given for a key
 	 * lands in metrics.json under "plugin_metrics" and its name. key is [a-z0-9_]+, at most
-	 * 31 characters, and at most 16 keys per plugin; others are dropped with a warning. */
+	 * 31 characters, and at most 16 keys per plugin; others are dropped with a warning. A key
+	 * reported from a per-batch hook (a loss term) also lands in the run's curves.csv as
+	 * "PLUGIN.KEY" at the batches its loss curve samples. */
 	void (*report)(const struct lethe_host *h, const char *key, double value);
 
 	/* ---- the run ---- */
