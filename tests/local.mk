@@ -6,7 +6,7 @@ LDADD = tests/libtestutil.la host/liblethe.la $(CHECK_LIBS) -lm
 ALLOC_HOOK = %D%/alloc_hook.c %D%/alloc_hook.h
 CHECK_SUITES = %D%/check_abi %D%/check_archs %D%/check_baselines %D%/check_blas \
 	%D%/check_checkpoint %D%/check_cifar %D%/check_dashboard \
-	%D%/check_data %D%/check_engine %D%/check_ewc %D%/check_files %D%/check_forget \
+	%D%/check_data %D%/check_engine %D%/check_evidence %D%/check_ewc %D%/check_files %D%/check_forget \
 	%D%/check_l2 %D%/check_layers %D%/check_memory %D%/check_metrics %D%/check_model \
 	%D%/check_net %D%/check_ovor \
 	%D%/check_plugin %D%/check_progress %D%/check_rehearsal %D%/check_report \
