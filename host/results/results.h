@@ -37,6 +37,11 @@ struct results_unlearning {
 	struct forget_figures figures;
 	unsigned references;		 /* bit r: reference r ran */
 	struct forget_figures reference[REFERENCE_COUNT];
+	/* From the second forget step on: the same models measured on everything forgotten so
+	 * far (each sample once) against what is left. */
+	int has_cumulative;
+	size_t num_forget_cumulative;
+	struct forget_figures cumulative, cumulative_reference[REFERENCE_COUNT];
 };
 
 /* A figure a plugin reported (lethe_host.report). */
