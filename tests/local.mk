@@ -38,7 +38,8 @@ tests_check_safetensors_LDADD = $(LDADD) $(JANSSON_LIBS)
 TEST_PLUGIN_FLAGS = -module -avoid-version -shared -rpath /nowhere
 check_LTLIBRARIES += %D%/plugins/hooks.la %D%/plugins/hooks_v1_0.la %D%/plugins/hooks_v1_1.la \
 	%D%/plugins/abi_major.la \
-	%D%/plugins/abi_minor.la %D%/plugins/no_entry.la %D%/plugins/vandal.la
+	%D%/plugins/abi_minor.la %D%/plugins/no_entry.la %D%/plugins/vandal.la \
+	%D%/plugins/hoarder.la
 tests_plugins_hooks_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_hooks_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_hooks_v1_0_la_SOURCES = %D%/plugins/hooks.c
@@ -53,6 +54,8 @@ tests_plugins_abi_minor_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_abi_minor_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_vandal_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_vandal_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
+tests_plugins_hoarder_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+tests_plugins_hoarder_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 # sdk/example's LwF, so check_archs runs it on every architecture.
 check_LTLIBRARIES += %D%/plugins/lwf.la
 tests_plugins_lwf_la_SOURCES = sdk/example/lwf.c
