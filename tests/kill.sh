@@ -2,7 +2,8 @@
 # Runs killed with SIGKILL at seeded pseudo-random moments, resumed with --resume each time, end
 # (on an MLP, a small CNN and a small residual net, batch norm's running statistics included)
 # with the same accuracy.csv, byte for byte, and the same unlearning figures as an uninterrupted
-# run (three forget requests in one of them). A corrupt, truncated, foreign checkpoint or a FIFO is refused with exit 2 and one line, as
+# run; one run holds three forget requests and audits clean after its resumes. A corrupt,
+# truncated, foreign checkpoint or a FIFO is refused with exit 2 and one line, as
 # are a second run on the same directory and a read-only directory; a full disk and a file size
 # limit stop the run with a clear error and leave the previous checkpoint whole, and the run
 # resumes from it. --resume with no checkpoint yet starts from the beginning. Run from the build
@@ -157,6 +158,14 @@ for name in ewc baselines forget cnn resnet; do
 	else
 		same "$name: killed $hit times of $kills, resumed each time (uninterrupted: ${took}s)" \
 			"$TMP/$name-ref" "$TMP/$name-cut"
+	fi
+	# The resumed run of three forget requests keeps none of what they forgot.
+	if [ "$name" = forget ]; then
+		if "$LETHE" audit "$TMP/$name-cut" --quiet >"$TMP/out" 2>"$TMP/err"; then
+			ok "forget: the resumed run audits clean"
+		else
+			not_ok "forget: the resumed run audits clean"
+		fi
 	fi
 done
 

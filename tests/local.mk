@@ -72,7 +72,8 @@ tests_plugins_no_entry_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 
 TESTS += $(CHECK_SUITES) %D%/cli.sh %D%/man.sh %D%/plugin_trust.sh %D%/kill.sh %D%/tui.sh \
 	%D%/report.sh %D%/sweep.sh %D%/sweep_mpi.sh %D%/bad_inputs.sh %D%/include_graph.sh \
-	%D%/cifar.sh %D%/safetensors_torch.sh %D%/provenance.sh %D%/events.sh %D%/compare.sh
+	%D%/cifar.sh %D%/safetensors_torch.sh %D%/provenance.sh %D%/events.sh %D%/compare.sh \
+	%D%/audit.sh
 AM_TESTS_ENVIRONMENT = \
 	LETHE_TEST_BUILDDIR='$(abs_top_builddir)'; export LETHE_TEST_BUILDDIR; \
 	LETHE_TEST_PLUGINS='$(abs_top_builddir)/tests/plugins/.libs'; export LETHE_TEST_PLUGINS; \
@@ -83,7 +84,7 @@ AM_TESTS_ENVIRONMENT = \
 EXTRA_DIST += %D%/abi %D%/installcheck.sh %D%/cli.sh %D%/accept.sh %D%/man.sh %D%/testlib.sh \
 	%D%/plugin_trust.sh %D%/kill.sh %D%/tui.sh %D%/report.sh %D%/sweep.sh %D%/sweep_mpi.sh \
 	%D%/bad_inputs %D%/bad_inputs.sh %D%/valgrind.sh %D%/include_graph.sh %D%/cifar.sh \
-	%D%/safetensors_torch.sh %D%/provenance.sh %D%/events.sh %D%/compare.sh
+	%D%/safetensors_torch.sh %D%/provenance.sh %D%/events.sh %D%/compare.sh %D%/audit.sh
 
 # The installed tree as a third party sees it: plugins and scenarios found with no environment,
 # sdk/example built with pkg-config alone, its LwF scenario run.
