@@ -114,13 +114,19 @@ uint64_t results_peak_rss(void);
 
 /* ---- reading metrics.json back ---- */
 
-/* The figures of a forget step a reader gets, in this order ("ua", "ra", "ta", "mia"). */
-enum { RESULTS_UA, RESULTS_RA, RESULTS_TA, RESULTS_MIA, RESULTS_FORGET_FIGURES };
+/* The figures of a forget step a reader gets, in this order ("ua", "ra", "ta", "mia"), then
+ * the evidence of forgetting, read loosely (NaN where a file predates it or lacks retrain):
+ * "svc_mia"."confidence", "loss_auc", "to_retrain"."js"."forget". */
+enum {
+	RESULTS_UA, RESULTS_RA, RESULTS_TA, RESULTS_MIA, RESULTS_FORGET_FIGURES,
+	RESULTS_SVC = RESULTS_FORGET_FIGURES, RESULTS_LOSS_AUC, RESULTS_JS_FORGET,
+	RESULTS_METHOD_FIGURES
+};
 
 /* The forget step's own procedure, or a reference method. */
 struct results_method {
 	const char *name;
-	double figure[RESULTS_FORGET_FIGURES];
+	double figure[RESULTS_METHOD_FIGURES];
 };
 
 struct results_forget {
