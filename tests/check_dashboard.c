@@ -390,6 +390,22 @@ START_TEST(test_unlearning_text)
 	view_figures_head(VIEW_SIDE_MIN - 4, line, sizeof(line));
 	ck_assert_str_eq(line, "             UA    RA    TA   MIA");
 	ck_assert_uint_le(strlen(line), VIEW_SIDE_MIN - 4);
+	/* The evidence instead, x 100; no retrain: its divergences are dashes. */
+	fig.svc_mia[1] = 0.25;
+	fig.loss_auc = 0.5;
+	fig.js[FORGET_ON_FORGET] = NAN;
+	fig.activation[FORGET_ON_FORGET] = 0.125;
+	view_evidence("retrain", &fig, line, sizeof(line));
+	ck_assert_str_eq(line, "retrain    25.0  50.0     -  12.5");
+	view_evidence_head(line, sizeof(line));
+	ck_assert_str_eq(line, "            SVC   AUC  JS_f  AD_f");
+	ck_assert_uint_le(strlen(line), VIEW_SIDE_MIN - 4);
+	struct dashboard d0;
+	memset(&d0, 0, sizeof(d0));
+	dashboard_toggle_evidence(&d0);
+	ck_assert_int_eq(d0.evidence, 1);
+	dashboard_toggle_evidence(&d0);
+	ck_assert_int_eq(d0.evidence, 0);
 	struct dashboard_log l = { .level = LETHE_LOG_WARN, .elapsed = 61, .source = "lethe",
 				   .msg = "forget task 3: not done" };
 	view_log_line(&l, line, sizeof(line));

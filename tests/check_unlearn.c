@@ -174,7 +174,7 @@ static void measure(struct run *r, const struct model *m, const struct forget_se
 		    const struct unlearn_spec *spec, struct forget_figures *f)
 {
 	struct error err;
-	ck_assert_msg(unlearn_measure(&r->e.unlearn, m, fs, spec, f, &err) == 0, "%s", err.msg);
+	ck_assert_msg(unlearn_measure(&r->e.unlearn, m, NULL, fs, spec, f, &err) == 0, "%s", err.msg);
 }
 
 static void reference(struct run *r, enum forget_reference ref, const struct model *before,
@@ -242,7 +242,7 @@ START_TEST(test_bad_ids)
 	struct unlearn_spec spec = spec_quick();
 	struct forget_figures f;
 	struct error err;
-	ck_assert_int_eq(unlearn_measure(&r.e.unlearn, &r.e.model, &fs, &spec, &f, &err), -1);
+	ck_assert_int_eq(unlearn_measure(&r.e.unlearn, &r.e.model, NULL, &fs, &spec, &f, &err), -1);
 	ck_assert_msg(strstr(err.msg, "D_f") && strstr(err.msg, "task 9"), "%s", err.msg);
 	fs.forget[0] = tasks_sample_id(0, 1u << 30);
 	struct model out;

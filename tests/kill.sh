@@ -2,10 +2,11 @@
 # Runs killed with SIGKILL at seeded pseudo-random moments, resumed with --resume each time, end
 # (on an MLP, a small CNN and a small residual net, batch norm's running statistics included)
 # with the same accuracy.csv and curves.csv, byte for byte, the same class confusion and the
-# same unlearning figures as an uninterrupted run. A corrupt, truncated, foreign checkpoint or a
-# FIFO is refused with exit 2 and one line, as are a second run on the same directory and a
-# read-only directory; a full disk and a file size limit
-# stop the run with a clear error and leave the previous checkpoint whole, and the run
+# same unlearning figures as an uninterrupted run; one run holds three forget requests and audits
+# clean after its resumes. A corrupt, truncated, foreign checkpoint or a FIFO is refused with exit
+# 2 and one line, as are a second run on the same directory and a read-only directory; a full
+# disk and a file size limit stop the run with a clear error and leave the previous checkpoint
+# whole, and the run
 # resumes from it. --resume with no checkpoint yet starts from the beginning. Run from the build
 # directory, as make check does.
 # shellcheck source-path=SCRIPTDIR
@@ -54,9 +55,14 @@ scenario "$TMP/baselines.ini" "si, lwf, er_ace, der, derpp" "[si]" "lambda = 0.5
 # and its training from the initial model.
 scenario "$TMP/memories.ini" "gem, agem, gdumb" "[gem]" "memory_per_task = 30" "[agem]" \
 	"max_stored = 100" "[gdumb]" "max_stored = 100" "epochs = 2"
+# Three forget requests: a class, a tenth of a task's samples, then a whole task that holds
+# the class already forgotten.
 scenario "$TMP/forget.ini" "rehearsal, repulsion" "[rehearsal]" "max_stored = 100" \
 	"[repulsion]" "unlearn_steps = 20" "[forget1]" "after = 2" "classes = 1" \
-	"plugin = repulsion" "references = retrain, finetune"
+	"plugin = repulsion" "references = retrain, finetune" "[forget2]" "after = 2" \
+	"what = samples" "task = 2" "fraction = 0.1" "plugin = repulsion" "references = retrain" \
+	"[forget3]" "after = 3" "what = task" "task = 1" "plugin = repulsion" \
+	"references = retrain"
 
 to_net() {
 	sed -i "s/^hidden = 32\$/$2/; s/^train_per_class = 1200\$/train_per_class = 400/" "$1"
@@ -124,11 +130,11 @@ progress() { # FILE OFFSET: 0 for batches done, 8 for the total; 0 without a che
 # The moments, from a fixed seed: the i-th kill once the checkpoints reach a point drawn in the
 # i-th tenth of the run's batches, 0 to 10 ms after that checkpoint (a clock that keeps the
 # run's own pace, however slow its disk), so that the kills spread over the whole run and land
-# between checkpoints. The run with a forget step has one more, aimed at it: 20 ms after the
-# last checkpoint of step 2, which forget1 follows.
+# between checkpoints. The run with forget steps has two more, aimed at them: 20 ms after the
+# last checkpoint of step 2, which forget1 and forget2 follow, and of step 3 (forget3).
 awk -v n=$KILLS 'BEGIN { srand(1); for (i = 0; i < n; i++)
 	printf "%.4f %.4f\n", (i + rand()) / n, 0.01 * rand() }' >"$TMP/moments-ewc"
-{ cat "$TMP/moments-ewc"; echo "0.6667 0.02"; } | sort -n >"$TMP/moments-forget"
+{ cat "$TMP/moments-ewc"; echo "0.6667 0.02"; echo "1 0.02"; } | sort -n >"$TMP/moments-forget"
 cp "$TMP/moments-ewc" "$TMP/moments-baselines"
 cp "$TMP/moments-ewc" "$TMP/moments-memories"
 cp "$TMP/moments-ewc" "$TMP/moments-cnn"
@@ -165,6 +171,14 @@ for name in ewc baselines memories forget cnn resnet; do
 	else
 		same "$name: killed $hit times of $kills, resumed each time (uninterrupted: ${took}s)" \
 			"$TMP/$name-ref" "$TMP/$name-cut"
+	fi
+	# The resumed run of three forget requests keeps none of what they forgot.
+	if [ "$name" = forget ]; then
+		if "$LETHE" audit "$TMP/$name-cut" --quiet >"$TMP/out" 2>"$TMP/err"; then
+			ok "forget: the resumed run audits clean"
+		else
+			not_ok "forget: the resumed run audits clean"
+		fi
 	fi
 done
 

@@ -6,8 +6,9 @@ LDADD = tests/libtestutil.la host/liblethe.la $(CHECK_LIBS) -lm
 ALLOC_HOOK = %D%/alloc_hook.c %D%/alloc_hook.h
 CHECK_SUITES = %D%/check_abi %D%/check_archs %D%/check_baselines %D%/check_blas \
 	%D%/check_checkpoint %D%/check_cifar %D%/check_dashboard \
-	%D%/check_data %D%/check_engine %D%/check_ewc %D%/check_files %D%/check_forget \
-	%D%/check_l2 %D%/check_layers %D%/check_memories %D%/check_memory %D%/check_metrics %D%/check_model \
+	%D%/check_data %D%/check_engine %D%/check_evidence %D%/check_ewc %D%/check_files \
+	%D%/check_forget %D%/check_l2 %D%/check_layers %D%/check_memories %D%/check_memory \
+	%D%/check_metrics %D%/check_model \
 	%D%/check_net %D%/check_ovor \
 	%D%/check_plugin %D%/check_progress %D%/check_rehearsal %D%/check_report \
 	%D%/check_repulsion %D%/check_safetensors %D%/check_scenario %D%/check_sfd \
@@ -40,7 +41,8 @@ TEST_PLUGIN_FLAGS = -module -avoid-version -shared -rpath /nowhere
 check_LTLIBRARIES += %D%/plugins/hooks.la %D%/plugins/hooks_v1_0.la %D%/plugins/hooks_v1_1.la \
 	%D%/plugins/hooks_v1_2.la \
 	%D%/plugins/abi_major.la \
-	%D%/plugins/abi_minor.la %D%/plugins/no_entry.la %D%/plugins/vandal.la
+	%D%/plugins/abi_minor.la %D%/plugins/no_entry.la %D%/plugins/vandal.la \
+	%D%/plugins/hoarder.la
 tests_plugins_hooks_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_hooks_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_hooks_v1_0_la_SOURCES = %D%/plugins/hooks.c
@@ -58,6 +60,8 @@ tests_plugins_abi_minor_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_abi_minor_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 tests_plugins_vandal_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 tests_plugins_vandal_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
+tests_plugins_hoarder_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+tests_plugins_hoarder_la_LDFLAGS = $(PLUGIN_LDFLAGS) -rpath /nowhere
 # sdk/example's LwF, so check_archs runs it on every architecture.
 check_LTLIBRARIES += %D%/plugins/lwf.la
 tests_plugins_lwf_la_SOURCES = sdk/example/lwf.c
@@ -75,7 +79,7 @@ tests_plugins_no_entry_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 TESTS += $(CHECK_SUITES) %D%/cli.sh %D%/man.sh %D%/plugin_trust.sh %D%/kill.sh %D%/tui.sh \
 	%D%/report.sh %D%/sweep.sh %D%/sweep_mpi.sh %D%/bad_inputs.sh %D%/include_graph.sh \
 	%D%/cifar.sh %D%/safetensors_torch.sh %D%/provenance.sh %D%/events.sh %D%/compare.sh \
-	%D%/export.sh %D%/curves.sh
+	%D%/export.sh %D%/curves.sh %D%/audit.sh
 AM_TESTS_ENVIRONMENT = \
 	LETHE_TEST_BUILDDIR='$(abs_top_builddir)'; export LETHE_TEST_BUILDDIR; \
 	LETHE_TEST_PLUGINS='$(abs_top_builddir)/tests/plugins/.libs'; export LETHE_TEST_PLUGINS; \
@@ -87,7 +91,7 @@ EXTRA_DIST += %D%/abi %D%/installcheck.sh %D%/cli.sh %D%/accept.sh %D%/man.sh %D
 	%D%/plugin_trust.sh %D%/kill.sh %D%/tui.sh %D%/report.sh %D%/sweep.sh %D%/sweep_mpi.sh \
 	%D%/bad_inputs %D%/bad_inputs.sh %D%/valgrind.sh %D%/include_graph.sh %D%/cifar.sh \
 	%D%/safetensors_torch.sh %D%/provenance.sh %D%/events.sh %D%/compare.sh %D%/export.sh \
-	%D%/curves.sh
+	%D%/curves.sh %D%/audit.sh
 
 # The installed tree as a third party sees it: plugins and scenarios found with no environment,
 # sdk/example built with pkg-config alone, its LwF scenario run.

@@ -14,7 +14,7 @@
 static const struct cmd_entry *const commands[] = {
 	&cmd_run_entry,	    &cmd_tui_entry,   &cmd_check_entry,
 	&cmd_plugins_entry, &cmd_report_entry, &cmd_compare_entry, &cmd_sweep_entry,
-	&cmd_export_entry,
+	&cmd_export_entry, &cmd_audit_entry,
 };
 
 static int is_help(const char *arg)
@@ -48,7 +48,7 @@ int cli_main(int argc, char **argv)
 			c = commands[i];
 	if (!c)
 		return args_error(NULL, "unknown command '%s'; the commands are run, tui, check, "
-				  "report, compare, sweep, export, plugins", name);
+				  "report, compare, sweep, export, audit, plugins", name);
 	for (int i = 2; i < argc; i++)
 		if (is_help(argv[i]))
 			return help(c);

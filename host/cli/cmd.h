@@ -20,6 +20,6 @@ struct cmd_entry {
 extern const char cmd_usage[];
 
 extern const struct cmd_entry cmd_run_entry, cmd_tui_entry, cmd_check_entry, cmd_plugins_entry,
-	cmd_report_entry, cmd_compare_entry, cmd_sweep_entry, cmd_export_entry;
+	cmd_report_entry, cmd_compare_entry, cmd_sweep_entry, cmd_export_entry, cmd_audit_entry;
 
 #endif

@@ -37,6 +37,7 @@ const char cmd_usage[] =
 	"  sweep SWEEP.ini     run a grid of settings over seeds (lethe sweep --help)\n"
 	"  export DIR          write a run's model as FILE.safetensors, for PyTorch\n"
 	"  check SCENARIO.ini  validate a scenario and its plugins' parameters, no training\n"
+	"  audit DIR           show that the samples DIR's run forgot are gone from its files\n"
 	"  plugins             list the plugins found, their versions and parameters\n"
 	"\n"
 	"options:\n"

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,10 +168,50 @@ static void put_rng(FILE *f, const struct rng *r)
 		put_u64(f, r->s[i]);
 }
 
+/* A forget step's figures: format 3's seven, then (format 4 on) the evidence of forgetting. */
+#define FIGURES_V3 7
+#define FIGURES (FIGURES_V3 + FORGET_ATTACKS + 1 + 3 * FORGET_ON_SETS + 2)
+
+static void figures_pack(const struct forget_figures *u, double *v)
+{
+	size_t n = 0;
+	const double head[] = { u->ua, u->ra, u->ta, u->forget_test_acc, u->mia,
+				u->relearn_epochs, u->seconds };
+	memcpy(v, head, sizeof(head));
+	n = FIGURES_V3;
+	for (int a = 0; a < FORGET_ATTACKS; a++)
+		v[n++] = u->svc_mia[a];
+	v[n++] = u->loss_auc;
+	for (int s = 0; s < FORGET_ON_SETS; s++) {
+		v[n++] = u->kl[s];
+		v[n++] = u->js[s];
+		v[n++] = u->activation[s];
+	}
+	v[n++] = u->param_distance;
+	v[n++] = u->param_distance_rel;
+}
+
+static void figures_unpack(const double *v, struct forget_figures *u)
+{
+	size_t n = FIGURES_V3;
+	*u = (struct forget_figures){ v[0], v[1], v[2], v[3], v[4], v[5], v[6], { 0 }, 0, { 0 },
+				      { 0 }, { 0 }, 0, 0 };
+	for (int a = 0; a < FORGET_ATTACKS; a++)
+		u->svc_mia[a] = v[n++];
+	u->loss_auc = v[n++];
+	for (int s = 0; s < FORGET_ON_SETS; s++) {
+		u->kl[s] = v[n++];
+		u->js[s] = v[n++];
+		u->activation[s] = v[n++];
+	}
+	u->param_distance = v[n++];
+	u->param_distance_rel = v[n++];
+}
+
 static void put_figures(FILE *f, const struct forget_figures *u)
 {
-	const double v[] = { u->ua, u->ra, u->ta, u->forget_test_acc, u->mia, u->relearn_epochs,
-			     u->seconds };
+	double v[FIGURES];
+	figures_pack(u, v);
 	put(f, v, sizeof(v));
 }
 
@@ -208,6 +249,11 @@ static void put_done(FILE *f, const struct checkpoint_forget_done *d)
 	put_u64(f, d->references);
 	for (int r = 0; r < REFERENCE_COUNT; r++)
 		put_figures(f, &d->reference[r]);
+	put_u64(f, (uint64_t)d->has_cumulative);
+	put_u64(f, d->num_forget_cumulative);
+	put_figures(f, &d->cumulative);
+	for (int r = 0; r < REFERENCE_COUNT; r++)
+		put_figures(f, &d->cumulative_reference[r]);
 }
 
 static void put_curves(FILE *f, const struct curves *c)
@@ -562,11 +608,15 @@ static void get_rng(struct cursor *c, struct rng *r)
 		r->s[i] = get_u64(c);
 }
 
-static void get_figures(struct cursor *c, struct forget_figures *u)
+/* Format 3 and before lack the evidence: NaN. */
+static void get_figures(struct cursor *c, uint32_t version, struct forget_figures *u)
 {
-	double v[7];
-	get_doubles(c, v, 7);
-	*u = (struct forget_figures){ v[0], v[1], v[2], v[3], v[4], v[5], v[6] };
+	double v[FIGURES];
+	size_t n = version >= 4 ? FIGURES : FIGURES_V3;
+	for (size_t i = n; i < FIGURES; i++)
+		v[i] = NAN;
+	get_doubles(c, v, n);
+	figures_unpack(v, u);
 }
 
 #define malformed(err, ...) error_set((err), "malformed: " __VA_ARGS__)
@@ -610,10 +660,21 @@ static int parse_done(struct cursor *c, const struct checkpoint_view *v,
 	d->which = get_u64(c);
 	d->num_forget = get_u64(c);
 	d->plugin = (int64_t)get_u64(c);
-	get_figures(c, &d->figures);
+	get_figures(c, v->version, &d->figures);
 	uint64_t refs = get_u64(c);
 	for (int r = 0; r < REFERENCE_COUNT; r++)
-		get_figures(c, &d->reference[r]);
+		get_figures(c, v->version, &d->reference[r]);
+	uint64_t cumulative = 0;
+	if (v->version >= 4) {
+		cumulative = get_u64(c);
+		d->num_forget_cumulative = get_u64(c);
+		get_figures(c, v->version, &d->cumulative);
+		for (int r = 0; r < REFERENCE_COUNT; r++)
+			get_figures(c, v->version, &d->cumulative_reference[r]);
+	}
+	if (cumulative > 1)
+		return malformed(err, "a forget step done");
+	d->has_cumulative = (int)cumulative;
 	int asked = d->which >= SCENARIO_FORGETS_MAX;
 	if (asked && d->which - SCENARIO_FORGETS_MAX >= v->num_asked)
 		return malformed(err, "a forget step done refers to one never asked for");

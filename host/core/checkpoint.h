@@ -40,7 +40,11 @@
  *	  forget steps done   count, then each: which (< SCENARIO_FORGETS_MAX: the scenario's
  *			      [forgetN], N - 1; else asked, minus that), |D_f|, the plugin
  *			      (int64, -1 for none), its figures (ua, ra, ta, forget_test_acc,
- *			      mia, relearn_epochs, seconds), the references that ran, theirs
+ *			      mia, relearn_epochs, seconds, and from format 4 svc_mia[5],
+ *			      loss_auc, kl/js/activation per set interleaved, param_distance,
+ *			      param_distance_rel), the references that ran, theirs; from format
+ *			      4 whether it has cumulative figures, their |D_f|, its cumulative
+ *			      figures and the references' figures
  *	  per plugin          name, RNG, reserved rows, its figures (count,
  *			      key, value), hooks (CHECKPOINT_HOOKS) and their seconds, and its
  *			      state as engine_plugin_save frames it (uint32 version, uint64
@@ -71,7 +75,8 @@
 /* What it writes; it reads 1 on: format 1 lacks the kernel; 1 and 2 lack the augmentation's
  * stream (those runs never drew from it: it restarts) and the model's state (so only a model
  * without one, an MLP, resumes from them); 1 to 3 lack the curves and the class confusion (a
- * run resumed from them has neither for the part before). */
+ * run resumed from them has neither for the part before), the evidence of forgetting and the
+ * cumulative figures of a sequence of forget steps (read as NaN and none). */
 #define CHECKPOINT_VERSION 4
 #define CHECKPOINT_BYTE_ORDER 0x01020304u
 #define CHECKPOINT_HEADER_SIZE 28
@@ -112,6 +117,9 @@ struct checkpoint_forget_done {
 	int64_t plugin;	  /* index, or -1 */
 	unsigned references;
 	struct forget_figures figures, reference[REFERENCE_COUNT];
+	int has_cumulative;	/* format 4 on */
+	uint64_t num_forget_cumulative;
+	struct forget_figures cumulative, cumulative_reference[REFERENCE_COUNT];
 };
 
 /* A run's state as a checkpoint holds it: what checkpoint_write writes, and what

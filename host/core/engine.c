@@ -181,7 +181,8 @@ int engine_open_on(struct engine *e, const struct scenario *s, const struct plug
 	if (e->test.num_classes > e->train.num_classes)
 		e->num_classes = (size_t)e->test.num_classes;
 	engine_refresh_tasks(e);
-	engine_forget_init(e);
+	if (engine_forget_init(e, err) != 0)
+		return -1;
 	struct model_shape in = { e->train.channels, e->train.rows, e->train.cols };
 	if (scenario_check_model(s, in, e->num_classes, err) != 0)
 		return -1;
@@ -913,6 +914,7 @@ void engine_close(struct engine *e)
 	free(e->class_confusion_known);
 	curves_free(&e->curves);
 	free_eval_buffers(e);
+	free(e->original_train);
 	tasks_free(&e->tasks);
 	if (!e->borrowed_data) {
 		dataset_free(&e->train);

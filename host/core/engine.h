@@ -196,6 +196,10 @@ struct engine {
 	size_t num_asked;
 	struct scenario_forget asked[ENGINE_UNLEARNING_MAX];
 	struct unlearn_env unlearn; /* what the forget steps' measures and references read */
+	/* Every task's training positions as the run opened, one block in task order: what a
+	 * sequence of forget steps has removed so far is these less the tasks' lists. */
+	uint32_t *original_train;
+	size_t original_count[TASKS_MAX];
 
 	struct engine_control control;
 	const char *out_dir;	/* engine_run's, for a control's write request and checkpoints */

@@ -46,6 +46,10 @@ static void view_done(const struct engine *e, const struct results_unlearning *u
 					      .references = u->references,
 					      .figures = u->figures };
 	memcpy(d->reference, u->reference, sizeof(d->reference));
+	d->has_cumulative = u->has_cumulative;
+	d->num_forget_cumulative = u->num_forget_cumulative;
+	d->cumulative = u->cumulative;
+	memcpy(d->cumulative_reference, u->cumulative_reference, sizeof(d->cumulative_reference));
 }
 
 /* e's state as a view to write: it points into e, settings into a string of its own. */
@@ -267,6 +271,11 @@ static void apply(struct engine *e, const struct checkpoint_view *v, struct curv
 		u->figures = d->figures;
 		u->references = d->references;
 		memcpy(u->reference, d->reference, sizeof(u->reference));
+		u->has_cumulative = d->has_cumulative;
+		u->num_forget_cumulative = d->num_forget_cumulative;
+		u->cumulative = d->cumulative;
+		memcpy(u->cumulative_reference, d->cumulative_reference,
+		       sizeof(u->cumulative_reference));
 	}
 	for (size_t i = 0; i < e->num_plugins; i++) {
 		struct engine_plugin *p = &e->plugins[i];

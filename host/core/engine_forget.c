@@ -25,8 +25,21 @@ static void forget_warn(void *ctx, const char *msg)
 	engine_log(ctx, "lethe", LETHE_LOG_WARN, "%s", msg);
 }
 
-void engine_forget_init(struct engine *e)
+int engine_forget_init(struct engine *e, struct error *err)
 {
+	size_t n = 0;
+	for (size_t k = 0; k < e->tasks.count; k++)
+		n += e->tasks.t[k].num_train;
+	e->original_train = malloc((n + 1) * sizeof(*e->original_train));
+	if (!e->original_train)
+		return error_set(err, "out of memory for %zu training positions", n);
+	n = 0;
+	for (size_t k = 0; k < e->tasks.count; k++) {
+		const struct task *t = &e->tasks.t[k];
+		memcpy(e->original_train + n, t->train, t->num_train * sizeof(*t->train));
+		e->original_count[k] = t->num_train;
+		n += t->num_train;
+	}
 	e->unlearn = (struct unlearn_env){
 		.train = &e->train,
 		.test = &e->test,
@@ -37,6 +50,7 @@ void engine_forget_init(struct engine *e)
 		.warn = forget_warn,
 		.ctx = e,
 	};
+	return 0;
 }
 
 int engine_forget_check(struct engine *e, struct error *err)
@@ -185,9 +199,74 @@ static int build_sets(struct engine *e, const struct scenario_forget *f, size_t 
 			   "forgotten at run time", f->section);
 		return 1;
 	}
+	if (fs->num_forget == 0 && e->num_unlearning > 0) {
+		/* Earlier requests took what this one names: each sample is forgotten once. */
+		engine_log(e, "lethe", LETHE_LOG_WARN, "[%s] skipped: earlier forget steps removed "
+			   "every training sample it names", f->section);
+		return 1;
+	}
 	if (fs->num_forget == 0)
 		return error_set(err, "[%s] covers no training sample of the tasks learned by step "
 				 "%zu", f->section, f->after);
+	return 0;
+}
+
+/* Whether an earlier forget step of e named class c. */
+static int class_forgotten(const struct engine *e, int32_t c)
+{
+	for (size_t i = 0; i < e->num_unlearning; i++) {
+		const struct scenario_forget *g = e->unlearning[i].forget;
+		if (g->what == FORGET_WHAT_CLASS && has_class(g, c))
+			return 1;
+	}
+	return 0;
+}
+
+static int has_id(const uint64_t *ids, size_t n, uint64_t id)
+{
+	return n && bsearch(&id, ids, n, sizeof(*ids), cmp_u64) != NULL;
+}
+
+/* The sets of everything forgotten so far, this request (fs, before its data leaves) and the
+ * earlier ones (the tasks' training lists as they opened less as they are now), each sample
+ * once, against what will be left; the test sets less every forgotten class. */
+static int build_cumulative(struct engine *e, const struct scenario_forget *f,
+			    const struct forget_sets *fs, struct forget_sets *cum,
+			    struct error *err)
+{
+	size_t cap_f = 0, cap_t = 0, cap_ft = 0, at = 0;
+	memset(cum, 0, sizeof(*cum));
+	cum->retain = malloc((fs->num_retain + 1) * sizeof(*cum->retain));
+	int rc = cum->retain ? 0 : -1;
+	if (rc == 0) {
+		memcpy(cum->retain, fs->retain, fs->num_retain * sizeof(*fs->retain));
+		cum->num_retain = fs->num_retain;
+	}
+	for (size_t k = 0; k < e->tasks.count && rc == 0; k++) {
+		const struct task *t = &e->tasks.t[k];
+		const uint32_t *orig = e->original_train + at;
+		size_t n = e->original_count[k];
+		at += n;
+		if (k >= f->after)
+			continue;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			uint64_t id = tasks_sample_id((uint32_t)k, orig[i]);
+			if (!tasks_has_train(t, orig[i]) || has_id(fs->forget, fs->num_forget, id))
+				rc = push(&cum->forget, &cum->num_forget, &cap_f, id);
+		}
+		for (size_t i = 0; i < t->num_test && rc == 0; i++) {
+			uint64_t id = tasks_sample_id((uint32_t)k, t->test[i]);
+			int32_t c = e->test.y[t->test[i]];
+			if (class_forgotten(e, c) || (f->what == FORGET_WHAT_CLASS && has_class(f, c)))
+				rc = push(&cum->forget_test, &cum->num_forget_test, &cap_ft, id);
+			else
+				rc = push(&cum->test, &cum->num_test, &cap_t, id);
+		}
+	}
+	if (rc != 0) {
+		unlearn_sets_free(cum);
+		return error_set(err, "out of memory for the cumulative forget sets");
+	}
 	return 0;
 }
 
@@ -232,16 +311,22 @@ static int retrain_sequence(struct engine *e, const struct scenario_forget *f,
 	return rc;
 }
 
+/* Runs the references f asks for and measures each on fs (and cum, when not NULL); retrain's
+ * model, when it ran, stays in *retrain for the other measures (retrain->num_layers is 0 when
+ * it did not: model_free it either way). */
 static int forget_references(struct engine *e, const struct scenario_forget *f,
 			     const uint64_t *ids, size_t num_ids, const struct forget_sets *fs,
-			     const struct unlearn_spec *spec, struct results_unlearning *u,
+			     const struct forget_sets *cum, const struct unlearn_spec *spec,
+			     struct results_unlearning *u, struct model *retrain,
 			     struct error *err)
 {
-	struct model ref;
+	_Static_assert(REFERENCE_RETRAIN == 0, "retrain runs first: the others measure against it");
+	memset(retrain, 0, sizeof(*retrain));
 	for (int r = 0; r < REFERENCE_COUNT; r++) {
 		if (!(f->references & (1u << r)))
 			continue;
 		double seconds = 0;
+		struct model ref;
 		int rc = r == REFERENCE_RETRAIN && !f->retrain_joint
 				 ? retrain_sequence(e, f, ids, num_ids, &ref, &seconds, err)
 				 : unlearn_reference_run(&e->unlearn, (enum forget_reference)r,
@@ -249,11 +334,20 @@ static int forget_references(struct engine *e, const struct scenario_forget *f,
 							 &seconds, err);
 		if (rc != 0)
 			return error_prefix(err, "[%s] %s", f->section, scenario_reference_name(r));
-		rc = unlearn_measure(&e->unlearn, &ref, fs, spec, &u->reference[r], err);
-		model_free(&ref);
+		const struct model *to = r == REFERENCE_RETRAIN ? &ref : retrain;
+		to = to->num_layers ? to : NULL;
+		rc = unlearn_measure(&e->unlearn, &ref, to, fs, spec, &u->reference[r], err);
+		if (rc == 0 && cum)
+			rc = unlearn_measure(&e->unlearn, &ref, to, cum, spec,
+					     &u->cumulative_reference[r], err);
+		if (r == REFERENCE_RETRAIN)
+			*retrain = ref;
+		else
+			model_free(&ref);
 		if (rc != 0)
 			return -1;
 		u->reference[r].seconds = seconds;
+		u->cumulative_reference[r].seconds = seconds;
 		u->references |= 1u << r;
 	}
 	return 0;
@@ -391,6 +485,14 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 		return built;
 	}
 	u->num_forget = fs.num_forget;
+	struct forget_sets cum = { 0 };
+	u->has_cumulative = e->num_unlearning > 0;
+	if (u->has_cumulative && build_cumulative(e, f, &fs, &cum, err) != 0) {
+		free(ids);
+		unlearn_sets_free(&fs);
+		return error_prefix(err, "[%s]", f->section);
+	}
+	u->num_forget_cumulative = cum.num_forget;
 	struct unlearn_spec spec = {
 		.retrain_epochs = f->retrain_epochs ? f->retrain_epochs : e->s->epochs * f->after,
 		.finetune_epochs = f->finetune_epochs,
@@ -415,7 +517,10 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 		.num_ids = num_ids,
 		.tasks_learned = (uint32_t)f->after,
 	};
-	int rc = forget_references(e, f, ids, num_ids, &fs, &spec, u, err);
+	struct model retrain;
+	int rc = forget_references(e, f, ids, num_ids, &fs, u->has_cumulative ? &cum : NULL, &spec,
+				   u, &retrain, err);
+	const struct model *to = retrain.num_layers ? &retrain : NULL;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (rc == 0 && p)
@@ -433,8 +538,11 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 	if (rc == 0)
 		rc = engine_forget(e, &req, err);
 	if (rc == 0)
-		rc = unlearn_measure(&e->unlearn, &e->model, &fs, &spec, &u->figures, err);
+		rc = unlearn_measure(&e->unlearn, &e->model, to, &fs, &spec, &u->figures, err);
+	if (rc == 0 && u->has_cumulative)
+		rc = unlearn_measure(&e->unlearn, &e->model, to, &cum, &spec, &u->cumulative, err);
 	u->figures.seconds = seconds;
+	u->cumulative.seconds = seconds;
 	if (rc == 0) {
 		e->num_unlearning++;
 		engine_log(e, "lethe", LETHE_LOG_INFO, "%s after step %zu: %zu samples forgotten%s%s: "
@@ -442,7 +550,9 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 			   fs.num_forget, p ? " by " : "", p ? u->plugin : "", u->figures.ua,
 			   u->figures.ra, u->figures.ta, u->figures.mia, seconds);
 	}
+	model_free(&retrain);
 	free(ids);
 	unlearn_sets_free(&fs);
+	unlearn_sets_free(&cum);
 	return rc == 0 ? 0 : error_prefix(err, "[%s]", f->section);
 }

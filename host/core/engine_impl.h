@@ -103,8 +103,9 @@ int engine_plugins_restore(struct engine *e, const void *const *states, const si
 
 /* ---- engine_forget.c ---- */
 
-/* Points e->unlearn at e's data and tasks, its progress and warnings at e's sinks. */
-void engine_forget_init(struct engine *e);
+/* Points e->unlearn at e's data and tasks, its progress and warnings at e's sinks, and keeps
+ * the tasks' training lists as they are (e->original_train). */
+int engine_forget_init(struct engine *e, struct error *err);
 
 /* A forget step's plugin must be an unlearning one: found when the run opens, not after hours
  * of training. */

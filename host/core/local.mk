@@ -6,6 +6,7 @@ host_liblethe_la_SOURCES += \
 	%D%/plugin_loader.c %D%/plugin_loader.h \
 	%D%/services.c %D%/services.h \
 	%D%/unlearn.c %D%/unlearn.h \
+	%D%/evidence.c %D%/evidence.h \
 	%D%/checkpoint.c %D%/checkpoint.h \
 	%D%/memory.c %D%/memory.h \
 	%D%/run_model.c %D%/run_model.h

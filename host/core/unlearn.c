@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/evidence.h"
 #include "model/loss.h"
 #include "model/sgd.h"
 #include "util/elapsed.h"
@@ -18,7 +19,9 @@
 
 /* Streams of spec.seed, one per purpose, so that one consumer's draws never shift another's.
  * Reference r uses STREAM_REFERENCE + r. */
-enum { STREAM_ATTACK = 1, STREAM_RELEARN, STREAM_REFERENCE };
+enum { STREAM_ATTACK = 1, STREAM_RELEARN, STREAM_REFERENCE, STREAM_SVC = 64 };
+
+_Static_assert(FORGET_ATTACKS == EVIDENCE_ATTACKS, "metrics.h counts evidence.h's attacks");
 
 /* The buffers every pass shares, sized once per call: nothing is allocated per batch. */
 struct work {
@@ -28,6 +31,8 @@ struct work {
 	size_t batch; /* rows per training batch */
 	int masked;   /* task-incremental: each row's logits are masked by its task's classes */
 	float *x, *logits, *dlogits;
+	float *ref_logits;	  /* retrain's, when compared with */
+	double *lp, *lq;	  /* one row's log-probabilities: retrain's, the model's */
 	int32_t *y;
 	const uint8_t **masks;
 	const char *reference;	  /* a reference's training, which reports its progress: */
@@ -133,9 +138,13 @@ static int work_init(struct work *w, const struct unlearn_env *env, size_t batch
 	w->x = malloc(w->cap * w->dim * sizeof(float));
 	w->logits = malloc(w->cap * w->classes * sizeof(float));
 	w->dlogits = malloc(w->cap * w->classes * sizeof(float));
+	w->ref_logits = malloc(w->cap * w->classes * sizeof(float));
+	w->lp = malloc(w->classes * sizeof(double));
+	w->lq = malloc(w->classes * sizeof(double));
 	w->y = malloc(w->cap * sizeof(int32_t));
 	w->masks = malloc(w->cap * sizeof(*w->masks));
-	if (!w->x || !w->logits || !w->dlogits || !w->y || !w->masks)
+	if (!w->x || !w->logits || !w->dlogits || !w->ref_logits || !w->lp || !w->lq || !w->y ||
+	    !w->masks)
 		return error_set(err, "out of memory for batches of %zu rows", w->cap);
 	return 0;
 }
@@ -145,6 +154,9 @@ static void work_free(struct work *w)
 	free(w->x);
 	free(w->logits);
 	free(w->dlogits);
+	free(w->ref_logits);
+	free(w->lp);
+	free(w->lq);
 	free(w->y);
 	free(w->masks);
 }
@@ -184,17 +196,46 @@ static double true_class_nll(const float *z, size_t classes, int32_t y, const ui
 	return isnan(v) ? INFINITY : v;
 }
 
+/* What an evaluation also gathers for the evidence of forgetting: every row's attack
+ * features (n x EVIDENCE_FEATURES), and the mean divergences from ref's outputs. */
+struct probe {
+	double *features;	/* or NULL */
+	struct model *ref;	/* retrain, or NULL */
+	double kl, js, l2;	/* means over the rows; NaN when ref is NULL or r empty */
+};
+
+/* One row's features and its divergence terms from ref's row (sums, when ref is set). */
+static void probe_row(struct work *w, struct probe *pr, size_t i, const float *row,
+		      const uint8_t *mask, double *out)
+{
+	size_t C = w->classes;
+	int finite = evidence_log_softmax(row, C, mask, w->lq) == 0;
+	if (pr->features)
+		evidence_features(finite ? w->lq : NULL, C, mask, w->y[i], out);
+	if (!pr->ref)
+		return;
+	double kl = NAN, js = NAN, l2 = NAN;
+	if (finite && evidence_log_softmax(w->ref_logits + i * C, C, mask, w->lp) == 0)
+		evidence_divergence(w->lp, w->lq, C, &kl, &js, &l2);
+	pr->kl += kl;
+	pr->js += js;
+	pr->l2 += l2;
+}
+
 /* Accuracy and mean -log p(y|x) of m on r, NaN when r is empty; nll, if not NULL, receives
- * every row's. */
+ * every row's; pr, if not NULL, the evidence. */
 static int evaluate(struct work *w, struct model *m, const struct rows *r, double *acc,
-		    double *loss, double *nll, struct error *err)
+		    double *loss, double *nll, struct probe *pr, struct error *err)
 {
 	size_t correct = 0, C = w->classes;
 	double total = 0.0;
+	if (pr)
+		pr->kl = pr->js = pr->l2 = 0.0;
 	for (size_t at = 0; at < r->n; at += w->cap) {
 		size_t n = min_size(r->n - at, w->cap);
 		load_rows(w, r, NULL, at, n);
-		if (model_forward(m, w->x, n, w->logits, err) != 0)
+		if (model_forward(m, w->x, n, w->logits, err) != 0 ||
+		    (pr && pr->ref && model_forward(pr->ref, w->x, n, w->ref_logits, err) != 0))
 			return -1;
 		for (size_t i = 0; i < n; i++) {
 			const float *row = w->logits + i * C;
@@ -204,12 +245,22 @@ static int evaluate(struct work *w, struct model *m, const struct rows *r, doubl
 			total += v;
 			if (nll)
 				nll[at + i] = v;
+			if (pr)
+				probe_row(w, pr, i, row, mask,
+					  pr->features ? pr->features + (at + i) * EVIDENCE_FEATURES
+						       : NULL);
 		}
 	}
 	if (acc)
 		*acc = r->n ? (double)correct / (double)r->n : NAN;
 	if (loss)
 		*loss = r->n ? total / (double)r->n : NAN;
+	if (pr) {
+		double n = pr->ref && r->n ? (double)r->n : NAN;
+		pr->kl /= n;
+		pr->js /= n;
+		pr->l2 /= n;
+	}
 	return 0;
 }
 
@@ -461,6 +512,69 @@ static double attack(const struct unlearn_spec *spec, const double *retain, size
 	return (double)out / (double)num_forget;
 }
 
+/* The SalUn code's SVC attack with a logistic classifier (evidence.h): fitted to k rows of
+ * D_r (members) and as many test rows (non-members), at most ATTACK_MAX each and drawn with
+ * the run's seed, one classifier per feature and one on all four; each attack's verdict on
+ * D_f: the fraction it calls non-member. NaN where there is nothing to fit or judge. */
+static int svc_attack(const struct unlearn_spec *spec, const double *retain, size_t num_retain,
+		      const double *test, size_t num_test, const double *forget,
+		      size_t num_forget, double out[EVIDENCE_ATTACKS], struct error *err)
+{
+	size_t k = min_size(min_size(num_retain, num_test), ATTACK_MAX), F = EVIDENCE_FEATURES;
+	for (int a = 0; a < EVIDENCE_ATTACKS; a++)
+		out[a] = NAN;
+	if (k == 0 || num_forget == 0)
+		return 0;
+	double *x = malloc(2 * k * F * sizeof(double));
+	uint8_t *member = malloc(2 * k);
+	if (!x || !member) {
+		free(x);
+		free(member);
+		return error_set(err, "out of memory for the SVC attack");
+	}
+	struct rng rng;
+	rng_seed(&rng, spec->seed, STREAM_SVC);
+	size_t n = 0;
+	for (int side = 0; side < 2; side++) {
+		const double *from = side ? test : retain;
+		size_t total = side ? num_test : num_retain, chosen = 0;
+		for (size_t i = 0; i < total && chosen < k; i++)
+			if (rng_below(&rng, total - i) < k - chosen) {
+				memcpy(x + n * F, from + i * F, F * sizeof(double));
+				member[n++] = !side;
+				chosen++;
+			}
+	}
+	static const size_t all[] = { 0, 1, 2, 3 };
+	for (int a = 0; a < EVIDENCE_ATTACKS; a++) {
+		const size_t *feature = a == EVIDENCE_COMBINED ? all : &all[a];
+		size_t d = a == EVIDENCE_COMBINED ? F : 1;
+		struct evidence_logit c;
+		evidence_logit_fit(&c, x, F, feature, d, member, n);
+		size_t outside = 0;
+		for (size_t i = 0; i < num_forget; i++)
+			outside += !evidence_logit_member(&c, forget + i * F, feature);
+		out[a] = (double)outside / (double)num_forget;
+	}
+	free(x);
+	free(member);
+	return 0;
+}
+
+/* ||a - b|| and that over ||b||, in double. */
+static void param_distance(const struct model *a, const struct model *b, double *dist,
+			   double *rel)
+{
+	double d = 0.0, norm = 0.0;
+	for (size_t i = 0; i < a->num_params; i++) {
+		double e = (double)a->params[i] - (double)b->params[i];
+		d += e * e;
+		norm += (double)b->params[i] * (double)b->params[i];
+	}
+	*dist = sqrt(d);
+	*rel = norm > 0 ? *dist / sqrt(norm) : NAN;
+}
+
 /* ---- relearning ---- */
 
 /* Epochs of SGD on D_f (changing m) until D_f's mean CE is below spec->relearn_loss. The loss
@@ -477,7 +591,7 @@ static int relearn(struct work *w, struct model *m, const struct rows *f,
 		*epochs = NAN;
 		return 0;
 	}
-	if (evaluate(w, m, f, NULL, &loss, NULL, err) != 0)
+	if (evaluate(w, m, f, NULL, &loss, NULL, NULL, err) != 0)
 		return -1;
 	if (loss < spec->relearn_loss) {
 		*epochs = 0;
@@ -507,7 +621,7 @@ static int relearn(struct work *w, struct model *m, const struct rows *f,
 		size_t bad;
 		if ((rc = descend(w, m, &opt, f, order, batches, &bad, err)) != 0 || bad < batches)
 			break;
-		if ((rc = evaluate(w, m, f, NULL, &loss, NULL, err)) != 0 ||
+		if ((rc = evaluate(w, m, f, NULL, &loss, NULL, NULL, err)) != 0 ||
 		    !(loss < spec->relearn_loss))
 			continue;
 		size_t lo = 0, hi = batches; /* below after hi batches, not after lo */
@@ -519,7 +633,7 @@ static int relearn(struct work *w, struct model *m, const struct rows *f,
 			opt.started = started;
 			rc = descend(w, m, &opt, f, order, mid, &bad, err);
 			if (rc == 0)
-				rc = evaluate(w, m, f, NULL, &loss, NULL, err);
+				rc = evaluate(w, m, f, NULL, &loss, NULL, NULL, err);
 			if (rc == 0 && bad == mid && loss < spec->relearn_loss)
 				hi = mid;
 			else
@@ -538,44 +652,84 @@ static int relearn(struct work *w, struct model *m, const struct rows *f,
 /* ---- the entry points ---- */
 
 int unlearn_measure(const struct unlearn_env *env, const struct model *m,
-		    const struct forget_sets *fs, const struct unlearn_spec *spec,
-		    struct forget_figures *out, struct error *err)
+		    const struct model *retrain, const struct forget_sets *fs,
+		    const struct unlearn_spec *spec, struct forget_figures *out, struct error *err)
 {
-	if (check_model(env, m, "measured", err) != 0 || check_sets(env, fs, err) != 0)
+	if (check_model(env, m, "measured", err) != 0 || check_sets(env, fs, err) != 0 ||
+	    (retrain && check_model(env, retrain, "retrain", err) != 0))
 		return -1;
+	if (retrain && retrain->num_params != m->num_params)
+		return error_set(err, "the retrain model has %zu parameters, the measured one %zu",
+				 retrain->num_params, m->num_params);
 	struct work w;
-	struct model c = { 0 };
+	struct model c = { 0 }, ref = { 0 };
 	size_t k = min_size(min_size(fs->num_retain, fs->num_test), ATTACK_MAX);
+	size_t F = EVIDENCE_FEATURES;
 	double *nll_f = malloc((fs->num_forget + 1) * sizeof(double));
 	double *nll_r = malloc((fs->num_retain + 1) * sizeof(double));
 	double *nll_t = malloc((fs->num_test + 1) * sizeof(double));
+	double *nll_ft = malloc((fs->num_forget_test + 1) * sizeof(double));
+	double *feat_f = malloc((fs->num_forget + 1) * F * sizeof(double));
+	double *feat_r = malloc((fs->num_retain + 1) * F * sizeof(double));
+	double *feat_t = malloc((fs->num_test + 1) * F * sizeof(double));
 	struct scored *v = malloc((2 * k + 1) * sizeof(*v));
 	int rc = work_init(&w, env, spec->batch_size, err);
-	if (rc == 0 && (!nll_f || !nll_r || !nll_t || !v))
-		rc = error_set(err, "out of memory for the membership attack");
+	if (rc == 0 && (!nll_f || !nll_r || !nll_t || !nll_ft || !feat_f || !feat_r || !feat_t ||
+			!v))
+		rc = error_set(err, "out of memory for the membership attacks");
 	if (rc == 0 && (model_clone(&c, m, err) != 0 || model_reserve(&c, w.cap, err) != 0))
+		rc = -1;
+	if (rc == 0 && retrain &&
+	    (model_clone(&ref, retrain, err) != 0 || model_reserve(&ref, w.cap, err) != 0))
 		rc = -1;
 	struct rows forget = { env->train, fs->forget, NULL, fs->num_forget };
 	struct rows retain = { env->train, fs->retain, NULL, fs->num_retain };
 	struct rows test = { env->test, fs->test, NULL, fs->num_test };
 	struct rows forget_test = { env->test, fs->forget_test, NULL, fs->num_forget_test };
+	struct model *to = retrain ? &ref : NULL;
+	struct probe pf = { feat_f, to, 0, 0, 0 }, pr = { feat_r, to, 0, 0, 0 },
+		     pt = { feat_t, to, 0, 0, 0 };
 	double acc_f = NAN;
 	if (rc == 0)
-		rc = evaluate(&w, &c, &forget, &acc_f, NULL, nll_f, err) ||
-		     evaluate(&w, &c, &retain, &out->ra, NULL, nll_r, err) ||
-		     evaluate(&w, &c, &test, &out->ta, NULL, nll_t, err) ||
-		     evaluate(&w, &c, &forget_test, &out->forget_test_acc, NULL, NULL, err);
+		rc = evaluate(&w, &c, &forget, &acc_f, NULL, nll_f, &pf, err) ||
+		     evaluate(&w, &c, &retain, &out->ra, NULL, nll_r, &pr, err) ||
+		     evaluate(&w, &c, &test, &out->ta, NULL, nll_t, &pt, err) ||
+		     evaluate(&w, &c, &forget_test, &out->forget_test_acc, NULL, nll_ft, NULL,
+			      err);
 	if (rc == 0) {
 		out->ua = 1.0 - acc_f;
 		out->mia = attack(spec, nll_r, fs->num_retain, nll_t, fs->num_test, nll_f,
 				  fs->num_forget, v);
+		rc = svc_attack(spec, feat_r, fs->num_retain, feat_t, fs->num_test, feat_f,
+				fs->num_forget, out->svc_mia, err);
+	}
+	/* Held-out rows like D_f's: the forgotten classes' test rows for a class request. */
+	if (rc == 0 && evidence_auc(nll_f, fs->num_forget, fs->num_forget_test ? nll_ft : nll_t,
+				    fs->num_forget_test ? fs->num_forget_test : fs->num_test,
+				    &out->loss_auc) != 0)
+		rc = error_set(err, "out of memory for the loss attack");
+	if (rc == 0) {
+		const struct probe *on[FORGET_ON_SETS] = { &pf, &pr, &pt };
+		for (int s = 0; s < FORGET_ON_SETS; s++) {
+			out->kl[s] = on[s]->kl;
+			out->js[s] = on[s]->js;
+			out->activation[s] = on[s]->l2;
+		}
+		out->param_distance = out->param_distance_rel = NAN;
+		if (retrain)
+			param_distance(m, retrain, &out->param_distance, &out->param_distance_rel);
 		rc = relearn(&w, &c, &forget, spec, &out->relearn_epochs, err);
 	}
 	model_free(&c);
+	model_free(&ref);
 	work_free(&w);
 	free(nll_f);
 	free(nll_r);
 	free(nll_t);
+	free(nll_ft);
+	free(feat_f);
+	free(feat_r);
+	free(feat_t);
 	free(v);
 	return rc ? -1 : 0;
 }

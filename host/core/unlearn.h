@@ -68,10 +68,14 @@ struct unlearn_spec {
  * fitted to maximise its accuracy on them (ties go to the threshold calling more samples
  * members, so an attack that learned nothing credits no forgetting); its verdict on D_f gives
  * mia. Relearning runs on a copy of m with the references' SGD, its crossing located to the
- * batch by bisection within the epoch that gets below relearn_loss. */
+ * batch by bisection within the epoch that gets below relearn_loss. The evidence of
+ * docs/unlearning.md besides: the SVC attacks (svc_mia), the loss attack's AUC of D_f against
+ * the held-out rows (forget_test for a class request, else test), and with retrain (may be
+ * NULL: those figures are NaN) the divergences from its outputs and its parameters. */
 int unlearn_measure(const struct unlearn_env *env, const struct model *m,
-		    const struct forget_sets *fs, const struct unlearn_spec *spec,
-		    struct forget_figures *out, struct error *err);
+		    const struct model *retrain, const struct forget_sets *fs,
+		    const struct unlearn_spec *spec, struct forget_figures *out,
+		    struct error *err);
 
 /* Runs a reference method: out receives its model (out is initialised here; model_free it; on
  * failure it holds nothing). before is the model before the request; initial the model's

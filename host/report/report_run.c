@@ -291,7 +291,8 @@ static void draw_forgetting(struct svg *s, const struct results_doc *r,
 	svg_group_end(s);
 }
 
-static const char *const figure_names[RESULTS_FORGET_FIGURES] = { "UA", "RA", "TA", "MIA" };
+static const char *const figure_names[RESULTS_METHOD_FIGURES] = { "UA", "RA", "TA", "MIA",
+								  "SVC", "loss AUC", "JS D_f" };
 
 /* Method k's figure g as a bar across [x, x + w], its value above it where there is room. */
 static void method_bar(struct svg *s, const struct report_scale *ys,
@@ -344,7 +345,8 @@ static void draw_forget(struct svg *s, const struct results_forget *f,
 	char gap[16], secs[16], line[160], what[256];
 	size_t m = f->num_methods;
 
-	report_chart_panel(s, b, "unlearning", "unlearning, beside the reference methods");
+	report_chart_panel(s, b, "unlearning", "unlearning, beside the reference methods (SVC: "
+			   "attack efficacy on confidence; JS: to retrain, docs/unlearning.md)");
 	caption(f, what, sizeof(what));
 	svg_text(s, b->x + 12, b->y + 40, &small, what);
 	snprintf(line, sizeof(line), "gap to retrain %s (mean |difference| of UA, RA, TA, MIA); "
@@ -365,8 +367,8 @@ static void draw_forget(struct svg *s, const struct results_forget *f,
 	report_chart_grid_y(s, &ys, px0, px1);
 	/* A group of bars per figure, one bar per method, the groups a tenth of their width
 	 * apart on either side. */
-	double group = (px1 - px0) / RESULTS_FORGET_FIGURES, bw = group * 0.8 / m;
-	for (int g = 0; g < RESULTS_FORGET_FIGURES; g++) {
+	double group = (px1 - px0) / RESULTS_METHOD_FIGURES, bw = group * 0.8 / m;
+	for (int g = 0; g < RESULTS_METHOD_FIGURES; g++) {
 		double gx = px0 + g * group + group * 0.1;
 		for (size_t k = 0; k < m; k++)
 			method_bar(s, &ys, &f->methods[k], k, g, gx + k * bw, bw);

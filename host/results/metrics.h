@@ -24,8 +24,13 @@ void metrics_summarise(const double *R, const double *b, size_t T, size_t rows,
  * rows terms (0 for the last task). */
 double metrics_forgetting_rows(const double *R, size_t T, size_t rows, double *per_task);
 
-/* The figures of a model after a forget step (METHODS.md), SalUn's and SCRUB's conventions:
- * unlearn.c measures them. */
+/* The sets a forget step's outputs are compared on: D_f, D_r, the test set. */
+enum { FORGET_ON_FORGET, FORGET_ON_RETAIN, FORGET_ON_TEST, FORGET_ON_SETS };
+/* The SVC-style membership attacks (core/evidence.h: one per feature, then all four). */
+#define FORGET_ATTACKS 5
+
+/* The figures of a model after a forget step (METHODS.md, docs/unlearning.md), SalUn's and
+ * SCRUB's conventions: unlearn.c measures them. */
 struct forget_figures {
 	double ua;		 /* 1 - accuracy on D_f */
 	double ra;		 /* accuracy on D_r */
@@ -36,6 +41,13 @@ struct forget_figures {
 				  * relearn_max_epochs + 1 when never */
 	double seconds;		 /* the method's wall time (filled by the caller; unlearn_measure
 				  * leaves it as it is) */
+	double svc_mia[FORGET_ATTACKS]; /* per attack, the fraction of D_f it calls non-member */
+	double loss_auc;	 /* P(a D_f loss is below a held-out one), ties half */
+	/* Against retrain's model, NaN without one: per set, the mean KL(retrain || model) and
+	 * JS of the outputs and the mean l2 distance of the softmax outputs (SCRUB's activation
+	 * distance); the l2 distance of the parameters, and that over retrain's norm. */
+	double kl[FORGET_ON_SETS], js[FORGET_ON_SETS], activation[FORGET_ON_SETS];
+	double param_distance, param_distance_rel;
 };
 
 /* Mean |a - b| over UA, RA, TA and MIA: the average gap to retrain. */

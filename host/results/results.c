@@ -103,17 +103,51 @@ static json_t *phases(const struct results *r)
 	return o;
 }
 
-static json_t *figures_json(const struct forget_figures *f,
-			    const struct forget_figures *retrain)
+static const char *const set_names[FORGET_ON_SETS] = { "forget", "retain", "test" };
+static const char *const attack_names[FORGET_ATTACKS] = {
+	"correctness", "confidence", "entropy", "m_entropy", "combined"
+};
+
+/* {"forget": v[0], "retain": v[1], "test": v[2]} */
+static json_t *per_set(const double *v)
 {
-	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o}", set_names[0], json_io_real(v[0]), set_names[1],
+			 json_io_real(v[1]), set_names[2], json_io_real(v[2]));
+}
+
+/* The divergences from retrain's model: null when retrain did not run. */
+static json_t *to_retrain_json(const struct forget_figures *f, int has_retrain)
+{
+	if (!has_retrain)
+		return json_null();
+	return json_pack("{s:o, s:o, s:o, s:o, s:o}", "kl", per_set(f->kl), "js", per_set(f->js),
+			 "activation_distance", per_set(f->activation), "parameter_distance",
+			 json_io_real(f->param_distance), "parameter_distance_relative",
+			 json_io_real(f->param_distance_rel));
+}
+
+static json_t *figures_json(const struct forget_figures *f,
+			    const struct forget_figures *retrain, int has_retrain)
+{
+	json_t *svc = json_object();
+	for (int a = 0; svc && a < FORGET_ATTACKS; a++)
+		if (json_object_set_new(svc, attack_names[a], json_io_real(f->svc_mia[a])) != 0) {
+			json_decref(svc);
+			svc = NULL;
+		}
+	if (!svc)
+		return NULL;
+	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			      "ua", json_io_real(f->ua),
 			      "ra", json_io_real(f->ra),
 			      "ta", json_io_real(f->ta),
 			      "forget_test_accuracy", json_io_real(f->forget_test_acc),
 			      "mia", json_io_real(f->mia),
 			      "relearn_epochs", json_io_real(f->relearn_epochs),
-			      "seconds", json_io_real(f->seconds));
+			      "seconds", json_io_real(f->seconds),
+			      "svc_mia", svc,
+			      "loss_auc", json_io_real(f->loss_auc),
+			      "to_retrain", to_retrain_json(f, has_retrain));
 	if (!o)
 		return NULL;
 	json_t *gap = retrain ? json_io_real(metrics_gap(f, retrain)) : json_null();
@@ -124,28 +158,55 @@ static json_t *figures_json(const struct forget_figures *f,
 	return o;
 }
 
+/* The model's figures and "references": {NAME: figures}, each with its gap to retrain's. */
+static json_t *figures_with_references(const struct forget_figures *own,
+				       const struct forget_figures *refs, unsigned ran)
+{
+	int has_retrain = (ran & (1u << REFERENCE_RETRAIN)) != 0;
+	const struct forget_figures *retrain = has_retrain ? &refs[REFERENCE_RETRAIN] : NULL;
+	json_t *o = figures_json(own, retrain, has_retrain);
+	json_t *by = json_object();
+	for (int r = 0; o && by && r < REFERENCE_COUNT; r++) {
+		if (!(ran & (1u << r)))
+			continue;
+		json_t *fig = figures_json(&refs[r], r == REFERENCE_RETRAIN ? NULL : retrain,
+					   has_retrain);
+		if (!fig || json_object_set_new(by, scenario_reference_name(r), fig) != 0) {
+			json_decref(by);
+			by = NULL;
+		}
+	}
+	if (!o || !by || json_object_set_new(o, "references", by) != 0) {
+		json_decref(o);
+		json_decref(by);
+		return NULL;
+	}
+	return o;
+}
+
 static const char *const what_names[] = { "class", "task", "samples" };
 
 json_t *results_unlearning_json(const struct results_unlearning *u)
 {
 	const struct scenario_forget *f = u->forget;
-	const struct forget_figures *retrain =
-		u->references & (1u << REFERENCE_RETRAIN) ? &u->reference[REFERENCE_RETRAIN] : NULL;
-	json_t *o = figures_json(&u->figures, retrain);
-	json_t *refs = json_object();
-	for (int r = 0; o && refs && r < REFERENCE_COUNT; r++) {
-		if (!(u->references & (1u << r)))
-			continue;
-		const struct forget_figures *by = r == REFERENCE_RETRAIN ? NULL : retrain;
-		json_t *fig = figures_json(&u->reference[r], by);
-		if (!fig || json_object_set_new(refs, scenario_reference_name(r), fig) != 0) {
-			json_decref(refs);
-			refs = NULL;
-		}
+	json_t *o = figures_with_references(&u->figures, u->reference, u->references);
+	json_t *cum = u->has_cumulative ? figures_with_references(&u->cumulative,
+								  u->cumulative_reference,
+								  u->references)
+					: json_null();
+	if (cum && u->has_cumulative &&
+	    json_object_set_new(cum, "forget_samples", json_integer((json_int_t)
+								    u->num_forget_cumulative)) != 0) {
+		json_decref(cum);
+		cum = NULL;
 	}
-	if (!o || !refs) {
+	if (!o || !cum) {
 		json_decref(o);
-		json_decref(refs);
+		json_decref(cum);
+		return NULL;
+	}
+	if (json_object_set_new(o, "cumulative", cum) != 0) {
+		json_decref(o);
 		return NULL;
 	}
 	json_t *request = json_pack("{s:s, s:I, s:s, s:s?, s:I}", "section", f->section, "after",
@@ -161,8 +222,7 @@ json_t *results_unlearning_json(const struct results_unlearning *u)
 		if (f->what == FORGET_WHAT_SAMPLES)
 			json_object_set_new(request, "fraction", json_real(f->fraction));
 	}
-	if (!request || json_object_update(request, o) != 0 ||
-	    json_object_set_new(request, "references", refs) != 0) {
+	if (!request || json_object_update(request, o) != 0) {
 		json_decref(request);
 		json_decref(o);
 		return NULL;

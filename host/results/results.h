@@ -38,6 +38,11 @@ struct results_unlearning {
 	struct forget_figures figures;
 	unsigned references;		 /* bit r: reference r ran */
 	struct forget_figures reference[REFERENCE_COUNT];
+	/* From the second forget step on: the same models measured on everything forgotten so
+	 * far (each sample once) against what is left. */
+	int has_cumulative;
+	size_t num_forget_cumulative;
+	struct forget_figures cumulative, cumulative_reference[REFERENCE_COUNT];
 };
 
 /* A figure a plugin reported (lethe_host.report). */
@@ -118,13 +123,19 @@ uint64_t results_peak_rss(void);
 
 /* ---- reading metrics.json back ---- */
 
-/* The figures of a forget step a reader gets, in this order ("ua", "ra", "ta", "mia"). */
-enum { RESULTS_UA, RESULTS_RA, RESULTS_TA, RESULTS_MIA, RESULTS_FORGET_FIGURES };
+/* The figures of a forget step a reader gets, in this order ("ua", "ra", "ta", "mia"), then
+ * the evidence of forgetting, read loosely (NaN where a file predates it or lacks retrain):
+ * "svc_mia"."confidence", "loss_auc", "to_retrain"."js"."forget". */
+enum {
+	RESULTS_UA, RESULTS_RA, RESULTS_TA, RESULTS_MIA, RESULTS_FORGET_FIGURES,
+	RESULTS_SVC = RESULTS_FORGET_FIGURES, RESULTS_LOSS_AUC, RESULTS_JS_FORGET,
+	RESULTS_METHOD_FIGURES
+};
 
 /* The forget step's own procedure, or a reference method. */
 struct results_method {
 	const char *name;
-	double figure[RESULTS_FORGET_FIGURES];
+	double figure[RESULTS_METHOD_FIGURES];
 };
 
 struct results_forget {

@@ -272,3 +272,8 @@ void dashboard_event(struct dashboard *d, const struct event *ev)
 		break;
 	}
 }
+
+void dashboard_toggle_evidence(struct dashboard *d)
+{
+	d->evidence = !d->evidence;
+}

@@ -79,6 +79,7 @@ struct dashboard {
 	int write_pending;  /* results asked for: the engine's answer is the status */
 	char forget_note[DASHBOARD_TEXT_MAX]; /* the outcome of the last forget asked for */
 	int forget_note_warn;
+	int evidence; /* the unlearning panel shows the evidence of forgetting, not UA..MIA */
 	char status[DASHBOARD_TEXT_MAX];
 	int user_quit;
 	int show_confusion; /* the matrix panel shows the last step's class confusion */
@@ -107,6 +108,8 @@ void dashboard_select(struct dashboard *d, long delta);
 void dashboard_forget_asked(struct dashboard *d, size_t task);
 /* The results so far were asked for: the engine answers with a message. */
 void dashboard_write_asked(struct dashboard *d);
+/* The unlearning panel switches between UA/RA/TA/MIA and the evidence of forgetting. */
+void dashboard_toggle_evidence(struct dashboard *d);
 /* The engine is back from serving the requests: what did not answer never will. */
 void dashboard_settled(struct dashboard *d);
 

@@ -291,7 +291,10 @@ static void draw_unlearning(const struct tui *t, struct view_rect r)
 			put(y, x, w, A_DIM, "no forget step yet: f forgets the selected task");
 		return;
 	}
-	view_figures_head((size_t)w, text, sizeof(text));
+	if (d->evidence)
+		view_evidence_head(text, sizeof(text));
+	else
+		view_figures_head((size_t)w, text, sizeof(text));
 	put(y++, x, w, A_BOLD, text);
 	/* The newest steps that fit, oldest first. */
 	size_t first = d->num_unlearning;
@@ -302,12 +305,19 @@ static void draw_unlearning(const struct tui *t, struct view_rect r)
 		const struct results_unlearning *u = &e->unlearning[i];
 		view_forget_heading(u, text, sizeof(text));
 		put(y++, x, w, A_NORMAL, text);
-		view_figures(u->plugin ? u->plugin : "model", &u->figures, (size_t)w, text,
-			     sizeof(text));
+		const char *label = u->plugin ? u->plugin : "model";
+		if (d->evidence)
+			view_evidence(label, &u->figures, text, sizeof(text));
+		else
+			view_figures(label, &u->figures, (size_t)w, text, sizeof(text));
 		put(y++, x, w, A_BOLD, text);
 		if (u->references & (1u << REFERENCE_RETRAIN)) {
-			view_figures("retrain", &u->reference[REFERENCE_RETRAIN], (size_t)w, text,
-				     sizeof(text));
+			if (d->evidence)
+				view_evidence("retrain", &u->reference[REFERENCE_RETRAIN], text,
+					      sizeof(text));
+			else
+				view_figures("retrain", &u->reference[REFERENCE_RETRAIN], (size_t)w,
+					     text, sizeof(text));
 			put(y++, x, w, A_DIM, text);
 		}
 	}
@@ -535,6 +545,10 @@ static enum engine_request run_key(struct tui *t, int ch, size_t *task)
 		dashboard_forget_asked(d, d->selected);
 		*task = d->selected;
 		return ENGINE_REQ_FORGET;
+	case 'e':
+	case 'E':
+		dashboard_toggle_evidence(d);
+		break;
 	case 's':
 	case 'S':
 		dashboard_write_asked(d);

@@ -430,6 +430,23 @@ void view_confusion_title(const struct dashboard *d, char *buf, size_t size)
 		snprintf(buf, size, "confusion %% (after the first step)");
 }
 
+void view_evidence_head(char *buf, size_t size)
+{
+	snprintf(buf, size, "%-*s%6s%6s%6s%6s", FIGURES_LABEL_WIDTH, "", "SVC", "AUC", "JS_f",
+		 "AD_f");
+}
+
+void view_evidence(const char *label, const struct forget_figures *f, char *buf, size_t size)
+{
+	char svc[16], auc[16], js[16], ad[16];
+	figure(f->svc_mia[1], 6, 100, svc, sizeof(svc));
+	figure(f->loss_auc, 6, 100, auc, sizeof(auc));
+	figure(f->js[FORGET_ON_FORGET], 6, 100, js, sizeof(js));
+	figure(f->activation[FORGET_ON_FORGET], 6, 100, ad, sizeof(ad));
+	snprintf(buf, size, "%-*.*s%s%s%s%s", FIGURES_LABEL_WIDTH, FIGURES_LABEL_WIDTH, label, svc,
+		 auc, js, ad);
+}
+
 void view_log_line(const struct dashboard_log *l, char *buf, size_t size)
 {
 	char t[32];
@@ -468,6 +485,8 @@ const char *const *view_help(int utf8, size_t *count)
 		"             scenario's unlearning plugin",
 		"s            write the results so far",
 		"c            class confusion / accuracy matrix",
+		"e            unlearning panel: UA/RA/TA/MIA or the",
+		"             evidence (SVC, loss AUC, JS, act. dist.)",
 		"q            quit (y confirms; results are kept)",
 		"h, ?, F1     this help",
 		"",
@@ -482,6 +501,8 @@ const char *const *view_help(int utf8, size_t *count)
 		"             scenario's unlearning plugin",
 		"s            write the results so far",
 		"c            class confusion / accuracy matrix",
+		"e            unlearning panel: UA/RA/TA/MIA or the",
+		"             evidence (SVC, loss AUC, JS, act. dist.)",
 		"q            quit (y confirms; results are kept)",
 		"h, ?, F1     this help",
 		"",

@@ -102,6 +102,10 @@ void view_forget_heading(const struct results_unlearning *u, char *buf, size_t s
 void view_figures_head(size_t width, char *buf, size_t size);
 void view_figures(const char *label, const struct forget_figures *f, size_t width, char *buf,
 		  size_t size);
+/* The same for the evidence of forgetting (docs/unlearning.md), x 100: the SVC attack's
+ * efficacy on confidence, the loss attack's AUC, JS and activation distance to retrain on D_f. */
+void view_evidence_head(char *buf, size_t size);
+void view_evidence(const char *label, const struct forget_figures *f, char *buf, size_t size);
 
 void view_log_line(const struct dashboard_log *l, char *buf, size_t size);
 /* The last line: the confirm question, the end of the run, the status, or the keys. */
