@@ -9,7 +9,8 @@ set -eu
 LETHE=${LETHE:-host/lethe}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 
-# --one DIR SCENARIO SEED SETS...: one run (what xargs calls); a finished run is kept.
+# --one DIR SCENARIO SEED SETS...: one run (what xargs calls); a finished run is kept, an
+# interrupted one resumed from its checkpoint.
 if [ "${1:-}" = --one ]; then
 	dir=$2 scen=$3 seed=$4
 	shift 4
@@ -17,7 +18,7 @@ if [ "${1:-}" = --one ]; then
 	args=
 	for s in "$@"; do args="$args --set $s"; done
 	# shellcheck disable=SC2086
-	"$LETHE" run "$SRC/scenarios/$scen.ini" --out "$dir" --force --quiet \
+	"$LETHE" run "$SRC/scenarios/$scen.ini" --out "$dir" --resume --quiet \
 		--set train.seed="$seed" $args || echo "cl_table: $scen seed $seed failed" >&2
 	exit 0
 fi
@@ -63,16 +64,14 @@ configs() {
 }
 
 # The convolutional network (architecture = cnn): its class-incremental scenarios, and
-# task-incremental naive and joint through the protocol's key.
+# task-incremental naive through the protocol's key.
 cnn_configs() {
 	for s in naive joint ewc l2 rehearsal; do
 		echo "CNN, class-incremental|$s|split-fashion-cnn-$s|"
 	done
 	echo "CNN, class-incremental|OVOR (5 epochs per task)|split-fashion-cnn-ovor|"
 	echo "CNN, class-incremental|naive (5 epochs per task)|split-fashion-cnn-naive|train.epochs=5"
-	for s in naive joint; do
-		echo "CNN, task-incremental|$s|split-fashion-cnn-$s|scenario.protocol=task-incremental"
-	done
+	echo "CNN, task-incremental|naive|split-fashion-cnn-naive|scenario.protocol=task-incremental"
 }
 
 # OVOR's comparison: class-incremental at the 5 epochs per task its scenarios use.
@@ -85,7 +84,7 @@ ovor_configs() {
 
 # One line per run: "DIR SCENARIO SEED SETS..." for xargs.
 jobs_list() {
-	{ cnn_configs; configs; ovor_configs; } | while IFS='|' read -r proto label scen sets; do
+	{ cnn_configs | sort -s -t"|" -k1,1r; configs; ovor_configs; } | while IFS='|' read -r proto label scen sets; do
 		tag=$(printf '%s' "$scen-$sets" | tr -c 'A-Za-z0-9.-' '_')
 		for seed in $SEEDS; do
 			# No trailing blank: xargs -L would join the next line to this one.
