@@ -4,7 +4,8 @@ PLUGIN_CPPFLAGS = -I$(top_srcdir)/sdk -fvisibility=hidden
 PLUGIN_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^lethe_entry$$' -lm
 plugin_LTLIBRARIES = %D%/ewc/ewc.la %D%/l2/l2.la %D%/rehearsal/rehearsal.la %D%/ovor/ovor.la \
 	%D%/sfd/sfd.la %D%/repulsion/repulsion.la %D%/si/si.la %D%/lwf/lwf.la \
-	%D%/er_ace/er_ace.la %D%/der/der.la %D%/derpp/derpp.la
+	%D%/er_ace/er_ace.la %D%/der/der.la %D%/derpp/derpp.la \
+	%D%/neggrad/neggrad.la
 plugins_ewc_ewc_la_SOURCES = %D%/ewc/ewc.c %D%/ewc/fisher.c %D%/ewc/fisher.h
 plugins_ewc_ewc_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_ewc_ewc_la_LDFLAGS = $(PLUGIN_LDFLAGS)
@@ -39,3 +40,10 @@ plugins_der_der_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_derpp_derpp_la_SOURCES = %D%/der/der.c $(REPLAY_SOURCES)
 plugins_derpp_derpp_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) -DDER_PLUS
 plugins_derpp_derpp_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+# The unlearning methods of issue 19 share a forget request's data (D_f, D_r, batches) and
+# the distillation loss.
+UNLEARN_SOURCES = %D%/common/forget_set.c %D%/common/forget_set.h %D%/common/xent.h \
+	%D%/common/kl.h
+plugins_neggrad_neggrad_la_SOURCES = %D%/neggrad/neggrad.c $(UNLEARN_SOURCES)
+plugins_neggrad_neggrad_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_neggrad_neggrad_la_LDFLAGS = $(PLUGIN_LDFLAGS)

@@ -36,6 +36,7 @@ static const struct {
 	{ "lwf", "", 0 },
 	{ "sfd", "synth = 16\n", 1 },
 	{ "repulsion", "unlearn_steps = 5\n", 1 },
+	{ "neggrad", "epochs = 1\n", 1 },
 };
 #define NUM_CASES (sizeof(cases) / sizeof(cases[0]))
 
