@@ -48,8 +48,10 @@ dist_scenario_DATA = \
 	%D%/split-fashion-rehearsal.ini \
 	%D%/split-fashion-si-til.ini \
 	%D%/split-fashion-si.ini \
+	%D%/unlearn-class-l1sparse.ini \
 	%D%/unlearn-class-neggrad.ini \
 	%D%/unlearn-class-repulsion.ini \
 	%D%/unlearn-class-sfd.ini \
+	%D%/unlearn-random-l1sparse.ini \
 	%D%/unlearn-random-neggrad.ini \
 	%D%/unlearn-random-repulsion.ini

@@ -37,6 +37,7 @@ static const struct {
 	{ "sfd", "synth = 16\n", 1 },
 	{ "repulsion", "unlearn_steps = 5\n", 1 },
 	{ "neggrad", "epochs = 1\n", 1 },
+	{ "l1sparse", "epochs = 2\n", 1 },
 };
 #define NUM_CASES (sizeof(cases) / sizeof(cases[0]))
 
