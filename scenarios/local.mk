@@ -51,9 +51,11 @@ dist_scenario_DATA = \
 	%D%/unlearn-class-l1sparse.ini \
 	%D%/unlearn-class-neggrad.ini \
 	%D%/unlearn-class-repulsion.ini \
+	%D%/unlearn-class-salun.ini \
 	%D%/unlearn-class-scrub.ini \
 	%D%/unlearn-class-sfd.ini \
 	%D%/unlearn-random-l1sparse.ini \
 	%D%/unlearn-random-neggrad.ini \
 	%D%/unlearn-random-repulsion.ini \
+	%D%/unlearn-random-salun.ini \
 	%D%/unlearn-random-scrub.ini

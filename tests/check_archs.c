@@ -39,6 +39,7 @@ static const struct {
 	{ "neggrad", "epochs = 1\n", 1 },
 	{ "l1sparse", "epochs = 2\n", 1 },
 	{ "scrub", "epochs = 2\nmsteps = 1\nlr = 0.005\n", 1 },
+	{ "salun", "epochs = 1\n", 1 },
 };
 #define NUM_CASES (sizeof(cases) / sizeof(cases[0]))
 
