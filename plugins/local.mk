@@ -5,7 +5,8 @@ PLUGIN_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^lethe_en
 plugin_LTLIBRARIES = %D%/ewc/ewc.la %D%/l2/l2.la %D%/rehearsal/rehearsal.la %D%/ovor/ovor.la \
 	%D%/sfd/sfd.la %D%/repulsion/repulsion.la %D%/si/si.la %D%/lwf/lwf.la \
 	%D%/er_ace/er_ace.la %D%/der/der.la %D%/derpp/derpp.la \
-	%D%/neggrad/neggrad.la %D%/l1sparse/l1sparse.la %D%/scrub/scrub.la %D%/salun/salun.la
+	%D%/neggrad/neggrad.la %D%/l1sparse/l1sparse.la %D%/scrub/scrub.la %D%/salun/salun.la \
+	%D%/badteacher/badteacher.la
 plugins_ewc_ewc_la_SOURCES = %D%/ewc/ewc.c %D%/ewc/fisher.c %D%/ewc/fisher.h
 plugins_ewc_ewc_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_ewc_ewc_la_LDFLAGS = $(PLUGIN_LDFLAGS)
@@ -56,3 +57,6 @@ plugins_scrub_scrub_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_salun_salun_la_SOURCES = %D%/salun/salun.c $(UNLEARN_SOURCES)
 plugins_salun_salun_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_salun_salun_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_badteacher_badteacher_la_SOURCES = %D%/badteacher/badteacher.c $(UNLEARN_SOURCES)
+plugins_badteacher_badteacher_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_badteacher_badteacher_la_LDFLAGS = $(PLUGIN_LDFLAGS)
