@@ -6,7 +6,7 @@ plugin_LTLIBRARIES = %D%/ewc/ewc.la %D%/l2/l2.la %D%/rehearsal/rehearsal.la %D%/
 	%D%/sfd/sfd.la %D%/repulsion/repulsion.la %D%/si/si.la %D%/lwf/lwf.la \
 	%D%/er_ace/er_ace.la %D%/der/der.la %D%/derpp/derpp.la \
 	%D%/neggrad/neggrad.la %D%/l1sparse/l1sparse.la %D%/scrub/scrub.la %D%/salun/salun.la \
-	%D%/badteacher/badteacher.la
+	%D%/badteacher/badteacher.la %D%/ssd/ssd.la
 plugins_ewc_ewc_la_SOURCES = %D%/ewc/ewc.c %D%/ewc/fisher.c %D%/ewc/fisher.h
 plugins_ewc_ewc_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_ewc_ewc_la_LDFLAGS = $(PLUGIN_LDFLAGS)
@@ -60,3 +60,6 @@ plugins_salun_salun_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_badteacher_badteacher_la_SOURCES = %D%/badteacher/badteacher.c $(UNLEARN_SOURCES)
 plugins_badteacher_badteacher_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_badteacher_badteacher_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_ssd_ssd_la_SOURCES = %D%/ssd/ssd.c $(UNLEARN_SOURCES)
+plugins_ssd_ssd_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_ssd_ssd_la_LDFLAGS = $(PLUGIN_LDFLAGS)

@@ -55,9 +55,11 @@ dist_scenario_DATA = \
 	%D%/unlearn-class-salun.ini \
 	%D%/unlearn-class-scrub.ini \
 	%D%/unlearn-class-sfd.ini \
+	%D%/unlearn-class-ssd.ini \
 	%D%/unlearn-random-badteacher.ini \
 	%D%/unlearn-random-l1sparse.ini \
 	%D%/unlearn-random-neggrad.ini \
 	%D%/unlearn-random-repulsion.ini \
 	%D%/unlearn-random-salun.ini \
-	%D%/unlearn-random-scrub.ini
+	%D%/unlearn-random-scrub.ini \
+	%D%/unlearn-random-ssd.ini

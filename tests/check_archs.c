@@ -41,6 +41,7 @@ static const struct {
 	{ "scrub", "epochs = 2\nmsteps = 1\nlr = 0.005\n", 1 },
 	{ "salun", "epochs = 1\n", 1 },
 	{ "badteacher", "retain_fraction = 0.2\n", 1 },
+	{ "ssd", "", 1 },
 };
 #define NUM_CASES (sizeof(cases) / sizeof(cases[0]))
 
