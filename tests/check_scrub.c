@@ -69,7 +69,7 @@ END_TEST
 START_TEST(test_forgets_samples)
 {
 	struct fixture f;
-	fixture_learn(&f, "scrub", "", NULL);
+	fixture_learn(&f, "scrub", "lr = 0.05\n", NULL);
 	fixture_request_samples(&f, 1, 3);
 	double before = fixture_forget_accuracy(&f), test0 = fixture_test_accuracy(&f);
 	ck_assert_msg(fixture_unlearn(&f) == LETHE_OK, "%s", fixture_error(&f));
