@@ -115,7 +115,7 @@ static int scrub_step(struct work *w, int max, double *loss)
 					w->c->gamma);
 	if (!isfinite(*loss))
 		return lethe_fail(h, LETHE_ERR_NUMERIC, "a %s step's loss is not finite; lower lr "
-				  "= %g", max ? "max" : "min", w->lr);
+				  "= %g or msteps = %u", max ? "max" : "min", w->lr, w->c->msteps);
 	rc = h->model_backward(h, w->model, w->r.dlogits, w->r.n);
 	if (rc == LETHE_OK)
 		h->saxpy(h, w->P, (float)-w->lr, w->grad, w->theta);
