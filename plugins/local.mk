@@ -5,7 +5,9 @@ PLUGIN_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^lethe_en
 plugin_LTLIBRARIES = %D%/ewc/ewc.la %D%/l2/l2.la %D%/rehearsal/rehearsal.la %D%/ovor/ovor.la \
 	%D%/sfd/sfd.la %D%/repulsion/repulsion.la %D%/si/si.la %D%/lwf/lwf.la \
 	%D%/er_ace/er_ace.la %D%/der/der.la %D%/derpp/derpp.la %D%/agem/agem.la \
-	%D%/gem/gem.la %D%/gdumb/gdumb.la
+	%D%/gem/gem.la %D%/gdumb/gdumb.la \
+	%D%/neggrad/neggrad.la %D%/l1sparse/l1sparse.la %D%/scrub/scrub.la %D%/salun/salun.la \
+	%D%/badteacher/badteacher.la %D%/ssd/ssd.la
 plugins_ewc_ewc_la_SOURCES = %D%/ewc/ewc.c %D%/ewc/fisher.c %D%/ewc/fisher.h
 plugins_ewc_ewc_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_ewc_ewc_la_LDFLAGS = $(PLUGIN_LDFLAGS)
@@ -49,3 +51,25 @@ plugins_gem_gem_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_gdumb_gdumb_la_SOURCES = %D%/gdumb/gdumb.c %D%/common/xent.h
 plugins_gdumb_gdumb_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_gdumb_gdumb_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+# The unlearning methods of issue 19 share a forget request's data (D_f, D_r, batches) and
+# the distillation loss.
+UNLEARN_SOURCES = %D%/common/forget_set.c %D%/common/forget_set.h %D%/common/xent.h \
+	%D%/common/kl.h
+plugins_neggrad_neggrad_la_SOURCES = %D%/neggrad/neggrad.c $(UNLEARN_SOURCES)
+plugins_neggrad_neggrad_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_neggrad_neggrad_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_l1sparse_l1sparse_la_SOURCES = %D%/l1sparse/l1sparse.c $(UNLEARN_SOURCES)
+plugins_l1sparse_l1sparse_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_l1sparse_l1sparse_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_scrub_scrub_la_SOURCES = %D%/scrub/scrub.c $(UNLEARN_SOURCES)
+plugins_scrub_scrub_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_scrub_scrub_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_salun_salun_la_SOURCES = %D%/salun/salun.c $(UNLEARN_SOURCES)
+plugins_salun_salun_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_salun_salun_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_badteacher_badteacher_la_SOURCES = %D%/badteacher/badteacher.c $(UNLEARN_SOURCES)
+plugins_badteacher_badteacher_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_badteacher_badteacher_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_ssd_ssd_la_SOURCES = %D%/ssd/ssd.c $(UNLEARN_SOURCES)
+plugins_ssd_ssd_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_ssd_ssd_la_LDFLAGS = $(PLUGIN_LDFLAGS)

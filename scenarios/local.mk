@@ -57,6 +57,18 @@ dist_scenario_DATA = \
 	%D%/split-fashion-rehearsal.ini \
 	%D%/split-fashion-si-til.ini \
 	%D%/split-fashion-si.ini \
+	%D%/unlearn-class-badteacher.ini \
+	%D%/unlearn-class-l1sparse.ini \
+	%D%/unlearn-class-neggrad.ini \
 	%D%/unlearn-class-repulsion.ini \
+	%D%/unlearn-class-salun.ini \
+	%D%/unlearn-class-scrub.ini \
 	%D%/unlearn-class-sfd.ini \
-	%D%/unlearn-random-repulsion.ini
+	%D%/unlearn-class-ssd.ini \
+	%D%/unlearn-random-badteacher.ini \
+	%D%/unlearn-random-l1sparse.ini \
+	%D%/unlearn-random-neggrad.ini \
+	%D%/unlearn-random-repulsion.ini \
+	%D%/unlearn-random-salun.ini \
+	%D%/unlearn-random-scrub.ini \
+	%D%/unlearn-random-ssd.ini

@@ -39,6 +39,12 @@ static const struct {
 	{ "gdumb", "max_stored = 16\nepochs = 1\n", 0 },
 	{ "sfd", "synth = 16\n", 1 },
 	{ "repulsion", "unlearn_steps = 5\n", 1 },
+	{ "neggrad", "epochs = 1\n", 1 },
+	{ "l1sparse", "epochs = 2\n", 1 },
+	{ "scrub", "epochs = 2\nmsteps = 1\nlr = 0.005\n", 1 },
+	{ "salun", "epochs = 1\n", 1 },
+	{ "badteacher", "retain_fraction = 0.2\n", 1 },
+	{ "ssd", "", 1 },
 };
 #define NUM_CASES (sizeof(cases) / sizeof(cases[0]))
 

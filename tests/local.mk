@@ -12,7 +12,8 @@ CHECK_SUITES = %D%/check_abi %D%/check_archs %D%/check_baselines %D%/check_blas 
 	%D%/check_net %D%/check_ovor \
 	%D%/check_plugin %D%/check_progress %D%/check_rehearsal %D%/check_report \
 	%D%/check_repulsion %D%/check_safetensors %D%/check_scenario %D%/check_sfd \
-	%D%/check_sweep %D%/check_unlearn
+	%D%/check_sweep %D%/check_unlearn %D%/check_neggrad %D%/check_l1sparse %D%/check_scrub \
+	%D%/check_salun %D%/check_badteacher %D%/check_ssd
 check_PROGRAMS += $(CHECK_SUITES) %D%/bad_inputs_json %D%/cifar_fixture %D%/safetensors_tool
 tests_check_checkpoint_SOURCES = %D%/check_checkpoint.c $(ALLOC_HOOK)
 tests_check_engine_SOURCES = %D%/check_engine.c $(ALLOC_HOOK)
@@ -26,6 +27,16 @@ tests_check_rehearsal_SOURCES = %D%/check_rehearsal.c plugins/rehearsal/schedule
 	plugins/rehearsal/schedule.h
 tests_check_sfd_SOURCES = %D%/check_sfd.c plugins/sfd/distill.c plugins/sfd/distill.h \
 	plugins/sfd/invert.c plugins/sfd/invert.h
+# The unlearning methods: each suite compiles its plugin's source in (for its static
+# functions) and learns on the fixture's synthetic data.
+UNLEARN_TEST_SOURCES = %D%/forget_fixture.c %D%/forget_fixture.h plugins/common/forget_set.c \
+	plugins/common/forget_set.h
+tests_check_neggrad_SOURCES = %D%/check_neggrad.c $(UNLEARN_TEST_SOURCES)
+tests_check_l1sparse_SOURCES = %D%/check_l1sparse.c $(UNLEARN_TEST_SOURCES)
+tests_check_scrub_SOURCES = %D%/check_scrub.c $(UNLEARN_TEST_SOURCES)
+tests_check_salun_SOURCES = %D%/check_salun.c $(UNLEARN_TEST_SOURCES)
+tests_check_badteacher_SOURCES = %D%/check_badteacher.c $(UNLEARN_TEST_SOURCES)
+tests_check_ssd_SOURCES = %D%/check_ssd.c $(UNLEARN_TEST_SOURCES)
 # The front ends, the report and the sweeps: their own libraries (ncurses with the dashboard).
 tests_check_dashboard_LDADD = host/ui/libui.la $(LDADD)
 tests_check_progress_LDADD = host/ui/libui.la $(LDADD)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # `make valgrind`: the real lethe binary under memcheck, running small synthetic scenarios that
-# load every shipped plugin (EWC and L2 together, rehearsal with OVOR, and the two unlearning
+# load every shipped plugin (EWC and L2 together, rehearsal with OVOR, and the unlearning
 # plugins with forget steps and every reference method) under each protocol, plus `check`,
 # `plugins`, a resumed run and runs refused or failed part way. Any memory error or definite or indirect leak
 # fails. No suppressions: Debian's OpenBLAS thread pool and dlopen leave nothing behind.
@@ -70,6 +70,13 @@ scenario "$TMP/repulsion.ini" $CIL "rehearsal, repulsion" "[tasks]" "split = 2" 
 	"[forget1]" "after = 1" "what = samples" "task = 1" "fraction = 0.25" \
 	"plugin = repulsion" "references = retrain, finetune" "relearn_max_epochs = 2" \
 	"[forget2]" "after = 2" "what = task" "task = 2" "retrain = joint"
+# The unlearning methods of docs/unlearning.md, each forgetting samples, at small settings.
+for p in neggrad l1sparse scrub salun badteacher ssd; do
+	scenario "$TMP/$p.ini" $CIL "rehearsal, $p" "[tasks]" "split = 2" \
+		"[rehearsal]" "max_stored = 32" "[$p]" "batch_size = 16" \
+		"[forget1]" "after = 2" "what = samples" "task = 1" "fraction = 0.25" \
+		"plugin = $p" "references ="
+done
 
 grind plugins 0 plugins
 grind check 0 check "$TMP/sfd.ini"
@@ -78,7 +85,7 @@ grind run-ewc-l2 0 run "$TMP/ewc-l2.ini" --out "$TMP/out-ewc-l2" --quiet \
 	--set train.threads=2
 grind run-ewc-permuted 0 run "$TMP/ewc-permuted.ini" --out "$TMP/out-ewc-permuted" --quiet \
 	--set train.baseline=joint
-for s in rehearsal-ovor sfd repulsion; do
+for s in rehearsal-ovor sfd repulsion neggrad l1sparse scrub salun badteacher ssd; do
 	grind "run-$s" 0 run "$TMP/$s.ini" --out "$TMP/out-$s" --quiet
 done
 # The checkpoint reader and the plugins' load hooks: resuming the finished unlearning run.
