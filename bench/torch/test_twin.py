@@ -196,7 +196,7 @@ class Scenarios(unittest.TestCase):
         self.refused("did you mean 'epochs'", extra="epoch = 2")
         self.refused("has no twin yet", plugins="plugins = ovor")
         self.refused("unknown section [ewc]", extra="[ewc]\nlambda = 1")
-        self.refused("forget steps", extra="[forget1]\nafter = 1")
+        self.refused("needs classes", extra="[forget1]\nafter = 1")
         self.refused("source = synthetic", sets=("data.source=synthetic",))
         self.refused("'3x' is not an integer", sets=("train.epochs=3x",))
         self.refused("layers and architecture", sets=("model.layers=dense",))
