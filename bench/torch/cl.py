@@ -53,10 +53,11 @@ def main(argv):
     import torch
     from lethe_twin import protocol, scenario
     from lethe_twin.strategies import registry
+    from lethe_twin.unlearning import methods
 
     if args.list:
-        for name in registry:
-            cls = registry[name]
+        for name in list(registry) + list(methods):
+            cls = registry[name] if name in registry else methods[name]
             print(f"{name}  {cls.summary}")
             for p in cls.PARAMS:
                 print("    " + p.describe().replace("\n", "\n    "))
@@ -64,7 +65,7 @@ def main(argv):
     if not args.scenario:
         ap.error("a scenario is needed")
     torch.set_num_threads(args.threads)
-    scn = scenario.load(find_scenario(args.scenario), args.set, registry)
+    scn = scenario.load(find_scenario(args.scenario), args.set, registry, methods)
     result = protocol.execute(scn, registry, quiet=args.quiet, lethe_draws=args.lethe_draws)
     text = json.dumps(result, indent=1)
     if args.out:

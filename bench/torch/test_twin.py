@@ -196,7 +196,7 @@ class Scenarios(unittest.TestCase):
         self.refused("did you mean 'epochs'", extra="epoch = 2")
         self.refused("has no twin yet", plugins="plugins = ovor")
         self.refused("unknown section [ewc]", extra="[ewc]\nlambda = 1")
-        self.refused("forget steps", extra="[forget1]\nafter = 1")
+        self.refused("needs classes", extra="[forget1]\nafter = 1")
         self.refused("source = synthetic", sets=("data.source=synthetic",))
         self.refused("'3x' is not an integer", sets=("train.epochs=3x",))
         self.refused("layers and architecture", sets=("model.layers=dense",))
@@ -801,6 +801,179 @@ def idx_fixture(directory, train=300, test=100, seed=0):
             f.write(x.astype(np.uint8).tobytes())
         with open(os.path.join(directory, f"{prefix}-labels-idx1-ubyte"), "wb") as f:
             f.write(bytes([0, 0, 8, 1]) + n.to_bytes(4, "big") + y.tobytes())
+
+
+class Unlearning(unittest.TestCase):
+    """Forget requests: SalUn's mask, SCRUB's KL, the figures on a hand-made case, whole runs."""
+
+    def test_salun_mask_top_fraction(self):
+        from lethe_twin.unlearning.salun import saliency_mask
+        g = [torch.tensor([[0.5, -3.0], [2.0, 0.1]]), torch.tensor([-1.0, 2.0, 0.0])]
+        # |g| flat: .5 3 2 .1 1 2 0 -> ranks: 3, 2 (pos 2), 2 (pos 5), 1, .5, .1, 0
+        for ratio, kept in ((0.0, []), (0.15, [1]), (0.3, [1, 2]), (0.45, [1, 2, 5]),
+                            (0.5, [1, 2, 5]), (1.0, list(range(7)))):
+            m = saliency_mask(g, ratio)
+            flat = torch.cat([x.reshape(-1) for x in m])
+            self.assertEqual(flat.nonzero().flatten().tolist(), kept, ratio)
+            self.assertEqual(int(flat.sum()), int(ratio * 7))
+            self.assertEqual([x.shape for x in m], [x.shape for x in g])
+        gen = torch.Generator().manual_seed(3)
+        big = [torch.randn(40, 30, generator=gen), torch.randn(30, generator=gen)]
+        m = saliency_mask(big, 0.37)
+        a = torch.cat([x.reshape(-1) for x in big]).abs()
+        f = torch.cat([x.reshape(-1) for x in m])
+        self.assertEqual(int(f.sum()), int(0.37 * 1230))
+        self.assertGreaterEqual(float(a[f].min()), float(a[~f].max()))
+
+    def test_scrub_losses(self):
+        from lethe_twin.unlearn import kl_soft
+        from lethe_twin.unlearning.scrub import scrub_losses
+        T = 2.0
+        zs = torch.tensor([[1.0, 0.0, -1.0], [0.3, 0.2, 2.0]], requires_grad=True)
+        zt = torch.tensor([[0.0, 2.0, 0.5], [1.0, 1.0, 1.0]])
+        pt, ps = torch.softmax(zt / T, 1), torch.softmax(zs.detach() / T, 1)
+        # KL(teacher || student): the teacher's distribution weighs the log ratio
+        want = T * T * (pt * (pt.log() - ps.log())).sum(1)
+        self.assertTrue(torch.allclose(kl_soft(zs, zt, T), want, atol=1e-6))
+        rev = T * T * (ps * (ps.log() - pt.log())).sum(1)
+        self.assertFalse(torch.allclose(want, rev, atol=1e-3))
+        # its gradient wrt the student's logits is T (p_s - p_t) per row
+        kl_soft(zs, zt, T).sum().backward()
+        self.assertTrue(torch.allclose(zs.grad, T * (ps - pt), atol=1e-6))
+        zs.grad = None
+        y = torch.tensor([0, 2])
+        ce = torch.nn.functional.cross_entropy
+        up, down = scrub_losses(zs, zt, y, None, T, 0.3, 0.7, ce)
+        self.assertAlmostEqual(float(up), -float(want.mean()), places=6)
+        self.assertAlmostEqual(float(down), 0.7 * float(ce(zs, y)) + 0.3 * float(want.mean()),
+                               places=6)
+        # a max step (descending up) moves the student away from the teacher
+        up.backward()
+        moved = zs.detach() - 0.1 * zs.grad
+        self.assertGreater(float(kl_soft(moved, zt, T).mean()), float(want.mean()))
+        # masked classes count for nothing, and no NaN comes from them
+        mask = torch.tensor([[True, True, False], [False, True, True]])
+        k = kl_soft(zs.detach(), zt, T, mask)
+        self.assertTrue(torch.isfinite(k).all())
+        zs2 = zs.detach().clone()
+        zs2[0, 2], zs2[1, 0] = 50.0, -50.0
+        self.assertTrue(torch.allclose(kl_soft(zs2, zt, T, mask), k, atol=1e-6))
+
+    def test_threshold_and_figures(self):
+        from lethe_twin import unlearn
+        # members at or below the cut: 1 2 3 members, 4 5 6 not -> halfway, 3.5
+        s = torch.tensor([5.0, 1.0, 3.0, 2.0, 6.0, 4.0], dtype=torch.float64)
+        m = torch.tensor([False, True, True, True, False, False])
+        self.assertEqual(unlearn.fit_threshold(s, m), 3.5)
+        # nothing separates them: the cut calling every row a member (no forgetting credited)
+        self.assertEqual(unlearn.fit_threshold(torch.ones(4, dtype=torch.float64),
+                                               torch.tensor([True, False, True, False])),
+                         float("inf"))
+        # ties: 1 (m), 2 (m, n), 3 (n) -> cuts after 1 and after 2 both right 3 of 4; after 2
+        # calls more members
+        self.assertEqual(unlearn.fit_threshold(torch.tensor([1.0, 2.0, 2.0, 3.0]),
+                                               torch.tensor([True, True, False, False])), 2.5)
+        gen = torch.Generator().manual_seed(0)
+        r = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+        t = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+        f = torch.tensor([0.05, 0.5, 0.7, 5.0], dtype=torch.float64)
+        self.assertEqual(unlearn.mia_efficacy(r, t, f, gen), 0.5)  # cut at 0.65: 0.7, 5 out
+        # UA/RA/TA on a model whose answers are known: a linear head reading one input
+        with tempfile.TemporaryDirectory() as tmp:
+            idx_fixture(tmp, train=40, test=20)
+            text = (f"[scenario]\nprotocol = class-incremental\n[data]\nsource = idx\n"
+                    f"dir = {tmp}\n[tasks]\nsplit = 2\n[model]\nhidden = 4\n"
+                    "[forget1]\nafter = 1\nwhat = class\nclasses = 1\n")
+            scn = scenario.load(write(os.path.join(tmp, "s.ini"), text), (), registry)
+            run, _ = protocol.prepare(scn, registry, quiet=True)
+            sets = unlearn.build_sets(run, scn.forgets[0])
+            ys = run.train.y
+            self.assertTrue(bool((ys[sets.forget.pos] == 1).all()))
+            self.assertEqual(len(sets.forget), int((ys == 1).sum()))
+            self.assertEqual(sorted(set(ys[sets.retain.pos].tolist())), [0, 2, 3, 4])
+            self.assertEqual(sorted(set(run.test.y[sets.test.pos].tolist())), [0, 2, 3, 4])
+
+            class Fixed(torch.nn.Module):
+                """Says class 0 for every row: accuracy = the share of class 0."""
+                def forward(self, x):
+                    z = torch.zeros(len(x), 10)
+                    z[:, 0] = 1.0
+                    return z
+            fig = unlearn.measure(run, Fixed(), sets, gen)
+            self.assertEqual(fig["ua"], 1.0)
+            r0 = float((ys[sets.retain.pos] == 0).double().mean())
+            t0 = float((run.test.y[sets.test.pos] == 0).double().mean())
+            self.assertAlmostEqual(fig["ra"], r0)
+            self.assertAlmostEqual(fig["ta"], t0)
+            # the same two NLLs for members and non-members alike: the attack learns nothing
+            # and calls every row a member, crediting no forgetting
+            self.assertEqual(fig["mia"], 0.0)
+            self.assertAlmostEqual(unlearn.gap(fig, {"ua": 0.5, "ra": r0, "ta": t0,
+                                                     "mia": 1.0}), 0.375)
+
+    def test_samples_request_and_removal(self):
+        from lethe_twin import unlearn
+        with tempfile.TemporaryDirectory() as tmp:
+            idx_fixture(tmp, train=100, test=20)
+            text = (f"[scenario]\nprotocol = class-incremental\n[data]\nsource = idx\n"
+                    f"dir = {tmp}\n[tasks]\nsplit = 5\n[model]\nhidden = 4\n"
+                    "[forget1]\nafter = 2\nwhat = samples\ntask = 2\nfraction = 0.25\n")
+            scn = scenario.load(write(os.path.join(tmp, "s.ini"), text), (), registry)
+            run, _ = protocol.prepare(scn, registry, quiet=True)
+            n2 = len(run.tasks[1].train)
+            sets = unlearn.build_sets(run, scn.forgets[0])
+            self.assertEqual(len(sets.forget), int(0.25 * n2 + 0.5))
+            self.assertEqual(len(sets.forget) + len(sets.retain),
+                             len(run.tasks[0].train) + n2)
+            self.assertTrue(bool((sets.forget.tasks == 1).all()))
+            unlearn.remove(run, sets.ids)
+            self.assertEqual(len(run.tasks[1].train), n2 - len(sets.forget))
+            self.assertFalse(bool(torch.isin(run.tasks[1].train, sets.forget.pos).any()))
+
+    def test_runs(self):
+        """SalUn and SCRUB requests run twice alike, with every reference, and refusals."""
+        with tempfile.TemporaryDirectory() as tmp:
+            idx_fixture(tmp, train=300, test=100)
+            for method, extra in (("salun", "[salun]\nepochs = 2\n"),
+                                  ("scrub", "[scrub]\nepochs = 2\nmsteps = 1\n")):
+                text = (f"[scenario]\nprotocol = class-incremental\nplugins = rehearsal, "
+                        f"{method}\n[data]\nsource = idx\ndir = {tmp}\n[tasks]\nsplit = 5\n"
+                        "[model]\nhidden = 16\n[train]\nlr = 0.05\nbatch_size = 16\n"
+                        f"[rehearsal]\nmax_stored = 50\n{extra}"
+                        "[forget1]\nafter = 3\nwhat = samples\ntask = 2\nfraction = 0.2\n"
+                        f"plugin = {method}\nreferences = retrain, finetune, gradient_ascent, "
+                        "random_labels\n")
+                path = write(os.path.join(tmp, f"{method}.ini"), text)
+                outs = []
+                for _ in range(2):
+                    p = subprocess.run([sys.executable, os.path.join(HERE, "cl.py"), path,
+                                        "--quiet"], capture_output=True, text=True)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    outs.append(json.loads(p.stdout))
+                u = outs[0]["unlearning"][0]
+                self.assertEqual(u["plugin"], method)
+                self.assertEqual(u["forget_samples"], 12)
+                for key in ("ua", "ra", "ta", "mia"):
+                    self.assertTrue(0 <= u[key] <= 1)
+                self.assertEqual(sorted(u["references"]),
+                                 ["finetune", "gradient_ascent", "random_labels", "retrain"])
+                self.assertIsNone(u["references"]["retrain"]["gap_to_retrain"])
+                for a, b in zip(outs[0]["unlearning"], outs[1]["unlearning"]):
+                    for key in ("ua", "ra", "ta", "mia", "gap_to_retrain"):
+                        self.assertEqual(a[key], b[key])
+                self.assertEqual(outs[0]["accuracy_matrix"], outs[1]["accuracy_matrix"])
+            for bad, says in (("[forget1]\nafter = 9\n", "after = 9"),
+                              ("[forget1]\nafter = 1\nwhat = task\ntask = 2\n", "task = 2"),
+                              ("[forget1]\nafter = 1\nwhat = class\n", "needs classes"),
+                              ("[forget1]\nafter = 1\nclasses = 1\nplugin = salun\n",
+                               "not an unlearning plugin listed"),
+                              ("[forget2]\nafter = 1\nclasses = 1\n", "without [forget1]")):
+                path = write(os.path.join(tmp, "bad.ini"),
+                             f"[data]\nsource = idx\ndir = {tmp}\n[tasks]\nsplit = 5\n{bad}")
+                p = subprocess.run([sys.executable, os.path.join(HERE, "cl.py"), path,
+                                    "--quiet"], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn(says, p.stderr)
 
 
 LETHE = os.path.join(HERE, "..", "..", "host", "lethe")

@@ -18,7 +18,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from . import TwinError, data, fail, metrics, models
+from . import TwinError, fail, metrics, models, unlearn
+from . import data as data_mod
 from . import lethe_draws as lethe_draws_mod
 from . import tasks as tasks_mod
 from .seeds import derive, generator
@@ -208,13 +209,18 @@ def _train_step(run, strategies, k, clock):
     _call(clock, strategies, "after_task", task)
 
 
-def prepare(scn, registry, quiet=False, lethe_draws=False):
+def prepare(scn, registry, quiet=False, lethe_draws=False, data=None):
     """The run before its first evaluation: data, tasks, the initialised model, the optimiser
     and the strategies' instances (which may refuse their settings). lethe_draws: the initial
-    weights, tasks' draws and batch order from lethe's generator (lethe_draws.py)."""
-    train, test, C = data.load(scn)
+    weights, tasks' draws and batch order from lethe's generator (lethe_draws.py). data: the
+    (train, test) splits already loaded (a retrain's second run)."""
+    if data is None:
+        train, test, C = data_mod.load(scn)
+    else:
+        train, test = data
+        C = int(max(train.y.max(), test.y.max())) + 1
     tasks = tasks_mod.build(scn, train, test, C)
-    transform = data.Transform(scn, [t.perm for t in tasks], generator(scn.seed, "augment"))
+    transform = data_mod.Transform(scn, [t.perm for t in tasks], generator(scn.seed, "augment"))
     torch.manual_seed(derive(scn.seed, "init"))
     where = scn.ini.where("model", "layers" if scn.layers else "architecture")
     model = models.build(models.preset(scn), train.x.shape[1:], C,
@@ -229,8 +235,17 @@ def prepare(scn, registry, quiet=False, lethe_draws=False):
     return run, [registry[name](run, values) for name, values in scn.plugins]
 
 
+def _steps(run, strategies, n):
+    """Steps 1..n of run (a retrain's), unevaluated."""
+    clock = _Clock()
+    for k in range(n):
+        _train_step(run, strategies, k, clock)
+
+
 def execute(scn, registry, quiet=False, lethe_draws=False):
     """Runs the scenario; returns the results as lethe's metrics.json names them."""
+    if scn.forgets and lethe_draws:
+        raise TwinError("--lethe-draws: forget steps have no lethe draws (the twin's own only)")
     t_start = time.monotonic()
     run, strategies = prepare(scn, registry, quiet, lethe_draws)
     tasks, model = run.tasks, run.model
@@ -238,7 +253,8 @@ def execute(scn, registry, quiet=False, lethe_draws=False):
 
     with clock.phase("evaluate"):
         b = _evaluate(run, strategies)
-    R, step_seconds = [], []
+    R, step_seconds, unlearning = [], [], []
+    removed = torch.zeros(0, dtype=torch.int64)
     for k in range(len(tasks)):
         t0 = time.monotonic()
         _train_step(run, strategies, k, clock)
@@ -253,6 +269,10 @@ def execute(scn, registry, quiet=False, lethe_draws=False):
                   f"accuracy {' '.join(f'{a:.3f}' for a in R[-1][:k + 1])}  "
                   f"ACC {s['average_accuracy']:.4f}",
                   file=sys.stderr, flush=True)
+        for f in (f for f in scn.forgets if f.after == k + 1):
+            entry, removed = unlearn.run_request(run, strategies, f, scn.methods_registry,
+                                                 registry, removed, _steps, quiet)
+            unlearning.append(entry)
 
     out = {
         "twin": {"torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -270,6 +290,8 @@ def execute(scn, registry, quiet=False, lethe_draws=False):
         "untrained_accuracy": b,
     }
     out.update(metrics.summarise(R, b))
+    if scn.forgets:
+        out["unlearning"] = unlearning
     out["plugin_metrics"] = {s.name: s.figures() for s in strategies if s.figures()}
     out["seconds"] = {"steps": step_seconds, "total": time.monotonic() - t_start,
                       "phases": clock.phases}

@@ -1,13 +1,15 @@
 """A lethe scenario file as the twin reads it: the keys of lethe's built-in sections
 (host/scenario.c, lethe-scenario(5)) and of design17.md's models and CIFAR data, each listed
 strategy's section by that strategy's own table. What the twin cannot run (synthetic data,
-forget steps, a plugin it has no twin of) is refused with one line, not skipped."""
+a plugin it has no twin of) is refused with one line, not skipped; [forgetN] sections are
+unlearn.py's."""
 import os
 import re
 import sys
 
 from . import TwinError
 from .ini import Ini
+from . import unlearn
 from .params import Param, fill, nearest
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -159,9 +161,10 @@ def _read_model(ini, s):
     s.hidden = _ints(ini, "model", "hidden", v["hidden"], 1, 65536)
 
 
-def load(path, overrides=(), registry=None):
+def load(path, overrides=(), registry=None, methods=None):
     """The scenario at path with --set overrides; registry maps plugin names to strategy
-    classes (their PARAMS tables check the plugins' sections)."""
+    classes, methods to unlearning methods (their PARAMS tables check the plugins' sections);
+    s.plugins holds the strategies, s.methods {name: values} the unlearning methods."""
     ini = Ini(path)
     for o in overrides:
         ini.set(o)
@@ -181,17 +184,17 @@ def load(path, overrides=(), registry=None):
         if section in sections:
             raise TwinError(f"{ini.where('scenario', 'plugins')}: [scenario] plugins: "
                             f"'{section}' is listed twice")
-        if registry is not None and section not in registry:
+        if registry is not None and section not in registry and \
+                (methods is None or section not in methods):
             raise TwinError(f"{ini.where('scenario', 'plugins')}: plugin '{section}' has no "
-                            f"twin yet (the twin has: {', '.join(sorted(registry))})")
+                            f"twin yet (the twin has: {', '.join(sorted(list(registry) + list(methods or ())))})")
         sections.append(section)
 
     for sec in ini.sections:
         if sec in BUILTIN or sec in sections:
             continue
         if re.fullmatch(r"forget[1-9]\d*", sec):
-            raise TwinError(f"{ini.section_where[sec]}: [{sec}]: forget steps (unlearning) have "
-                            "no twin yet")
+            continue
         near = nearest(sec, BUILTIN + tuple(sections))
         hint = (f"; did you mean [{near}]?" if near else
                 "; a plugin's section needs the plugin listed in [scenario] plugins")
@@ -224,7 +227,12 @@ def load(path, overrides=(), registry=None):
     _read_model(ini, s)
     _read_tasks(ini, s)
 
+    s.methods, s.methods_registry = {}, methods
     for section in sections:
+        if methods is not None and section in methods:
+            s.methods[section] = fill(ini, section, methods[section].PARAMS)
+            continue
         table = registry[section].PARAMS if registry is not None else ()
         s.plugins.append((section, fill(ini, section, table)))
+    s.forgets = unlearn.read(ini, s.num_tasks, s.methods)
     return s

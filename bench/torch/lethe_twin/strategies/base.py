@@ -51,6 +51,10 @@ class Strategy:
     def predict(self, x, task):
         return None
 
+    def forget(self, ids):
+        """A forget request's samples (int64 ids, sorted) left the data: drop any copy kept.
+        The strategies holding samples override it; the others keep nothing."""
+
     def figures(self):
         """Figures for the JSON's "plugin_metrics" (as lethe's services' metrics)."""
         return {}

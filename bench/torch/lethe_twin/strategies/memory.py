@@ -47,6 +47,16 @@ class Reservoir:
             if j < self.cap:
                 self._store(j, batch, i, logits)
 
+    def purge(self, ids):
+        """Drops the stored samples of ids, keeping the others in their order; the stream
+        count (seen) stays, as the samples were met."""
+        keep = ~torch.isin(self.ids[:self.count], ids)
+        n = int(keep.sum())
+        for field in (self.raw, self.y, self.tasks, self.ids, self.logits):
+            if field is not None:
+                field[:n] = field[:self.count][keep].clone()
+        self.count = n
+
     def draw(self, k):
         """min(k, count) slots drawn uniformly without replacement."""
         return torch.randperm(self.count, generator=self.gen)[:min(k, self.count)]

@@ -47,6 +47,9 @@ class Rehearsal(Strategy):
             self.memory.append_to(batch, self.memory.draw(self.replay))
         self.memory.offer(batch)
 
+    def forget(self, ids):
+        self.memory.purge(ids)
+
     def after_task(self, task):
         held = self.memory.per_task(len(self.run.tasks))
         self.run.log(self.name, f"after task {task.index + 1}: stored per task "
