@@ -69,8 +69,6 @@ cnn_configs() {
 	for s in naive joint ewc l2 rehearsal; do
 		echo "CNN, class-incremental|$s|split-fashion-cnn-$s|"
 	done
-	echo "CNN, class-incremental|OVOR (5 epochs per task)|split-fashion-cnn-ovor|"
-	echo "CNN, class-incremental|naive (5 epochs per task)|split-fashion-cnn-naive|train.epochs=5"
 	echo "CNN, task-incremental|naive|split-fashion-cnn-naive|scenario.protocol=task-incremental"
 }
 
