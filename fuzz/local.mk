@@ -9,11 +9,10 @@ FUZZ_CFLAGS = -std=gnu11 -Wall -Wextra -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CPPFLAGS = $(DEFAULT_INCLUDES) $(AM_CPPFLAGS)
 FUZZ_LIBS = $(OPENBLAS_LIBS) $(INIH_LIBS) $(DEFLATE_LIBS) $(JANSSON_LIBS) $(LIBS) -lm
-FUZZ_SRC_scenario = host/util/error.c host/util/files.c host/util/rng.c host/scenario/ini.c \
-	host/scenario/params.c host/scenario/scenario.c host/data/dataset.c host/data/gz.c \
-	host/data/synth.c host/data/tasks.c
+# The scenario reader builds models and opens data: the core library's sources.
+FUZZ_SRC_scenario = $(FUZZ_SRC_checkpoint)
 FUZZ_SRC_idx = host/util/error.c host/util/files.c host/util/rng.c host/data/dataset.c \
-	host/data/gz.c host/data/tasks.c
+	host/data/cifar.c host/data/gz.c host/data/tasks.c
 # The checkpoint reader: the core library's sources.
 FUZZ_SRC_checkpoint = $(filter %.c,$(host_liblethe_la_SOURCES))
 # The safetensors reader, into a model of every kind of tensor: the same.
