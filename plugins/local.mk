@@ -4,7 +4,7 @@ PLUGIN_CPPFLAGS = -I$(top_srcdir)/sdk -fvisibility=hidden
 PLUGIN_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^lethe_entry$$' -lm
 plugin_LTLIBRARIES = %D%/ewc/ewc.la %D%/l2/l2.la %D%/rehearsal/rehearsal.la %D%/ovor/ovor.la \
 	%D%/sfd/sfd.la %D%/repulsion/repulsion.la %D%/si/si.la %D%/lwf/lwf.la \
-	%D%/er_ace/er_ace.la %D%/der/der.la %D%/derpp/derpp.la
+	%D%/er_ace/er_ace.la %D%/der/der.la %D%/derpp/derpp.la %D%/mas/mas.la
 plugins_ewc_ewc_la_SOURCES = %D%/ewc/ewc.c %D%/ewc/fisher.c %D%/ewc/fisher.h
 plugins_ewc_ewc_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_ewc_ewc_la_LDFLAGS = $(PLUGIN_LDFLAGS)
@@ -25,6 +25,8 @@ plugins_repulsion_repulsion_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_repulsion_repulsion_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_si_si_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_si_si_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_mas_mas_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_mas_mas_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_lwf_lwf_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_lwf_lwf_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 # The replay memory er_ace, der and derpp share (a reservoir of raw samples, and logits).
