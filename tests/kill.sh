@@ -46,9 +46,11 @@ flip = true
 scenario "$TMP/ewc.ini" "ewc, rehearsal" "[ewc]" "lambda = 10" "[rehearsal]" \
 	"schedule = power-law" "max_stored = 100"
 AUGMENT=
-# The baselines together: si's path, lwf's teacher, the replay memories and derpp's draws.
-scenario "$TMP/baselines.ini" "si, lwf, er_ace, der, derpp" "[si]" "lambda = 0.5" "[er_ace]" \
-	"max_stored = 100" "[der]" "max_stored = 100" "[derpp]" "max_stored = 100"
+# The baselines together: si's path, mas's importance of a seeded subset, lwf's teacher, the
+# replay memories and derpp's draws.
+scenario "$TMP/baselines.ini" "si, mas, lwf, er_ace, der, derpp" "[si]" "lambda = 0.5" "[mas]" \
+	"samples = 300" "[er_ace]" "max_stored = 100" "[der]" "max_stored = 100" "[derpp]" \
+	"max_stored = 100"
 scenario "$TMP/forget.ini" "rehearsal, repulsion" "[rehearsal]" "max_stored = 100" \
 	"[repulsion]" "unlearn_steps = 20" "[forget1]" "after = 2" "classes = 1" \
 	"plugin = repulsion" "references = retrain, finetune"
@@ -56,8 +58,8 @@ scenario "$TMP/forget.ini" "rehearsal, repulsion" "[rehearsal]" "max_stored = 10
 to_net() {
 	sed -i "s/^hidden = 32\$/$2/; s/^train_per_class = 1200\$/train_per_class = 400/" "$1"
 }
-scenario "$TMP/cnn.ini" "ewc, rehearsal" "[ewc]" "lambda = 10" "[rehearsal]" \
-	"schedule = power-law" "max_stored = 100"
+scenario "$TMP/cnn.ini" "ewc, mas, rehearsal" "[ewc]" "lambda = 10" "[mas]" "samples = 200" \
+	"[rehearsal]" "schedule = power-law" "max_stored = 100"
 to_net "$TMP/cnn.ini" "layers = conv 4 k3 p1, bn, relu, maxpool 1 s2, conv 6 k3 p1, relu, flatten, dense"
 scenario "$TMP/resnet.ini" "rehearsal" "[rehearsal]" "max_stored = 100"
 to_net "$TMP/resnet.ini" "layers = conv 4 k3 p1 nobias, bn, relu, res 4, res 6 s2, gap, dense"
