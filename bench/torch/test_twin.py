@@ -504,7 +504,14 @@ class Baselines(unittest.TestCase):
         step((1.0 + 2 * 0.5 * omega[0] * 0.1, 1.0 - 2 * 0.5 * omega[1] * 0.2), (0.9, 1.9))
         self.assertAlmostEqual(float(si.omega[0]), -0.1, places=5)
         self.assertAlmostEqual(float(si.omega[1]), -0.1, places=5)
-        # guard: lr 2 lambda Omega stays below 0.9 * 2 (1 + momentum)
+        # guard: a negative Omega (a path against the gradient) is set to 0
+        si = SI(fake_run(model), {"lambda": 0.5, "xi": 0.1, "guard": "cap"})
+        set_theta(1.0, 2.0)
+        si.before_task(None)
+        step((2.0, -1.0), (1.2, 1.9))   # omega = (-0.4, -0.1)
+        si.after_task(None)
+        self.assertEqual([float(o) for o in si.big_omega], [0.0, 0.0])
+        # guard: lr 2 lambda Omega stays below half of 2 (1 + momentum)
         si = SI(fake_run(model, lr=0.1, momentum=0.5), {"lambda": 100.0, "xi": 0.1,
                                                          "guard": "cap"})
         set_theta(1.0, 2.0)
@@ -513,7 +520,7 @@ class Baselines(unittest.TestCase):
         si.after_task(None)
         self.assertGreater(si.capped, 0)
         self.assertLessEqual(float(max(o.max() for o in si.big_omega)) * 2 * 100 * 0.1,
-                             0.9 * 2 * 1.5 * (1 + 1e-6))
+                             0.5 * 2 * 1.5 * (1 + 1e-6))
         si = SI(fake_run(model), {"lambda": 100.0, "xi": 0.1, "guard": "refuse"})
         set_theta(1.0, 2.0)
         si.before_task(None)
