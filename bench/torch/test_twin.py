@@ -129,6 +129,22 @@ class Metrics(unittest.TestCase):
         R2 = [[0.5, 0.9], [0.6, 0.3]]
         self.assertAlmostEqual(metrics.summarise(R2, [0, 0])["forgetting"], -0.1)
 
+    def test_compare_seeds_per_scenario(self):
+        """compare.py counts each scenario's own seeds: one scenario with fewer runs (a
+        failed or unfinished seed) does not drop seeds from the scenarios after it."""
+        with tempfile.TemporaryDirectory() as d:
+            for name, seeds in (("a", (1,)), ("b", (1, 2))):
+                for seed in seeds:
+                    fig = {"average_accuracy": 0.5, "bwt": 0.0, "forgetting": 0.0}
+                    os.makedirs(os.path.join(d, name, f"lethe-{seed}"))
+                    write(os.path.join(d, name, f"lethe-{seed}", "metrics.json"), json.dumps(fig))
+                    write(os.path.join(d, name, f"twin-{seed}.json"), json.dumps(fig))
+            for extra in ((), ("--seeds", "1,2")):
+                out = subprocess.run([sys.executable, os.path.join(HERE, "compare.py"), d, *extra],
+                                     capture_output=True, text=True, check=True).stdout
+                rows = {ln.split()[0]: int(ln.split()[1]) for ln in out.splitlines()[2:]}
+                self.assertEqual(rows, {"a": 1, "b": 2}, out)
+
 
 def write(path, text):
     with open(path, "w") as f:
