@@ -5,7 +5,7 @@ PLUGIN_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^lethe_en
 plugin_LTLIBRARIES = %D%/ewc/ewc.la %D%/l2/l2.la %D%/rehearsal/rehearsal.la %D%/ovor/ovor.la \
 	%D%/sfd/sfd.la %D%/repulsion/repulsion.la %D%/si/si.la %D%/lwf/lwf.la \
 	%D%/er_ace/er_ace.la %D%/der/der.la %D%/derpp/derpp.la %D%/agem/agem.la \
-	%D%/gem/gem.la %D%/gdumb/gdumb.la \
+	%D%/gem/gem.la %D%/gdumb/gdumb.la %D%/mas/mas.la \
 	%D%/neggrad/neggrad.la %D%/l1sparse/l1sparse.la %D%/scrub/scrub.la %D%/salun/salun.la \
 	%D%/badteacher/badteacher.la %D%/ssd/ssd.la
 plugins_ewc_ewc_la_SOURCES = %D%/ewc/ewc.c %D%/ewc/fisher.c %D%/ewc/fisher.h
@@ -28,6 +28,8 @@ plugins_repulsion_repulsion_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_repulsion_repulsion_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_si_si_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_si_si_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_mas_mas_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_mas_mas_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_lwf_lwf_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_lwf_lwf_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 # The replay memory er_ace, der and derpp share (a reservoir of raw samples, and logits).

@@ -12,6 +12,7 @@ dist_scenario_DATA = \
 	%D%/permuted-fashion-lwf.ini \
 	%D%/permuted-fashion-naive.ini \
 	%D%/permuted-fashion-rehearsal.ini \
+	%D%/permuted-fashion-mas.ini \
 	%D%/permuted-fashion-si.ini \
 	%D%/quickstart.ini \
 	%D%/split-cifar10-ewc.ini \
@@ -55,6 +56,8 @@ dist_scenario_DATA = \
 	%D%/split-fashion-ovor.ini \
 	%D%/split-fashion-rehearsal-til.ini \
 	%D%/split-fashion-rehearsal.ini \
+	%D%/split-fashion-mas-til.ini \
+	%D%/split-fashion-mas.ini \
 	%D%/split-fashion-si-til.ini \
 	%D%/split-fashion-si.ini \
 	%D%/unlearn-class-badteacher.ini \

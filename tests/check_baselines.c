@@ -1,8 +1,10 @@
-/* The baseline plugins si, lwf, er_ace, der and derpp, each on a small synthetic scenario run by
- * the real engine: what each adds to the loss against an independent computation of the
+/* The baseline plugins si, mas, lwf, er_ace, der and derpp, each on a small synthetic scenario
+ * run by the real engine: what each adds to the loss against an independent computation of the
  * paper's loss from its definition (and its gradient against finite differences of that loss),
- * SI's importance against one computed by hand from the run's gradients, and the stability
- * guard. Bad parameters are refused by the catalogue (tests/bad_inputs/180-185). */
+ * SI's importance against one computed by hand from the run's gradients, MAS's against each
+ * sample's own gradient (the double reference on the MLP, a row at a time on a CNN), and the
+ * stability guards. Bad parameters are refused by the catalogue (tests/bad_inputs/180-185,
+ * 200-205). */
 #define _GNU_SOURCE
 #include <check.h>
 #include <math.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "core/engine.h"
+#include "data/tasks.h"
 #include "model/loss.h"
 #include "scenario/scenario.h"
 #include "testutil.h"
@@ -29,6 +32,7 @@ struct run {
 	double *omega;	  /* si: Σ lr g² per parameter over the first step */
 	double *bound;	  /* si: a bound on the plugin's rounding in ω */
 	float *params;	  /* the parameters when the first step ended */
+	float *bn_state;  /* mas: the model's state then */
 	FILE *state;	  /* plugin 0's state at the second step's first batch */
 };
 
@@ -39,17 +43,19 @@ static void run_sink(void *ctx, const struct event *ev)
 		r->watch(r, ev);
 }
 
-/* 4 classes in `tasks` tasks; plugin's section `section`. */
-static void run_open(struct run *r, const char *plugin, const char *section, int tasks)
+/* 4 classes of dim-long inputs in `tasks` tasks under protocol, model's [model] line;
+ * plugin's section `section`. */
+static void run_open_with(struct run *r, const char *plugin, const char *section, int tasks,
+			  const char *protocol, const char *model, int dim)
 {
 	memset(r, 0, sizeof(*r));
 	char text[2048];
 	snprintf(text, sizeof(text),
-		 "[scenario]\nname = baselines\nprotocol = class-incremental\nplugins = %s\n"
-		 "[data]\nsource = synthetic\nclasses = %d\ndim = 8\ntrain_per_class = 60\n"
-		 "test_per_class = 10\nspread = 10\n[tasks]\nsplit = %d\n[model]\nhidden = 6\n"
+		 "[scenario]\nname = baselines\nprotocol = %s\nplugins = %s\n"
+		 "[data]\nsource = synthetic\nclasses = %d\ndim = %d\ntrain_per_class = 60\n"
+		 "test_per_class = 10\nspread = 10\n[tasks]\nsplit = %d\n[model]\n%s\n"
 		 "[train]\nlr = %g\nbatch_size = 20\nepochs = 2\nseed = 5\n[%s]\n%s",
-		 plugin, CLASSES, tasks, LR, plugin, section);
+		 protocol, plugin, CLASSES, dim, tasks, model, LR, plugin, section);
 	char *path = testutil_write_text(testutil_dir, "b.ini", text);
 	ck_assert_msg(scenario_load(&r->s, path, NULL, 0, &r->err) == 0, "%s", r->err.msg);
 	free(path);
@@ -57,6 +63,12 @@ static void run_open(struct run *r, const char *plugin, const char *section, int
 	r->open_rc = engine_open(&r->e, &r->s, &r->pp, &r->err);
 	ck_assert_msg(r->open_rc == 0, "%s", r->err.msg);
 	engine_add_sink(&r->e, run_sink, r);
+}
+
+/* 4 classes in `tasks` tasks, class-incremental, a 6-unit MLP; plugin's section `section`. */
+static void run_open(struct run *r, const char *plugin, const char *section, int tasks)
+{
+	run_open_with(r, plugin, section, tasks, "class-incremental", "hidden = 6", 8);
 }
 
 static void run_close(struct run *r)
@@ -67,6 +79,7 @@ static void run_close(struct run *r)
 	free(r->omega);
 	free(r->bound);
 	free(r->params);
+	free(r->bn_state);
 	if (r->state)
 		fclose(r->state);
 }
@@ -490,6 +503,237 @@ START_TEST(test_lwf_distillation)
 }
 END_TEST
 
+/* ---- mas ---- */
+
+static void mas_watch(struct run *r, const struct event *ev)
+{
+	struct model *m = &r->e.model;
+	if (ev->kind == EVENT_STEP_END && ev->step == 0) {
+		r->params = malloc(m->num_params * sizeof(float));
+		memcpy(r->params, m->params, m->num_params * sizeof(float));
+		r->bn_state = malloc((m->num_state ? m->num_state : 1) * sizeof(float));
+		memcpy(r->bn_state, m->state, m->num_state * sizeof(float));
+	}
+	if (ev->kind == EVENT_BATCH && ev->step == 1 && !r->state) {
+		struct error err;
+		r->state = tmpfile();
+		ck_assert_msg(engine_plugin_save(&r->e, 0, r->state, &err) == 0, "%s", err.msg);
+	}
+}
+
+/* The state's Ω and θ* (mas's encoding: uint32 tasks, uint64 P, Ω[P], θ*[P]). */
+static void mas_read(FILE *f, size_t P, float *omega, float *anchor)
+{
+	uint32_t version, tasks;
+	uint64_t len, count;
+	rewind(f);
+	ck_assert_uint_eq(fread(&version, sizeof(version), 1, f), 1);
+	ck_assert_uint_eq(fread(&len, sizeof(len), 1, f), 1);
+	ck_assert_uint_eq(fread(&tasks, sizeof(tasks), 1, f), 1);
+	ck_assert_uint_eq(tasks, 1);
+	ck_assert_uint_eq(fread(&count, sizeof(count), 1, f), 1);
+	ck_assert_uint_eq(count, P);
+	ck_assert_uint_eq(fread(omega, sizeof(float), P, f), P);
+	ck_assert_uint_eq(fread(anchor, sizeof(float), P, f), P);
+}
+
+/* The classes of f for task 0: all, or under task-incremental learning the task's. */
+static void mas_allowed(const struct engine *e, uint8_t *allowed)
+{
+	const struct task *t = &e->tasks.t[0];
+	for (size_t j = 0; j < CLASSES; j++)
+		allowed[j] = e->s->protocol == LETHE_TASK_INCREMENTAL ? t->class_mask[j] : 1;
+}
+
+/* 1/N Σ_n |∂‖f(x_n)‖²/∂θ| over task 0's N rows at θ, each row's gradient from the double
+ * reference (dL/dlogits = 2 f on the allowed classes), and into bound a bound on the plugin's
+ * float result: each row's gradient's bound, then the float sum over N rows and the scale. */
+static void mas_reference_mlp(struct engine *e, const float *theta, double *want, double *bound)
+{
+	const struct model *m = &e->model;
+	const struct task *t = &e->tasks.t[0];
+	size_t P = m->num_params, N = t->num_train, dim = e->train.dim;
+	uint8_t allowed[CLASSES];
+	mas_allowed(e, allowed);
+	double *mag = calloc(P, sizeof(double)), *x = malloc(dim * sizeof(double));
+	float *xf = malloc(dim * sizeof(float));
+	memset(want, 0, P * sizeof(double));
+	memset(bound, 0, P * sizeof(double));
+	for (size_t n = 0; n < N; n++) {
+		struct ref_mlp ref;
+		double *th = ref_mlp_init_for(&ref, m, 1), dl[CLASSES], edl[CLASSES];
+		for (size_t i = 0; i < P; i++)
+			th[i] = theta[i];
+		int32_t y;
+		tasks_gather(t, &e->train, &t->train[n], 1, xf, &y);
+		for (size_t i = 0; i < dim; i++)
+			x[i] = xf[i];
+		ref_mlp_forward(&ref, th, x, NULL);
+		size_t last = ref.num_layers - 1;
+		for (size_t j = 0; j < CLASSES; j++) {
+			dl[j] = allowed[j] ? 2.0 * ref.z[last][j] : 0.0;
+			edl[j] = allowed[j] ? 2.0 * ref.ez[last][j] : 0.0;
+		}
+		ref_mlp_backward(&ref, th, dl, edl);
+		for (size_t i = 0; i < P; i++) {
+			want[i] += fabs(ref.grad[i]) / (double)N;
+			bound[i] += ref.egrad[i] / (double)N;
+		}
+		ref_mlp_free(&ref);
+		free(th);
+	}
+	for (size_t i = 0; i < P; i++)
+		bound[i] += ref_gamma(N + 4) * (want[i] + bound[i]);
+	free(mag);
+	free(x);
+	free(xf);
+}
+
+/* The same from the host's float model, a row at a time through its full backward (not the
+ * per-sample statistics the plugin takes), in evaluation mode with the state the plugin saw. */
+static void mas_reference_rows(struct run *r, double *want)
+{
+	struct engine *e = &r->e;
+	struct model *m = &e->model;
+	const struct task *t = &e->tasks.t[0];
+	size_t P = m->num_params, N = t->num_train;
+	uint8_t allowed[CLASSES];
+	mas_allowed(e, allowed);
+	memcpy(m->params, r->params, P * sizeof(float));
+	memcpy(m->state, r->bn_state, m->num_state * sizeof(float));
+	m->training = 0;
+	float *x = malloc(e->train.dim * sizeof(float)), z[CLASSES];
+	memset(want, 0, P * sizeof(double));
+	for (size_t n = 0; n < N; n++) {
+		int32_t y;
+		tasks_gather(t, &e->train, &t->train[n], 1, x, &y);
+		ck_assert_msg(model_forward(m, x, 1, z, &r->err) == 0, "%s", r->err.msg);
+		for (size_t j = 0; j < CLASSES; j++)
+			z[j] = allowed[j] ? 2.0f * z[j] : 0.0f;
+		model_backward(m, z);
+		for (size_t i = 0; i < P; i++)
+			want[i] += fabs(m->grads[i]) / (double)N;
+	}
+	free(x);
+}
+
+/* Ω after the first task against each row's own gradient of ‖f(x)‖², computed independently:
+ * on the MLP by the double reference within its bound (class- and task-incremental), on a CNN
+ * with batch norm by the host's backward a row at a time. Then (MLP) the penalty
+ * λ Σ Ω (θ − θ*)² and its gradient against finite differences. */
+START_TEST(test_mas_importance)
+{
+	static const struct {
+		const char *protocol, *model;
+		int dim, reference;
+	} cases[] = {
+		{ "class-incremental", "hidden = 6", 8, 1 },
+		{ "task-incremental", "hidden = 6", 8, 1 },
+		{ "class-incremental",
+		  "layers = conv 3 k3 p1, bn, relu, conv 4 k3 s2 p1, relu, flatten, dense 6, relu, "
+		  "dense", 16, 0 },
+	};
+	const double lambda = 0.7;
+	char section[64];
+	snprintf(section, sizeof(section), "lambda = %g\n", lambda);
+	struct run r;
+	run_open_with(&r, "mas", section, 2, cases[_i].protocol, cases[_i].model, cases[_i].dim);
+	r.watch = mas_watch;
+	ck_assert_msg(engine_run(&r.e, NULL, &r.err) == 0, "%s", r.err.msg);
+	ck_assert_ptr_nonnull(r.state);
+	struct model *m = &r.e.model;
+	size_t P = m->num_params;
+	float *omega = malloc(P * sizeof(float)), *anchor = malloc(P * sizeof(float));
+	mas_read(r.state, P, omega, anchor);
+	ck_assert(memcmp(anchor, r.params, P * sizeof(float)) == 0);
+	double *want = malloc(P * sizeof(double)), *bound = malloc(P * sizeof(double)), top = 0;
+	if (cases[_i].reference) {
+		mas_reference_mlp(&r.e, r.params, want, bound);
+	} else {
+		mas_reference_rows(&r, want);
+		for (size_t i = 0; i < P; i++)
+			top = fmax(top, want[i]);
+		/* Two float routes to each row's gradient, their sums (a few hundred products at
+		 * most, γ ≈ 3e-5 of their magnitudes) in other orders: 1e-3 relative, and 1e-5
+		 * of the largest for parameters whose products cancel. */
+		for (size_t i = 0; i < P; i++)
+			bound[i] = 1e-3 * want[i] + 1e-5 * top;
+	}
+	size_t positive = 0;
+	for (size_t i = 0; i < P; i++) {
+		ck_assert_msg(fabs(omega[i] - want[i]) <= bound[i] + 0x1p-24 * want[i],
+			      "Ω[%zu] = %.9g, per sample %.9g (± %.3g)", i, omega[i], want[i],
+			      bound[i]);
+		positive += want[i] > 0;
+	}
+	ck_assert_uint_gt(positive, P / 3); /* not a trivial Ω: dead ReLUs give some zeros */
+	if (_i == 0) {
+		/* The penalty, away from θ*, with the first task's Ω reloaded. */
+		for (size_t i = 0; i < P; i++)
+			m->params[i] = anchor[i] + 0.05f * (float)((int)(i * 7919 % 13) - 6);
+		double pen = 0;
+		for (size_t i = 0; i < P; i++) {
+			double d = (double)m->params[i] - anchor[i];
+			pen += lambda * omega[i] * d * d;
+		}
+		rewind(r.state);
+		ck_assert_msg(engine_plugin_load(&r.e, 0, r.state, &r.err) == 0, "%s", r.err.msg);
+		double loss = si_penalty(&r);
+		ck_assert_msg(fabs(loss - pen) <= 1e-5 * pen, "penalty %.9g, by hand %.9g", loss,
+			      pen);
+		float *grad = malloc(P * sizeof(float));
+		memcpy(grad, m->grads, P * sizeof(float));
+		const float h = 1.0f / 64;
+		for (size_t i = 0; i < P; i += 3) {
+			float theta = m->params[i];
+			m->params[i] = theta + h;
+			double up = si_penalty(&r);
+			m->params[i] = theta - h;
+			double down = si_penalty(&r);
+			m->params[i] = theta;
+			double fd = (up - down) / ((double)(theta + h) - (double)(theta - h));
+			ck_assert_msg(fabs(fd - grad[i]) <= 1e-4 * fabs(fd) + 1e-6 * pen + 1e-9,
+				      "parameter %zu: gradient %.9g, finite difference %.9g", i,
+				      grad[i], fd);
+		}
+		free(grad);
+	}
+	free(want);
+	free(bound);
+	free(omega);
+	free(anchor);
+	run_close(&r);
+}
+END_TEST
+
+/* guard = cap leaves every Ω in [0, 0.9 · 2 / (lr 2λ)], some at the cap, and the run finite
+ * (guard = refuse: tests/bad_inputs/205). */
+START_TEST(test_mas_guard)
+{
+	const double lambda = 1e6;
+	struct run r;
+	run_open(&r, "mas", "lambda = 1e6\nguard = cap\n", 2);
+	r.watch = mas_watch;
+	ck_assert_msg(engine_run(&r.e, NULL, &r.err) == 0, "%s", r.err.msg);
+	size_t P = r.e.model.num_params;
+	float *omega = malloc(P * sizeof(float)), *anchor = malloc(P * sizeof(float));
+	mas_read(r.state, P, omega, anchor);
+	double cap = 0.9 * 2.0 / (LR * 2.0 * lambda);
+	size_t at_cap = 0;
+	for (size_t i = 0; i < P; i++) {
+		ck_assert_msg(omega[i] >= 0.0f && omega[i] <= cap * (1 + 1e-6), "Ω[%zu] = %g", i,
+			      omega[i]);
+		at_cap += omega[i] >= (float)cap;
+	}
+	ck_assert_uint_gt(at_cap, 0);
+	for (size_t i = 0; i < P; i++)
+		ck_assert(isfinite(r.e.model.params[i]));
+	free(omega);
+	free(anchor);
+	run_close(&r);
+}
+END_TEST
+
 static Suite *baselines_suite(void)
 {
 	Suite *s = suite_create("baselines");
@@ -506,6 +750,11 @@ static Suite *baselines_suite(void)
 	tcase_add_checked_fixture(replay, testutil_setup, testutil_teardown);
 	tcase_add_loop_test(replay, test_replay_loss, 0, (int)(sizeof(replays) / sizeof(*replays)));
 	suite_add_tcase(s, replay);
+	TCase *mas = tcase_create("mas");
+	tcase_add_checked_fixture(mas, testutil_setup, testutil_teardown);
+	tcase_add_loop_test(mas, test_mas_importance, 0, 3);
+	tcase_add_test(mas, test_mas_guard);
+	suite_add_tcase(s, mas);
 	return s;
 }
 

@@ -57,15 +57,15 @@ static int teacher_is_model(struct engine *e, size_t i)
 	return same;
 }
 
-/* The first plugin of each set keeps samples; the others ride along. lwf and si keep none, but
- * lwf's teacher and si's statistics are in the states scanned too. */
+/* The first plugin of each set keeps samples; the others ride along. lwf, si and mas keep none,
+ * but lwf's teacher and si's and mas's statistics are in the states scanned too. */
 static const struct {
 	const char *plugins, *sections;
 } plugin_sets[] = {
 	{ "rehearsal, ewc, l2, repulsion",
 	  "[rehearsal]\nmax_stored = 400\n[ewc]\nlambda = 1\n[l2]\nlambda = 0.01\n" },
 	{ "er_ace, si, lwf, repulsion", "[er_ace]\nmax_stored = 400\n" },
-	{ "der, repulsion", "[der]\nmax_stored = 400\n" },
+	{ "der, mas, repulsion", "[der]\nmax_stored = 400\n" },
 	{ "derpp, repulsion", "[derpp]\nmax_stored = 400\n" },
 	{ "gem, repulsion", "[gem]\nmemory_per_task = 200\n" },
 	{ "agem, repulsion", "[agem]\nmax_stored = 400\n" },

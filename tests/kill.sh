@@ -48,9 +48,11 @@ flip = true
 scenario "$TMP/ewc.ini" "ewc, rehearsal" "[ewc]" "lambda = 10" "[rehearsal]" \
 	"schedule = power-law" "max_stored = 100"
 AUGMENT=
-# The baselines together: si's path, lwf's teacher, the replay memories and derpp's draws.
-scenario "$TMP/baselines.ini" "si, lwf, er_ace, der, derpp" "[si]" "lambda = 0.5" "[er_ace]" \
-	"max_stored = 100" "[der]" "max_stored = 100" "[derpp]" "max_stored = 100"
+# The baselines together: si's path, mas's importance of a seeded subset, lwf's teacher, the
+# replay memories and derpp's draws.
+scenario "$TMP/baselines.ini" "si, mas, lwf, er_ace, der, derpp" "[si]" "lambda = 0.5" "[mas]" \
+	"samples = 300" "[er_ace]" "max_stored = 100" "[der]" "max_stored = 100" "[derpp]" \
+	"max_stored = 100"
 # The gradient memories: gem's rings and counts, agem's reservoir and draws, gdumb's greedy memory
 # and its training from the initial model.
 scenario "$TMP/memories.ini" "gem, agem, gdumb" "[gem]" "memory_per_task = 30" "[agem]" \
@@ -70,7 +72,10 @@ to_net() {
 scenario "$TMP/cnn.ini" "ewc, rehearsal" "[ewc]" "lambda = 10" "[rehearsal]" \
 	"schedule = power-law" "max_stored = 100"
 to_net "$TMP/cnn.ini" "layers = conv 4 k3 p1, bn, relu, maxpool 1 s2, conv 6 k3 p1, relu, flatten, dense"
-scenario "$TMP/resnet.ini" "rehearsal" "[rehearsal]" "max_stored = 100"
+# mas's importance through batch norm in evaluation mode (not beside ewc: each guard counts its
+# own penalty, and the two together pass SGD's bound here).
+scenario "$TMP/resnet.ini" "rehearsal, mas" "[rehearsal]" "max_stored = 100" "[mas]" \
+	"lambda = 0.01" "samples = 200"
 to_net "$TMP/resnet.ini" "layers = conv 4 k3 p1 nobias, bn, relu, res 4, res 6 s2, gap, dense"
 
 now() { date +%s.%N; }

@@ -77,8 +77,8 @@ def main():
         for who, errs in (("lethe", lerr), ("twin", terr)):
             for seed, msg in errs.items():
                 failed.append(f"{name} seed {seed}: {who} failed: {msg}")
-        seeds = sorted(set(lethe) | set(twin))
-        row = f"{name:32s} {len(seeds):5d}"
+        present = set(lethe) | set(twin)
+        row = f"{name:32s} {len(present):5d}"
         for key, label in FIGURES:
             lm, ls = stats([lethe[s][key] for s in sorted(lethe)])
             tm, ts = stats([twin[s][key] for s in sorted(twin)])

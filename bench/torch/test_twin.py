@@ -129,6 +129,22 @@ class Metrics(unittest.TestCase):
         R2 = [[0.5, 0.9], [0.6, 0.3]]
         self.assertAlmostEqual(metrics.summarise(R2, [0, 0])["forgetting"], -0.1)
 
+    def test_compare_seeds_per_scenario(self):
+        """compare.py counts each scenario's own seeds: one scenario with fewer runs (a
+        failed or unfinished seed) does not drop seeds from the scenarios after it."""
+        with tempfile.TemporaryDirectory() as d:
+            for name, seeds in (("a", (1,)), ("b", (1, 2))):
+                for seed in seeds:
+                    fig = {"average_accuracy": 0.5, "bwt": 0.0, "forgetting": 0.0}
+                    os.makedirs(os.path.join(d, name, f"lethe-{seed}"))
+                    write(os.path.join(d, name, f"lethe-{seed}", "metrics.json"), json.dumps(fig))
+                    write(os.path.join(d, name, f"twin-{seed}.json"), json.dumps(fig))
+            for extra in ((), ("--seeds", "1,2")):
+                out = subprocess.run([sys.executable, os.path.join(HERE, "compare.py"), d, *extra],
+                                     capture_output=True, text=True, check=True).stdout
+                rows = {ln.split()[0]: int(ln.split()[1]) for ln in out.splitlines()[2:]}
+                self.assertEqual(rows, {"a": 1, "b": 2}, out)
+
 
 def write(path, text):
     with open(path, "w") as f:
@@ -504,7 +520,14 @@ class Baselines(unittest.TestCase):
         step((1.0 + 2 * 0.5 * omega[0] * 0.1, 1.0 - 2 * 0.5 * omega[1] * 0.2), (0.9, 1.9))
         self.assertAlmostEqual(float(si.omega[0]), -0.1, places=5)
         self.assertAlmostEqual(float(si.omega[1]), -0.1, places=5)
-        # guard: lr 2 lambda Omega stays below 0.9 * 2 (1 + momentum)
+        # guard: a negative Omega (a path against the gradient) is set to 0
+        si = SI(fake_run(model), {"lambda": 0.5, "xi": 0.1, "guard": "cap"})
+        set_theta(1.0, 2.0)
+        si.before_task(None)
+        step((2.0, -1.0), (1.2, 1.9))   # omega = (-0.4, -0.1)
+        si.after_task(None)
+        self.assertEqual([float(o) for o in si.big_omega], [0.0, 0.0])
+        # guard: lr 2 lambda Omega stays below half of 2 (1 + momentum)
         si = SI(fake_run(model, lr=0.1, momentum=0.5), {"lambda": 100.0, "xi": 0.1,
                                                          "guard": "cap"})
         set_theta(1.0, 2.0)
@@ -513,7 +536,7 @@ class Baselines(unittest.TestCase):
         si.after_task(None)
         self.assertGreater(si.capped, 0)
         self.assertLessEqual(float(max(o.max() for o in si.big_omega)) * 2 * 100 * 0.1,
-                             0.9 * 2 * 1.5 * (1 + 1e-6))
+                             0.5 * 2 * 1.5 * (1 + 1e-6))
         si = SI(fake_run(model), {"lambda": 100.0, "xi": 0.1, "guard": "refuse"})
         set_theta(1.0, 2.0)
         si.before_task(None)

@@ -3,10 +3,11 @@ and Belilovsky 2022, "New Insights on Reducing Abrupt Representation Change in O
 Learning").
 
 Memory: a reservoir of max_stored samples over the stream of new training samples
-(memory.Reservoir), each offered once after the batch's replay draw. Every batch, from the
-first one the memory is not empty (the authors' code runs ER-ACE task-free: replay and mask
-from the start), draws min(replay_batch, stored) rows without replacement (0: train.batch_size);
-the loss is the sum of two means:
+(memory.Reservoir), each offered once after the batch's replay draw. Every batch from the
+second task on (the paper's experiments know the task boundaries: the authors' code, and
+Mammoth's er_ace, mask and replay only once the first task is over; task-free replay from the
+first batch is an option of theirs, not what the paper reports) draws min(replay_batch, stored)
+rows without replacement (0: train.batch_size); the loss is the sum of two means:
   - incoming rows: cross-entropy with the logits of classes seen so far but absent from the
     incoming batch masked out (classes present, and classes never seen, stay: the authors'
     mask; they unmask from the largest seen class index up, which is the same under ordered
@@ -47,9 +48,13 @@ class ERACE(Strategy):
         self.replay = values["replay_batch"] or run.batch_size
         self.memory = Reservoir(run, values["max_stored"], run.generator(self.name))
         self.seen = torch.zeros(run.num_classes, dtype=torch.bool)
+        self.task = 0
+
+    def before_task(self, task):
+        self.task = task.index
 
     def on_batch(self, batch):
-        if self.memory.count:
+        if self.task > 0 and self.memory.count:
             self.memory.append_to(batch, self.memory.draw(self.replay))
         self.memory.offer(batch)
 
@@ -57,6 +62,8 @@ class ERACE(Strategy):
         run, h = self.run, batch.n_host
         y = batch.y[:h]
         self.seen[y.unique()] = True
+        if self.task == 0:
+            return loss
         loss = ace_loss(logits[:h], y, self.seen, run.mask(batch.tasks[:h]))
         if batch.n > h:
             loss = loss + run.loss(logits[h:], batch.y[h:], batch.tasks[h:])
