@@ -5,7 +5,7 @@ PLUGIN_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^lethe_en
 plugin_LTLIBRARIES = %D%/ewc/ewc.la %D%/l2/l2.la %D%/rehearsal/rehearsal.la %D%/ovor/ovor.la \
 	%D%/sfd/sfd.la %D%/repulsion/repulsion.la %D%/si/si.la %D%/lwf/lwf.la \
 	%D%/er_ace/er_ace.la %D%/der/der.la %D%/derpp/derpp.la %D%/agem/agem.la \
-	%D%/gem/gem.la %D%/gdumb/gdumb.la %D%/icarl/icarl.la
+	%D%/gem/gem.la %D%/gdumb/gdumb.la %D%/icarl/icarl.la %D%/bic/bic.la
 plugins_ewc_ewc_la_SOURCES = %D%/ewc/ewc.c %D%/ewc/fisher.c %D%/ewc/fisher.h
 plugins_ewc_ewc_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_ewc_ewc_la_LDFLAGS = $(PLUGIN_LDFLAGS)
@@ -54,3 +54,6 @@ EXEMPLAR_SOURCES = %D%/common/exemplars.c %D%/common/exemplars.h
 plugins_icarl_icarl_la_SOURCES = %D%/icarl/icarl.c $(EXEMPLAR_SOURCES)
 plugins_icarl_icarl_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_icarl_icarl_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_bic_bic_la_SOURCES = %D%/bic/bic.c $(EXEMPLAR_SOURCES) %D%/common/xent.h
+plugins_bic_bic_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_bic_bic_la_LDFLAGS = $(PLUGIN_LDFLAGS)
