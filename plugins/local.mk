@@ -54,6 +54,7 @@ EXEMPLAR_SOURCES = %D%/common/exemplars.c %D%/common/exemplars.h
 plugins_icarl_icarl_la_SOURCES = %D%/icarl/icarl.c $(EXEMPLAR_SOURCES)
 plugins_icarl_icarl_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_icarl_icarl_la_LDFLAGS = $(PLUGIN_LDFLAGS)
-plugins_bic_bic_la_SOURCES = %D%/bic/bic.c $(EXEMPLAR_SOURCES) %D%/common/xent.h
+plugins_bic_bic_la_SOURCES = %D%/bic/bic.c %D%/bic/correction.c %D%/bic/correction.h \
+	$(EXEMPLAR_SOURCES) %D%/common/xent.h
 plugins_bic_bic_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_bic_bic_la_LDFLAGS = $(PLUGIN_LDFLAGS)

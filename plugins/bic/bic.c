@@ -53,6 +53,7 @@
 
 #include "../common/exemplars.h"
 #include "../common/xent.h"
+#include "correction.h"
 
 #define TEMPERATURE 2.0 /* the paper's */
 
@@ -68,11 +69,6 @@ static const lethe_param_decl params[P_COUNT] = {
 	  "epochs fitting the correction (200: FACIL's)" },
 	{ sizeof(lethe_param_decl), "lr", LETHE_PARAM_FLOAT, "0", 0, 10, NULL,
 	  "learning rate of the correction (0: train.lr)" },
-};
-
-struct correction {
-	uint8_t *classes; /* the task's new classes */
-	double alpha, beta;
 };
 
 struct bic {
@@ -117,13 +113,7 @@ static int id_cmp(const void *a, const void *b)
 /* Applies corrections [0, upto) to n rows of logits. */
 static void correct(const struct bic *b, uint32_t upto, float *logits, size_t n)
 {
-	size_t C = b->classes;
-	for (uint32_t k = 0; k < upto; k++)
-		for (size_t i = 0; i < n; i++)
-			for (size_t j = 0; j < C; j++)
-				if (b->corr[k].classes[j])
-					logits[i * C + j] = (float)(b->corr[k].alpha * logits[i * C + j]
-								    + b->corr[k].beta);
+	correction_apply(b->corr, upto, b->classes, logits, n);
 }
 
 /* Picks the new classes' held-out samples: min(v, all but one) random ones of each. */
@@ -325,52 +315,6 @@ static int held_logits(struct bic *b, uint32_t k, float *x, float *z, int32_t *y
 	return rc;
 }
 
-/* SGD with momentum (PyTorch's) on α and β of the new classes' logits, over n held-out rows:
- * the mean cross-entropy over the classes seen (the row's task's under task-incremental). */
-static void fit(struct bic *b, const float *z, const int32_t *y, const uint32_t *t, size_t n,
-		double *alpha, double *beta)
-{
-	const lethe_host *h = b->host;
-	size_t C = b->classes, *order = b->slots; /* free during the fit */
-	double a = 1.0, c = 0.0, va = 0.0, vb = 0.0;
-	float *q = b->q, *dq = b->q + C;
-	int first = 1;
-	for (uint32_t e = 0; e < b->bias_epochs; e++) {
-		for (size_t i = 0; i < n; i++)
-			order[i] = i;
-		for (size_t i = n; i > 1; i--) {
-			size_t j = (size_t)below(h, i), s = order[i - 1];
-			order[i - 1] = order[j];
-			order[j] = s;
-		}
-		for (size_t at = 0; at < n; at += b->batch) {
-			size_t m = n - at < b->batch ? n - at : b->batch;
-			double ga = 0.0, gb = 0.0;
-			for (size_t r = 0; r < m; r++) {
-				size_t i = order[at + r];
-				const uint8_t *mask = b->masks ? b->masks + (size_t)t[i] * C : b->seen;
-				for (size_t j = 0; j < C; j++)
-					q[j] = b->new_classes[j] ? (float)(a * z[i * C + j] + c)
-								 : z[i * C + j];
-				memset(dq, 0, C * sizeof(float));
-				xent_add(q, C, y[i], mask, 1.0 / (double)m, dq);
-				for (size_t j = 0; j < C; j++)
-					if (b->new_classes[j] && mask[j]) {
-						ga += dq[j] * (double)z[i * C + j];
-						gb += dq[j];
-					}
-			}
-			va = first ? ga : b->momentum * va + ga;
-			vb = first ? gb : b->momentum * vb + gb;
-			first = 0;
-			a -= b->lr * va;
-			c -= b->lr * vb;
-		}
-	}
-	*alpha = a;
-	*beta = c;
-}
-
 static int after_task(lethe_plugin *p, const lethe_task_info *task)
 {
 	struct bic *b = self(p);
@@ -388,8 +332,11 @@ static int after_task(lethe_plugin *p, const lethe_task_info *task)
 			rc = lethe_fail(h, LETHE_ERR_INVALID, "%zu held-out rows exceed max_stored", n);
 		if (rc == LETHE_OK) {
 			struct correction *k = &b->corr[b->ncorr];
-			fit(b, z, y, t, n, &k->alpha, &k->beta);
+			struct correction_data d = { z, y, t, b->masks, b->seen, n, C };
 			memcpy(k->classes, b->new_classes, C);
+			/* b->slots is free until the next task */
+			correction_fit(k, &d, h, b->bias_epochs, b->batch, b->lr, b->momentum,
+				       b->slots, b->q);
 			b->ncorr++;
 			h->report(h, "bias_alpha", k->alpha);
 			h->report(h, "bias_beta", k->beta);

@@ -1,6 +1,7 @@
 /* Herding and the class-balanced exemplar sets of icarl and bic: see exemplars.h. */
 #include "exemplars.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,23 @@ size_t exemplars_herd(const float *f, size_t n, size_t d, size_t m, size_t *orde
 	free(total);
 	free(taken);
 	return k;
+}
+
+void exemplars_nme(const float *f, size_t n, size_t F, const float *means, const uint8_t *have,
+		   size_t C, float *row, float *scores)
+{
+	for (size_t i = 0; i < n; i++) {
+		memcpy(row, f + i * F, F * sizeof(float));
+		exemplars_normalize(row, 1, F);
+		for (size_t j = 0; j < C; j++) {
+			double d = 0.0;
+			for (size_t k = 0; k < F && have[j]; k++) {
+				double e = (double)row[k] - means[j * F + k];
+				d += e * e;
+			}
+			scores[i * C + j] = have[j] ? (float)-sqrt(d) : -FLT_MAX;
+		}
+	}
 }
 
 size_t exemplars_share(const struct exemplars *ex, size_t groups)

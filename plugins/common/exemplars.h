@@ -49,6 +49,12 @@ void exemplars_normalize(float *f, size_t n, size_t d);
  * many. */
 size_t exemplars_herd(const float *f, size_t n, size_t d, size_t m, size_t *order);
 
+/* Nearest mean of exemplars: scores (n x C) = minus the distance of each of the n rows of f (F
+ * floats, normalised here into row, F floats of scratch) to each class's mean (C x F), -FLT_MAX
+ * for a class without one (have[c] = 0). */
+void exemplars_nme(const float *f, size_t n, size_t F, const float *means, const uint8_t *have,
+		   size_t C, float *row, float *scores);
+
 /* The share of each group once there are `groups`. */
 size_t exemplars_share(const struct exemplars *ex, size_t groups);
 

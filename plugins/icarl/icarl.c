@@ -205,18 +205,7 @@ static int on_predict(lethe_plugin *p, const lethe_predict *pb, float *logits)
 	int rc = h->model_layer(h, m, h->model_num_layers(h, m) - 1, &head);
 	if (rc != LETHE_OK)
 		return rc;
-	for (size_t i = 0; i < pb->n; i++) {
-		memcpy(c->row, head.input + i * F, F * sizeof(float));
-		exemplars_normalize(c->row, 1, F);
-		for (size_t j = 0; j < C; j++) {
-			double d = 0.0;
-			for (size_t k = 0; k < F && c->have[j]; k++) {
-				double e = (double)c->row[k] - c->means[j * F + k];
-				d += e * e;
-			}
-			logits[i * C + j] = c->have[j] ? (float)-sqrt(d) : -FLT_MAX;
-		}
-	}
+	exemplars_nme(head.input, pb->n, F, c->means, c->have, C, c->row, logits);
 	return LETHE_OK;
 }
 
