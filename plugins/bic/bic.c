@@ -13,7 +13,7 @@
  *
  * Stage 1 loss (replacing the protocol's), over the rows not held out, K of them:
  *
- *	L = 1/K Σ_rows (1 − λ) CE(z, y) + λ Σ_{c old} −softmax(ô/T)_c log softmax(z_old/T)_c,
+ *	L = 1/K Σ_rows (1 − λ) CE(z, y) + λ Σ_{c old} −softmax(ô/T)_c log softmax(z/T)_c,
  *
  * λ = n_old / (n_old + n_new), T = 2 (the paper's eq. 1-3), CE over the classes seen so far
  * (the row's task's under task-incremental learning), ô the previous model's logits (a frozen
@@ -258,7 +258,7 @@ static int on_logits(lethe_plugin *p, const lethe_batch *bt, const float *logits
 	const lethe_host *h = b->host;
 	size_t C = b->classes, n = bt->n, kept = 0;
 	if (b->old) {
-		if (n > b->old_rows) { /* the first batch only: capacity does not change in a task */
+		if (n > b->old_rows) { /* the first batch: capacity stays within a task */
 			float *z = realloc(b->old_logits, bt->capacity * C * sizeof(float));
 			if (!z)
 				return lethe_fail(h, LETHE_ERR_NOMEM, "out of memory for the old "
@@ -322,14 +322,16 @@ static int after_task(lethe_plugin *p, const lethe_task_info *task)
 	size_t n = b->n_held_old + b->n_held_new, C = b->classes;
 	int rc = LETHE_OK;
 	if (n && b->bias_epochs) {
-		float *x = malloc(n * b->ex.dim * sizeof(float)), *z = malloc(n * C * sizeof(float));
+		float *x = malloc(n * b->ex.dim * sizeof(float));
+		float *z = malloc(n * C * sizeof(float));
 		int32_t *y = malloc(n * sizeof(*y));
 		uint32_t *t = malloc(n * sizeof(*t));
 		rc = x && z && y && t ? held_logits(b, task->index, x, z, y, t)
 					   : lethe_fail(h, LETHE_ERR_NOMEM, "out of memory for the "
 							"held-out part");
 		if (rc == LETHE_OK && n > b->ex.cap)
-			rc = lethe_fail(h, LETHE_ERR_INVALID, "%zu held-out rows exceed max_stored", n);
+			rc = lethe_fail(h, LETHE_ERR_INVALID, "%zu held-out rows exceed max_stored",
+					n);
 		if (rc == LETHE_OK) {
 			struct correction *k = &b->corr[b->ncorr];
 			struct correction_data d = { z, y, t, b->masks, b->seen, n, C };
@@ -340,8 +342,8 @@ static int after_task(lethe_plugin *p, const lethe_task_info *task)
 			b->ncorr++;
 			h->report(h, "bias_alpha", k->alpha);
 			h->report(h, "bias_beta", k->beta);
-			lethe_log(h, LETHE_LOG_INFO, "task %u: correction alpha %.4f beta %.4f on %zu "
-				  "held-out samples", task->index + 1, k->alpha, k->beta, n);
+			lethe_log(h, LETHE_LOG_INFO, "task %u: correction alpha %.4f beta %.4f "
+				  "on %zu held-out samples", task->index + 1, k->alpha, k->beta, n);
 		}
 		free(x);
 		free(z);
@@ -490,7 +492,8 @@ static int load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 	    in->read(in, b->held_ids, held[1] * sizeof(uint64_t)) != LETHE_OK)
 		return lethe_fail(h, LETHE_ERR_IO, "the state is truncated in its held-out part");
 	if (b->spread.n)
-		return h->batch_reserve(h, (b->spread.n + b->spread.batches - 1) / b->spread.batches);
+		return h->batch_reserve(h, (b->spread.n + b->spread.batches - 1) /
+					   b->spread.batches);
 	return LETHE_OK;
 }
 

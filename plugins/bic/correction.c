@@ -11,7 +11,8 @@ void correction_apply(const struct correction *k, size_t nk, size_t C, float *z,
 		for (size_t i = 0; i < n; i++)
 			for (size_t j = 0; j < C; j++)
 				if (k[t].classes[j])
-					z[i * C + j] = (float)(k[t].alpha * z[i * C + j] + k[t].beta);
+					z[i * C + j] = (float)(k[t].alpha * z[i * C + j] +
+							       k[t].beta);
 }
 
 static uint64_t below(const lethe_host *h, uint64_t n)

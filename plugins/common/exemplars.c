@@ -141,8 +141,8 @@ static int features_grow(struct exemplars *ex, size_t n)
 		return LETHE_OK;
 	float *f = realloc(ex->f, n * ex->feat * sizeof(float));
 	if (!f)
-		return lethe_fail(ex->host, LETHE_ERR_NOMEM, "out of memory for the features of %zu "
-				  "samples", n);
+		return lethe_fail(ex->host, LETHE_ERR_NOMEM, "out of memory for the features "
+				  "of %zu samples", n);
 	ex->f = f;
 	ex->f_rows = n;
 	return LETHE_OK;
@@ -253,8 +253,8 @@ int exemplars_add_task(struct exemplars *ex, const lethe_task_info *task)
 int exemplars_append(const struct exemplars *ex, lethe_batch *b, size_t slot)
 {
 	if (b->n >= b->capacity)
-		return lethe_fail(ex->host, LETHE_ERR_INVALID, "no room for an exemplar in a batch of "
-				  "%zu rows with capacity %zu", b->n, b->capacity);
+		return lethe_fail(ex->host, LETHE_ERR_INVALID, "no room for an exemplar in a "
+				  "batch of %zu rows with capacity %zu", b->n, b->capacity);
 	int rc = ex->host->task_convert(ex->host, ex->task[slot], ex->pixels + slot * ex->dim, 1,
 					b->x + b->n * b->dim);
 	if (rc != LETHE_OK)
@@ -323,7 +323,8 @@ int exemplars_save(const struct exemplars *ex, const lethe_ostream *out)
 	if (rc == LETHE_OK)
 		rc = out->write(out, ex->task, n * sizeof(*ex->task));
 	free(counts);
-	return rc == LETHE_OK ? rc : lethe_fail(ex->host, LETHE_ERR_IO, "cannot write the exemplars");
+	return rc == LETHE_OK ? rc
+			      : lethe_fail(ex->host, LETHE_ERR_IO, "cannot write the exemplars");
 }
 
 int exemplars_load(struct exemplars *ex, const lethe_istream *in)
@@ -332,7 +333,8 @@ int exemplars_load(struct exemplars *ex, const lethe_istream *in)
 	uint64_t head[4];
 	if (in->read(in, head, sizeof(head)) != LETHE_OK)
 		return lethe_fail(h, LETHE_ERR_IO, "the exemplars are truncated in their header");
-	if (head[0] != ex->cap || head[1] != ex->dim || head[2] > ex->cap || head[3] > ex->max_groups)
+	if (head[0] != ex->cap || head[1] != ex->dim || head[2] > ex->cap ||
+	    head[3] > ex->max_groups)
 		return lethe_fail(h, LETHE_ERR_INVALID, "the state holds %llu exemplars of %llu "
 				  "bytes in %llu groups, not up to %zu of %zu", (unsigned long long)
 				  head[2], (unsigned long long)head[1], (unsigned long long)head[3],
@@ -356,7 +358,8 @@ int exemplars_load(struct exemplars *ex, const lethe_istream *in)
 	}
 	for (size_t i = 0; i < n && rc == LETHE_OK; i++)
 		if (ex->y[i] < 0 || (size_t)ex->y[i] >= ex->classes)
-			rc = lethe_fail(h, LETHE_ERR_INVALID, "the exemplars' labels are malformed");
+			rc = lethe_fail(h, LETHE_ERR_INVALID, "the exemplars' labels are "
+					"malformed");
 	if (rc == LETHE_OK && sum != n)
 		rc = lethe_fail(h, LETHE_ERR_INVALID, "the exemplar groups hold %zu rows, not %zu",
 				sum, n);

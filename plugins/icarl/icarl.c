@@ -118,7 +118,7 @@ static int on_logits(lethe_plugin *p, const lethe_batch *b, const float *logits,
 	const lethe_host *h = c->host;
 	size_t C = c->classes, n = b->n;
 	if (c->old) {
-		if (n > c->old_rows) { /* the first batch only: capacity does not change in a task */
+		if (n > c->old_rows) { /* the first batch: capacity stays within a task */
 			float *z = realloc(c->old_logits, b->capacity * C * sizeof(float));
 			if (!z)
 				return lethe_fail(h, LETHE_ERR_NOMEM, "out of memory for the old "
@@ -167,7 +167,8 @@ static int means_compute(struct icarl *c)
 	for (size_t y = 0; y < C && rc == LETHE_OK; y++) {
 		c->have[y] = counts[y] > 0;
 		for (size_t j = 0; j < F; j++)
-			c->means[y * F + j] = counts[y] ? (float)(sums[y * F + j] / counts[y]) : 0.0f;
+			c->means[y * F + j] =
+				counts[y] ? (float)(sums[y * F + j] / counts[y]) : 0.0f;
 		exemplars_normalize(c->means + y * F, 1, F);
 	}
 	c->has_means = rc == LETHE_OK;
@@ -281,10 +282,12 @@ static int load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 			return lethe_fail(h, LETHE_ERR_NOMEM, "cannot copy the model for the old "
 					  "model");
 		if (old_io(c, NULL, in) != LETHE_OK)
-			return lethe_fail(h, LETHE_ERR_IO, "the state is truncated in its old model");
+			return lethe_fail(h, LETHE_ERR_IO, "the state is truncated in its old "
+					  "model");
 	}
 	if (c->spread.n)
-		return h->batch_reserve(h, (c->spread.n + c->spread.batches - 1) / c->spread.batches);
+		return h->batch_reserve(h, (c->spread.n + c->spread.batches - 1) /
+					   c->spread.batches);
 	return LETHE_OK;
 }
 
