@@ -5,7 +5,8 @@ PLUGIN_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^lethe_en
 plugin_LTLIBRARIES = %D%/ewc/ewc.la %D%/l2/l2.la %D%/rehearsal/rehearsal.la %D%/ovor/ovor.la \
 	%D%/sfd/sfd.la %D%/repulsion/repulsion.la %D%/si/si.la %D%/lwf/lwf.la \
 	%D%/er_ace/er_ace.la %D%/der/der.la %D%/derpp/derpp.la %D%/agem/agem.la \
-	%D%/gem/gem.la %D%/gdumb/gdumb.la %D%/mas/mas.la \
+	%D%/gem/gem.la %D%/gdumb/gdumb.la %D%/mas/mas.la %D%/icarl/icarl.la \
+	%D%/bic/bic.la \
 	%D%/neggrad/neggrad.la %D%/l1sparse/l1sparse.la %D%/scrub/scrub.la %D%/salun/salun.la \
 	%D%/badteacher/badteacher.la %D%/ssd/ssd.la
 plugins_ewc_ewc_la_SOURCES = %D%/ewc/ewc.c %D%/ewc/fisher.c %D%/ewc/fisher.h
@@ -75,3 +76,12 @@ plugins_badteacher_badteacher_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_ssd_ssd_la_SOURCES = %D%/ssd/ssd.c $(UNLEARN_SOURCES)
 plugins_ssd_ssd_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_ssd_ssd_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+# icarl and bic: herding exemplar sets, class-balanced.
+EXEMPLAR_SOURCES = %D%/common/exemplars.c %D%/common/exemplars.h
+plugins_icarl_icarl_la_SOURCES = %D%/icarl/icarl.c $(EXEMPLAR_SOURCES)
+plugins_icarl_icarl_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_icarl_icarl_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_bic_bic_la_SOURCES = %D%/bic/bic.c %D%/bic/correction.c %D%/bic/correction.h \
+	$(EXEMPLAR_SOURCES) %D%/common/xent.h
+plugins_bic_bic_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
+plugins_bic_bic_la_LDFLAGS = $(PLUGIN_LDFLAGS)

@@ -2,6 +2,8 @@
 dist_scenario_DATA = \
 	%D%/permuted-fashion-agem.ini \
 	%D%/permuted-fashion-der.ini \
+	%D%/permuted-fashion-icarl.ini \
+	%D%/permuted-fashion-bic.ini \
 	%D%/permuted-fashion-derpp.ini \
 	%D%/permuted-fashion-er_ace.ini \
 	%D%/permuted-fashion-ewc.ini \
@@ -33,6 +35,10 @@ dist_scenario_DATA = \
 	%D%/split-fashion-cnn-ovor.ini \
 	%D%/split-fashion-cnn-rehearsal.ini \
 	%D%/split-fashion-der-til.ini \
+	%D%/split-fashion-icarl.ini \
+	%D%/split-fashion-icarl-til.ini \
+	%D%/split-fashion-bic.ini \
+	%D%/split-fashion-bic-til.ini \
 	%D%/split-fashion-der.ini \
 	%D%/split-fashion-derpp-til.ini \
 	%D%/split-fashion-derpp.ini \

@@ -199,6 +199,26 @@ START_TEST(test_on_predict_rewrites_logits)
 }
 END_TEST
 
+/* The unlearning figures go through on_predict too: with every row predicted class 1, forgetting
+ * class 0 after both tasks leaves no forgotten row right (UA 1) and a third of the retained
+ * training rows and of the test rows of classes 1-3 right (RA = TA = 1/3, the classes being
+ * equal in size), whatever the model learned. */
+START_TEST(test_on_predict_in_unlearning_figures)
+{
+	struct engine e;
+	struct scenario s;
+	struct plugin_path pp;
+	open_current(&e, &s, &pp, "class-incremental", "hidden = 8",
+		     "predict_class = 1\n[forget1]\nafter = 2\nclasses = 0\n", 1);
+	ck_assert_uint_eq(e.num_unlearning, 1);
+	const struct forget_figures *f = &e.unlearning[0].figures;
+	ck_assert_double_eq_tol(f->ua, 1.0, 1e-12);
+	ck_assert_double_eq_tol(f->ra, 1.0 / 3.0, 1e-12);
+	ck_assert_double_eq_tol(f->ta, 1.0 / 3.0, 1e-12);
+	close_run(&e, &s, &pp);
+}
+END_TEST
+
 /* model_initial is the model before the first batch: its clone has those parameters after the
  * run, it is refused where it would be written, and model_copy from it restores them. */
 START_TEST(test_model_initial)
@@ -408,6 +428,7 @@ static Suite *abi_suite(void)
 	tcase_add_test(tc, test_v1_1_plugin_runs);
 	tcase_add_test(tc, test_v1_2_plugin_runs);
 	tcase_add_test(tc, test_on_predict_rewrites_logits);
+	tcase_add_test(tc, test_on_predict_in_unlearning_figures);
 	tcase_add_test(tc, test_model_initial);
 	tcase_add_test(tc, test_rows_gradient);
 	tcase_add_test(tc, test_future_versions_refused);

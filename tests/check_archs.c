@@ -37,6 +37,8 @@ static const struct {
 	{ "gem", "memory_per_task = 12\n", 0 },
 	{ "agem", "max_stored = 16\n", 0 },
 	{ "gdumb", "max_stored = 16\nepochs = 1\n", 0 },
+	{ "icarl", "max_stored = 16\n", 0 },
+	{ "bic", "max_stored = 16\nbias_epochs = 2\n", 0 },
 	{ "sfd", "synth = 16\n", 1 },
 	{ "repulsion", "unlearn_steps = 5\n", 1 },
 	{ "neggrad", "epochs = 1\n", 1 },

@@ -70,6 +70,8 @@ static const struct {
 	{ "gem, repulsion", "[gem]\nmemory_per_task = 200\n" },
 	{ "agem, repulsion", "[agem]\nmax_stored = 400\n" },
 	{ "gdumb, repulsion", "[gdumb]\nmax_stored = 400\nepochs = 1\n" },
+	{ "icarl, repulsion", "[icarl]\nmax_stored = 400\n" },
+	{ "bic, repulsion", "[bic]\nmax_stored = 400\nbias_epochs = 2\n" },
 };
 
 START_TEST(test_no_trace_left)

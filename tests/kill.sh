@@ -57,6 +57,10 @@ scenario "$TMP/baselines.ini" "si, mas, lwf, er_ace, der, derpp" "[si]" "lambda 
 # and its training from the initial model.
 scenario "$TMP/memories.ini" "gem, agem, gdumb" "[gem]" "memory_per_task = 30" "[agem]" \
 	"max_stored = 100" "[gdumb]" "max_stored = 100" "epochs = 2"
+# The exemplar memories: icarl's herded sets, old model and class means; bic's held-out part and
+# its corrections (on_predict scores both).
+scenario "$TMP/exemplars.ini" "icarl, bic" "[icarl]" "max_stored = 100" "[bic]" \
+	"max_stored = 100" "bias_epochs = 5"
 # Three forget requests: a class, a tenth of a task's samples, then a whole task that holds
 # the class already forgotten.
 scenario "$TMP/forget.ini" "rehearsal, repulsion" "[rehearsal]" "max_stored = 100" \
@@ -142,10 +146,11 @@ awk -v n=$KILLS 'BEGIN { srand(1); for (i = 0; i < n; i++)
 { cat "$TMP/moments-ewc"; echo "0.6667 0.02"; echo "1 0.02"; } | sort -n >"$TMP/moments-forget"
 cp "$TMP/moments-ewc" "$TMP/moments-baselines"
 cp "$TMP/moments-ewc" "$TMP/moments-memories"
+cp "$TMP/moments-ewc" "$TMP/moments-exemplars"
 cp "$TMP/moments-ewc" "$TMP/moments-cnn"
 cp "$TMP/moments-ewc" "$TMP/moments-resnet"
 
-for name in ewc baselines memories forget cnn resnet; do
+for name in ewc baselines memories exemplars forget cnn resnet; do
 	S=$TMP/$name.ini
 	t0=$(now)
 	"$LETHE" run "$S" --out "$TMP/$name-ref" --quiet >/dev/null 2>"$TMP/err" ||

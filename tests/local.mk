@@ -6,7 +6,7 @@ LDADD = tests/libtestutil.la host/liblethe.la $(CHECK_LIBS) -lm
 ALLOC_HOOK = %D%/alloc_hook.c %D%/alloc_hook.h
 CHECK_SUITES = %D%/check_abi %D%/check_archs %D%/check_baselines %D%/check_blas \
 	%D%/check_checkpoint %D%/check_cifar %D%/check_dashboard \
-	%D%/check_data %D%/check_engine %D%/check_evidence %D%/check_ewc %D%/check_files \
+	%D%/check_data %D%/check_engine %D%/check_evidence %D%/check_exemplars %D%/check_ewc %D%/check_files \
 	%D%/check_forget %D%/check_l2 %D%/check_layers %D%/check_memories %D%/check_memory \
 	%D%/check_metrics %D%/check_model \
 	%D%/check_net %D%/check_ovor \
@@ -21,6 +21,8 @@ tests_check_model_SOURCES = %D%/check_model.c $(ALLOC_HOOK)
 tests_check_net_SOURCES = %D%/check_net.c $(ALLOC_HOOK)
 tests_check_unlearn_SOURCES = %D%/check_unlearn.c $(ALLOC_HOOK)
 # Plugins' inner parts, tested apart from the host.
+tests_check_exemplars_SOURCES = %D%/check_exemplars.c plugins/common/exemplars.c \
+	plugins/common/exemplars.h plugins/bic/correction.c plugins/bic/correction.h
 tests_check_memories_SOURCES = %D%/check_memories.c plugins/gem/qp.c plugins/gem/qp.h
 tests_check_ovor_SOURCES = %D%/check_ovor.c plugins/ovor/outliers.c plugins/ovor/outliers.h
 tests_check_rehearsal_SOURCES = %D%/check_rehearsal.c plugins/rehearsal/schedule.c \

@@ -25,6 +25,32 @@ static void forget_warn(void *ctx, const char *msg)
 	engine_log(ctx, "lethe", LETHE_LOG_WARN, "%s", msg);
 }
 
+/* The host's model's logits of n rows of task k as the run's evaluation scores them: its
+ * forward, then every plugin's on_predict. */
+static int forget_predict(void *ctx, uint32_t task, const float *x, size_t n, float *logits,
+			  struct error *err)
+{
+	struct engine *e = ctx;
+	const uint8_t *mask = e->s->protocol == LETHE_TASK_INCREMENTAL ? e->tasks.t[task].class_mask
+								       : NULL;
+	if (model_forward(&e->model, x, n, logits, err) != 0)
+		return -1;
+	return engine_plugins_predict(e, task, x, n, mask, logits, err);
+}
+
+/* The figures of the host's model, through the plugins' on_predict when any has one. */
+static int forget_measure(struct engine *e, const struct model *retrain,
+			  const struct forget_sets *fs, const struct unlearn_spec *spec,
+			  struct forget_figures *out, struct error *err)
+{
+	e->unlearn.predict = NULL;
+	e->unlearn.predict_model = &e->model;
+	for (size_t i = 0; i < e->num_plugins; i++)
+		if (e->plugins[i].hooks.on_predict)
+			e->unlearn.predict = forget_predict;
+	return unlearn_measure(&e->unlearn, &e->model, retrain, fs, spec, out, err);
+}
+
 int engine_forget_init(struct engine *e, struct error *err)
 {
 	size_t n = 0;
@@ -538,9 +564,9 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 	if (rc == 0)
 		rc = engine_forget(e, &req, err);
 	if (rc == 0)
-		rc = unlearn_measure(&e->unlearn, &e->model, to, &fs, &spec, &u->figures, err);
+		rc = forget_measure(e, to, &fs, &spec, &u->figures, err);
 	if (rc == 0 && u->has_cumulative)
-		rc = unlearn_measure(&e->unlearn, &e->model, to, &cum, &spec, &u->cumulative, err);
+		rc = forget_measure(e, to, &cum, &spec, &u->cumulative, err);
 	u->figures.seconds = seconds;
 	u->cumulative.seconds = seconds;
 	if (rc == 0) {

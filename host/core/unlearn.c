@@ -30,6 +30,7 @@ struct work {
 	size_t cap;   /* rows of x, logits, dlogits, y, masks */
 	size_t batch; /* rows per training batch */
 	int masked;   /* task-incremental: each row's logits are masked by its task's classes */
+	int predicted; /* the forwards go through env->predict */
 	float *x, *logits, *dlogits;
 	float *ref_logits;	  /* retrain's, when compared with */
 	double *lp, *lq;	  /* one row's log-probabilities: retrain's, the model's */
@@ -222,6 +223,23 @@ static void probe_row(struct work *w, struct probe *pr, size_t i, const float *r
 	pr->l2 += l2;
 }
 
+/* The logits of r's rows at, at + n (in the work buffers) through env->predict, a task's rows
+ * at a time (ids are sorted, so a task's are together). */
+static int predict_rows(struct work *w, const struct rows *r, size_t at, size_t n,
+			struct error *err)
+{
+	size_t C = w->classes;
+	for (size_t i = 0, j; i < n; i = j) {
+		uint32_t k = (uint32_t)(r->ids[at + i] >> 32);
+		for (j = i + 1; j < n && (uint32_t)(r->ids[at + j] >> 32) == k; j++)
+			;
+		if (w->env->predict(w->env->ctx, k, w->x + i * w->dim, j - i, w->logits + i * C,
+				    err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Accuracy and mean -log p(y|x) of m on r, NaN when r is empty; nll, if not NULL, receives
  * every row's; pr, if not NULL, the evidence. */
 static int evaluate(struct work *w, struct model *m, const struct rows *r, double *acc,
@@ -234,7 +252,8 @@ static int evaluate(struct work *w, struct model *m, const struct rows *r, doubl
 	for (size_t at = 0; at < r->n; at += w->cap) {
 		size_t n = min_size(r->n - at, w->cap);
 		load_rows(w, r, NULL, at, n);
-		if (model_forward(m, w->x, n, w->logits, err) != 0 ||
+		if ((w->predicted ? predict_rows(w, r, at, n, err)
+				  : model_forward(m, w->x, n, w->logits, err)) != 0 ||
 		    (pr && pr->ref && model_forward(pr->ref, w->x, n, w->ref_logits, err) != 0))
 			return -1;
 		for (size_t i = 0; i < n; i++) {
@@ -690,6 +709,7 @@ int unlearn_measure(const struct unlearn_env *env, const struct model *m,
 	struct probe pf = { feat_f, to, 0, 0, 0 }, pr = { feat_r, to, 0, 0, 0 },
 		     pt = { feat_t, to, 0, 0, 0 };
 	double acc_f = NAN;
+	w.predicted = env->predict && m == env->predict_model;
 	if (rc == 0)
 		rc = evaluate(&w, &c, &forget, &acc_f, NULL, nll_f, &pf, err) ||
 		     evaluate(&w, &c, &retain, &out->ra, NULL, nll_r, &pr, err) ||
@@ -718,6 +738,7 @@ int unlearn_measure(const struct unlearn_env *env, const struct model *m,
 		out->param_distance = out->param_distance_rel = NAN;
 		if (retrain)
 			param_distance(m, retrain, &out->param_distance, &out->param_distance_rel);
+		w.predicted = 0; /* relearning trains the clone away from m */
 		rc = relearn(&w, &c, &forget, spec, &out->relearn_epochs, err);
 	}
 	model_free(&c);

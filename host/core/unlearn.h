@@ -28,6 +28,12 @@ struct unlearn_env {
 	void (*progress)(void *ctx, const char *reference, uint64_t done, uint64_t total);
 	/* A warning for the run's log. May be NULL. */
 	void (*warn)(void *ctx, const char *msg);
+	/* The plugins' prediction (may be NULL): the logits of n rows x of task k on the model
+	 * predict_model, rewritten as the run's evaluation scores them (on_predict), so that the
+	 * measures of predict_model see what its plugins predict (iCaRL's nearest means). */
+	int (*predict)(void *ctx, uint32_t task, const float *x, size_t n, float *logits,
+		       struct error *err);
+	const struct model *predict_model;
 	void *ctx;
 };
 
