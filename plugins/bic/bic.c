@@ -380,20 +380,6 @@ static int on_forget(lethe_plugin *p, const lethe_forget_request *req)
 	return LETHE_OK;
 }
 
-/* The old model's parameters and state, written (out) or read. */
-static int old_io(struct bic *b, const lethe_ostream *out, const lethe_istream *in)
-{
-	const lethe_host *h = b->host;
-	uint64_t P, S;
-	float *theta = h->model_params(h, b->old, &P), *state = h->model_state(h, b->old, &S);
-	if (out)
-		return out->write(out, theta, P * sizeof(float)) == LETHE_OK &&
-		       (!S || out->write(out, state, S * sizeof(float)) == LETHE_OK) ?
-			LETHE_OK : LETHE_ERR_IO;
-	return in->read(in, theta, P * sizeof(float)) == LETHE_OK &&
-	       (!S || in->read(in, state, S * sizeof(float)) == LETHE_OK) ? LETHE_OK : LETHE_ERR_IO;
-}
-
 static int save(lethe_plugin *p, const lethe_ostream *out)
 {
 	struct bic *b = self(p);
@@ -423,7 +409,7 @@ static int save(lethe_plugin *p, const lethe_ostream *out)
 	if (rc == LETHE_OK)
 		rc = out->write(out, &has_old, 1);
 	if (rc == LETHE_OK && b->old)
-		rc = old_io(b, out, NULL);
+		rc = lethe_model_io(b->host, b->old, out, NULL);
 	if (rc == LETHE_OK)
 		rc = out->write(out, held, sizeof(held));
 	for (size_t i = 0; i < b->n_held_old && rc == LETHE_OK; i++) {
@@ -474,7 +460,7 @@ static int load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 		return lethe_fail(h, LETHE_ERR_IO, "the state is truncated");
 	if (has_old && !(b->old = h->model_clone(h, h->model(h))))
 		return lethe_fail(h, LETHE_ERR_NOMEM, "cannot copy the model for the old model");
-	if (has_old && old_io(b, NULL, in) != LETHE_OK)
+	if (has_old && lethe_model_io(b->host, b->old, NULL, in) != LETHE_OK)
 		return lethe_fail(h, LETHE_ERR_IO, "the state is truncated in its old model");
 	if (in->read(in, held, sizeof(held)) != LETHE_OK || held[0] > b->ex.count ||
 	    held[1] > b->ex.cap)

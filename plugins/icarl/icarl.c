@@ -219,20 +219,6 @@ static int on_forget(lethe_plugin *p, const lethe_forget_request *req)
 	return c->has_means ? means_compute(c) : LETHE_OK;
 }
 
-/* The old model's parameters and state, written or read. */
-static int old_io(struct icarl *c, const lethe_ostream *out, const lethe_istream *in)
-{
-	const lethe_host *h = c->host;
-	uint64_t P, S;
-	float *theta = h->model_params(h, c->old, &P), *state = h->model_state(h, c->old, &S);
-	if (out)
-		return out->write(out, theta, P * sizeof(float)) == LETHE_OK &&
-		       (!S || out->write(out, state, S * sizeof(float)) == LETHE_OK) ?
-			LETHE_OK : LETHE_ERR_IO;
-	return in->read(in, theta, P * sizeof(float)) == LETHE_OK &&
-	       (!S || in->read(in, state, S * sizeof(float)) == LETHE_OK) ? LETHE_OK : LETHE_ERR_IO;
-}
-
 static int save(lethe_plugin *p, const lethe_ostream *out)
 {
 	struct icarl *c = self(p);
@@ -251,7 +237,7 @@ static int save(lethe_plugin *p, const lethe_ostream *out)
 	if (rc == LETHE_OK && c->has_means)
 		rc = out->write(out, c->have, c->classes);
 	if (rc == LETHE_OK && c->old)
-		rc = old_io(c, out, NULL);
+		rc = lethe_model_io(c->host, c->old, out, NULL);
 	return rc == LETHE_OK ? rc : lethe_fail(c->host, LETHE_ERR_IO, "cannot write the state");
 }
 
@@ -281,7 +267,7 @@ static int load(lethe_plugin *p, const lethe_istream *in, uint32_t version)
 		if (!(c->old = h->model_clone(h, h->model(h))))
 			return lethe_fail(h, LETHE_ERR_NOMEM, "cannot copy the model for the old "
 					  "model");
-		if (old_io(c, NULL, in) != LETHE_OK)
+		if (lethe_model_io(c->host, c->old, NULL, in) != LETHE_OK)
 			return lethe_fail(h, LETHE_ERR_IO, "the state is truncated in its old "
 					  "model");
 	}

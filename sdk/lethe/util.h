@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "host.h"
+#include "stream.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -144,6 +145,27 @@ static inline void lethe_add_squares(float *y, const float *x, float a, size_t n
 	for (; i + LETHE_SPAN <= n; i += LETHE_SPAN)
 		lethe_add_squares_span(y + i, x + i, a, LETHE_SPAN);
 	lethe_add_squares_span(y + i, x + i, a, n - i);
+}
+
+/* ---- saved state ---- */
+
+/* A model the plugin keeps (a teacher, the previous task's model) written to out, or read from
+ * in into a model of the same architecture (exactly one of out and in non-NULL): its parameters,
+ * then its batch-norm statistics (ABI 1.2's model_state; none for an MLP). LETHE_ERR_IO when a
+ * write or read fails. */
+static inline int lethe_model_io(const lethe_host *h, lethe_model *m, const lethe_ostream *out,
+				 const lethe_istream *in)
+{
+	uint64_t P, S;
+	float *theta = h->model_params(h, m, &P), *state = h->model_state(h, m, &S);
+	int ok;
+	if (out)
+		ok = out->write(out, theta, P * sizeof(float)) == LETHE_OK &&
+		     (!S || out->write(out, state, S * sizeof(float)) == LETHE_OK);
+	else
+		ok = in->read(in, theta, P * sizeof(float)) == LETHE_OK &&
+		     (!S || in->read(in, state, S * sizeof(float)) == LETHE_OK);
+	return ok ? LETHE_OK : LETHE_ERR_IO;
 }
 
 /* ---- messages and time ---- */
