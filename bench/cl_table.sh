@@ -148,7 +148,10 @@ tables() {
 	echo "each cell is mean ± sample std over them. MLP 784-256-256-10, plain SGD, batch 64,"
 	echo "2 epochs per task; each scenario file in \`scenarios/\` gives its settings. Rehearsal"
 	echo "schedules share one stored budget (\`max_stored\` of the rehearsal scenarios). Wall time"
-	echo "is one single-threaded run, $JOBS run(s) at a time on this machine; peak RSS in MiB."
+	echo "is one single-threaded run, $JOBS run(s) at a time on this machine, whatever else it ran"
+	echo "(compare times within a table, not across remakes); peak RSS in MiB. A strategy's own"
+	echo "scenario gives its settings; docs/baselines.md and docs/fidelity.md say where they come"
+	echo "from and how they compare with the PyTorch twins."
 	configs | tables "##"
 	echo
 	echo "## The convolutional network"
