@@ -48,6 +48,10 @@ static const struct kind kinds[] = {
 	  "[rehearsal]\nschedule = uniform\nmax_stored = 60\n[sfd]\nsteps = 8\nsynth = 24\n"
 	  "synth_steps = 3\n[forget1]\nafter = 2\nclasses = 3\nplugin = sfd\n"
 	  "references = finetune\nrelearn_max_epochs = 2\n", NULL },
+	/* Herded exemplars whose sets shrink at each task's end (50 over 2, then 4 classes: 48)
+	 * while a spread of the task's slots was still held. */
+	{ "icarl", "epochs = 2\n", "[icarl]\nmax_stored = 50\n", NULL },
+	{ "bic", "epochs = 2\n", "[bic]\nmax_stored = 50\n", NULL },
 	/* Each training sample's crop and flip drawn from a stream the checkpoint keeps. */
 	{ "rehearsal, l2", "epochs = 2\n", "[rehearsal]\nmax_stored = 40\n[l2]\n",
 	  "crop = 2\nflip = true\n" },

@@ -321,6 +321,7 @@ static int after_task(lethe_plugin *p, const lethe_task_info *task)
 	const lethe_host *h = b->host;
 	size_t n = b->n_held_old + b->n_held_new, C = b->classes;
 	int rc = LETHE_OK;
+	spread_stop(&b->spread);
 	if (n && b->bias_epochs) {
 		float *x = malloc(n * b->ex.dim * sizeof(float));
 		float *z = malloc(n * C * sizeof(float));
@@ -374,6 +375,7 @@ static int on_predict(lethe_plugin *p, const lethe_predict *pb, float *logits)
 static int on_forget(lethe_plugin *p, const lethe_forget_request *req)
 {
 	struct bic *b = self(p);
+	spread_stop(&b->spread);
 	size_t dropped = exemplars_forget(&b->ex, req);
 	lethe_log(b->host, LETHE_LOG_INFO, "forget: dropped %zu exemplars, %zu left", dropped,
 		  b->ex.count);

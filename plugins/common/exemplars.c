@@ -391,6 +391,11 @@ void spread_epoch(struct spread *s, const lethe_host *h)
 	}
 }
 
+void spread_stop(struct spread *s)
+{
+	s->n = 0;
+}
+
 int spread_append(const struct spread *s, const struct exemplars *ex, lethe_batch *b)
 {
 	size_t i = b->index < s->batches - 1 ? b->index : s->batches - 1;

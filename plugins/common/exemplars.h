@@ -88,6 +88,9 @@ int exemplars_load(struct exemplars *ex, const lethe_istream *in);
 void spread_start(struct spread *s, const size_t *slots, size_t n, size_t batches);
 /* A fresh order, from the host's generator. */
 void spread_epoch(struct spread *s, const lethe_host *h);
+/* Ends the task's spread (after_task, on_forget): the exemplars change after it, so the slots
+ * it holds no longer name them, and a saved state must not keep them. */
+void spread_stop(struct spread *s);
 /* Rows for batch b: appended. */
 int spread_append(const struct spread *s, const struct exemplars *ex, lethe_batch *b);
 /* uint64 n, batches, then the n slots. */

@@ -180,6 +180,7 @@ static int means_compute(struct icarl *c)
 static int after_task(lethe_plugin *p, const lethe_task_info *task)
 {
 	struct icarl *c = self(p);
+	spread_stop(&c->spread);
 	int rc = exemplars_add_task(&c->ex, task);
 	return rc == LETHE_OK ? means_compute(c) : rc;
 }
@@ -213,6 +214,7 @@ static int on_predict(lethe_plugin *p, const lethe_predict *pb, float *logits)
 static int on_forget(lethe_plugin *p, const lethe_forget_request *req)
 {
 	struct icarl *c = self(p);
+	spread_stop(&c->spread);
 	size_t dropped = exemplars_forget(&c->ex, req);
 	lethe_log(c->host, LETHE_LOG_INFO, "forget: dropped %zu exemplars, %zu left", dropped,
 		  c->ex.count);
