@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include "core/engine_impl.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -166,7 +165,7 @@ int engine_open_on(struct engine *e, const struct scenario *s, const struct plug
 	e->pp = pp;
 	clock_gettime(CLOCK_MONOTONIC, &e->t0);
 	/* The model's threads split every pass themselves: OpenBLAS runs one inside each. */
-	openblas_set_num_threads(1);
+	blas_set_threads(1);
 	if (data) {
 		e->train = data->train;
 		e->test = data->test;
@@ -778,7 +777,7 @@ static int write_results(struct engine *e, const char *out_dir, int complete, st
 		.unlearning = e->unlearning,
 		.blas_library = blas_library(library, sizeof(library)),
 		.blas_kernel = blas_kernel(),
-		.blas_threads = openblas_get_num_threads(),
+		.blas_threads = blas_threads(),
 		.provenance = e->provenance,
 		.num_classes = e->num_classes,
 		.class_confusion = e->class_confusion,

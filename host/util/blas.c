@@ -139,10 +139,20 @@ const char *blas_library(char *buf, size_t size)
 	return buf;
 }
 
+int blas_threads(void)
+{
+	return openblas_get_num_threads();
+}
+
+void blas_set_threads(int threads)
+{
+	openblas_set_num_threads(threads);
+}
+
 const char *blas_describe(char *buf, size_t size)
 {
 	char library[64];
-	int threads = openblas_get_num_threads();
+	int threads = blas_threads();
 	snprintf(buf, size, "%s, kernel %s, %d thread%s", blas_library(library, sizeof(library)),
 		 openblas_get_corename(), threads, threads == 1 ? "" : "s");
 	return buf;

@@ -51,6 +51,10 @@ int blas_check_runnable(FILE *out);
 /* The kernel the products run on, as openblas_get_corename names it. */
 const char *blas_kernel(void);
 
+/* The threads OpenBLAS runs a product on, and setting them (process-wide). */
+int blas_threads(void);
+void blas_set_threads(int threads);
+
 /* "OpenBLAS 0.3.21", the library and its version, into buf; returns buf. */
 const char *blas_library(char *buf, size_t size);
 
