@@ -158,3 +158,19 @@ const char *report_chart_figure(char *out, size_t size, double v, int decimals)
 		svg_fixed(out, size, v, decimals);
 	return out;
 }
+
+void report_chart_ramp_legend(struct svg *s, double x0, double y, const char *low)
+{
+	static const struct svg_font text = { .size = 10, .fill = "#333333" };
+	static const struct svg_font text_right = { .size = 10, .fill = "#333333",
+						    .anchor = SVG_ANCHOR_END };
+	const double lw = 16;
+	for (int k = 0; k < 10; k++) {
+		char fill[8];
+		int dark;
+		report_chart_ramp((k + 0.5) / 10, fill, &dark);
+		svg_rect(s, x0 + k * lw, y, lw, 10, &(struct svg_paint){ .fill = fill, .cls = "ramp" });
+	}
+	svg_text(s, x0 - 8, y + 9, &text_right, low);
+	svg_text(s, x0 + 10 * lw + 6, y + 9, &text, "1");
+}

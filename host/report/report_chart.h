@@ -48,6 +48,8 @@ void report_chart_bar(struct svg *s, const struct report_scale *sc, int vertical
 /* An accuracy in [0, 1] as a colour of a sequential scale (light grey for NaN), into out
  * ("#rrggbb"); *dark says white text reads better on it. */
 void report_chart_ramp(double v, char out[8], int *dark);
+/* The ramp's legend: ten swatches from x0 along y, "low" before them and "1" after. */
+void report_chart_ramp_legend(struct svg *s, double x0, double y, const char *low);
 /* The i-th colour of a palette telling series apart (it repeats after ten). */
 const char *report_chart_series(size_t i);
 

@@ -218,15 +218,6 @@ void report_curves_draw_confusion(struct svg *s, const struct results_doc *r, si
 						      .title = label });
 		}
 	}
-	double ly = b->y + b->h - 24, lw = 16;
-	for (int k = 0; k < 10; k++) {
-		char fill[8];
-		int dark;
-		report_chart_ramp((k + 0.5) / 10, fill, &dark);
-		svg_rect(s, x0 + k * lw, ly, lw, 10,
-			 &(struct svg_paint){ .fill = fill, .cls = "ramp" });
-	}
-	svg_text(s, x0 - 8, ly + 9, &small_right, "row share 0");
-	svg_text(s, x0 + 10 * lw + 6, ly + 9, &small, "1");
+	report_chart_ramp_legend(s, x0, b->y + b->h - 24, "row share 0");
 	svg_group_end(s);
 }

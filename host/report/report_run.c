@@ -160,16 +160,7 @@ static void draw_matrix(struct svg *s, const struct results_doc *r, const struct
 	}
 
 	/* The colour scale. */
-	double ly = b->y + b->h - 26, lw = 16;
-	for (int k = 0; k < 10; k++) {
-		char fill[8];
-		int dark;
-		report_chart_ramp((k + 0.5) / 10, fill, &dark);
-		svg_rect(s, x0 + k * lw, ly, lw, 10,
-			 &(struct svg_paint){ .fill = fill, .cls = "ramp" });
-	}
-	svg_text(s, x0 - 8, ly + 9, &small_right, "accuracy 0");
-	svg_text(s, x0 + 10 * lw + 6, ly + 9, &small, "1");
+	report_chart_ramp_legend(s, x0, b->y + b->h - 26, "accuracy 0");
 	svg_group_end(s);
 }
 
