@@ -13,6 +13,7 @@
 
 #include "results/results.h"
 #include "scenario/ini.h"
+#include "util/csv.h"
 #include "util/json_io.h"
 
 static const char *const figure_names[COMPARE_FIGURES] = {
@@ -254,21 +255,6 @@ static const char *header(const struct compare *c, size_t col)
 {
 	return col == 0 ? "run" : col <= c->num_columns ? c->columns[col - 1]
 						 : figure_names[col - 1 - c->num_columns];
-}
-
-static void csv_field(FILE *f, const char *s)
-{
-	if (!s[strcspn(s, ",\"\n")]) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
 }
 
 static int print_json(const struct compare *c, FILE *f)

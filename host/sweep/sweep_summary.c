@@ -8,6 +8,7 @@
 
 #include "results/results.h"
 #include "sweep/sweep_child.h"
+#include "util/csv.h"
 #include "util/files.h"
 #include "util/json_io.h"
 
@@ -197,19 +198,10 @@ static int write_json(const struct sweep_summary *sum, const char *out, struct e
 
 /* ---- summary.csv ---- */
 
-static void csv_field(FILE *f, const char *s, int last)
+/* A field and what follows it: a comma, or the line's end. */
+static void csv_cell(FILE *f, const char *s, int last)
 {
-	if (strpbrk(s, ",\"\n\r") || (*s && (s[0] == ' ' || s[strlen(s) - 1] == ' '))) {
-		fputc('"', f);
-		for (; *s; s++) {
-			if (*s == '"')
-				fputc('"', f);
-			fputc(*s, f);
-		}
-		fputc('"', f);
-	} else {
-		fputs(s, f);
-	}
+	csv_field(f, s);
 	fputc(last ? '\n' : ',', f);
 }
 
@@ -251,9 +243,9 @@ static int csv_write(FILE *f, const void *data, struct error *e)
 	const struct sweep *sw = sum->sw;
 	const char *keys[256];
 	size_t nk = value_keys(sw, keys, 256);
-	csv_field(f, "label", 0);
+	csv_cell(f, "label", 0);
 	for (size_t k = 0; k < nk; k++)
-		csv_field(f, keys[k], 0);
+		csv_cell(f, keys[k], 0);
 	fputs("seeds,done,failed", f);
 	for (int i = 0; i < FIG_COUNT; i++)
 		fprintf(f, ",%s_mean,%s_std", sweep_figure_names[i], sweep_figure_names[i]);
@@ -261,9 +253,9 @@ static int csv_write(FILE *f, const void *data, struct error *e)
 	for (size_t r = 0; r < sw->num_settings; r++) {
 		size_t s = sum->order[r];
 		const struct sweep_stats *st = &sum->stats[s];
-		csv_field(f, sw->settings[s].label, 0);
+		csv_cell(f, sw->settings[s].label, 0);
 		for (size_t k = 0; k < nk; k++)
-			csv_field(f, value_of(&sw->settings[s], keys[k]), 0);
+			csv_cell(f, value_of(&sw->settings[s], keys[k]), 0);
 		for (size_t k = 0; k < sw->num_seeds; k++)
 			fprintf(f, "%s%" PRIu64, k ? " " : "", sw->seeds[k]);
 		fprintf(f, ",%zu,%zu,", st->done, st->failed);

@@ -7,5 +7,6 @@ host_liblethe_la_SOURCES = \
 	%D%/elapsed.c %D%/elapsed.h \
 	%D%/files.c %D%/files.h \
 	%D%/json_io.c %D%/json_io.h \
+	%D%/csv.c %D%/csv.h \
 	%D%/blas.c %D%/blas.h
 host_liblethe_la_LIBADD = $(OPENBLAS_LIBS) $(INIH_LIBS) $(DEFLATE_LIBS) $(JANSSON_LIBS) -lm
