@@ -4,6 +4,8 @@
 #
 #   bench/cl_table.sh [OUTDIR]        (from a built tree; env: LETHE, SEEDS, JOBS, DOC, BASELINES)
 #
+# ONLY=cnn runs the convolutional network's configurations alone and remakes only that section
+# of DOC, leaving the MLP's and OVOR's tables as they are.
 # Runs are independent single-threaded processes, JOBS at a time; wall times are per run.
 set -eu
 LETHE=${LETHE:-host/lethe}
@@ -63,11 +65,15 @@ configs() {
 	done
 }
 
-# The convolutional network (architecture = cnn): its class-incremental scenarios, and
-# task-incremental naive through the protocol's key.
+# The convolutional network (architecture = cnn): its class-incremental scenarios, the
+# baselines' MLP scenarios with the architecture swapped, and task-incremental naive through
+# the protocol's key.
 cnn_configs() {
 	for s in naive joint ewc l2 rehearsal; do
 		echo "CNN, class-incremental|$s|split-fashion-cnn-$s|"
+	done
+	for b in $BASELINES; do
+		echo "CNN, class-incremental|$b|split-fashion-$b|model.architecture=cnn"
 	done
 	echo "CNN, task-incremental|naive|split-fashion-cnn-naive|scenario.protocol=task-incremental"
 }
@@ -82,7 +88,11 @@ ovor_configs() {
 
 # One line per run: "DIR SCENARIO SEED SETS..." for xargs.
 jobs_list() {
-	{ cnn_configs | sort -s -t"|" -k1,1r; configs; ovor_configs; } | while IFS='|' read -r proto label scen sets; do
+	if [ "${ONLY:-}" = cnn ]; then
+		cnn_configs
+	else
+		{ cnn_configs | sort -s -t"|" -k1,1r; configs; ovor_configs; }
+	fi | while IFS='|' read -r proto label scen sets; do
 		tag=$(printf '%s' "$scen-$sets" | tr -c 'A-Za-z0-9.-' '_')
 		for seed in $SEEDS; do
 			# No trailing blank: xargs -L would join the next line to this one.
@@ -139,6 +149,31 @@ tables() {
 	done
 }
 
+# The convolutional network's section, from its heading to the blank line before OVOR's.
+cnn_section() {
+	echo
+	echo "## The convolutional network"
+	echo
+	echo "\`architecture = cnn\` (conv 32 k3 p1, relu, maxpool 2, conv 64 k3 p1, relu, maxpool 2, dense"
+	echo "256, relu, dense 10; He init), otherwise the MLP's protocol and training: the"
+	echo "\`split-fashion-cnn-*.ini\` scenarios (EWC with the sampled Fisher there, see its file),"
+	echo "and each baseline's \`split-fashion-<name>.ini\` with \`model.architecture = cnn\` (the"
+	echo "MLP's settings, not tuned for the CNN). Task-incremental rows set"
+	echo "\`scenario.protocol = task-incremental\`."
+	cnn_configs | tables "###"
+}
+
+if [ "${ONLY:-}" = cnn ]; then
+	cnn_section >"$OUT/cnn-section.md"
+	awk -v f="$OUT/cnn-section.md" '
+		/^## The convolutional network/ { skip = 1; while ((getline l < f) > 0) if (n++) print l; next }
+		skip && /^## / { skip = 0; print "" }
+		!skip { print }' "$DOC" >"$DOC.new"
+	mv "$DOC.new" "$DOC"
+	echo "wrote the CNN section of $DOC"
+	exit 0
+fi
+
 {
 	echo "# Continual-learning results on Fashion-MNIST"
 	echo
@@ -153,14 +188,7 @@ tables() {
 	echo "scenario gives its settings; docs/baselines.md and docs/fidelity.md say where they come"
 	echo "from and how they compare with the PyTorch twins."
 	configs | tables "##"
-	echo
-	echo "## The convolutional network"
-	echo
-	echo "\`architecture = cnn\` (conv 32 k3 p1, relu, maxpool 2, conv 64 k3 p1, relu, maxpool 2, dense"
-	echo "256, relu, dense 10; He init), otherwise the MLP's protocol and training: the"
-	echo "\`split-fashion-cnn-*.ini\` scenarios (EWC with the sampled Fisher there, see its file)."
-	echo "Task-incremental rows set \`scenario.protocol = task-incremental\`."
-	cnn_configs | tables "###"
+	cnn_section
 	echo
 	echo "## OVOR (class-incremental, 5 epochs per task)"
 	echo
