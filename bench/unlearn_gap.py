@@ -39,8 +39,11 @@ def gap(a, b):
 
 def load(run, request):
     path = os.path.join(run, "metrics.json") if os.path.isdir(run) else run
-    with open(path) as f:
-        entries = json.load(f).get("unlearning") or []
+    try:
+        with open(path) as f:
+            entries = json.load(f).get("unlearning") or []
+    except (OSError, ValueError) as e:
+        sys.exit(f"unlearn_gap.py: {path}: {e}")
     if request > len(entries):
         sys.exit(f"unlearn_gap.py: {path}: no forget request {request} "
                  f"(it has {len(entries)})")
