@@ -81,5 +81,5 @@ bench-fidelity: all
 EXTRA_DIST += %D%/torch/README.md %D%/torch/cl.py %D%/torch/compare.py %D%/torch/test_twin.py \
 	%D%/torch/safetensors_twin.py \
 	%D%/torch/lethe_twin
-dist_noinst_SCRIPTS += %D%/fidelity.sh %D%/unlearn_fidelity.sh
+dist_noinst_SCRIPTS += %D%/fidelity.sh %D%/unlearn_fidelity.sh %D%/unlearn_gap.py
 .PHONY: bench bench-compare bench-axes bench-fidelity clean-bench

@@ -901,6 +901,16 @@ class Unlearning(unittest.TestCase):
         t = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
         f = torch.tensor([0.05, 0.5, 0.7, 5.0], dtype=torch.float64)
         self.assertEqual(unlearn.mia_efficacy(r, t, f, gen), 0.5)  # cut at 0.65: 0.7, 5 out
+        # the confidence attack: members confident, non-members not, separable; the fitted
+        # logistic rule's boundary sits between them (at the midpoint by symmetry), so D_f rows
+        # below it are called non-members
+        r = torch.tensor([0.8, 0.9, 1.0], dtype=torch.float64)
+        t = torch.tensor([0.0, 0.1, 0.2], dtype=torch.float64)
+        f = torch.tensor([0.05, 0.45, 0.55, 0.95], dtype=torch.float64)
+        self.assertEqual(unlearn.confidence_efficacy(r, t, f, gen), 0.5)
+        # one value for members and non-members: p = 0.5 everywhere, every row a member
+        same = torch.full((3,), 0.7, dtype=torch.float64)
+        self.assertEqual(unlearn.confidence_efficacy(same, same, f, gen), 0.0)
         # UA/RA/TA on a model whose answers are known: a linear head reading one input
         with tempfile.TemporaryDirectory() as tmp:
             idx_fixture(tmp, train=40, test=20)

@@ -228,11 +228,44 @@ def mia_efficacy(nll_r, nll_t, nll_f, gen):
     return float((nll_f > thr).double().mean())
 
 
-def measure(run, model, sets, gen):
+def confidence_efficacy(conf_r, conf_t, conf_f, gen):
+    """SalUn's MIA-efficacy (Fan et al. 2024, after Song & Mittal 2021): a classifier of the
+    confidence p_y trained with members = k D_r rows and non-members = k test rows (balanced),
+    the fraction of D_f it calls non-member. SalUn's code fits an RBF SVC; this one is a logistic
+    regression (standardised feature, ridge 1e-4, Newton steps), a threshold on p_y."""
+    k = min(len(conf_r), len(conf_t), ATTACK_MAX)
+    if k == 0 or len(conf_f) == 0:
+        return float("nan")
+    r = conf_r[torch.randperm(len(conf_r), generator=gen)[:k]]
+    t = conf_t[torch.randperm(len(conf_t), generator=gen)[:k]]
+    x = torch.cat((r, t)).double()
+    y = torch.cat((torch.ones(k), torch.zeros(k))).double()
+    mu, sd = x.mean(), x.std(unbiased=False)
+    sd = sd if sd > 0 else torch.tensor(1.0, dtype=torch.float64)
+    X = torch.stack(((x - mu) / sd, torch.ones_like(x)), 1)
+    w = torch.zeros(2, dtype=torch.float64)
+    for _ in range(100):
+        p = torch.sigmoid(X @ w)
+        g = X.T @ (p - y) + 1e-4 * w
+        H = (X * (p * (1 - p))[:, None]).T @ X + 1e-4 * torch.eye(2, dtype=torch.float64)
+        step = torch.linalg.solve(H, g)
+        w = w - step
+        if step.abs().max() < 1e-10:
+            break
+    score = torch.sigmoid(torch.stack(((conf_f.double() - mu) / sd,
+                                       torch.ones(len(conf_f), dtype=torch.float64)), 1) @ w)
+    return float((score < 0.5).double().mean())
+
+
+def measure(run, model, sets, gen, svc_gen=None):
     acc_f, nll_f = evaluate(run, model, sets.forget)
     ra, nll_r = evaluate(run, model, sets.retain)
     ta, nll_t = evaluate(run, model, sets.test, split="test")
-    return {"ua": 1.0 - acc_f, "ra": ra, "ta": ta, "mia": mia_efficacy(nll_r, nll_t, nll_f, gen)}
+    fig = {"ua": 1.0 - acc_f, "ra": ra, "ta": ta, "mia": mia_efficacy(nll_r, nll_t, nll_f, gen)}
+    if svc_gen is not None:
+        fig["svc_mia"] = {"confidence": confidence_efficacy((-nll_r).exp(), (-nll_t).exp(),
+                                                            (-nll_f).exp(), svc_gen)}
+    return fig
 
 
 def gap(fig, ref):
@@ -364,7 +397,8 @@ def run_request(run, strategies, f, methods, registry, removed, execute_steps, q
         s.forget(sets.ids)
 
     def figures(model, secs):
-        fig = measure(run, model, sets, generator(run.seed, "forget", f.index, "attack"))
+        fig = measure(run, model, sets, generator(run.seed, "forget", f.index, "attack"),
+                      generator(run.seed, "forget", f.index, "svc attack"))
         fig["seconds"] = secs
         return fig
 
