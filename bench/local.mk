@@ -29,22 +29,32 @@ NOOP_PLUGINS = $(foreach n,1 2 3 4 5 6 7 8,%D%/noop$(n).la)
 %D%/noop%.la: %D%/noop%.lo
 	$(AM_V_CCLD)$(LIBTOOL) $(AM_V_lt) --tag=CC --mode=link $(CC) $(AM_CFLAGS) $(CFLAGS) \
 		$(PLUGIN_LDFLAGS) -rpath /nowhere $(LDFLAGS) -o $@ $<
-CLEANFILES += $(EXTRA_PROGRAMS) $(NOOP_PLUGINS) $(NOOP_PLUGINS:.la=.lo) $(NOOP_PLUGINS:.la=.o)
+# The allocation counter bench_methods.sh preloads (LD_PRELOAD): not a plugin, no SDK.
+MALLOC_COUNT = %D%/malloc_count.la
+%D%/malloc_count.lo: $(srcdir)/%D%/malloc_count.c
+	@$(MKDIR_P) %D%
+	$(AM_V_CC)$(LIBTOOL) $(AM_V_lt) --tag=CC --mode=compile $(CC) $(CPPFLAGS) $(AM_CFLAGS) \
+		$(CFLAGS) -c -o $@ $<
+%D%/malloc_count.la: %D%/malloc_count.lo
+	$(AM_V_CCLD)$(LIBTOOL) $(AM_V_lt) --tag=CC --mode=link $(CC) $(AM_CFLAGS) $(CFLAGS) \
+		-module -avoid-version -shared -rpath /nowhere $(LDFLAGS) -o $@ $<
+CLEANFILES += $(EXTRA_PROGRAMS) $(NOOP_PLUGINS) $(NOOP_PLUGINS:.la=.lo) $(NOOP_PLUGINS:.la=.o) \
+	$(MALLOC_COUNT) $(MALLOC_COUNT:.la=.lo) $(MALLOC_COUNT:.la=.o)
 clean-local: clean-bench
 clean-bench:
 	-rm -rf %D%/.libs %D%/_libs
-EXTRA_DIST += %D%/noop.c %D%/cl_table.sh %D%/tui_overhead.sh %D%/bench_checkpoint.sh \
-	%D%/bench_sweep.sh
-dist_noinst_SCRIPTS += %D%/bench_scenarios.sh %D%/bench_compare.sh %D%/bench_axes.sh \
-	%D%/torch/twin.py
+EXTRA_DIST += %D%/noop.c %D%/malloc_count.c %D%/cl_table.sh %D%/tui_overhead.sh \
+	%D%/bench_checkpoint.sh %D%/bench_sweep.sh
+dist_noinst_SCRIPTS += %D%/bench_scenarios.sh %D%/bench_methods.sh %D%/bench_compare.sh \
+	%D%/bench_axes.sh %D%/torch/twin.py
 
 # The kernel and threads first, then the products against their roofline (1 and 2 threads),
 # the conv layers against theirs, whole models' training steps on 1 and 2 threads, the Fisher, the outliers and the hook dispatch, then every
 # shipped scenario kind at train.epochs = 1 (EPOCHS=2 for the scenarios' own) with the share of
-# each phase.
+# each phase, then each strategy's time against naive's and its allocations per batch.
 bench: all %D%/bench_train$(EXEEXT) %D%/bench_fisher$(EXEEXT) %D%/bench_outliers$(EXEEXT) \
 		%D%/blas_info$(EXEEXT) %D%/bench_dispatch$(EXEEXT) %D%/bench_conv$(EXEEXT) \
-		%D%/bench_net$(EXEEXT) $(NOOP_PLUGINS)
+		%D%/bench_net$(EXEEXT) $(NOOP_PLUGINS) $(MALLOC_COUNT)
 	bench/blas_info$(EXEEXT) 1
 	bench/bench_train$(EXEEXT) 1
 	bench/bench_train$(EXEEXT) 2
@@ -54,6 +64,7 @@ bench: all %D%/bench_train$(EXEEXT) %D%/bench_fisher$(EXEEXT) %D%/bench_outliers
 	bench/bench_outliers$(EXEEXT)
 	NOOP_PATH='$(abs_top_builddir)/bench/.libs' bench/bench_dispatch$(EXEEXT)
 	LETHE=host/lethe $(SHELL) $(srcdir)/bench/bench_scenarios.sh
+	LETHE=host/lethe SHIM=bench/.libs/malloc_count.so $(SHELL) $(srcdir)/bench/bench_methods.sh
 
 # lethe against its PyTorch twin (Debian's python3-torch) on the split Fashion-MNIST naive, EWC
 # and rehearsal scenarios, THREADS threads each (1 unless given: make bench-compare THREADS=2;

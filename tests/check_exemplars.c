@@ -1,10 +1,11 @@
 /* The parts of icarl and bic tested apart from the host, against results worked out by hand:
  * herding's order on four points (which differs from the order of nearness to the mean), the
- * nearest-mean-of-exemplars scores, and BiC's correction and its fit. Bad parameters are
+ * nearest-mean-of-exemplars scores, and BiC's correction, its gradient, its fit. Bad parameters are
  * refused by the catalogue (tests/bad_inputs/192-195). */
 #include <check.h>
 #include <float.h>
 #include <math.h>
+#include <string.h>
 
 #include "../plugins/bic/correction.h"
 #include "../plugins/common/exemplars.h"
@@ -62,6 +63,32 @@ START_TEST(test_bic_correction)
 }
 END_TEST
 
+/* correction_backward against central differences of correction_apply: two corrections, the
+ * second over the first's class and one more, so one class takes the product of two α. The
+ * corrections are affine, so the differences are exact up to float rounding of z ± h. */
+START_TEST(test_bic_backward)
+{
+	uint8_t c1[3] = { 0, 1, 0 }, c2[3] = { 0, 1, 1 };
+	struct correction k[2] = { { c1, 0.4, 1.0 }, { c2, 0.7, -0.5 } };
+	const float z[3] = { 0.3f, -1.2f, 2.5f };
+	float dz[3] = { 1, 1, 1 };
+	const double h = 0.25;
+	correction_backward(k, 2, 3, dz, 1);
+	for (int j = 0; j < 3; j++) {
+		float up[3], down[3];
+		memcpy(up, z, sizeof(z));
+		memcpy(down, z, sizeof(z));
+		up[j] += (float)h;
+		down[j] -= (float)h;
+		correction_apply(k, 2, 3, up, 1);
+		correction_apply(k, 2, 3, down, 1);
+		double fd = (up[j] - down[j]) / (2 * h);
+		ck_assert_double_eq_tol(dz[j], fd, 1e-5);
+	}
+	ck_assert_float_eq_tol(dz[1], 0.28f, 1e-6f); /* 0.4 · 0.7 */
+}
+END_TEST
+
 static uint64_t counter;
 static uint64_t fake_rng(const lethe_host *h)
 {
@@ -112,6 +139,7 @@ static Suite *exemplars_suite(void)
 	tcase_add_test(tc, test_herding_order);
 	tcase_add_test(tc, test_nme_scores);
 	tcase_add_test(tc, test_bic_correction);
+	tcase_add_test(tc, test_bic_backward);
 	tcase_add_test(tc, test_bic_fit);
 	suite_add_tcase(s, tc);
 	return s;

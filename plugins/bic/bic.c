@@ -15,6 +15,11 @@
  *
  *	L = 1/K Σ_rows (1 − λ) CE(z, y) + λ Σ_{c old} −softmax(ô/T)_c log softmax(z/T)_c,
  *
+ * z the head's logits with every earlier task's correction applied, as they are at evaluation
+ * (FACIL's BiC trains through the frozen bias layers: trained on the raw logits,
+ * an earlier task's classes stay scaled by its α < 1 at evaluation while training no longer
+ * needs them to be, and vanish from the predictions),
+ *
  * λ = n_old / (n_old + n_new), T = 2 (the paper's eq. 1-3), CE over the classes seen so far
  * (the row's task's under task-incremental learning), ô the previous model's logits (a frozen
  * copy from the end of the previous task, every correction so far applied) on the same rows,
@@ -83,7 +88,7 @@ struct bic {
 	struct correction *corr;
 	uint32_t ncorr, old_corr;
 	lethe_model *old;
-	float *old_logits;
+	float *old_logits;	/* old_rows rows of the old model's, then as many corrected */
 	float *q;	/* the fit's: a row's corrected logits and their gradient */
 	size_t old_rows;
 	size_t *slots, *held_slots, n_held_old;
@@ -259,7 +264,7 @@ static int on_logits(lethe_plugin *p, const lethe_batch *bt, const float *logits
 	size_t C = b->classes, n = bt->n, kept = 0;
 	if (b->old) {
 		if (n > b->old_rows) { /* the first batch: capacity stays within a task */
-			float *z = realloc(b->old_logits, bt->capacity * C * sizeof(float));
+			float *z = realloc(b->old_logits, 2 * bt->capacity * C * sizeof(float));
 			if (!z)
 				return lethe_fail(h, LETHE_ERR_NOMEM, "out of memory for the old "
 						  "model's logits");
@@ -270,6 +275,12 @@ static int on_logits(lethe_plugin *p, const lethe_batch *bt, const float *logits
 		if (rc != LETHE_OK)
 			return rc;
 		correct(b, b->old_corr, b->old_logits, n);
+		if (b->ncorr) {
+			float *c = b->old_logits + b->old_rows * C;
+			memcpy(c, logits, n * C * sizeof(float));
+			correct(b, b->ncorr, c, n);
+			logits = c;
+		}
 	}
 	for (size_t i = 0; i < n; i++)
 		kept += !held(b, bt->ids[i]);
@@ -286,6 +297,8 @@ static int on_logits(lethe_plugin *p, const lethe_batch *bt, const float *logits
 			sum += distill(b, logits + k, b->old_logits + k, b->lambda / (double)kept,
 				       dlogits + k);
 	}
+	if (b->old && b->ncorr) /* back through the corrections to the head's logits */
+		correction_backward(b->corr, b->ncorr, C, dlogits, n);
 	*loss = sum;
 	return LETHE_OK;
 }

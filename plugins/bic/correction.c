@@ -15,6 +15,18 @@ void correction_apply(const struct correction *k, size_t nk, size_t C, float *z,
 							       k[t].beta);
 }
 
+void correction_backward(const struct correction *k, size_t nk, size_t C, float *dz, size_t n)
+{
+	for (size_t j = 0; j < C; j++) {
+		double g = 1.0;
+		for (size_t t = 0; t < nk; t++)
+			if (k[t].classes[j])
+				g *= k[t].alpha;
+		for (size_t i = 0; i < n; i++)
+			dz[i * C + j] = (float)(g * dz[i * C + j]);
+	}
+}
+
 static uint64_t below(const lethe_host *h, uint64_t n)
 {
 	uint64_t limit = UINT64_MAX - UINT64_MAX % n, v;

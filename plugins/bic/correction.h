@@ -16,6 +16,10 @@ struct correction {
 /* Applies corrections k[0..nk) in order to n rows of C logits. */
 void correction_apply(const struct correction *k, size_t nk, size_t C, float *z, size_t n);
 
+/* Multiplies the gradient dz of n rows of C corrected logits by ∂(corrected)/∂(logit): each
+ * class's product of the α of corrections k[0..nk) that hold it. */
+void correction_backward(const struct correction *k, size_t nk, size_t C, float *dz, size_t n);
+
 /* What the fit runs on: n held-out rows of C logits z (the earlier corrections applied), their
  * labels, and each row's allowed classes (masks + tasks[i] C, or seen when masks is NULL). */
 struct correction_data {

@@ -13,7 +13,9 @@ Learning").
   lambda = n_old / (n_old + n_new), T = 2 (the paper's eq. 1-3), CE over the logits of the
   classes seen so far (the row's task's in task-incremental learning), o_old the previous
   model's logits (a frozen copy at the end of the previous task, evaluation mode, its bias
-  corrections applied) on the same inputs, both over the old classes.
+  corrections applied) on the same inputs, both over the old classes; o the network's logits
+  with every earlier task's correction applied, as at evaluation (FACIL's BiC trains
+  through the frozen bias layers).
 - Stage 2: the model frozen, a correction q = alpha o + beta of the new classes' logits (one
   pair per task, from 1 and 0; earlier tasks' pairs kept and applied) fitted on the held-out
   samples (evaluation mode, no augmentation, every earlier correction applied): bias_epochs
@@ -142,7 +144,7 @@ class BiC(Strategy):
         if self.old is not None:
             with torch.no_grad():
                 old = self.bias.apply(self.old(batch.x), self.old_bias)
-        return self.stage1_loss(batch, logits, old)
+        return self.stage1_loss(batch, self.bias.apply(logits), old)
 
     def fit_bias(self, logits, y, tasks):
         """Appends this task's (alpha, beta), fitted on held-out logits (earlier corrections
