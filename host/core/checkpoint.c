@@ -175,7 +175,7 @@ static void put_rng(FILE *f, const struct rng *r)
 static void figures_pack(const struct forget_figures *u, double *v)
 {
 	size_t n = 0;
-	const double head[] = { u->ua, u->ra, u->ta, u->forget_test_acc, u->mia,
+	const double head[] = { u->ua, u->ra, u->ta, u->forget_test_acc, u->mia_threshold,
 				u->relearn_epochs, u->seconds };
 	memcpy(v, head, sizeof(head));
 	n = FIGURES_V3;

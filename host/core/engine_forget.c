@@ -574,7 +574,7 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 		engine_log(e, "lethe", LETHE_LOG_INFO, "%s after step %zu: %zu samples forgotten%s%s: "
 			   "UA %.3f RA %.3f TA %.3f MIA %.3f in %.2f s", f->section, f->after,
 			   fs.num_forget, p ? " by " : "", p ? u->plugin : "", u->figures.ua,
-			   u->figures.ra, u->figures.ta, u->figures.mia, seconds);
+			   u->figures.ra, u->figures.ta, metrics_mia(&u->figures), seconds);
 	}
 	model_free(&retrain);
 	free(ids);

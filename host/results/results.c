@@ -137,12 +137,13 @@ static json_t *figures_json(const struct forget_figures *f,
 		}
 	if (!svc)
 		return NULL;
-	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			      "ua", json_io_real(f->ua),
 			      "ra", json_io_real(f->ra),
 			      "ta", json_io_real(f->ta),
 			      "forget_test_accuracy", json_io_real(f->forget_test_acc),
-			      "mia", json_io_real(f->mia),
+			      "mia", json_io_real(metrics_mia(f)),
+			      "mia_threshold", json_io_real(f->mia_threshold),
 			      "relearn_epochs", json_io_real(f->relearn_epochs),
 			      "seconds", json_io_real(f->seconds),
 			      "svc_mia", svc,

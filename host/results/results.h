@@ -125,10 +125,10 @@ uint64_t results_peak_rss(void);
 
 /* The figures of a forget step a reader gets, in this order ("ua", "ra", "ta", "mia"), then
  * the evidence of forgetting, read loosely (NaN where a file predates it or lacks retrain):
- * "svc_mia"."confidence", "loss_auc", "to_retrain"."js"."forget". */
+ * "mia_threshold", "loss_auc", "to_retrain"."js"."forget". */
 enum {
 	RESULTS_UA, RESULTS_RA, RESULTS_TA, RESULTS_MIA, RESULTS_FORGET_FIGURES,
-	RESULTS_SVC = RESULTS_FORGET_FIGURES, RESULTS_LOSS_AUC, RESULTS_JS_FORGET,
+	RESULTS_MIA_THRESHOLD = RESULTS_FORGET_FIGURES, RESULTS_LOSS_AUC, RESULTS_JS_FORGET,
 	RESULTS_METHOD_FIGURES
 };
 

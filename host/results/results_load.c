@@ -22,8 +22,7 @@ static int load_figures(struct results_method *m, const json_t *o, const char *p
 	for (int k = 0; k < RESULTS_FORGET_FIGURES; k++)
 		if (json_io_number(o, path, figure_keys[k], &m->figure[k], e) != 0)
 			return -1;
-	m->figure[RESULTS_SVC] = json_io_number_or_nan(json_object_get(o, "svc_mia"),
-						      "confidence");
+	m->figure[RESULTS_MIA_THRESHOLD] = json_io_number_or_nan(o, "mia_threshold");
 	m->figure[RESULTS_LOSS_AUC] = json_io_number_or_nan(o, "loss_auc");
 	m->figure[RESULTS_JS_FORGET] = json_io_number_or_nan(
 		json_object_get(json_object_get(o, "to_retrain"), "js"), "forget");
