@@ -57,7 +57,7 @@ SCHEMA = {
     "log": {"source": S, "level": S, "message": S},
     "forget_progress": {"reference": S, "batch": int, "batches": int},
     "forget": dict(FIG, section=S, after=int, what=S, plugin=(S, NULL), forget_samples=int,
-                   references=O, cumulative=(O, NULL)),
+                   references=O, compared=O, cumulative=(O, NULL)),
     "run_end": {"average_accuracy": N, "bwt": N, "fwt": N, "forgetting": N, "seconds": N},
 }
 OPTIONAL = {"forget": {"classes": A, "task": int, "fraction": N}, "evaluation": {"confusion": A}}

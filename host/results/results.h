@@ -43,6 +43,11 @@ struct results_unlearning {
 	int has_cumulative;
 	size_t num_forget_cumulative;
 	struct forget_figures cumulative, cumulative_reference[REFERENCE_COUNT];
+	/* The plugins of the step's compare list, each from the model before the request. */
+	size_t num_compared;
+	const char *compared[SCENARIO_PLUGINS_MAX];
+	struct forget_figures compared_figures[SCENARIO_PLUGINS_MAX];
+	struct forget_figures cumulative_compared[SCENARIO_PLUGINS_MAX];
 };
 
 /* A figure a plugin reported (lethe_host.report). */
