@@ -572,10 +572,10 @@ START_TEST(test_corruption_refused)
 	refused(bad, size, "not a lethe checkpoint");
 	memcpy(bad, bytes, size);
 	bad[8] = 9;
-	refused(bad, size, "checkpoint format 9; this lethe reads formats 1 to 4");
+	refused(bad, size, "checkpoint format 9; this lethe reads formats 1 to 5");
 	memcpy(bad, bytes, size);
 	bad[8] = 0;
-	refused(bad, size, "checkpoint format 0; this lethe reads formats 1 to 4");
+	refused(bad, size, "checkpoint format 0; this lethe reads formats 1 to 5");
 	memcpy(bad, bytes, size);
 	bad[12] ^= 0xff;
 	refused(bad, size, "another byte order");
@@ -638,7 +638,7 @@ static char *as_format3(const char *bytes, size_t *size)
 	struct checkpoint_view *v = malloc(sizeof(*v));
 	struct error err;
 	ck_assert_msg(checkpoint_parse(bytes, *size, v, &err) == 0, "%s", err.msg);
-	ck_assert_uint_eq(v->version, 4);
+	ck_assert_uint_eq(v->version, CHECKPOINT_VERSION);
 	size_t n = (size_t)((const char *)v->curve_names.data - bytes) - 8;
 	char *out = malloc(n);
 	memcpy(out, bytes, n);

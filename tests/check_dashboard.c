@@ -378,8 +378,8 @@ START_TEST(test_unlearning_text)
 	u.plugin = NULL;
 	view_forget_heading(&u, line, sizeof(line));
 	ck_assert_str_eq(line, "forget1: 10% of task 2, data removed only");
-	struct forget_figures fig = { .ua = 0.985, .ra = 0.9, .ta = 0.875, .mia = NAN,
-				       .seconds = 1.5 };
+	struct forget_figures fig = { .ua = 0.985, .ra = 0.9, .ta = 0.875,
+				       .svc_mia = { [FORGET_MIA_ATTACK] = NAN }, .seconds = 1.5 };
 	view_figures("retrain", &fig, 80, line, sizeof(line));
 	ck_assert_str_eq(line, "retrain    98.5  90.0  87.5     -    1.5");
 	view_figures_head(80, line, sizeof(line));
@@ -391,14 +391,14 @@ START_TEST(test_unlearning_text)
 	ck_assert_str_eq(line, "             UA    RA    TA   MIA");
 	ck_assert_uint_le(strlen(line), VIEW_SIDE_MIN - 4);
 	/* The evidence instead, x 100; no retrain: its divergences are dashes. */
-	fig.svc_mia[1] = 0.25;
+	fig.mia_threshold = 0.25;
 	fig.loss_auc = 0.5;
 	fig.js[FORGET_ON_FORGET] = NAN;
 	fig.activation[FORGET_ON_FORGET] = 0.125;
 	view_evidence("retrain", &fig, line, sizeof(line));
 	ck_assert_str_eq(line, "retrain    25.0  50.0     -  12.5");
 	view_evidence_head(line, sizeof(line));
-	ck_assert_str_eq(line, "            SVC   AUC  JS_f  AD_f");
+	ck_assert_str_eq(line, "            THR   AUC  JS_f  AD_f");
 	ck_assert_uint_le(strlen(line), VIEW_SIDE_MIN - 4);
 	struct dashboard d0;
 	memset(&d0, 0, sizeof(d0));
@@ -552,7 +552,8 @@ START_TEST(test_forget_outcomes)
 	static struct scenario_forget f = { .section = "forget-now-1", .what = FORGET_WHAT_CLASS };
 	eng.unlearning[0] = (struct results_unlearning){
 		.forget = &f, .plugin = "sfd",
-		.figures = { .ua = 0.99, .ra = 0.9, .ta = 0.8, .mia = 0.7, .seconds = 2 }
+		.figures = { .ua = 0.99, .ra = 0.9, .ta = 0.8, .svc_mia = { [FORGET_MIA_ATTACK] = 0.7 },
+			     .seconds = 2 }
 	};
 	dashboard_forget_asked(&dash, 0);
 	log_event(LETHE_LOG_INFO, "forgetting task 1 now with sfd");

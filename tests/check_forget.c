@@ -143,6 +143,97 @@ START_TEST(test_no_trace_left)
 }
 END_TEST
 
+/* A forget scenario on synthetic data: two requests (the second has cumulative figures), the
+ * step's plugin and compare list as given. */
+static void compare_run(const char *plugin, const char *compare, struct engine *e,
+			struct scenario *s, struct plugin_path *pp)
+{
+	char text[2048], name[64];
+	static int runs;
+	snprintf(text, sizeof(text),
+		 "[scenario]\nprotocol = class-incremental\nplugins = rehearsal, repulsion, neggrad, "
+		 "l1sparse\n"
+		 "[data]\nsource = synthetic\nclasses = 6\ndim = %d\ntrain_per_class = 60\n"
+		 "test_per_class = 20\nspread = 40\n"
+		 "[tasks]\nsplit = 3\n[model]\nhidden = 16\n"
+		 "[train]\nlr = 0.05\nbatch_size = 20\nepochs = 1\n[rehearsal]\nmax_stored = 100\n"
+		 "[forget1]\nafter = 2\nclasses = 1\nplugin = %s\ncompare = %s\n"
+		 "references = retrain\nrelearn_max_epochs = 1\n"
+		 "[forget2]\nafter = 3\nwhat = samples\ntask = 3\nfraction = 0.2\nplugin = %s\n"
+		 "compare = %s\nreferences = retrain\nrelearn_max_epochs = 1\n",
+		 DIM, plugin, compare, plugin, compare);
+	snprintf(name, sizeof(name), "c%d.ini", runs++);
+	char *path = testutil_write_text(testutil_dir, name, text);
+	struct error err;
+	ck_assert_msg(scenario_load(s, path, NULL, 0, &err) == 0, "%s", err.msg);
+	ck_assert_msg(engine_open(e, s, pp, &err) == 0, "%s", err.msg);
+	ck_assert_msg(engine_run(e, NULL, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(e->num_unlearning, 2);
+	free(path);
+}
+
+/* a and b, their wall times aside, hold the same bits. */
+static int same_figures(struct forget_figures a, struct forget_figures b)
+{
+	a.seconds = b.seconds = 0;
+	return memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+static const struct forget_figures *compared_of(const struct results_unlearning *u,
+						const char *plugin, int cumulative)
+{
+	for (size_t c = 0; c < u->num_compared; c++)
+		if (!strcmp(u->compared[c], plugin))
+			return cumulative ? &u->cumulative_compared[c] : &u->compared_figures[c];
+	ck_abort_msg("%s not compared", plugin);
+	return NULL;
+}
+
+/* A compared plugin's figures are those of a run with it as the step's plugin, whatever the
+ * list's order, and the run continues as it would without the list. */
+START_TEST(test_compare_is_a_separate_run)
+{
+	struct plugin_path pp;
+	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
+	struct scenario s[4];
+	struct engine e[4]; /* with the list, its reverse, neggrad alone, repulsion alone */
+	compare_run("repulsion", "l1sparse, neggrad", &e[0], &s[0], &pp);
+	compare_run("repulsion", "neggrad, l1sparse", &e[1], &s[1], &pp);
+	compare_run("neggrad", "", &e[2], &s[2], &pp);
+	compare_run("repulsion", "", &e[3], &s[3], &pp);
+	/* The first request starts from the same model in every run; the second from the one
+	 * the step's own plugin left, so only the list's order and the run's own figures can be
+	 * compared there. */
+	for (size_t k = 0; k < 2; k++) {
+		const struct results_unlearning *u = &e[0].unlearning[k], *v = &e[1].unlearning[k];
+		const struct results_unlearning *own = &e[3].unlearning[k];
+		ck_assert_uint_eq(u->num_compared, 2);
+		if (k == 0)
+			ck_assert(same_figures(*compared_of(u, "neggrad", 0),
+					       e[2].unlearning[0].figures));
+		for (int cum = 0; cum <= (int)k; cum++) {
+			ck_assert(same_figures(*compared_of(u, "neggrad", cum),
+					       *compared_of(v, "neggrad", cum)));
+			ck_assert(same_figures(*compared_of(u, "l1sparse", cum),
+					       *compared_of(v, "l1sparse", cum)));
+		}
+		ck_assert(same_figures(u->figures, own->figures));
+		ck_assert_int_eq(u->has_cumulative, (int)k);
+		if (k)
+			ck_assert(same_figures(u->cumulative, own->cumulative));
+	}
+	ck_assert_int_eq(memcmp(e[0].model.params, e[3].model.params,
+				e[0].model.num_params * sizeof(float)), 0);
+	ck_assert_int_eq(memcmp(e[0].R, e[3].R, e[0].tasks.count * e[0].tasks.count *
+						       sizeof(*e[0].R)), 0);
+	for (size_t i = 0; i < 4; i++) {
+		engine_close(&e[i]);
+		scenario_free(&s[i]);
+	}
+	plugin_path_free(&pp);
+}
+END_TEST
+
 static Suite *forget_suite(void)
 {
 	Suite *s = suite_create("forget");
@@ -151,6 +242,7 @@ static Suite *forget_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_no_trace_left, 0,
 			    (int)(sizeof(plugin_sets) / sizeof(*plugin_sets)));
+	tcase_add_test(tc, test_compare_is_a_separate_run);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -41,6 +41,7 @@ N, S, A, O, B, NULL = (int, float), str, list, dict, bool, type(None)
 FIG = {"ua": N + (NULL,), "ra": N + (NULL,), "ta": N + (NULL,), "mia": N + (NULL,),
        "forget_test_accuracy": N + (NULL,), "relearn_epochs": N + (NULL,),
        "seconds": N + (NULL,), "gap_to_retrain": N + (NULL,), "svc_mia": O,
+       "mia_threshold": N + (NULL,),
        "loss_auc": N + (NULL,), "to_retrain": (O, NULL)}
 SCHEMA = {
     "run_start": {"scenario": S, "protocol": S, "tasks": int, "steps_done": int,
@@ -56,7 +57,7 @@ SCHEMA = {
     "log": {"source": S, "level": S, "message": S},
     "forget_progress": {"reference": S, "batch": int, "batches": int},
     "forget": dict(FIG, section=S, after=int, what=S, plugin=(S, NULL), forget_samples=int,
-                   references=O, cumulative=(O, NULL)),
+                   references=O, compared=O, cumulative=(O, NULL)),
     "run_end": {"average_accuracy": N, "bwt": N, "fwt": N, "forgetting": N, "seconds": N},
 }
 OPTIONAL = {"forget": {"classes": A, "task": int, "fraction": N}, "evaluation": {"confusion": A}}

@@ -86,7 +86,7 @@ check "complete run: unlearning panel" \
 	[ "$(count "$TMP/run/report.svg" '<g class="unlearning"')" -eq 1 ]
 check "complete run: forgetting bars" \
 	[ "$(count "$TMP/run/report.svg" '<rect class="forgetting-bar"')" -eq 3 ]
-# UA, RA, TA, MIA and the evidence (SVC, loss AUC, JS), for the plugin and its two references.
+# UA, RA, TA, MIA and the evidence (the threshold attack, loss AUC, JS), for the plugin and its two references.
 check "complete run: unlearning bars with the evidence" \
 	[ "$(count "$TMP/run/report.svg" '<rect class="unlearning-bar"')" -eq 21 ]
 check "complete run: JS to retrain drawn" grep -qF 'finetune JS D_f: 0.' "$TMP/run/report.svg"

@@ -263,7 +263,7 @@ static void print_evidence(const char *dir)
 	snprintf(path, sizeof(path), "%s/%s", dir, RESULTS_METRICS);
 	json_t *root = json_load_file(path, 0, NULL);
 	json_t *steps = json_object_get(root, "unlearning");
-	printf("%-14s %8s %6s %6s %6s %8s %8s\n", "forget step", "samples", "mia", "svc", "auc",
+	printf("%-14s %8s %6s %6s %6s %8s %8s\n", "forget step", "samples", "mia", "thr", "auc",
 	       "kl_f", "js_f");
 	for (size_t i = 0; i < json_array_size(steps); i++) {
 		const json_t *u = json_array_get(steps, i);
@@ -271,7 +271,7 @@ static void print_evidence(const char *dir)
 		printf("%-14s %8.0f %6.3f %6.3f %6.3f %8.4f %8.4f\n",
 		       json_string_value(json_object_get(u, "section")),
 		       number(u, "forget_samples", NULL), number(u, "mia", NULL),
-		       number(u, "svc_mia", "confidence"), number(u, "loss_auc", NULL),
+		       number(u, "mia_threshold", NULL), number(u, "loss_auc", NULL),
 		       number(json_object_get(to, "kl"), "forget", NULL),
 		       number(json_object_get(to, "js"), "forget", NULL));
 	}

@@ -175,7 +175,7 @@ static void put_rng(FILE *f, const struct rng *r)
 static void figures_pack(const struct forget_figures *u, double *v)
 {
 	size_t n = 0;
-	const double head[] = { u->ua, u->ra, u->ta, u->forget_test_acc, u->mia,
+	const double head[] = { u->ua, u->ra, u->ta, u->forget_test_acc, u->mia_threshold,
 				u->relearn_epochs, u->seconds };
 	memcpy(v, head, sizeof(head));
 	n = FIGURES_V3;
@@ -254,6 +254,12 @@ static void put_done(FILE *f, const struct checkpoint_forget_done *d)
 	put_figures(f, &d->cumulative);
 	for (int r = 0; r < REFERENCE_COUNT; r++)
 		put_figures(f, &d->cumulative_reference[r]);
+	put_u64(f, d->num_compared);
+	for (size_t i = 0; i < d->num_compared; i++) {
+		put_u64(f, (uint64_t)d->compared[i]);
+		put_figures(f, &d->compared_figures[i]);
+		put_figures(f, &d->cumulative_compared[i]);
+	}
 }
 
 static void put_curves(FILE *f, const struct curves *c)
@@ -671,6 +677,16 @@ static int parse_done(struct cursor *c, const struct checkpoint_view *v,
 		get_figures(c, v->version, &d->cumulative);
 		for (int r = 0; r < REFERENCE_COUNT; r++)
 			get_figures(c, v->version, &d->cumulative_reference[r]);
+	}
+	d->num_compared = v->version >= 5 ? get_u64(c) : 0;
+	if (d->num_compared > SCENARIO_PLUGINS_MAX)
+		return malformed(err, "a forget step done");
+	for (size_t i = 0; i < d->num_compared; i++) {
+		d->compared[i] = (int64_t)get_u64(c);
+		get_figures(c, v->version, &d->compared_figures[i]);
+		get_figures(c, v->version, &d->cumulative_compared[i]);
+		if (d->compared[i] < 0 || d->compared[i] >= (int64_t)v->num_plugins)
+			return malformed(err, "a forget step done");
 	}
 	if (cumulative > 1)
 		return malformed(err, "a forget step done");

@@ -44,7 +44,8 @@
  *			      loss_auc, kl/js/activation per set interleaved, param_distance,
  *			      param_distance_rel), the references that ran, theirs; from format
  *			      4 whether it has cumulative figures, their |D_f|, its cumulative
- *			      figures and the references' figures
+ *			      figures and the references' figures; from format 5 the compared
+ *			      plugins' count, then each: its index, figures, cumulative figures
  *	  per plugin          name, RNG, reserved rows, its figures (count,
  *			      key, value), hooks (CHECKPOINT_HOOKS) and their seconds, and its
  *			      state as engine_plugin_save frames it (uint32 version, uint64
@@ -77,7 +78,7 @@
  * without one, an MLP, resumes from them); 1 to 3 lack the curves and the class confusion (a
  * run resumed from them has neither for the part before), the evidence of forgetting and the
  * cumulative figures of a sequence of forget steps (read as NaN and none). */
-#define CHECKPOINT_VERSION 4
+#define CHECKPOINT_VERSION 5
 #define CHECKPOINT_BYTE_ORDER 0x01020304u
 #define CHECKPOINT_HEADER_SIZE 28
 /* What the format counts: a run's phases and hooks (another would need another format), the
@@ -118,6 +119,10 @@ struct checkpoint_forget_done {
 	unsigned references;
 	struct forget_figures figures, reference[REFERENCE_COUNT];
 	int has_cumulative;	/* format 4 on */
+	uint64_t num_compared;	/* format 5 on */
+	int64_t compared[SCENARIO_PLUGINS_MAX]; /* plugin indexes */
+	struct forget_figures compared_figures[SCENARIO_PLUGINS_MAX];
+	struct forget_figures cumulative_compared[SCENARIO_PLUGINS_MAX];
 	uint64_t num_forget_cumulative;
 	struct forget_figures cumulative, cumulative_reference[REFERENCE_COUNT];
 };

@@ -50,6 +50,13 @@ static void view_done(const struct engine *e, const struct results_unlearning *u
 	d->num_forget_cumulative = u->num_forget_cumulative;
 	d->cumulative = u->cumulative;
 	memcpy(d->cumulative_reference, u->cumulative_reference, sizeof(d->cumulative_reference));
+	d->num_compared = u->num_compared;
+	for (size_t c = 0; c < u->num_compared; c++)
+		for (size_t i = 0; i < e->num_plugins; i++)
+			if (u->compared[c] == e->plugins[i].file.entry.name)
+				d->compared[c] = (int64_t)i;
+	memcpy(d->compared_figures, u->compared_figures, sizeof(d->compared_figures));
+	memcpy(d->cumulative_compared, u->cumulative_compared, sizeof(d->cumulative_compared));
 }
 
 /* e's state as a view to write: it points into e, settings into a string of its own. */
@@ -276,6 +283,12 @@ static void apply(struct engine *e, const struct checkpoint_view *v, struct curv
 		u->cumulative = d->cumulative;
 		memcpy(u->cumulative_reference, d->cumulative_reference,
 		       sizeof(u->cumulative_reference));
+		u->num_compared = d->num_compared;
+		for (size_t c = 0; c < d->num_compared; c++)
+			u->compared[c] = e->plugins[d->compared[c]].file.entry.name;
+		memcpy(u->compared_figures, d->compared_figures, sizeof(u->compared_figures));
+		memcpy(u->cumulative_compared, d->cumulative_compared,
+		       sizeof(u->cumulative_compared));
 	}
 	for (size_t i = 0; i < e->num_plugins; i++) {
 		struct engine_plugin *p = &e->plugins[i];

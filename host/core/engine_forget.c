@@ -87,6 +87,13 @@ int engine_forget_check(struct engine *e, struct error *err)
 		if (p && !p->hooks.unlearn)
 			return error_set(err, "[%s] plugin %s has no unlearn hook: it is not an "
 					 "unlearning plugin", f->section, f->plugin);
+		for (size_t c = 0; c < f->num_compare; c++) {
+			p = engine_plugin_named(e, f->compare[c]);
+			if (p && !p->hooks.unlearn)
+				return error_set(err, "[%s] compare = %s: plugin %s has no unlearn "
+						 "hook: it is not an unlearning plugin", f->section,
+						 f->compare[c], f->compare[c]);
+		}
 	}
 	return 0;
 }
@@ -467,6 +474,8 @@ int engine_forget_now(struct engine *e, size_t task, struct error *err)
 		f->relearn_max_epochs = 10;
 		snprintf(f->plugin, sizeof(f->plugin), "%s", plugin);
 	}
+	f->num_compare = 0; /* one method for a request made at run time: the checkpoint keeps
+			     * no list for it */
 	snprintf(f->section, sizeof(f->section), "forget-now-%zu", e->num_asked + 1);
 	f->after = learned;
 	const struct task *t = &e->tasks.t[task];
@@ -489,6 +498,73 @@ int engine_forget_now(struct engine *e, size_t task, struct error *err)
 	struct event ev = { .kind = EVENT_FORGET_END };
 	engine_emit(e, &ev);
 	return 0;
+}
+
+/* p's unlearn hook on the host's model, guarded and timed as a forget step's; *seconds
+ * receives its wall time. */
+static int forget_unlearn(struct engine *e, struct engine_plugin *p,
+			  const lethe_forget_request *req, double *seconds, struct error *err)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = engine_guard_before(e, HOOK_UNLEARN, err);
+	if (rc == 0) {
+		services_enter(&p->svc);
+		int hrc = p->hooks.unlearn(p->inst, req);
+		engine_hook_timed(e, p, HOOK_UNLEARN, &t0);
+		rc = engine_hook_result(p, "unlearn", hrc, err);
+		if (rc == 0)
+			rc = engine_guard_after(e, p, HOOK_UNLEARN, err);
+	}
+	*seconds = elapsed_since(&t0);
+	return rc;
+}
+
+/* Each plugin of f's compare list unlearns the request on a fork of itself (engine_plugin_fork:
+ * the same random stream the step's plugin would get) from the model before it, is measured
+ * as the step's plugin is, then the model and the plugin are put back as they were. */
+static int forget_compare(struct engine *e, const struct scenario_forget *f,
+			  const lethe_forget_request *req, const struct model *retrain,
+			  const struct forget_sets *fs, const struct forget_sets *cum,
+			  const struct unlearn_spec *spec, struct results_unlearning *u,
+			  struct error *err)
+{
+	size_t floats = e->model.num_params + e->model.num_state;
+	float *before = f->num_compare ? malloc((floats + 1) * sizeof(float)) : NULL;
+	if (f->num_compare && !before)
+		return error_set(err, "out of memory for the model before the request");
+	if (before) {
+		memcpy(before, e->model.params, e->model.num_params * sizeof(float));
+		memcpy(before + e->model.num_params, e->model.state,
+		       e->model.num_state * sizeof(float));
+	}
+	int rc = 0;
+	for (size_t c = 0; rc == 0 && c < f->num_compare; c++) {
+		struct engine_plugin *p = engine_plugin_named(e, f->compare[c]);
+		size_t i = (size_t)(p - e->plugins);
+		struct engine_fork k;
+		double seconds = 0;
+		struct forget_figures *fig = &u->compared_figures[c];
+		if ((rc = engine_plugin_fork(e, i, &k, err)) != 0)
+			break;
+		rc = forget_unlearn(e, p, req, &seconds, err);
+		if (rc == 0)
+			rc = forget_measure(e, retrain, fs, spec, fig, err);
+		if (rc == 0 && cum)
+			rc = forget_measure(e, retrain, cum, spec, &u->cumulative_compared[c], err);
+		engine_plugin_join(e, i, &k);
+		memcpy(e->model.params, before, e->model.num_params * sizeof(float));
+		memcpy(e->model.state, before + e->model.num_params,
+		       e->model.num_state * sizeof(float));
+		fig->seconds = u->cumulative_compared[c].seconds = seconds;
+		u->compared[c] = p->file.entry.name;
+		if (rc == 0)
+			u->num_compared = c + 1;
+		else
+			error_prefix(err, "compare %s", f->compare[c]);
+	}
+	free(before);
+	return rc;
 }
 
 static int forget_step(struct engine *e, const struct scenario_forget *f, struct error *err)
@@ -547,20 +623,14 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 	int rc = forget_references(e, f, ids, num_ids, &fs, u->has_cumulative ? &cum : NULL, &spec,
 				   u, &retrain, err);
 	const struct model *to = retrain.num_layers ? &retrain : NULL;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (rc == 0 && p)
-		rc = engine_guard_before(e, HOOK_UNLEARN, err);
+	if (rc == 0)
+		rc = forget_compare(e, f, &req, to, &fs, u->has_cumulative ? &cum : NULL, &spec, u,
+				    err);
+	double seconds = 0;
 	if (rc == 0 && p) {
-		services_enter(&p->svc);
-		int hrc = p->hooks.unlearn(p->inst, &req);
-		engine_hook_timed(e, p, HOOK_UNLEARN, &t0);
-		rc = engine_hook_result(p, "unlearn", hrc, err);
-		if (rc == 0)
-			rc = engine_guard_after(e, p, HOOK_UNLEARN, err);
+		rc = forget_unlearn(e, p, &req, &seconds, err);
 		u->plugin = p->file.entry.name;
 	}
-	double seconds = elapsed_since(&t0);
 	if (rc == 0)
 		rc = engine_forget(e, &req, err);
 	if (rc == 0)
@@ -574,7 +644,7 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 		engine_log(e, "lethe", LETHE_LOG_INFO, "%s after step %zu: %zu samples forgotten%s%s: "
 			   "UA %.3f RA %.3f TA %.3f MIA %.3f in %.2f s", f->section, f->after,
 			   fs.num_forget, p ? " by " : "", p ? u->plugin : "", u->figures.ua,
-			   u->figures.ra, u->figures.ta, u->figures.mia, seconds);
+			   u->figures.ra, u->figures.ta, metrics_mia(&u->figures), seconds);
 	}
 	model_free(&retrain);
 	free(ids);

@@ -101,6 +101,25 @@ int engine_guard_after(const struct engine *e, const struct engine_plugin *p,
 int engine_plugins_restore(struct engine *e, const void *const *states, const size_t *sizes,
 			   struct error *err);
 
+/* Plugin i set aside so that a hook can run on a fork of it and leave the run's plugin as it
+ * was: the live instance stands aside for a fresh one loaded from its save, and its host-side
+ * records (random stream, reserved rows, figures, hook times) are kept to be put back. */
+struct engine_fork {
+	lethe_plugin *live;
+	struct rng rng;
+	size_t reserved;
+	struct services_metric metrics[SERVICES_METRICS_MAX];
+	size_t num_metrics;
+	uint64_t reports;
+	double hook_seconds[HOOK_COUNT];
+};
+
+/* Makes a fork of plugin i take its hooks, its random stream where the live one's stands (on
+ * failure the live instance keeps them); engine_plugin_join puts the live one back and
+ * destroys the fork. */
+int engine_plugin_fork(struct engine *e, size_t i, struct engine_fork *k, struct error *err);
+void engine_plugin_join(struct engine *e, size_t i, const struct engine_fork *k);
+
 /* ---- engine_forget.c ---- */
 
 /* Points e->unlearn at e's data and tasks, its progress and warnings at e's sinks, and keeps

@@ -349,6 +349,54 @@ int engine_plugin_load(struct engine *e, size_t i, FILE *f, struct error *err)
 	return 0;
 }
 
+int engine_plugin_fork(struct engine *e, size_t i, struct engine_fork *k, struct error *err)
+{
+	struct engine_plugin *p = &e->plugins[i];
+	struct services_ctx *c = &p->svc;
+	k->live = p->inst;
+	k->rng = c->rng;
+	k->reserved = c->reserved;
+	memcpy(k->metrics, c->metrics, sizeof(c->metrics));
+	k->num_metrics = c->num_metrics;
+	k->reports = c->reports;
+	memcpy(k->hook_seconds, p->hook_seconds, sizeof(k->hook_seconds));
+	FILE *f = tmpfile();
+	if (!f)
+		return error_set(err, "plugin %s: a copy of its state: %s", p->file.entry.name,
+				 strerror(errno));
+	int rc = engine_plugin_save(e, i, f, err);
+	lethe_plugin *fork = NULL;
+	if (rc == 0 && fseek(f, 0, SEEK_SET) != 0)
+		rc = error_set(err, "plugin %s: a copy of its state: %s", p->file.entry.name,
+			       strerror(errno));
+	if (rc == 0 && !(fork = plugin_create(p, err)))
+		rc = -1;
+	if (fork) {
+		plugin_use(p, fork);
+		rc = engine_plugin_load(e, i, f, err);
+	}
+	fclose(f);
+	c->rng = k->rng; /* create and load may draw: the hook gets the stream as it stands */
+	if (rc != 0)
+		engine_plugin_join(e, i, k);
+	return rc;
+}
+
+void engine_plugin_join(struct engine *e, size_t i, const struct engine_fork *k)
+{
+	struct engine_plugin *p = &e->plugins[i];
+	struct services_ctx *c = &p->svc;
+	if (p->inst != k->live)
+		p->inst->destroy(p->inst);
+	plugin_use(p, k->live);
+	c->rng = k->rng;
+	c->reserved = k->reserved;
+	memcpy(c->metrics, k->metrics, sizeof(c->metrics));
+	c->num_metrics = k->num_metrics;
+	c->reports = k->reports;
+	memcpy(p->hook_seconds, k->hook_seconds, sizeof(p->hook_seconds));
+}
+
 /* What a plugin's create and load may change of the host's side of it. */
 struct services_snapshot {
 	struct rng rng;

@@ -22,6 +22,7 @@
 enum { STREAM_ATTACK = 1, STREAM_RELEARN, STREAM_REFERENCE, STREAM_SVC = 64 };
 
 _Static_assert(FORGET_ATTACKS == EVIDENCE_ATTACKS, "metrics.h counts evidence.h's attacks");
+_Static_assert(FORGET_MIA_ATTACK == EVIDENCE_CONFIDENCE, "MIA-efficacy is the confidence SVC's");
 
 /* The buffers every pass shares, sized once per call: nothing is allocated per batch. */
 struct work {
@@ -718,7 +719,7 @@ int unlearn_measure(const struct unlearn_env *env, const struct model *m,
 			      err);
 	if (rc == 0) {
 		out->ua = 1.0 - acc_f;
-		out->mia = attack(spec, nll_r, fs->num_retain, nll_t, fs->num_test, nll_f,
+		out->mia_threshold = attack(spec, nll_r, fs->num_retain, nll_t, fs->num_test, nll_f,
 				  fs->num_forget, v);
 		rc = svc_attack(spec, feat_r, fs->num_retain, feat_t, fs->num_test, feat_f,
 				fs->num_forget, out->svc_mia, err);

@@ -283,7 +283,7 @@ static void draw_forgetting(struct svg *s, const struct results_doc *r,
 }
 
 static const char *const figure_names[RESULTS_METHOD_FIGURES] = { "UA", "RA", "TA", "MIA",
-								  "SVC", "loss AUC", "JS D_f" };
+								  "MIA thr", "loss AUC", "JS D_f" };
 
 /* Method k's figure g as a bar across [x, x + w], its value above it where there is room. */
 static void method_bar(struct svg *s, const struct report_scale *ys,
@@ -336,8 +336,9 @@ static void draw_forget(struct svg *s, const struct results_forget *f,
 	char gap[16], secs[16], line[160], what[256];
 	size_t m = f->num_methods;
 
-	report_chart_panel(s, b, "unlearning", "unlearning, beside the reference methods (SVC: "
-			   "attack efficacy on confidence; JS: to retrain, docs/unlearning.md)");
+	report_chart_panel(s, b, "unlearning", "unlearning, beside the reference methods (MIA: the "
+			   "SVC attack on confidence; MIA thr: the threshold attack; JS: to retrain, "
+			   "docs/unlearning.md)");
 	caption(f, what, sizeof(what));
 	svg_text(s, b->x + 12, b->y + 40, &small, what);
 	snprintf(line, sizeof(line), "gap to retrain %s (mean |difference| of UA, RA, TA, MIA); "

@@ -83,5 +83,5 @@ void metrics_summarise(const double *R, const double *b, size_t T, size_t rows,
 double metrics_gap(const struct forget_figures *a, const struct forget_figures *b)
 {
 	return (fabs(a->ua - b->ua) + fabs(a->ra - b->ra) + fabs(a->ta - b->ta) +
-		fabs(a->mia - b->mia)) / 4.0;
+		fabs(metrics_mia(a) - metrics_mia(b))) / 4.0;
 }

@@ -28,6 +28,9 @@ double metrics_forgetting_rows(const double *R, size_t T, size_t rows, double *p
 enum { FORGET_ON_FORGET, FORGET_ON_RETAIN, FORGET_ON_TEST, FORGET_ON_SETS };
 /* The SVC-style membership attacks (core/evidence.h: one per feature, then all four). */
 #define FORGET_ATTACKS 5
+/* The headline MIA-efficacy is SalUn's: the SVC attack on the confidence (evidence.h's
+ * EVIDENCE_CONFIDENCE). The threshold attack swings far more across seeds. */
+#define FORGET_MIA_ATTACK 1
 
 /* The figures of a model after a forget step (METHODS.md, docs/unlearning.md), SalUn's and
  * SCRUB's conventions: unlearn.c measures them. */
@@ -36,7 +39,8 @@ struct forget_figures {
 	double ra;		 /* accuracy on D_r */
 	double ta;		 /* accuracy on the test set of struct forget_sets.test */
 	double forget_test_acc;	 /* accuracy on forget_test (NaN when empty) */
-	double mia;		 /* MIA-efficacy: fraction of D_f the attack calls non-member */
+	double mia_threshold;	 /* the threshold attack on the NLL: fraction of D_f it calls
+				  * non-member (reported, not in the gap) */
 	double relearn_epochs;	 /* epochs (fractional, by batches) until D_f's CE < relearn_loss;
 				  * relearn_max_epochs + 1 when never */
 	double seconds;		 /* the method's wall time (filled by the caller; unlearn_measure
@@ -50,7 +54,13 @@ struct forget_figures {
 	double param_distance, param_distance_rel;
 };
 
-/* Mean |a - b| over UA, RA, TA and MIA: the average gap to retrain. */
+/* MIA-efficacy: the fraction of D_f the SVC confidence attack calls non-member. */
+static inline double metrics_mia(const struct forget_figures *f)
+{
+	return f->svc_mia[FORGET_MIA_ATTACK];
+}
+
+/* Mean |a - b| over UA, RA, TA and MIA-efficacy: the average gap to retrain. */
 double metrics_gap(const struct forget_figures *a, const struct forget_figures *b);
 
 #endif

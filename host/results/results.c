@@ -137,12 +137,13 @@ static json_t *figures_json(const struct forget_figures *f,
 		}
 	if (!svc)
 		return NULL;
-	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			      "ua", json_io_real(f->ua),
 			      "ra", json_io_real(f->ra),
 			      "ta", json_io_real(f->ta),
 			      "forget_test_accuracy", json_io_real(f->forget_test_acc),
-			      "mia", json_io_real(f->mia),
+			      "mia", json_io_real(metrics_mia(f)),
+			      "mia_threshold", json_io_real(f->mia_threshold),
 			      "relearn_epochs", json_io_real(f->relearn_epochs),
 			      "seconds", json_io_real(f->seconds),
 			      "svc_mia", svc,
@@ -158,10 +159,29 @@ static json_t *figures_json(const struct forget_figures *f,
 	return o;
 }
 
-/* The model's figures and "references": {NAME: figures}, each with its gap to retrain's. */
-static json_t *figures_with_references(const struct forget_figures *own,
-				       const struct forget_figures *refs, unsigned ran)
+/* "compared": {PLUGIN: figures} of the compare list's plugins, each with its gap to retrain's. */
+static json_t *compared_json(const struct results_unlearning *u,
+			     const struct forget_figures *figs, const struct forget_figures *retrain)
 {
+	json_t *by = json_object();
+	for (size_t c = 0; by && c < u->num_compared; c++) {
+		json_t *fig = figures_json(&figs[c], retrain, retrain != NULL);
+		if (!fig || json_object_set_new(by, u->compared[c], fig) != 0) {
+			json_decref(by);
+			by = NULL;
+		}
+	}
+	return by;
+}
+
+/* The model's figures, "references": {NAME: figures} and "compared", each with its gap to
+ * retrain's. */
+static json_t *figures_with_references(const struct results_unlearning *u,
+				       const struct forget_figures *own,
+				       const struct forget_figures *refs,
+				       const struct forget_figures *compared)
+{
+	unsigned ran = u->references;
 	int has_retrain = (ran & (1u << REFERENCE_RETRAIN)) != 0;
 	const struct forget_figures *retrain = has_retrain ? &refs[REFERENCE_RETRAIN] : NULL;
 	json_t *o = figures_json(own, retrain, has_retrain);
@@ -181,6 +201,11 @@ static json_t *figures_with_references(const struct forget_figures *own,
 		json_decref(by);
 		return NULL;
 	}
+	json_t *cmp = compared_json(u, compared, retrain);
+	if (!cmp || json_object_set_new(o, "compared", cmp) != 0) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -189,10 +214,10 @@ static const char *const what_names[] = { "class", "task", "samples" };
 json_t *results_unlearning_json(const struct results_unlearning *u)
 {
 	const struct scenario_forget *f = u->forget;
-	json_t *o = figures_with_references(&u->figures, u->reference, u->references);
-	json_t *cum = u->has_cumulative ? figures_with_references(&u->cumulative,
+	json_t *o = figures_with_references(u, &u->figures, u->reference, u->compared_figures);
+	json_t *cum = u->has_cumulative ? figures_with_references(u, &u->cumulative,
 								  u->cumulative_reference,
-								  u->references)
+								  u->cumulative_compared)
 					: json_null();
 	if (cum && u->has_cumulative &&
 	    json_object_set_new(cum, "forget_samples", json_integer((json_int_t)

@@ -43,6 +43,11 @@ struct results_unlearning {
 	int has_cumulative;
 	size_t num_forget_cumulative;
 	struct forget_figures cumulative, cumulative_reference[REFERENCE_COUNT];
+	/* The plugins of the step's compare list, each from the model before the request. */
+	size_t num_compared;
+	const char *compared[SCENARIO_PLUGINS_MAX];
+	struct forget_figures compared_figures[SCENARIO_PLUGINS_MAX];
+	struct forget_figures cumulative_compared[SCENARIO_PLUGINS_MAX];
 };
 
 /* A figure a plugin reported (lethe_host.report). */
@@ -125,10 +130,10 @@ uint64_t results_peak_rss(void);
 
 /* The figures of a forget step a reader gets, in this order ("ua", "ra", "ta", "mia"), then
  * the evidence of forgetting, read loosely (NaN where a file predates it or lacks retrain):
- * "svc_mia"."confidence", "loss_auc", "to_retrain"."js"."forget". */
+ * "mia_threshold", "loss_auc", "to_retrain"."js"."forget". */
 enum {
 	RESULTS_UA, RESULTS_RA, RESULTS_TA, RESULTS_MIA, RESULTS_FORGET_FIGURES,
-	RESULTS_SVC = RESULTS_FORGET_FIGURES, RESULTS_LOSS_AUC, RESULTS_JS_FORGET,
+	RESULTS_MIA_THRESHOLD = RESULTS_FORGET_FIGURES, RESULTS_LOSS_AUC, RESULTS_JS_FORGET,
 	RESULTS_METHOD_FIGURES
 };
 

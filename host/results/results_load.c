@@ -22,8 +22,7 @@ static int load_figures(struct results_method *m, const json_t *o, const char *p
 	for (int k = 0; k < RESULTS_FORGET_FIGURES; k++)
 		if (json_io_number(o, path, figure_keys[k], &m->figure[k], e) != 0)
 			return -1;
-	m->figure[RESULTS_SVC] = json_io_number_or_nan(json_object_get(o, "svc_mia"),
-						      "confidence");
+	m->figure[RESULTS_MIA_THRESHOLD] = json_io_number_or_nan(o, "mia_threshold");
 	m->figure[RESULTS_LOSS_AUC] = json_io_number_or_nan(o, "loss_auc");
 	m->figure[RESULTS_JS_FORGET] = json_io_number_or_nan(
 		json_object_get(json_object_get(o, "to_retrain"), "js"), "forget");
@@ -64,19 +63,40 @@ static int load_request(struct results_forget *f, const json_t *o, const char *p
 	return 0;
 }
 
+/* Each method of by (path.key: {NAME: figures}, may be NULL) appended to f's. */
+static int load_methods(struct results_forget *f, const json_t *by, const char *path,
+			const char *key, struct error *e)
+{
+	char by_path[JSON_IO_PATH_MAX];
+	json_io_key_path(by_path, path, key);
+	const char *name;
+	const json_t *o;
+	json_object_foreach((json_t *)by, name, o) {
+		char p[JSON_IO_PATH_MAX];
+		json_io_key_path(p, by_path, name);
+		struct results_method *m = &f->methods[f->num_methods++];
+		m->name = name;
+		if (json_io_check(o, p, JSON_IO_OBJECT, e) != 0 || load_figures(m, o, p, e) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int load_forget(struct results_forget *f, const json_t *o, const char *path,
 		       struct error *e)
 {
-	const json_t *refs;
+	const json_t *refs, *compared;
 	if (json_io_check(o, path, JSON_IO_OBJECT, e) != 0 ||
 	    json_io_optional_string(o, path, "plugin", &f->plugin, e) != 0 ||
 	    load_request(f, o, path, e) != 0 ||
 	    json_io_number(o, path, "gap_to_retrain", &f->gap_to_retrain, e) != 0 ||
 	    json_io_number(o, path, "seconds", &f->seconds, e) != 0 ||
-	    json_io_get(o, path, "references", JSON_IO_OBJECT, &refs, e) != 0)
+	    json_io_get(o, path, "references", JSON_IO_OBJECT, &refs, e) != 0 ||
+	    json_io_find(o, path, "compared", JSON_IO_OBJECT, &compared, e) != 0)
 		return -1;
 
-	f->methods = calloc(1 + json_object_size(refs), sizeof(*f->methods));
+	f->methods = calloc(1 + json_object_size(compared) + json_object_size(refs),
+			    sizeof(*f->methods));
 	if (!f->methods)
 		return error_set(e, "out of memory");
 	struct results_method *m = &f->methods[f->num_methods++];
@@ -84,20 +104,9 @@ static int load_forget(struct results_forget *f, const json_t *o, const char *pa
 	if (load_figures(m, o, path, e) != 0)
 		return -1;
 
-	char refs_path[JSON_IO_PATH_MAX];
-	json_io_key_path(refs_path, path, "references");
-	const char *name;
-	const json_t *ref;
-	json_object_foreach((json_t *)refs, name, ref) {
-		char p[JSON_IO_PATH_MAX];
-		json_io_key_path(p, refs_path, name);
-		m = &f->methods[f->num_methods++];
-		m->name = name;
-		if (json_io_check(ref, p, JSON_IO_OBJECT, e) != 0 ||
-		    load_figures(m, ref, p, e) != 0)
-			return -1;
-	}
-	return 0;
+	/* The compared plugins after the step's own, then the references. */
+	return load_methods(f, compared, path, "compared", e) ||
+	       load_methods(f, refs, path, "references", e) ? -1 : 0;
 }
 
 static int load_unlearning(struct results_doc *d, const json_t *root, struct error *e)

@@ -173,7 +173,8 @@ static const char *const reference_names[REFERENCE_COUNT + 1] = {
 };
 
 enum {
-	FGT_AFTER, FGT_WHAT, FGT_CLASSES, FGT_TASK, FGT_FRACTION, FGT_PLUGIN, FGT_REFERENCES,
+	FGT_AFTER, FGT_WHAT, FGT_CLASSES, FGT_TASK, FGT_FRACTION, FGT_PLUGIN, FGT_COMPARE,
+	FGT_REFERENCES,
 	FGT_RETRAIN, FGT_RETRAIN_EPOCHS, FGT_FINETUNE_EPOCHS, FGT_ASCENT_EPOCHS, FGT_RELEARN_LOSS,
 	FGT_RELEARN_MAX, FGT_COUNT
 };
@@ -192,6 +193,10 @@ static const lethe_param_decl forget_decls[FGT_COUNT] = {
 	[FGT_PLUGIN] = PARAM("plugin", LETHE_PARAM_STRING, "", 0, 0, NULL,
 			     "the unlearning plugin (listed in [scenario] plugins); empty: the "
 			     "data only leaves"),
+	[FGT_COMPARE] = PARAM("compare", LETHE_PARAM_STRING, "", 0, 0, NULL,
+			      "unlearning plugins (listed in [scenario] plugins, comma-separated) "
+			      "each measured on the same request from the model before it, which "
+			      "is put back"),
 	[FGT_REFERENCES] = PARAM("references", LETHE_PARAM_STRING, "retrain", 0, 0, NULL,
 				 "reference methods run beside it: retrain, finetune, "
 				 "gradient_ascent, random_labels (comma-separated)"),
@@ -997,6 +1002,44 @@ static int read_references(const struct scenario *s, const char *section, const 
 	return 0;
 }
 
+static int plugin_listed(const struct scenario *s, const char *section)
+{
+	for (size_t i = 0; i < s->num_plugins; i++)
+		if (strcmp(s->plugin_sections[i], section) == 0)
+			return 1;
+	return 0;
+}
+
+/* compare = a list of listed plugins, none the step's own, none twice (whether each can
+ * unlearn is the engine's to check, once they are loaded). */
+static int read_compare(struct scenario *s, struct scenario_forget *f, const char *list,
+			struct error *e)
+{
+	const char *sec = f->section;
+	char item[INI_NAME_MAX];
+	int r;
+	f->num_compare = 0;
+	while ((r = list_next(&list, item, sizeof(item))) != 0) {
+		if (r < 0)
+			return scenario_fail(s, sec, "compare", e, "[%s] compare: a name is too long",
+					     sec);
+		if (!*item)
+			continue;
+		if (!plugin_listed(s, item))
+			return scenario_fail(s, sec, "compare", e, "[%s] compare: plugin '%s' is not "
+					     "listed in [scenario] plugins", sec, item);
+		if (strcmp(item, f->plugin) == 0)
+			return scenario_fail(s, sec, "compare", e, "[%s] compare: '%s' is the step's "
+					     "own plugin", sec, item);
+		for (size_t i = 0; i < f->num_compare; i++)
+			if (strcmp(f->compare[i], item) == 0)
+				return scenario_fail(s, sec, "compare", e, "[%s] compare: '%s' is "
+						     "listed twice", sec, item);
+		snprintf(f->compare[f->num_compare++], INI_NAME_MAX, "%s", item);
+	}
+	return 0;
+}
+
 static int read_forget(struct scenario *s, struct scenario_forget *f, struct error *e)
 {
 	const char *sec = f->section;
@@ -1027,6 +1070,8 @@ static int read_forget(struct scenario *s, struct scenario_forget *f, struct err
 		return scenario_fail(s, sec, "plugin", e, "[%s] plugin '%s' is not listed in "
 				     "[scenario] plugins", sec, plugin);
 	snprintf(f->plugin, sizeof(f->plugin), "%s", plugin);
+	if (read_compare(s, f, v[FGT_COMPARE].s, e) < 0)
+		return -1;
 
 	if (f->what == FORGET_WHAT_CLASS) {
 		int64_t classes[CLASSES_MAX];

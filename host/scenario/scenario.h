@@ -59,6 +59,10 @@ struct scenario_forget {
 	size_t task;		  /* task and samples: 1-based */
 	double fraction;	  /* samples */
 	char plugin[INI_NAME_MAX]; /* the unlearning plugin's section, "" for none */
+	/* Unlearning plugins measured on the same request from the model before it, each
+	 * put back after (sections; none is plugin, none twice). */
+	char compare[SCENARIO_PLUGINS_MAX][INI_NAME_MAX];
+	size_t num_compare;
 	unsigned references;	  /* bit r: run reference r (enum forget_reference) */
 	int retrain_joint;	  /* retrain: one joint training on D_r, not the scenario's steps */
 	size_t retrain_epochs;	  /* 0: train.epochs x the steps learned */

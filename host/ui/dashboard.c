@@ -198,7 +198,7 @@ static void forget_ended(struct dashboard *d)
 	const struct forget_figures *f = &u->figures;
 	char text[DASHBOARD_TEXT_MAX];
 	snprintf(text, sizeof(text), "[%s] done: UA %.3f RA %.3f TA %.3f MIA %.3f in %.1f s",
-		 u->forget ? u->forget->section : "forget", f->ua, f->ra, f->ta, f->mia,
+		 u->forget ? u->forget->section : "forget", f->ua, f->ra, f->ta, metrics_mia(f),
 		 f->seconds);
 	if (d->forget_pending) {
 		snprintf(d->forget_note, sizeof(d->forget_note), "%s", text);

@@ -407,7 +407,7 @@ void view_figures(const char *label, const struct forget_figures *f, size_t widt
 	figure(f->ua, 6, 100, ua, sizeof(ua));
 	figure(f->ra, 6, 100, ra, sizeof(ra));
 	figure(f->ta, 6, 100, ta, sizeof(ta));
-	figure(f->mia, 6, 100, mia, sizeof(mia));
+	figure(metrics_mia(f), 6, 100, mia, sizeof(mia));
 	if (width >= FIGURES_WIDTH + FIGURES_SECONDS_WIDTH)
 		figure(f->seconds, FIGURES_SECONDS_WIDTH, 1, secs, sizeof(secs));
 	snprintf(buf, size, "%-*.*s%s%s%s%s%s", FIGURES_LABEL_WIDTH, FIGURES_LABEL_WIDTH, label, ua,
@@ -432,18 +432,18 @@ void view_confusion_title(const struct dashboard *d, char *buf, size_t size)
 
 void view_evidence_head(char *buf, size_t size)
 {
-	snprintf(buf, size, "%-*s%6s%6s%6s%6s", FIGURES_LABEL_WIDTH, "", "SVC", "AUC", "JS_f",
+	snprintf(buf, size, "%-*s%6s%6s%6s%6s", FIGURES_LABEL_WIDTH, "", "THR", "AUC", "JS_f",
 		 "AD_f");
 }
 
 void view_evidence(const char *label, const struct forget_figures *f, char *buf, size_t size)
 {
-	char svc[16], auc[16], js[16], ad[16];
-	figure(f->svc_mia[1], 6, 100, svc, sizeof(svc));
+	char thr[16], auc[16], js[16], ad[16];
+	figure(f->mia_threshold, 6, 100, thr, sizeof(thr));
 	figure(f->loss_auc, 6, 100, auc, sizeof(auc));
 	figure(f->js[FORGET_ON_FORGET], 6, 100, js, sizeof(js));
 	figure(f->activation[FORGET_ON_FORGET], 6, 100, ad, sizeof(ad));
-	snprintf(buf, size, "%-*.*s%s%s%s%s", FIGURES_LABEL_WIDTH, FIGURES_LABEL_WIDTH, label, svc,
+	snprintf(buf, size, "%-*.*s%s%s%s%s", FIGURES_LABEL_WIDTH, FIGURES_LABEL_WIDTH, label, thr,
 		 auc, js, ad);
 }
 

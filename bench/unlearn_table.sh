@@ -1,0 +1,149 @@
+#!/bin/sh
+# Makes docs/unlearning.md's benchmark table: every unlearning method and the host's references
+# x {class 3, random 10% of task 2, random 50% of task 2, all of task 2} x {mlp, cnn} on
+# Fashion-MNIST, seeds SEEDS, one run per (kind, arch, seed): the step's plugin (repulsion) and
+# the others through [forget1] compare = (docs/unlearning.md), all from one trained model.
+#
+#   bench/unlearn_table.sh [OUTDIR] [--set section.key=value ...]
+#   (from a built tree; env: LETHE, SEEDS, JOBS, DOC, PLUGIN_PATH)
+#
+# The base is scenarios/unlearn-random-scrub.ini (5 class-incremental tasks, rehearsal
+# reservoir 500, 2 epochs per task). Per-plugin settings go through the plugin's own section
+# (--set neggrad.alpha=...), one per plugin for every compared run. A finished run is kept, an
+# interrupted one resumed (--resume).
+set -eu
+LETHE=${LETHE:-host/lethe}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+PLUGIN_PATH=${PLUGIN_PATH:-plugins/.libs}
+
+if [ "${1:-}" = --one ]; then # --one DIR SEED SETS...
+	dir=$2 seed=$3
+	shift 3
+	grep -qs '"complete": true' "$dir/metrics.json" && exit 0
+	args=
+	for s in "$@"; do args="$args --set $s"; done
+	# shellcheck disable=SC2086
+	"$LETHE" run "$SRC/scenarios/unlearn-random-scrub.ini" --plugin-path "$PLUGIN_PATH" \
+		--out "$dir" --resume --quiet --set train.seed="$seed" $args ||
+		echo "unlearn_table: $dir failed" >&2
+	exit 0
+fi
+
+OUT=cl-unlearn-runs
+case ${1:-} in --set | "") ;; *) OUT=$1 && shift ;; esac
+EXTRA=
+while [ $# -gt 0 ]; do
+	[ "$1" = --set ] && shift
+	EXTRA="$EXTRA $1"
+	shift
+done
+SEEDS=${SEEDS:-1 2 3}
+JOBS=${JOBS:-2}
+DOC=${DOC:-$SRC/docs/unlearning.md}
+METHODS="neggrad,l1sparse,scrub,salun,badteacher,ssd"
+mkdir -p "$OUT"
+
+# kind|--set overrides of forget1 (sfd forgets whole classes only: compared on class alone)
+kinds() {
+	echo "class|forget1.what=class forget1.classes=3 forget1.compare=$METHODS,sfd"
+	echo "random10|forget1.what=samples forget1.task=2 forget1.fraction=0.1 forget1.compare=$METHODS"
+	echo "random50|forget1.what=samples forget1.task=2 forget1.fraction=0.5 forget1.compare=$METHODS"
+	echo "task|forget1.what=task forget1.task=2 forget1.compare=$METHODS"
+}
+
+jobs_list() {
+	kinds | while IFS='|' read -r kind sets; do
+		for arch in mlp cnn; do
+			for seed in $SEEDS; do
+				echo "$OUT/$kind-$arch-s$seed $seed $sets model.architecture=$arch" \
+					"scenario.plugins=rehearsal,repulsion,$METHODS,sfd" \
+					"forget1.plugin=repulsion" \
+					"forget1.references=retrain,finetune,gradient_ascent,random_labels" \
+					"$EXTRA" | sed 's/ *$//'
+			done
+		done
+	done
+}
+
+export LETHE SRC PLUGIN_PATH
+jobs_list | xargs -P "$JOBS" -L 1 "$0" --one
+
+/usr/bin/env python3 - "$OUT" "$DOC" $SEEDS <<'PY'
+import json, math, os, sys
+out, doc, seeds = sys.argv[1], sys.argv[2], sys.argv[3:]
+KINDS = [("class", "class 3"), ("random10", "random 10% of task 2"),
+         ("random50", "random 50% of task 2"), ("task", "all of task 2")]
+ORDER = ["retrain", "finetune", "gradient_ascent", "random_labels", "repulsion", "sfd",
+         "neggrad", "l1sparse", "scrub", "salun", "badteacher", "ssd"]
+KEYS = ("ua", "ra", "ta", "mia")
+
+def methods(u):
+    m = dict(u.get("references", {}))
+    m.update(u.get("compared", {}))
+    if u.get("plugin"):
+        m[u["plugin"]] = u
+    return m
+
+def ms(v):
+    v = [x for x in v if x is not None]
+    if not v:
+        return None, None
+    m = sum(v) / len(v)
+    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
+    return m, sd
+
+def fmt(m, sd=None, d=3):
+    if m is None:
+        return "n/a"
+    return f"{m:.{d}f}" if sd is None else f"{m:.{d}f} ± {sd:.{d}f}"
+
+lines = ["<!-- unlearn_table: begin -->", "",
+         f"Made by bench/unlearn_table.sh: seeds {' '.join(seeds)}; mean ± std over the seeds. "
+         "gap: SalUn's convention, the mean |difference| to retrain of the seed means of UA, "
+         "RA, TA and MIA; per-seed gap: the mean of each seed's gap_to_retrain. JS_f: to "
+         "retrain's outputs on D_f. time: the method's seconds over retrain's (seed means).", ""]
+for arch in ("mlp", "cnn"):
+    for kind, label in KINDS:
+        runs = []
+        for s in seeds:
+            p = os.path.join(out, f"{kind}-{arch}-s{s}", "metrics.json")
+            try:
+                d = json.load(open(p))
+            except (OSError, ValueError):
+                continue
+            if d.get("unlearning"):
+                runs.append(methods(d["unlearning"][0]))
+        lines += [f"### {arch.upper()}, {label} ({len(runs)} of {len(seeds)} seeds)", "",
+                  "| method | UA | RA | TA | MIA | gap | per-seed gap | JS_f | time / retrain |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        if not runs:
+            lines += ["", ""]
+            continue
+        mean = {}
+        for name in ORDER:
+            if not all(name in r for r in runs):
+                continue
+            f = {k: ms([r[name].get(k) for r in runs]) for k in KEYS}
+            mean[name] = f
+        rt = mean.get("retrain")
+        rsec = ms([r["retrain"].get("seconds") for r in runs])[0] if rt else None
+        for name, f in mean.items():
+            gap = (sum(abs(f[k][0] - rt[k][0]) for k in KEYS) / 4) if rt else None
+            pg = ms([r[name].get("gap_to_retrain") for r in runs])
+            js = ms([((r[name].get("to_retrain") or {}).get("js") or {}).get("forget")
+                     for r in runs])
+            sec = ms([r[name].get("seconds") for r in runs])[0]
+            t = sec / rsec if rsec and sec is not None else None
+            lines.append(f"| {name} | " + " | ".join(fmt(*f[k]) for k in KEYS) +
+                         f" | {fmt(gap)} | {fmt(*pg)} | {fmt(js[0], None, 4)} | {fmt(t, None, 3)} |")
+        lines.append("")
+lines.append("<!-- unlearn_table: end -->")
+text = open(doc).read() if os.path.exists(doc) else ""
+b, e = "<!-- unlearn_table: begin -->", "<!-- unlearn_table: end -->"
+if b in text and e in text:
+    text = text[:text.index(b)] + "\n".join(lines) + text[text.index(e) + len(e):]
+else:
+    text = text.rstrip("\n") + "\n\n## The benchmark table\n\n" + "\n".join(lines) + "\n"
+open(doc, "w").write(text)
+print(f"unlearn_table: wrote {doc}")
+PY
