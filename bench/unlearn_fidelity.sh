@@ -1,9 +1,9 @@
 #!/bin/sh
 # unlearn_fidelity.sh: lethe's unlearning figures beside the PyTorch twin's (bench/torch/cl.py)
-# on the same scenarios, mean over seeds: UA, RA, TA, MIA and the gap to retrain of the method
-# and of retrain, lethe minus twin, '!' where |difference| > the tolerance. mia is the NLL
-# threshold attack, mia_svc the SVC attack's confidence efficacy (SalUn's MIA-efficacy); the gaps
-# to retrain under it: bench/unlearn_gap.py DIR/NAME-SEED... (lethe) or .../twin.json (the twin).
+# on the same scenarios, mean over seeds: UA, RA, TA and MIA of the method and of retrain, lethe
+# minus twin, '!' where |difference| > the tolerance. mia is the SVC attack's confidence efficacy
+# (SalUn's MIA-efficacy), mia_threshold the NLL threshold attack; the gaps to retrain:
+# bench/unlearn_gap.py DIR/NAME-SEED... (lethe) or .../twin.json (the twin).
 #
 #   bench/unlearn_fidelity.sh SCENARIO... [--seeds 1,2,3] [--set SECTION.KEY=VALUE]...
 #                             [--out DIR] [--tolerance 0.02]
@@ -42,7 +42,7 @@ for scn in $scenarios; do
 	"$py" - "$out" "$name" "$seeds" "$tol" <<'PY' || status=1
 import json, statistics, sys
 out, name, seeds, tol = sys.argv[1], sys.argv[2], sys.argv[3].split(","), float(sys.argv[4])
-keys = ("ua", "ra", "ta", "mia", "mia_svc", "gap_to_retrain")
+keys = ("ua", "ra", "ta", "mia", "mia_threshold")
 rows, flagged = {}, False
 for seed in seeds:
     d = f"{out}/{name}-{seed}"
@@ -50,8 +50,11 @@ for seed in seeds:
                             ("twin", f"{d}/twin.json", lambda j: j["unlearning"])):
         for i, u in enumerate(get(json.load(open(path)))):
             for who, fig in (("method", u), ("retrain", u["references"].get("retrain", {}))):
-                # SalUn's MIA-efficacy: the SVC attack's confidence efficacy
-                fig = dict(fig, mia_svc=(fig.get("svc_mia") or {}).get("confidence"))
+                # mia: SalUn's MIA-efficacy, the SVC attack's confidence efficacy; lethe calls
+                # the NLL threshold attack mia_threshold, the twin still mia
+                thr = fig.get("mia_threshold") if side == "lethe" else fig.get("mia")
+                fig = dict(fig, mia=(fig.get("svc_mia") or {}).get("confidence"),
+                           mia_threshold=thr)
                 for k in keys:
                     if fig.get(k) is not None:
                         rows.setdefault((i, who, k, side), []).append(fig[k])

@@ -11,7 +11,7 @@ other than retrain it prints the mean over the runs of UA, RA, TA and MIA, and t
   mean gap:     the mean over the runs of each run's gap;
 and the method's seconds over retrain's, mean of the runs' ratios. MIA: "svc" (default) is the
 SVC attack's confidence efficacy (metrics.json "svc_mia"."confidence", SalUn's MIA-efficacy);
-"threshold" is the NLL threshold attack ("mia")."""
+"threshold" is the NLL threshold attack ("mia_threshold"; "mia" in older runs and the twin's)."""
 import argparse
 import json
 import os
@@ -28,8 +28,8 @@ def figures(fig, mia):
         if not svc or svc.get("confidence") is None:
             raise KeyError("svc_mia.confidence")
         out["mia"] = svc["confidence"]
-    else:
-        out["mia"] = fig["mia"]
+    else:  # lethe's runs since the SVC attack became "mia"; older runs and the twin: "mia"
+        out["mia"] = fig.get("mia_threshold", fig["mia"])
     return out
 
 
