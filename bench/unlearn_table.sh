@@ -5,7 +5,7 @@
 # the others through [forget1] compare = (docs/unlearning.md), all from one trained model.
 #
 #   bench/unlearn_table.sh [OUTDIR] [--set section.key=value ...]
-#   (from a built tree; env: LETHE, SEEDS, JOBS, DOC, PLUGIN_PATH)
+#   (from a built tree; env: LETHE, SEEDS, ARCHS (mlp cnn), JOBS, DOC, PLUGIN_PATH)
 #
 # The base is scenarios/unlearn-random-scrub.ini (5 class-incremental tasks, rehearsal
 # reservoir 500, 2 epochs per task). Per-plugin settings go through the plugin's own section
@@ -38,6 +38,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 SEEDS=${SEEDS:-1 2 3}
+ARCHS=${ARCHS:-mlp cnn}
 JOBS=${JOBS:-2}
 DOC=${DOC:-$SRC/docs/unlearning.md}
 METHODS="neggrad,l1sparse,scrub,salun,badteacher,ssd"
@@ -53,7 +54,7 @@ kinds() {
 
 jobs_list() {
 	kinds | while IFS='|' read -r kind sets; do
-		for arch in mlp cnn; do
+		for arch in $ARCHS; do
 			for seed in $SEEDS; do
 				echo "$OUT/$kind-$arch-s$seed $seed $sets model.architecture=$arch" \
 					"scenario.plugins=rehearsal,repulsion,$METHODS,sfd" \
@@ -68,9 +69,9 @@ jobs_list() {
 export LETHE SRC PLUGIN_PATH
 jobs_list | xargs -P "$JOBS" -L 1 "$0" --one
 
-/usr/bin/env python3 - "$OUT" "$DOC" $SEEDS <<'PY'
+/usr/bin/env python3 - "$OUT" "$DOC" "$ARCHS" $SEEDS <<'PY'
 import json, math, os, sys
-out, doc, seeds = sys.argv[1], sys.argv[2], sys.argv[3:]
+out, doc, archs, seeds = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4:]
 KINDS = [("class", "class 3"), ("random10", "random 10% of task 2"),
          ("random50", "random 50% of task 2"), ("task", "all of task 2")]
 ORDER = ["retrain", "finetune", "gradient_ascent", "random_labels", "repulsion", "sfd",
@@ -102,7 +103,7 @@ lines = ["<!-- unlearn_table: begin -->", "",
          "gap: SalUn's convention, the mean |difference| to retrain of the seed means of UA, "
          "RA, TA and MIA; per-seed gap: the mean of each seed's gap_to_retrain. JS_f: to "
          "retrain's outputs on D_f. time: the method's seconds over retrain's (seed means).", ""]
-for arch in ("mlp", "cnn"):
+for arch in archs:
     for kind, label in KINDS:
         runs = []
         for s in seeds:
