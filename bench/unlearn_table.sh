@@ -44,9 +44,12 @@ DOC=${DOC:-$SRC/docs/unlearning.md}
 METHODS="neggrad,l1sparse,scrub,salun,badteacher,ssd"
 mkdir -p "$OUT"
 
-# kind|--set overrides of forget1 (sfd forgets whole classes only: compared on class alone)
+# kind|--set overrides (sfd forgets whole classes only: compared on class alone). A class takes
+# the settings of scenarios/unlearn-class-*.ini, each with its reason there.
+CLASS_SETS="neggrad.alpha=0.99 neggrad.epochs=1 scrub.lr=0.0003 scrub.epochs=4 scrub.steps=40
+salun.epochs=2"
 kinds() {
-	echo "class|forget1.what=class forget1.classes=3 forget1.compare=$METHODS,sfd"
+	echo "class|forget1.what=class forget1.classes=3 forget1.compare=$METHODS,sfd" $CLASS_SETS
 	echo "random10|forget1.what=samples forget1.task=2 forget1.fraction=0.1 forget1.compare=$METHODS"
 	echo "random50|forget1.what=samples forget1.task=2 forget1.fraction=0.5 forget1.compare=$METHODS"
 	echo "task|forget1.what=task forget1.task=2 forget1.compare=$METHODS"
