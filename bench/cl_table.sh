@@ -161,7 +161,7 @@ cnn_section() {
 	echo "\`split-fashion-cnn-*.ini\` scenarios (EWC with the sampled Fisher there, see its file),"
 	echo "and each baseline's \`split-fashion-<name>.ini\` with \`model.architecture = cnn\` (the"
 	echo "MLP's settings, not tuned for the CNN). Task-incremental rows set"
-	echo "\`scenario.protocol = task-incremental\`."
+	echo "\`scenario.protocol = task-incremental\`. Seeds: $SEEDS."
 	cnn_configs | tables "###"
 }
 
