@@ -44,15 +44,17 @@ DOC=${DOC:-$SRC/docs/unlearning.md}
 METHODS="neggrad,l1sparse,scrub,salun,badteacher,ssd"
 mkdir -p "$OUT"
 
-# kind|--set overrides (sfd forgets whole classes only: compared on class alone). A class takes
-# the settings of scenarios/unlearn-class-*.ini, each with its reason there.
-CLASS_SETS="neggrad.alpha=0.99 neggrad.epochs=1 scrub.lr=0.0003 scrub.epochs=4 scrub.steps=40
-salun.epochs=2"
+# kind|--set overrides (sfd forgets whole classes only: compared on class alone). A class, and a
+# task (its two classes), take the settings of scenarios/unlearn-class-*.ini (reasons there);
+# SCRUB's max steps run off at its defaults over half a task or more, so those take its too.
+SCRUB_SETS="scrub.lr=0.0003 scrub.epochs=4 scrub.steps=40"
+CLASS_SETS="neggrad.alpha=0.99 neggrad.epochs=1 salun.epochs=2 $SCRUB_SETS"
 kinds() {
-	echo "class|forget1.what=class forget1.classes=3 forget1.compare=$METHODS,sfd" $CLASS_SETS
+	echo "class|forget1.what=class forget1.classes=3 forget1.compare=$METHODS,sfd $CLASS_SETS"
 	echo "random10|forget1.what=samples forget1.task=2 forget1.fraction=0.1 forget1.compare=$METHODS"
-	echo "random50|forget1.what=samples forget1.task=2 forget1.fraction=0.5 forget1.compare=$METHODS"
-	echo "task|forget1.what=task forget1.task=2 forget1.compare=$METHODS"
+	echo "random50|forget1.what=samples forget1.task=2 forget1.fraction=0.5" \
+		"forget1.compare=$METHODS $SCRUB_SETS"
+	echo "task|forget1.what=task forget1.task=2 forget1.compare=$METHODS $CLASS_SETS"
 }
 
 jobs_list() {
