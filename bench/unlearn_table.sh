@@ -77,7 +77,7 @@ export LETHE SRC PLUGIN_PATH
 jobs_list | xargs -P "$JOBS" -L 1 "$0" --one
 
 /usr/bin/env python3 - "$OUT" "$DOC" "$ARCHS" $SEEDS <<'PY'
-import json, math, os, sys
+import json, math, os, sys, textwrap
 out, doc, archs, seeds = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4:]
 KINDS = [("class", "class 3"), ("random10", "random 10% of task 2"),
          ("random50", "random 50% of task 2"), ("task", "all of task 2")]
@@ -106,10 +106,11 @@ def fmt(m, sd=None, d=3):
     return f"{m:.{d}f}" if sd is None else f"{m:.{d}f} ± {sd:.{d}f}"
 
 lines = ["<!-- unlearn_table: begin -->", "",
-         f"Made by bench/unlearn_table.sh: seeds {' '.join(seeds)}; mean ± std over the seeds. "
-         "gap: SalUn's convention, the mean |difference| to retrain of the seed means of UA, "
-         "RA, TA and MIA; per-seed gap: the mean of each seed's gap_to_retrain. JS_f: to "
-         "retrain's outputs on D_f. time: the method's seconds over retrain's (seed means).", ""]
+         textwrap.fill(f"Made by bench/unlearn_table.sh: seeds {' '.join(seeds)}; mean ± std "
+                       "over the seeds. gap: SalUn's convention, the mean |difference| to "
+                       "retrain of the seed means of UA, RA, TA and MIA; per-seed gap: the mean "
+                       "of each seed's gap_to_retrain. JS_f: to retrain's outputs on D_f. time: "
+                       "the method's seconds over retrain's (seed means).", 100), ""]
 for arch in archs:
     for kind, label in KINDS:
         runs = []
