@@ -104,12 +104,17 @@ int engine_plugins_restore(struct engine *e, const void *const *states, const si
 /* Plugin i set aside so that a hook can run on a fork of it and leave the run's plugin as it
  * was: the live instance stands aside for a fresh one loaded from its save, and its host-side
  * records (random stream, reserved rows, figures, hook times) are kept to be put back. */
-struct engine_fork {
-	lethe_plugin *live;
+/* What a plugin's create and load may change of the host's side of it. */
+struct services_snapshot {
 	struct rng rng;
 	size_t reserved;
 	struct services_metric metrics[SERVICES_METRICS_MAX];
 	size_t num_metrics;
+};
+
+struct engine_fork {
+	lethe_plugin *live;
+	struct services_snapshot svc;
 	uint64_t reports;
 	double hook_seconds[HOOK_COUNT];
 };

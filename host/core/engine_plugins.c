@@ -349,15 +349,28 @@ int engine_plugin_load(struct engine *e, size_t i, FILE *f, struct error *err)
 	return 0;
 }
 
+static void snapshot_take(struct services_snapshot *was, const struct services_ctx *c)
+{
+	was->rng = c->rng;
+	was->reserved = c->reserved;
+	memcpy(was->metrics, c->metrics, sizeof(c->metrics));
+	was->num_metrics = c->num_metrics;
+}
+
+static void snapshot_put(struct services_ctx *c, const struct services_snapshot *was)
+{
+	c->rng = was->rng;
+	c->reserved = was->reserved;
+	memcpy(c->metrics, was->metrics, sizeof(c->metrics));
+	c->num_metrics = was->num_metrics;
+}
+
 int engine_plugin_fork(struct engine *e, size_t i, struct engine_fork *k, struct error *err)
 {
 	struct engine_plugin *p = &e->plugins[i];
 	struct services_ctx *c = &p->svc;
 	k->live = p->inst;
-	k->rng = c->rng;
-	k->reserved = c->reserved;
-	memcpy(k->metrics, c->metrics, sizeof(c->metrics));
-	k->num_metrics = c->num_metrics;
+	snapshot_take(&k->svc, c);
 	k->reports = c->reports;
 	memcpy(k->hook_seconds, p->hook_seconds, sizeof(k->hook_seconds));
 	FILE *f = tmpfile();
@@ -376,7 +389,7 @@ int engine_plugin_fork(struct engine *e, size_t i, struct engine_fork *k, struct
 		rc = engine_plugin_load(e, i, f, err);
 	}
 	fclose(f);
-	c->rng = k->rng; /* create and load may draw: the hook gets the stream as it stands */
+	c->rng = k->svc.rng; /* create and load may draw: the hook gets the stream as it stands */
 	if (rc != 0)
 		engine_plugin_join(e, i, k);
 	return rc;
@@ -389,21 +402,10 @@ void engine_plugin_join(struct engine *e, size_t i, const struct engine_fork *k)
 	if (p->inst != k->live)
 		p->inst->destroy(p->inst);
 	plugin_use(p, k->live);
-	c->rng = k->rng;
-	c->reserved = k->reserved;
-	memcpy(c->metrics, k->metrics, sizeof(c->metrics));
-	c->num_metrics = k->num_metrics;
+	snapshot_put(c, &k->svc);
 	c->reports = k->reports;
 	memcpy(p->hook_seconds, k->hook_seconds, sizeof(p->hook_seconds));
 }
-
-/* What a plugin's create and load may change of the host's side of it. */
-struct services_snapshot {
-	struct rng rng;
-	size_t reserved;
-	struct services_metric metrics[SERVICES_METRICS_MAX];
-	size_t num_metrics;
-};
 
 int engine_plugins_restore(struct engine *e, const void *const *states, const size_t *sizes,
 			   struct error *err)
@@ -411,13 +413,8 @@ int engine_plugins_restore(struct engine *e, const void *const *states, const si
 	lethe_plugin *fresh[SCENARIO_PLUGINS_MAX] = { 0 };
 	struct services_snapshot was[SCENARIO_PLUGINS_MAX];
 	int rc = 0;
-	for (size_t i = 0; i < e->num_plugins; i++) {
-		struct services_ctx *c = &e->plugins[i].svc;
-		was[i].rng = c->rng;
-		was[i].reserved = c->reserved;
-		memcpy(was[i].metrics, c->metrics, sizeof(c->metrics));
-		was[i].num_metrics = c->num_metrics;
-	}
+	for (size_t i = 0; i < e->num_plugins; i++)
+		snapshot_take(&was[i], &e->plugins[i].svc);
 	for (size_t i = 0; i < e->num_plugins && rc == 0; i++) {
 		struct engine_plugin *p = &e->plugins[i];
 		if (!(fresh[i] = plugin_create(p, err))) {
@@ -443,10 +440,7 @@ int engine_plugins_restore(struct engine *e, const void *const *states, const si
 			plugin_use(p, fresh[i]);
 			continue;
 		}
-		p->svc.rng = was[i].rng;
-		p->svc.reserved = was[i].reserved;
-		memcpy(p->svc.metrics, was[i].metrics, sizeof(was[i].metrics));
-		p->svc.num_metrics = was[i].num_metrics;
+		snapshot_put(&p->svc, &was[i]);
 	}
 	return rc;
 }
