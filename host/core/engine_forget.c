@@ -529,15 +529,11 @@ static int forget_compare(struct engine *e, const struct scenario_forget *f,
 			  const struct unlearn_spec *spec, struct results_unlearning *u,
 			  struct error *err)
 {
-	size_t floats = e->model.num_params + e->model.num_state;
-	float *before = f->num_compare ? malloc((floats + 1) * sizeof(float)) : NULL;
-	if (f->num_compare && !before)
-		return error_set(err, "out of memory for the model before the request");
-	if (before) {
-		memcpy(before, e->model.params, e->model.num_params * sizeof(float));
-		memcpy(before + e->model.num_params, e->model.state,
-		       e->model.num_state * sizeof(float));
-	}
+	if (f->num_compare == 0)
+		return 0;
+	struct model before;
+	if (model_clone(&before, &e->model, err) != 0)
+		return error_prefix(err, "the model before the request");
 	int rc = 0;
 	for (size_t c = 0; rc == 0 && c < f->num_compare; c++) {
 		struct engine_plugin *p = engine_plugin_named(e, f->compare[c]);
@@ -553,9 +549,7 @@ static int forget_compare(struct engine *e, const struct scenario_forget *f,
 		if (rc == 0 && cum)
 			rc = forget_measure(e, retrain, cum, spec, &u->cumulative_compared[c], err);
 		engine_plugin_join(e, i, &k);
-		memcpy(e->model.params, before, e->model.num_params * sizeof(float));
-		memcpy(e->model.state, before + e->model.num_params,
-		       e->model.num_state * sizeof(float));
+		model_copy(&e->model, &before, err); /* its own clone: cannot fail */
 		fig->seconds = u->cumulative_compared[c].seconds = seconds;
 		u->compared[c] = p->file.entry.name;
 		if (rc == 0)
@@ -563,7 +557,7 @@ static int forget_compare(struct engine *e, const struct scenario_forget *f,
 		else
 			error_prefix(err, "compare %s", f->compare[c]);
 	}
-	free(before);
+	model_free(&before);
 	return rc;
 }
 
