@@ -5,7 +5,9 @@
 #   bench/cl_table.sh [OUTDIR]        (from a built tree; env: LETHE, SEEDS, JOBS, DOC, BASELINES)
 #
 # ONLY=cnn runs the convolutional network's configurations alone and remakes only that section
-# of DOC, leaving the MLP's and OVOR's tables as they are.
+# of DOC, leaving the MLP's and OVOR's tables as they are. ROWS="LABEL..." runs the MLP
+# configurations of those labels alone (e.g. ROWS=bic after a fix to BiC) and replaces only their
+# rows, under each protocol, naming them and the date below the page's opening paragraph.
 # Runs are independent single-threaded processes, JOBS at a time; wall times are per run.
 set -eu
 LETHE=${LETHE:-host/lethe}
@@ -88,10 +90,19 @@ ovor_configs() {
 	echo "class-incremental|L2 + OVOR|split-fashion-l2-ovor|"
 }
 
+# The MLP configurations whose label is one of ROWS.
+rows_configs() {
+	configs | while IFS='|' read -r proto label rest; do
+		for r in $ROWS; do [ "$label" = "$r" ] && echo "$proto|$label|$rest"; done
+	done
+}
+
 # One line per run: "DIR SCENARIO SEED SETS..." for xargs.
 jobs_list() {
 	if [ "${ONLY:-}" = cnn ]; then
 		cnn_configs
+	elif [ -n "${ROWS:-}" ]; then
+		rows_configs
 	else
 		{ cnn_configs | sort -s -t"|" -k1,1r; configs; ovor_configs; }
 	fi | while IFS='|' read -r proto label scen sets; do
@@ -173,6 +184,25 @@ if [ "${ONLY:-}" = cnn ]; then
 		!skip { print }' "$DOC" >"$DOC.new"
 	mv "$DOC.new" "$DOC"
 	echo "wrote the CNN section of $DOC"
+	exit 0
+fi
+
+if [ -n "${ROWS:-}" ]; then
+	rows_configs | tables "##" >"$OUT/rows.md"
+	# Each new row replaces the row of its label under its protocol's heading.
+	awk -v f="$OUT/rows.md" -v note="Rows remade alone since: $ROWS ($(date -u +%Y-%m-%d); their wall times are that remake's)." '
+		BEGIN { while ((getline l < f) > 0) if (l ~ /^## /) h = l; else if (l ~ /^\| /) {
+			split(l, c, " \\| "); row[h "|" c[1]] = l }
+			h = "" }
+		/^Rows remade alone since:/ { next }
+		/^$/ && !noted && intro { print note; noted = 1 }
+		/^Made by/ { intro = 1 }
+		/^## / { h = $0 }
+		{ split($0, c, " \\| "); k = h "|" c[1] }
+		k in row { print row[k]; next }
+		{ print }' "$DOC" >"$DOC.new"
+	mv "$DOC.new" "$DOC"
+	echo "wrote the rows $ROWS of $DOC"
 	exit 0
 fi
 
