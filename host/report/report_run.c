@@ -292,9 +292,12 @@ static void method_bar(struct svg *s, const struct report_scale *ys,
 	static const struct svg_font tiny = { .size = 8, .anchor = SVG_ANCHOR_MIDDLE,
 					      .fill = "#333333" };
 	double v = m->figure[g];
-	char value[16], tip[96];
+	char value[16], tip[RESULTS_REASON_MAX + 96];
 	report_chart_figure(value, sizeof(value), v, 4);
-	snprintf(tip, sizeof(tip), "%s %s: %s", m->name, figure_names[g], value);
+	if (m->failed)
+		snprintf(tip, sizeof(tip), "%s failed: %s", m->name, m->failed);
+	else
+		snprintf(tip, sizeof(tip), "%s %s: %s", m->name, figure_names[g], value);
 	report_chart_bar(s, ys, 1, v, x + 1, x + w - 1,
 			 &(struct svg_paint){ .fill = report_chart_series(k),
 					      .cls = "unlearning-bar", .title = tip });
@@ -333,7 +336,7 @@ static void caption(const struct results_forget *f, char *c, size_t size)
 static void draw_forget(struct svg *s, const struct results_forget *f,
 			const struct report_box *b)
 {
-	char gap[16], secs[16], line[160], what[256];
+	char gap[16], secs[16], line[160 + RESULTS_REASON_MAX], what[256];
 	size_t m = f->num_methods;
 
 	report_chart_panel(s, b, "unlearning", "unlearning, beside the reference methods (MIA: the "
@@ -344,14 +347,23 @@ static void draw_forget(struct svg *s, const struct results_forget *f,
 	snprintf(line, sizeof(line), "gap to retrain %s (mean |difference| of UA, RA, TA, MIA); "
 		 "%s s", report_chart_figure(gap, sizeof(gap), f->gap_to_retrain, 3),
 		 report_chart_figure(secs, sizeof(secs), f->seconds, 2));
+	for (size_t k = 0; k < m; k++) /* the first compared plugin that failed, and why */
+		if (f->methods[k].failed) {
+			add(line, sizeof(line), "; %s failed: %s", f->methods[k].name,
+			    f->methods[k].failed);
+			break;
+		}
 	svg_text(s, b->x + 12, b->y + 56, &small, line);
 
 	double lx = b->x + 12;
 	for (size_t k = 0; k < m; k++) {
+		char name[96];
+		snprintf(name, sizeof(name), "%s%s", f->methods[k].name,
+			 f->methods[k].failed ? " (failed)" : "");
 		svg_rect(s, lx, b->y + 66, 10, 10,
 			 &(struct svg_paint){ .fill = report_chart_series(k), .cls = "legend" });
-		svg_text(s, lx + 14, b->y + 75, &small, f->methods[k].name);
-		lx += 14 + 6 * strlen(f->methods[k].name) + 14;
+		svg_text(s, lx + 14, b->y + 75, &small, name);
+		lx += 14 + 6 * strlen(name) + 14;
 	}
 
 	double px0 = b->x + 44, px1 = b->x + b->w - 16, py0 = b->y + 92, py1 = b->y + b->h - 26;
