@@ -292,12 +292,9 @@ static void method_bar(struct svg *s, const struct report_scale *ys,
 	static const struct svg_font tiny = { .size = 8, .anchor = SVG_ANCHOR_MIDDLE,
 					      .fill = "#333333" };
 	double v = m->figure[g];
-	char value[16], tip[RESULTS_REASON_MAX + 96];
+	char value[16], tip[96];
 	report_chart_figure(value, sizeof(value), v, 4);
-	if (m->failed)
-		snprintf(tip, sizeof(tip), "%s failed: %s", m->name, m->failed);
-	else
-		snprintf(tip, sizeof(tip), "%s %s: %s", m->name, figure_names[g], value);
+	snprintf(tip, sizeof(tip), "%s %s: %s", m->name, figure_names[g], value);
 	report_chart_bar(s, ys, 1, v, x + 1, x + w - 1,
 			 &(struct svg_paint){ .fill = report_chart_series(k),
 					      .cls = "unlearning-bar", .title = tip });
