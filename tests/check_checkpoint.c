@@ -572,10 +572,10 @@ START_TEST(test_corruption_refused)
 	refused(bad, size, "not a lethe checkpoint");
 	memcpy(bad, bytes, size);
 	bad[8] = 9;
-	refused(bad, size, "checkpoint format 9; this lethe reads formats 1 to 5");
+	refused(bad, size, "checkpoint format 9; this lethe reads formats 1 to 6");
 	memcpy(bad, bytes, size);
 	bad[8] = 0;
-	refused(bad, size, "checkpoint format 0; this lethe reads formats 1 to 5");
+	refused(bad, size, "checkpoint format 0; this lethe reads formats 1 to 6");
 	memcpy(bad, bytes, size);
 	bad[12] ^= 0xff;
 	refused(bad, size, "another byte order");

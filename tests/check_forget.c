@@ -4,11 +4,14 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/engine.h"
+#include "results/results.h"
 #include "scenario/scenario.h"
 #include "testutil.h"
 
@@ -143,33 +146,45 @@ START_TEST(test_no_trace_left)
 }
 END_TEST
 
-/* A forget scenario on synthetic data: two requests (the second has cumulative figures), the
- * step's plugin and compare list as given. */
-static void compare_run(const char *plugin, const char *compare, struct engine *e,
-			struct scenario *s, struct plugin_path *pp)
+/* The learning part of the forget scenarios below: synthetic data in 3 tasks, rehearsal. */
+#define LEARNING                                                                              \
+	"[data]\nsource = synthetic\nclasses = 6\ndim = %d\ntrain_per_class = 60\n"             \
+	"test_per_class = 20\nspread = 40\n"                                                    \
+	"[tasks]\nsplit = 3\n[model]\nhidden = 16\n"                                            \
+	"[train]\nlr = 0.05\nbatch_size = 20\nepochs = 1\n[rehearsal]\nmax_stored = 100\n"
+
+/* Writes the scenario text, runs it to the end in e and checks it made `forgets` forget
+ * steps; returns the scenario's path. */
+static char *forget_run(const char *text, size_t forgets, struct engine *e, struct scenario *s,
+			const struct plugin_path *pp)
 {
-	char text[2048], name[64];
+	char name[64];
 	static int runs;
-	snprintf(text, sizeof(text),
-		 "[scenario]\nprotocol = class-incremental\nplugins = rehearsal, repulsion, neggrad, "
-		 "l1sparse\n"
-		 "[data]\nsource = synthetic\nclasses = 6\ndim = %d\ntrain_per_class = 60\n"
-		 "test_per_class = 20\nspread = 40\n"
-		 "[tasks]\nsplit = 3\n[model]\nhidden = 16\n"
-		 "[train]\nlr = 0.05\nbatch_size = 20\nepochs = 1\n[rehearsal]\nmax_stored = 100\n"
-		 "[forget1]\nafter = 2\nclasses = 1\nplugin = %s\ncompare = %s\n"
-		 "references = retrain\nrelearn_max_epochs = 1\n"
-		 "[forget2]\nafter = 3\nwhat = samples\ntask = 3\nfraction = 0.2\nplugin = %s\n"
-		 "compare = %s\nreferences = retrain\nrelearn_max_epochs = 1\n",
-		 DIM, plugin, compare, plugin, compare);
 	snprintf(name, sizeof(name), "c%d.ini", runs++);
 	char *path = testutil_write_text(testutil_dir, name, text);
 	struct error err;
 	ck_assert_msg(scenario_load(s, path, NULL, 0, &err) == 0, "%s", err.msg);
 	ck_assert_msg(engine_open(e, s, pp, &err) == 0, "%s", err.msg);
 	ck_assert_msg(engine_run(e, NULL, &err) == 0, "%s", err.msg);
-	ck_assert_uint_eq(e->num_unlearning, 2);
-	free(path);
+	ck_assert_uint_eq(e->num_unlearning, forgets);
+	return path;
+}
+
+/* A forget scenario on synthetic data: two requests (the second has cumulative figures), the
+ * step's plugin and compare list as given. */
+static void compare_run(const char *plugin, const char *compare, struct engine *e,
+			struct scenario *s, struct plugin_path *pp)
+{
+	char text[2048];
+	snprintf(text, sizeof(text),
+		 "[scenario]\nprotocol = class-incremental\nplugins = rehearsal, repulsion, neggrad, "
+		 "l1sparse\n" LEARNING
+		 "[forget1]\nafter = 2\nclasses = 1\nplugin = %s\ncompare = %s\n"
+		 "references = retrain\nrelearn_max_epochs = 1\n"
+		 "[forget2]\nafter = 3\nwhat = samples\ntask = 3\nfraction = 0.2\nplugin = %s\n"
+		 "compare = %s\nreferences = retrain\nrelearn_max_epochs = 1\n",
+		 DIM, plugin, compare, plugin, compare);
+	free(forget_run(text, 2, e, s, pp));
 }
 
 /* a and b, their wall times aside, hold the same bits. */
@@ -234,6 +249,77 @@ START_TEST(test_compare_is_a_separate_run)
 }
 END_TEST
 
+/* compare_run's learning, one forget step with repulsion's unlearn and `compare`, the vandal
+ * test plugin (its unlearn leaves a NaN in the model) and neggrad among the plugins. Returns
+ * the scenario's path. */
+static char *vandal_run(const char *compare, struct engine *e, struct scenario *s,
+			const struct plugin_path *pp)
+{
+	char text[2048];
+	snprintf(text, sizeof(text),
+		 "[scenario]\nprotocol = class-incremental\nplugins = rehearsal, repulsion, neggrad, "
+		 "%s/vandal.so\n" LEARNING "[vandal]\nnan_in = unlearn\n"
+		 "[forget1]\nafter = 2\nclasses = 1\nplugin = repulsion\ncompare = %s\n"
+		 "references = retrain\nrelearn_max_epochs = 1\n",
+		 getenv("LETHE_TEST_PLUGINS"), DIM, compare);
+	return forget_run(text, 1, e, s, pp);
+}
+
+/* A compared plugin that fails (vandal's NaN) is recorded as failed, with its reason and no
+ * figures, in the results, metrics.json's entry and the checkpoint; the next one and the run go
+ * on as in a run without it. */
+START_TEST(test_compare_failure_recorded)
+{
+	struct plugin_path pp;
+	plugin_path_init(&pp, getenv("LETHE_BUILD_PLUGINS"));
+	struct scenario s[3];
+	struct engine e[3]; /* vandal failing before neggrad, neggrad alone, resumed */
+	char *path = vandal_run("vandal, neggrad", &e[0], &s[0], &pp);
+	free(vandal_run("neggrad", &e[1], &s[1], &pp));
+	const struct results_unlearning *u = &e[0].unlearning[0], *v = &e[1].unlearning[0];
+	ck_assert_uint_eq(u->num_compared, 2);
+	ck_assert_str_eq(u->compared[0], "vandal");
+	ck_assert_has(u->compared_failed[0], "plugin vandal: unlearn left");
+	ck_assert_ptr_null(strchr(u->compared_failed[0], '\n'));
+	ck_assert(isnan(u->compared_figures[0].ua) && isnan(u->compared_figures[0].svc_mia[1]));
+	ck_assert_str_eq(u->compared_failed[1], "");
+	ck_assert(same_figures(*compared_of(u, "neggrad", 0), *compared_of(v, "neggrad", 0)));
+	ck_assert(same_figures(u->figures, v->figures));
+	ck_assert_int_eq(memcmp(e[0].model.params, e[1].model.params,
+				e[0].model.num_params * sizeof(float)), 0);
+
+	json_t *o = results_unlearning_json(u);
+	json_t *vandal = json_object_get(json_object_get(o, "compared"), "vandal");
+	ck_assert_str_eq(json_string_value(json_object_get(vandal, "failed")),
+			 u->compared_failed[0]);
+	ck_assert(json_is_null(json_object_get(vandal, "ua")));
+	ck_assert(json_is_null(json_object_get(json_object_get(json_object_get(o, "compared"),
+							       "neggrad"), "failed")));
+	json_decref(o);
+
+	struct error err;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s/resumed", testutil_dir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_msg(engine_checkpoint(&e[0], dir, &err) == 0, "%s", err.msg);
+	ck_assert_msg(scenario_load(&s[2], path, NULL, 0, &err) == 0, "%s", err.msg);
+	ck_assert_msg(engine_open(&e[2], &s[2], &pp, &err) == 0, "%s", err.msg);
+	ck_assert_msg(engine_resume(&e[2], dir, &err) == 0, "%s", err.msg);
+	const struct results_unlearning *w = &e[2].unlearning[0];
+	ck_assert_uint_eq(w->num_compared, 2);
+	ck_assert_str_eq(w->compared_failed[0], u->compared_failed[0]);
+	ck_assert_str_eq(w->compared_failed[1], "");
+	ck_assert(isnan(w->compared_figures[0].ua));
+	ck_assert(same_figures(w->compared_figures[1], u->compared_figures[1]));
+	free(path);
+	for (size_t i = 0; i < 3; i++) {
+		engine_close(&e[i]);
+		scenario_free(&s[i]);
+	}
+	plugin_path_free(&pp);
+}
+END_TEST
+
 static Suite *forget_suite(void)
 {
 	Suite *s = suite_create("forget");
@@ -243,6 +329,7 @@ static Suite *forget_suite(void)
 	tcase_add_loop_test(tc, test_no_trace_left, 0,
 			    (int)(sizeof(plugin_sets) / sizeof(*plugin_sets)));
 	tcase_add_test(tc, test_compare_is_a_separate_run);
+	tcase_add_test(tc, test_compare_failure_recorded);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -300,6 +300,29 @@ START_TEST(test_run_report)
 }
 END_TEST
 
+/* A compared plugin that failed: named so in the legend, its reason on the panel, no bar
+ * drawn for its null figures. */
+START_TEST(test_compared_failed)
+{
+	char *dir = testutil_tmpdir();
+	json_t *root = fixture(metrics_fixture);
+	json_t *scrub = json_pack("{s:n, s:n, s:n, s:n, s:f, s:n, s:s}", "ua", "ra", "ta", "mia",
+				  "seconds", 0.01, "gap_to_retrain", "failed",
+				  "plugin scrub: unlearn failed (status -5): epoch 1 ran off");
+	json_object_set_new(json_array_get(json_object_get(root, "unlearning"), 0), "compared",
+			    json_pack("{s:o}", "scrub", scrub));
+	save(dir, "metrics.json", root);
+	char *svg = report(dir);
+	contains(svg, ">scrub (failed)</text>");
+	contains(svg, "; scrub failed: plugin scrub: unlearn failed (status -5): epoch 1 ran off"
+		      "</text>");
+	ck_assert_uint_eq(count(svg, "<rect class=\"unlearning-bar\""), 3 * 4 - 1);
+	free(svg);
+	testutil_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_run_without_unlearning)
 {
 	char *dir = testutil_tmpdir();
@@ -575,6 +598,7 @@ static Suite *report_suite(void)
 	tc = tcase_create("report");
 	tcase_add_test(tc, test_run_report);
 	tcase_add_test(tc, test_run_without_unlearning);
+	tcase_add_test(tc, test_compared_failed);
 	tcase_add_test(tc, test_partial_run);
 	tcase_add_test(tc, test_sweep_report);
 	tcase_add_test(tc, test_bad_metrics);

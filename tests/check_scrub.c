@@ -80,6 +80,55 @@ START_TEST(test_forgets_samples)
 }
 END_TEST
 
+/* A figure the plugin reported; NaN when it reported none by that key. */
+static double reported(const struct fixture *f, const char *key)
+{
+	const struct services_ctx *c = &f->e.plugins[0].svc;
+	for (size_t m = 0; m < c->num_metrics; m++)
+		if (!strcmp(c->metrics[m].key, key))
+			return c->metrics[m].value;
+	return NAN;
+}
+
+static int params_all_finite(const struct fixture *f)
+{
+	for (size_t i = 0; i < f->e.model.num_params; i++)
+		if (!isfinite(f->e.model.params[i]))
+			return 0;
+	return 1;
+}
+
+/* lr 10 with shrinks = 0: the max steps' ascent runs off, and that fails, as every run off did
+ * before the step could shrink. */
+START_TEST(test_runs_off_without_shrinks)
+{
+	struct fixture f;
+	fixture_learn(&f, "scrub", "lr = 10\nforget_batch = 1\nshrinks = 0\n", NULL);
+	fixture_request_samples(&f, 1, 3);
+	ck_assert_int_eq(fixture_unlearn(&f), LETHE_ERR_NUMERIC);
+	ck_assert_has(fixture_error(&f), "ran off (a loss or the parameters not finite) at lr = 10 "
+		      "after 0 halvings");
+	fixture_close(&f);
+}
+END_TEST
+
+/* The same lr with the default shrinks: the step shrinks, the request finishes with finite
+ * parameters, and the lr it ended at is 10 halved once per reported shrink. */
+START_TEST(test_shrinks_instead_of_failing)
+{
+	struct fixture f;
+	fixture_learn(&f, "scrub", "lr = 10\nforget_batch = 1\n", NULL);
+	fixture_request_samples(&f, 1, 3);
+	ck_assert_msg(fixture_unlearn(&f) == LETHE_OK, "%s", fixture_error(&f));
+	ck_assert(params_all_finite(&f));
+	double shrinks = reported(&f, "shrinks"), lr = reported(&f, "lr");
+	ck_assert_msg(shrinks >= 1 && shrinks <= 10, "%g shrinks", shrinks);
+	ck_assert_double_eq(lr, ldexp(10.0, -(int)shrinks));
+	ck_assert(isfinite(fixture_test_accuracy(&f)));
+	fixture_close(&f);
+}
+END_TEST
+
 START_TEST(test_refuses_without_retain)
 {
 	struct fixture f;
@@ -100,6 +149,8 @@ static Suite *scrub_suite(void)
 	tcase_add_test(tc, test_kl_zero_at_teacher);
 	tcase_add_test(tc, test_forgets_samples);
 	tcase_add_test(tc, test_refuses_without_retain);
+	tcase_add_test(tc, test_runs_off_without_shrinks);
+	tcase_add_test(tc, test_shrinks_instead_of_failing);
 	suite_add_tcase(s, tc);
 	return s;
 }

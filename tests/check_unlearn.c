@@ -166,7 +166,8 @@ static struct unlearn_spec spec_quick(void)
 {
 	/* relearn_loss 0 is never beaten: relearning costs nothing and reports 1 epoch. */
 	return (struct unlearn_spec){ .retrain_epochs = 2, .finetune_epochs = 1,
-				      .ascent_epochs = 1, .lr = 0.1, .batch_size = 32,
+				      .ascent_epochs = 1, .lr = 0.1, .ascent_lr = 0.1,
+				      .batch_size = 32,
 				      .seed = 11, .relearn_loss = 0, .relearn_max_epochs = 0 };
 }
 
@@ -556,7 +557,7 @@ START_TEST(test_gradient_ascent)
 	sets_stride(&r.e, 0, 3, &fs);
 	struct unlearn_spec spec = spec_quick();
 	spec.ascent_epochs = 2;
-	spec.lr = 0.05;
+	spec.ascent_lr = 0.05;
 	struct forget_figures f0, f1;
 	measure(&r, &r.e.model, &fs, &spec, &f0);
 	struct model a;
@@ -567,7 +568,7 @@ START_TEST(test_gradient_ascent)
 	model_free(&a);
 
 	/* A step so large that the logits overflow: it stops, keeps a finite model, says so. */
-	spec.lr = 1e30;
+	spec.ascent_lr = 1e30;
 	reference(&r, REFERENCE_GRADIENT_ASCENT, &r.e.model, &fs, &spec, &a);
 	ck_assert_int_eq(w.warnings, 1);
 	ck_assert_msg(strstr(w.last, "gradient_ascent") && strstr(w.last, "finite"), "%s",

@@ -231,6 +231,7 @@ static void put_forget(FILE *f, const struct scenario_forget *g)
 	put_u64(f, g->retrain_epochs);
 	put_u64(f, g->finetune_epochs);
 	put_u64(f, g->ascent_epochs);
+	put_f64(f, g->ascent_lr);
 	put_f64(f, g->relearn_loss);
 	put_u64(f, g->relearn_max_epochs);
 }
@@ -257,6 +258,7 @@ static void put_done(FILE *f, const struct checkpoint_forget_done *d)
 	put_u64(f, d->num_compared);
 	for (size_t i = 0; i < d->num_compared; i++) {
 		put_u64(f, (uint64_t)d->compared[i]);
+		put_str(f, d->compared_failed[i]);
 		put_figures(f, &d->compared_figures[i]);
 		put_figures(f, &d->cumulative_compared[i]);
 	}
@@ -628,8 +630,8 @@ static void get_figures(struct cursor *c, uint32_t version, struct forget_figure
 #define malformed(err, ...) error_set((err), "malformed: " __VA_ARGS__)
 
 /* The i-th forget step asked for at run time (its section is the file's: not for messages). */
-static int parse_forget(struct cursor *c, uint64_t T, size_t i, struct scenario_forget *g,
-			struct error *err)
+static int parse_forget(struct cursor *c, uint32_t version, uint64_t T, size_t i,
+			struct scenario_forget *g, struct error *err)
 {
 	uint64_t what = 0, classes = 0;
 	int ok = get_name(c, g->section, sizeof(g->section));
@@ -655,6 +657,7 @@ static int parse_forget(struct cursor *c, uint64_t T, size_t i, struct scenario_
 	g->retrain_epochs = get_u64(c);
 	g->finetune_epochs = get_u64(c);
 	g->ascent_epochs = get_u64(c);
+	g->ascent_lr = version >= 6 ? get_f64(c) : 0.0; /* before: train.lr */
 	g->relearn_loss = get_f64(c);
 	g->relearn_max_epochs = get_u64(c);
 	return 0;
@@ -683,9 +686,11 @@ static int parse_done(struct cursor *c, const struct checkpoint_view *v,
 		return malformed(err, "a forget step done");
 	for (size_t i = 0; i < d->num_compared; i++) {
 		d->compared[i] = (int64_t)get_u64(c);
+		int named = v->version < 6 ? (d->compared_failed[i][0] = '\0', 1)
+					   : get_name(c, d->compared_failed[i], RESULTS_REASON_MAX);
 		get_figures(c, v->version, &d->compared_figures[i]);
 		get_figures(c, v->version, &d->cumulative_compared[i]);
-		if (d->compared[i] < 0 || d->compared[i] >= (int64_t)v->num_plugins)
+		if (!named || d->compared[i] < 0 || d->compared[i] >= (int64_t)v->num_plugins)
 			return malformed(err, "a forget step done");
 	}
 	if (cumulative > 1)
@@ -959,7 +964,7 @@ int checkpoint_parse(const void *data, size_t size, struct checkpoint_view *v,
 	}
 	v->num_asked = asked;
 	for (size_t i = 0; i < v->num_asked; i++)
-		if (parse_forget(&c, T, i, &v->asked[i], err) != 0)
+		if (parse_forget(&c, v->version, T, i, &v->asked[i], err) != 0)
 			goto out;
 	uint64_t done = get_u64(&c);
 	if (done > CHECKPOINT_FORGETS_MAX) {

@@ -36,7 +36,8 @@
  *	  forgets asked       count, then each forget step asked for at run time: section,
  *			      after, what, classes (count, each), task, fraction, plugin,
  *			      references, retrain_joint, retrain_epochs, finetune_epochs,
- *			      ascent_epochs, relearn_loss, relearn_max_epochs
+ *			      ascent_epochs, (format 6 on) ascent_lr, relearn_loss,
+ *			      relearn_max_epochs
  *	  forget steps done   count, then each: which (< SCENARIO_FORGETS_MAX: the scenario's
  *			      [forgetN], N - 1; else asked, minus that), |D_f|, the plugin
  *			      (int64, -1 for none), its figures (ua, ra, ta, forget_test_acc,
@@ -45,7 +46,8 @@
  *			      param_distance_rel), the references that ran, theirs; from format
  *			      4 whether it has cumulative figures, their |D_f|, its cumulative
  *			      figures and the references' figures; from format 5 the compared
- *			      plugins' count, then each: its index, figures, cumulative figures
+ *			      plugins' count, then each: its index, (format 6 on) the reason
+ *			      it failed ("" when it did not), figures, cumulative figures
  *	  per plugin          name, RNG, reserved rows, its figures (count,
  *			      key, value), hooks (CHECKPOINT_HOOKS) and their seconds, and its
  *			      state as engine_plugin_save frames it (uint32 version, uint64
@@ -78,7 +80,7 @@
  * without one, an MLP, resumes from them); 1 to 3 lack the curves and the class confusion (a
  * run resumed from them has neither for the part before), the evidence of forgetting and the
  * cumulative figures of a sequence of forget steps (read as NaN and none). */
-#define CHECKPOINT_VERSION 5
+#define CHECKPOINT_VERSION 6
 #define CHECKPOINT_BYTE_ORDER 0x01020304u
 #define CHECKPOINT_HEADER_SIZE 28
 /* What the format counts: a run's phases and hooks (another would need another format), the
@@ -121,6 +123,7 @@ struct checkpoint_forget_done {
 	int has_cumulative;	/* format 4 on */
 	uint64_t num_compared;	/* format 5 on */
 	int64_t compared[SCENARIO_PLUGINS_MAX]; /* plugin indexes */
+	char compared_failed[SCENARIO_PLUGINS_MAX][RESULTS_REASON_MAX]; /* format 6 on */
 	struct forget_figures compared_figures[SCENARIO_PLUGINS_MAX];
 	struct forget_figures cumulative_compared[SCENARIO_PLUGINS_MAX];
 	uint64_t num_forget_cumulative;

@@ -55,6 +55,7 @@ static void view_done(const struct engine *e, const struct results_unlearning *u
 		for (size_t i = 0; i < e->num_plugins; i++)
 			if (u->compared[c] == e->plugins[i].file.entry.name)
 				d->compared[c] = (int64_t)i;
+	memcpy(d->compared_failed, u->compared_failed, sizeof(d->compared_failed));
 	memcpy(d->compared_figures, u->compared_figures, sizeof(d->compared_figures));
 	memcpy(d->cumulative_compared, u->cumulative_compared, sizeof(d->cumulative_compared));
 }
@@ -286,6 +287,7 @@ static void apply(struct engine *e, const struct checkpoint_view *v, struct curv
 		u->num_compared = d->num_compared;
 		for (size_t c = 0; c < d->num_compared; c++)
 			u->compared[c] = e->plugins[d->compared[c]].file.entry.name;
+		memcpy(u->compared_failed, d->compared_failed, sizeof(u->compared_failed));
 		memcpy(u->compared_figures, d->compared_figures, sizeof(u->compared_figures));
 		memcpy(u->cumulative_compared, d->cumulative_compared,
 		       sizeof(u->cumulative_compared));

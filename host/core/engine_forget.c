@@ -522,7 +522,9 @@ static int forget_unlearn(struct engine *e, struct engine_plugin *p,
 
 /* Each plugin of f's compare list unlearns the request on a fork of itself (engine_plugin_fork:
  * the same random stream the step's plugin would get) from the model before it, is measured
- * as the step's plugin is, then the model and the plugin are put back as they were. */
+ * as the step's plugin is, then the model and the plugin are put back as they were. One whose
+ * unlearn fails is recorded as failed, with its reason, and the next one runs: a method beside
+ * the step's is evidence, not the run's procedure. */
 static int forget_compare(struct engine *e, const struct scenario_forget *f,
 			  const lethe_forget_request *req, const struct model *retrain,
 			  const struct forget_sets *fs, const struct forget_sets *cum,
@@ -541,13 +543,24 @@ static int forget_compare(struct engine *e, const struct scenario_forget *f,
 		struct engine_fork k;
 		double seconds = 0;
 		struct forget_figures *fig = &u->compared_figures[c];
+		struct error why;
 		if ((rc = engine_plugin_fork(e, i, &k, err)) != 0)
 			break;
-		rc = forget_unlearn(e, p, req, &seconds, err);
-		if (rc == 0)
+		u->compared_failed[c][0] = '\0';
+		if (forget_unlearn(e, p, req, &seconds, &why) != 0) {
+			snprintf(u->compared_failed[c], sizeof(u->compared_failed[c]), "%.*s",
+				 RESULTS_REASON_MAX - 1, why.msg);
+			engine_log(e, "lethe", LETHE_LOG_WARN, "[%s] compare %s failed, the run goes "
+				   "on: %s", f->section, f->compare[c], why.msg);
+			metrics_figures_unknown(fig);
+			if (cum)
+				metrics_figures_unknown(&u->cumulative_compared[c]);
+		} else {
 			rc = forget_measure(e, retrain, fs, spec, fig, err);
-		if (rc == 0 && cum)
-			rc = forget_measure(e, retrain, cum, spec, &u->cumulative_compared[c], err);
+			if (rc == 0 && cum)
+				rc = forget_measure(e, retrain, cum, spec,
+						    &u->cumulative_compared[c], err);
+		}
 		engine_plugin_join(e, i, &k);
 		model_copy(&e->model, &before, err); /* its own clone: cannot fail */
 		fig->seconds = u->cumulative_compared[c].seconds = seconds;
@@ -594,6 +607,7 @@ static int forget_step(struct engine *e, const struct scenario_forget *f, struct
 		.finetune_epochs = f->finetune_epochs,
 		.ascent_epochs = f->ascent_epochs,
 		.lr = e->s->lr,
+		.ascent_lr = f->ascent_lr > 0 ? f->ascent_lr : e->s->lr,
 		.momentum = e->s->momentum,
 		.weight_decay = e->s->weight_decay,
 		.batch_size = e->s->batch_size,

@@ -784,8 +784,9 @@ int unlearn_reference_run(const struct unlearn_env *env, enum forget_reference r
 	float *prev = NULL;
 	int rc = work_init(&w, env, spec->batch_size, err);
 	if (rc == 0 && (model_clone(out, from, err) != 0 || model_reserve(out, w.cap, err) != 0 ||
-			sgd_init(&opt, out->num_params, spec->lr, spec->momentum,
-				 spec->weight_decay, err) != 0))
+			sgd_init(&opt, out->num_params,
+				 r == REFERENCE_GRADIENT_ASCENT ? spec->ascent_lr : spec->lr,
+				 spec->momentum, spec->weight_decay, err) != 0))
 		rc = -1;
 	if (rc == 0 && r == REFERENCE_RANDOM_LABELS) {
 		ids = malloc((n + 1) * sizeof(*ids));

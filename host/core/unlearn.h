@@ -60,6 +60,7 @@ struct unlearn_spec {
 	size_t finetune_epochs;	 /* epochs for finetune and random_labels */
 	size_t ascent_epochs;	 /* epochs over D_f for gradient_ascent */
 	double lr;		 /* SGD learning rate of every reference (the scenario's) */
+	double ascent_lr;	 /* gradient_ascent's instead (its own: see scenario.c) */
 	double momentum;	 /* and its momentum and weight decay (the scenario's; 0 = plain) */
 	double weight_decay;
 	size_t batch_size;

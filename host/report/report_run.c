@@ -333,7 +333,7 @@ static void caption(const struct results_forget *f, char *c, size_t size)
 static void draw_forget(struct svg *s, const struct results_forget *f,
 			const struct report_box *b)
 {
-	char gap[16], secs[16], line[160], what[256];
+	char gap[16], secs[16], line[160 + RESULTS_REASON_MAX], what[256];
 	size_t m = f->num_methods;
 
 	report_chart_panel(s, b, "unlearning", "unlearning, beside the reference methods (MIA: the "
@@ -344,14 +344,23 @@ static void draw_forget(struct svg *s, const struct results_forget *f,
 	snprintf(line, sizeof(line), "gap to retrain %s (mean |difference| of UA, RA, TA, MIA); "
 		 "%s s", report_chart_figure(gap, sizeof(gap), f->gap_to_retrain, 3),
 		 report_chart_figure(secs, sizeof(secs), f->seconds, 2));
+	for (size_t k = 0; k < m; k++) /* the first compared plugin that failed, and why */
+		if (f->methods[k].failed) {
+			add(line, sizeof(line), "; %s failed: %s", f->methods[k].name,
+			    f->methods[k].failed);
+			break;
+		}
 	svg_text(s, b->x + 12, b->y + 56, &small, line);
 
 	double lx = b->x + 12;
 	for (size_t k = 0; k < m; k++) {
+		char name[96];
+		snprintf(name, sizeof(name), "%s%s", f->methods[k].name,
+			 f->methods[k].failed ? " (failed)" : "");
 		svg_rect(s, lx, b->y + 66, 10, 10,
 			 &(struct svg_paint){ .fill = report_chart_series(k), .cls = "legend" });
-		svg_text(s, lx + 14, b->y + 75, &small, f->methods[k].name);
-		lx += 14 + 6 * strlen(f->methods[k].name) + 14;
+		svg_text(s, lx + 14, b->y + 75, &small, name);
+		lx += 14 + 6 * strlen(name) + 14;
 	}
 
 	double px0 = b->x + 44, px1 = b->x + b->w - 16, py0 = b->y + 92, py1 = b->y + b->h - 26;

@@ -80,6 +80,18 @@ void metrics_summarise(const double *R, const double *b, size_t T, size_t rows,
 	out->forgetting_last_first = forgetting_last_first(R, T, rows);
 }
 
+void metrics_figures_unknown(struct forget_figures *f)
+{
+	*f = (struct forget_figures){ .ua = NAN, .ra = NAN, .ta = NAN, .forget_test_acc = NAN,
+				      .mia_threshold = NAN, .relearn_epochs = NAN,
+				      .seconds = NAN, .loss_auc = NAN, .param_distance = NAN,
+				      .param_distance_rel = NAN };
+	for (int a = 0; a < FORGET_ATTACKS; a++)
+		f->svc_mia[a] = NAN;
+	for (int s = 0; s < FORGET_ON_SETS; s++)
+		f->kl[s] = f->js[s] = f->activation[s] = NAN;
+}
+
 double metrics_gap(const struct forget_figures *a, const struct forget_figures *b)
 {
 	return (fabs(a->ua - b->ua) + fabs(a->ra - b->ra) + fabs(a->ta - b->ta) +

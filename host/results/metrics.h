@@ -63,4 +63,7 @@ static inline double metrics_mia(const struct forget_figures *f)
 /* Mean |a - b| over UA, RA, TA and MIA-efficacy: the average gap to retrain. */
 double metrics_gap(const struct forget_figures *a, const struct forget_figures *b);
 
+/* Every figure NaN: a method that did not finish. */
+void metrics_figures_unknown(struct forget_figures *f);
+
 #endif

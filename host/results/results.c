@@ -159,13 +159,20 @@ static json_t *figures_json(const struct forget_figures *f,
 	return o;
 }
 
-/* "compared": {PLUGIN: figures} of the compare list's plugins, each with its gap to retrain's. */
+/* "compared": {PLUGIN: figures} of the compare list's plugins, each with its gap to retrain's
+ * and "failed": null, or the reason its unlearn failed (its figures then null). */
 static json_t *compared_json(const struct results_unlearning *u,
 			     const struct forget_figures *figs, const struct forget_figures *retrain)
 {
 	json_t *by = json_object();
 	for (size_t c = 0; by && c < u->num_compared; c++) {
 		json_t *fig = figures_json(&figs[c], retrain, retrain != NULL);
+		const char *failed = u->compared_failed[c];
+		if (fig && json_object_set_new(fig, "failed", *failed ? json_string(failed)
+									: json_null()) != 0) {
+			json_decref(fig);
+			fig = NULL;
+		}
 		if (!fig || json_object_set_new(by, u->compared[c], fig) != 0) {
 			json_decref(by);
 			by = NULL;

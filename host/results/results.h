@@ -25,6 +25,8 @@
 #define RESULTS_REPORT "report.svg"	       /* report/report.h */
 #define RESULTS_SCENARIO "scenario.ini"	       /* the scenario as it ran */
 
+#define RESULTS_REASON_MAX 256 /* bytes of a compared plugin's failure, NUL included */
+
 struct results_task {
 	size_t num_classes;
 	const int32_t *classes;
@@ -43,9 +45,12 @@ struct results_unlearning {
 	int has_cumulative;
 	size_t num_forget_cumulative;
 	struct forget_figures cumulative, cumulative_reference[REFERENCE_COUNT];
-	/* The plugins of the step's compare list, each from the model before the request. */
+	/* The plugins of the step's compare list, each from the model before the request; one
+	 * whose unlearn failed has its one-line reason in compared_failed (else "") and NaN
+	 * figures. */
 	size_t num_compared;
 	const char *compared[SCENARIO_PLUGINS_MAX];
+	char compared_failed[SCENARIO_PLUGINS_MAX][RESULTS_REASON_MAX];
 	struct forget_figures compared_figures[SCENARIO_PLUGINS_MAX];
 	struct forget_figures cumulative_compared[SCENARIO_PLUGINS_MAX];
 };
@@ -140,6 +145,7 @@ enum {
 /* The forget step's own procedure, or a reference method. */
 struct results_method {
 	const char *name;
+	const char *failed;	/* a compared plugin that failed: why (its figures NaN); else NULL */
 	double figure[RESULTS_METHOD_FIGURES];
 };
 

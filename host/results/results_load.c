@@ -76,7 +76,8 @@ static int load_methods(struct results_forget *f, const json_t *by, const char *
 		json_io_key_path(p, by_path, name);
 		struct results_method *m = &f->methods[f->num_methods++];
 		m->name = name;
-		if (json_io_check(o, p, JSON_IO_OBJECT, e) != 0 || load_figures(m, o, p, e) != 0)
+		if (json_io_check(o, p, JSON_IO_OBJECT, e) != 0 || load_figures(m, o, p, e) != 0 ||
+		    json_io_optional_string(o, p, "failed", &m->failed, e) != 0)
 			return -1;
 	}
 	return 0;

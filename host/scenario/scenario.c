@@ -175,8 +175,8 @@ static const char *const reference_names[REFERENCE_COUNT + 1] = {
 enum {
 	FGT_AFTER, FGT_WHAT, FGT_CLASSES, FGT_TASK, FGT_FRACTION, FGT_PLUGIN, FGT_COMPARE,
 	FGT_REFERENCES,
-	FGT_RETRAIN, FGT_RETRAIN_EPOCHS, FGT_FINETUNE_EPOCHS, FGT_ASCENT_EPOCHS, FGT_RELEARN_LOSS,
-	FGT_RELEARN_MAX, FGT_COUNT
+	FGT_RETRAIN, FGT_RETRAIN_EPOCHS, FGT_FINETUNE_EPOCHS, FGT_ASCENT_EPOCHS, FGT_ASCENT_LR,
+	FGT_RELEARN_LOSS, FGT_RELEARN_MAX, FGT_COUNT
 };
 static const lethe_param_decl forget_decls[FGT_COUNT] = {
 	[FGT_AFTER] = PARAM("after", LETHE_PARAM_INT, "0", 0, TASKS_MAX, NULL,
@@ -196,7 +196,8 @@ static const lethe_param_decl forget_decls[FGT_COUNT] = {
 	[FGT_COMPARE] = PARAM("compare", LETHE_PARAM_STRING, "", 0, 0, NULL,
 			      "unlearning plugins (listed in [scenario] plugins, comma-separated) "
 			      "each measured on the same request from the model before it, which "
-			      "is put back"),
+			      "is put back; one whose unlearn fails is recorded as failed, with its "
+			      "reason, and the run goes on"),
 	[FGT_REFERENCES] = PARAM("references", LETHE_PARAM_STRING, "retrain", 0, 0, NULL,
 				 "reference methods run beside it: retrain, finetune, "
 				 "gradient_ascent, random_labels (comma-separated)"),
@@ -209,8 +210,12 @@ static const lethe_param_decl forget_decls[FGT_COUNT] = {
 				     "learned)"),
 	[FGT_FINETUNE_EPOCHS] = PARAM("finetune_epochs", LETHE_PARAM_INT, "1", 1, 100000, NULL,
 				      "epochs of finetune and random_labels"),
-	[FGT_ASCENT_EPOCHS] = PARAM("ascent_epochs", LETHE_PARAM_INT, "1", 1, 100000, NULL,
-				    "epochs of gradient_ascent over the forget set"),
+	[FGT_ASCENT_EPOCHS] = PARAM("ascent_epochs", LETHE_PARAM_INT, "5", 1, 100000, NULL,
+				    "epochs of gradient_ascent over the forget set (the SalUn and "
+				    "l1-sparse code's GA: 5)"),
+	[FGT_ASCENT_LR] = PARAM("ascent_lr", LETHE_PARAM_FLOAT, "0.0001", 0, 10, NULL,
+				"gradient_ascent's learning rate (0: train.lr; the SalUn and "
+				"l1-sparse code's GA: 0.0001, where train.lr makes it run off)"),
 	[FGT_RELEARN_LOSS] = PARAM("relearn_loss", LETHE_PARAM_FLOAT, "0.1", 0, 100, NULL,
 				   "relearn time: fine-tune on the forget set until its loss is "
 				   "below this"),
@@ -1054,6 +1059,7 @@ static int read_forget(struct scenario *s, struct scenario_forget *f, struct err
 	f->retrain_epochs = (size_t)v[FGT_RETRAIN_EPOCHS].i;
 	f->finetune_epochs = (size_t)v[FGT_FINETUNE_EPOCHS].i;
 	f->ascent_epochs = (size_t)v[FGT_ASCENT_EPOCHS].i;
+	f->ascent_lr = v[FGT_ASCENT_LR].f;
 	f->relearn_loss = v[FGT_RELEARN_LOSS].f;
 	f->relearn_max_epochs = (size_t)v[FGT_RELEARN_MAX].i;
 	if (f->after < 1 || f->after > s->num_tasks)

@@ -67,6 +67,7 @@ struct scenario_forget {
 	int retrain_joint;	  /* retrain: one joint training on D_r, not the scenario's steps */
 	size_t retrain_epochs;	  /* 0: train.epochs x the steps learned */
 	size_t finetune_epochs, ascent_epochs;
+	double ascent_lr;	  /* gradient_ascent's SGD lr; 0: train.lr */
 	double relearn_loss;
 	size_t relearn_max_epochs;
 };

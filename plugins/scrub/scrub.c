@@ -9,10 +9,17 @@
  * schedule, so the last min passes repair what the max passes did) and then a min pass of
  * `steps` batches of retained samples drawn uniformly with replacement (0: as many as D_f
  * fills: the paper's min pass walks D_r whole, which would cost |D_r| per epoch). Plain SGD
- * where the authors use SGD with momentum 0.9 or Adam. The max steps' KL is unbounded above
- * and its ascent feeds on itself: on Fashion-MNIST's MLP, 0.001 and more drove the logits off
- * within three max passes (a clear error names lr), hence the authors' 0.0005. One clone (the teacher) per request,
- * freed at its end: no state to save. */
+ * where the authors use SGD with momentum 0.9 or Adam.
+ *
+ * The max steps' KL is unbounded above and its ascent feeds on itself: on Fashion-MNIST's MLP,
+ * 0.001 and more drove the logits off within three max passes (hence the authors' 0.0005), and
+ * the defaults ran off on half a task and on a whole task. So the step shrinks instead of
+ * failing: the parameters before each epoch (its max step, the paper's, and its min step) are
+ * kept, and when a batch's loss or the updated parameters stop being finite, those are put
+ * back and the epoch starts again with lr halved for the rest of the request, at most
+ * `shrinks` times (logged each time, the count and the final lr reported); one more fails
+ * with an error naming lr. One clone (the teacher) and one copy of the parameters per
+ * request, freed at its end: no state to save. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +34,7 @@
 #include "../common/xent.h"
 
 enum { P_ALPHA, P_GAMMA, P_TEMPERATURE, P_EPOCHS, P_MSTEPS, P_STEPS, P_LR, P_BATCH_SIZE,
-       P_FORGET_BATCH, P_COUNT };
+       P_FORGET_BATCH, P_SHRINKS, P_COUNT };
 
 static const lethe_param_decl scrub_params[P_COUNT] = {
 	{ sizeof(lethe_param_decl), "alpha", LETHE_PARAM_FLOAT, "0.001", 0, 1e6, NULL,
@@ -49,13 +56,16 @@ static const lethe_param_decl scrub_params[P_COUNT] = {
 	  "rows per min step (0: train.batch_size)" },
 	{ sizeof(lethe_param_decl), "forget_batch", LETHE_PARAM_INT, "0", 0, 65536, NULL,
 	  "rows per max step (0: train.batch_size)" },
+	{ sizeof(lethe_param_decl), "shrinks", LETHE_PARAM_INT, "10", 0, 30, NULL,
+	  "most halvings of lr when an epoch runs off (a loss or the parameters not finite): it "
+	  "starts again from the parameters before it; one more fails (0: fail at once)" },
 };
 
 struct scrub {
 	lethe_plugin plugin;
 	const lethe_host *host;
 	double alpha, gamma, T, lr;
-	uint32_t epochs, msteps, steps, batch_size, forget_batch;
+	uint32_t epochs, msteps, steps, batch_size, forget_batch, shrinks;
 };
 
 /* A request's work: the forget set, the teacher, a batch and the teacher's logits of it. */
@@ -69,7 +79,9 @@ struct work {
 	uint64_t P;
 	struct forget_rows r;
 	float *teacher_logits;
-	double lr;
+	float *kept;		/* the parameters before the epoch */
+	double lr;		/* halved by each shrink */
+	uint32_t shrunk;	/* shrinks so far */
 };
 
 /* dlogits of a max step on the rows: −T² KL, mean over the rows. Returns the loss. */
@@ -101,7 +113,19 @@ static double scrub_min_dlogits(const struct forget_rows *r, const struct forget
 	return loss;
 }
 
-/* One SGD step on the rows in w->r, max or min. */
+/* What a step returns, beside the SDK's status codes, when it ran off. */
+#define RAN_OFF 1
+
+static int params_finite(const float *theta, uint64_t P)
+{
+	for (uint64_t i = 0; i < P; i++)
+		if (!isfinite(theta[i]))
+			return 0;
+	return 1;
+}
+
+/* One SGD step on the rows in w->r, max or min: RAN_OFF when its loss or the parameters after
+ * it are not finite. */
 static int scrub_step(struct work *w, int max, double *loss)
 {
 	const lethe_host *h = w->h;
@@ -114,14 +138,55 @@ static int scrub_step(struct work *w, int max, double *loss)
 		    : scrub_min_dlogits(&w->r, w->s, w->teacher_logits, w->c->T, w->c->alpha,
 					w->c->gamma);
 	if (!isfinite(*loss))
-		return lethe_fail(h, LETHE_ERR_NUMERIC, "a %s step's loss is not finite; lower lr "
-				  "= %g or msteps = %u", max ? "max" : "min", w->lr, w->c->msteps);
+		return RAN_OFF;
 	rc = h->model_backward(h, w->model, w->r.dlogits, w->r.n);
-	if (rc == LETHE_OK)
-		h->saxpy(h, w->P, (float)-w->lr, w->grad, w->theta);
+	if (rc != LETHE_OK)
+		return rc;
+	h->saxpy(h, w->P, (float)-w->lr, w->grad, w->theta);
+	return params_finite(w->theta, w->P) ? LETHE_OK : RAN_OFF;
+}
+
+/* A max pass over a fresh shuffle of D_f. */
+static int scrub_max_pass(struct work *w, size_t *order, size_t forget_rows, double *loss)
+{
+	const struct forget_set *s = w->s;
+	int rc = LETHE_OK;
+	forget_shuffle(w->h, order, s->num_forget);
+	for (size_t at = 0; at < s->num_forget && rc == LETHE_OK; at += forget_rows) {
+		w->r.n = 0;
+		for (size_t i = at; i < at + forget_rows && i < s->num_forget && rc == LETHE_OK; i++)
+			rc = forget_rows_add_forget(&w->r, s, order[i]);
+		if (rc == LETHE_OK)
+			rc = scrub_step(w, 1, loss);
+	}
 	return rc;
 }
 
+/* A min pass of `steps` batches of D_r. */
+static int scrub_min_pass(struct work *w, size_t steps, size_t rows, double *loss)
+{
+	int rc = LETHE_OK;
+	for (size_t step = 0; step < steps && rc == LETHE_OK; step++) {
+		w->r.n = 0;
+		for (size_t i = 0; i < rows && rc == LETHE_OK; i++)
+			rc = forget_rows_add_retain(&w->r, w->s);
+		if (rc == LETHE_OK)
+			rc = scrub_step(w, 0, loss);
+	}
+	return rc;
+}
+
+/* Epoch e: a max pass (the paper's max step) in the first msteps, then a min pass. */
+static int scrub_epoch(struct work *w, uint32_t e, size_t *order, size_t rows,
+		       size_t forget_rows, size_t steps, double *max_loss, double *min_loss)
+{
+	int rc = e < w->c->msteps ? scrub_max_pass(w, order, forget_rows, max_loss) : LETHE_OK;
+	return rc == LETHE_OK ? scrub_min_pass(w, steps, rows, min_loss) : rc;
+}
+
+/* The epochs; one that runs off starts again from the parameters before it at half the lr (a
+ * max pass can leave parameters that are finite yet run the min pass after it off), at most
+ * `shrinks` times in the request. */
 static int scrub_train(struct work *w, size_t rows, size_t forget_rows, double *max_loss,
 		       double *min_loss)
 {
@@ -136,23 +201,22 @@ static int scrub_train(struct work *w, size_t rows, size_t forget_rows, double *
 		order[i] = i;
 	int rc = LETHE_OK;
 	for (uint32_t e = 0; e < c->epochs && rc == LETHE_OK; e++) {
-		if (e < c->msteps) {
-			forget_shuffle(h, order, s->num_forget);
-			for (size_t at = 0; at < s->num_forget && rc == LETHE_OK; at += forget_rows) {
-				w->r.n = 0;
-				for (size_t i = at; i < at + forget_rows && i < s->num_forget &&
-						    rc == LETHE_OK; i++)
-					rc = forget_rows_add_forget(&w->r, s, order[i]);
-				if (rc == LETHE_OK)
-					rc = scrub_step(w, 1, max_loss);
+		memcpy(w->kept, w->theta, w->P * sizeof(float));
+		while ((rc = scrub_epoch(w, e, order, rows, forget_rows, steps, max_loss,
+					 min_loss)) == RAN_OFF) {
+			if (w->shrunk == c->shrinks) {
+				rc = lethe_fail(h, LETHE_ERR_NUMERIC, "epoch %u ran off (a loss or the "
+						"parameters not finite) at lr = %g after %u halvings; "
+						"lower lr or msteps = %u", e + 1, w->lr, w->shrunk,
+						c->msteps);
+				break;
 			}
-		}
-		for (size_t step = 0; step < steps && rc == LETHE_OK; step++) {
-			w->r.n = 0;
-			for (size_t i = 0; i < rows && rc == LETHE_OK; i++)
-				rc = forget_rows_add_retain(&w->r, s);
-			if (rc == LETHE_OK)
-				rc = scrub_step(w, 0, min_loss);
+			memcpy(w->theta, w->kept, w->P * sizeof(float));
+			w->lr /= 2.0;
+			w->shrunk++;
+			lethe_log(h, LETHE_LOG_WARN, "epoch %u ran off (a loss or the parameters not "
+				  "finite): it starts again from the parameters before it at lr %g "
+				  "(shrink %u of at most %u)", e + 1, w->lr, w->shrunk, c->shrinks);
 		}
 	}
 	free(order);
@@ -187,7 +251,8 @@ static int scrub_unlearn(lethe_plugin *p, const lethe_forget_request *req)
 	if (rc == LETHE_OK) {
 		w.teacher = h->model_clone(h, w.model);
 		w.teacher_logits = malloc(w.r.cap * s.C * sizeof(float));
-		if (!w.teacher || !w.teacher_logits)
+		w.kept = malloc(w.P * sizeof(float));
+		if (!w.teacher || !w.teacher_logits || !w.kept)
 			rc = lethe_fail(h, LETHE_ERR_NOMEM, "out of memory for the teacher");
 	}
 	if (rc == LETHE_OK)
@@ -195,13 +260,16 @@ static int scrub_unlearn(lethe_plugin *p, const lethe_forget_request *req)
 	if (rc == LETHE_OK) {
 		double seconds = lethe_seconds_since(&t0);
 		h->report(h, "seconds", seconds);
+		h->report(h, "shrinks", w.shrunk);
+		h->report(h, "lr", w.lr);
 		lethe_log(h, LETHE_LOG_INFO, "forgot %zu samples in %.3f s: %u epochs (%u with max "
-			  "steps), last max loss %.4g, min loss %.4g", s.num_forget, seconds,
-			  c->epochs, c->msteps < c->epochs ? c->msteps : c->epochs, max_loss,
-			  min_loss);
+			  "steps), last max loss %.4g, min loss %.4g, lr %g after %u shrinks",
+			  s.num_forget, seconds, c->epochs, c->msteps < c->epochs ? c->msteps : c->epochs,
+			  max_loss, min_loss, w.lr, w.shrunk);
 	}
 	h->model_free(h, w.teacher);
 	free(w.teacher_logits);
+	free(w.kept);
 	forget_rows_free(&w.r);
 	forget_set_close(&s);
 	return rc;
@@ -232,6 +300,7 @@ static lethe_plugin *scrub_create(const lethe_host *host, const lethe_param_valu
 		.lr = v[P_LR].f,
 		.batch_size = (uint32_t)v[P_BATCH_SIZE].i,
 		.forget_batch = (uint32_t)v[P_FORGET_BATCH].i,
+		.shrinks = (uint32_t)v[P_SHRINKS].i,
 	};
 	return &c->plugin;
 }
@@ -240,7 +309,7 @@ LETHE_EXPORT const lethe_plugin_entry lethe_entry = {
 	.abi = LETHE_ABI_VERSION_INIT,
 	.struct_size = sizeof(lethe_plugin_entry),
 	.name = "scrub",
-	.version = "1.0",
+	.version = "1.1",
 	.description = "SCRUB: a student leaves its teacher on the forget set and keeps to it on "
 		       "the retained set (Kurmanji et al. 2023)",
 	.params = scrub_params,

@@ -11,8 +11,9 @@ docs/unlearning.md, /work/shared/METHODS.md "Unlearning evaluation"):
   steps 1..after again from the initial weights, the same strategies and seeds, without
   everything forgotten so far; `joint`: `retrain_epochs` (0: train.epochs x after) epochs on
   D_r from the initial weights), finetune (`finetune_epochs` on D_r), gradient_ascent
-  (`ascent_epochs` of ascent on D_f, stopped at the last finite weights), random_labels
-  (`finetune_epochs` on D_f relabelled to a wrong class, with D_r, one shuffled set); the last
+  (`ascent_epochs` of ascent on D_f at `ascent_lr`, stopped at the last finite weights),
+  random_labels (`finetune_epochs` on D_f relabelled to a wrong class, with D_r, one shuffled
+  set); the last
   three start from the model before the request, with a fresh SGD of the scenario's settings.
 - Then the plugin's method runs on the model, the data leaves, and the model is measured:
   UA = 1 - accuracy on D_f, RA on D_r, TA on D_test, MIA-efficacy: a threshold on -log p(y|x)
@@ -47,7 +48,8 @@ FORGET = (
     Param("retrain", "choice", "sequence", choices=("sequence", "joint")),
     Param("retrain_epochs", "int", "0", 0, 100000),
     Param("finetune_epochs", "int", "1", 1, 100000),
-    Param("ascent_epochs", "int", "1", 1, 100000),
+    Param("ascent_epochs", "int", "5", 1, 100000),
+    Param("ascent_lr", "float", "0.0001", 0, 10, help="gradient_ascent's lr (0: train.lr)"),
     Param("relearn_loss", "float", "0.1", 0, 100, help="(relearn time: no twin yet)"),
     Param("relearn_max_epochs", "int", "10", 0, 100000, help="(relearn time: no twin yet)"),
 )
@@ -274,15 +276,16 @@ def gap(fig, ref):
 
 # ---- the references ----
 
-def _sgd(run, model):
-    return torch.optim.SGD(model.parameters(), lr=run.lr, momentum=run.momentum,
+def _sgd(run, model, lr=None):
+    return torch.optim.SGD(model.parameters(), lr=lr or run.lr, momentum=run.momentum,
                            weight_decay=run.weight_decay)
 
 
-def _epochs(run, model, rows, labels, epochs, gen, sign=1.0):
-    """epochs of SGD over rows (labels overriding the data's), a fresh shuffle each; sign -1
-    ascends the CE, stopping at (and restoring) the last finite weights."""
-    opt = _sgd(run, model)
+def _epochs(run, model, rows, labels, epochs, gen, sign=1.0, lr=None):
+    """epochs of SGD over rows (labels overriding the data's) at lr (None: train.lr), a fresh
+    shuffle each; sign -1 ascends the CE, stopping at (and restoring) the last finite
+    weights."""
+    opt = _sgd(run, model, lr)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(rows), generator=gen)
@@ -338,7 +341,7 @@ def reference(name, run, before, sets, f, registry, removed, execute_steps):
         _epochs(run, model, sets.retain, run.train.y[sets.retain.pos], f.finetune_epochs, gen)
     elif name == "gradient_ascent":
         _epochs(run, model, sets.forget, run.train.y[sets.forget.pos], f.ascent_epochs, gen,
-                sign=-1.0)
+                sign=-1.0, lr=f.ascent_lr)
     else:
         mixed = Rows(torch.cat((sets.forget.pos, sets.retain.pos)),
                      torch.cat((sets.forget.tasks, sets.retain.tasks)))
