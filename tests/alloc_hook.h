@@ -1,6 +1,7 @@
 /* Allocation counting for the tests that prove a hot path allocates nothing. Linking
- * alloc_hook.c replaces malloc, calloc and realloc for the whole process (OpenBLAS included):
- * while alloc_counting is set each call is counted, and refused too if alloc_failing is set.
+ * alloc_hook.c replaces malloc, calloc and realloc for the whole process: while alloc_counting
+ * is set each call is counted, and refused too if alloc_failing is set, except the BLAS
+ * library's own (some OpenBLAS kernels allocate inside a product).
  * ASan owns malloc, so sanitized builds define ALLOC_HOOK_OFF and leave these tests out. */
 #ifndef LETHE_ALLOC_HOOK_H
 #define LETHE_ALLOC_HOOK_H
