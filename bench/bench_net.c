@@ -196,9 +196,11 @@ static void timed(void (*fn)(struct bench *), struct bench *b, double *best, dou
 	}
 }
 
-static void run(const char *name, const struct model_desc *d, struct model_shape in,
-		size_t classes)
+static void run(const char *only, const char *name, const struct model_desc *d,
+		struct model_shape in, size_t classes)
 {
+	if (only && strcmp(only, name) != 0)
+		return;
 	struct bench b;
 	struct error e;
 	bench_init(&b, d, in, classes);
@@ -229,8 +231,13 @@ static void run(const char *name, const struct model_desc *d, struct model_shape
 	bench_free(&b);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 2) {
+		fprintf(stderr, "usage: %s [model: mlp, cnn, resnet18-20 or resnet18-64]\n", argv[0]);
+		return EXIT_FAILURE;
+	}
+	const char *only = argc == 2 ? argv[1] : NULL;
 	openblas_set_num_threads(1);
 	struct model_desc d;
 	struct error e;
@@ -244,12 +251,12 @@ int main(void)
 	printf("%-12s %9s %3s %6s %10s %9s %8s %8s %8s %7s\n", "model", "params", "thr", "cores",
 	       "samples/s", "step ms", "GFLOP/s", "sgemm", "of sgemm", "speedup");
 	model_desc_mlp(&d, hidden, 2, &e);
-	run("mlp", &d, (struct model_shape){1, 28, 28}, 10);
+	run(only, "mlp", &d, (struct model_shape){1, 28, 28}, 10);
 	model_desc_cnn(&d);
-	run("cnn", &d, (struct model_shape){1, 28, 28}, 10);
+	run(only, "cnn", &d, (struct model_shape){1, 28, 28}, 10);
 	model_desc_resnet18(&d, 20, &e);
-	run("resnet18-20", &d, (struct model_shape){3, 32, 32}, 10);
+	run(only, "resnet18-20", &d, (struct model_shape){3, 32, 32}, 10);
 	model_desc_resnet18(&d, 64, &e);
-	run("resnet18-64", &d, (struct model_shape){3, 32, 32}, 10);
+	run(only, "resnet18-64", &d, (struct model_shape){3, 32, 32}, 10);
 	return 0;
 }

@@ -178,6 +178,19 @@ static void graph_block(struct graph *g)
 	dense(g, plain(g, R_GAP, block(g, 0, 3, 3, 1)), 2);
 }
 
+/* Convolutions fused with their ReLU and 2x2 max-pooling (host/model/fuse.c) over an odd
+ * width, then an odd height and width, whose last column and row are in no window; ReLU
+ * outputs of 0 tie in a window. */
+static void graph_fused(struct graph *g)
+{
+	*g = (struct graph){.desc = "conv 3 k2, relu, maxpool 2, conv 2 k1 nobias, relu, "
+				    "maxpool 2, flatten, dense",
+			    .c = 2, .h = 7, .w = 8, .classes = 3};
+	size_t x = pool(g, R_MAX, plain(g, R_RELU, conv(g, 0, 3, 2, 1, 0, 1)), 2, 2);
+	x = pool(g, R_MAX, plain(g, R_RELU, conv(g, x, 2, 1, 1, 0, 0)), 2, 2);
+	dense(g, plain(g, R_FLAT, x), 3);
+}
+
 /* The rest: a ReLU on the input (not in place), overlapping max-pooling windows, batch norm
  * over a dense layer (1-D), a conv at stride 3 with padding 2 after a flatten-free pool. */
 static void graph_misc(struct graph *g)
@@ -1018,6 +1031,12 @@ static int aliasing(const struct model *m, size_t i)
 	return l->kind == MODEL_FLATTEN || (l->kind == MODEL_RELU && m->node[i + 1].root == l->in);
 }
 
+/* Whether node j keeps no activations: a conv's output fused into its ReLU and pooling. */
+static int bare(const struct model *m, size_t j)
+{
+	return m->node[m->node[j].root].bare;
+}
+
 /* Node j's buffer (act or grad, rows values each) into the reference's v or gr, exact. */
 static void load(const struct pair *p, size_t j, const float *from, double *v, double *e)
 {
@@ -1029,7 +1048,8 @@ static void load(const struct pair *p, size_t j, const float *from, double *v, d
 
 /* Each non-aliasing layer's output, from its inputs as the model holds them; an output a ReLU
  * then overwrote in place compared after the ReLU (which moves no value by more than its
- * bound). */
+ * bound). A conv fused with its ReLU and max-pooling keeps no output of its own: the three
+ * are compared as one, the pooling's output from the conv's input. */
 static void assert_local_forward(struct pair *p)
 {
 	struct model *m = &p->m;
@@ -1039,13 +1059,19 @@ static void assert_local_forward(struct pair *p)
 		const struct rspec *s = &r->g->spec[i];
 		ck_assert_int_eq(kind_of[m->layer[i].kind], s->kind);
 		ck_assert_uint_eq(m->layer[i].in, s->in);
-		if (aliasing(m, i))
+		if (aliasing(m, i) || (s->kind == R_MAX && m->layer[i].fused))
 			continue;
 		load(p, s->in, m->node[s->in].act, r->v[s->in], r->e[s->in]);
 		if (s->kind == R_ADD)
 			load(p, s->in2, m->node[s->in2].act, r->v[s->in2], r->e[s->in2]);
 		ref_layer_forward(r, i, p->theta, p->state, NULL, 0);
 		size_t o = i + 1, count = p->rows * r->len[o];
+		if (bare(m, o)) {
+			ref_layer_forward(r, o, p->theta, p->state, NULL, 0);
+			ref_layer_forward(r, o + 1, p->theta, p->state, NULL, 0);
+			o += 2;
+			count = p->rows * r->len[o];
+		}
 		int relu = o < r->num && aliasing(m, o) && m->layer[o].kind == MODEL_RELU;
 		for (size_t k = 0; relu && k < count; k++)
 			r->v[o][k] = fmax(r->v[o][k], 0.0);
@@ -1078,6 +1104,10 @@ static void assert_local_backward(struct pair *p, int flags)
 			contribute(r, s->in, r->gr[o], r->eg[o], 0);
 			continue;
 		}
+		if (aliasing(m, i) && bare(m, o)) { /* the ReLU's mask, the reference's */
+			ref_layer_backward(r, i, p->theta);
+			continue;
+		}
 		if (aliasing(m, i)) { /* the ReLU's mask, from its output */
 			for (size_t k = 0; k < count; k++)
 				if (!(m->node[o].act[k] > 0.0f))
@@ -1086,7 +1116,8 @@ static void assert_local_backward(struct pair *p, int flags)
 			continue;
 		}
 		load(p, o, m->node[o].grad, r->gr[o], r->eg[o]);
-		load(p, s->in, m->node[s->in].act, r->v[s->in], r->e[s->in]);
+		if (!bare(m, s->in)) /* else the reference's own, from assert_local_forward */
+			load(p, s->in, m->node[s->in].act, r->v[s->in], r->e[s->in]);
 		ref_layer_backward(r, i, p->theta);
 		size_t first = r->w_off[i], n = r->w_cnt[i] + r->b_cnt[i];
 		snprintf(what, sizeof(what), "layer %zu parameter gradients", i);
@@ -1148,7 +1179,8 @@ static void assert_reference(struct pair *p, const double *dl, int stats)
 }
 
 /* The graphs, in both modes where there is batch norm. */
-static void (*const graphs[])(struct graph *) = {graph_cnn, graph_res, graph_block, graph_misc};
+static void (*const graphs[])(struct graph *) = {graph_cnn, graph_res, graph_block, graph_misc,
+						   graph_fused};
 #define NUM_GRAPHS (sizeof(graphs) / sizeof(graphs[0]))
 
 START_TEST(test_reference_gradients)
@@ -1587,11 +1619,13 @@ START_TEST(test_summary)
 	ck_assert_uint_eq(s.params[0], 32 * 9 + 32);
 	ck_assert_uint_eq(s.params[7], 3136 * 256 + 256);
 	ck_assert_uint_eq(s.num_layers, 10);
-	/* conv1 and conv2 outputs, pools, dense 256 and the logits, act and gradient each; the
-	 * input's gradient; the pools' choices; every dense layer's |δ|^p and the widest one's
-	 * |a|^p; a norm (a double). */
-	ck_assert_uint_eq(s.row_floats, 2 * (32 * 784 + 32 * 196 + 64 * 196 + 64 * 49 + 256 + 10) +
-						784 + 32 * 196 + 64 * 49 + 256 + 10 + 3136 + 2);
+	/* conv1's and conv2's outputs, fused into their ReLUs and pools, a gradient each; the
+	 * pools, dense 256 and the logits, act and gradient each; the input's gradient; the pools'
+	 * choices, a byte each; every dense layer's |δ|^p and the widest one's |a|^p; a norm (a
+	 * double). */
+	ck_assert_uint_eq(s.row_floats, 32 * 784 + 64 * 196 +
+						2 * (32 * 196 + 64 * 49 + 256 + 10) + 784 +
+						(32 * 196 + 64 * 49) / 4 + 256 + 10 + 3136 + 2);
 	char *text = NULL;
 	size_t size = 0;
 	FILE *f = open_memstream(&text, &size);

@@ -53,6 +53,16 @@ size_t conv_scratch_floats(const struct conv_geom *g);
 void conv_forward(const struct conv_geom *g, const float *w, const float *b, const float *x,
 		  size_t n, float *y, float *scratch);
 
+/* What conv_forward_each hands on: the product W · col(X) of count samples from first, without
+ * bias, as cout rows of count pixels-long blocks side by side (sample i's channel c at
+ * z + c ld + i pixels). */
+typedef void conv_sink(void *ctx, size_t first, size_t count, const float *z, size_t ld);
+
+/* The forward products of n samples, each group's handed to sink while it is in cache, so that
+ * the caller stores it its own way (host/model/fuse.c: bias, ReLU and pooling in that pass). */
+void conv_forward_each(const struct conv_geom *g, const float *w, const float *x, size_t n,
+		       float *scratch, conv_sink *sink, void *ctx);
+
 /* What conv_backward adds to rather than overwrites. */
 enum {
 	CONV_ACCUMULATE_PARAMS = 1, /* dw and db += this range's share (beta 1): per-thread

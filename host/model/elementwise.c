@@ -36,6 +36,15 @@ static void sum_span(float *restrict lane, const float *restrict x, size_t n)
 		lane[i] += x[i];
 }
 
+static void sum_positive_span(float *restrict lane, const float *restrict x,
+			      const float *restrict y, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float v = x[i], out = y[i];
+		lane[i] += out > 0.0f ? v : 0.0f;
+	}
+}
+
 /* The lanes added up in double, pairwise: short loops rather than a chain of BLOCK additions. */
 static double lanes_total(const float *lane)
 {
@@ -72,21 +81,36 @@ void elementwise_add(float *y, const float *x, size_t count)
 	add_span(y + i, x + i, count - i);
 }
 
-double elementwise_sum(const float *x, size_t count)
+/* Σ x, or Σ x where y > 0 when y is not NULL. */
+static double sum(const float *x, const float *y, size_t count)
 {
 	double total = 0.0;
 	while (count >= BLOCK) {
 		float lane[BLOCK] = {0};
 		size_t n = (count < CHUNK ? count : CHUNK) / BLOCK * BLOCK;
 		for (size_t i = 0; i < n; i += BLOCK)
-			sum_span(lane, x + i, BLOCK);
+			if (y)
+				sum_positive_span(lane, x + i, y + i, BLOCK);
+			else
+				sum_span(lane, x + i, BLOCK);
 		total += lanes_total(lane);
 		x += n;
+		y = y ? y + n : NULL;
 		count -= n;
 	}
 	for (size_t i = 0; i < count; i++)
-		total += x[i];
+		total += !y || y[i] > 0.0f ? x[i] : 0.0f;
 	return total;
+}
+
+double elementwise_sum(const float *x, size_t count)
+{
+	return sum(x, NULL, count);
+}
+
+double elementwise_sum_positive(const float *x, const float *y, size_t count)
+{
+	return sum(x, y, count);
 }
 
 /* Nonfinite values are rare: a cheap test per block, a count only in a block that has one. */

@@ -23,6 +23,9 @@ void elementwise_add(float *y, const float *x, size_t count);
 
 /* Σ x: short float partial sums (16 terms at most) added up in double. */
 double elementwise_sum(const float *x, size_t count);
+/* Σ x where y > 0, summed as elementwise_sum: the sum of a gradient that went through a ReLU
+ * whose output is y. */
+double elementwise_sum_positive(const float *x, const float *y, size_t count);
 
 /* How many of x[0..count) are NaN or infinite: one vectorised pass, cheap next to a batch's
  * products, so the engine can check the model after the hooks that may change it. */

@@ -1,7 +1,7 @@
 # model: the network, its loss and its optimiser, and the layers of models beyond the MLP
 # (convolution, pooling, batch norm, element-wise sums).
 host_liblethe_la_SOURCES += %D%/loss.c %D%/loss.h %D%/sgd.c %D%/sgd.h \
-	%D%/conv.c %D%/conv.h \
+	%D%/conv.c %D%/conv.h %D%/fuse.c %D%/fuse.h \
 	%D%/pool.c %D%/pool.h \
 	%D%/norm.c %D%/norm.h \
 	%D%/elementwise.c %D%/elementwise.h

@@ -9,6 +9,7 @@
 #include <cblas.h>
 
 #include "model/elementwise.h"
+#include "model/fuse.h"
 #include "model/loss.h"
 #include "model/parallel.h"
 
@@ -62,6 +63,7 @@ void model_free(struct model *m)
 		free(m->layer[i].mean);
 		free(m->layer[i].invstd);
 		free(m->layer[i].arg);
+		free(m->layer[i].window);
 	}
 	threads_free(m->thread, m->threads);
 	parallel_free(m->pool);
@@ -203,22 +205,30 @@ int model_reserve(struct model *m, size_t rows, struct error *e)
 		struct model_node *nd = &m->node[j];
 		if (nd->root != j)
 			continue;
-		float *a = j ? grown(nd->act, rows, nd->len, sizeof(float)) : NULL;
+		float *a = j && !nd->bare ? grown(nd->act, rows, nd->len, sizeof(float)) : NULL;
 		if (a)
 			nd->act = a;
-		float *g = (a || !j) ? grown(nd->grad, rows, nd->len, sizeof(float)) : NULL;
+		float *g = (a || !j || nd->bare) ? grown(nd->grad, rows, nd->len, sizeof(float))
+						 : NULL;
 		if (g)
 			nd->grad = g;
 		ok = g != NULL;
 	}
 	for (size_t i = 0; i < m->num_layers && ok; i++) {
 		struct model_layer *l = &m->layer[i];
-		uint32_t *arg = l->kind == MODEL_MAXPOOL
-					? grown(l->arg, rows, l->out_len, sizeof(uint32_t))
-					: NULL;
-		if (arg)
-			l->arg = arg;
-		ok = l->kind != MODEL_MAXPOOL || arg;
+		if (l->kind != MODEL_MAXPOOL)
+			continue;
+		if (l->fused) {
+			uint8_t *window = grown(l->window, rows, l->out_len, sizeof(uint8_t));
+			if (window)
+				l->window = window;
+			ok = window != NULL;
+		} else {
+			uint32_t *arg = grown(l->arg, rows, l->out_len, sizeof(uint32_t));
+			if (arg)
+				l->arg = arg;
+			ok = arg != NULL;
+		}
 	}
 	float *sq = ok ? grown(m->sq_out, rows, m->dense_out, sizeof(float)) : NULL;
 	if (sq)
@@ -257,7 +267,7 @@ size_t model_head_offset(const struct model *m)
 
 float *model_act(const struct model *m, size_t j, size_t row)
 {
-	return m->node[j].act + row * m->node[j].len;
+	return m->node[j].act ? m->node[j].act + row * m->node[j].len : NULL;
 }
 
 float *model_grad(const struct model *m, size_t j, size_t row)
@@ -330,7 +340,16 @@ static void forward_layer(struct model *m, size_t i, size_t t)
 		add_rows(y, l->out_len, b, 0, rows, l->out_len);
 		break;
 	case MODEL_CONV:
-		conv_forward(&l->conv, w, l->b_count ? b : NULL, x, rows, y, th->scratch);
+		if (l->fuse == MODEL_FUSE_POOL) {
+			const struct model_layer *p = &m->layer[i + 2];
+			fuse_conv_relu_pool(&l->conv, &p->pool, w, l->b_count ? b : NULL, x, rows,
+					    model_act(m, i + 3, lo), p->window + lo * p->out_len,
+					    th->scratch);
+		} else if (l->fuse == MODEL_FUSE_RELU) {
+			fuse_conv_relu(&l->conv, w, l->b_count ? b : NULL, x, rows, y, th->scratch);
+		} else {
+			conv_forward(&l->conv, w, l->b_count ? b : NULL, x, rows, y, th->scratch);
+		}
 		break;
 	case MODEL_BATCHNORM:
 		if (m->forward_training) {
@@ -349,12 +368,15 @@ static void forward_layer(struct model *m, size_t i, size_t t)
 		norm_forward(&l->norm, x, rows, l->mean, l->invstd, w, b, y);
 		break;
 	case MODEL_RELU:
+		if (l->fused)
+			break;
 		if (y != x)
 			memcpy(y, x, rows * l->out_len * sizeof(float));
 		elementwise_relu(y, rows * l->out_len);
 		break;
 	case MODEL_MAXPOOL:
-		pool_max_forward(&l->pool, x, rows, y, l->arg + lo * l->out_len);
+		if (!l->fused)
+			pool_max_forward(&l->pool, x, rows, y, l->arg + lo * l->out_len);
 		break;
 	case MODEL_AVGPOOL:
 		pool_avg_forward(&l->pool, x, rows, y);
@@ -467,12 +489,21 @@ static void backward_layer(struct model *m, size_t i, size_t t, int flags)
 				    (int)l->in_len, (int)l->out_len, 1.0f, dy, (int)l->out_len, w,
 				    (int)l->in_len, l->acc_in ? 1.0f : 0.0f, dx, (int)l->in_len);
 		break;
-	case MODEL_CONV:
+	case MODEL_CONV: {
+		float *db = g && l->b_count ? g + l->b_off : NULL;
+		/* The pooling's and the ReLU's backward, skipped as layers, make dy. */
+		if (l->fuse == MODEL_FUSE_POOL && wanted(m, i + 1, flags)) {
+			const struct model_layer *p = &m->layer[i + 2];
+			fuse_pool_relu_backward(&p->pool, model_grad(m, i + 3, lo),
+						model_act(m, i + 3, lo), p->window + lo * p->out_len,
+						rows, model_grad(m, i + 1, lo), db);
+			db = NULL;
+		}
 		if (g || dx)
-			conv_backward(&l->conv, w, x, dy, rows, g ? g + l->w_off : NULL,
-				      g && l->b_count ? g + l->b_off : NULL, dx,
+			conv_backward(&l->conv, w, x, dy, rows, g ? g + l->w_off : NULL, db, dx,
 				      l->acc_in ? CONV_ACCUMULATE_INPUT : 0, th->scratch);
 		break;
+	}
 	case MODEL_BATCHNORM: {
 		/* Through the batch's statistics in training, unless taken as constants. */
 		int train = m->forward_training && !(flags & PASS_STATS);
@@ -496,6 +527,8 @@ static void backward_layer(struct model *m, size_t i, size_t t, int flags)
 		break;
 	}
 	case MODEL_RELU:
+		if (l->fused == MODEL_FUSE_POOL)
+			break;
 		/* In place, dx is dy: the mask applies to the shared gradient. */
 		if (dx && dx != dy)
 			memcpy(dx, dy, rows * l->out_len * sizeof(float));
@@ -503,7 +536,7 @@ static void backward_layer(struct model *m, size_t i, size_t t, int flags)
 			elementwise_relu_backward(dx, y, rows * l->out_len);
 		break;
 	case MODEL_MAXPOOL:
-		if (dx)
+		if (dx && !l->fused)
 			pool_max_backward(&l->pool, dy, l->arg + lo * l->out_len, rows, dx);
 		break;
 	case MODEL_AVGPOOL:

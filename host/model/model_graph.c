@@ -317,8 +317,10 @@ size_t graph_row_floats(const struct model_layer *layers, size_t num_layers,
 	for (size_t i = 0; i < num_layers; i++) {
 		const struct model_layer *l = &layers[i];
 		if (nodes[i + 1].root == i + 1)
-			floats += 2 * l->out_len;
-		if (l->kind == MODEL_MAXPOOL)
+			floats += (nodes[i + 1].bare ? 1 : 2) * l->out_len;
+		if (l->kind == MODEL_MAXPOOL && l->fused)
+			floats += (l->out_len + sizeof(float) - 1) / sizeof(float);
+		else if (l->kind == MODEL_MAXPOOL)
 			floats += l->out_len * sizeof(uint32_t) / sizeof(float);
 		if (l->kind == MODEL_DENSE) {
 			max_in = l->in_len > max_in ? l->in_len : max_in;
@@ -326,6 +328,23 @@ size_t graph_row_floats(const struct model_layer *layers, size_t num_layers,
 		}
 	}
 	return floats + max_in + dense_out;
+}
+
+/* conv (layer i), relu in place on it, and maybe a 2x2 stride-2 max-pool of the relu alone:
+ * what fuse.h does in one pass. */
+static void plan_fusion(struct model_layer *layers, size_t num_layers, struct model_node *nodes,
+			size_t i)
+{
+	struct model_layer *relu = i + 1 < num_layers ? &layers[i + 1] : NULL;
+	struct model_layer *pool = i + 2 < num_layers ? &layers[i + 2] : NULL;
+	if (!relu || relu->kind != MODEL_RELU || relu->in != i + 1 || nodes[i + 2].root != i + 1)
+		return;
+	layers[i].fuse = relu->fused = MODEL_FUSE_RELU;
+	if (!pool || pool->kind != MODEL_MAXPOOL || pool->in != i + 2 ||
+	    nodes[i + 2].consumers != 1 || pool->pool.k != 2 || pool->pool.stride != 2)
+		return;
+	layers[i].fuse = relu->fused = pool->fused = MODEL_FUSE_POOL;
+	nodes[i + 1].bare = 1;
 }
 
 void graph_plan(struct model_layer *layers, size_t num_layers, struct model_node *nodes)
@@ -361,4 +380,7 @@ void graph_plan(struct model_layer *layers, size_t num_layers, struct model_node
 			l->acc_in2 = r == nodes[l->in2].root ||
 				     written_after(layers, num_layers, nodes, i, nodes[l->in2].root);
 	}
+	for (size_t i = 0; i < num_layers; i++)
+		if (layers[i].kind == MODEL_CONV)
+			plan_fusion(layers, num_layers, nodes, i);
 }

@@ -27,8 +27,17 @@ struct model_layer {
 	 * order) wrote there, or overwrite. Only DENSE, CONV and ADD read a node that another
 	 * layer reads too, and add. */
 	int acc_in, acc_in2;
+	/* CONV: what it does in the pass that stores its product (fuse.h), MODEL_FUSE_*; the RELU
+	 * (and MAXPOOL) after it then have `fused` set to the same, and are done by it. */
+	int fuse, fused;
 	double *mean, *invstd; /* BN: the statistics of the last forward */
 	uint32_t *arg;	       /* MAXPOOL: capacity out_len, where each output came from */
+	uint8_t *window;       /* MAXPOOL fused: capacity out_len, the position each took */
+};
+
+enum {
+	MODEL_FUSE_RELU = 1, /* conv, relu: the ReLU in the store, not in a pass of its own */
+	MODEL_FUSE_POOL = 2, /* conv, relu, maxpool 2: the pooled output only (both ways) */
 };
 
 /* A node's buffers are its root's: its own, or, for the output of a FLATTEN or of a RELU working
@@ -37,6 +46,7 @@ struct model_node {
 	struct model_shape shape;
 	size_t len; /* floats per sample */
 	size_t root, consumers;
+	int bare; /* no activations kept: a conv's output, fused into its pooling */
 	float *act, *grad; /* capacity rows; act of root 0 is the last forward's x */
 };
 
@@ -75,7 +85,7 @@ void model_backward_pass(struct model *m, const float *dlogits, int flags);
 /* The layer's parameterised view index order: DENSE, CONV and BATCHNORM. */
 int model_layer_has_params(const struct model_layer *l);
 
-/* The activations and gradient of node j for rows starting at row. */
+/* The activations (NULL for a bare node) and gradient of node j for rows starting at row. */
 float *model_act(const struct model *m, size_t j, size_t row);
 float *model_grad(const struct model *m, size_t j, size_t row);
 
