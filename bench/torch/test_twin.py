@@ -145,6 +145,12 @@ class Metrics(unittest.TestCase):
                                      capture_output=True, text=True, check=True).stdout
                 rows = {ln.split()[0]: int(ln.split()[1]) for ln in out.splitlines()[2:]}
                 self.assertEqual(rows, {"a": 1, "b": 2}, out)
+            out = subprocess.run([sys.executable, os.path.join(HERE, "compare.py"), d,
+                                  "--markdown"], capture_output=True, text=True, check=True)
+            self.assertEqual(out.stdout.splitlines()[2:],
+                             [f"| {n} | {k} | 0.500 ± 0.000 | 0.500 ± 0.000 | +0.000 | "
+                              "0.000 ± 0.000 | 0.000 ± 0.000 | +0.000 |"
+                              for n, k in (("a", 1), ("b", 2))], out.stdout)
 
 
 def write(path, text):
