@@ -78,13 +78,21 @@ static const struct note notes[] = {
 	  "stream of its own of \\fB[train] seed\\fR, kept in checkpoints, so runs stay "
 	  "reproducible and resumable bit for bit." },
 	{ "data", "max_train",
-	  "The samples kept are drawn with \\fB[train] seed\\fR." },
+	  "The samples kept are drawn with \\fB[train] seed\\fR: task k's (k = 0 for the "
+	  "first) by Knuth's selection sampling, train then test, from stream 0x200 + k of "
+	  "the generator under \\fBpermuted\\fR, and kept in data set order." },
 	{ "tasks", "split",
 	  "Task 1 takes the first classes, task 2 the next, and so on; the data's classes must "
 	  "divide evenly into this many tasks. 0, the default, means not used." },
 	{ "tasks", "permuted",
-	  "Each permutation is drawn from \\fB[train] seed\\fR. 0, the default, means not "
-	  "used." },
+	  "Each permutation is drawn from \\fB[train] seed\\fR by a rule another program "
+	  "can follow (bench/torch's twin does): task k's (k = 0 for the first) shuffles the "
+	  "identity, for i from the number of values down to 2 swapping positions i \\- 1 and "
+	  "below(i), with stream 0x100 + k of lethe's generator: xoshiro256** whose four "
+	  "words are successive splitmix64 outputs from seed XOR (stream x "
+	  "0xd1b54a32d192ed03), below(n) being a 64\\-bit output modulo n, outputs at or above "
+	  "2^64 \\- 1 \\- ((2^64 \\- 1) mod n) drawn again. Sample j of a task is its image's "
+	  "value at position perm[j]. 0, the default, means not used." },
 	{ "tasks", "permute_first",
 	  "By default the first task sees the original images, the usual reference point." },
 	{ "model", NULL,

@@ -40,8 +40,8 @@ def main(argv):
     ap.add_argument("--out", help="write the JSON here instead of stdout")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--lethe-draws", action="store_true",
-                    help="diagnostic: initial weights, tasks' draws and batch order from "
-                         "lethe's generator (lethe_twin/lethe_draws.py)")
+                    help="diagnostic: initial weights and batch order from lethe's "
+                         "generator too (lethe_twin/lethe_draws.py)")
     ap.add_argument("--list", action="store_true", help="the strategies and their parameters")
     args = ap.parse_args(argv)
     if args.threads < 1:

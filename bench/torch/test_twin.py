@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from lethe_twin import TwinError, data, metrics, models, protocol, scenario  # noqa: E402
+from lethe_twin import rng as lethe_rng  # noqa: E402
 from lethe_twin import tasks as tasks_mod  # noqa: E402
 from lethe_twin.persample import SquaredGrads  # noqa: E402
 from lethe_twin.strategies import registry  # noqa: E402
@@ -144,6 +145,12 @@ class Metrics(unittest.TestCase):
                                      capture_output=True, text=True, check=True).stdout
                 rows = {ln.split()[0]: int(ln.split()[1]) for ln in out.splitlines()[2:]}
                 self.assertEqual(rows, {"a": 1, "b": 2}, out)
+            out = subprocess.run([sys.executable, os.path.join(HERE, "compare.py"), d,
+                                  "--markdown"], capture_output=True, text=True, check=True)
+            self.assertEqual(out.stdout.splitlines()[2:],
+                             [f"| {n} | {k} | 0.500 ± 0.000 | 0.500 ± 0.000 | +0.000 | "
+                              "0.000 ± 0.000 | 0.000 ± 0.000 | +0.000 |"
+                              for n, k in (("a", 1), ("b", 2))], out.stdout)
 
 
 def write(path, text):
@@ -247,6 +254,29 @@ class Scenarios(unittest.TestCase):
         with self.assertRaises(TwinError) as cm:
             tasks_mod.build(self.scn(sets=("tasks.split=3",)), train, test, C)
         self.assertIn("do not divide", str(cm.exception))
+
+    def test_tasks_rule(self):
+        # lethe's generator against the published vectors: splitmix64 from 0, and
+        # xoshiro256** from the state {1, 2, 3, 4} (Vigna's reference code)
+        r = lethe_rng.Rng(0, 0)
+        self.assertEqual(r.s, [0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4, 0x06c45d188009454f,
+                               0xf88bb8a8724c81ec])
+        r.s = [1, 2, 3, 4]
+        self.assertEqual([r.u64() for _ in range(4)],
+                         [11520, 0, 1509978240, 1215971899390074240])
+        # permuted tasks: the first unpermuted, task k's perm from stream 0x100 + k
+        s = self.scn(sets=("scenario.protocol=domain-incremental", "tasks.split=0",
+                           "tasks.permuted=3", "data.max_train=9"))
+        train, test, C = data.load(s)
+        ts = tasks_mod.build(s, train, test, C)
+        self.assertIsNone(ts[0].perm)
+        for t in ts[1:]:
+            want = lethe_rng.permutation(3072, lethe_rng.Rng(s.seed, 0x100 + t.index))
+            self.assertTrue(torch.equal(t.perm, want))
+            self.assertTrue(torch.equal(t.perm.sort().values, torch.arange(3072)))
+        self.assertFalse(torch.equal(ts[1].perm, ts[2].perm))
+        self.assertFalse(torch.equal(ts[1].train, ts[2].train))
+        self.assertEqual([len(t.test) for t in ts], [len(test.y)] * 3)
 
     def test_transform(self):
         s = self.scn(sets=("data.crop=2", "data.flip=true", "data.mean=0.5,0.5,0.5",

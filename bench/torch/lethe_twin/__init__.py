@@ -1,10 +1,11 @@
 """lethe's PyTorch fidelity twin: the protocol of a lethe scenario, run in plain PyTorch.
 
 Modules, one concern each: scenario (the INI file and its keys), data (idx and CIFAR files, the
-input transforms), tasks (which samples each task holds), models (the layer grammar, presets and
-initialisations), persample (per-sample squared gradients for Fisher estimates), protocol (the
-training and evaluation loop), metrics (ACC, BWT, FWT, forgetting), strategies/ (one file per
-method, behind the hooks of strategies/base.py).
+input transforms), tasks (which samples each task holds), rng (lethe's documented generator,
+which draws the tasks), models (the layer grammar, presets and initialisations), persample
+(per-sample squared gradients for Fisher estimates), protocol (the training and evaluation
+loop), metrics (ACC, BWT, FWT, forgetting), strategies/ (one file per method, behind the hooks
+of strategies/base.py).
 """
 
 

@@ -212,7 +212,7 @@ def _train_step(run, strategies, k, clock):
 def prepare(scn, registry, quiet=False, lethe_draws=False, data=None):
     """The run before its first evaluation: data, tasks, the initialised model, the optimiser
     and the strategies' instances (which may refuse their settings). lethe_draws: the initial
-    weights, tasks' draws and batch order from lethe's generator (lethe_draws.py). data: the
+    weights and batch order from lethe's generator too (lethe_draws.py). data: the
     (train, test) splits already loaded (a retrain's second run)."""
     if data is None:
         train, test, C = data_mod.load(scn)

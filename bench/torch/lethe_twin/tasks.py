@@ -6,25 +6,23 @@
   input's C*H*W positions; the first keeps the identity unless permute_first.
 A task's train and test samples are its classes' samples in data set order; max_train and
 max_test keep a seeded uniform subset of that many per task (each task its own draw, in data set
-order). The permutation and the subsets are seeded draws of the twin's own generator: the same
-protocol as lethe's, not the same bits."""
+order). The permutations and the subsets define the tasks, so they follow lethe's documented
+rule (rng.py): task k's permutation shuffles the identity with stream 0x100 + k of the run's
+seed, its subsets are drawn train then test from stream 0x200 + k. Both sides then learn the
+same tasks for a seed; the training's own draws (initial weights, batch order, strategies')
+stay the twin's."""
 import torch
 
 from . import TwinError
-from .seeds import generator
+from .rng import Rng, permutation, sample
+
+STREAM_PERM, STREAM_LIMIT = 0x100, 0x200
 
 
 class Task:
     def __init__(self, index, classes, train, test, perm):
         self.index, self.classes = index, classes
         self.train, self.test, self.perm = train, test, perm  # int64 positions; perm or None
-
-
-def _subset(positions, keep, gen):
-    if keep == 0 or len(positions) <= keep:
-        return positions
-    pick = torch.randperm(len(positions), generator=gen)[:keep]
-    return positions[pick.sort().values]
 
 
 def build(scn, train, test, num_classes):
@@ -38,7 +36,7 @@ def build(scn, train, test, num_classes):
         for k in range(T):
             perm = None
             if k > 0 or scn.permute_first:
-                perm = torch.randperm(dim, generator=generator(scn.seed, "permutation", k))
+                perm = permutation(dim, Rng(scn.seed, STREAM_PERM + k))
             tasks.append(Task(k, everything, torch.arange(len(train.y)),
                               torch.arange(len(test.y)), perm))
     else:
@@ -63,7 +61,7 @@ def build(scn, train, test, num_classes):
                 raise TwinError(f"{where}: [tasks] task {k + 1} has no test samples")
             tasks.append(Task(k, classes, tr, te, None))
     for t in tasks:
-        gen = generator(scn.seed, "subset", t.index)
-        t.train = _subset(t.train, scn.max_train, gen)
-        t.test = _subset(t.test, scn.max_test, gen)
+        rng = Rng(scn.seed, STREAM_LIMIT + t.index)
+        t.train = sample(t.train, scn.max_train, rng)
+        t.test = sample(t.test, scn.max_test, rng)
     return tasks
