@@ -101,9 +101,9 @@ class Order:
 def apply(run):
     """Replaces the prepared run's initial weights, permutations and subsets with lethe's."""
     scn = run.scn
-    if scn.layers or scn.architecture != "mlp" or scn.init != "he":
+    if scn.layers or scn.architecture != "mlp" or scn.init not in ("he",) and not scn.init_file:
         raise TwinError("--lethe-draws: lethe's draws are known for architecture = mlp, "
-                        "init = he only")
+                        "init = he or FILE.safetensors only")
     seed = scn.seed
     for t in run.tasks:
         if scn.tasks_kind == "permuted" and (t.index > 0 or scn.permute_first):
@@ -124,6 +124,8 @@ def apply(run):
         t.train = _sample(t.train, scn.max_train, r)
         t.test = _sample(t.test, scn.max_test, r)
     run.transform.perms = [t.perm for t in run.tasks]
+    if scn.init_file:  # the file's weights, loaded by prepare
+        return Order(seed)
     r = Rng(seed, STREAM_INIT)
     with torch.no_grad():
         for m in run.model:

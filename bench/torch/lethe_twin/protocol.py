@@ -225,7 +225,10 @@ def prepare(scn, registry, quiet=False, lethe_draws=False, data=None):
     where = scn.ini.where("model", "layers" if scn.layers else "architecture")
     model = models.build(models.preset(scn), train.x.shape[1:], C,
                          f"{where}: [model] {'layers' if scn.layers else scn.architecture}")
-    models.initialise(model, scn.init)
+    if scn.init_file:
+        models.load_file(model, scn.init_file)
+    else:
+        models.initialise(model, scn.init)
     opt = torch.optim.SGD(model.parameters(), lr=scn.lr, momentum=scn.momentum,
                           weight_decay=scn.weight_decay)
     run = Run(scn, train, test, C, tasks, transform, model, opt)
