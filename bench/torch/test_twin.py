@@ -289,7 +289,10 @@ class Scenarios(unittest.TestCase):
         models.initialise(src, "torch")
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "m.safetensors")
-            safetensors_twin.write_file(path, src.state_dict(), {"layers": "dense 6, relu, dense",
+            # numbered as lethe export numbers them: no Flatten module before the first dense
+            lethe_names = {f"{int(k.split('.')[0]) - 1}.{k.split('.')[1]}": v
+                           for k, v in src.state_dict().items()}
+            safetensors_twin.write_file(path, lethe_names, {"layers": "dense 6, relu, dense",
                                                       "input": "1x2x2", "classes": "[0,1,2]"})
             dst = models.build("dense 6, relu, dense", (1, 2, 2), 3)
             models.initialise(dst, "he")
@@ -299,6 +302,9 @@ class Scenarios(unittest.TestCase):
             other = models.build("dense 5, relu, dense", (1, 2, 2), 3)
             with self.assertRaisesRegex(TwinError, "m.safetensors: .*size mismatch"):
                 models.load_file(other, path)
+            deeper = models.build("dense 6, relu, dense 6, relu, dense", (1, 2, 2), 3)
+            with self.assertRaisesRegex(TwinError, "m.safetensors: its layers' tensors"):
+                models.load_file(deeper, path)
 
     def run_cl(self, *args):
         path = write(os.path.join(self.dir, "s.ini"),

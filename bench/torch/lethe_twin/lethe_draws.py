@@ -101,7 +101,7 @@ class Order:
 def apply(run):
     """Replaces the prepared run's initial weights, permutations and subsets with lethe's."""
     scn = run.scn
-    if scn.layers or scn.architecture != "mlp" or scn.init not in ("he",) and not scn.init_file:
+    if scn.layers or scn.architecture != "mlp" or scn.init != "he" and not scn.init_file:
         raise TwinError("--lethe-draws: lethe's draws are known for architecture = mlp, "
                         "init = he or FILE.safetensors only")
     seed = scn.seed

@@ -200,11 +200,28 @@ def load_file(model, path):
         raise TwinError(f"{path}: {e.strerror}") from None
     except safetensors_twin.TwinError as e:
         raise TwinError(str(e)) from None
-    state = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
+    # The file numbers its modules as lethe's layers (a dense flattens its input itself), the
+    # twin's MLP begins with an nn.Flatten: the modules with tensors are paired in order.
+    ours = _by_module(model.state_dict())
+    theirs = _by_module(tensors)
+    if [sorted(t) for t in theirs.values()] != [sorted(t) for t in ours.values()]:
+        raise TwinError(f"{path}: its layers' tensors ({', '.join(map(str, theirs))}: "
+                        f"{list(theirs.values())}) are not the model's ({list(ours.values())})")
+    state = {f"{mine}.{name}": torch.from_numpy(tensors[f"{its}.{name}"].copy())
+             for mine, its in zip(ours, theirs) for name in ours[mine]}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise TwinError(f"{path}: " + " ".join(str(e).split())) from None
+
+
+def _by_module(state):
+    """{module prefix: [tensor names]} of a Sequential's state, in module order."""
+    out = {}
+    for key in state:
+        mod, name = key.split(".", 1)
+        out.setdefault(mod, []).append(name)
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else -1))
 
 
 def head(model):

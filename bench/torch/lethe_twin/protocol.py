@@ -247,8 +247,9 @@ def _steps(run, strategies, n):
 
 def execute(scn, registry, quiet=False, lethe_draws=False):
     """Runs the scenario; returns the results as lethe's metrics.json names them."""
-    if scn.forgets and lethe_draws:
-        raise TwinError("--lethe-draws: forget steps have no lethe draws (the twin's own only)")
+    if scn.forgets and lethe_draws and not quiet:
+        print("cl.py: note: --lethe-draws: the forget steps' draws (D_f, the methods', the "
+              "attacks') are the twin's own", file=sys.stderr)
     t_start = time.monotonic()
     run, strategies = prepare(scn, registry, quiet, lethe_draws)
     tasks, model = run.tasks, run.model
