@@ -310,6 +310,32 @@ class Scenarios(unittest.TestCase):
         self.assertLessEqual(float(m[1].weight.abs().max()), bound)
         self.assertGreater(float(m[1].weight.abs().max()), 0.95 * bound)
 
+    def test_init_file(self):
+        """init = FILE.safetensors: lethe's export of a model into the twin's, tensor for tensor;
+        a file of another model refused by name."""
+        import safetensors_twin
+        torch.manual_seed(1)
+        src = models.build("dense 6, relu, dense", (1, 2, 2), 3)
+        models.initialise(src, "torch")
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "m.safetensors")
+            # numbered as lethe export numbers them: no Flatten module before the first dense
+            lethe_names = {f"{int(k.split('.')[0]) - 1}.{k.split('.')[1]}": v
+                           for k, v in src.state_dict().items()}
+            safetensors_twin.write_file(path, lethe_names, {"layers": "dense 6, relu, dense",
+                                                      "input": "1x2x2", "classes": "[0,1,2]"})
+            dst = models.build("dense 6, relu, dense", (1, 2, 2), 3)
+            models.initialise(dst, "he")
+            models.load_file(dst, path)
+            for k, v in src.state_dict().items():
+                self.assertTrue(torch.equal(dst.state_dict()[k], v), k)
+            other = models.build("dense 5, relu, dense", (1, 2, 2), 3)
+            with self.assertRaisesRegex(TwinError, "m.safetensors: .*size mismatch"):
+                models.load_file(other, path)
+            deeper = models.build("dense 6, relu, dense 6, relu, dense", (1, 2, 2), 3)
+            with self.assertRaisesRegex(TwinError, "m.safetensors: its layers' tensors"):
+                models.load_file(deeper, path)
+
     def run_cl(self, *args):
         path = write(os.path.join(self.dir, "s.ini"),
                      BASE.format(plugins="", dir=self.dir, model="architecture = cnn", extra=""))

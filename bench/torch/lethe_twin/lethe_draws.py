@@ -40,9 +40,11 @@ class Order:
 def apply(run):
     """Replaces the prepared run's initial weights with lethe's; returns lethe's batch order."""
     scn = run.scn
-    if scn.layers or scn.architecture != "mlp" or scn.init != "he":
+    if scn.layers or scn.architecture != "mlp" or scn.init != "he" and not scn.init_file:
         raise TwinError("--lethe-draws: lethe's draws are known for architecture = mlp, "
-                        "init = he only")
+                        "init = he or FILE.safetensors only")
+    if scn.init_file:  # the file's weights, loaded by prepare
+        return Order(scn.seed)
     r = Rng(scn.seed, STREAM_INIT)
     with torch.no_grad():
         for m in run.model:

@@ -13,8 +13,12 @@ average pooling, a linear head).
 
 Initialisations: he = Kaiming normal (fan_in, ReLU gain) weights of every conv and dense layer,
 zero biases; torch = PyTorch's own defaults (Kaiming uniform a = sqrt 5, biases U(+-1/sqrt fan_in));
-xavier = Glorot uniform weights, zero biases. Batch norm starts at weight 1, bias 0 in all."""
+xavier = Glorot uniform weights, zero biases. Batch norm starts at weight 1, bias 0 in all.
+init = FILE.safetensors: the weights lethe export wrote (lethe's init = FILE), names and shapes
+checked."""
+import os
 import re
+import sys
 
 import torch
 from torch import nn
@@ -183,6 +187,41 @@ def initialise(model, how):
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+def load_file(model, path):
+    """The weights of a lethe safetensors file (lethe export, lethe's init = FILE) into model,
+    every tensor's name and shape checked (load_state_dict strict)."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import safetensors_twin
+    try:
+        tensors, _ = safetensors_twin.read_file(path)
+    except OSError as e:
+        raise TwinError(f"{path}: {e.strerror}") from None
+    except safetensors_twin.TwinError as e:
+        raise TwinError(str(e)) from None
+    # The file numbers its modules as lethe's layers (a dense flattens its input itself), the
+    # twin's MLP begins with an nn.Flatten: the modules with tensors are paired in order.
+    ours = _by_module(model.state_dict())
+    theirs = _by_module(tensors)
+    if [sorted(t) for t in theirs.values()] != [sorted(t) for t in ours.values()]:
+        raise TwinError(f"{path}: its layers' tensors ({', '.join(map(str, theirs))}: "
+                        f"{list(theirs.values())}) are not the model's ({list(ours.values())})")
+    state = {f"{mine}.{name}": torch.from_numpy(tensors[f"{its}.{name}"].copy())
+             for mine, its in zip(ours, theirs) for name in ours[mine]}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise TwinError(f"{path}: " + " ".join(str(e).split())) from None
+
+
+def _by_module(state):
+    """{module prefix: [tensor names]} of a Sequential's state, in module order."""
+    out = {}
+    for key in state:
+        mod, name = key.split(".", 1)
+        out.setdefault(mod, []).append(name)
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else -1))
 
 
 def head(model):

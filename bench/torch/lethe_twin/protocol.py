@@ -225,7 +225,10 @@ def prepare(scn, registry, quiet=False, lethe_draws=False, data=None):
     where = scn.ini.where("model", "layers" if scn.layers else "architecture")
     model = models.build(models.preset(scn), train.x.shape[1:], C,
                          f"{where}: [model] {'layers' if scn.layers else scn.architecture}")
-    models.initialise(model, scn.init)
+    if scn.init_file:
+        models.load_file(model, scn.init_file)
+    else:
+        models.initialise(model, scn.init)
     opt = torch.optim.SGD(model.parameters(), lr=scn.lr, momentum=scn.momentum,
                           weight_decay=scn.weight_decay)
     run = Run(scn, train, test, C, tasks, transform, model, opt)
@@ -244,8 +247,9 @@ def _steps(run, strategies, n):
 
 def execute(scn, registry, quiet=False, lethe_draws=False):
     """Runs the scenario; returns the results as lethe's metrics.json names them."""
-    if scn.forgets and lethe_draws:
-        raise TwinError("--lethe-draws: forget steps have no lethe draws (the twin's own only)")
+    if scn.forgets and lethe_draws and not quiet:
+        print("cl.py: note: --lethe-draws: the forget steps' draws (D_f, the methods', the "
+              "attacks') are the twin's own", file=sys.stderr)
     t_start = time.monotonic()
     run, strategies = prepare(scn, registry, quiet, lethe_draws)
     tasks, model = run.tasks, run.model

@@ -46,7 +46,7 @@ MODEL = (
     Param("hidden", "string", "256,256"),
     Param("width", "int", "64", 1, 4096),
     Param("layers", "string", ""),
-    Param("init", "choice", "he", choices=("he", "torch", "xavier")),
+    Param("init", "string", "he"),
 )
 TRAIN = (
     Param("baseline", "choice", "naive", choices=("naive", "joint")),
@@ -60,6 +60,7 @@ TRAIN = (
     Param("threads", "int", "1", 1, 256),  # lethe's BLAS threads; the twin has --threads
     Param("checkpoint_every", "int", "1000", -1, 10**9),  # lethe's; the twin keeps none
 )
+INITS = ("he", "torch", "xavier")
 BUILTIN = ("scenario", "data", "tasks", "model", "train")
 
 
@@ -146,7 +147,14 @@ def _read_tasks(ini, s):
 
 def _read_model(ini, s):
     v = fill(ini, "model", MODEL)
-    s.architecture, s.init, s.width = v["architecture"], v["init"], v["width"]
+    s.architecture, s.init, s.width = v["architecture"], v["init"].strip(), v["width"]
+    s.init_file = None
+    if s.init.endswith(".safetensors"):
+        # lethe's init = FILE.safetensors: weights as lethe export writes them (protocol.prepare)
+        s.init_file = s.init if os.path.isabs(s.init) else os.path.join(ini.dir, s.init)
+    elif s.init not in INITS:
+        raise TwinError(f"{ini.where('model', 'init')}: [model] init: '{s.init}' is not one of "
+                        f"{', '.join(INITS)} or a FILE.safetensors")
     s.layers = v["layers"].strip() or None
     if s.layers and ini.has("model", "architecture"):
         raise TwinError(f"{ini.where('model', 'layers')}: [model] layers and architecture "
