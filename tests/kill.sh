@@ -26,7 +26,8 @@ KILLS=10
 # A synthetic scenario of 900 batches, a second or so, with checkpoints every 3 batches so that
 # kills land in the middle of epochs. AUGMENT holds [data] lines; extra lines follow. The MLP's;
 # to_net FILE MODEL makes it a small net of batch norm's running statistics too (its model line,
-# a third of the data).
+# a third of the data for three times the epochs: as many batches as the MLP's, so that on a
+# loaded host the polling still finds the run going and a late kill does not find it ended).
 scenario() { # FILE PLUGINS EXTRA-LINES...
 	file=$1 plugins=$2
 	shift 2
@@ -71,7 +72,8 @@ scenario "$TMP/forget.ini" "rehearsal, repulsion" "[rehearsal]" "max_stored = 10
 	"references = retrain"
 
 to_net() {
-	sed -i "s/^hidden = 32\$/$2/; s/^train_per_class = 1200\$/train_per_class = 400/" "$1"
+	sed -i "s/^hidden = 32\$/$2/; s/^train_per_class = 1200\$/train_per_class = 400/;
+		s/^epochs = 2\$/epochs = 6/" "$1"
 }
 scenario "$TMP/cnn.ini" "ewc, rehearsal" "[ewc]" "lambda = 10" "[rehearsal]" \
 	"schedule = power-law" "max_stored = 100"
