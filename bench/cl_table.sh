@@ -194,6 +194,10 @@ cnn_section() {
 	echo "MLP's settings, not tuned for the CNN). Task-incremental rows set"
 	echo "\`scenario.protocol = task-incremental\`. Seeds: $SEEDS."
 	cnn_configs | tables "###"
+	# OVOR's comparison once one of its runs exists (ONLY=cnn makes them; they take longest).
+	# shellcheck disable=SC2046
+	ls $(dirs_of split-fashion-cnn-ovor "" | sed 's|\( \|$\)|/metrics.json |g') \
+		>/dev/null 2>&1 || return 0
 	echo
 	echo "### CNN, OVOR (class-incremental, 5 epochs per task)"
 	echo
