@@ -4,8 +4,8 @@
     bench/unlearn_gap.py [--request N] [--mia svc|threshold] RUN...
 
 RUN is a run's directory (its metrics.json) or a JSON file with an "unlearning" list (the
-twin's, bench/torch/cl.py --out). For the method of request N (default 1) and each reference
-other than retrain it prints the mean over the runs of UA, RA, TA and MIA, and two gaps:
+twin's, bench/torch/cl.py --out). For the method of request N (default 1), each plugin it
+compared (`compare =`; a failed one is left out) and each reference other than retrain it prints the mean over the runs of UA, RA, TA and MIA, and two gaps:
   gap of means: mean of |UA - UA_r|, |RA - RA_r|, |TA - TA_r|, |MIA - MIA_r| on the runs' mean
                 figures (SalUn's tables' Avg. Gap);
   mean gap:     the mean over the runs of each run's gap;
@@ -66,6 +66,8 @@ def main():
             ret = figures(refs["retrain"], a.mia)
             who = {(u.get("plugin") or "(none)"): u}
             who.update({k: v for k, v in refs.items() if k != "retrain"})
+            who.update({k: v for k, v in (u.get("compared") or {}).items()
+                        if not v.get("failed")})
             rows.setdefault("retrain", []).append((ret, ret, 1.0))
             for name, fig in who.items():
                 secs = fig.get("seconds")
