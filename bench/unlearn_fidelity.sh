@@ -6,19 +6,22 @@
 # bench/unlearn_gap.py DIR/NAME-SEED... (lethe) or .../twin.json (the twin).
 #
 #   bench/unlearn_fidelity.sh SCENARIO... [--seeds 1,2,3] [--set SECTION.KEY=VALUE]...
-#                             [--out DIR] [--tolerance 0.02]
+#                             [--out DIR] [--tolerance 0.02] [--lethe-draws]
+# --lethe-draws runs the twin on lethe's draws (bench/torch/README.md): the training's, D_f's and
+# SCRUB's, so that its figures follow lethe's seed by seed (a diagnostic, not the comparison).
 # Exit 1 when something is flagged or a run failed, 2 for bad arguments.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 lethe=${LETHE:-$here/../host/lethe}
 py=${PYTHON:-/usr/bin/python3}
-seeds=1,2,3 out=${TMPDIR:-/tmp}/unlearn-fidelity tol=0.02 scenarios= sets=
+seeds=1,2,3 out=${TMPDIR:-/tmp}/unlearn-fidelity tol=0.02 scenarios= sets= draws=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--seeds) seeds=$2; shift 2 ;;
 	--set) sets="$sets --set $2"; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--tolerance) tol=$2; shift 2 ;;
+	--lethe-draws) draws=--lethe-draws; shift ;;
 	-*) echo "unlearn_fidelity.sh: unknown option $1" >&2; exit 2 ;;
 	*) scenarios="$scenarios $1"; shift ;;
 	esac
@@ -35,7 +38,7 @@ for scn in $scenarios; do
 		"$lethe" run "$scn" $sets --set train.seed="$seed" --out "$d" --force --quiet ||
 			{ echo "unlearn_fidelity.sh: lethe failed on $scn seed $seed" >&2; status=1; }
 		# shellcheck disable=SC2086
-		"$py" "$here/torch/cl.py" "$scn" $sets --set train.seed="$seed" --quiet \
+		"$py" "$here/torch/cl.py" "$scn" $sets --set train.seed="$seed" --quiet $draws \
 			--out "$d/twin.json" ||
 			{ echo "unlearn_fidelity.sh: the twin failed on $scn seed $seed" >&2; status=1; }
 	done

@@ -1072,6 +1072,20 @@ LETHE = os.path.join(HERE, "..", "..", "host", "lethe")
 class LetheDraws(unittest.TestCase):
     """cl.py --lethe-draws follows lethe's own run: the same figures within a few samples."""
 
+    def both(self, tmp, text):
+        """lethe's metrics.json and the twin's output (--lethe-draws) for the scenario text."""
+        path = write(os.path.join(tmp, "s.ini"), text)
+        out = os.path.join(tmp, "out")
+        p = subprocess.run([LETHE, "run", path, "--out", out, "--force", "--quiet"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(out, "metrics.json")) as f:
+            lethe = json.load(f)
+        p = subprocess.run([sys.executable, os.path.join(HERE, "cl.py"), path, "--quiet",
+                            "--lethe-draws"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return lethe, json.loads(p.stdout)
+
     def test_follows_lethe(self):
         with tempfile.TemporaryDirectory() as tmp:
             idx_fixture(tmp)
@@ -1083,17 +1097,7 @@ class LetheDraws(unittest.TestCase):
                         f"[data]\nsource = idx\ndir = {tmp}\n{data_extra}"
                         f"[tasks]\n{tasks}\n[model]\nhidden = 32\n"
                         "[train]\nlr = 0.05\nbatch_size = 16\nepochs = 2\nseed = 7\n")
-                path = write(os.path.join(tmp, "s.ini"), text)
-                out = os.path.join(tmp, "out")
-                p = subprocess.run([LETHE, "run", path, "--out", out, "--force", "--quiet"],
-                                   capture_output=True, text=True)
-                self.assertEqual(p.returncode, 0, p.stderr)
-                with open(os.path.join(out, "metrics.json")) as f:
-                    lethe = json.load(f)
-                p = subprocess.run([sys.executable, os.path.join(HERE, "cl.py"), path, "--quiet",
-                                    "--lethe-draws"], capture_output=True, text=True)
-                self.assertEqual(p.returncode, 0, p.stderr)
-                twin = json.loads(p.stdout)
+                lethe, twin = self.both(tmp, text)
                 self.assertEqual([t["classes"] for t in twin["tasks"]],
                                  [t["classes"] for t in lethe["tasks"]])
                 # float rounding may move a sample or two near the boundary, not more
@@ -1102,6 +1106,25 @@ class LetheDraws(unittest.TestCase):
                                 [lethe["untrained_accuracy"]] + lethe["accuracy_matrix"]):
                     for x, y in zip(a, b):
                         self.assertLessEqual(abs(x - y), tol, (extra, a, b))
+
+    def test_scrub_request_follows_lethe(self):
+        """A samples request unlearned by SCRUB: with lethe's D_f and SCRUB's draws (orders of
+        D_f, rows of D_r) the figures are lethe's within a few samples; with the twin's own
+        SCRUB draws, RA here moves by 10 of 255 rows and TA by 7 of 100."""
+        with tempfile.TemporaryDirectory() as tmp:
+            idx_fixture(tmp)
+            text = (f"[scenario]\nprotocol = class-incremental\nplugins = scrub\n"
+                    f"[data]\nsource = idx\ndir = {tmp}\n[tasks]\nsplit = 2\n"
+                    "[model]\nhidden = 32\n[train]\nlr = 0.05\nbatch_size = 16\nepochs = 3\n"
+                    "seed = 7\n[scrub]\nlr = 0.05\nepochs = 3\nmsteps = 2\n[forget1]\nafter = 2\n"
+                    "what = samples\ntask = 2\nfraction = 0.3\nplugin = scrub\nreferences =\n")
+            lethe, twin = self.both(tmp, text)
+            lethe, twin = lethe["unlearning"][0], twin["unlearning"][0]
+            self.assertEqual(twin["forget_samples"], lethe["forget_samples"])
+            n = {"ua": twin["forget_samples"], "ra": 300 - twin["forget_samples"], "ta": 100}
+            for key, rows in n.items():
+                self.assertLessEqual(abs(twin[key] - lethe[key]), 2.5 / rows,
+                                     (key, twin[key], lethe[key]))
 
 
 if __name__ == "__main__":

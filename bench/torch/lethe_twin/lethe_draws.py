@@ -5,12 +5,19 @@ lethe's trajectory and what is left of a difference is the implementations', not
 
 - the initial weights: He normal per dense layer in order, W row by row (out x in), zero
   biases (MLP and init = he only);
-- the batch order (each step's samples in data set order, shuffled again every epoch).
+- the batch order (each step's samples in data set order, shuffled again every epoch);
+- a `what = samples` request's D_f (stream 300 + the request's index: a shuffle of the task's
+  sample numbers, the first round(fraction x n) forgotten);
+- the draws of the methods that take them (`LETHE_DRAWS = True`: SCRUB): the plugin's stream
+  (100 + its place in [scenario] plugins), D_f's order shuffled in place at each pass, D_r's
+  rows drawn over the learned tasks' numbering with D_f's rejected, both by
+  plugins/common/forget_set.c's rule (floor(u x n) of a uniform double u).
 
-This mirrors the engine's stream numbers (0 initial weights, 1 batch order) and its order of
-draws. It is tied to lethe's C in a way the twin itself is not: when those change, this follows
-or goes. Strategies keep their own draws (a reservoir's, a sampled Fisher's), so those still
-differ."""
+This mirrors the engine's stream numbers (0 initial weights, 1 batch order, 100 + i plugin i,
+300 + k forget request k) and its order of draws. It is tied to lethe's C in a way the twin
+itself is not: when those change, this follows or goes. Strategies keep their own draws (a
+reservoir's, a sampled Fisher's), so those still differ, as do the other methods' (SalUn's),
+the references' and the attacks'."""
 import math
 
 import torch
@@ -18,7 +25,7 @@ import torch
 from . import TwinError
 from .rng import Rng
 
-STREAM_INIT, STREAM_ORDER = 0, 1
+STREAM_INIT, STREAM_ORDER, STREAM_PLUGIN, STREAM_FORGET = 0, 1, 100, 300
 
 
 class Order:
@@ -55,3 +62,43 @@ def apply(run):
                 m.bias.zero_()
     run.initial_state = {k: v.clone() for k, v in run.model.state_dict().items()}
     return Order(scn.seed)
+
+
+def forget_samples(seed, index, n, fraction):
+    """A samples request's choice over the task's n samples (bool), as the engine draws it."""
+    order = list(range(n))
+    Rng(seed, STREAM_FORGET + index).shuffle(order)
+    chosen = torch.zeros(n, dtype=torch.bool)
+    chosen[order[:int(fraction * n + 0.5)]] = True
+    return chosen
+
+
+class MethodDraws:
+    """A forget method's draws as the lethe plugin makes them from its stream."""
+
+    def __init__(self, seed, plugin_index, num_forget, numbering):
+        """numbering: for each sample of the learned tasks in lethe's numbering (task by
+        task, D_f's included), its row in D_r, or -1 for D_f's."""
+        self.rng = Rng(seed, STREAM_PLUGIN + plugin_index)
+        self.order = list(range(num_forget))
+        self.numbering = numbering.tolist()
+
+    def _draw(self, n):
+        return min(int(self.rng.uniform() * n), n - 1)
+
+    def forget_order(self):
+        """D_f's order for a pass: the last one shuffled again (Fisher-Yates)."""
+        v = self.order
+        for i in range(len(v), 1, -1):
+            j = self._draw(i)
+            v[i - 1], v[j] = v[j], v[i - 1]
+        return torch.tensor(v)
+
+    def retain(self, n):
+        """n rows of D_r drawn uniformly with replacement, by rejecting D_f's."""
+        out = []
+        while len(out) < n:
+            r = self.numbering[self._draw(len(self.numbering))]
+            if r >= 0:
+                out.append(r)
+        return torch.tensor(out)

@@ -57,6 +57,7 @@ class Run:
         self.num_classes, self.tasks, self.transform = num_classes, tasks, transform
         self.model, self.optimizer = model, optimizer
         self.protocol = scn.protocol
+        self.lethe_draws = False  # prepare's: lethe's draws (lethe_draws.py)
         self.lr, self.momentum, self.weight_decay = scn.lr, scn.momentum, scn.weight_decay
         self.batch_size, self.epochs, self.seed = scn.batch_size, scn.epochs, scn.seed
         self.initial_state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -233,6 +234,7 @@ def prepare(scn, registry, quiet=False, lethe_draws=False, data=None):
                           weight_decay=scn.weight_decay)
     run = Run(scn, train, test, C, tasks, transform, model, opt)
     run.quiet = quiet
+    run.lethe_draws = bool(lethe_draws)
     run.order = lethe_draws_mod.apply(run) if lethe_draws else \
         _Order(generator(scn.seed, "shuffle"))
     return run, [registry[name](run, values) for name, values in scn.plugins]
@@ -248,8 +250,9 @@ def _steps(run, strategies, n):
 def execute(scn, registry, quiet=False, lethe_draws=False):
     """Runs the scenario; returns the results as lethe's metrics.json names them."""
     if scn.forgets and lethe_draws and not quiet:
-        print("cl.py: note: --lethe-draws: the forget steps' draws (D_f, the methods', the "
-              "attacks') are the twin's own", file=sys.stderr)
+        print("cl.py: note: --lethe-draws: in forget steps, D_f and SCRUB's draws are lethe's; "
+              "the other methods', the references' and the attacks' are the twin's own",
+              file=sys.stderr)
     t_start = time.monotonic()
     run, strategies = prepare(scn, registry, quiet, lethe_draws)
     tasks, model = run.tasks, run.model

@@ -236,6 +236,7 @@ def load(path, overrides=(), registry=None, methods=None):
     _read_tasks(ini, s)
 
     s.methods, s.methods_registry = {}, methods
+    s.plugin_index = {section: i for i, section in enumerate(sections)}  # lethe's streams
     for section in sections:
         if methods is not None and section in methods:
             s.methods[section] = fill(ini, section, methods[section].PARAMS)

@@ -21,7 +21,8 @@ docs/unlearning.md, /work/shared/METHODS.md "Unlearning evaluation"):
   members, D_test not; drawn uniformly), the cut classifying those best, among equally good
   ones the one calling most rows members, halfway between the scores either side; the
   fraction of D_f above it. gap_to_retrain = mean |x - retrain's x| over UA, RA, TA, MIA.
-Evaluation mode throughout; the draws are the twin's own (a per-request seeded stream)."""
+Evaluation mode throughout; the draws are the twin's own (a per-request seeded stream), except
+under --lethe-draws D_f's and SCRUB's (lethe_draws.py)."""
 import copy
 import re
 import time
@@ -30,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from . import TwinError, fail
+from . import lethe_draws
 from .params import Param, fill
 from .seeds import generator
 
@@ -125,7 +127,8 @@ def _cat(parts):
 
 
 class Sets:
-    """D_f, D_r and D_test of a request (Rows each), and its ids over every task."""
+    """D_f, D_r and D_test of a request (Rows each), and its ids over every task; numbering:
+    each training sample of the learned tasks, task by task, as its row in D_r (-1: D_f's)."""
 
 
 def build_sets(run, f):
@@ -134,10 +137,15 @@ def build_sets(run, f):
     if f.what == "samples":
         t = run.tasks[f.task - 1]
         n = len(t.train)
-        order = torch.randperm(n, generator=generator(run.seed, "forget", f.index, "samples"))
-        chosen = torch.zeros(n, dtype=torch.bool)
-        chosen[order[:int(f.fraction * n + 0.5)]] = True
-    forget, retain, test, ids = [], [], [], []
+        if run.lethe_draws:
+            chosen = lethe_draws.forget_samples(run.seed, f.index, n, f.fraction)
+        else:
+            order = torch.randperm(n, generator=generator(run.seed, "forget", f.index,
+                                                          "samples"))
+            chosen = torch.zeros(n, dtype=torch.bool)
+            chosen[order[:int(f.fraction * n + 0.5)]] = True
+    forget, retain, test, ids, numbering = [], [], [], [], []
+    kept = 0
     for t in run.tasks:
         k = t.index
         if f.what == "class":
@@ -151,6 +159,9 @@ def build_sets(run, f):
         if k < f.after:
             forget.append((t.train[covered], tk[covered]))
             retain.append((t.train[~covered], tk[~covered]))
+            rows = torch.cumsum((~covered).long(), 0) - 1 + kept
+            numbering.append(torch.where(covered, -1, rows))
+            kept += int((~covered).sum())
             keep = torch.ones(len(t.test), dtype=torch.bool)
             if f.what == "class":
                 keep = ~torch.isin(run.test.y[t.test], torch.tensor(f.class_list))
@@ -158,6 +169,7 @@ def build_sets(run, f):
     s = Sets()
     s.forget, s.retain, s.test = _cat(forget), _cat(retain), _cat(test)
     s.ids = torch.cat(ids).sort().values
+    s.numbering = torch.cat(numbering) if numbering else torch.zeros(0, dtype=torch.int64)
     return s
 
 
@@ -354,11 +366,21 @@ class Context:
     """What an unlearning method is handed: the run (model, data, settings, services), the
     frozen model before the request, D_f and D_r, and a seeded stream of its own."""
 
-    def __init__(self, run, sets, f, values):
+    def __init__(self, run, sets, f, values, lethe=False):
+        """lethe: D_f's order and D_r's rows by lethe's plugin's rule and stream
+        (lethe_draws.MethodDraws), for the methods that take them under --lethe-draws."""
         self.run, self.model, self.sets, self.request, self.values = \
             run, run.model, sets, f, values
         self.forget, self.retain = sets.forget, sets.retain
         self.gen = generator(run.seed, "forget", f.index, "method", f.plugin)
+        self.lethe = lethe_draws.MethodDraws(run.seed, run.scn.plugin_index[f.plugin],
+                                             len(sets.forget), sets.numbering) if lethe else None
+
+    def forget_order(self):
+        """A fresh order of D_f for a pass."""
+        if self.lethe:
+            return self.lethe.forget_order()
+        return torch.randperm(len(self.forget), generator=self.gen)
 
     def rows(self, rows, pick):
         part = Rows(rows.pos[pick], rows.tasks[pick])
@@ -370,6 +392,8 @@ class Context:
         if len(self.retain) == 0:
             raise TwinError(f"[{self.request.section}] plugin {self.request.plugin}: D_r is "
                             "empty, and the method trains on it")
+        if self.lethe:
+            return self.lethe.retain(n)
         return torch.randint(len(self.retain), (n,), generator=self.gen)
 
 
@@ -389,7 +413,9 @@ def run_request(run, strategies, f, methods, registry, removed, execute_steps, q
         seconds[name] = time.monotonic() - t0
     t0 = time.monotonic()
     if f.plugin:
-        methods[f.plugin](f.values).unlearn(Context(run, sets, f, f.values))
+        method = methods[f.plugin]
+        lethe = run.lethe_draws and getattr(method, "LETHE_DRAWS", False)
+        method(f.values).unlearn(Context(run, sets, f, f.values, lethe))
         for p in run.model.parameters():
             if not torch.isfinite(p).all():
                 raise fail(f"[{f.section}] {f.plugin} made the parameters NaN or infinite; "

@@ -30,6 +30,7 @@ def scrub_losses(student, teacher, y, mask, T, alpha, gamma, ce):
 class SCRUB:
     name = "scrub"
     summary = "SCRUB: max steps from the teacher on D_f, min steps to it on D_r (Kurmanji 2023)"
+    LETHE_DRAWS = True  # --lethe-draws: its D_f orders and D_r rows as lethe's plugin draws them
     PARAMS = (
         Param("alpha", "float", "0.001", 0, 1e6,
               help="min steps: weight of the KL to the teacher on D_r (the authors: 0.001)"),
@@ -73,7 +74,7 @@ class SCRUB:
 
         for epoch in range(v["epochs"]):
             if epoch < v["msteps"]:
-                order = torch.randperm(len(ctx.forget), generator=ctx.gen)
+                order = ctx.forget_order()
                 for at in range(0, len(order), fb):
                     step(*ctx.rows(ctx.forget, order[at:at + fb]), "max")
             for _ in range(steps):
