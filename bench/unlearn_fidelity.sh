@@ -14,7 +14,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 lethe=${LETHE:-$here/../host/lethe}
 py=${PYTHON:-/usr/bin/python3}
-seeds=1,2,3 out=${TMPDIR:-/tmp}/unlearn-fidelity tol=0.02 scenarios= sets= draws=
+seeds=1,2,3 out=${TMPDIR:-/tmp}/unlearn-fidelity tol=0.02 scenarios='' sets='' draws=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--seeds) seeds=$2; shift 2 ;;

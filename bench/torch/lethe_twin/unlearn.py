@@ -299,6 +299,7 @@ def _epochs(run, model, rows, labels, epochs, gen, sign=1.0, lr=None):
     weights."""
     opt = _sgd(run, model, lr)
     model.train()
+    prev = copy.deepcopy(model.state_dict())
     for _ in range(epochs):
         order = torch.randperm(len(rows), generator=gen)
         for at in range(0, len(rows), run.batch_size):
