@@ -28,12 +28,8 @@ if ! command -v jq >/dev/null; then
 	echo "bench-axes: skipped: jq is not installed"
 	exit 0
 fi
-if [ -n "${OUT:-}" ]; then
-	mkdir -p "$OUT"
-else
-	OUT=$(mktemp -d "${TMPDIR:-/tmp}/bench-axes.XXXXXX")
-	trap 'rm -rf "$OUT"' EXIT
-fi
+. "$SRC/bench/lib.sh"
+bench_outdir bench-axes
 export OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS"
 
 now() { date +%s.%N; }

@@ -48,12 +48,8 @@ if ! command -v jq >/dev/null; then
 	echo "bench-compare: skipped: jq is not installed"
 	exit 0
 fi
-if [ -n "${OUT:-}" ]; then
-	mkdir -p "$OUT"
-else
-	OUT=$(mktemp -d "${TMPDIR:-/tmp}/bench-compare.XXXXXX")
-	trap 'rm -rf "$OUT"' EXIT
-fi
+. "$SRC/bench/lib.sh"
+bench_outdir bench-compare
 
 now() { date +%s.%N; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -104,7 +100,7 @@ for s in $STRATEGIES; do
 				s, t, $1, $2, $2 / $1, $3, $4, $4 / $3, $5 / 1048576, $6 / 1048576, $6 / $5,
 				$7, $8 }'
 	done | tee "$OUT/$s.rows"
-	if [ "$(echo $TWIN_SETTINGS | wc -w)" -gt 1 ]; then
+	if [ "$(echo "$TWIN_SETTINGS" | wc -w)" -gt 1 ]; then
 		sort -k4,4n "$OUT/$s.rows" | awk 'NR == 1 { printf "%-10s fastest twin %s (torch:blas threads): " \
 			"lethe %.1fx faster, %.1fx less memory\n", $1, $2, $4 / $3, $10 / $9 }'
 	fi

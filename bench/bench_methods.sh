@@ -33,12 +33,8 @@ if [ ! -f "$SHIM" ]; then
 	exit 1
 fi
 SHIM=$(cd "$(dirname "$SHIM")" && pwd)/$(basename "$SHIM")
-if [ -n "${OUT:-}" ]; then
-	mkdir -p "$OUT"
-else
-	OUT=$(mktemp -d "${TMPDIR:-/tmp}/bench-methods.XXXXXX")
-	trap 'rm -rf "$OUT"' EXIT
-fi
+. "$SRC/bench/lib.sh"
+bench_outdir bench-methods
 
 now() { date +%s.%N; }
 
@@ -74,7 +70,7 @@ echo " bound: 2x for the per-batch methods, 4x for GEM, on wall time; allocs/bat
 echo " allocations of the second epoch over its batches, counted by bench/malloc_count.c)"
 printf "%-8s %8s %8s %8s %8s %6s %5s %12s %7s\n" method "wall s" "x naive" "train+h" \
 	"x naive" bound "" allocs/batch ACC
-naive_wall= naive_train=
+naive_wall='' naive_train=''
 for m in $METHODS; do
 	run "$OUT/$m-1" "$m" 1
 	run "$OUT/$m-2" "$m" 2

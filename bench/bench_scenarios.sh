@@ -20,12 +20,8 @@ if ! command -v jq >/dev/null; then
 	echo "bench_scenarios: skipped: jq is not installed" >&2
 	exit 0
 fi
-if [ -n "${OUT:-}" ]; then
-	mkdir -p "$OUT"
-else
-	OUT=$(mktemp -d "${TMPDIR:-/tmp}/bench-scenarios.XXXXXX")
-	trap 'rm -rf "$OUT"' EXIT
-fi
+. "$SRC/bench/lib.sh"
+bench_outdir bench-scenarios
 
 now() { date +%s.%N; }
 

@@ -72,12 +72,8 @@ if [ "$TWIN_ONLY" = 0 ] && [ ! -x "$LETHE" ]; then
 	echo "fidelity.sh: no lethe at $LETHE (build the tree, or set LETHE)" >&2
 	exit 2
 fi
-if [ -n "$OUT" ]; then
-	mkdir -p "$OUT"
-else
-	OUT=$(mktemp -d "${TMPDIR:-/tmp}/fidelity.XXXXXX")
-	trap 'rm -rf "$OUT"' EXIT
-fi
+. "$SRC/bench/lib.sh"
+bench_outdir fidelity
 
 now() { date +%s.%N; }
 since() { echo "$1 $(now)" | awk '{ printf "%.1f", $2 - $1 }'; }

@@ -44,7 +44,7 @@ clean-local: clean-bench
 clean-bench:
 	-rm -rf %D%/.libs %D%/_libs
 EXTRA_DIST += %D%/noop.c %D%/malloc_count.c %D%/cl_table.sh %D%/unlearn_table.sh \
-	%D%/tui_overhead.sh %D%/bench_checkpoint.sh %D%/bench_sweep.sh
+	%D%/tui_overhead.sh %D%/bench_checkpoint.sh %D%/bench_sweep.sh %D%/lib.sh
 dist_noinst_SCRIPTS += %D%/bench_scenarios.sh %D%/bench_methods.sh %D%/bench_compare.sh \
 	%D%/bench_axes.sh %D%/torch/twin.py
 
