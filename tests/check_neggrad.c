@@ -159,7 +159,8 @@ START_TEST(test_flood_turns_rows_above)
 			float want = turned ? -plain[i * s.C + j] : plain[i * s.C + j];
 			ck_assert_msg(flooded[i * s.C + j] == want,
 				      "row %zu (CE %.4g, flood %.4g), class %zu: %.9g, want %.9g",
-				      i, i >= 4 ? ce[i] : 0.0, flood, j, flooded[i * s.C + j], want);
+				      i, i >= 4 ? ce[i] : 0.0, flood, j, flooded[i * s.C + j],
+				      want);
 		}
 		/* The forget rows' plain dlogits ascend: minus the CE's gradient, p_y - 1 < 0
 		 * negated at y. */
@@ -289,12 +290,13 @@ START_TEST(test_repair_steps)
 END_TEST
 
 /* At the defaults; with the flood, cycled steps and a repair of D_r alone; with the complement
- * loss and a repair that keeps the forget half. A repair reports its steps: epochs of
- * ceil(|D_r| / 32), |D_r| = 240 - 40. */
+ * loss and a repair that keeps the forget half (8 forget rows a step). A repair reports its
+ * steps: epochs of ceil(|D_r| / 32), |D_r| = 240 - 40. */
 static const char *const forget_params[] = {
 	"",
 	"flood = 2\nsteps = 6\nrepair_epochs = 3\n",
-	"forget_loss = complement\nrepair_epochs = 2\nrepair_alpha = 0.9\n",
+	"forget_loss = complement\nrepair_epochs = 2\nrepair_alpha = 0.9\n"
+	"repair_forget_batch = 8\n",
 };
 static const double repair_epochs[] = { 0, 3, 2 };
 

@@ -34,7 +34,7 @@
 
 enum {
 	P_ALPHA, P_EPOCHS, P_STEPS, P_LR, P_BATCH_SIZE, P_LOSS, P_FLOOD, P_REPAIR_EPOCHS,
-	P_REPAIR_LR, P_REPAIR_ALPHA, P_COUNT
+	P_REPAIR_LR, P_REPAIR_ALPHA, P_REPAIR_FORGET_BATCH, P_COUNT
 };
 
 static const char *const loss_choices[] = { "ascent", "complement", NULL };
@@ -69,13 +69,16 @@ static const lethe_param_decl neggrad_params[P_COUNT] = {
 	{ sizeof(lethe_param_decl), "repair_alpha", LETHE_PARAM_FLOAT, "1", 0.001, 1, NULL,
 	  "below 1, the repair keeps the forget half: its steps are NegGrad+'s at this alpha, "
 	  "the flood and forget_loss above (1: D_r alone, walked whole)" },
+	{ sizeof(lethe_param_decl), "repair_forget_batch", LETHE_PARAM_INT, "0", 0, 65536, NULL,
+	  "forget rows beside each retained batch in a repair that keeps the forget half (0: "
+	  "batch_size); fewer make the repair cheaper" },
 };
 
 struct neggrad {
 	lethe_plugin plugin;
 	const lethe_host *host;
 	double alpha, lr, flood, repair_lr, repair_alpha;
-	uint32_t epochs, steps, batch_size, repair_epochs;
+	uint32_t epochs, steps, batch_size, repair_epochs, repair_forget_batch;
 	int complement;
 };
 
@@ -141,7 +144,7 @@ static double neggrad_dlogits(const struct forget_rows *r, const struct forget_s
  * kept (the scenario's momentum). */
 struct neggrad_phase {
 	uint32_t epochs;
-	size_t steps;
+	size_t steps, forget_rows;
 	double lr, momentum, weight_decay, alpha;
 };
 
@@ -157,25 +160,26 @@ static int neggrad_train(const struct neggrad *g, const struct forget_set *s, si
 	const float *grad = h->model_grads(h, m, NULL);
 	struct forget_rows r;
 	size_t *order = malloc(s->num_forget * sizeof(size_t));
-	int rc = forget_rows_init(&r, s, 2 * rows);
+	size_t f_rows = ph->forget_rows;
+	int rc = forget_rows_init(&r, s, rows + f_rows);
 	if (rc == LETHE_OK && !order)
 		rc = lethe_fail(h, LETHE_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; order && i < s->num_forget; i++)
 		order[i] = i;
-	/* D_f is walked in batches of rows, reshuffled each time it runs out: an epoch of the
+	/* D_f is walked in batches of f_rows, reshuffled each time it runs out: an epoch of the
 	 * default steps is one walk. */
-	size_t steps = ph->steps ? ph->steps : (s->num_forget + rows - 1) / rows;
+	size_t steps = ph->steps ? ph->steps : (s->num_forget + f_rows - 1) / f_rows;
 	size_t at = s->num_forget;
 	float *velocity = ph->momentum > 0.0 ? calloc(P, sizeof(float)) : NULL;
 	if (rc == LETHE_OK && ph->momentum > 0.0 && !velocity)
 		rc = lethe_fail(h, LETHE_ERR_NOMEM, "out of memory");
 	for (uint32_t e = 0; e < ph->epochs && rc == LETHE_OK; e++) {
-		for (size_t step = 0; step < steps && rc == LETHE_OK; step++, at += rows) {
+		for (size_t step = 0; step < steps && rc == LETHE_OK; step++, at += f_rows) {
 			if (at >= s->num_forget) {
 				forget_shuffle(h, order, s->num_forget);
 				at = 0;
 			}
-			size_t n_f = s->num_forget - at < rows ? s->num_forget - at : rows;
+			size_t n_f = s->num_forget - at < f_rows ? s->num_forget - at : f_rows;
 			r.n = 0;
 			for (size_t i = 0; i < rows && rc == LETHE_OK; i++)
 				rc = forget_rows_add_retain(&r, s);
@@ -227,9 +231,10 @@ static int neggrad_unlearn(lethe_plugin *p, const lethe_forget_request *req)
 	double ce_r = NAN, ce_f = NAN, lr = g->lr > 0.0 ? g->lr : run->lr;
 	size_t rows = g->batch_size ? g->batch_size : run->batch_size;
 	uint64_t steps = 0, repair_steps = 0;
-	const struct neggrad_phase forget = { g->epochs, g->steps, lr, 0.0, 0.0, g->alpha };
+	const struct neggrad_phase forget = { g->epochs, g->steps, rows, lr, 0.0, 0.0, g->alpha };
 	const struct neggrad_phase repair = {
 		g->repair_epochs, (size_t)((s.num_retain + rows - 1) / rows),
+		g->repair_forget_batch ? g->repair_forget_batch : rows,
 		g->repair_lr > 0.0 ? g->repair_lr : run->lr, run->momentum, run->weight_decay,
 		g->repair_alpha
 	};
@@ -279,6 +284,7 @@ static lethe_plugin *neggrad_create(const lethe_host *host, const lethe_param_va
 		.repair_epochs = (uint32_t)v[P_REPAIR_EPOCHS].i,
 		.repair_lr = v[P_REPAIR_LR].f,
 		.repair_alpha = v[P_REPAIR_ALPHA].f,
+		.repair_forget_batch = (uint32_t)v[P_REPAIR_FORGET_BATCH].i,
 	};
 	return &g->plugin;
 }
