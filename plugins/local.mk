@@ -57,7 +57,7 @@ plugins_gdumb_gdumb_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 # The unlearning methods of issue 19 share a forget request's data (D_f, D_r, batches) and
 # the distillation loss.
 UNLEARN_SOURCES = %D%/common/forget_set.c %D%/common/forget_set.h %D%/common/xent.h \
-	%D%/common/kl.h
+	%D%/common/kl.h %D%/common/repair.c %D%/common/repair.h
 plugins_neggrad_neggrad_la_SOURCES = %D%/neggrad/neggrad.c $(UNLEARN_SOURCES)
 plugins_neggrad_neggrad_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_neggrad_neggrad_la_LDFLAGS = $(PLUGIN_LDFLAGS)

@@ -1,6 +1,9 @@
 /* The neggrad plugin (NegGrad+): its combined gradient against the two halves' gradients taken
- * apart, and a forget run on the fixture's synthetic data: the forgotten samples' accuracy
- * falls, the test accuracy holds, a request that leaves no D_r is refused. */
+ * apart; the per-sample flood (a forget row above it descends, one below ascends); the
+ * complement loss's gradient against central differences; the repair's steps and update
+ * against a full-batch step taken by hand; and forget runs on the fixture's synthetic data:
+ * the forgotten samples' accuracy falls, the test accuracy holds, a request that leaves no
+ * D_r is refused. */
 #define _GNU_SOURCE
 #include <check.h>
 #include <math.h>
@@ -14,19 +17,27 @@
 
 #include "../plugins/neggrad/neggrad.c"
 
+/* Learns the fixture with neggrad at its defaults, asks for every third sample of task 1 and
+ * opens that request's forget set as the plugin would, its hooks' services entered. */
+static const lethe_host *open_request(struct fixture *f, struct forget_set *s)
+{
+	fixture_learn(f, "neggrad", "", NULL);
+	fixture_request_samples(f, 1, 3);
+	const lethe_host *h = &f->e.plugins[0].host;
+	services_enter(&f->e.plugins[0].svc);
+	ck_assert_int_eq(forget_set_open(s, h, &f->req), LETHE_OK);
+	return h;
+}
+
 /* Rows 0..3 retained, 4..6 forget: one backward of neggrad_dlogits gives the parameters'
  * gradient α ∇CE_r − (1 − α) ∇CE_f, each half's gradient taken apart from its own rows with
  * dlogits (p − onehot)/n computed here in double. */
 START_TEST(test_combined_gradient)
 {
 	struct fixture f;
-	fixture_learn(&f, "neggrad", "", NULL);
-	fixture_request_samples(&f, 1, 3);
-	const lethe_host *h = &f.e.plugins[0].host;
-	services_enter(&f.e.plugins[0].svc);
 	struct forget_set s;
+	const lethe_host *h = open_request(&f, &s);
 	struct forget_rows r, part;
-	ck_assert_int_eq(forget_set_open(&s, h, &f.req), LETHE_OK);
 	ck_assert_int_eq(forget_rows_init(&r, &s, 7), LETHE_OK);
 	ck_assert_int_eq(forget_rows_init(&part, &s, 7), LETHE_OK);
 	for (uint64_t pos = 0; r.n < 4; pos++) {
@@ -42,7 +53,7 @@ START_TEST(test_combined_gradient)
 	const double alpha = 0.8;
 	ck_assert_int_eq(h->model_forward(h, m, r.x, 7, r.logits), LETHE_OK);
 	double ce_r, ce_f;
-	double loss = neggrad_dlogits(&r, &s, 4, alpha, &ce_r, &ce_f);
+	double loss = neggrad_dlogits(&r, &s, 4, alpha, 0.0, 0, &ce_r, &ce_f);
 	ck_assert_int_eq(h->model_backward(h, m, r.dlogits, 7), LETHE_OK);
 	float *combined = malloc(P * sizeof(float)), *want = calloc(P, sizeof(float));
 	double *mag = calloc(P, sizeof(double));
@@ -95,16 +106,216 @@ START_TEST(test_combined_gradient)
 }
 END_TEST
 
+/* Per-sample flooding: with flood b between the forget rows' CEs, a forget row whose CE (by
+ * hand) is above b gets the opposite dlogits of the plain ascent's, one below the same; the
+ * retained rows do not change. */
+START_TEST(test_flood_turns_rows_above)
+{
+	struct fixture f;
+	struct forget_set s;
+	const lethe_host *h = open_request(&f, &s);
+	struct forget_rows r;
+	ck_assert_int_eq(forget_rows_init(&r, &s, 12), LETHE_OK);
+	for (size_t i = 0; i < 4; i++)
+		ck_assert_int_eq(forget_rows_add_retain(&r, &s), LETHE_OK);
+	for (size_t i = 0; i < 8; i++)
+		ck_assert_int_eq(forget_rows_add_forget(&r, &s, i), LETHE_OK);
+	lethe_model *m = h->model(h);
+	ck_assert_int_eq(h->model_forward(h, m, r.x, r.n, r.logits), LETHE_OK);
+	/* Shift the forget rows' true logits apart, so that their CEs spread out. */
+	double ce[12], sorted[8];
+	for (size_t i = 4; i < 12; i++) {
+		float *z = r.logits + i * s.C;
+		z[r.y[i]] += 3.0f - (float)(i - 4);
+		double max = z[0], sum = 0.0;
+		for (size_t j = 1; j < s.C; j++)
+			max = z[j] > max ? z[j] : max;
+		for (size_t j = 0; j < s.C; j++)
+			sum += exp(z[j] - max);
+		ce[i] = max + log(sum) - z[r.y[i]];
+		sorted[i - 4] = ce[i];
+	}
+	for (size_t i = 0; i < 8; i++)
+		for (size_t k = i + 1; k < 8; k++)
+			if (sorted[k] < sorted[i]) {
+				double v = sorted[i];
+				sorted[i] = sorted[k];
+				sorted[k] = v;
+			}
+	const double flood = (sorted[3] + sorted[4]) / 2.0;
+	float plain[12 * 16], flooded[12 * 16];
+	ck_assert_uint_le(s.C, 16);
+	double ce_r, ce_f, ce_r2, ce_f2;
+	neggrad_dlogits(&r, &s, 4, 0.8, 0.0, 0, &ce_r, &ce_f);
+	memcpy(plain, r.dlogits, r.n * s.C * sizeof(float));
+	neggrad_dlogits(&r, &s, 4, 0.8, flood, 0, &ce_r2, &ce_f2);
+	memcpy(flooded, r.dlogits, r.n * s.C * sizeof(float));
+	ck_assert(ce_r == ce_r2 && ce_f == ce_f2);
+	size_t above = 0;
+	for (size_t i = 0; i < 12; i++) {
+		int turned = i >= 4 && ce[i] > flood;
+		above += (size_t)turned;
+		for (size_t j = 0; j < s.C; j++) {
+			float want = turned ? -plain[i * s.C + j] : plain[i * s.C + j];
+			ck_assert_msg(flooded[i * s.C + j] == want,
+				      "row %zu (CE %.4g, flood %.4g), class %zu: %.9g, want %.9g",
+				      i, i >= 4 ? ce[i] : 0.0, flood, j, flooded[i * s.C + j],
+				      want);
+		}
+		/* The forget rows' plain dlogits ascend: minus the CE's gradient, p_y - 1 < 0
+		 * negated at y. */
+		if (i >= 4)
+			ck_assert(plain[i * s.C + (size_t)r.y[i]] > 0.0f);
+	}
+	ck_assert_uint_eq(above, 4);
+	forget_rows_free(&r);
+	forget_set_close(&s);
+	fixture_close(&f);
+}
+END_TEST
+
+/* -log(1 - p_y) of logits z (5 classes, all allowed), computed as log sum_j e^z_j - log
+ * sum_{j != y} e^z_j in long double. */
+static long double complement_loss(const double *z, int y)
+{
+	long double all = 0.0L, other = 0.0L;
+	for (int j = 0; j < 5; j++) {
+		all += expl((long double)z[j]);
+		other += j == y ? 0.0L : expl((long double)z[j]);
+	}
+	return logl(all) - logl(other);
+}
+
+/* complement_add's gradient against central differences of -log(1 - p_y), on a row the model
+ * is unsure of and on a confident one (1 - p_y near 2e-9), where the CE's gradient has all but
+ * vanished and this one must not; and its returned CE against -log p_y. */
+START_TEST(test_complement_gradient)
+{
+	const double rows[2][5] = { { 0.3, -1.2, 2.0, 0.7, -0.4 }, { 20.0, 0.5, -0.3, 0.0, 0.2 } };
+	const int y[2] = { 2, 0 };
+	const uint8_t mask[5] = { 1, 1, 1, 1, 1 };
+	for (int k = 0; k < 2; k++) {
+		float z[5], dz[5] = { 0 };
+		double zd[5];
+		for (int j = 0; j < 5; j++) {
+			z[j] = (float)rows[k][j];
+			zd[j] = z[j];
+		}
+		double ce = complement_add(z, 5, y[k], k ? mask : NULL, 0.5, dz);
+		long double sum = 0.0L;
+		for (int j = 0; j < 5; j++)
+			sum += expl((long double)zd[j]);
+		double want_ce = (double)(logl(sum) - (long double)zd[y[k]]);
+		ck_assert_msg(fabs(ce - want_ce) <= 1e-12 * (1 + want_ce), "CE %.15g, want %.15g",
+			      ce, want_ce);
+		for (int j = 0; j < 5; j++) {
+			/* Central differences: error h^2/6 times the third derivative, of order 1
+			 * here; h = 1e-4 leaves 2e-9, long double's rounding over 2h far less. */
+			const double hh = 1e-4;
+			double zp[5], zm[5];
+			memcpy(zp, zd, sizeof(zp));
+			memcpy(zm, zd, sizeof(zm));
+			zp[j] += hh;
+			zm[j] -= hh;
+			long double up = complement_loss(zp, y[k]);
+			long double down = complement_loss(zm, y[k]);
+			double fd = (double)((up - down) / (2.0L * hh));
+			/* dz holds floats: a few ulps of values below 1. */
+			ck_assert_msg(fabs(dz[j] - 0.5 * fd) <= 1e-7 + 1e-6 * fabs(fd),
+				      "row %d, class %d: %.9g, by differences %.9g", k, j, dz[j],
+				      0.5 * fd);
+		}
+		if (k == 1)
+			ck_assert(dz[0] > 0.49f);
+	}
+}
+END_TEST
+
+/* The repair walks D_r whole: ceil(|D_r| / rows) steps an epoch. With a batch of all of D_r,
+ * two epochs are two full-batch momentum steps, here taken again by hand on a clone of the
+ * model from before: theta_1 = theta_0 - lr g_0, theta_2 = theta_1 - lr (mu g_0 + g_1). */
+START_TEST(test_repair_steps)
+{
+	struct fixture f;
+	struct forget_set s;
+	const lethe_host *h = open_request(&f, &s);
+	struct forget_rows all;
+	lethe_model *m = h->model(h), *c = h->model_clone(h, m);
+	uint64_t P, steps;
+	double ce;
+	ck_assert_int_eq(repair_run(&s, 3, 16, 0.0, 0.9, 0.0, &steps, &ce), LETHE_OK);
+	ck_assert_uint_eq(steps, 3 * ((s.num_retain + 15) / 16));
+
+	const size_t n = (size_t)s.num_retain;
+	const double lr = 0.05, mu = 0.9;
+	ck_assert_int_eq(forget_rows_init(&all, &s, n + 1), LETHE_OK);
+	for (uint64_t pos = 0; pos < s.starts[s.learned]; pos++) {
+		int covered;
+		ck_assert_int_eq(forget_rows_add_position(&all, &s, pos, &covered), LETHE_OK);
+		all.n -= (size_t)covered;
+	}
+	ck_assert_uint_eq(all.n, n);
+	float *theta = h->model_params(h, c, &P);
+	const float *grad = h->model_grads(h, c, NULL);
+	double *v = calloc(P, sizeof(double)), *mag = calloc(P, sizeof(double));
+	for (int e = 0; e < 2; e++) {
+		ck_assert_int_eq(h->model_forward(h, c, all.x, n, all.logits), LETHE_OK);
+		memset(all.dlogits, 0, n * s.C * sizeof(float));
+		for (size_t i = 0; i < n; i++)
+			xent_add(all.logits + i * s.C, s.C, all.y[i], NULL, 1.0 / (double)n,
+				 all.dlogits + i * s.C);
+		ck_assert_int_eq(h->model_backward(h, c, all.dlogits, n), LETHE_OK);
+		for (uint64_t i = 0; i < P; i++) {
+			v[i] = mu * v[i] + grad[i];
+			mag[i] += fabs(grad[i]);
+			theta[i] -= (float)(lr * v[i]);
+		}
+	}
+	ck_assert_int_eq(repair_run(&s, 2, n, lr, mu, 0.0, &steps, &ce), LETHE_OK);
+	ck_assert_uint_eq(steps, 2);
+	const float *got = h->model_params(h, m, NULL);
+	/* The same rows summed in another order: float rounding of the gradient, a few ulps of
+	 * its terms, times lr over the two steps. */
+	for (uint64_t i = 0; i < P; i++)
+		ck_assert_msg(fabs(got[i] - theta[i]) <= 1e-4 * lr * mag[i] + 1e-6 * fabs(theta[i]),
+			      "parameter %llu: %.9g, by hand %.9g", (unsigned long long)i, got[i],
+			      theta[i]);
+	free(v);
+	free(mag);
+	h->model_free(h, c);
+	forget_rows_free(&all);
+	forget_set_close(&s);
+	fixture_close(&f);
+}
+END_TEST
+
+/* At the defaults; with the flood, cycled steps and a repair of D_r alone; with the complement
+ * loss and a repair that keeps the forget half (8 forget rows a step). A repair reports its
+ * steps: epochs of ceil(|D_r| / 32), |D_r| = 240 - 40. */
+static const char *const forget_params[] = {
+	"",
+	"flood = 2\nsteps = 6\nrepair_epochs = 3\n",
+	"forget_loss = complement\nrepair_epochs = 2\nrepair_alpha = 0.9\n"
+	"repair_forget_batch = 8\n",
+};
+static const double repair_epochs[] = { 0, 3, 2 };
+
 START_TEST(test_forgets_samples)
 {
 	struct fixture f;
-	fixture_learn(&f, "neggrad", "", NULL);
+	fixture_learn(&f, "neggrad", forget_params[_i], NULL);
 	fixture_request_samples(&f, 1, 3);
 	double before = fixture_forget_accuracy(&f), test0 = fixture_test_accuracy(&f);
 	ck_assert_msg(fixture_unlearn(&f) == LETHE_OK, "%s", fixture_error(&f));
 	double after = fixture_forget_accuracy(&f), test1 = fixture_test_accuracy(&f);
 	ck_assert_msg(after <= before - 0.1, "D_f accuracy from %.3f to %.3f", before, after);
 	ck_assert_msg(test1 >= test0 - 0.1, "test accuracy from %.3f to %.3f", test0, test1);
+	double steps = fixture_reported(&f, "repair_steps");
+	if (_i == 0)
+		ck_assert(isnan(steps));
+	else
+		ck_assert_msg(steps == repair_epochs[_i] * ((240 - 40 + 31) / 32),
+			      "repair steps %g", steps);
 	fixture_close(&f);
 }
 END_TEST
@@ -126,7 +337,10 @@ static Suite *neggrad_suite(void)
 	TCase *tc = tcase_create("neggrad");
 	tcase_add_checked_fixture(tc, testutil_setup, testutil_teardown);
 	tcase_add_test(tc, test_combined_gradient);
-	tcase_add_test(tc, test_forgets_samples);
+	tcase_add_test(tc, test_flood_turns_rows_above);
+	tcase_add_test(tc, test_complement_gradient);
+	tcase_add_test(tc, test_repair_steps);
+	tcase_add_loop_test(tc, test_forgets_samples, 0, 3);
 	tcase_add_test(tc, test_refuses_without_retain);
 	suite_add_tcase(s, tc);
 	return s;

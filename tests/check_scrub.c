@@ -80,16 +80,6 @@ START_TEST(test_forgets_samples)
 }
 END_TEST
 
-/* A figure the plugin reported; NaN when it reported none by that key. */
-static double reported(const struct fixture *f, const char *key)
-{
-	const struct services_ctx *c = &f->e.plugins[0].svc;
-	for (size_t m = 0; m < c->num_metrics; m++)
-		if (!strcmp(c->metrics[m].key, key))
-			return c->metrics[m].value;
-	return NAN;
-}
-
 static int params_all_finite(const struct fixture *f)
 {
 	for (size_t i = 0; i < f->e.model.num_params; i++)
@@ -121,7 +111,7 @@ START_TEST(test_shrinks_instead_of_failing)
 	fixture_request_samples(&f, 1, 3);
 	ck_assert_msg(fixture_unlearn(&f) == LETHE_OK, "%s", fixture_error(&f));
 	ck_assert(params_all_finite(&f));
-	double shrinks = reported(&f, "shrinks"), lr = reported(&f, "lr");
+	double shrinks = fixture_reported(&f, "shrinks"), lr = fixture_reported(&f, "lr");
 	ck_assert_msg(shrinks >= 1 && shrinks <= 10, "%g shrinks", shrinks);
 	ck_assert_double_eq(lr, ldexp(10.0, -(int)shrinks));
 	ck_assert(isfinite(fixture_test_accuracy(&f)));

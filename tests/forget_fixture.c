@@ -3,10 +3,12 @@
 #include "forget_fixture.h"
 
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/services.h"
 #include "model/loss.h"
 #include "testutil.h"
 
@@ -121,4 +123,13 @@ double fixture_test_accuracy(struct fixture *f)
 			hits += correct(f, t, &f->e.test, t->test[i]);
 	}
 	return (double)hits / (double)seen;
+}
+
+double fixture_reported(const struct fixture *f, const char *key)
+{
+	const struct services_ctx *c = &f->e.plugins[0].svc;
+	for (size_t m = 0; m < c->num_metrics; m++)
+		if (!strcmp(c->metrics[m].key, key))
+			return c->metrics[m].value;
+	return NAN;
 }

@@ -36,5 +36,7 @@ const char *fixture_error(const struct fixture *f);
 /* The model's accuracy on the request's samples, and on the test split. */
 double fixture_forget_accuracy(struct fixture *f);
 double fixture_test_accuracy(struct fixture *f);
+/* A figure the plugin reported; NaN when it reported none by that key. */
+double fixture_reported(const struct fixture *f, const char *key);
 
 #endif

@@ -32,7 +32,7 @@ tests_check_sfd_SOURCES = %D%/check_sfd.c plugins/sfd/distill.c plugins/sfd/dist
 # The unlearning methods: each suite compiles its plugin's source in (for its static
 # functions) and learns on the fixture's synthetic data.
 UNLEARN_TEST_SOURCES = %D%/forget_fixture.c %D%/forget_fixture.h plugins/common/forget_set.c \
-	plugins/common/forget_set.h
+	plugins/common/forget_set.h plugins/common/repair.c plugins/common/repair.h
 tests_check_neggrad_SOURCES = %D%/check_neggrad.c $(UNLEARN_TEST_SOURCES)
 tests_check_l1sparse_SOURCES = %D%/check_l1sparse.c $(UNLEARN_TEST_SOURCES)
 tests_check_scrub_SOURCES = %D%/check_scrub.c $(UNLEARN_TEST_SOURCES)
