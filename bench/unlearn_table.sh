@@ -47,13 +47,20 @@ DOC=${DOC:-$SRC/docs/unlearning.md}
 METHODS="neggrad,l1sparse,scrub,salun,badteacher,ssd"
 mkdir -p "$OUT"
 
-# kind|--set overrides (sfd forgets whole classes only: compared on class alone). A class, and a
-# task (its two classes), take the settings of scenarios/unlearn-class-*.ini (reasons there);
-# a random 10% those of scenarios/unlearn-random-*.ini; half takes the defaults (not tuned), but
+# kind|--set overrides (sfd forgets whole classes only: compared on class alone). A class takes
+# the settings of scenarios/unlearn-class-*.ini (FIT_CLASS_SETS; reasons there), a task (its two
+# classes) those chosen on the earlier sequence it keeps (CLASS_SETS); a random 10% those of
+# scenarios/unlearn-random-*.ini; half takes the defaults (not tuned), but
 # SCRUB's max steps run off at its defaults over half a task or more, so SCRUB takes its class
 # settings there (msteps too: the base file holds the random 10%'s).
 SCRUB_SETS="scrub.lr=0.0003 scrub.epochs=4 scrub.steps=40 scrub.msteps=2"
 CLASS_SETS="neggrad.alpha=0.99 neggrad.epochs=1 salun.epochs=2 $SCRUB_SETS"
+# A class from the fitted model: the settings of scenarios/unlearn-class-*.ini, tuned on held-out
+# seeds 11-13 (the fitted model does not move under the earlier sequence's CLASS_SETS).
+FIT_CLASS_SETS="neggrad.alpha=0.97 neggrad.epochs=5 neggrad.lr=0.05 salun.epochs=2"
+FIT_CLASS_SETS="$FIT_CLASS_SETS scrub.lr=0.002 scrub.epochs=4 scrub.steps=40 scrub.msteps=2"
+FIT_CLASS_SETS="$FIT_CLASS_SETS l1sparse.gamma=0.005 l1sparse.lr=0.1 ssd.alpha=1 ssd.lambda=0.3"
+FIT_CLASS_SETS="$FIT_CLASS_SETS badteacher.lr=0.02"
 # Random 10%: the settings of scenarios/unlearn-random-*.ini, tuned on held-out seeds 11-13.
 RANDOM_SETS="neggrad.alpha=0.92 neggrad.epochs=2 neggrad.steps=57 neggrad.lr=0.14 neggrad.flood=3"
 RANDOM_SETS="$RANDOM_SETS neggrad.repair_epochs=4 neggrad.repair_alpha=0.92 neggrad.repair_forget_batch=16"
@@ -70,7 +77,7 @@ TASK_BASE="$TASK_BASE train.momentum=0 train.batch_size=64 train.epochs=2 forget
 CNN_SETS="train.epochs=12 train.batch_size=32 train.lr=0.03"
 kinds() {
 	echo "class|$PLUGINS forget1.what=class forget1.classes=3 forget1.compare=$METHODS,sfd" \
-		"$CLASS_SETS repulsion.c=8000"
+		"$FIT_CLASS_SETS repulsion.c=8000"
 	echo "random10|$PLUGINS forget1.what=samples forget1.task=1 forget1.fraction=0.1" \
 		"forget1.compare=$METHODS $RANDOM_SETS"
 	echo "random50|$PLUGINS forget1.what=samples forget1.task=1 forget1.fraction=0.5" \
