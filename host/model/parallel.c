@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
 
 struct worker {
 	pthread_t id;
@@ -10,89 +9,22 @@ struct worker {
 	size_t t;
 };
 
-/* Every wait first spins, for up to SPIN_NS, on the value it waits for, then sleeps on a
- * condition variable. A thread that sleeps must be woken by the other (on a VM, an interrupt to
- * a halted virtual CPU), which took tens of microseconds to milliseconds a hand-over here; the
- * model's passes hand over several times a batch, with short serial gaps between (the loss, the
- * batch's assembly), which a spinning thread bridges awake. */
-#define SPIN_NS 200000
-
 struct parallel {
 	size_t threads;
 	struct worker *worker; /* threads - 1, indices 1 to threads - 1 */
 	size_t started;	       /* workers running */
+	pthread_barrier_t barrier;
 
-	/* A run is published by bumping generation (under the lock, for the sleepers); the
-	 * workers count down pending as they finish, the last one signals done. A barrier
-	 * counts arrivals, and the last to arrive bumps its phase. The counters are read
-	 * outside the lock while spinning, hence atomics. */
+	/* A run is published under the lock by bumping generation; the workers count down
+	 * pending as they finish, the last one signals done. */
 	pthread_mutex_t lock;
-	pthread_cond_t work, done, turn;
-	unsigned long generation, phase, pending, arrived;
+	pthread_cond_t work, done;
+	unsigned long generation;
+	size_t pending;
 	int quit;
 	void (*fn)(void *ctx, size_t t);
 	void *ctx;
 };
-
-static unsigned long load(const unsigned long *v)
-{
-	return __atomic_load_n(v, __ATOMIC_ACQUIRE);
-}
-
-static double now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
-}
-
-/* Spins until (*v == x) == equal, for SPIN_NS at most; whether it came. */
-static int spin(const unsigned long *v, unsigned long x, int equal)
-{
-	double t0 = 0.0;
-	for (unsigned i = 1;; i++) {
-		if ((load(v) == x) == equal)
-			return 1;
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#endif
-		if (i % 256 == 0) {
-			double t = now_ns();
-			if (t0 == 0.0)
-				t0 = t;
-			else if (t - t0 > SPIN_NS)
-				return 0;
-		}
-	}
-}
-
-/* Wakes the sleepers on cond, once the value they wait for has changed: taking the lock, so
- * that none is between its check and its sleep. */
-static void wake(struct parallel *p, pthread_cond_t *cond)
-{
-	pthread_mutex_lock(&p->lock);
-	pthread_cond_broadcast(cond);
-	pthread_mutex_unlock(&p->lock);
-}
-
-/* Sets *v to x where the spinners and the sleepers on cond see it. */
-static void publish(struct parallel *p, unsigned long *v, unsigned long x, pthread_cond_t *cond)
-{
-	__atomic_store_n(v, x, __ATOMIC_RELEASE);
-	wake(p, cond);
-}
-
-/* Waits until (*v == x) == equal: spinning, then asleep on cond. */
-static void wait_for(struct parallel *p, const unsigned long *v, unsigned long x, int equal,
-		     pthread_cond_t *cond)
-{
-	if (spin(v, x, equal))
-		return;
-	pthread_mutex_lock(&p->lock);
-	while ((load(v) == x) != equal)
-		pthread_cond_wait(cond, &p->lock);
-	pthread_mutex_unlock(&p->lock);
-}
 
 static void *worker_main(void *arg)
 {
@@ -100,20 +32,20 @@ static void *worker_main(void *arg)
 	struct parallel *p = w->p;
 	/* No run before the pool existed: a worker that starts late still sees the first. */
 	unsigned long seen = 0;
+	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		wait_for(p, &p->generation, seen, 0, &p->work);
-		/* quit is set with generation bumped, under the lock. */
-		pthread_mutex_lock(&p->lock);
-		int quit = p->quit;
-		pthread_mutex_unlock(&p->lock);
-		if (quit)
+		while (p->generation == seen && !p->quit)
+			pthread_cond_wait(&p->work, &p->lock);
+		if (p->quit)
 			break;
-		seen = load(&p->generation);
+		seen = p->generation;
+		pthread_mutex_unlock(&p->lock);
 		p->fn(p->ctx, w->t);
-		/* The caller may start the next run once pending is 0: nothing is stored after. */
-		if (__atomic_sub_fetch(&p->pending, 1, __ATOMIC_ACQ_REL) == 0)
-			wake(p, &p->done);
+		pthread_mutex_lock(&p->lock);
+		if (--p->pending == 0)
+			pthread_cond_signal(&p->done);
 	}
+	pthread_mutex_unlock(&p->lock);
 	return NULL;
 }
 
@@ -131,7 +63,15 @@ struct parallel *parallel_create(size_t threads, struct error *e)
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->done, NULL);
-	pthread_cond_init(&p->turn, NULL);
+	if (pthread_barrier_init(&p->barrier, NULL, (unsigned)threads) != 0) {
+		pthread_cond_destroy(&p->done);
+		pthread_cond_destroy(&p->work);
+		pthread_mutex_destroy(&p->lock);
+		free(p->worker);
+		free(p);
+		error_set(e, "cannot set up a barrier for %zu threads", threads);
+		return NULL;
+	}
 	for (; p->started + 1 < threads; p->started++) {
 		struct worker *w = &p->worker[p->started];
 		w->p = p;
@@ -153,11 +93,11 @@ void parallel_free(struct parallel *p)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->quit = 1;
+	pthread_cond_broadcast(&p->work);
 	pthread_mutex_unlock(&p->lock);
-	publish(p, &p->generation, p->generation + 1, &p->work);
 	for (size_t i = 0; i < p->started; i++)
 		pthread_join(p->worker[i].id, NULL);
-	pthread_cond_destroy(&p->turn);
+	pthread_barrier_destroy(&p->barrier);
 	pthread_cond_destroy(&p->done);
 	pthread_cond_destroy(&p->work);
 	pthread_mutex_destroy(&p->lock);
@@ -176,28 +116,24 @@ void parallel_run(struct parallel *p, void (*fn)(void *ctx, size_t t), void *ctx
 		fn(ctx, 0);
 		return;
 	}
-	/* Published by generation's release: a worker that sees it sees these. */
+	pthread_mutex_lock(&p->lock);
 	p->fn = fn;
 	p->ctx = ctx;
-	__atomic_store_n(&p->pending, p->threads - 1, __ATOMIC_RELAXED);
-	publish(p, &p->generation, p->generation + 1, &p->work);
+	p->pending = p->threads - 1;
+	p->generation++;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->lock);
 	fn(ctx, 0);
-	wait_for(p, &p->pending, 0, 1, &p->done);
+	pthread_mutex_lock(&p->lock);
+	while (p->pending > 0)
+		pthread_cond_wait(&p->done, &p->lock);
+	pthread_mutex_unlock(&p->lock);
 }
 
 void parallel_barrier(struct parallel *p)
 {
-	if (!p)
-		return;
-	unsigned long phase = load(&p->phase);
-	/* The last to arrive resets the count for the next barrier, which no thread can reach
-	 * before it sees the phase move. */
-	if (__atomic_add_fetch(&p->arrived, 1, __ATOMIC_ACQ_REL) == p->threads) {
-		__atomic_store_n(&p->arrived, 0, __ATOMIC_RELAXED);
-		publish(p, &p->phase, phase + 1, &p->turn);
-		return;
-	}
-	wait_for(p, &p->phase, phase, 0, &p->turn);
+	if (p)
+		pthread_barrier_wait(&p->barrier);
 }
 
 void parallel_range(size_t n, size_t t, size_t threads, size_t *lo, size_t *hi)
