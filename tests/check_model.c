@@ -9,6 +9,7 @@
 
 #include "model/loss.h"
 #include "model/model.h"
+#include "model/parallel.h"
 #include "model/sgd.h"
 #include "alloc_hook.h"
 #include "testutil.h"
@@ -556,6 +557,53 @@ START_TEST(test_sgd_many)
 }
 END_TEST
 
+/* Split between 2 and 3 threads, the step is the closed form's and, being element-wise, the
+ * unsplit step's bit for bit; the first step starts the velocity from zero. */
+START_TEST(test_sgd_threads)
+{
+	enum { count = 53 };
+	struct error e;
+	struct rng r;
+	float w0[count], g[count], want[count];
+	rng_seed(&r, 9, 0);
+	for (size_t i = 0; i < count; i++) {
+		w0[i] = (float)rng_normal(&r);
+		g[i] = (float)rng_normal(&r);
+	}
+	for (size_t threads = 2; threads <= 3; threads++) {
+		struct parallel *p = parallel_create(threads, &e);
+		ck_assert_ptr_nonnull(p);
+		struct sgd a, b;
+		float w[count], u[count];
+		memcpy(w, w0, sizeof(w));
+		memcpy(u, w0, sizeof(u));
+		ck_assert_int_eq(sgd_init(&a, count, 0.1, 0.9, 0.01, &e), 0);
+		ck_assert_int_eq(sgd_init(&b, count, 0.1, 0.9, 0.01, &e), 0);
+		/* Velocity left from elsewhere: the first step ignores it. */
+		for (size_t i = 0; i < count; i++)
+			a.velocity[i] = 7.0f;
+		for (int step = 0; step < 2; step++) {
+			sgd_step_threads(&a, p, w, g, 3, count - 3);
+			sgd_step_range(&b, u, g, 3, count - 3);
+		}
+		for (size_t i = 0; i < count; i++) {
+			double gi = i < 3 ? 0.0 : g[i] + 0.01 * w0[i];
+			double w1 = w0[i] - 0.1 * gi;
+			double g2 = i < 3 ? 0.0 : g[i] + 0.01 * w1;
+			want[i] = (float)(w1 - 0.1 * (0.9 * gi + g2));
+		}
+		for (size_t i = 0; i < count; i++)
+			ck_assert_float_eq_tol(w[i], want[i], 1e-5);
+		ck_assert_mem_eq(w, u, sizeof(w));
+		ck_assert_mem_eq(a.velocity, b.velocity, count * sizeof(float));
+		ck_assert_int_eq(a.started, 1);
+		sgd_free(&a);
+		sgd_free(&b);
+		parallel_free(p);
+	}
+}
+END_TEST
+
 START_TEST(test_sgd_errors)
 {
 	struct sgd o;
@@ -770,6 +818,7 @@ static Suite *model_suite(void)
 	tcase_add_test(tc, test_sgd_momentum);
 	tcase_add_test(tc, test_sgd_weight_decay);
 	tcase_add_test(tc, test_sgd_many);
+	tcase_add_test(tc, test_sgd_threads);
 	tcase_add_test(tc, test_sgd_errors);
 	suite_add_tcase(s, tc);
 

@@ -518,8 +518,8 @@ static int train_batch(struct engine *e, double *loss_out, struct error *err)
 		return error_set(err, "the loss is %s after the plugins' terms; lower their weights "
 				 "or train.lr = %g", isnan(loss) ? "NaN" : "infinite", e->s->lr);
 	size_t first = b->head_only ? model_head_offset(&e->model) : 0;
-	sgd_step_range(&e->opt, e->model.params, e->model.grads, first,
-		       e->model.num_params - first);
+	sgd_step_threads(&e->opt, e->model.pool, e->model.params, e->model.grads, first,
+			 e->model.num_params - first);
 	CALL_HOOKS(e, err, HOOK_AFTER_BATCH, after_batch, b);
 	*loss_out = loss;
 	return 0;

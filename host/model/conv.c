@@ -311,6 +311,24 @@ static size_t tap_offset(const struct conv_geom *g, size_t kx)
 	return kx;
 }
 
+/* A run rounded up to whole BLOCKs: the CNN's 14 and 28 outputs wide rows in one or two
+ * vector copies rather than QUADs and a scalar rest. Up to BLOCK - 1 values past the run are
+ * read and written. */
+static void copy_over(float *d, const float *s, size_t n)
+{
+	for (size_t i = 0; i < n; i += BLOCK)
+		copy_span(d + i, s + i, BLOCK);
+}
+
+/* Whether im2col may copy_over: at stride 1 from the padded copy in the scratch (where what it
+ * reads past a run is scratch too, see conv_scratch_floats) into one sample's columns (ld =
+ * pixels), which it writes in address order, so that what a run writes past its end is the next
+ * run's, written after; past the last run's lies scratch that nothing reads. */
+static int overrun(const struct conv_geom *g, size_t ld)
+{
+	return g->stride == 1 && copied(g) && ld == g->pixels;
+}
+
 /* One sample xp (as pad_input returns it) into its columns of the lowered input: row
  * (c, ky, kx) of col (leading dimension ld) gets, for every output position, the value the
  * kernel's tap (ky, kx) sees there. */
@@ -318,13 +336,16 @@ static void im2col(const struct conv_geom *g, const float *xp, float *col, size_
 {
 	size_t k = g->k, s = g->stride, wo = g->wout, pw = g->w + 2 * g->pad;
 	size_t plane = (g->h + 2 * g->pad) * pw;
+	int over = overrun(g, ld);
 	for (size_t c = 0; c < g->cin; c++)
 		for (size_t ky = 0; ky < k; ky++)
 			for (size_t kx = 0; kx < k; kx++) {
 				float *row = col + ((c * k + ky) * k + kx) * ld;
 				const float *src = xp + c * plane + ky * pw + tap_offset(g, kx);
 				for (size_t oy = 0; oy < g->hout; oy++, row += wo, src += s * pw)
-					if (contiguous(g))
+					if (over)
+						copy_over(row, src, wo);
+					else if (contiguous(g))
 						copy_run(row, src, wo);
 					else if (s == 2)
 						gather_even(row, src, wo, g->w);
@@ -414,7 +435,9 @@ size_t conv_scratch_floats(const struct conv_geom *g)
 	size_t group = group_of(g);
 	size_t lowered = (g->kdim * g->pixels + g->out_len) * group;
 	size_t per_sample = g->kdim * g->pixels + g->num_weights;
-	return 2 * padded_len(g) + (lowered > per_sample ? lowered : per_sample);
+	/* A BLOCK past the end for im2col's copy_over to write, and to read past the padded
+	 * copy (which other scratch always follows). */
+	return 2 * padded_len(g) + (lowered > per_sample ? lowered : per_sample) + BLOCK;
 }
 
 /* The m samples from xs lowered side by side into col (kdim x m pixels), through buf. */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/parallel.h"
+
 int sgd_init(struct sgd *o, size_t num_params, double lr, double momentum, double weight_decay,
 	     struct error *e)
 {
@@ -44,8 +46,9 @@ static void momentum_span(float *restrict w, float *restrict v, const float *res
 	}
 }
 
-void sgd_step_range(struct sgd *o, float *params, const float *grads, size_t first,
-		    size_t count)
+/* The update of params[first, first + count), velocity started. */
+static void update(const struct sgd *o, float *params, const float *grads, size_t first,
+		   size_t count)
 {
 	float lr = (float)o->lr, mu = (float)o->momentum, wd = (float)o->weight_decay;
 	float *w = params + first;
@@ -57,14 +60,51 @@ void sgd_step_range(struct sgd *o, float *params, const float *grads, size_t fir
 		plain_span(w + i, g + i, count - i, lr, wd);
 		return;
 	}
-	/* From zero velocity the first step makes v = g exactly, whatever v held before. */
-	if (!o->started)
-		memset(o->velocity, 0, o->num_params * sizeof(float));
 	float *v = o->velocity + first;
 	for (; i + BLOCK <= count; i += BLOCK)
 		momentum_span(w + i, v + i, g + i, BLOCK, lr, mu, wd);
 	momentum_span(w + i, v + i, g + i, count - i, lr, mu, wd);
-	o->started = 1;
+}
+
+/* From zero velocity the first step makes v = g exactly, whatever v held before. */
+static void start(struct sgd *o)
+{
+	if (o->velocity && !o->started)
+		memset(o->velocity, 0, o->num_params * sizeof(float));
+}
+
+void sgd_step_range(struct sgd *o, float *params, const float *grads, size_t first,
+		    size_t count)
+{
+	start(o);
+	update(o, params, grads, first, count);
+	if (o->velocity)
+		o->started = 1;
+}
+
+struct split {
+	const struct sgd *o;
+	float *params;
+	const float *grads;
+	size_t first, count, threads;
+};
+
+static void update_part(void *ctx, size_t t)
+{
+	const struct split *s = ctx;
+	size_t lo, hi;
+	parallel_range(s->count, t, s->threads, &lo, &hi);
+	update(s->o, s->params, s->grads, s->first + lo, hi - lo);
+}
+
+void sgd_step_threads(struct sgd *o, struct parallel *p, float *params, const float *grads,
+		      size_t first, size_t count)
+{
+	start(o);
+	struct split s = {o, params, grads, first, count, parallel_threads(p)};
+	parallel_run(p, update_part, &s);
+	if (o->velocity)
+		o->started = 1;
 }
 
 void sgd_step(struct sgd *o, float *params, const float *grads, size_t num_params)

@@ -6,6 +6,8 @@
 
 #include "util/error.h"
 
+struct parallel;
+
 /* g = grad + weight_decay * θ; v = momentum * v + g (v = g on the first step); θ -= lr * v. */
 struct sgd {
 	double lr, momentum, weight_decay;
@@ -19,6 +21,10 @@ void sgd_step(struct sgd *o, float *params, const float *grads, size_t num_param
 /* The same step on params[first, first + count) only (the rest, velocity included, untouched). */
 void sgd_step_range(struct sgd *o, float *params, const float *grads, size_t first,
 		    size_t count);
+/* sgd_step_range split between p's threads (NULL: one), each updating a fixed contiguous part:
+ * the update is element-wise, so the result is sgd_step_range's, bit for bit. */
+void sgd_step_threads(struct sgd *o, struct parallel *p, float *params, const float *grads,
+		      size_t first, size_t count);
 void sgd_free(struct sgd *o);
 
 #endif
