@@ -20,11 +20,6 @@ void repair_momentum_step(float *theta, const float *grad, float *velocity, size
 	}
 }
 
-double repair_lr_at(double lr, int cosine, uint64_t t, uint64_t total)
-{
-	return cosine ? lr * 0.5 * (1.0 + cos(M_PI * (double)t / (double)total)) : lr;
-}
-
 /* One step on the batch in r: the mean CE's gradient, then the momentum update. */
 static int repair_step(const struct forget_set *s, struct forget_rows *r, float *velocity,
 		       double lr, double mu, double wd, double *ce)
@@ -52,13 +47,12 @@ static int repair_step(const struct forget_set *s, struct forget_rows *r, float 
 }
 
 int repair_run(const struct forget_set *s, uint32_t epochs, size_t rows, double lr,
-	       int cosine, double momentum, double weight_decay, uint64_t *steps, double *ce)
+	       double momentum, double weight_decay, uint64_t *steps, double *ce)
 {
 	const lethe_host *h = s->h;
 	uint64_t P;
 	h->model_params(h, h->model(h), &P);
 	size_t n = (size_t)s->starts[s->learned];
-	uint64_t total = epochs * ((s->num_retain + rows - 1) / rows);
 	size_t *order = malloc(n * sizeof(size_t));
 	float *velocity = calloc(P, sizeof(float));
 	struct forget_rows r;
@@ -77,9 +71,7 @@ int repair_run(const struct forget_set *s, uint32_t epochs, size_t rows, double 
 			rc = forget_rows_add_position(&r, s, order[at], &covered);
 			r.n -= (size_t)(rc == LETHE_OK && covered);
 			if (rc == LETHE_OK && (r.n == rows || (at + 1 == n && r.n > 0))) {
-				rc = repair_step(s, &r, velocity,
-						 repair_lr_at(lr, cosine, *steps, total), momentum,
-						 weight_decay, ce);
+				rc = repair_step(s, &r, velocity, lr, momentum, weight_decay, ce);
 				r.n = 0;
 				++*steps;
 			}

@@ -16,8 +16,7 @@
  * cycled), as the authors' epoch walks D_r. `forget_loss = complement` descends
  * −log(1 − p_y) instead of ascending the CE. `repair_epochs` then repairs at the scenario's
  * optimiser (momentum): on D_r alone, walked whole (plugins/common/repair.h), or with the
- * forget half kept (repair_alpha < 1), so that the repair cannot bring D_f back;
- * `repair_schedule = cosine` anneals its lr to near 0 over its steps.
+ * forget half kept (repair_alpha < 1), so that the repair cannot bring D_f back.
  * Nothing is kept between requests: no state to save. */
 #include <float.h>
 #include <math.h>
@@ -35,11 +34,10 @@
 
 enum {
 	P_ALPHA, P_EPOCHS, P_STEPS, P_LR, P_BATCH_SIZE, P_LOSS, P_FLOOD, P_REPAIR_EPOCHS,
-	P_REPAIR_LR, P_REPAIR_ALPHA, P_REPAIR_FORGET_BATCH, P_REPAIR_SCHEDULE, P_COUNT
+	P_REPAIR_LR, P_REPAIR_ALPHA, P_REPAIR_FORGET_BATCH, P_COUNT
 };
 
 static const char *const loss_choices[] = { "ascent", "complement", NULL };
-static const char *const schedule_choices[] = { "constant", "cosine", NULL };
 
 static const lethe_param_decl neggrad_params[P_COUNT] = {
 	{ sizeof(lethe_param_decl), "alpha", LETHE_PARAM_FLOAT, "0.95", 0.001, 0.9999, NULL,
@@ -74,10 +72,6 @@ static const lethe_param_decl neggrad_params[P_COUNT] = {
 	{ sizeof(lethe_param_decl), "repair_forget_batch", LETHE_PARAM_INT, "0", 0, 65536, NULL,
 	  "forget rows beside each retained batch in a repair that keeps the forget half (0: "
 	  "batch_size); fewer make the repair cheaper" },
-	{ sizeof(lethe_param_decl), "repair_schedule", LETHE_PARAM_CHOICE, "constant", 0, 0,
-	  schedule_choices, "the repair's learning rate over its steps: constant, or cosine, "
-	  "annealed from repair_lr to near 0 at the last step (Loshchilov & Hutter 2017), so "
-	  "that the repair ends near a minimum rather than at a constant step's noise" },
 };
 
 struct neggrad {
@@ -85,7 +79,7 @@ struct neggrad {
 	const lethe_host *host;
 	double alpha, lr, flood, repair_lr, repair_alpha;
 	uint32_t epochs, steps, batch_size, repair_epochs, repair_forget_batch;
-	int complement, cosine;
+	int complement;
 };
 
 /* Adds scale ∂(−log(1 − p_y))/∂z to dz, p the softmax of z over the classes mask allows:
@@ -152,13 +146,13 @@ struct neggrad_phase {
 	uint32_t epochs;
 	size_t steps, forget_rows;
 	double lr, momentum, weight_decay, alpha;
-	int cosine;
 };
 
 static int neggrad_train(const struct neggrad *g, const struct forget_set *s, size_t rows,
 			 const struct neggrad_phase *ph, uint64_t *taken, double *ce_r,
 			 double *ce_f)
 {
+	double lr = ph->lr;
 	const lethe_host *h = g->host;
 	lethe_model *m = h->model(h);
 	uint64_t P;
@@ -176,13 +170,11 @@ static int neggrad_train(const struct neggrad *g, const struct forget_set *s, si
 	 * default steps is one walk. */
 	size_t steps = ph->steps ? ph->steps : (s->num_forget + f_rows - 1) / f_rows;
 	size_t at = s->num_forget;
-	uint64_t t = 0, total = (uint64_t)ph->epochs * steps;
 	float *velocity = ph->momentum > 0.0 ? calloc(P, sizeof(float)) : NULL;
 	if (rc == LETHE_OK && ph->momentum > 0.0 && !velocity)
 		rc = lethe_fail(h, LETHE_ERR_NOMEM, "out of memory");
 	for (uint32_t e = 0; e < ph->epochs && rc == LETHE_OK; e++) {
-		for (size_t step = 0; step < steps && rc == LETHE_OK; step++, at += f_rows, t++) {
-			double lr = repair_lr_at(ph->lr, ph->cosine, t, total);
+		for (size_t step = 0; step < steps && rc == LETHE_OK; step++, at += f_rows) {
 			if (at >= s->num_forget) {
 				forget_shuffle(h, order, s->num_forget);
 				at = 0;
@@ -202,7 +194,7 @@ static int neggrad_train(const struct neggrad *g, const struct forget_set *s, si
 			if (!isfinite(loss)) {
 				rc = lethe_fail(h, LETHE_ERR_NUMERIC, "epoch %u: the loss is not "
 						"finite (the ascent on D_f ran off); lower lr = %g or "
-						"raise alpha = %g", e + 1, ph->lr, ph->alpha);
+						"raise alpha = %g", e + 1, lr, ph->alpha);
 				break;
 			}
 			rc = h->model_backward(h, m, r.dlogits, r.n);
@@ -239,19 +231,19 @@ static int neggrad_unlearn(lethe_plugin *p, const lethe_forget_request *req)
 	double ce_r = NAN, ce_f = NAN, lr = g->lr > 0.0 ? g->lr : run->lr;
 	size_t rows = g->batch_size ? g->batch_size : run->batch_size;
 	uint64_t steps = 0, repair_steps = 0;
-	const struct neggrad_phase forget = { g->epochs, g->steps, rows, lr, 0.0, 0.0, g->alpha, 0 };
+	const struct neggrad_phase forget = { g->epochs, g->steps, rows, lr, 0.0, 0.0, g->alpha };
 	const struct neggrad_phase repair = {
 		g->repair_epochs, (size_t)((s.num_retain + rows - 1) / rows),
 		g->repair_forget_batch ? g->repair_forget_batch : rows,
 		g->repair_lr > 0.0 ? g->repair_lr : run->lr, run->momentum, run->weight_decay,
-		g->repair_alpha, g->cosine
+		g->repair_alpha
 	};
 	if (rc == LETHE_OK)
 		rc = neggrad_train(g, &s, rows, &forget, &steps, &ce_r, &ce_f);
 	if (rc == LETHE_OK && repair.epochs > 0 && repair.alpha < 1.0)
 		rc = neggrad_train(g, &s, rows, &repair, &repair_steps, &ce_r, &ce_f);
 	else if (rc == LETHE_OK && repair.epochs > 0)
-		rc = repair_run(&s, repair.epochs, rows, repair.lr, repair.cosine, repair.momentum,
+		rc = repair_run(&s, repair.epochs, rows, repair.lr, repair.momentum,
 				repair.weight_decay, &repair_steps, &ce_r);
 	if (rc == LETHE_OK) {
 		double seconds = lethe_seconds_since(&t0);
@@ -293,7 +285,6 @@ static lethe_plugin *neggrad_create(const lethe_host *host, const lethe_param_va
 		.repair_lr = v[P_REPAIR_LR].f,
 		.repair_alpha = v[P_REPAIR_ALPHA].f,
 		.repair_forget_batch = (uint32_t)v[P_REPAIR_FORGET_BATCH].i,
-		.cosine = v[P_REPAIR_SCHEDULE].i == 1,
 	};
 	return &g->plugin;
 }
