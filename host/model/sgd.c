@@ -66,22 +66,6 @@ static void update(const struct sgd *o, float *params, const float *grads, size_
 	momentum_span(w + i, v + i, g + i, count - i, lr, mu, wd);
 }
 
-/* From zero velocity the first step makes v = g exactly, whatever v held before. */
-static void start(struct sgd *o)
-{
-	if (o->velocity && !o->started)
-		memset(o->velocity, 0, o->num_params * sizeof(float));
-}
-
-void sgd_step_range(struct sgd *o, float *params, const float *grads, size_t first,
-		    size_t count)
-{
-	start(o);
-	update(o, params, grads, first, count);
-	if (o->velocity)
-		o->started = 1;
-}
-
 struct split {
 	const struct sgd *o;
 	float *params;
@@ -100,11 +84,19 @@ static void update_part(void *ctx, size_t t)
 void sgd_step_threads(struct sgd *o, struct parallel *p, float *params, const float *grads,
 		      size_t first, size_t count)
 {
-	start(o);
+	/* From zero velocity the first step makes v = g exactly, whatever v held before. */
+	if (o->velocity && !o->started)
+		memset(o->velocity, 0, o->num_params * sizeof(float));
 	struct split s = {o, params, grads, first, count, parallel_threads(p)};
 	parallel_run(p, update_part, &s);
 	if (o->velocity)
 		o->started = 1;
+}
+
+void sgd_step_range(struct sgd *o, float *params, const float *grads, size_t first,
+		    size_t count)
+{
+	sgd_step_threads(o, NULL, params, grads, first, count);
 }
 
 void sgd_step(struct sgd *o, float *params, const float *grads, size_t num_params)

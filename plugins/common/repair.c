@@ -73,7 +73,7 @@ int repair_run(const struct forget_set *s, uint32_t epochs, size_t rows, double 
 			if (rc == LETHE_OK && (r.n == rows || (at + 1 == n && r.n > 0))) {
 				rc = repair_step(s, &r, velocity, lr, momentum, weight_decay, ce);
 				r.n = 0;
-				++*steps;
+				*steps += rc == LETHE_OK;
 			}
 		}
 	}
