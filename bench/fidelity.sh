@@ -13,10 +13,11 @@
 # quick slice. --out keeps every run's results (DIR/NAME/lethe-SEED/, DIR/NAME/twin-SEED.json;
 # default: a scratch directory, removed); --twin-only skips lethe (for settings it does not
 # have yet). Both sides learn the same tasks for a seed (permutations and subsets by lethe's
-# documented rule); --lethe-draws also gives the twin lethe's initial weights and batch order
-# (MLP only; cl.py --lethe-draws): then each seed's figures should agree closely, and a
-# difference left is the implementations', not the draws' (try --tolerance 0.005). Exit
-# status: 0, or 1 when a difference is flagged or a run failed, 2 bad usage.
+# documented rule); --lethe-draws also gives the twin lethe's initial weights and batch order,
+# and the reservoir methods' memory draws (MLP only; cl.py --lethe-draws): then each seed's
+# figures should agree closely, and a difference left is the implementations', not the draws'
+# (try --tolerance 0.005). Exit status: 0, or 1 when a difference is flagged or a run failed,
+# 2 bad usage.
 #
 # Env: LETHE (the built tree's host/lethe), PYTHON (/usr/bin/python3: Debian's, which
 # python3-torch installs into).

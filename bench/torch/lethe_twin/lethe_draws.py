@@ -8,6 +8,8 @@ lethe's trajectory and what is left of a difference is the implementations', not
 - the batch order (each step's samples in data set order, shuffled again every epoch);
 - a `what = samples` request's D_f (stream 300 + the request's index: a shuffle of the task's
   sample numbers, the first round(fraction x n) forgotten);
+- the reservoir of A-GEM, ER-ACE, DER and DER++ (plugin_stream: the plugin's stream, drawn
+  from by strategies/memory.py's Reservoir as plugins/common/reservoir.c does);
 - the draws of the methods that take them (`LETHE_DRAWS = True`: SCRUB): the plugin's stream
   (100 + its place in [scenario] plugins), D_f's order shuffled in place at each pass, D_r's
   rows drawn over the learned tasks' numbering with D_f's rejected, both by
@@ -15,9 +17,9 @@ lethe's trajectory and what is left of a difference is the implementations', not
 
 This mirrors the engine's stream numbers (0 initial weights, 1 batch order, 100 + i plugin i,
 300 + k forget request k) and its order of draws. It is tied to lethe's C in a way the twin
-itself is not: when those change, this follows or goes. Strategies keep their own draws (a
-reservoir's, a sampled Fisher's), so those still differ, as do the other methods' (SalUn's),
-the references' and the attacks'."""
+itself is not: when those change, this follows or goes. Other strategies keep their own draws
+(rehearsal's, GDumb's and BiC's memories, a sampled Fisher's), so those still differ, as do the
+other methods' (SalUn's), the references' and the attacks'."""
 import math
 
 import torch
@@ -62,6 +64,12 @@ def apply(run):
                 m.bias.zero_()
     run.initial_state = {k: v.clone() for k, v in run.model.state_dict().items()}
     return Order(scn.seed)
+
+
+def plugin_stream(run, name):
+    """Under --lethe-draws, the plugin name's stream as lethe seeds it (an Rng), else None."""
+    return Rng(run.seed, STREAM_PLUGIN + run.scn.plugin_index[name]) if run.lethe_draws \
+        else None
 
 
 def forget_samples(seed, index, n, fraction):

@@ -8,6 +8,7 @@ uniformly without replacement (sample_size 0: train.batch_size) and takes the gr
 their mean cross-entropy (training mode and transform, batch norm statistics left alone); if
 g^T g_ref < 0 the batch's gradient becomes g - (g^T g_ref / g_ref^T g_ref) g_ref (the paper's
 eq. 11). The memory holds the current task's samples too once they enter the reservoir."""
+from .. import lethe_draws
 from ..params import Param
 from .base import Strategy
 from .memory import Reservoir, flat_grad, rows_gradient, set_grad
@@ -33,7 +34,8 @@ class AGEM(Strategy):
     def __init__(self, run, values):
         super().__init__(run, values)
         self.size = values["sample_size"] or run.batch_size
-        self.memory = Reservoir(run, values["max_stored"], run.generator(self.name))
+        self.memory = Reservoir(run, values["max_stored"], run.generator(self.name),
+                                lethe=lethe_draws.plugin_stream(run, self.name))
         self.params = list(run.model.parameters())
         self.ref = None
         self.projections = 0

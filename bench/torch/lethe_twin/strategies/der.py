@@ -17,6 +17,7 @@ Defaults: Mammoth's best on split CIFAR-10 with 500 samples (der alpha 0.3; derp
 import torch
 import torch.nn.functional as F
 
+from .. import lethe_draws
 from ..params import Param
 from .base import Strategy
 from .memory import Reservoir
@@ -39,7 +40,8 @@ class DER(Strategy):
         self.alpha = values["alpha"]
         self.beta = values.get("beta", 0.0)
         self.memory = Reservoir(run, values["max_stored"], run.generator(self.name),
-                                logits=run.num_classes)
+                                logits=run.num_classes,
+                                lethe=lethe_draws.plugin_stream(run, self.name))
         self.slices = []
 
     def on_batch(self, batch):

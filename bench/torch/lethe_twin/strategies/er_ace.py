@@ -18,6 +18,7 @@ transform)."""
 import torch
 import torch.nn.functional as F
 
+from .. import lethe_draws
 from ..params import Param
 from .base import Strategy
 from .memory import Reservoir
@@ -46,7 +47,8 @@ class ERACE(Strategy):
     def __init__(self, run, values):
         super().__init__(run, values)
         self.replay = values["replay_batch"] or run.batch_size
-        self.memory = Reservoir(run, values["max_stored"], run.generator(self.name))
+        self.memory = Reservoir(run, values["max_stored"], run.generator(self.name),
+                                lethe=lethe_draws.plugin_stream(run, self.name))
         self.seen = torch.zeros(run.num_classes, dtype=torch.bool)
         self.task = 0
 

@@ -11,10 +11,15 @@ from torch import nn
 class Reservoir:
     """Vitter's algorithm R over the stream of new training samples: each sample (by id) offered
     once, when first met; at most cap kept (raw uint8 image, label, task, id and, with logits =
-    C, a row of C floats stored beside it: DER's logits)."""
+    C, a row of C floats stored beside it: DER's logits). Its draws come from gen, or under
+    --lethe-draws from lethe's plugin stream (lethe_draws.plugin_stream) by
+    plugins/common/reservoir.c's rule: a slot j = below(seen) replaced when j < cap, and a
+    memory draw the first k of a list of the slots shuffled in place, k steps of Fisher-Yates
+    from the front."""
 
-    def __init__(self, run, cap, gen, logits=0):
-        self.cap, self.gen = cap, gen
+    def __init__(self, run, cap, gen, logits=0, lethe=None):
+        self.cap, self.gen, self.lethe = cap, gen, lethe
+        self.order = []  # under lethe's draws: reservoir.c's slot list
         self.raw = torch.empty((cap,) + tuple(run.train.x.shape[1:]), dtype=torch.uint8)
         self.y = torch.empty(cap, dtype=torch.int64)
         self.tasks = torch.empty(cap, dtype=torch.int64)
@@ -41,9 +46,13 @@ class Reservoir:
             self.seen += 1
             if self.count < self.cap:
                 self._store(self.count, batch, i, logits)
+                self.order.append(self.count)
                 self.count += 1
                 continue
-            j = int(torch.randint(self.seen, (1,), generator=self.gen))
+            if self.lethe:
+                j = self.lethe.below(self.seen)
+            else:
+                j = int(torch.randint(self.seen, (1,), generator=self.gen))
             if j < self.cap:
                 self._store(j, batch, i, logits)
 
@@ -56,10 +65,18 @@ class Reservoir:
             if field is not None:
                 field[:n] = field[:self.count][keep].clone()
         self.count = n
+        self.order = list(range(n))  # reservoir.c's: the slots moved
 
     def draw(self, k):
         """min(k, count) slots drawn uniformly without replacement."""
-        return torch.randperm(self.count, generator=self.gen)[:min(k, self.count)]
+        k = min(k, self.count)
+        if not self.lethe:
+            return torch.randperm(self.count, generator=self.gen)[:k]
+        o = self.order
+        for i in range(k):
+            j = i + self.lethe.below(self.count - i)
+            o[i], o[j] = o[j], o[i]
+        return torch.tensor(o[:k], dtype=torch.int64)
 
     def append_to(self, batch, slots):
         batch.append(self.raw[slots], self.y[slots], self.tasks[slots], self.ids[slots])
