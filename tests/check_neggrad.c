@@ -6,6 +6,7 @@
  * D_r is refused. */
 #define _GNU_SOURCE
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,6 +290,71 @@ START_TEST(test_repair_steps)
 }
 END_TEST
 
+/* One forget-phase step (lr 1) from three fixtures learnt alike, so each draws the same rows:
+ * unclipped, its step is minus the gradient g; clipped at |g| / 2 the same step halved;
+ * clipped above |g| the same bits as unclipped. forget_step returns θ_after − θ_before and
+ * θ_before in theta0. */
+static float *forget_step(double clip, uint64_t *count, float **theta0)
+{
+	struct fixture f;
+	struct forget_set s;
+	const lethe_host *h = open_request(&f, &s);
+	const struct neggrad g = { .host = h, .alpha = 0.5 };
+	const struct neggrad_phase ph = { 1, 1, 8, 1.0, 0.0, 0.0, 0.5, clip };
+	const float *theta = h->model_params(h, h->model(h), count);
+	float *step = malloc(*count * sizeof(float));
+	*theta0 = malloc(*count * sizeof(float));
+	memcpy(*theta0, theta, *count * sizeof(float));
+	uint64_t taken = 0;
+	double ce_r, ce_f;
+	ck_assert_int_eq(neggrad_train(&g, &s, 8, &ph, &taken, &ce_r, &ce_f), LETHE_OK);
+	ck_assert_uint_eq(taken, 1);
+	for (uint64_t i = 0; i < *count; i++)
+		step[i] = theta[i] - (*theta0)[i];
+	forget_set_close(&s);
+	fixture_close(&f);
+	return step;
+}
+
+START_TEST(test_clip_bounds_step)
+{
+	uint64_t P, P2, P3;
+	float *theta, *theta2, *theta3;
+	float *plain = forget_step(0.0, &P, &theta);
+	/* A step is θ − g rounded to float, then θ subtracted: off g by an ulp of θ at most. */
+	double norm = 0.0, err = 0.0;
+	for (uint64_t i = 0; i < P; i++) {
+		norm += (double)plain[i] * plain[i];
+		err += pow(FLT_EPSILON * fabs(theta[i]), 2);
+	}
+	norm = sqrt(norm);
+	err = sqrt(err);
+	ck_assert(norm > 100.0 * err);
+	float *half = forget_step(norm / 2.0, &P2, &theta2);
+	float *above = forget_step(2.0 * norm, &P3, &theta3);
+	ck_assert_uint_eq(P2, P);
+	ck_assert_uint_eq(P3, P);
+	/* The clipped step's scale: |g| / 2 over the plugin's float sdot of g (relative error
+	 * within P ε) and our |g| from rounded steps (within err / norm). */
+	const double scale_err = (double)P * FLT_EPSILON + err / norm;
+	for (uint64_t i = 0; i < P; i++) {
+		ck_assert(theta2[i] == theta[i] && theta3[i] == theta[i]);
+		ck_assert_msg(above[i] == plain[i], "parameter %llu: %.9g unclipped, %.9g under a "
+			      "bound above |g|", (unsigned long long)i, plain[i], above[i]);
+		double tol = 2.0 * FLT_EPSILON * (fabs(theta[i]) + fabs(plain[i])) +
+			     fabs(plain[i]) * scale_err;
+		ck_assert_msg(fabs(half[i] - plain[i] / 2.0) <= tol, "parameter %llu: step %.9g at "
+			      "|g| / 2, %.9g unclipped", (unsigned long long)i, half[i], plain[i]);
+	}
+	free(plain);
+	free(half);
+	free(above);
+	free(theta);
+	free(theta2);
+	free(theta3);
+}
+END_TEST
+
 /* At the defaults; with the flood, cycled steps and a repair of D_r alone; with the complement
  * loss and a repair that keeps the forget half (8 forget rows a step). A repair reports its
  * steps: epochs of ceil(|D_r| / 32), |D_r| = 240 - 40. */
@@ -340,6 +406,7 @@ static Suite *neggrad_suite(void)
 	tcase_add_test(tc, test_flood_turns_rows_above);
 	tcase_add_test(tc, test_complement_gradient);
 	tcase_add_test(tc, test_repair_steps);
+	tcase_add_test(tc, test_clip_bounds_step);
 	tcase_add_loop_test(tc, test_forgets_samples, 0, 3);
 	tcase_add_test(tc, test_refuses_without_retain);
 	suite_add_tcase(s, tc);

@@ -16,7 +16,9 @@
  * cycled), as the authors' epoch walks D_r. `forget_loss = complement` descends
  * −log(1 − p_y) instead of ascending the CE. `repair_epochs` then repairs at the scenario's
  * optimiser (momentum): on D_r alone, walked whole (plugins/common/repair.h), or with the
- * forget half kept (repair_alpha < 1), so that the repair cannot bring D_f back.
+ * forget half kept (repair_alpha < 1), so that the repair cannot bring D_f back. `clip` bounds
+ * a forget-phase step's gradient norm (Pascanu et al. 2013): the ascent's gradients grow as
+ * D_f's losses do, and unbounded steps at a high lr forget far more on one seed than another.
  * Nothing is kept between requests: no state to save. */
 #include <float.h>
 #include <math.h>
@@ -34,7 +36,7 @@
 
 enum {
 	P_ALPHA, P_EPOCHS, P_STEPS, P_LR, P_BATCH_SIZE, P_LOSS, P_FLOOD, P_REPAIR_EPOCHS,
-	P_REPAIR_LR, P_REPAIR_ALPHA, P_REPAIR_FORGET_BATCH, P_COUNT
+	P_REPAIR_LR, P_REPAIR_ALPHA, P_REPAIR_FORGET_BATCH, P_CLIP, P_COUNT
 };
 
 static const char *const loss_choices[] = { "ascent", "complement", NULL };
@@ -72,12 +74,15 @@ static const lethe_param_decl neggrad_params[P_COUNT] = {
 	{ sizeof(lethe_param_decl), "repair_forget_batch", LETHE_PARAM_INT, "0", 0, 65536, NULL,
 	  "forget rows beside each retained batch in a repair that keeps the forget half (0: "
 	  "batch_size); fewer make the repair cheaper" },
+	{ sizeof(lethe_param_decl), "clip", LETHE_PARAM_FLOAT, "0", 0, 1e6, NULL,
+	  "largest L2 norm of a forget-phase step's gradient, larger ones scaled down to it "
+	  "(Pascanu et al. 2013's clipping; 0: none)" },
 };
 
 struct neggrad {
 	lethe_plugin plugin;
 	const lethe_host *host;
-	double alpha, lr, flood, repair_lr, repair_alpha;
+	double alpha, lr, flood, repair_lr, repair_alpha, clip;
 	uint32_t epochs, steps, batch_size, repair_epochs, repair_forget_batch;
 	int complement;
 };
@@ -140,12 +145,20 @@ static double neggrad_dlogits(const struct forget_rows *r, const struct forget_s
 	return alpha * *ce_r - (1.0 - alpha) * *ce_f;
 }
 
+/* Scales the n values of g down to L2 norm `clip` when they are longer. */
+static void neggrad_clip(const lethe_host *h, float *g, size_t n, double clip)
+{
+	double norm = sqrt((double)h->sdot(h, n, g, g));
+	for (size_t i = 0; norm > clip && i < n; i++)
+		g[i] *= (float)(clip / norm);
+}
+
 /* One phase of paired steps: the forget phase (plain SGD), or the repair with the forget half
  * kept (the scenario's momentum). */
 struct neggrad_phase {
 	uint32_t epochs;
 	size_t steps, forget_rows;
-	double lr, momentum, weight_decay, alpha;
+	double lr, momentum, weight_decay, alpha, clip;
 };
 
 static int neggrad_train(const struct neggrad *g, const struct forget_set *s, size_t rows,
@@ -157,7 +170,7 @@ static int neggrad_train(const struct neggrad *g, const struct forget_set *s, si
 	lethe_model *m = h->model(h);
 	uint64_t P;
 	float *theta = h->model_params(h, m, &P);
-	const float *grad = h->model_grads(h, m, NULL);
+	float *grad = h->model_grads(h, m, NULL);
 	struct forget_rows r;
 	size_t *order = malloc(s->num_forget * sizeof(size_t));
 	size_t f_rows = ph->forget_rows;
@@ -199,6 +212,8 @@ static int neggrad_train(const struct neggrad *g, const struct forget_set *s, si
 			}
 			rc = h->model_backward(h, m, r.dlogits, r.n);
 			*taken += rc == LETHE_OK;
+			if (rc == LETHE_OK && ph->clip > 0.0)
+				neggrad_clip(h, grad, P, ph->clip);
 			if (rc == LETHE_OK && !velocity)
 				h->saxpy(h, P, (float)-lr, grad, theta);
 			if (rc == LETHE_OK && velocity)
@@ -231,12 +246,14 @@ static int neggrad_unlearn(lethe_plugin *p, const lethe_forget_request *req)
 	double ce_r = NAN, ce_f = NAN, lr = g->lr > 0.0 ? g->lr : run->lr;
 	size_t rows = g->batch_size ? g->batch_size : run->batch_size;
 	uint64_t steps = 0, repair_steps = 0;
-	const struct neggrad_phase forget = { g->epochs, g->steps, rows, lr, 0.0, 0.0, g->alpha };
+	const struct neggrad_phase forget = {
+		g->epochs, g->steps, rows, lr, 0.0, 0.0, g->alpha, g->clip
+	};
 	const struct neggrad_phase repair = {
 		g->repair_epochs, (size_t)((s.num_retain + rows - 1) / rows),
 		g->repair_forget_batch ? g->repair_forget_batch : rows,
 		g->repair_lr > 0.0 ? g->repair_lr : run->lr, run->momentum, run->weight_decay,
-		g->repair_alpha
+		g->repair_alpha, 0.0
 	};
 	if (rc == LETHE_OK)
 		rc = neggrad_train(g, &s, rows, &forget, &steps, &ce_r, &ce_f);
@@ -285,6 +302,7 @@ static lethe_plugin *neggrad_create(const lethe_host *host, const lethe_param_va
 		.repair_lr = v[P_REPAIR_LR].f,
 		.repair_alpha = v[P_REPAIR_ALPHA].f,
 		.repair_forget_batch = (uint32_t)v[P_REPAIR_FORGET_BATCH].i,
+		.clip = v[P_CLIP].f,
 	};
 	return &g->plugin;
 }
