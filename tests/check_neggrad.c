@@ -355,6 +355,25 @@ START_TEST(test_clip_bounds_step)
 }
 END_TEST
 
+/* A gradient whose norm is not finite is refused, not scaled to nothing: a float sum of
+ * squares past FLT_MAX, and a NaN. */
+START_TEST(test_clip_refuses_nonfinite)
+{
+	struct fixture f;
+	struct forget_set s;
+	const lethe_host *h = open_request(&f, &s);
+	float g[3] = { 1e20f, 1e20f, 1.0f };
+	ck_assert_int_eq(neggrad_clip(h, g, 3, 15.0, 0.1), LETHE_ERR_NUMERIC);
+	g[0] = NAN;
+	ck_assert_int_eq(neggrad_clip(h, g, 3, 15.0, 0.1), LETHE_ERR_NUMERIC);
+	float ok[2] = { 3.0f, 4.0f };
+	ck_assert_int_eq(neggrad_clip(h, ok, 2, 15.0, 0.1), LETHE_OK);
+	ck_assert(ok[0] == 3.0f && ok[1] == 4.0f);
+	forget_set_close(&s);
+	fixture_close(&f);
+}
+END_TEST
+
 /* At the defaults; with the flood, cycled steps and a repair of D_r alone; with the complement
  * loss and a repair that keeps the forget half (8 forget rows a step). A repair reports its
  * steps: epochs of ceil(|D_r| / 32), |D_r| = 240 - 40. */
@@ -407,6 +426,7 @@ static Suite *neggrad_suite(void)
 	tcase_add_test(tc, test_complement_gradient);
 	tcase_add_test(tc, test_repair_steps);
 	tcase_add_test(tc, test_clip_bounds_step);
+	tcase_add_test(tc, test_clip_refuses_nonfinite);
 	tcase_add_loop_test(tc, test_forgets_samples, 0, 3);
 	tcase_add_test(tc, test_refuses_without_retain);
 	suite_add_tcase(s, tc);

@@ -145,12 +145,21 @@ static double neggrad_dlogits(const struct forget_rows *r, const struct forget_s
 	return alpha * *ce_r - (1.0 - alpha) * *ce_f;
 }
 
-/* Scales the n values of g down to L2 norm `clip` when they are longer. */
-static void neggrad_clip(const lethe_host *h, float *g, size_t n, double clip)
+/* Scales the n values of g down to L2 norm `clip` when they are longer. A norm that is not
+ * finite (the float sum of squares past FLT_MAX, or a NaN) is refused: scaled by clip / inf,
+ * the step would silently vanish. */
+static int neggrad_clip(const lethe_host *h, float *g, size_t n, double clip, double lr)
 {
 	double norm = sqrt((double)h->sdot(h, n, g, g));
-	for (size_t i = 0; norm > clip && i < n; i++)
-		g[i] *= (float)(clip / norm);
+	if (!isfinite(norm))
+		return lethe_fail(h, LETHE_ERR_NUMERIC, "a forget step's gradient norm is not "
+				  "finite (the ascent on D_f ran off); lower lr = %g", lr);
+	if (norm <= clip)
+		return LETHE_OK;
+	float k = (float)(clip / norm);
+	for (size_t i = 0; i < n; i++)
+		g[i] *= k;
+	return LETHE_OK;
 }
 
 /* One phase of paired steps: the forget phase (plain SGD), or the repair with the forget half
@@ -213,7 +222,7 @@ static int neggrad_train(const struct neggrad *g, const struct forget_set *s, si
 			rc = h->model_backward(h, m, r.dlogits, r.n);
 			*taken += rc == LETHE_OK;
 			if (rc == LETHE_OK && ph->clip > 0.0)
-				neggrad_clip(h, grad, P, ph->clip);
+				rc = neggrad_clip(h, grad, P, ph->clip, lr);
 			if (rc == LETHE_OK && !velocity)
 				h->saxpy(h, P, (float)-lr, grad, theta);
 			if (rc == LETHE_OK && velocity)

@@ -49,7 +49,7 @@ class Reservoir:
                 self.order.append(self.count)
                 self.count += 1
                 continue
-            if self.lethe:
+            if self.lethe is not None:
                 j = self.lethe.below(self.seen)
             else:
                 j = int(torch.randint(self.seen, (1,), generator=self.gen))
@@ -70,7 +70,7 @@ class Reservoir:
     def draw(self, k):
         """min(k, count) slots drawn uniformly without replacement."""
         k = min(k, self.count)
-        if not self.lethe:
+        if self.lethe is None:
             return torch.randperm(self.count, generator=self.gen)[:k]
         o = self.order
         for i in range(k):
