@@ -232,10 +232,10 @@ START_TEST(test_complement_gradient)
 }
 END_TEST
 
-/* D_r's rows, in the order of the numbering, in all (initialised here, n + extra rows). */
-static void retained_rows(const struct forget_set *s, struct forget_rows *all, size_t extra)
+/* D_r's rows, in the order of the numbering, in all (initialised here). */
+static void retained_rows(const struct forget_set *s, struct forget_rows *all)
 {
-	ck_assert_int_eq(forget_rows_init(all, s, (size_t)s->num_retain + extra), LETHE_OK);
+	ck_assert_int_eq(forget_rows_init(all, s, (size_t)s->num_retain), LETHE_OK);
 	for (uint64_t pos = 0; pos < s->starts[s->learned]; pos++) {
 		int covered;
 		ck_assert_int_eq(forget_rows_add_position(all, s, pos, &covered), LETHE_OK);
@@ -271,17 +271,25 @@ static double *steps_by_hand(const lethe_host *h, lethe_model *c, const struct f
 	return mag;
 }
 
-/* The model's parameters against the steps taken by hand: the same rows summed in another
- * order, float rounding of the gradient, a few ulps of its terms, times lr over the steps. */
-static void assert_params_near(const lethe_host *h, lethe_model *m, lethe_model *c,
-			       const double *mag, double lr)
+/* The model's parameters against the steps taken by hand on c: the same rows summed in another
+ * order, float rounding of the gradient, a few ulps of its terms, times lr over the steps.
+ * Then frees c, all and mag and closes s and f. */
+static void assert_by_hand_and_close(struct fixture *f, struct forget_set *s, lethe_model *c,
+				     struct forget_rows *all, double *mag, double lr)
 {
+	const lethe_host *h = s->h;
 	uint64_t P;
-	const float *got = h->model_params(h, m, &P), *theta = h->model_params(h, c, NULL);
+	const float *got = h->model_params(h, h->model(h), &P);
+	const float *theta = h->model_params(h, c, NULL);
 	for (uint64_t i = 0; i < P; i++)
 		ck_assert_msg(fabs(got[i] - theta[i]) <= 1e-4 * lr * mag[i] + 1e-6 * fabs(theta[i]),
 			      "parameter %llu: %.9g, by hand %.9g", (unsigned long long)i, got[i],
 			      theta[i]);
+	free(mag);
+	h->model_free(h, c);
+	forget_rows_free(all);
+	forget_set_close(s);
+	fixture_close(f);
 }
 
 /* The repair walks D_r whole: ceil(|D_r| / rows) steps an epoch. With a batch of all of D_r,
@@ -293,23 +301,18 @@ START_TEST(test_repair_steps)
 	struct forget_set s;
 	const lethe_host *h = open_request(&f, &s);
 	struct forget_rows all;
-	lethe_model *m = h->model(h), *c = h->model_clone(h, m);
+	lethe_model *c = h->model_clone(h, h->model(h));
 	uint64_t steps;
 	double ce;
 	ck_assert_int_eq(repair_run(&s, 3, 16, 0.0, 0.9, 0.0, &steps, &ce), LETHE_OK);
 	ck_assert_uint_eq(steps, 3 * ((s.num_retain + 15) / 16));
 
 	const double lr[2] = { 0.05, 0.05 };
-	retained_rows(&s, &all, 0);
+	retained_rows(&s, &all);
 	double *mag = steps_by_hand(h, c, &s, &all, 2, lr, 0.9);
 	ck_assert_int_eq(repair_run(&s, 2, all.n, lr[0], 0.9, 0.0, &steps, &ce), LETHE_OK);
 	ck_assert_uint_eq(steps, 2);
-	assert_params_near(h, m, c, mag, lr[0]);
-	free(mag);
-	h->model_free(h, c);
-	forget_rows_free(&all);
-	forget_set_close(&s);
-	fixture_close(&f);
+	assert_by_hand_and_close(&f, &s, c, &all, mag, lr[0]);
 }
 END_TEST
 
@@ -321,7 +324,7 @@ START_TEST(test_walk_covers_retained)
 	struct forget_set s;
 	const lethe_host *h = open_request(&f, &s);
 	struct forget_rows all, r;
-	retained_rows(&s, &all, 0);
+	retained_rows(&s, &all);
 	ck_assert_int_eq(forget_rows_init(&r, &s, 16), LETHE_OK);
 	size_t n = (size_t)s.starts[s.learned], at = 0, seen = 0, steps = 0;
 	size_t *walk = malloc(n * sizeof(size_t));
@@ -386,8 +389,8 @@ START_TEST(test_cosine_repair_steps)
 	struct forget_set s;
 	const lethe_host *h = open_request(&f, &s);
 	struct forget_rows all;
-	lethe_model *m = h->model(h), *c = h->model_clone(h, m);
-	retained_rows(&s, &all, 0);
+	lethe_model *c = h->model_clone(h, h->model(h));
+	retained_rows(&s, &all);
 	const double lr[2] = { 0.05, 0.025 };
 	double *mag = steps_by_hand(h, c, &s, &all, 2, lr, 0.9);
 	const struct neggrad g = { .host = h };
@@ -396,12 +399,7 @@ START_TEST(test_cosine_repair_steps)
 	double ce_r, ce_f;
 	ck_assert_int_eq(neggrad_train(&g, &s, all.n, &ph, &taken, &ce_r, &ce_f), LETHE_OK);
 	ck_assert_uint_eq(taken, 2);
-	assert_params_near(h, m, c, mag, lr[0]);
-	free(mag);
-	h->model_free(h, c);
-	forget_rows_free(&all);
-	forget_set_close(&s);
-	fixture_close(&f);
+	assert_by_hand_and_close(&f, &s, c, &all, mag, lr[0]);
 }
 END_TEST
 
