@@ -64,8 +64,8 @@ FIT_CLASS_SETS="$FIT_CLASS_SETS badteacher.lr=0.02"
 # Random 10%: the settings of scenarios/unlearn-random-*.ini, tuned on held-out seeds (11-13;
 # neggrad's last choice 11-30).
 RANDOM_SETS="neggrad.alpha=0.92 neggrad.epochs=2 neggrad.steps=57 neggrad.lr=0.18 neggrad.flood=3"
-RANDOM_SETS="$RANDOM_SETS neggrad.clip=15 neggrad.repair_epochs=5 neggrad.repair_lr=0.012"
-RANDOM_SETS="$RANDOM_SETS neggrad.repair_alpha=0.9"
+RANDOM_SETS="$RANDOM_SETS neggrad.clip=15 neggrad.repair_epochs=5 neggrad.repair_lr=0.02"
+RANDOM_SETS="$RANDOM_SETS neggrad.repair_alpha=0.88 neggrad.repair_schedule=cosine"
 RANDOM_SETS="$RANDOM_SETS neggrad.repair_forget_batch=16"
 RANDOM_SETS="$RANDOM_SETS l1sparse.gamma=0.005 l1sparse.lr=0.1"
 RANDOM_SETS="$RANDOM_SETS scrub.lr=0.004 scrub.msteps=3 salun.epochs=5 salun.retain_batch=256"

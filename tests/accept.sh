@@ -123,7 +123,7 @@ for pl in sfd repulsion; do
 done
 
 # A random 10% of the training set forgotten from the fitted MLP, seeds 1-3 (issue 19): the
-# best method (NegGrad+ flooded, clipped and repaired, scenarios/unlearn-random-neggrad.ini)
+# best method (NegGrad+ flooded, clipped, with an annealed repair: unlearn-random-neggrad.ini)
 # within 0.02 of retrain (SalUn's gap: of the seeds' means) at a fifth of its time or less.
 ran=0
 for seed in 1 2 3; do

@@ -232,6 +232,66 @@ START_TEST(test_complement_gradient)
 }
 END_TEST
 
+/* D_r's rows, in the order of the numbering, in all (initialised here). */
+static void retained_rows(const struct forget_set *s, struct forget_rows *all)
+{
+	ck_assert_int_eq(forget_rows_init(all, s, (size_t)s->num_retain), LETHE_OK);
+	for (uint64_t pos = 0; pos < s->starts[s->learned]; pos++) {
+		int covered;
+		ck_assert_int_eq(forget_rows_add_position(all, s, pos, &covered), LETHE_OK);
+		all->n -= (size_t)covered;
+	}
+	ck_assert_uint_eq(all->n, s->num_retain);
+}
+
+/* Full-batch momentum steps on all of D_r taken by hand on model c, epoch e at lr[e]:
+ * v = mu v + g, theta -= lr v. Returns the sum of |g| over the steps for each parameter. */
+static double *steps_by_hand(const lethe_host *h, lethe_model *c, const struct forget_set *s,
+			     struct forget_rows *all, int epochs, const double *lr, double mu)
+{
+	uint64_t P;
+	const size_t n = all->n;
+	float *theta = h->model_params(h, c, &P);
+	const float *grad = h->model_grads(h, c, NULL);
+	double *v = calloc(P, sizeof(double)), *mag = calloc(P, sizeof(double));
+	for (int e = 0; e < epochs; e++) {
+		ck_assert_int_eq(h->model_forward(h, c, all->x, n, all->logits), LETHE_OK);
+		memset(all->dlogits, 0, n * s->C * sizeof(float));
+		for (size_t i = 0; i < n; i++)
+			xent_add(all->logits + i * s->C, s->C, all->y[i], NULL, 1.0 / (double)n,
+				 all->dlogits + i * s->C);
+		ck_assert_int_eq(h->model_backward(h, c, all->dlogits, n), LETHE_OK);
+		for (uint64_t i = 0; i < P; i++) {
+			v[i] = mu * v[i] + grad[i];
+			mag[i] += fabs(grad[i]);
+			theta[i] -= (float)(lr[e] * v[i]);
+		}
+	}
+	free(v);
+	return mag;
+}
+
+/* The model's parameters against the steps taken by hand on c: the same rows summed in another
+ * order, float rounding of the gradient, a few ulps of its terms, times lr over the steps.
+ * Then frees c, all and mag and closes s and f. */
+static void assert_by_hand_and_close(struct fixture *f, struct forget_set *s, lethe_model *c,
+				     struct forget_rows *all, double *mag, double lr)
+{
+	const lethe_host *h = s->h;
+	uint64_t P;
+	const float *got = h->model_params(h, h->model(h), &P);
+	const float *theta = h->model_params(h, c, NULL);
+	for (uint64_t i = 0; i < P; i++)
+		ck_assert_msg(fabs(got[i] - theta[i]) <= 1e-4 * lr * mag[i] + 1e-6 * fabs(theta[i]),
+			      "parameter %llu: %.9g, by hand %.9g", (unsigned long long)i, got[i],
+			      theta[i]);
+	free(mag);
+	h->model_free(h, c);
+	forget_rows_free(all);
+	forget_set_close(s);
+	fixture_close(f);
+}
+
 /* The repair walks D_r whole: ceil(|D_r| / rows) steps an epoch. With a batch of all of D_r,
  * two epochs are two full-batch momentum steps, here taken again by hand on a clone of the
  * model from before: theta_1 = theta_0 - lr g_0, theta_2 = theta_1 - lr (mu g_0 + g_1). */
@@ -241,52 +301,105 @@ START_TEST(test_repair_steps)
 	struct forget_set s;
 	const lethe_host *h = open_request(&f, &s);
 	struct forget_rows all;
-	lethe_model *m = h->model(h), *c = h->model_clone(h, m);
-	uint64_t P, steps;
+	lethe_model *c = h->model_clone(h, h->model(h));
+	uint64_t steps;
 	double ce;
 	ck_assert_int_eq(repair_run(&s, 3, 16, 0.0, 0.9, 0.0, &steps, &ce), LETHE_OK);
 	ck_assert_uint_eq(steps, 3 * ((s.num_retain + 15) / 16));
 
-	const size_t n = (size_t)s.num_retain;
-	const double lr = 0.05, mu = 0.9;
-	ck_assert_int_eq(forget_rows_init(&all, &s, n + 1), LETHE_OK);
-	for (uint64_t pos = 0; pos < s.starts[s.learned]; pos++) {
-		int covered;
-		ck_assert_int_eq(forget_rows_add_position(&all, &s, pos, &covered), LETHE_OK);
-		all.n -= (size_t)covered;
-	}
-	ck_assert_uint_eq(all.n, n);
-	float *theta = h->model_params(h, c, &P);
-	const float *grad = h->model_grads(h, c, NULL);
-	double *v = calloc(P, sizeof(double)), *mag = calloc(P, sizeof(double));
-	for (int e = 0; e < 2; e++) {
-		ck_assert_int_eq(h->model_forward(h, c, all.x, n, all.logits), LETHE_OK);
-		memset(all.dlogits, 0, n * s.C * sizeof(float));
-		for (size_t i = 0; i < n; i++)
-			xent_add(all.logits + i * s.C, s.C, all.y[i], NULL, 1.0 / (double)n,
-				 all.dlogits + i * s.C);
-		ck_assert_int_eq(h->model_backward(h, c, all.dlogits, n), LETHE_OK);
-		for (uint64_t i = 0; i < P; i++) {
-			v[i] = mu * v[i] + grad[i];
-			mag[i] += fabs(grad[i]);
-			theta[i] -= (float)(lr * v[i]);
+	const double lr[2] = { 0.05, 0.05 };
+	retained_rows(&s, &all);
+	double *mag = steps_by_hand(h, c, &s, &all, 2, lr, 0.9);
+	ck_assert_int_eq(repair_run(&s, 2, all.n, lr[0], 0.9, 0.0, &steps, &ce), LETHE_OK);
+	ck_assert_uint_eq(steps, 2);
+	assert_by_hand_and_close(&f, &s, c, &all, mag, lr[0]);
+}
+END_TEST
+
+/* A repair that keeps the forget half walks D_r: the retained halves of an epoch's steps hold
+ * each retained sample once, whatever the walk's order. */
+START_TEST(test_walk_covers_retained)
+{
+	struct fixture f;
+	struct forget_set s;
+	const lethe_host *h = open_request(&f, &s);
+	struct forget_rows all, r;
+	retained_rows(&s, &all);
+	ck_assert_int_eq(forget_rows_init(&r, &s, 16), LETHE_OK);
+	size_t n = (size_t)s.starts[s.learned], at = 0, seen = 0, steps = 0;
+	size_t *walk = malloc(n * sizeof(size_t));
+	char *used = calloc(all.n, 1);
+	for (size_t i = 0; i < n; i++)
+		walk[i] = i;
+	forget_shuffle(h, walk, n);
+	for (;;) {
+		r.n = 0;
+		ck_assert_int_eq(neggrad_add_retained(&r, &s, 16, walk, &at), LETHE_OK);
+		if (r.n == 0)
+			break;
+		steps++;
+		for (size_t i = 0; i < r.n; i++) {
+			size_t j = 0;
+			while (j < all.n && (used[j] || all.y[j] != r.y[i] ||
+					     memcmp(all.x + j * s.dim, r.x + i * s.dim,
+						    s.dim * sizeof(float))))
+				j++;
+			ck_assert_msg(j < all.n, "row %zu of step %zu is not a retained sample "
+				      "left in the walk", i, steps);
+			used[j] = 1;
+			seen++;
 		}
 	}
-	ck_assert_int_eq(repair_run(&s, 2, n, lr, mu, 0.0, &steps, &ce), LETHE_OK);
-	ck_assert_uint_eq(steps, 2);
-	const float *got = h->model_params(h, m, NULL);
-	/* The same rows summed in another order: float rounding of the gradient, a few ulps of
-	 * its terms, times lr over the two steps. */
-	for (uint64_t i = 0; i < P; i++)
-		ck_assert_msg(fabs(got[i] - theta[i]) <= 1e-4 * lr * mag[i] + 1e-6 * fabs(theta[i]),
-			      "parameter %llu: %.9g, by hand %.9g", (unsigned long long)i, got[i],
-			      theta[i]);
-	free(v);
-	free(mag);
-	h->model_free(h, c);
+	ck_assert_uint_eq(seen, all.n);
+	ck_assert_uint_eq(steps, (all.n + 15) / 16);
+	free(used);
+	free(walk);
+	forget_rows_free(&r);
 	forget_rows_free(&all);
 	forget_set_close(&s);
 	fixture_close(&f);
+}
+END_TEST
+
+/* The cosine schedule against its closed forms: lr at t = 0, lr / 2 half way, and at T - 1
+ * lr sin²(π / 2T) (1 + cos x = 2 cos²(x / 2)), falling at every step; constant: lr. */
+START_TEST(test_cosine_schedule)
+{
+	struct neggrad_phase ph = { .lr = 0.02, .cosine = 1 };
+	const size_t T = 40;
+	ck_assert(neggrad_lr(&ph, 0, T) == 0.02);
+	ck_assert(fabs(neggrad_lr(&ph, T / 2, T) - 0.01) <= 4 * DBL_EPSILON * 0.02);
+	double last = 0.02 * pow(sin(M_PI / (2.0 * T)), 2);
+	ck_assert_msg(fabs(neggrad_lr(&ph, T - 1, T) - last) <= 1e-9 * last, "%.17g against %.17g",
+		      neggrad_lr(&ph, T - 1, T), last);
+	for (size_t t = 1; t < T; t++)
+		ck_assert(neggrad_lr(&ph, t, T) < neggrad_lr(&ph, t - 1, T));
+	ph.cosine = 0;
+	for (size_t t = 0; t < T; t++)
+		ck_assert(neggrad_lr(&ph, t, T) == 0.02);
+}
+END_TEST
+
+/* A cosine repair without forget rows (alpha 1) and a batch of all of D_r: two
+ * epochs are two full-batch momentum steps at lr and at lr (1 + cos(π / 2)) / 2 = lr / 2,
+ * taken again by hand. */
+START_TEST(test_cosine_repair_steps)
+{
+	struct fixture f;
+	struct forget_set s;
+	const lethe_host *h = open_request(&f, &s);
+	struct forget_rows all;
+	lethe_model *c = h->model_clone(h, h->model(h));
+	retained_rows(&s, &all);
+	const double lr[2] = { 0.05, 0.025 };
+	double *mag = steps_by_hand(h, c, &s, &all, 2, lr, 0.9);
+	const struct neggrad g = { .host = h };
+	const struct neggrad_phase ph = { 2, 1, 0, lr[0], 0.9, 0.0, 1.0, 0.0, 1, 1 };
+	uint64_t taken = 0;
+	double ce_r, ce_f;
+	ck_assert_int_eq(neggrad_train(&g, &s, all.n, &ph, &taken, &ce_r, &ce_f), LETHE_OK);
+	ck_assert_uint_eq(taken, 2);
+	assert_by_hand_and_close(&f, &s, c, &all, mag, lr[0]);
 }
 END_TEST
 
@@ -300,7 +413,7 @@ static float *forget_step(double clip, uint64_t *count, float **theta0)
 	struct forget_set s;
 	const lethe_host *h = open_request(&f, &s);
 	const struct neggrad g = { .host = h, .alpha = 0.5 };
-	const struct neggrad_phase ph = { 1, 1, 8, 1.0, 0.0, 0.0, 0.5, clip };
+	const struct neggrad_phase ph = { 1, 1, 8, 1.0, 0.0, 0.0, 0.5, clip, 0, 0 };
 	const float *theta = h->model_params(h, h->model(h), count);
 	float *step = malloc(*count * sizeof(float));
 	*theta0 = malloc(*count * sizeof(float));
@@ -375,15 +488,17 @@ START_TEST(test_clip_refuses_nonfinite)
 END_TEST
 
 /* At the defaults; with the flood, cycled steps and a repair of D_r alone; with the complement
- * loss and a repair that keeps the forget half (8 forget rows a step). A repair reports its
+ * loss and a repair that keeps the forget half (8 forget rows a step); with the flood and a
+ * cosine repair that keeps the forget half. A repair reports its
  * steps: epochs of ceil(|D_r| / 32), |D_r| = 240 - 40. */
 static const char *const forget_params[] = {
 	"",
 	"flood = 2\nsteps = 6\nrepair_epochs = 3\n",
 	"forget_loss = complement\nrepair_epochs = 2\nrepair_alpha = 0.9\n"
 	"repair_forget_batch = 8\n",
+	"flood = 2\nrepair_epochs = 2\nrepair_alpha = 0.9\nrepair_schedule = cosine\n",
 };
-static const double repair_epochs[] = { 0, 3, 2 };
+static const double repair_epochs[] = { 0, 3, 2, 2 };
 
 START_TEST(test_forgets_samples)
 {
@@ -401,6 +516,19 @@ START_TEST(test_forgets_samples)
 	else
 		ck_assert_msg(steps == repair_epochs[_i] * ((240 - 40 + 31) / 32),
 			      "repair steps %g", steps);
+	fixture_close(&f);
+}
+END_TEST
+
+/* A cosine schedule is for the repair that keeps the forget half; asked of the repair of D_r
+ * alone, it is refused at creation rather than ignored. */
+START_TEST(test_cosine_refused_alone)
+{
+	struct fixture f;
+	ck_assert_int_eq(fixture_open(&f, "neggrad", "repair_epochs = 1\n"
+				      "repair_schedule = cosine\n", NULL), -1);
+	ck_assert_has(f.err.msg, "plugin neggrad: create failed: repair_schedule = cosine");
+	ck_assert_has(f.err.msg, "set repair_alpha below 1");
 	fixture_close(&f);
 }
 END_TEST
@@ -425,10 +553,14 @@ static Suite *neggrad_suite(void)
 	tcase_add_test(tc, test_flood_turns_rows_above);
 	tcase_add_test(tc, test_complement_gradient);
 	tcase_add_test(tc, test_repair_steps);
+	tcase_add_test(tc, test_walk_covers_retained);
+	tcase_add_test(tc, test_cosine_schedule);
+	tcase_add_test(tc, test_cosine_repair_steps);
 	tcase_add_test(tc, test_clip_bounds_step);
 	tcase_add_test(tc, test_clip_refuses_nonfinite);
-	tcase_add_loop_test(tc, test_forgets_samples, 0, 3);
+	tcase_add_loop_test(tc, test_forgets_samples, 0, 4);
 	tcase_add_test(tc, test_refuses_without_retain);
+	tcase_add_test(tc, test_cosine_refused_alone);
 	suite_add_tcase(s, tc);
 	return s;
 }

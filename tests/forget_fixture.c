@@ -15,7 +15,7 @@
 #define DIM 8
 #define CLASSES 4
 
-void fixture_learn(struct fixture *f, const char *plugin, const char *params, const char *model)
+int fixture_open(struct fixture *f, const char *plugin, const char *params, const char *model)
 {
 	char text[2048];
 	memset(f, 0, sizeof(*f));
@@ -30,7 +30,12 @@ void fixture_learn(struct fixture *f, const char *plugin, const char *params, co
 	ck_assert_msg(scenario_load(&f->s, path, NULL, 0, &f->err) == 0, "%s", f->err.msg);
 	free(path);
 	plugin_path_init(&f->pp, getenv("LETHE_BUILD_PLUGINS"));
-	ck_assert_msg(engine_open(&f->e, &f->s, &f->pp, &f->err) == 0, "%s", f->err.msg);
+	return engine_open(&f->e, &f->s, &f->pp, &f->err);
+}
+
+void fixture_learn(struct fixture *f, const char *plugin, const char *params, const char *model)
+{
+	ck_assert_msg(fixture_open(f, plugin, params, model) == 0, "%s", f->err.msg);
 	ck_assert_msg(engine_run(&f->e, NULL, &f->err) == 0, "%s", f->err.msg);
 }
 

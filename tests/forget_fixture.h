@@ -22,8 +22,10 @@ struct fixture {
 	lethe_forget_request req;
 };
 
-/* Learns the scenario with `plugin` and its section's lines `params`; model NULL for the MLP,
- * else a [model] line (layers = ...). */
+/* Opens the scenario with `plugin` and its section's lines `params` (model NULL for the MLP,
+ * else a [model] line: layers = ...): engine_open's result, its error in f->err. */
+int fixture_open(struct fixture *f, const char *plugin, const char *params, const char *model);
+/* Opens the scenario as fixture_open and learns it. */
 void fixture_learn(struct fixture *f, const char *plugin, const char *params, const char *model);
 void fixture_close(struct fixture *f);
 /* f->req: every `every`-th training sample of task `task` (0-based), two tasks learned. */

@@ -36,10 +36,11 @@
 
 enum {
 	P_ALPHA, P_EPOCHS, P_STEPS, P_LR, P_BATCH_SIZE, P_LOSS, P_FLOOD, P_REPAIR_EPOCHS,
-	P_REPAIR_LR, P_REPAIR_ALPHA, P_REPAIR_FORGET_BATCH, P_CLIP, P_COUNT
+	P_REPAIR_LR, P_REPAIR_ALPHA, P_REPAIR_FORGET_BATCH, P_CLIP, P_REPAIR_SCHEDULE, P_COUNT
 };
 
 static const char *const loss_choices[] = { "ascent", "complement", NULL };
+static const char *const schedule_choices[] = { "constant", "cosine", NULL };
 
 static const lethe_param_decl neggrad_params[P_COUNT] = {
 	{ sizeof(lethe_param_decl), "alpha", LETHE_PARAM_FLOAT, "0.95", 0.001, 0.9999, NULL,
@@ -77,6 +78,9 @@ static const lethe_param_decl neggrad_params[P_COUNT] = {
 	{ sizeof(lethe_param_decl), "clip", LETHE_PARAM_FLOAT, "0", 0, 1e6, NULL,
 	  "largest L2 norm of a forget-phase step's gradient, larger ones scaled down to it "
 	  "(Pascanu et al. 2013's clipping; 0: none)" },
+	{ sizeof(lethe_param_decl), "repair_schedule", LETHE_PARAM_CHOICE, "constant", 0, 0,
+	  schedule_choices, "the repair's learning rate: repair_lr throughout, or annealed from "
+	  "it to 0 along a half cosine over the repair's steps (Loshchilov & Hutter 2017)" },
 };
 
 struct neggrad {
@@ -84,7 +88,7 @@ struct neggrad {
 	const lethe_host *host;
 	double alpha, lr, flood, repair_lr, repair_alpha, clip;
 	uint32_t epochs, steps, batch_size, repair_epochs, repair_forget_batch;
-	int complement;
+	int complement, cosine;
 };
 
 /* Adds scale ∂(−log(1 − p_y))/∂z to dz, p the softmax of z over the classes mask allows:
@@ -168,7 +172,32 @@ struct neggrad_phase {
 	uint32_t epochs;
 	size_t steps, forget_rows;
 	double lr, momentum, weight_decay, alpha, clip;
+	int walk, cosine;
 };
+
+/* The learning rate of step t of a phase's T: constant, or annealed along a half cosine from
+ * ph->lr at t = 0 towards 0 at t = T. */
+static double neggrad_lr(const struct neggrad_phase *ph, size_t t, size_t T)
+{
+	return ph->cosine ? ph->lr * 0.5 * (1.0 + cos(M_PI * (double)t / (double)T)) : ph->lr;
+}
+
+/* The retained half of a step: rows drawn uniformly with replacement, or with walk (an
+ * order over the learned samples, D_f's skipped) the next ones of the walk, *at advancing;
+ * fewer than rows when the walk ends. */
+static int neggrad_add_retained(struct forget_rows *r, const struct forget_set *s, size_t rows,
+				const size_t *walk, size_t *at)
+{
+	size_t n = (size_t)s->starts[s->learned];
+	int rc = LETHE_OK;
+	while (r->n < rows && rc == LETHE_OK && (!walk || *at < n)) {
+		int covered = 0;
+		rc = walk ? forget_rows_add_position(r, s, walk[(*at)++], &covered) :
+			    forget_rows_add_retain(r, s);
+		r->n -= (size_t)(rc == LETHE_OK && covered);
+	}
+	return rc;
+}
 
 static int neggrad_train(const struct neggrad *g, const struct forget_set *s, size_t rows,
 			 const struct neggrad_phase *ph, uint64_t *taken, double *ce_r,
@@ -182,20 +211,29 @@ static int neggrad_train(const struct neggrad *g, const struct forget_set *s, si
 	float *grad = h->model_grads(h, m, NULL);
 	struct forget_rows r;
 	size_t *order = malloc(s->num_forget * sizeof(size_t));
-	size_t f_rows = ph->forget_rows;
+	size_t f_rows = ph->forget_rows, n = (size_t)s->starts[s->learned], walk_at = 0;
+	size_t *walk = ph->walk ? malloc(n * sizeof(size_t)) : NULL;
 	int rc = forget_rows_init(&r, s, rows + f_rows);
-	if (rc == LETHE_OK && !order)
+	if (rc == LETHE_OK && (!order || (ph->walk && !walk)))
 		rc = lethe_fail(h, LETHE_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; order && i < s->num_forget; i++)
 		order[i] = i;
+	for (size_t i = 0; walk && i < n; i++)
+		walk[i] = i;
 	/* D_f is walked in batches of f_rows, reshuffled each time it runs out: an epoch of the
-	 * default steps is one walk. */
+	 * default steps is one walk. With walk, D_r is walked too, each retained sample once an
+	 * epoch (random reshuffling, which fits a training set in fewer epochs than draws with
+	 * replacement), and an epoch's steps are its batches. */
 	size_t steps = ph->steps ? ph->steps : (s->num_forget + f_rows - 1) / f_rows;
 	size_t at = s->num_forget;
 	float *velocity = ph->momentum > 0.0 ? calloc(P, sizeof(float)) : NULL;
 	if (rc == LETHE_OK && ph->momentum > 0.0 && !velocity)
 		rc = lethe_fail(h, LETHE_ERR_NOMEM, "out of memory");
 	for (uint32_t e = 0; e < ph->epochs && rc == LETHE_OK; e++) {
+		if (walk) {
+			forget_shuffle(h, walk, n);
+			walk_at = 0;
+		}
 		for (size_t step = 0; step < steps && rc == LETHE_OK; step++, at += f_rows) {
 			if (at >= s->num_forget) {
 				forget_shuffle(h, order, s->num_forget);
@@ -203,15 +241,17 @@ static int neggrad_train(const struct neggrad *g, const struct forget_set *s, si
 			}
 			size_t n_f = s->num_forget - at < f_rows ? s->num_forget - at : f_rows;
 			r.n = 0;
-			for (size_t i = 0; i < rows && rc == LETHE_OK; i++)
-				rc = forget_rows_add_retain(&r, s);
+			rc = neggrad_add_retained(&r, s, rows, walk, &walk_at);
+			size_t n_r = r.n;
+			if (rc != LETHE_OK || n_r == 0)
+				break;
 			for (size_t i = 0; i < n_f && rc == LETHE_OK; i++)
 				rc = forget_rows_add_forget(&r, s, order[at + i]);
 			if (rc == LETHE_OK)
 				rc = h->model_forward(h, m, r.x, r.n, r.logits);
 			if (rc != LETHE_OK)
 				break;
-			double loss = neggrad_dlogits(&r, s, rows, ph->alpha, g->flood,
+			double loss = neggrad_dlogits(&r, s, n_r, ph->alpha, g->flood,
 						      g->complement, ce_r, ce_f);
 			if (!isfinite(loss)) {
 				rc = lethe_fail(h, LETHE_ERR_NUMERIC, "epoch %u: the loss is not "
@@ -223,6 +263,7 @@ static int neggrad_train(const struct neggrad *g, const struct forget_set *s, si
 			*taken += rc == LETHE_OK;
 			if (rc == LETHE_OK && ph->clip > 0.0)
 				rc = neggrad_clip(h, grad, P, ph->clip, lr);
+			lr = neggrad_lr(ph, e * steps + step, ph->epochs * steps);
 			if (rc == LETHE_OK && !velocity)
 				h->saxpy(h, P, (float)-lr, grad, theta);
 			if (rc == LETHE_OK && velocity)
@@ -231,6 +272,7 @@ static int neggrad_train(const struct neggrad *g, const struct forget_set *s, si
 		}
 	}
 	free(velocity);
+	free(walk);
 	free(order);
 	forget_rows_free(&r);
 	return rc;
@@ -256,13 +298,13 @@ static int neggrad_unlearn(lethe_plugin *p, const lethe_forget_request *req)
 	size_t rows = g->batch_size ? g->batch_size : run->batch_size;
 	uint64_t steps = 0, repair_steps = 0;
 	const struct neggrad_phase forget = {
-		g->epochs, g->steps, rows, lr, 0.0, 0.0, g->alpha, g->clip
+		g->epochs, g->steps, rows, lr, 0.0, 0.0, g->alpha, g->clip, 0, 0
 	};
 	const struct neggrad_phase repair = {
 		g->repair_epochs, (size_t)((s.num_retain + rows - 1) / rows),
 		g->repair_forget_batch ? g->repair_forget_batch : rows,
 		g->repair_lr > 0.0 ? g->repair_lr : run->lr, run->momentum, run->weight_decay,
-		g->repair_alpha, 0.0
+		g->repair_alpha, 0.0, 1, g->cosine
 	};
 	if (rc == LETHE_OK)
 		rc = neggrad_train(g, &s, rows, &forget, &steps, &ce_r, &ce_f);
@@ -291,6 +333,11 @@ static void neggrad_destroy(lethe_plugin *p)
 
 static lethe_plugin *neggrad_create(const lethe_host *host, const lethe_param_value *v)
 {
+	if (v[P_REPAIR_SCHEDULE].i == 1 && v[P_REPAIR_ALPHA].f >= 1.0) {
+		host->error(host, "repair_schedule = cosine anneals a repair that keeps the forget "
+			    "half; set repair_alpha below 1");
+		return NULL;
+	}
 	struct neggrad *g = calloc(1, sizeof(*g));
 	if (!g) {
 		host->error(host, "out of memory");
@@ -312,6 +359,7 @@ static lethe_plugin *neggrad_create(const lethe_host *host, const lethe_param_va
 		.repair_alpha = v[P_REPAIR_ALPHA].f,
 		.repair_forget_batch = (uint32_t)v[P_REPAIR_FORGET_BATCH].i,
 		.clip = v[P_CLIP].f,
+		.cosine = v[P_REPAIR_SCHEDULE].i == 1,
 	};
 	return &g->plugin;
 }
