@@ -16,10 +16,17 @@
 # ARCH=cnn compares the CNN scenarios (split-fashion-cnn-*.ini, naive and rehearsal) instead of
 # the MLP's.
 #
+# The twin's convolutions run in oneDNN, which picks the widest vector instructions the CPU has,
+# while lethe's products run in the OpenBLAS kernel the environment chooses (OPENBLAS_CORETYPE
+# may pin an AVX2 kernel on an AVX-512 machine). TWIN_ISA=match (the default) caps oneDNN at the
+# instructions of lethe's kernel (ONEDNN_MAX_CPU_ISA), so both sides use the same vector width;
+# TWIN_ISA=native leaves oneDNN its own choice. The head says what each side used.
+#
 # Env: LETHE (host/lethe), ARCH (mlp), THREADS (1), REPS (3), EPOCHS (2, the scenarios' own),
 # PYTHON (/usr/bin/python3: Debian's, which python3-torch installs into), STRATEGIES
 # (naive ewc rehearsal), TWIN_ARGS (more options for twin.py, e.g. --data float),
-# TWIN_SETTINGS (see above), OUT (a scratch directory, removed afterwards unless given).
+# TWIN_SETTINGS (see above), TWIN_ISA (match or native, see above), BLAS_INFO (bench/blas_info),
+# OUT (a scratch directory, removed afterwards unless given).
 set -eu
 LETHE=${LETHE:-host/lethe}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +47,13 @@ else
 	TWIN_SETTINGS=${TWIN_SETTINGS:-1:1}
 fi
 
+TWIN_ISA=${TWIN_ISA:-match}
+BLAS_INFO=${BLAS_INFO:-bench/blas_info}
+case $TWIN_ISA in
+match | native) ;;
+*) echo "bench-compare: TWIN_ISA=$TWIN_ISA: expected match or native" >&2; exit 2 ;;
+esac
+
 if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
 	echo "bench-compare: skipped: $PYTHON cannot import torch (apt-get install python3-torch)"
 	exit 0
@@ -50,6 +64,28 @@ if ! command -v jq >/dev/null; then
 fi
 . "$SRC/bench/lib.sh"
 bench_outdir bench-compare
+
+# The oneDNN ISA (ONEDNN_MAX_CPU_ISA's spelling) of OpenBLAS's x86 kernel $1; empty for a kernel
+# of the CPU's widest instructions or one this list does not know.
+kernel_isa() {
+	case $1 in
+	SkylakeX | Cooperlake | SapphireRapids) echo "" ;;
+	Haswell | Zen) echo AVX2 ;;
+	Sandybridge | Bulldozer | Piledriver | Steamroller | Excavator) echo AVX ;;
+	Nehalem | Prescott | Core2 | Penryn | Dunnington | Atom | Barcelona | Opteron*) echo SSE41 ;;
+	*) echo "" ;;
+	esac
+}
+kernel=$("$BLAS_INFO" 1 | sed -n 's/.*openblas_get_corename: \([A-Za-z0-9_]*\).*/\1/p')
+cap=
+[ "$TWIN_ISA" = match ] && cap=$(kernel_isa "$kernel")
+# What oneDNN reports it runs on under the cap (its verbose mode's first lines, one tiny conv).
+twin_isa=$(env ${cap:+ONEDNN_MAX_CPU_ISA=$cap} ONEDNN_VERBOSE=1 OMP_NUM_THREADS=1 "$PYTHON" -c '
+import torch
+torch.nn.functional.conv2d(torch.zeros(8, 3, 16, 16), torch.zeros(16, 3, 3, 3))' 2>/dev/null |
+	sed -n 's/^onednn_verbose,info,cpu,isa://p' | head -n 1)
+echo "ISA: lethe's OpenBLAS kernel ${kernel:-unknown}; the twin's oneDNN ${twin_isa:-unknown}" \
+	"(TWIN_ISA=$TWIN_ISA${cap:+, ONEDNN_MAX_CPU_ISA=$cap})"
 
 now() { date +%s.%N; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -83,7 +119,8 @@ for s in $STRATEGIES; do
 		for t in $TWIN_SETTINGS; do
 			tw=$s.torch-$t
 			# shellcheck disable=SC2086
-			timed "$tw" env OMP_NUM_THREADS="${t%:*}" OPENBLAS_NUM_THREADS="${t#*:}" "$PYTHON" \
+			timed "$tw" env ${cap:+ONEDNN_MAX_CPU_ISA=$cap} OMP_NUM_THREADS="${t%:*}" \
+				OPENBLAS_NUM_THREADS="${t#*:}" "$PYTHON" \
 				"$SRC/bench/torch/twin.py" "$s" --arch "$ARCH" --threads "${t%:*}" --epochs "$EPOCHS" \
 				$TWIN_ARGS
 			sed -n 's/.*peak_rss=\([0-9]*\).*/\1/p' "$OUT/stdout" >>"$OUT/$tw.rss"

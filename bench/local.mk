@@ -69,12 +69,13 @@ bench: all %D%/bench_train$(EXEEXT) %D%/bench_fisher$(EXEEXT) %D%/bench_outliers
 # lethe against its PyTorch twin (Debian's python3-torch) on the split Fashion-MNIST naive, EWC
 # and rehearsal scenarios, THREADS threads each (1 unless given: make bench-compare THREADS=2;
 # TWIN_ARGS='--data float' for the twin that keeps a float32 copy of the data; ARCH=cnn for the
-# CNN scenarios).
+# CNN scenarios; TWIN_ISA=native to leave the twin's oneDNN its widest instructions).
 # Skipped, with a message, where torch does not import. bench-axes: how both grow with the
 # number of tasks, the width and the rehearsal buffer (minutes).
 bench-compare: all %D%/blas_info$(EXEEXT)
 	bench/blas_info$(EXEEXT) $(THREADS)
 	LETHE=host/lethe ARCH='$(ARCH)' THREADS='$(THREADS)' TWIN_ARGS='$(TWIN_ARGS)' \
+		TWIN_ISA='$(TWIN_ISA)' BLAS_INFO=bench/blas_info$(EXEEXT) \
 		$(SHELL) $(srcdir)/bench/bench_compare.sh
 bench-axes: all
 	LETHE=host/lethe THREADS='$(THREADS)' $(SHELL) $(srcdir)/bench/bench_axes.sh
