@@ -53,6 +53,10 @@ case $TWIN_ISA in
 match | native) ;;
 *) echo "bench-compare: TWIN_ISA=$TWIN_ISA: expected match or native" >&2; exit 2 ;;
 esac
+if [ ! -x "$BLAS_INFO" ]; then
+	echo "bench-compare: $BLAS_INFO is missing (make bench-compare builds it)" >&2
+	exit 2
+fi
 
 if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
 	echo "bench-compare: skipped: $PYTHON cannot import torch (apt-get install python3-torch)"
@@ -65,11 +69,10 @@ fi
 . "$SRC/bench/lib.sh"
 bench_outdir bench-compare
 
-# The oneDNN ISA (ONEDNN_MAX_CPU_ISA's spelling) of OpenBLAS's x86 kernel $1; empty for a kernel
-# of the CPU's widest instructions or one this list does not know.
+# The oneDNN ISA (ONEDNN_MAX_CPU_ISA's spelling) of OpenBLAS's x86 kernel $1; empty, for no cap,
+# for the AVX-512 kernels (SkylakeX, Cooperlake, SapphireRapids) and any this list does not know.
 kernel_isa() {
 	case $1 in
-	SkylakeX | Cooperlake | SapphireRapids) echo "" ;;
 	Haswell | Zen) echo AVX2 ;;
 	Sandybridge | Bulldozer | Piledriver | Steamroller | Excavator) echo AVX ;;
 	Nehalem | Prescott | Core2 | Penryn | Dunnington | Atom | Barcelona | Opteron*) echo SSE41 ;;
@@ -79,7 +82,8 @@ kernel_isa() {
 kernel=$("$BLAS_INFO" 1 | sed -n 's/.*openblas_get_corename: \([A-Za-z0-9_]*\).*/\1/p')
 cap=
 [ "$TWIN_ISA" = match ] && cap=$(kernel_isa "$kernel")
-# What oneDNN reports it runs on under the cap (its verbose mode's first lines, one tiny conv).
+# What oneDNN reports it runs on under the cap: its verbose mode's first lines, on a conv large
+# enough that PyTorch hands it to oneDNN.
 twin_isa=$(env ${cap:+ONEDNN_MAX_CPU_ISA=$cap} ONEDNN_VERBOSE=1 OMP_NUM_THREADS=1 "$PYTHON" -c '
 import torch
 torch.nn.functional.conv2d(torch.zeros(8, 3, 16, 16), torch.zeros(16, 3, 3, 3))' 2>/dev/null |

@@ -86,11 +86,10 @@ static void copy_add_span(float *restrict d, const float *restrict s, float v, s
 }
 
 /* The runs of the lowering, of stride 1, go through spans GCC vectorises (a stride above 2
- * gathers or scatters element by element). */
-/* Copies go by memcpy of a constant size, which GCC inlines as vector moves: a copy loop it
- * turns into a call to memmove, which cost more than the 14 floats of a CNN row it moved. A run
- * of a QUAD or more ends with the QUAD that ends it, overlapping the last (d and s never
- * overlap, so this writes the same values twice). */
+ * gathers or scatters element by element). Copies go by memcpy of a constant size, which GCC
+ * inlines as vector moves: a copy loop it turns into a call to memmove, dearer than the 14
+ * floats of a CNN row. A run of a QUAD or more ends with the QUAD that ends it, rewriting what
+ * the last one wrote with the same values. */
 static void copy_run(float *d, const float *s, size_t n)
 {
 	size_t i = 0;
